@@ -1,0 +1,179 @@
+"""Run profiles: every knob of the pipeline as a plain value, defined once here.
+
+    >>> p = get_profile("quick", steps=200)      # overrides by keyword
+    >>> p.hidden_size
+    192
+
+Notebooks take ``profile`` plus any field name as papermill parameters; ``run_all.sh -p
+NAME VALUE`` forwards overrides to every notebook.  Values are plain Python (no
+framework): read ``Profile`` top to bottom to see everything a run depends on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seed: int = 0
+
+    # --- pre-training corpus and tokenizer (METHOD.md, Data) ---
+    corpus: str = "wikitext103"          # "wikitext103" (local or datasets) | "wikipedia" (online)
+    n_articles: int = 0                  # wikipedia: first N shuffled articles; wikitext: 0 = all
+    corpus_max_words: int = 0            # 0 = no limit; smoke keeps the corpus tiny
+    tokenizer: str = "wordpiece"         # "wordpiece" (trained on the corpus) | "bert-base-uncased"
+    vocab_size: int = 4096
+
+    # --- BERT-6 (METHOD.md, Architecture) ---
+    n_layers: int = 6
+    n_heads: int = 12
+    d_head: int = 16
+    max_len: int = 64
+
+    # --- MLM pre-training ---
+    steps: int = 500
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    dropout: float = 0.0                 # 0 = deterministic mode (default); 0.1 = stochastic
+    mask_prob: float = 0.15
+    eval_every: int = 50
+    eval_batches: int = 8
+    checkpoint_every: int = 100
+    mixed_precision: str = "no"          # "no" | "bf16" (GPU)
+
+    # --- SSB variants (C3): random / symmetric / symmetric+eps, equal steps ---
+    ssb_steps: int = 100
+    ssb_eps: float = 1e-4
+    ssb_stochastic: bool = False         # also train the random variant with dropout 0.1
+
+    # --- node analysis (METHOD.md, The node and the limited aperture) ---
+    block: int = 6                       # 1..n_layers
+    pooling: str = "cls"                 # sentence tasks: "cls" | "mean"
+    head_layers: int = 1                 # classifier head: 1 or 2 FC layers
+    head_hidden: int = 256               # width of the 2-FC head's hidden layer
+    head_epochs: int = 30
+    head_lr: float = 3e-3
+    head_batch: int = 512
+    head_patience: int = 8
+    token_examples: int = 40000          # masked positions for the token-level head (train + test)
+    token_test_fraction: float = 0.2
+    min_hits: int = 3
+    min_count: int = 5                   # APT: tokens with at least this many test occurrences
+
+    # --- FewRel (METHOD.md, Data) ---
+    fewrel_file: str = "val_wiki.json"
+    n_train_per_relation: int = 630
+    n_test_per_relation: int = 70
+    entity_markers: bool = False
+    finetune_steps: int = 150            # full fine-tuning reference
+    finetune_lr: float = 5e-4
+    finetune_batch: int = 32
+
+    # --- crossover and hull ---
+    crossover_sets: int = 20             # r random node sets per n
+    crossover_points: int = 10           # points on the log grid 1..n_nodes
+    hull_max_sets: int = 40              # node sets per n whose bound is computed by LP
+    hull_max_n: int = 12                 # largest |S| for the LP bound
+
+    @property
+    def hidden_size(self) -> int:
+        return self.n_heads * self.d_head
+
+    @property
+    def n_nodes(self) -> int:
+        return self.hidden_size
+
+    def replace(self, **overrides: Any) -> "Profile":
+        return dataclasses.replace(self, **_coerce(overrides))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, keys: list[str]) -> str:
+        """Stable JSON of the named fields, for cache keys."""
+        return json.dumps({k: getattr(self, k) for k in sorted(keys)}, sort_keys=True)
+
+
+PROFILES: dict[str, Profile] = {
+    # The whole pipeline in well under 3 minutes on 2 cores: tests and CI.
+    "smoke": Profile(
+        name="smoke", corpus_max_words=60_000, vocab_size=1000, d_head=4, max_len=32,
+        steps=40, batch_size=16, lr=2e-3, warmup_steps=4, eval_every=20, eval_batches=2,
+        checkpoint_every=20, ssb_steps=12, head_epochs=15, head_patience=4, head_hidden=64,
+        token_examples=4000, min_count=2, n_train_per_relation=15, n_test_per_relation=5,
+        finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4,
+        hull_max_sets=4, hull_max_n=3,
+    ),
+    # Default: all seven notebooks within 20 minutes on a 2-core CPU, and the model learns.
+    "quick": Profile(name="quick"),
+    # The paper's configuration: GPU, mixed precision.
+    "paper": Profile(
+        name="paper", corpus="wikipedia", n_articles=90_000, tokenizer="bert-base-uncased",
+        vocab_size=30_522, d_head=64, max_len=128, steps=140_000, batch_size=32, lr=5e-5,
+        warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000,
+        mixed_precision="bf16", ssb_steps=5000, fewrel_file="train_wiki.json",
+        token_examples=400_000, head_epochs=100, finetune_steps=3000, finetune_lr=5e-5,
+        crossover_sets=50, crossover_points=14, hull_max_sets=100, hull_max_n=64,
+    ),
+}
+
+
+def get_profile(name: str = "quick", **overrides: Any) -> Profile:
+    """The named profile with overrides applied. Unknown names and fields are errors."""
+    if isinstance(name, Profile):
+        base = name
+    else:
+        if name not in PROFILES:
+            raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+        base = PROFILES[name]
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in fields(Profile)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {unknown}; known fields: {sorted(known)}")
+    p = base.replace(**overrides)
+    _validate(p)
+    return p
+
+
+def _coerce(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Coerce string values (from the command line) to each field's type."""
+    types = {f.name: f.type for f in fields(Profile)}
+    out = {}
+    for k, v in overrides.items():
+        t = types.get(k)
+        if isinstance(v, str) and t in ("int", "float", "bool"):
+            if t == "bool":
+                v = v.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                try:
+                    v = {"int": int, "float": float}[t](v)
+                except ValueError:
+                    raise ValueError(f"profile field {k!r} expects {t}, got {v!r}") from None
+        out[k] = v
+    return out
+
+
+def _validate(p: Profile) -> None:
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ValueError(f"profile {p.name!r}: {msg}")
+
+    need(p.corpus in ("wikitext103", "wikipedia"), f"corpus must be 'wikitext103' or 'wikipedia', got {p.corpus!r}")
+    need(p.tokenizer in ("wordpiece", "bert-base-uncased"), f"tokenizer must be 'wordpiece' or 'bert-base-uncased', got {p.tokenizer!r}")
+    need(p.n_layers >= 1 and p.n_heads >= 1 and p.d_head >= 1, "n_layers, n_heads and d_head must be positive")
+    need(1 <= p.block <= p.n_layers, f"block must be in 1..{p.n_layers}, got {p.block}")
+    need(p.pooling in ("cls", "mean"), f"pooling must be 'cls' or 'mean', got {p.pooling!r}")
+    need(p.head_layers in (1, 2), f"head_layers must be 1 or 2, got {p.head_layers}")
+    need(0.0 < p.mask_prob < 1.0, "mask_prob must be in (0, 1)")
+    need(0.0 <= p.dropout < 1.0, "dropout must be in [0, 1)")
+    need(p.max_len >= 8, "max_len must be at least 8")
+    need(p.steps >= 1 and p.batch_size >= 1, "steps and batch_size must be positive")
+    need(p.mixed_precision in ("no", "bf16"), "mixed_precision must be 'no' or 'bf16'")
+    need(p.n_train_per_relation >= 1 and p.n_test_per_relation >= 1, "per-relation split sizes must be positive")
