@@ -27,6 +27,8 @@ class Profile:
     corpus_max_words: int = 0            # 0 = no limit; smoke keeps the corpus tiny
     tokenizer: str = "wordpiece"         # "wordpiece" (trained on the corpus) | "bert-base-uncased"
     vocab_size: int = 4096
+    sequences: str = "chunks"            # "chunks": whole corpus cut into blocks | "first": first max_len tokens per article
+    eval_fraction: float = 0.1           # held-out share of the token blocks
 
     # --- BERT-6 (METHOD.md, Architecture) ---
     n_layers: int = 6
@@ -114,7 +116,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick"),
     # The paper's configuration: GPU, mixed precision.
     "paper": Profile(
-        name="paper", corpus="wikipedia", n_articles=90_000, tokenizer="bert-base-uncased",
+        name="paper", corpus="wikipedia", n_articles=90_000, sequences="first", eval_fraction=0.02, tokenizer="bert-base-uncased",
         vocab_size=30_522, d_head=64, max_len=128, steps=140_000, batch_size=32, lr=5e-5,
         warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000,
         mixed_precision="bf16", ssb_steps=5000, fewrel_file="train_wiki.json",
@@ -169,6 +171,8 @@ def _validate(p: Profile) -> None:
     need(p.tokenizer in ("wordpiece", "bert-base-uncased"), f"tokenizer must be 'wordpiece' or 'bert-base-uncased', got {p.tokenizer!r}")
     need(p.n_layers >= 1 and p.n_heads >= 1 and p.d_head >= 1, "n_layers, n_heads and d_head must be positive")
     need(1 <= p.block <= p.n_layers, f"block must be in 1..{p.n_layers}, got {p.block}")
+    need(p.sequences in ("chunks", "first"), f"sequences must be 'chunks' or 'first', got {p.sequences!r}")
+    need(0.0 < p.eval_fraction < 0.5, "eval_fraction must be in (0, 0.5)")
     need(p.pooling in ("cls", "mean"), f"pooling must be 'cls' or 'mean', got {p.pooling!r}")
     need(p.head_layers in (1, 2), f"head_layers must be 1 or 2, got {p.head_layers}")
     need(0.0 < p.mask_prob < 1.0, "mask_prob must be in (0, 1)")

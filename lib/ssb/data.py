@@ -1,0 +1,475 @@
+"""Data: where it lives, the pre-training corpora, and the FewRel files.
+
+Everything is read from a *data directory* laid out like ``../shared/data``::
+
+    <data_dir>/wikitext-103/wiki.valid.tokens
+    <data_dir>/wikitext-103/wiki.test.tokens
+    <data_dir>/fewrel/val_wiki.json          (16 relations x 700 instances)
+    <data_dir>/fewrel/train_wiki.json        (64 relations x 700, paper profile)
+    <data_dir>/fewrel/pid2name.json          (relation id -> [name, description])
+
+Local files always win.  What is missing is downloaded when the machine is online
+(FewRel files with a pinned sha256, WikiText through ``datasets``); offline, a
+:class:`DataError` says which file is missing, where it was looked for and how to fix it.
+Nothing here waits on the network for longer than a short timeout.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import socket
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+from ssb.atomic import atomic_path
+
+__all__ = [
+    "DataError",
+    "resolve_data_dir",
+    "network_available",
+    "load_corpus",
+    "FEWREL_URL",
+    "FEWREL_SHA256",
+    "download",
+    "fewrel_path",
+    "load_fewrel",
+    "load_relation_names",
+]
+
+
+class DataError(Exception):
+    """A data file is missing, unreadable or malformed.
+
+    Every message names the file (and the record, where one is at fault), the directory
+    that was searched, and how to fix the problem.
+    """
+
+
+# ---------------------------------------------------------------------------
+# data directory and network
+# ---------------------------------------------------------------------------
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory as an absolute path.
+
+    Order: the argument when given (and non-empty), else ``$SSB_DATA_DIR``, else the
+    repository's ``data/`` (when the package runs from a checkout, recognised by the
+    ``pyproject.toml`` beside it), else ``./data`` under the current directory.
+    """
+    if data_dir is not None and str(data_dir).strip():
+        chosen = Path(data_dir)
+    elif os.environ.get("SSB_DATA_DIR", "").strip():
+        chosen = Path(os.environ["SSB_DATA_DIR"].strip())
+    else:
+        import ssb
+
+        repo = Path(ssb.__file__).resolve().parents[2]
+        chosen = repo / "data" if (repo / "pyproject.toml").is_file() else Path.cwd() / "data"
+    return chosen.expanduser().absolute()
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_network_cache: bool | None = None   # the TCP probe's result, once per process
+
+
+def network_available(timeout: float = 3.0) -> bool:
+    """Whether downloads can be attempted.
+
+    False when ``SSB_OFFLINE``, ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set to
+    1/true; otherwise the result of one TCP connect to github.com:443 (cached for the
+    rest of the process).
+    """
+    global _network_cache
+    for var in ("SSB_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return False
+    if _network_cache is None:
+        try:
+            socket.create_connection(("github.com", 443), timeout=timeout).close()
+            _network_cache = True
+        except OSError:
+            _network_cache = False
+    return _network_cache
+
+
+# ---------------------------------------------------------------------------
+# pre-training corpora
+# ---------------------------------------------------------------------------
+
+WIKITEXT_FILES = ("wiki.valid.tokens", "wiki.test.tokens")
+
+# A heading line, stripped: "= Title =" (level 1), "= = Section = =" (level 2), ...
+_HEADING = re.compile(r"^(=(?: =)*) (.+) \1$")
+_ESCAPES = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."))
+
+
+def _heading_level(lines: list[str], i: int) -> int:
+    """Heading level of ``lines[i]`` (0 = not a heading).
+
+    WikiText puts a blank line before and after every heading; requiring both rejects
+    paragraph fragments that happen to look like ``= x =`` (the test file has two).
+    """
+    match = _HEADING.match(lines[i].strip())
+    if not match:
+        return 0
+    blank_before = i == 0 or not lines[i - 1].strip()
+    blank_after = i == len(lines) - 1 or not lines[i + 1].strip()
+    return match.group(1).count("=") if blank_before and blank_after else 0
+
+
+def _clean_paragraph(line: str) -> str:
+    """Strip a WikiText paragraph and undo its ``@-@``, ``@,@`` and ``@.@`` escapes."""
+    text = line.strip()
+    for escaped, plain in _ESCAPES:
+        text = text.replace(escaped, plain)
+    return text
+
+
+def parse_wikitext(lines: Iterable[str]) -> list[list[str]]:
+    """Split WikiText lines into articles, each a list of cleaned paragraphs.
+
+    A new article starts at every level-1 heading (`` = Title = ``); heading lines of
+    all levels and blank lines are dropped; ``<unk>`` is kept. Articles without any
+    paragraph are left out.
+    """
+    lines = [line.rstrip("\n") for line in lines]
+    articles: list[list[str]] = []
+    current: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        level = _heading_level(lines, i)
+        if level == 1:
+            if current:
+                articles.append(current)
+            current = []
+        elif level == 0:
+            current.append(_clean_paragraph(line))
+    if current:
+        articles.append(current)
+    return articles
+
+
+def _limit(articles: list[list[str]], n_articles: int, max_words: int) -> list[str]:
+    """Keep the first ``n_articles`` (0 = all), then stop after the paragraph at which the
+    running word count reaches ``max_words`` (0 = no limit); join paragraphs by newlines."""
+    if n_articles > 0:
+        articles = articles[:n_articles]
+    out: list[str] = []
+    words = 0
+    for paragraphs in articles:
+        kept: list[str] = []
+        for paragraph in paragraphs:
+            kept.append(paragraph)
+            words += len(paragraph.split())
+            if max_words > 0 and words >= max_words:
+                break
+        if kept:
+            out.append("\n".join(kept))
+        if max_words > 0 and words >= max_words:
+            break
+    return out
+
+
+def _wikitext_lines(data_dir: Path) -> tuple[list[str], str]:
+    """All lines of the WikiText-103 validation then test text, and where they came from."""
+    folder = data_dir / "wikitext-103"
+    paths = [folder / name for name in WIKITEXT_FILES]
+    if all(p.is_file() for p in paths):
+        lines: list[str] = []
+        for p in paths:
+            try:
+                lines.extend(p.read_text(encoding="utf-8").split("\n"))
+            except (OSError, UnicodeDecodeError) as e:
+                raise DataError(
+                    f"cannot read WikiText file {p} ({e}); replace it with a copy of "
+                    f"WikiText-103 {p.name} or point SSB_DATA_DIR / --data-dir elsewhere"
+                ) from e
+        return lines, " and ".join(str(p) for p in paths)
+
+    missing = ", ".join(str(p) for p in paths if not p.is_file())
+    if not network_available():
+        raise DataError(
+            f"WikiText-103 files not found in {folder} (missing: {missing}); offline, so "
+            f"they cannot be downloaded; set SSB_DATA_DIR or --data-dir to a directory "
+            f"containing wikitext-103/wiki.valid.tokens and wikitext-103/wiki.test.tokens."
+        )
+    try:
+        import datasets
+
+        lines = []
+        for split in ("validation", "test"):
+            rows = datasets.load_dataset("Salesforce/wikitext", "wikitext-103-v1", split=split)
+            lines.extend(row["text"].rstrip("\n") for row in rows)
+    except Exception as e:  # noqa: BLE001 - any failure of the hub is a data problem here
+        raise DataError(
+            f"WikiText-103 files not found in {folder} (missing: {missing}) and the download "
+            f"of Salesforce/wikitext wikitext-103-v1 failed ({type(e).__name__}: {e}); set "
+            f"SSB_DATA_DIR or --data-dir to a directory containing wikitext-103/wiki.valid.tokens."
+        ) from e
+    return lines, "Salesforce/wikitext wikitext-103-v1 (validation + test)"
+
+
+def _wikipedia_articles(n_articles: int, seed: int) -> list[list[str]]:
+    """``n_articles`` shuffled English Wikipedia articles (streamed), as paragraph lists."""
+    if n_articles <= 0:
+        raise ValueError("corpus='wikipedia' needs n_articles > 0 (how many articles to stream)")
+    if not network_available():
+        raise DataError(
+            "corpus 'wikipedia' (wikimedia/wikipedia 20231101.en, the paper profile) is "
+            "streamed from the Hugging Face hub and needs network access, which this machine "
+            "lacks (or SSB_OFFLINE / HF_HUB_OFFLINE is set). Run online, or use "
+            "corpus=wikitext103 with a data directory holding wikitext-103/ (SSB_DATA_DIR)."
+        )
+    try:
+        import datasets
+
+        stream = datasets.load_dataset("wikimedia/wikipedia", "20231101.en", split="train", streaming=True)
+        rows = stream.shuffle(seed=seed, buffer_size=10_000).take(n_articles)
+        return [[p.strip() for p in row["text"].split("\n") if p.strip()] for row in rows]
+    except Exception as e:  # noqa: BLE001
+        raise DataError(
+            f"streaming wikimedia/wikipedia 20231101.en failed ({type(e).__name__}: {e}); "
+            "check the connection to huggingface.co, or use corpus=wikitext103."
+        ) from e
+
+
+def load_corpus(
+    corpus: str,
+    data_dir: str | os.PathLike | None = None,
+    n_articles: int = 0,
+    max_words: int = 0,
+    seed: int = 0,
+) -> list[str]:
+    """The pre-training corpus as a list of articles (paragraphs joined by ``"\\n"``).
+
+    ``corpus="wikitext103"``: WikiText-103 validation then test text, local files first.
+    ``corpus="wikipedia"``: ``n_articles`` shuffled articles of English Wikipedia (online).
+    ``n_articles > 0`` keeps the first N articles; ``max_words > 0`` stops after the
+    paragraph at which the running word count reaches it.
+    """
+    if corpus == "wikitext103":
+        lines, source = _wikitext_lines(resolve_data_dir(data_dir))
+        articles = parse_wikitext(lines)
+    elif corpus == "wikipedia":
+        source = "wikimedia/wikipedia 20231101.en"
+        articles = _wikipedia_articles(n_articles, seed)
+    else:
+        raise ValueError(f"unknown corpus {corpus!r}; choose 'wikitext103' or 'wikipedia'")
+    texts = _limit(articles, n_articles, max_words)
+    if not texts:
+        raise DataError(
+            f"corpus {corpus!r} from {source} holds no text (no paragraph outside headings); "
+            "replace the file(s) with the WikiText-103 originals or point SSB_DATA_DIR elsewhere."
+        )
+    return texts
+
+
+# ---------------------------------------------------------------------------
+# FewRel files
+# ---------------------------------------------------------------------------
+
+FEWREL_URL = "https://raw.githubusercontent.com/thunlp/FewRel/master/data/{name}"
+
+# sha256 of the official files.  val_wiki.json and pid2name.json: checked against the
+# offline copies in ../shared/data.  train_wiki.json: as pinned (with the other two, which
+# match ours) by chenmingtang830/jevgraph src/jevgraph/fewrel.py for FewRel commit
+# 278a2315d2138810a379cd8d5718914dc56e2582.  A file without a pin is downloaded with a
+# warning and checked only by load_fewrel's structural validation.
+FEWREL_SHA256: dict[str, str | None] = {
+    "val_wiki.json": "76bb44c2485b6faed358a3ce040eadafcc8a8835245cd7e6afc1bef672d4a0bf",
+    "pid2name.json": "eeedd25512a8e4c2bc06b78009836d27de81807bcba6ed929debd5cd713c07ea",
+    "train_wiki.json": "8e9e58a05d559be773cbe18a8d4a16ba17e6d397663f9f05a056f894a94b92c1",
+}
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, checking its sha256 when one is given.
+
+    The body is streamed to a temporary file beside ``dest`` and renamed only once the
+    hash matches; on any failure neither ``dest`` nor a temporary file is left behind.
+    """
+    dest = Path(dest)
+    digest = hashlib.sha256()
+    try:
+        with atomic_path(dest) as tmp:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as out:
+                    while chunk := response.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+                raise DataError(
+                    f"downloading {url} to {dest} failed ({e}); check the connection, or copy "
+                    f"the file by hand into {dest.parent}/"
+                ) from e
+            actual = digest.hexdigest()
+            if sha256 is None:
+                warnings.warn(
+                    f"{dest.name} downloaded from {url} has no pinned sha256 (got {actual}); "
+                    "only its structure will be checked when it is loaded",
+                    stacklevel=2,
+                )
+            elif actual != sha256.lower():
+                raise DataError(
+                    f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}; "
+                    f"nothing was written to {dest}. The upstream file may have changed: copy "
+                    f"a verified file into {dest.parent}/ by hand."
+                )
+    except DataError:
+        raise
+    except OSError as e:  # e.g. the data directory is not writable
+        raise DataError(f"cannot write {dest} ({e}); make {dest.parent} writable or set SSB_DATA_DIR") from e
+    return dest
+
+
+def fewrel_path(
+    name_or_path: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    download_missing: bool = True,
+) -> Path:
+    """Path of a FewRel file: an existing path as given, else ``<data_dir>/fewrel/<name>``,
+    downloaded (with its pinned sha256) when missing and the machine is online."""
+    given = Path(name_or_path).expanduser()
+    if given.is_file():
+        return given.absolute()
+    if given.parent != Path("."):
+        raise DataError(
+            f"FewRel file {given} not found (looked in {given.absolute().parent}); give an "
+            f"existing path, or a bare file name such as val_wiki.json to use the data directory."
+        )
+    name = given.name
+    folder = resolve_data_dir(data_dir) / "fewrel"
+    target = folder / name
+    if target.is_file():
+        return target
+    if download_missing and network_available():
+        return download(FEWREL_URL.format(name=name), target, FEWREL_SHA256.get(name))
+    reason = "offline, so it cannot be downloaded" if download_missing else "downloading is disabled"
+    raise DataError(
+        f"FewRel file {name} not found in {folder}; {reason}. Copy it from "
+        f"github.com/thunlp/FewRel (data/{name}) into {folder}/ or point SSB_DATA_DIR at a "
+        f"directory holding fewrel/{name}."
+    )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file; any failure becomes a DataError naming the file and position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {what} {path} ({e}); replace it with the original file") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; "
+            f"the file is probably truncated or corrupt: replace it with the original "
+            f"(github.com/thunlp/FewRel, data/{path.name})."
+        ) from e
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _instance_problem(instance: Any) -> str | None:
+    """What is wrong with one FewRel instance, or None when it is well formed."""
+    if not isinstance(instance, dict):
+        return f"is a {type(instance).__name__}, not an object with tokens, h and t"
+    missing = [key for key in ("tokens", "h", "t") if key not in instance]
+    if missing:
+        return f"lacks key(s) {missing}"
+    tokens = instance["tokens"]
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(tok, str) for tok in tokens):
+        return "has 'tokens' that is not a non-empty list of strings"
+    for key in ("h", "t"):
+        entity = instance[key]
+        if not (isinstance(entity, list) and len(entity) >= 3 and isinstance(entity[2], list) and entity[2]):
+            return f"has {key!r} that is not [name, id, [[positions...], ...]]"
+        for span in entity[2]:
+            if not isinstance(span, list) or not span or not all(_is_int(p) for p in span):
+                return f"has a {key!r} span {span!r} that is not a non-empty list of integers"
+            outside = [p for p in span if not 0 <= p < len(tokens)]
+            if outside:
+                return (f"has a {key!r} span {span} with position(s) {outside} outside the "
+                        f"sentence of {len(tokens)} tokens (0..{len(tokens) - 1})")
+    return None
+
+
+def load_fewrel(path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Read and validate a FewRel file: ``{relation id: [instance, ...]}``.
+
+    Each instance has ``tokens`` (non-empty list of strings) and ``h``/``t`` entities
+    ``[name, id, [[positions...], ...]]`` whose positions index into ``tokens``.
+    """
+    path = Path(path)
+    fix = f"replace it with the original (github.com/thunlp/FewRel, data/{path.name})"
+    data = _read_json(path, "FewRel file")
+    if not isinstance(data, dict):
+        raise DataError(
+            f"FewRel file {path} holds a JSON {type(data).__name__}, not an object keyed by "
+            f"relation id; {fix}."
+        )
+    if not data:
+        raise DataError(f"FewRel file {path} holds no relations; {fix}.")
+    for relation, instances in data.items():
+        if not isinstance(instances, list):
+            raise DataError(
+                f"FewRel file {path}, relation {relation!r}: expected a list of instances, got "
+                f"a {type(instances).__name__}; {fix}."
+            )
+        if not instances:
+            raise DataError(f"FewRel file {path}, relation {relation!r} has no instances; {fix}.")
+        for index, instance in enumerate(instances):
+            problem = _instance_problem(instance)
+            if problem:
+                raise DataError(f"FewRel file {path}, relation {relation!r}, instance {index} {problem}; {fix}.")
+    return data
+
+
+def load_relation_names(
+    data_dir: str | os.PathLike | None = None,
+    relation_ids: list[str] | None = None,
+) -> dict[str, str]:
+    """Human-readable relation names from ``<data_dir>/fewrel/pid2name.json``.
+
+    Without the file, every id names itself.  With ``relation_ids``, returns exactly those
+    ids; ids missing from the file name themselves (with a warning), and it is an error
+    when none of them is in the file (the data and pid2name.json do not belong together).
+    Without ``relation_ids``, returns every name in the file.
+    """
+    path = resolve_data_dir(data_dir) / "fewrel" / "pid2name.json"
+    ids = list(relation_ids) if relation_ids is not None else []
+    if not path.is_file():
+        return {rid: rid for rid in ids}
+    raw = _read_json(path, "relation-name file")
+    if not isinstance(raw, dict):
+        raise DataError(
+            f"relation-name file {path} holds a JSON {type(raw).__name__}, not an object "
+            f"{{pid: [name, description]}}; replace it with FewRel's data/pid2name.json."
+        )
+    names = {pid: str(v[0]) if isinstance(v, list) and v else str(v) for pid, v in raw.items()}
+    if relation_ids is None:
+        return names
+    unknown = [rid for rid in ids if rid not in names]
+    if ids and len(unknown) == len(ids):
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise DataError(
+            f"unknown relation ids {shown}: none of the {len(ids)} ids is in pid2name.json "
+            f"({path}); the FewRel file and pid2name.json do not belong together. Use the "
+            f"pid2name.json from github.com/thunlp/FewRel (data/) or remove it from "
+            f"{path.parent} to name relations by id."
+        )
+    if unknown:
+        warnings.warn(
+            f"relation ids {unknown} are not in {path}; they are named by their ids",
+            stacklevel=2,
+        )
+    return {rid: names.get(rid, rid) for rid in ids}

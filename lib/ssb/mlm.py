@@ -1,0 +1,111 @@
+"""Masked-language-model data: corpus -> fixed-length token blocks -> seeded masks.
+
+Masking (METHOD.md): 15 % of non-special positions are selected; of those 80 % become
+[MASK], 10 % a random token and 10 % stay. Every mask is a function of (seed, step) only,
+so a resumed run draws exactly the masks an uninterrupted run would.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chunks",
+                  progress: bool = False) -> np.ndarray:
+    """Token blocks of shape (n_blocks, max_len): [CLS] w_1 .. w_{max_len-2} [SEP].
+
+    mode "chunks": each article's token stream cut into consecutive blocks (a short tail
+    is dropped) -- used on the small WikiText corpus so that every token is seen.
+    mode "first": the first max_len-2 tokens of each article, as the authors did on
+    Wikipedia; shorter articles are padded.
+    """
+    if mode not in ("chunks", "first"):
+        raise ValueError(f"mode must be 'chunks' or 'first', got {mode!r}")
+    body = max_len - 2
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    texts = [a.replace("<unk>", tokenizer.unk_token) for a in articles]
+    blocks: list[list[int]] = []
+    iterator = range(0, len(texts), 256)
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(iterator, desc="tokenize", unit_scale=256)
+    for start in iterator:
+        enc = tokenizer(texts[start:start + 256], add_special_tokens=False)["input_ids"]
+        for ids in enc:
+            if mode == "first":
+                ids = ids[:body]
+                if ids:
+                    blocks.append([cls, *ids, sep] + [pad] * (body - len(ids)))
+            else:
+                for i in range(0, len(ids) - body + 1, body):
+                    blocks.append([cls, *ids[i:i + body], sep])
+    if not blocks:
+        raise ValueError("the corpus produced no token blocks: it is empty or shorter than max_len")
+    return np.asarray(blocks, dtype=np.int64)
+
+
+def split_blocks(blocks: np.ndarray, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split into (train, held-out) blocks."""
+    order = np.random.default_rng([seed, 1]).permutation(len(blocks))
+    n_eval = max(1, int(round(eval_fraction * len(blocks))))
+    if n_eval >= len(blocks):
+        raise ValueError(f"only {len(blocks)} blocks: too few to hold out {eval_fraction:.0%}")
+    return blocks[np.sort(order[n_eval:])], blocks[np.sort(order[:n_eval])]
+
+
+@dataclass(frozen=True)
+class MaskingSpec:
+    vocab_size: int
+    mask_id: int
+    special_ids: tuple[int, ...]
+    pad_id: int = 0
+    mask_prob: float = 0.15
+    replace_mask: float = 0.8
+    replace_random: float = 0.1
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, mask_prob: float = 0.15) -> "MaskingSpec":
+        return cls(vocab_size=len(tokenizer), mask_id=tokenizer.mask_token_id,
+                   special_ids=tuple(sorted(set(tokenizer.all_special_ids))),
+                   pad_id=tokenizer.pad_token_id, mask_prob=mask_prob)
+
+
+def step_generator(seed: int, stream: int, step: int) -> torch.Generator:
+    """A generator determined by (seed, stream, step) alone."""
+    state = np.random.SeedSequence([seed, stream, step]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def mask_tokens(input_ids: torch.Tensor, spec: MaskingSpec, generator: torch.Generator,
+                all_mask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (masked input_ids, labels) with labels = -100 at unselected positions.
+
+    all_mask=True replaces every selected position by [MASK] (the probe data for node
+    vectors: the node sees [MASK] where it must name the token).
+    """
+    special = torch.isin(input_ids, torch.tensor(spec.special_ids, dtype=input_ids.dtype))
+    u = torch.rand(input_ids.shape, generator=generator)
+    selected = (u < spec.mask_prob) & ~special
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
+    out = input_ids.clone()
+    if all_mask:
+        out[selected] = spec.mask_id
+        return out, labels
+    v = torch.rand(input_ids.shape, generator=generator)
+    to_mask = selected & (v < spec.replace_mask)
+    to_random = selected & (v >= spec.replace_mask) & (v < spec.replace_mask + spec.replace_random)
+    random_tokens = torch.randint(spec.vocab_size, input_ids.shape, generator=generator, dtype=input_ids.dtype)
+    out[to_mask] = spec.mask_id
+    out[to_random] = random_tokens[to_random]
+    return out, labels
+
+
+def batch_indices(n_blocks: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """Block indices of global batch ``step``: epoch-wise seeded permutations, a function of
+    (seed, step) only (resume-exact). The last partial batch of an epoch wraps into the next."""
+    steps_per_epoch = max(1, n_blocks // batch_size)
+    epoch, pos = divmod(step, steps_per_epoch)
+    order = np.random.default_rng([seed, 2, epoch]).permutation(n_blocks)
+    return order[pos * batch_size:(pos + 1) * batch_size]

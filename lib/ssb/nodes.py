@@ -1,0 +1,182 @@
+"""Node vectors: the input of a block's attention output projection W_O, read through
+forward hooks (no model surgery).
+
+For block ℓ the node vector z ∈ R^(n_heads·d_head) is the concatenation of the heads'
+attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
+``encoder.layer[ℓ-1].attention.output.dense``.  Node k belongs to head k // d_head.
+
+    model = load_backbone("runs/quick/pretrain/random/final")
+    z = node_vectors(model, input_ids, attention_mask, blocks=[6], select="cls")[6]  # (N, D)
+
+The forward pass stops right after the deepest requested block: blocks after it are
+never run.  ``cached_node_vectors`` stores results on disk keyed by a hash of the
+weights, the input ids and the parameters, so a changed checkpoint or parameter never
+reuses a stale cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import atomic
+
+
+class _StopForward(Exception):
+    pass
+
+
+def attention_projections(model: torch.nn.Module) -> list[torch.nn.Linear]:
+    """W_O of every block (``encoder.layer[i].attention.output.dense``); a clear error otherwise."""
+    bert = getattr(model, "bert", model)
+    layers = getattr(getattr(bert, "encoder", None), "layer", None)
+    try:
+        return [layer.attention.output.dense for layer in layers]
+    except (TypeError, AttributeError):
+        raise ValueError(f"{type(model).__name__} has no BERT attention layers "
+                         "(expected encoder.layer[i].attention.output.dense); "
+                         "node vectors need a BertModel-compatible checkpoint") from None
+
+
+def head_geometry(model: torch.nn.Module) -> tuple[int, int, int]:
+    """(n_layers, n_heads, d_head) from the model's config."""
+    cfg = model.config
+    n_heads = cfg.num_attention_heads
+    return cfg.num_hidden_layers, n_heads, cfg.hidden_size // n_heads
+
+
+def load_backbone(checkpoint: str | Path, allow_download: bool = False):
+    """A frozen ``BertModel`` from a local directory (ours or any BERT-compatible one), or
+    from the Hub when ``allow_download``. Raises FileNotFoundError / ValueError clearly."""
+    from transformers import AutoConfig, BertModel
+
+    path = Path(str(checkpoint)).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} is not a model checkpoint: no config.json in it")
+        source, local = str(path), True
+    elif allow_download:
+        source, local = str(checkpoint), False
+    else:
+        raise FileNotFoundError(f"checkpoint {checkpoint!r} not found locally and downloads are off "
+                                "(offline); pass a local directory with config.json and model weights")
+    config = AutoConfig.from_pretrained(source, local_files_only=local)
+    if getattr(config, "model_type", None) not in ("bert",) and not hasattr(config, "num_attention_heads"):
+        raise ValueError(f"checkpoint {checkpoint!r} (model_type={config.model_type!r}) is not BERT-compatible")
+    model = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False)
+    attention_projections(model)
+    model.eval().requires_grad_(False)
+    return model
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer (names, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:20]
+
+
+def array_fingerprint(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:20]
+
+
+@torch.no_grad()
+def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
+                 blocks: list[int], select: str | np.ndarray = "cls", batch_size: int = 64,
+                 progress: bool = True, desc: str = "node vectors") -> dict[int, np.ndarray]:
+    """Node vectors of each requested block (1-based), as float32 arrays.
+
+    select: "cls" -> z at position 0, shape (N, D); "mean" -> mean of z over real tokens,
+    (N, D); a boolean array (N, T) -> z at those positions in row-major order, (M, D).
+    """
+    projections = attention_projections(model)
+    n_layers = len(projections)
+    blocks = sorted(set(int(b) for b in blocks))
+    if not blocks:
+        raise ValueError("no block requested")
+    bad = [b for b in blocks if not 1 <= b <= n_layers]
+    if bad:
+        raise ValueError(f"block(s) {bad} out of range: this checkpoint has blocks 1..{n_layers}")
+    input_ids = np.asarray(input_ids)
+    attention_mask = np.asarray(attention_mask)
+    positions = None
+    if isinstance(select, str):
+        if select not in ("cls", "mean"):
+            raise ValueError(f"select must be 'cls', 'mean' or a boolean position mask, got {select!r}")
+    else:
+        positions = np.asarray(select, dtype=bool)
+        if positions.shape != input_ids.shape:
+            raise ValueError(f"position mask shape {positions.shape} != input shape {input_ids.shape}")
+
+    captured: dict[int, torch.Tensor] = {}
+    deepest = blocks[-1]
+
+    def make_hook(block):
+        def hook(module, args):
+            captured[block] = args[0]                       # (B, T, D): concatenated head contexts
+            if block == deepest:
+                raise _StopForward
+        return hook
+
+    handles = [projections[b - 1].register_forward_pre_hook(make_hook(b)) for b in blocks]
+    device = next(model.parameters()).device
+    out: dict[int, list[np.ndarray]] = {b: [] for b in blocks}
+    starts = range(0, len(input_ids), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=desc, unit="batch")
+    was_training = model.training
+    model.eval()
+    try:
+        for s in starts:
+            ids = torch.from_numpy(input_ids[s:s + batch_size]).to(device)
+            am = torch.from_numpy(attention_mask[s:s + batch_size]).to(device)
+            captured.clear()
+            try:
+                bert = getattr(model, "bert", model)
+                bert(input_ids=ids, attention_mask=am)
+            except _StopForward:
+                pass
+            for b in blocks:
+                z = captured[b].float()                      # (B, T, D)
+                if positions is not None:
+                    sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
+                    out[b].append(z[sel].cpu().numpy())      # (M_batch, D)
+                elif select == "cls":
+                    out[b].append(z[:, 0].cpu().numpy())
+                else:
+                    w = am.unsqueeze(-1).float()
+                    out[b].append(((z * w).sum(1) / w.sum(1).clamp(min=1)).cpu().numpy())
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {b: np.concatenate(v).astype(np.float32) for b, v in out.items()}
+
+
+def cached_node_vectors(cache_dir: str | Path, key_parts: dict, compute: Callable[[], dict[int, np.ndarray]],
+                        force: bool = False) -> dict[int, np.ndarray]:
+    """Load node vectors cached under a hash of ``key_parts`` (weights and data fingerprints,
+    blocks, selection...), or compute and store them atomically."""
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"nodes-{key}.pt"
+    if path.exists() and not force:
+        payload = torch.load(path, weights_only=False)
+        if payload.get("key_parts") == json.loads(json.dumps(key_parts, sort_keys=True, default=str)):
+            return {int(b): v for b, v in payload["z"].items()}
+    z = compute()
+    with atomic.atomic_path(path, suffix=".pt") as tmp:
+        torch.save({"key_parts": json.loads(json.dumps(key_parts, sort_keys=True, default=str)), "z": z}, tmp)
+    return z
