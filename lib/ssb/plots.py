@@ -56,3 +56,267 @@ def head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float = 1e-1
     ax.set_ylim(bottom=floor / 3)
     ax.legend(fontsize=8)
     return fig
+
+
+# --- 02: accuracy per token -------------------------------------------------------------
+
+def apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency"):
+    """Scatter of APT against training frequency (log x), with the binned mean on top."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.scatter(table["train_count"].clip(lower=1), table["apt"], s=6, alpha=0.35, color="C0", label="token")
+    if bins is not None and len(bins):
+        ax.plot(bins["freq_center"], bins["mean_apt"], color="C3", marker="o", lw=2, label="mean in frequency bin")
+    ax.set_xscale("log")
+    ax.set(xlabel="training-corpus count of the token", ylabel="APT (held-out)", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
+    """⟨APT⟩ (and accuracy) of a token head trained on each block's node vectors."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    blocks = sorted(mean_by_layer)
+    ax.plot(blocks, [mean_by_layer[b] for b in blocks], marker="o", label="⟨APT⟩")
+    if accuracy_by_layer:
+        ax.plot(blocks, [accuracy_by_layer[b] for b in blocks], marker="s", ls="--", label="accuracy")
+    ax.set(xlabel="block", ylabel="held-out", title="Token head on each block's node vectors", xticks=blocks)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def confusion_clusters(clusters: list, matrix: np.ndarray, names):
+    """Row-normalised confusion among tokens that are strongly mistaken for one another,
+    grouped by cluster (boxes)."""
+    tokens = np.concatenate(clusters) if clusters else np.zeros(0, int)
+    n = len(tokens)
+    fig, ax = plt.subplots(figsize=(max(4, 0.28 * n + 2), max(3.5, 0.28 * n + 1.5)))
+    if n == 0:
+        ax.text(0.5, 0.5, "no strong matches at this threshold", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    im = ax.imshow(matrix, cmap="magma_r", vmin=0, vmax=1)
+    labels = [str(names[t]) for t in tokens]
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.grid(False)
+    start = 0
+    for c in clusters:
+        ax.add_patch(plt.Rectangle((start - 0.5, start - 0.5), len(c), len(c), fill=False, ec="C0", lw=1.5))
+        start += len(c)
+    ax.set(xlabel="predicted token", ylabel="true token", title="Strong-match clusters of the token confusion matrix")
+    fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true token's occurrences")
+    fig.tight_layout()
+    return fig
+
+
+# --- 03 / 05: nodes and heads ----------------------------------------------------------
+
+def recognized_histogram(res, what: str = "tokens"):
+    """Histogram of |R| over single nodes, with |P| beside it; head values as ticks."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    s = res.singles
+    top = int(max(s.n_predicted.max(), s.n_recognized.max(), 1))
+    bins = np.arange(0, top + 2) - 0.5 if top <= 60 else 40
+    a1.hist(s.n_recognized, bins=bins, color="C0", alpha=0.8, label="recognised |R|")
+    a1.hist(s.n_predicted, bins=bins, color="C1", alpha=0.4, label="predicted |P|")
+    a1.set(xlabel=f"{what} per single node", ylabel="nodes", title=f"Single nodes ({len(s.n_recognized)})")
+    a1.legend(fontsize=8)
+    x = np.arange(len(res.heads.n_recognized))
+    a2.bar(x - 0.2, res.heads.n_recognized, width=0.4, label="|R|", color="C0")
+    a2.bar(x + 0.2, res.heads.n_predicted, width=0.4, label="|P|", color="C1", alpha=0.6)
+    a2.set(xlabel="head", ylabel=what, title=f"Single heads (d_h = {res.d_head} nodes each)", xticks=x)
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def diagonal_confidence(res, chance: float):
+    """Distribution of the diagonal confidence of every (node, predicted label) pair."""
+    dc = res.singles.diagonal_confidence()
+    vals = dc[res.singles.predicted]
+    vals = vals[~np.isnan(vals)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.hist(vals, bins=30, range=(0, 1), color="C2", alpha=0.85)
+    ax.axvline(chance, color="gray", ls="--", label=f"chance 1/C = {chance:.3g}")
+    ax.set(xlabel="diagonal confidence DC_j of a label a single node predicts", ylabel="(node, label) pairs",
+           title="How sure a single node is of what it outputs")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def node_label_map(res, labels: np.ndarray, names, title: str, sort_nodes: bool = True):
+    """Single nodes (rows, grouped by head) x chosen labels (columns): DC where recognised."""
+    s = res.singles
+    dc = np.nan_to_num(s.diagonal_confidence()[:, labels], nan=0.0) * s.recognized[:, labels]
+    fig, ax = plt.subplots(figsize=(min(16, 2 + 0.22 * len(labels)), 6))
+    im = ax.imshow(dc, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0, vmax=max(dc.max(), 1e-9))
+    for h in range(1, res.n_heads):
+        ax.axhline(h * res.d_head - 0.5, color="white", lw=0.4)
+    ax.set_xticks(range(len(labels)), [str(names[t]) for t in labels], rotation=90, fontsize=7)
+    ax.set_yticks(np.arange(res.n_heads) * res.d_head + res.d_head / 2 - 0.5, [f"head {h}" for h in range(res.n_heads)], fontsize=7)
+    ax.grid(False)
+    ax.set(title=title)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="DC where recognised, else 0")
+    fig.tight_layout()
+    return fig
+
+
+def head_label_map(res, names, title: str = "Heads x labels"):
+    """Heads (rows) x labels (columns): DC where the head recognises the label."""
+    h = res.heads
+    dc = np.nan_to_num(h.diagonal_confidence(), nan=0.0) * h.recognized
+    fig, ax = plt.subplots(figsize=(min(16, 2.5 + 0.35 * dc.shape[1]), 4.2))
+    im = ax.imshow(dc, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(dc.shape[1]), [str(n)[:28] for n in names], rotation=75, ha="right", fontsize=7)
+    ax.set_yticks(range(dc.shape[0]), [f"head {i}" for i in range(dc.shape[0])], fontsize=7)
+    ax.grid(False)
+    ax.set(title=title)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="DC where recognised")
+    fig.tight_layout()
+    return fig
+
+
+def jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the heads' recognised sets"):
+    """One head x head Jaccard heatmap per variant (random vs symmetric)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
+    for ax, (name, m) in zip(axes[0], matrices.items()):
+        im = ax.imshow(m, vmin=0, vmax=1, cmap="cividis")
+        off = m[~np.eye(len(m), dtype=bool)]
+        ax.set(title=f"{name}: mean {np.mean(off):.2f}", xlabel="head", ylabel="head")
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# --- 04: fine-tuning ------------------------------------------------------------------
+
+def accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
+    """Head accuracy on frozen node vectors per block and pooling, with chance and full FT."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (pool, g) in enumerate(table.groupby("pooling")):
+        ax.plot(g["block"], g["accuracy"], marker="o", label=f"frozen, {pool} pooling", color=f"C{i}")
+    ax.axhline(chance, color="gray", ls=":", label=f"chance 1/C = {chance:.3f}")
+    if full_finetune is not None:
+        ax.axhline(full_finetune, color="C3", ls="--", label=f"full fine-tuning = {full_finetune:.3f}")
+    ax.set(xlabel="block", ylabel="test accuracy", title="FewRel relation classification", xticks=sorted(table["block"].unique()))
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (row-normalised)"):
+    m = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(min(18, 3 + 0.42 * n), min(16, 2.5 + 0.4 * n)))
+    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+    short = [str(x)[:30] for x in names]
+    ax.set_xticks(range(n), short, rotation=75, ha="right", fontsize=7)
+    ax.set_yticks(range(n), short, fontsize=7)
+    ax.grid(False)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if m[i, j] >= 0.05:
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return fig
+
+
+# --- 06: crossover ------------------------------------------------------------------
+
+def crossover_panels(curves: dict, silent_accuracy: float, chance: float, title: str):
+    """A(n), |P|/|R| against the union of individuals, and κ against n, per set family."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for i, (name, c) in enumerate(curves.items()):
+        col = f"C{i}"
+        axes[0].errorbar(c["n"], c["accuracy_mean"], yerr=c["accuracy_std"], marker="o", ms=3, capsize=2, color=col, label=name)
+        axes[1].errorbar(c["n"], c["recognized_mean"], yerr=c["recognized_std"], marker="o", ms=3, capsize=2, color=col, label=f"{name}: joint |R(S)|")
+        axes[1].plot(c["n"], c["union_individual_mean"], ls="--", color=col, label=f"{name}: |∪ R({{k}})|")
+        axes[1].plot(c["n"], c["predicted_mean"], ls=":", color=col, alpha=0.7, label=f"{name}: |P(S)|")
+        axes[2].plot(c["n"], c["kappa_R_mean"], marker="o", ms=3, color=col, label=f"{name}: κ_R")
+    axes[0].axhline(silent_accuracy, color="gray", ls=":", label=f"silent head A(∅) = {silent_accuracy:.3f}")
+    axes[0].axhline(chance, color="gray", ls="--", lw=0.8, label=f"chance = {chance:.3g}")
+    axes[0].set(xscale="log", xlabel="active nodes n", ylabel="accuracy A", title="Accuracy against node count")
+    axes[1].set(xscale="log", xlabel="active nodes n", ylabel="labels", title="Joint vs. sum of individuals")
+    axes[2].axhline(1, color="gray", ls=":")
+    axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ_R = |R(S)| / |∪ R({k})|", title="Cooperation")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gain_vs_sum(table, title: str = "Joint gain against the summed individual gains"):
+    """ΔA(S) against Σ_k ΔA({k}) per set, coloured by n; the diagonal marks additivity."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    sc = ax.scatter(table["sum_individual_gain"], table["gain"], c=np.log2(table["n"]), s=10, cmap="viridis")
+    lo = float(min(table["sum_individual_gain"].min(), table["gain"].min()))
+    hi = float(max(table["sum_individual_gain"].max(), table["gain"].max()))
+    ax.plot([lo, hi], [lo, hi], color="gray", ls="--", lw=1, label="joint = sum")
+    ax.set(xlabel="Σ_k ΔA({k})", ylabel="ΔA(S) = A(S) − A(∅)", title=title)
+    fig.colorbar(sc, ax=ax, label="log2 n")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --- 07: convex hull ---------------------------------------------------------------
+
+def single_node_envelope(slopes, intercepts, segments, observed: tuple[float, float], predicted, names, node: int):
+    """The lines (W[c,k], b_c) of one node, their upper envelope, the observed range and the
+    labels the node actually predicts."""
+    lo, hi = observed
+    span = max(hi - lo, 1e-6)
+    finite = [x for seg in segments for x in seg[1:] if np.isfinite(x)]
+    x0 = min([lo - 0.5 * span] + finite)
+    x1 = max([hi + 0.5 * span] + finite)
+    xs = np.linspace(x0, x1, 400)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for c in range(len(slopes)):
+        ax.plot(xs, slopes[c] * xs + intercepts[c], color="lightgray", lw=0.7, zorder=1)
+    for i, (c, a, b) in enumerate(segments):
+        a, b = max(a, x0), min(b, x1)
+        if a < b:
+            xx = np.linspace(a, b, 50)
+            ax.plot(xx, slopes[c] * xx + intercepts[c], lw=2.5, color=f"C{i % 10}", zorder=3,
+                    label=f"{str(names[c])[:24]}{' (predicted)' if predicted[c] else ''}")
+    ax.axvspan(lo, hi, color="C1", alpha=0.12, label="observed node values")
+    ax.set(xlabel=f"value of node {node}", ylabel="logit", title=f"Node {node}: upper envelope of its label lines")
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def bound_vs_realized(table):
+    """Per single node: U, U_observed and |R| (|R| ≤ |P| ≤ U_observed ≤ U must hold)."""
+    t = table[table["single"]]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    rng = np.random.default_rng(0)
+    jit = lambda n: rng.uniform(-0.15, 0.15, n)
+    ax.scatter(t["U"] + jit(len(t)), t["recognized"] + jit(len(t)), s=10, alpha=0.6, label="U (unbounded x)")
+    ax.scatter(t["U_observed"] + jit(len(t)), t["recognized"] + jit(len(t)), s=10, alpha=0.6, label="U (observed box)")
+    top = float(max(t["U"].max(), 1))
+    ax.plot([0, top], [0, top], color="gray", ls="--", lw=1, label="|R| = U")
+    ax.set(xlabel="bound U: labels a single node can output", ylabel="|R|: labels it recognises", title="Bound against realised, single nodes")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def efficiency_curve(eff):
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    a1.plot(eff["n"], eff["U"], marker="o", label="U (unbounded)")
+    a1.plot(eff["n"], eff["U_observed"], marker="s", label="U (observed box)")
+    a1.plot(eff["n"], eff["predicted"], marker="^", label="|P|")
+    a1.plot(eff["n"], eff["recognized"], marker="v", label="|R|")
+    a1.set(xscale="log", xlabel="active nodes n", ylabel="labels (mean over sets)", title="Bound, output and recognition")
+    a1.legend(fontsize=8)
+    a2.plot(eff["n"], eff["eta"], marker="o", label="η = |R| / U")
+    a2.plot(eff["n"], eff["eta_observed"], marker="s", label="|R| / U_observed")
+    a2.set(xscale="log", xlabel="active nodes n", ylabel="learning efficiency", title="Learning efficiency against n")
+    a2.set_ylim(0, 1.05)
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,95 @@
+"""Full fine-tuning reference: ``BertForSequenceClassification`` from a pre-trained
+checkpoint, every weight trainable, a short deterministic run on the FewRel split.
+
+Notebook 04 sets it beside the frozen-backbone heads to show what freezing costs.
+
+    ref = full_finetune(profile, checkpoint_dir, tokenizer, split)
+    ref["accuracy"], ref["log"]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import atomic
+from .pretrain import linear_schedule, set_deterministic
+from .results import runs_dir
+
+
+def _encode(tokenizer, texts, max_len):
+    enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+@torch.no_grad()
+def _accuracy(model, ids, am, y, batch=256) -> float:
+    model.eval()
+    correct = 0
+    for s in range(0, len(ids), batch):
+        correct += int((model(input_ids=ids[s:s + batch], attention_mask=am[s:s + batch]).logits.argmax(-1) == y[s:s + batch]).sum())
+    return correct / max(1, len(ids))
+
+
+def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: int | None = None,
+                  lr: float | None = None, batch_size: int | None = None, force: bool = False,
+                  progress: bool = True) -> dict:
+    """Fine-tune the whole model for ``steps`` steps (AdamW, linear schedule, deterministic
+    seeded batches); returns {"accuracy", "steps", "log", "train_seconds"}, cached by config."""
+    from transformers import BertForSequenceClassification
+
+    steps = profile.finetune_steps if steps is None else steps
+    lr = profile.finetune_lr if lr is None else lr
+    batch_size = profile.finetune_batch if batch_size is None else batch_size
+    checkpoint = Path(checkpoint)
+    weights = next((p for p in (checkpoint / "model.safetensors", checkpoint / "pytorch_model.bin") if p.exists()), None)
+    cfg = {"checkpoint": str(checkpoint.resolve()),
+           "weights_mtime": weights.stat().st_mtime_ns if weights else None,
+           "steps": steps, "lr": lr, "batch": batch_size, "seed": profile.seed, "max_len": profile.max_len,
+           "labels": hashlib.sha256(np.asarray(split.train_labels).tobytes() + "\x00".join(split.train_texts).encode()).hexdigest()[:16],
+           "test": hashlib.sha256("\x00".join(split.test_texts).encode()).hexdigest()[:16]}
+    key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
+    path = runs_dir(profile) / "finetune" / f"full-{key}.json"
+    if path.exists() and not force:
+        return json.loads(path.read_text())
+
+    set_deterministic(True)
+    torch.manual_seed(profile.seed)
+    model = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=split.n_labels(), local_files_only=True)
+    max_len = min(profile.max_len, model.config.max_position_embeddings)
+    ids, am = _encode(tokenizer, split.train_texts, max_len)
+    y = torch.as_tensor(split.train_labels)
+    tids, tam = _encode(tokenizer, split.test_texts, max_len)
+    ty = torch.as_tensor(split.test_labels)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=profile.weight_decay)
+    warmup = max(1, steps // 10)
+    gen = torch.Generator().manual_seed(profile.seed)
+    order = torch.randperm(len(ids), generator=gen)
+    log, t0, pos = [], time.perf_counter(), 0
+    it = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="full fine-tuning", unit="step")
+    for step in it:
+        model.train()
+        if pos + batch_size > len(order):
+            order, pos = torch.randperm(len(ids), generator=gen), 0
+        idx = order[pos:pos + batch_size]
+        pos += batch_size
+        for g in optimizer.param_groups:
+            g["lr"] = lr * linear_schedule(step, warmup, steps)
+        loss = F.cross_entropy(model(input_ids=ids[idx], attention_mask=am[idx]).logits, y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        log.append({"step": step + 1, "loss": float(loss)})
+    result = {"accuracy": _accuracy(model, tids, tam, ty), "steps": steps, "log": log,
+              "train_seconds": time.perf_counter() - t0, "config": cfg}
+    atomic.write_json(path, result)
+    return result
