@@ -87,3 +87,21 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         return [], np.zeros((0, 0))
     tokens = np.concatenate(clusters)
     return clusters, norm[tokens][:, tokens].toarray()
+
+
+def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = False):
+    """A token head on every block's node vectors: per block accuracy, ⟨APT⟩, the number of
+    tokens averaged and the Spearman correlation of APT with frequency.
+
+    Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
+    from .nodal import fit_head, predict
+    rows, tables, preds = [], {}, {}
+    for block in sorted(probe.z_train):
+        head = fit_head(profile, probe, block, progress=progress)
+        pred = predict(head, probe.z_test[block])
+        table = apt_table(probe.y_test, pred, train_counts, probe.n_classes, profile.min_count, probe.label_names)
+        tables[block], preds[block] = table, pred
+        rows.append({"block": block, "accuracy": float((pred == probe.y_test).mean()),
+                     "mean_apt": float(table["apt"].mean()) if len(table) else float("nan"),
+                     "tokens": len(table), "spearman_freq": frequency_correlation(table)})
+    return pd.DataFrame(rows), tables, preds

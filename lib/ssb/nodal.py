@@ -167,3 +167,42 @@ def predict(head, z: np.ndarray, batch: int = 8192) -> np.ndarray:
         for s in range(0, len(z), batch):
             out.append(head(torch.from_numpy(np.ascontiguousarray(z[s:s + batch]))).argmax(-1).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def symmetry_control(profile, probe_for, variants=("random", "symmetric"), block: int | None = None,
+                     progress: bool = False) -> dict:
+    """C3 at the node level: for each pre-training variant, a head on its node vectors and the
+    aperture over heads and single nodes.  Symmetric variants get a tied head (per-head column
+    blocks copied from head 0, METHOD.md); the others a standard one.
+
+    ``probe_for(variant) -> Probe`` supplies the node vectors (token or FewRel task)."""
+    block = profile.block if block is None else block
+    out = {}
+    for variant in variants:
+        probe = probe_for(variant)
+        head = fit_head(profile, probe, block, tied=(variant == "symmetric"), progress=progress)
+        out[variant] = nodal_analysis(head, probe, block, profile)
+    return out
+
+
+def control_table(control: dict) -> pd.DataFrame:
+    """One row per variant: head Jaccard, node Jaccard, median |R| per node and per head, accuracy."""
+    rows = []
+    for variant, res in control.items():
+        s = nodal_summary(res)
+        rows.append({"variant": variant, "head_jaccard": s["head_jaccard"], "node_jaccard": s["mean_jaccard_nodes"],
+                     "median_recognized_node": s["median_recognized_node"],
+                     "median_recognized_head": s["median_recognized_head"], "accuracy_full": s["accuracy_full"]})
+    return pd.DataFrame(rows)
+
+
+def accuracy_by_block(profile, probes: dict, progress: bool = False) -> pd.DataFrame:
+    """Test accuracy of a head on every block's node vectors, for each pooling's probe.
+    ``probes``: pooling name -> Probe holding all blocks."""
+    rows = []
+    for pooling, probe in probes.items():
+        for block in sorted(probe.z_train):
+            head = fit_head(profile, probe, block, progress=progress)
+            acc = float((predict(head, probe.z_test[block]) == probe.y_test).mean())
+            rows.append({"pooling": pooling, "block": block, "accuracy": acc})
+    return pd.DataFrame(rows)

@@ -131,7 +131,7 @@ def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: 
     return x, y
 
 
-def torch_from(a):
+def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
     import torch
     return torch.from_numpy(np.ascontiguousarray(a))
 
@@ -187,3 +187,59 @@ def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooli
     n_heads = model.config.num_attention_heads
     return Probe(out["train"], split.train_labels, out["test"], split.test_labels, split.n_labels(),
                  list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp)
+
+
+def pretrain_stats(run: PretrainRun) -> dict:
+    """Steps, tokens seen, wall time and throughput of a finished run (from its run_config.json),
+    and the last held-out masked-token accuracy against the most-frequent-token baseline."""
+    cfg = json.loads((run.final_dir / "run_config.json").read_text())
+    seconds = float(cfg.get("train_seconds") or 0.0)
+    tokens = int(cfg.get("tokens_seen") or 0)
+    return {"steps": int(cfg["steps"]), "tokens_seen": tokens, "train_seconds": seconds,
+            "tokens_per_second": tokens / seconds if seconds > 0 else None,
+            "mlm_accuracy": run.last("eval_accuracy"), "baseline_accuracy": run.last("baseline_accuracy")}
+
+
+@dataclass
+class Backbone:
+    """A frozen BERT backbone with its tokenizer and where it came from."""
+    model: object
+    tokenizer: object
+    source: str
+    variant: str | None = None
+
+
+def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | None = None,
+             force: bool = False, progress: bool = True) -> Backbone:
+    """Our pre-trained variant, or -- when ``checkpoint`` is given -- any BertModel-compatible
+    local directory (or Hub id when online) with its own tokenizer."""
+    if checkpoint:
+        allow = network_available()
+        model = load_backbone(checkpoint, allow_download=allow)
+        try:
+            from transformers import AutoTokenizer
+            tok = AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=not allow)
+        except Exception as err:                       # a checkpoint without tokenizer files
+            raise FileNotFoundError(f"checkpoint {checkpoint!r} has no tokenizer files (tokenizer.json / vocab.txt); "
+                                    "save the tokenizer next to the model") from err
+        if len(tok) > model.config.vocab_size:
+            raise ValueError(f"checkpoint {checkpoint!r}: tokenizer has {len(tok)} entries but the model's "
+                             f"vocabulary has {model.config.vocab_size}")
+        return Backbone(model, tok, str(checkpoint), None)
+    run = pretrained(profile, variant, data_dir, force=force, progress=progress)
+    return Backbone(load_backbone(run.final_dir), run.tokenizer, str(run.final_dir), variant)
+
+
+def variant_token_probe(profile, variant: str, corpus_: Corpus, blocks: list[int], data_dir=None,
+                        force: bool = False, progress: bool = True) -> Probe:
+    """Token probe (node vectors at masked positions) of one pre-trained variant."""
+    run = pretrained(profile, variant, data_dir, force=force, progress=progress, corpus_=corpus_)
+    return token_probe(profile, load_backbone(run.final_dir), corpus_.tokenizer, corpus_, blocks, progress=progress)
+
+
+def variant_fewrel_probe(profile, variant: str, split, blocks: list[int], data_dir=None, pooling: str | None = None,
+                         force: bool = False, progress: bool = True) -> Probe:
+    """FewRel probe (sentence node vectors) of one pre-trained variant."""
+    run = pretrained(profile, variant, data_dir, force=force, progress=progress)
+    return fewrel_probe(profile, load_backbone(run.final_dir), run.tokenizer, split, blocks, pooling=pooling,
+                        progress=progress)
