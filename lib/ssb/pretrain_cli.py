@@ -1,0 +1,50 @@
+"""Pre-train one BERT-6 variant from the command line, on one process or several (DDP).
+
+    python -m ssb.pretrain_cli --profile quick
+    torchrun --nproc_per_node 4 -m ssb.pretrain_cli --profile paper
+    python -m ssb.pretrain_cli --profile smoke --variant symmetric -p ssb_steps 50
+
+The checkpoint lands where the notebooks look for it (runs/<profile>/pretrain/<variant>/),
+so ``run_all.sh`` afterwards reuses it.  Under torchrun, rank 0 prepares the corpus and
+tokenizer first; the other ranks then read its cache.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .pipeline import VARIANTS, corpus, pretrained
+from .profiles import get_profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ssb.pretrain_cli", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--variant", default="main", choices=sorted(VARIANTS))
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="override a profile field")
+    args = ap.parse_args(argv)
+    profile = get_profile(args.profile, **dict(args.p))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            import torch
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if dist.get_rank() == 0:
+            corpus(profile, args.data_dir)
+        dist.barrier()
+    c = corpus(profile, args.data_dir, progress=world == 1)
+    run = pretrained(profile, args.variant, args.data_dir, force=args.force, corpus_=c)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"finished: {run.final_dir}  held-out masked-token accuracy {run.last('eval_accuracy'):.4f} "
+              f"(baseline {run.last('baseline_accuracy'):.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
