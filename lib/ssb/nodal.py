@@ -31,6 +31,11 @@ def _check_block(probe, block: int) -> None:
         raise ValueError(f"block {block} has no cached node vectors; available blocks: {sorted(probe.z_train)}")
 
 
+def head_epochs(profile, probe) -> int:
+    """Token heads (vocabulary-sized outputs) get ``token_head_epochs``, label heads ``head_epochs``."""
+    return profile.token_head_epochs if getattr(probe, "task", "labels") == "tokens" else profile.head_epochs
+
+
 def head_config(profile, probe, block: int, tied: bool, layers: int | None = None) -> dict:
     """Everything a trained head depends on: its data (fingerprint) and its hyper-parameters."""
     _check_block(probe, block)
@@ -38,7 +43,7 @@ def head_config(profile, probe, block: int, tied: bool, layers: int | None = Non
     return {
         "weights": probe.checkpoint_fp, "block": int(block), "n_train": int(len(y)), "n_in": int(z.shape[1]),
         "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
-        "hidden": profile.head_hidden, "epochs": profile.head_epochs, "lr": profile.head_lr,
+        "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
         "batch": profile.head_batch, "patience": profile.head_patience, "seed": profile.seed,
         "data": hashlib.sha256(np.ascontiguousarray(y).tobytes() + np.ascontiguousarray(z[:256]).tobytes()).hexdigest()[:16],
     }
@@ -55,7 +60,7 @@ def fit_head(profile, probe, block: int | None = None, *, tied: bool = False, la
         return load_head(path, n_in=cfg["n_in"])
     head, history = train_head(
         probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
-        epochs=profile.head_epochs, lr=profile.head_lr, batch_size=profile.head_batch,
+        epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
         patience=profile.head_patience, seed=profile.seed,
         tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress)
     save_head(head, path, extra={"config": cfg, "history": history})

@@ -108,6 +108,7 @@ class Probe:
     n_heads: int
     d_head: int
     checkpoint_fp: str = ""
+    task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
 
 
 def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None):
@@ -159,7 +160,7 @@ def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[in
         out[part] = (z, y[where])
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(tokenizer), vocab,
-                 n_heads, cfg.hidden_size // n_heads, fp)
+                 n_heads, cfg.hidden_size // n_heads, fp, task="tokens")
 
 
 def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:

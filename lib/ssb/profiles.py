@@ -59,7 +59,8 @@ class Profile:
     pooling: str = "cls"                 # sentence tasks: "cls" | "mean"
     head_layers: int = 1                 # classifier head: 1 or 2 FC layers
     head_hidden: int = 256               # width of the 2-FC head's hidden layer
-    head_epochs: int = 30
+    head_epochs: int = 30                # relation-label heads (few classes: cheap)
+    token_head_epochs: int = 10          # token heads (vocabulary-sized output: the costly ones)
     head_lr: float = 3e-3
     head_batch: int = 512
     head_patience: int = 8
@@ -107,7 +108,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", corpus_max_words=60_000, vocab_size=1000, d_head=4, max_len=32,
         steps=40, batch_size=16, lr=2e-3, warmup_steps=4, eval_every=20, eval_batches=2,
-        checkpoint_every=20, ssb_steps=12, head_epochs=15, head_patience=4, head_hidden=64,
+        checkpoint_every=20, ssb_steps=12, head_epochs=15, token_head_epochs=5, head_patience=4, head_hidden=64,
         token_examples=4000, min_count=2, n_train_per_relation=15, n_test_per_relation=5,
         finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4,
         hull_max_sets=4, hull_max_n=3,
@@ -120,7 +121,7 @@ PROFILES: dict[str, Profile] = {
         vocab_size=30_522, d_head=64, max_len=128, steps=140_000, batch_size=32, lr=5e-5,
         warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000,
         mixed_precision="bf16", ssb_steps=5000, fewrel_file="train_wiki.json",
-        token_examples=400_000, head_epochs=100, finetune_steps=3000, finetune_lr=5e-5,
+        token_examples=400_000, head_epochs=100, token_head_epochs=30, finetune_steps=3000, finetune_lr=5e-5,
         crossover_sets=50, crossover_points=14, hull_max_sets=100, hull_max_n=64,
     ),
 }

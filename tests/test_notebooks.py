@@ -1,0 +1,82 @@
+"""End to end: every notebook on the `smoke` profile with papermill, twice from scratch.
+
+One test runs the pipeline twice in separate output roots (SSB_OUTPUT_DIR) and checks
+(a) the reports, index.html and the summary keys each issue asks for, and (b) that the two
+summary.json files are byte-identical once the wall-clock keys (results.TIMING_KEYS:
+tokens_per_second, wall_seconds, train_seconds) are removed -- those measure the machine,
+not the model, and are the only values allowed to differ.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ssb.results import strip_timings
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+EXPECTED = {
+    "pretrain": {"steps", "tokens_seen", "mlm_accuracy", "baseline_accuracy", "tokens_per_second"},
+    "ssb": {"gap_final"},
+    "apt": {"mean_by_layer", "spearman_freq"},
+    "nodes_pretrain": {"median_tokens_recognized_node", "median_tokens_recognized_head", "mean_jaccard_nodes",
+                       "random_head_jaccard", "symmetric_head_jaccard"},
+    "finetune": {"n_labels", "accuracy_by_layer", "accuracy_full_finetune", "pooling"},
+    "nodes_finetune": {"median_labels_recognized_node", "median_labels_recognized_head",
+                       "mean_diagonal_confidence_node", "random_head_jaccard", "symmetric_head_jaccard"},
+    "crossover": {"n", "accuracy_mean", "accuracy_std", "recognized_mean", "union_individual_mean",
+                  "sum_individual_gain_mean", "silent_accuracy", "has_dip", "n_min"},
+    "hull": {"single_node_bound_median", "single_node_bound_observed_median", "single_node_realized_median",
+             "efficiency_by_n", "violations"},
+}
+
+
+def test_committed_notebooks_have_no_outputs():
+    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name} is committed with outputs"
+
+
+def run_smoke(root: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SSB_OUTPUT_DIR": str(root), "SSB_DATA_DIR": str(data_dir), "SSB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "ssb.runner", "--profile", "smoke", *extra],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_twice_is_reproducible(tmp_path, data_dir):
+    summaries = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        proc = run_smoke(root, data_dir)
+        assert proc.returncode == 0, f"run {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        reports = root / "reports" / "smoke"
+        for nb in NOTEBOOKS:
+            assert (reports / nb.name).is_file() and (reports / (nb.stem + ".html")).is_file(), nb.name
+        index = (reports / "index.html").read_text()
+        assert "C1" in index and "C5" in index and "01_pretrain.html" in index
+        summary_path = root / "figures" / "smoke" / "summary.json"
+        summary = json.loads(summary_path.read_text())
+        assert summary["profile"] == "smoke"
+        for section, keys in EXPECTED.items():
+            assert keys <= set(summary.get(section, {})), f"{section}: missing {keys - set(summary.get(section, {}))}"
+        assert summary["hull"]["violations"] == 0
+        assert summary["ssb"]["gap_final"]["symmetric"] == 0.0
+        assert summary["nodes_pretrain"]["symmetric_head_jaccard"] == 1.0
+        assert summary["nodes_finetune"]["symmetric_head_jaccard"] == 1.0
+        assert list((root / "figures" / "smoke").glob("*.png")), "no figures written"
+        summaries.append(summary)
+    a, b = (json.dumps(strip_timings(s), sort_keys=True, indent=1) for s in summaries)
+    assert a == b, "two smoke runs from scratch gave different summary.json"
