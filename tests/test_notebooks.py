@@ -80,3 +80,47 @@ def test_smoke_pipeline_twice_is_reproducible(tmp_path, data_dir):
         summaries.append(summary)
     a, b = (json.dumps(strip_timings(s), sort_keys=True, indent=1) for s in summaries)
     assert a == b, "two smoke runs from scratch gave different summary.json"
+
+
+def write_small_fewrel(source: Path, target: Path, n_relations: int = 5, n_instances: int = 20) -> list[str]:
+    """A FewRel-format file of ``n_relations`` relations x ``n_instances`` instances, taken from
+    the end of each relation's list (instances the default split never starts from)."""
+    data = json.loads(source.read_text())
+    chosen = sorted(data)[-n_relations:]
+    target.write_text(json.dumps({r: data[r][-n_instances:] for r in chosen}))
+    return chosen
+
+
+def write_other_checkpoint(directory: Path, texts: list[str]) -> None:
+    """A BERT this project did not train: 4 blocks, 4 heads of 8, its own WordPiece vocabulary."""
+    from transformers import BertConfig, BertModel
+    from ssb.tokenizer import train_wordpiece
+
+    tok = train_wordpiece(texts, 600)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    import torch
+    torch.manual_seed(3)
+    BertModel(cfg).save_pretrained(directory)
+    tok.save_pretrained(directory)
+
+
+@pytest.mark.slow
+def test_other_fewrel_file_and_checkpoint_run_04_to_07(tmp_path, data_dir):
+    small = tmp_path / "five_relations.json"
+    chosen = write_small_fewrel(data_dir / "fewrel" / "val_wiki.json", small)
+    data = json.loads(small.read_text())
+    texts = [" ".join(inst["tokens"]) for r in chosen for inst in data[r]]
+    other = tmp_path / "other_bert"
+    write_other_checkpoint(other, texts * 5)
+    root = tmp_path / "out"
+    proc = run_smoke(root, data_dir, "--only", "04,05,06,07", "-p", "fewrel_file", str(small),
+                     "-p", "checkpoint", str(other), "-p", "block", "4")
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    summary = json.loads((root / "figures" / "smoke" / "summary.json").read_text())
+    assert summary["finetune"]["n_labels"] == 5
+    assert len(summary["finetune"]["accuracy_by_layer"]) == 4          # the other model's 4 blocks
+    assert summary["nodes_finetune"]["n_labels"] == 5
+    assert summary["nodes_finetune"]["symmetric_head_jaccard"] is None  # controls exist only for our BERT-6
+    assert summary["hull"]["violations"] == 0 and summary["hull"]["n_labels"] == 5
+    assert max(summary["crossover"]["n"]) == 32                       # all nodes of the other model

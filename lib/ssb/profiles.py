@@ -37,10 +37,10 @@ class Profile:
     max_len: int = 64
 
     # --- MLM pre-training ---
-    steps: int = 500
+    steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
-    warmup_steps: int = 30
+    warmup_steps: int = 40
     weight_decay: float = 0.01
     dropout: float = 0.0                 # 0 = deterministic mode (default); 0.1 = stochastic
     mask_prob: float = 0.15
