@@ -23,3 +23,5 @@ One module per idea:
 """
 
 __version__ = "0.1.0"
+
+from . import profiles, session  # noqa: E402,F401  (light: torch is imported only when a session starts)

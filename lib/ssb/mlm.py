@@ -23,6 +23,8 @@ def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chu
     """
     if mode not in ("chunks", "first"):
         raise ValueError(f"mode must be 'chunks' or 'first', got {mode!r}")
+    if max_len < 3:
+        raise ValueError(f"max_len must be >= 3 ([CLS], one token, [SEP]), got {max_len}")
     body = max_len - 2
     cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     texts = [a.replace("<unk>", tokenizer.unk_token) for a in articles]
@@ -47,7 +49,11 @@ def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chu
 
 
 def split_blocks(blocks: np.ndarray, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split into (train, held-out) blocks."""
+    """Seeded split into (train, held-out) blocks, each in the original order.
+
+    The held-out part has round(eval_fraction * n) blocks (at least 1, at most n - 1)."""
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
     order = np.random.default_rng([seed, 1]).permutation(len(blocks))
     n_eval = max(1, int(round(eval_fraction * len(blocks))))
     if n_eval >= len(blocks):
@@ -57,6 +63,9 @@ def split_blocks(blocks: np.ndarray, eval_fraction: float, seed: int) -> tuple[n
 
 @dataclass(frozen=True)
 class MaskingSpec:
+    """What ``mask_tokens`` needs: the vocabulary size (random replacements are drawn from
+    0..vocab_size-1), the [MASK] id, the ids never selected (every special token, [PAD]
+    included) and the three probabilities."""
     vocab_size: int
     mask_id: int
     special_ids: tuple[int, ...]
@@ -64,6 +73,15 @@ class MaskingSpec:
     mask_prob: float = 0.15
     replace_mask: float = 0.8
     replace_random: float = 0.1
+
+    def __post_init__(self):
+        if not 0.0 < self.mask_prob < 1.0:
+            raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+        if not (0.0 <= self.replace_mask and 0.0 <= self.replace_random and self.replace_mask + self.replace_random <= 1.0):
+            raise ValueError(f"replace_mask ({self.replace_mask}) and replace_random ({self.replace_random}) must be "
+                             "non-negative with a sum of at most 1")
+        if not 0 <= self.mask_id < self.vocab_size:
+            raise ValueError(f"mask_id must be in 0..{self.vocab_size - 1}, got {self.mask_id}")
 
     @classmethod
     def from_tokenizer(cls, tokenizer, mask_prob: float = 0.15) -> "MaskingSpec":
@@ -80,10 +98,16 @@ def step_generator(seed: int, stream: int, step: int) -> torch.Generator:
 
 def mask_tokens(input_ids: torch.Tensor, spec: MaskingSpec, generator: torch.Generator,
                 all_mask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (masked input_ids, labels) with labels = -100 at unselected positions.
+    """Return (masked input_ids, labels), both shaped like ``input_ids`` (B, T).
+
+    Each non-special position is selected with probability ``mask_prob``; labels hold the
+    original token there and -100 elsewhere. A selected position becomes [MASK] with
+    probability ``replace_mask``, a uniformly drawn token of the vocabulary with
+    probability ``replace_random`` and stays otherwise.
 
     all_mask=True replaces every selected position by [MASK] (the probe data for node
-    vectors: the node sees [MASK] where it must name the token).
+    vectors: the node sees [MASK] where it must name the token). The selection is the
+    same as without all_mask for the same generator state.
     """
     special = torch.isin(input_ids, torch.tensor(spec.special_ids, dtype=input_ids.dtype))
     u = torch.rand(input_ids.shape, generator=generator)
@@ -103,8 +127,17 @@ def mask_tokens(input_ids: torch.Tensor, spec: MaskingSpec, generator: torch.Gen
 
 
 def batch_indices(n_blocks: int, batch_size: int, step: int, seed: int) -> np.ndarray:
-    """Block indices of global batch ``step``: epoch-wise seeded permutations, a function of
-    (seed, step) only (resume-exact). The last partial batch of an epoch wraps into the next."""
+    """Block indices of global batch ``step`` (0-based): epoch-wise seeded permutations, a
+    function of (n_blocks, batch_size, seed, step) only (resume-exact).
+
+    An epoch is ``n_blocks // batch_size`` batches of one permutation; the
+    ``n_blocks % batch_size`` blocks left at its end sit out that epoch (a new permutation
+    each epoch, so no block sits out systematically). With fewer blocks than
+    ``batch_size`` every batch is the whole (permuted) set.
+    """
+    if n_blocks < 1 or batch_size < 1 or step < 0:
+        raise ValueError(f"need n_blocks >= 1, batch_size >= 1 and step >= 0; got n_blocks={n_blocks}, "
+                         f"batch_size={batch_size}, step={step}")
     steps_per_epoch = max(1, n_blocks // batch_size)
     epoch, pos = divmod(step, steps_per_epoch)
     order = np.random.default_rng([seed, 2, epoch]).permutation(n_blocks)

@@ -10,16 +10,34 @@ Per-head parameter slices of one block (``head_slices``):
 Permuting heads (these slices together) leaves the network's function unchanged, so a
 point where every head is a copy of head 0 is a fixed point of the symmetry: a
 deterministic gradient step keeps it there, and only a perturbation breaks it.
+
+Float-exactness of that fixed point is a property of the kernels, not of the maths: every
+head's gradient slice must be rounded the same way. Stock kernels do not guarantee it. On
+CPU (MKL, AVX-512) the ``nn.Linear`` bias gradient (a column sum) rounds the last columns
+of a 36- or 48-wide layer differently, its weight gradient rounds rows that straddle a GEMM
+tile differently, and the SDPA attention backward rounds heads differently for d_head 5,
+6, 7, 9, 10, 11, so symmetric heads drift apart at the 1e-7 level within a few steps.
+``exact_head_gradients`` (applied by ``build_bert6`` to the symmetric inits) removes all
+three: each head's projection gradients come from their own identically shaped kernel
+calls, and attention runs in the "eager" implementation (batched matmuls over heads).
+With it, g stays 0.0 for every d_head in 1..16, 20, 24, 32, 64 (checked on CPU).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM
 
 
 def bert6_config(vocab_size: int, *, n_layers: int = 6, n_heads: int = 12, d_head: int = 64,
                  max_len: int = 128, dropout: float = 0.0, pad_token_id: int = 0) -> BertConfig:
     """Config of BERT-6: hidden = n_heads * d_head, FFN = 4 * hidden."""
+    for name, value in (("vocab_size", vocab_size), ("n_layers", n_layers), ("n_heads", n_heads),
+                        ("d_head", d_head), ("max_len", max_len)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     hidden = n_heads * d_head
     return BertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=n_layers,
@@ -30,19 +48,26 @@ def bert6_config(vocab_size: int, *, n_layers: int = 6, n_heads: int = 12, d_hea
 
 
 def build_bert6(vocab_size: int, *, seed: int, init: str = "random", eps: float = 1e-4,
-                **config_kwargs) -> BertForMaskedLM:
+                exact_heads: bool | None = None, **config_kwargs) -> BertForMaskedLM:
     """A freshly initialised BertForMaskedLM.
 
     init: "random" (standard), "symmetric" (every block's heads copies of head 0),
     "symmetric_eps" (symmetric, then each head h >= 1 moved by relative size ``eps``).
-    The same seed gives the same weights.
+    The same seed gives the same weights (the global torch RNG is seeded with ``seed``).
+    Symmetric inits change only the per-head slices (``head_slices``); every other
+    parameter equals the random init's. ``exact_heads`` (default: True for the symmetric
+    inits, False for "random") installs ``exact_head_gradients``.
     """
     if init not in ("random", "symmetric", "symmetric_eps"):
         raise ValueError(f"init must be 'random', 'symmetric' or 'symmetric_eps', got {init!r}")
+    if init == "symmetric_eps" and not eps > 0:
+        raise ValueError(f"init 'symmetric_eps' needs eps > 0, got {eps}")
     torch.manual_seed(seed)
     model = BertForMaskedLM(bert6_config(vocab_size, **config_kwargs))
     if init != "random":
         symmetrize_heads(model, eps=eps if init == "symmetric_eps" else 0.0, seed=seed)
+    if init != "random" if exact_heads is None else exact_heads:
+        exact_head_gradients(model)
     return model
 
 
@@ -74,10 +99,103 @@ def head_slices(layer, n_heads: int) -> list[torch.Tensor]:
     return [torch.cat(p) for p in parts]
 
 
+class _HeadwiseLinearFunction(torch.autograd.Function):
+    """y = x Wᵀ + b, with a backward that computes every head's gradient slice by its own
+    kernel calls on identically shaped, freshly allocated (so equally aligned) operands.
+
+    head_axis 0: heads own blocks of d_head output features (rows of W, entries of b):
+    the query/key/value projections. head_axis 1: heads own blocks of input features
+    (columns of W): the attention output projection W_O. Gradients are computed in float32.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, n_heads: int, head_axis: int):
+        ctx.save_for_backward(x, weight)
+        ctx.n_heads, ctx.head_axis = n_heads, head_axis
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        out_f, in_f = weight.shape
+        g = grad_out.reshape(-1, out_f).float()                  # (N, out)
+        xs = x.reshape(-1, in_f).float()                         # (N, in)
+        w = weight.float()                                       # (out, in)
+        grad_x = grad_w = grad_b = None
+        if ctx.head_axis == 0:
+            d = out_f // ctx.n_heads
+            if need_x:
+                grad_x = g @ w                                   # (N, in): a sum over heads, not per head
+            if need_w or need_b:
+                grad_w, grad_b = torch.empty_like(w), g.new_empty(out_f)
+                for h in range(ctx.n_heads):
+                    g_h = g[:, h * d:(h + 1) * d].t().contiguous()          # (d, N)
+                    grad_w[h * d:(h + 1) * d] = g_h @ xs                    # (d, in)
+                    grad_b[h * d:(h + 1) * d] = g_h.sum(1)                  # (d,)
+        else:
+            d = in_f // ctx.n_heads
+            grad_x = torch.empty_like(xs) if need_x else None
+            grad_w = torch.empty_like(w) if need_w else None
+            g_t = g.t().contiguous() if need_w else None         # (out, N)
+            for h in range(ctx.n_heads):
+                cols = slice(h * d, (h + 1) * d)
+                if need_x:
+                    grad_x[:, cols] = g @ w[:, cols].contiguous()           # (N, d)
+                if need_w:
+                    grad_w[:, cols] = g_t @ xs[:, cols].contiguous()        # (out, d)
+            if need_b:
+                grad_b = g.sum(0)                                # (out,): W_O's bias is shared by the heads
+        if grad_x is not None:
+            grad_x = grad_x.reshape(x.shape).to(x.dtype)
+        if grad_w is not None:
+            grad_w = grad_w.to(weight.dtype)
+        if grad_b is not None:
+            grad_b = grad_b.to(weight.dtype)
+        return grad_x, grad_w, grad_b, None, None
+
+
+class HeadwiseLinear(torch.nn.Linear):
+    """``nn.Linear`` (same parameters, same forward) whose backward is head-exact; see
+    ``_HeadwiseLinearFunction``. Installed in place by ``exact_head_gradients``."""
+
+    n_heads: int
+    head_axis: int
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _HeadwiseLinearFunction.apply(x, self.weight, self.bias, self.n_heads, self.head_axis)
+
+
+def exact_head_gradients(model: torch.nn.Module) -> torch.nn.Module:
+    """Make identical heads receive bit-identical gradients: turn every block's query, key,
+    value and attention-output projections into ``HeadwiseLinear`` and switch attention to
+    the "eager" implementation (in place; parameters and state_dict names are unchanged,
+    the forward pass is the same function). Returns ``model``.
+
+    The cost is a loop over heads in the projections' backward (a few percent of a step
+    on CPU); ``from_pretrained`` gives back plain modules, so re-apply it after loading a
+    model that will be trained further.
+    """
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    else:
+        model.config._attn_implementation = "eager"
+    n_heads = model.config.num_attention_heads
+    for layer in _layers(model):
+        att = layer.attention
+        for lin, axis in ((att.self.query, 0), (att.self.key, 0), (att.self.value, 0), (att.output.dense, 1)):
+            lin.__class__ = HeadwiseLinear
+            lin.n_heads, lin.head_axis = n_heads, axis
+    return model
+
+
 @torch.no_grad()
 def symmetrize_heads(model: torch.nn.Module, eps: float = 0.0, seed: int = 0) -> None:
     """Copy head 0 onto every head in every block; with ``eps`` > 0 move each head h >= 1 by
-    a random direction of norm ``eps * ||θ_0||`` (so the initial gap g(0) is exactly eps)."""
+    a random direction of norm ``eps * ||θ_0||`` (so the initial gap g(0) is eps, up to
+    float rounding). The direction depends on ``seed`` only."""
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
     n_heads = model.config.num_attention_heads
     gen = torch.Generator().manual_seed(10_007 * (seed + 1))
     for layer in _layers(model):

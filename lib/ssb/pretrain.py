@@ -11,6 +11,9 @@
 - Under ``torchrun --nproc_per_node N`` each process takes a 1/N slice of the same global
   batch and masks; the loss is normalised by the global masked count, so the update is
   the single-process one.
+- One step is ``global_batch`` (the masked batch of a step) then ``train_step`` (forward,
+  loss, backward, clipping, AdamW) then ``set_learning_rate``; ``ssb.bench.pretrain``
+  times exactly these functions against a ``transformers.Trainer``.
 - Output layout of ``out_dir``: ``final/`` (``save_pretrained`` safetensors, tokenizer,
   ``run_config.json``, ``train_log.json``) and, while training, ``checkpoint/``.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -33,8 +35,10 @@ from . import atomic
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
 from .model import build_bert6, head_gap
 
+# profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
-                   "warmup_steps", "weight_decay", "mask_prob", "mixed_precision")
+                   "warmup_steps", "weight_decay", "mask_prob", "mixed_precision",
+                   "eval_every", "eval_batches")
 
 
 class Interrupted(RuntimeError):
@@ -84,13 +88,16 @@ def set_deterministic(enabled: bool = True) -> None:
 
 
 def linear_schedule(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor of 0-based ``step``: (step+1)/warmup while warming up, then a
+    linear decay from 1 at ``warmup`` to 0 at ``total``."""
     if step < warmup:
         return (step + 1) / max(1, warmup)
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def most_frequent_token(blocks: np.ndarray, special_ids) -> int:
-    counts = np.bincount(blocks.ravel())
+    """The most frequent non-special token of ``blocks`` (the held-out accuracy baseline)."""
+    counts = np.bincount(blocks.ravel(), minlength=max(special_ids, default=0) + 1)
     counts[list(special_ids)] = 0
     return int(counts.argmax())
 
@@ -105,7 +112,9 @@ def mlm_logits_at_masks(model, input_ids, attention_mask, labels):
 @torch.no_grad()
 def evaluate_mlm(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, batch_size: int,
                  n_batches: int, baseline_token: int, device) -> dict:
-    """Held-out masked-token accuracy (fixed masks) and the most-frequent-token baseline."""
+    """Held-out masked-token accuracy (fixed masks, stream 3) and the most-frequent-token
+    baseline over the first ``n_batches`` batches of ``eval_blocks`` (n_eval, T)."""
+    was_training = model.training
     model.eval()
     correct = baseline = total = 0
     loss_sum = 0.0
@@ -119,7 +128,7 @@ def evaluate_mlm(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int
         correct += int((logits.argmax(-1) == y).sum())
         baseline += int((y == baseline_token).sum())
         total += len(y)
-    model.train()
+    model.train(was_training)
     total = max(total, 1)
     return {"eval_loss": loss_sum / total, "eval_accuracy": correct / total, "baseline_accuracy": baseline / total}
 
@@ -139,25 +148,123 @@ def _dist():
     return world, rank
 
 
+def global_batch(train_blocks: np.ndarray, spec: MaskingSpec, *, batch_size: int, step: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Global batch ``step``: (masked input_ids, attention_mask, labels), each (B, T) int64.
+
+    A function of (blocks, seed, step) only -- the batch order of ``batch_indices`` and
+    the masks of ``mask_tokens`` with the generator of stream 1 -- so every process of a
+    DDP run, a resumed run and the benchmark all see the same batch for the same step.
+    ``attention_mask`` is 1 on the original non-[PAD] positions; ``labels`` is -100
+    outside the selected positions.
+    """
+    idx = batch_indices(len(train_blocks), batch_size, step, seed)
+    ids = torch.from_numpy(train_blocks[idx])                                   # (B, T)
+    inputs, labels = mask_tokens(ids, spec, step_generator(seed, 1, step))
+    return inputs, (ids != spec.pad_id).long(), labels
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over every parameter (tied embedding/decoder weight once), weight decay on all.
+
+    The default implementation, not ``fused=True``: the fused CPU kernel is ~4x faster
+    (~10 ms -> ~2.5 ms a step for the quick profile, ~2 % of the step) but rounds the
+    vector tail of a tensor differently from its body, which breaks the exact head
+    symmetry for odd d_head (METHOD.md, C3).
+    """
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float, step: int, warmup: int, total: int) -> None:
+    """Learning rate of step ``step`` (0-based) under the linear warm-up/decay schedule."""
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * linear_schedule(step, warmup, total)
+
+
+def train_step(net: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               inputs: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, *,
+               n_masked_global: int, world: int = 1, use_bf16: bool = False,
+               max_grad_norm: float = 1.0) -> tuple[torch.Tensor, int, int]:
+    """One optimizer step on this process's slice of a global batch.
+
+    net:     ``MaskedLMObjective(model)``, or its ``DistributedDataParallel`` wrapper.
+    inputs, attention_mask, labels: (b, T) on the model's device; b = B / world.
+    n_masked_global: masked positions in the whole global batch (all processes).
+
+    The loss is the cross-entropy summed over this slice's masked positions divided by
+    ``n_masked_global``, times ``world`` because DDP averages gradients over processes:
+    the update is that of the mean masked-token loss of the global batch, whatever
+    ``world`` is. Gradients are clipped to norm ``max_grad_norm`` (as the HF Trainer does).
+
+    Returns (summed cross-entropy of the slice as a detached 0-d tensor, correct argmax
+    predictions, masked positions of the slice).
+    """
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        logits, y = net(inputs, attention_mask, labels)                         # (n_masked, V), (n_masked,)
+    ce_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+    loss = ce_sum * (world / max(1, n_masked_global))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    with torch.no_grad():
+        correct = int((logits.argmax(-1) == y).sum())
+    return ce_sum.detach(), correct, int(y.numel())
+
+
+def _all_reduce_train_stats(stats: list[float], world: int, rank: int) -> list[float]:
+    """[loss_sum, correct, count] summed over processes; rank 0 keeps the totals, the other
+    ranks restart from zero (so a later reduction never counts a step twice)."""
+    if world == 1:
+        return stats
+    t = torch.tensor(stats, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return [float(v) for v in t] if rank == 0 else [0.0, 0.0, 0.0]
+
+
 def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              force: bool = False, progress: bool = True, stop_after: int | None = None,
              desc: str | None = None) -> PretrainRun:
-    """Pre-train (or reuse, or resume) one BERT-6 and return it with its log."""
+    """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
+
+    train_blocks, eval_blocks: (n, max_len) int64 token blocks (``encode_corpus``).
+    init: "random" | "symmetric" | "symmetric_eps" (``build_bert6``).
+    steps, dropout: override the profile's ``steps`` and ``dropout``.
+    force: delete ``out_dir`` and train from scratch.
+    stop_after: raise ``Interrupted`` after that many steps, before ``final/`` is written
+    (checkpoints written so far stay), to test resuming.
+
+    A finished run whose ``run_config.json`` matches this configuration is loaded, not
+    retrained; a ``checkpoint/`` of this configuration is resumed. The log is a list of
+    rows, one per evaluation (step 0, every ``eval_every`` steps and the last step), with
+    keys step, loss, train_accuracy (over the steps since the previous row), eval_loss,
+    eval_accuracy, baseline_accuracy (most frequent training token), gap (``head_gap``),
+    lr and elapsed (seconds of training so far; the only key that differs between runs).
+    """
     from transformers import BertForMaskedLM
 
     out_dir = Path(out_dir)
     steps = profile.steps if steps is None else steps
     dropout = profile.dropout if dropout is None else dropout
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if stop_after is not None and not 1 <= stop_after:
+        raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
     cfg = run_config(profile, init=init, steps=steps, dropout=dropout,
                      data_fp=blocks_fingerprint(train_blocks, eval_blocks), tok_fp=tokenizer_fingerprint(tokenizer))
     final, ckpt = out_dir / "final", out_dir / "checkpoint"
     world, rank = _dist()
+    if profile.batch_size < world:
+        raise ValueError(f"batch_size {profile.batch_size} is smaller than the {world} processes: "
+                         "every process needs at least one sequence of the global batch")
 
     if force and rank == 0:
         shutil.rmtree(out_dir, ignore_errors=True)
+    if world > 1:
+        torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
     if _matches(final, cfg):                          # reuse a finished run of this configuration
-        model = BertForMaskedLM.from_pretrained(final)
+        model = BertForMaskedLM.from_pretrained(final).eval()
         return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
 
     set_deterministic(True)
@@ -166,17 +273,22 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
-    start, log = 0, []
+    optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
+    # training statistics since the last log row: [summed cross-entropy, correct, masked positions]
+    start, log, stats, elapsed_before = 0, [], [0.0, 0.0, 0.0], 0.0
     if _matches(ckpt, cfg):                           # resume after an interruption
-        model = BertForMaskedLM.from_pretrained(ckpt)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+        # the checkpoint's weights into the model built above (keeps its modules: exact_heads)
+        model.load_state_dict(BertForMaskedLM.from_pretrained(ckpt).state_dict())
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         start, log = state["step"], state["log"]
+        stats = list(state["train_stats"]) if rank == 0 else [0.0, 0.0, 0.0]
+        elapsed_before = state["elapsed"]
+        torch.set_rng_state(state["rng_cpu"])         # dropout draws continue where they stopped
+        if torch.cuda.is_available() and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
     model.to(device).train()
-    for group in optimizer.param_groups:
-        group["lr"] = profile.lr * linear_schedule(start, profile.warmup_steps, steps)
+    set_learning_rate(optimizer, profile.lr, start, profile.warmup_steps, steps)
     objective = MaskedLMObjective(model)
     net = objective
     if world > 1:
@@ -196,38 +308,33 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     if progress and rank == 0:
         from tqdm.auto import tqdm
         bar = tqdm(total=steps, initial=start, desc=desc or f"pretrain[{init}]", unit="step")
-    elapsed_before = log[-1]["elapsed"] if log else 0.0
-    t0, loss_sum, correct, count = time.perf_counter(), 0.0, 0, 0
+    t0 = time.perf_counter()
     for step in range(start, steps):
         # the global batch and its masks depend on (seed, step) only; each process takes its slice
-        idx = batch_indices(len(train_blocks), profile.batch_size, step, profile.seed)
-        ids = torch.from_numpy(train_blocks[idx])                               # (B, T)
-        inputs, labels = mask_tokens(ids, spec, step_generator(profile.seed, 1, step))
-        n_masked_global = max(1, int((labels != -100).sum()))
-        inputs, labels, ids = inputs[rank::world], labels[rank::world], ids[rank::world]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            logits, y = net(inputs.to(device), (ids != tokenizer.pad_token_id).to(device), labels.to(device))
-        ce_sum = F.cross_entropy(logits.float(), y, reduction="sum")              # (n_masked_local,) summed
-        loss = ce_sum * (world / n_masked_global)   # DDP averages gradients over processes
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        for group in optimizer.param_groups:
-            group["lr"] = profile.lr * linear_schedule(step + 1, profile.warmup_steps, steps)
-        loss_sum += float(ce_sum.detach())
-        correct += int((logits.argmax(-1) == y).sum())
-        count += len(y)
+        inputs, attention_mask, labels = global_batch(train_blocks, spec, batch_size=profile.batch_size,
+                                                      step=step, seed=profile.seed)   # (B, T) each
+        n_masked_global = int((labels != -100).sum())
+        inputs, attention_mask, labels = (t[rank::world].to(device) for t in (inputs, attention_mask, labels))
+        ce_sum, correct, count = train_step(net, model, optimizer, inputs, attention_mask, labels,
+                                            n_masked_global=n_masked_global, world=world, use_bf16=use_bf16)
+        set_learning_rate(optimizer, profile.lr, step + 1, profile.warmup_steps, steps)
+        ce_sum = float(ce_sum)
+        stats = [stats[0] + ce_sum, stats[1] + correct, stats[2] + count]
         done = step + 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(ce_sum.detach()) / max(1, len(y)):.3f}")
-        if rank == 0 and (done % profile.eval_every == 0 or done == steps):
-            evaluate(done, {"loss": loss_sum / max(1, count), "train_accuracy": correct / max(1, count),
-                            "elapsed": elapsed_before + time.perf_counter() - t0})
-            loss_sum, correct, count = 0.0, 0, 0
-        if rank == 0 and done < steps and done % profile.checkpoint_every == 0:
-            _save_checkpoint(model, tokenizer, optimizer, done, log, cfg, ckpt)
+            bar.set_postfix(loss=f"{ce_sum / max(1, count):.3f}")
+        is_eval = done % profile.eval_every == 0 or done == steps
+        is_checkpoint = done < steps and done % profile.checkpoint_every == 0
+        if is_eval or is_checkpoint:
+            stats = _all_reduce_train_stats(stats, world, rank)
+        elapsed = elapsed_before + time.perf_counter() - t0
+        if rank == 0 and is_eval:
+            evaluate(done, {"loss": stats[0] / max(1, stats[2]), "train_accuracy": stats[1] / max(1, stats[2]),
+                            "elapsed": elapsed})
+            stats = [0.0, 0.0, 0.0]
+        if rank == 0 and is_checkpoint:
+            _save_checkpoint(model, tokenizer, optimizer, done, log, cfg, ckpt, train_stats=stats, elapsed=elapsed)
         if stop_after is not None and done >= stop_after:
             if bar is not None:
                 bar.close()
@@ -244,7 +351,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         shutil.rmtree(ckpt, ignore_errors=True)
     if world > 1:
         torch.distributed.barrier()
-    return PretrainRun(out_dir, model.cpu(), tokenizer, log, cfg)
+    return PretrainRun(out_dir, model.cpu().eval(), tokenizer, log, cfg)
 
 
 class MaskedLMObjective(torch.nn.Module):
@@ -266,8 +373,15 @@ def _matches(directory: Path, cfg: dict) -> bool:
     return all(saved.get(k) == v for k, v in cfg.items())
 
 
-def _save_checkpoint(model, tokenizer, optimizer, step: int, log: list, cfg: dict, ckpt: Path) -> None:
+def _save_checkpoint(model, tokenizer, optimizer, step: int, log: list, cfg: dict, ckpt: Path, *,
+                     train_stats: list[float], elapsed: float) -> None:
+    """Everything a resumed run needs to continue bit-exactly: weights, optimizer state, the
+    step, the log so far, the training statistics since the last log row and the RNG state
+    (dropout draws; rank 0's, which every rank restores)."""
+    state = {"optimizer": optimizer.state_dict(), "step": step, "log": log, "train_stats": list(train_stats),
+             "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
+             "rng_cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
     with atomic.atomic_dir(ckpt) as tmp:
         _save_model(model, tokenizer, tmp)
-        torch.save({"optimizer": optimizer.state_dict(), "step": step, "log": log}, tmp / "trainer_state.pt")
+        torch.save(state, tmp / "trainer_state.pt")
         atomic.write_json(tmp / "run_config.json", cfg)

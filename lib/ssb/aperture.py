@@ -1,0 +1,399 @@
+"""The limited-aperture engine: many node sets through one trained head, batched.
+
+Silencing every node outside an active set S means zeroing, in the head's first FC layer,
+the weight columns of the nodes outside S (METHOD.md, "Limited aperture").  For a 1-FC
+head with W = fc1.weight (C, D) and b = fc1.bias (C,) the logits of sample n are
+
+    logits_S(n) = W[:, S] · z[n, S] + b                      (C,)
+
+so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
+
+- groups the sets by size k and, per chunk of sets and samples (at most ``chunk_elems``
+  logits in memory), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies them
+  with one ``torch.bmm`` (k = 1: an outer product);
+- for single nodes of a 1-FC head with many classes (C ≥ ``PRUNE_MIN_CLASSES``) first
+  discards the labels that cannot win anywhere on the node's observed value range (the
+  upper envelope of the lines x·W[c,k] + b_c, METHOD.md C5) with a margin far above float
+  rounding, then scores only the few survivors: exact, and much cheaper than N·C;
+- never rebuilds the model per set and returns predictions and label counts.
+
+    res = evaluate_sets(head, z_test, y_test, single_node_sets(D))
+    res.accuracy            # (S,)   A(S)
+    res.recognized          # (S, C) R(S) as masks
+    silent_accuracy(head, y_test)   # A(∅): the head with every node silenced
+
+What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero the
+columns outside S, run the head on the full z, argmax.  The engine computes the same
+logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
+- Single nodes, 1-FC head: each logit is fl(fl(z·W) + b), exactly what the BLAS product
+  with zeroed columns gives (checked against MKL), and the label pruning only drops labels
+  at least 64·eps·scale below the maximum, so predictions are bit-identical.
+- Other sets: the k products may be summed in a different order than the BLAS kernel sums
+  them, so logits can differ in the last bits and a prediction can differ only where the
+  top two logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in
+  float64).  Tests run head and z in float64 and require identical predictions.
+"""
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import metrics
+
+PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
+_ANCHORS = 32              # sample quantiles per node used to bound the upper envelope
+_ARGMAX_TILE = 128         # labels per tile in first_argmax
+_PRUNE_NODES = 2           # single nodes pruned together: small (G, m, C) temporaries stay in cache
+
+
+@dataclass
+class ApertureResult:
+    """Measurements of S node sets on one held-out split (METHOD.md, Measurements)."""
+    sets: list                   # S int64 arrays, node indices sorted ascending
+    sizes: np.ndarray            # (S,) |S|
+    accuracy: np.ndarray         # (S,) A(S)
+    apt_mean: np.ndarray         # (S,) ⟨APT⟩ over labels with at least min_count test examples
+    diag: np.ndarray             # (S, C) int32 M_S[j, j]
+    col: np.ndarray              # (S, C) int32 column sums (predicted counts)
+    row: np.ndarray              # (C,) int64 true counts (the same for every set)
+    predicted: np.ndarray        # (S, C) bool, P(S)
+    recognized: np.ndarray       # (S, C) bool, R(S)
+    n_predicted: np.ndarray      # (S,) |P(S)|
+    n_recognized: np.ndarray     # (S,) |R(S)|
+    mean_dc: np.ndarray          # (S,) mean diagonal confidence over the predicted labels
+    predictions: np.ndarray | None   # (S, N) int32 when keep_predictions, else None
+    y_true: np.ndarray           # (N,) int64
+    n_classes: int
+    min_hits: int
+    chance: float
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    def diagonal_confidence(self) -> np.ndarray:
+        """(S, C) DC_j = M[j,j] / Σ_i M[i,j], NaN where label j is never predicted."""
+        return metrics.diagonal_confidence(self.diag, self.col)
+
+    def confusion(self, i: int, sparse: bool | None = None):
+        """Set i's confusion matrix M[true, predicted] (dense, or CSR for many classes)."""
+        if self.predictions is None:
+            raise ValueError("this result kept no predictions; call evaluate_sets(..., keep_predictions=True) "
+                             "to rebuild confusion matrices")
+        if not 0 <= i < len(self.sets):
+            raise ValueError(f"set index {i} out of range 0..{len(self.sets) - 1}")
+        return metrics.confusion_matrix(self.y_true, self.predictions[i], self.n_classes, sparse=sparse)
+
+
+# ----------------------------------------------------------------------------- node sets
+
+def single_node_sets(n_nodes: int) -> list[np.ndarray]:
+    """[{0}, {1}, ..., {D-1}]: every node alone."""
+    return [np.array([k], dtype=np.int64) for k in range(n_nodes)]
+
+
+def head_sets(n_heads: int, d_head: int) -> list[np.ndarray]:
+    """The d_head nodes of each attention head: head h holds nodes h*d_head .. (h+1)*d_head-1."""
+    return [np.arange(h * d_head, (h + 1) * d_head, dtype=np.int64) for h in range(n_heads)]
+
+
+def all_nodes_set(n_nodes: int) -> np.ndarray:
+    """The set of every node, 0..D-1 (the full head)."""
+    return np.arange(n_nodes, dtype=np.int64)
+
+
+def head_of_node(k, d_head: int):
+    """Node k belongs to attention head k // d_head (works on arrays too)."""
+    return np.asarray(k) // d_head
+
+
+def _validate_sets(sets, n_nodes: int) -> list[np.ndarray]:
+    """Node sets as sorted int64 arrays; ValueError naming the first empty, out-of-range,
+    duplicated or non-integer set.  A (S, D) boolean array is read as one mask per set."""
+    if isinstance(sets, (np.ndarray, torch.Tensor)) and np.asarray(sets).dtype == bool:
+        masks = np.asarray(sets)
+        if masks.ndim != 2 or masks.shape[1] != n_nodes:
+            raise ValueError(f"a boolean set mask must have shape (S, {n_nodes}), got {masks.shape}")
+        sets = [np.flatnonzero(m) for m in masks]
+    out = []
+    for i, s in enumerate(sets):
+        a = np.asarray(s)
+        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
+                             f"shape {a.shape} (pass boolean masks as one (S, D) array)")
+        if a.size == 0:
+            raise ValueError(f"node set {i} is empty; the silent head (every node silenced) is "
+                             "silent_prediction(head) / silent_accuracy(head, y)")
+        bad = a[(a < 0) | (a >= n_nodes)]
+        if bad.size:
+            raise ValueError(f"node set {i} holds node {int(bad[0])}, outside the valid range 0..{n_nodes - 1}")
+        a = np.sort(a.astype(np.int64))
+        if np.any(a[1:] == a[:-1]):
+            dup = int(a[1:][a[1:] == a[:-1]][0])
+            raise ValueError(f"node set {i} lists node {dup} more than once")
+        out.append(a)
+    return out
+
+
+# ----------------------------------------------------------------------------- the head
+
+def _head_parts(head: torch.nn.Module):
+    """(W1ᵀ (D, H), b1 (H,), W2ᵀ (H, C) or None, b2 (C,) or None), detached."""
+    fc1, fc2 = head.fc1, getattr(head, "fc2", None)
+    w1t = fc1.weight.detach().t().contiguous()
+    b1 = fc1.bias.detach() if fc1.bias is not None else torch.zeros(w1t.shape[1], dtype=w1t.dtype)
+    if fc2 is None:
+        return w1t, b1, None, None
+    w2t = fc2.weight.detach().t().contiguous()
+    b2 = fc2.bias.detach() if fc2.bias is not None else torch.zeros(w2t.shape[1], dtype=w2t.dtype)
+    return w1t, b1, w2t, b2
+
+
+def _n_outputs(head: torch.nn.Module) -> int:
+    last = getattr(head, "fc2", None) or head.fc1
+    return last.weight.shape[0]
+
+
+@torch.no_grad()
+def silent_prediction(head: torch.nn.Module) -> int:
+    """The label of the fully silenced head (S = ∅): argmax b for a 1-FC head,
+    argmax fc2(relu(b1)) for a 2-FC head.  Ties go to the lowest label."""
+    _, b1, w2t, b2 = _head_parts(head)
+    logits = b1 if w2t is None else torch.relu(b1) @ w2t + b2
+    return int(logits.argmax())
+
+
+def silent_accuracy(head: torch.nn.Module, y: np.ndarray) -> float:
+    """A(∅): the share of test labels equal to the silent head's constant prediction."""
+    y = np.asarray(y)
+    if y.size == 0:
+        raise ValueError("accuracy of an empty split is undefined")
+    return float((y == silent_prediction(head)).mean())
+
+
+# ----------------------------------------------------------------------------- the engine
+
+def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
+    """``x.argmax(-1)`` (first maximum on ties) for x (..., C), faster for large C.
+
+    torch's argmax tracks an index per element; ``amax`` is a plain vectorised reduction
+    several times faster.  So: the maximum of every tile of ``tile`` labels (amax), the
+    first tile holding the row maximum (a short argmax), then the first maximum inside that
+    tile.  Tiles are in label order and each finds its first maximum, so ties resolve to
+    the lowest label exactly as torch.argmax does.  Assumes no NaN (logits of finite inputs).
+    """
+    n_classes = x.shape[-1]
+    if n_classes < 4 * tile:
+        return x.argmax(-1)
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, n_classes)                                   # (M, C)
+    n_tiles = n_classes // tile
+    main = n_tiles * tile
+    tiles = rows[:, :main].view(rows.shape[0], n_tiles, tile)         # (M, T, tile), a view
+    maxima = tiles.amax(-1)                                           # (M, T)
+    has_tail = main < n_classes
+    if has_tail:
+        maxima = torch.cat([maxima, rows[:, main:].amax(-1, keepdim=True)], dim=1)   # (M, T+1)
+    best = maxima.argmax(-1)                                          # (M,) first tile with the maximum
+    r = torch.arange(rows.shape[0], device=x.device)
+    out = best.clamp(max=n_tiles - 1) * tile + tiles[r, best.clamp(max=n_tiles - 1)].argmax(-1)
+    if has_tail:
+        out = torch.where(best == n_tiles, main + rows[:, main:].argmax(-1), out)
+    return out.view(lead)
+
+
+def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n_anchors: int = _ANCHORS
+                            ) -> torch.Tensor:
+    """Which labels can be the (float) argmax of x[g, n]·w[g, c] + b[c], per node g.
+
+    x (G, N) values of G nodes, w (G, C) their weight columns, b (C,) the bias; returns a
+    (G, C) boolean mask, True for every label that can win on some sample.
+
+    In exact arithmetic the argmax follows the upper envelope env(x) = max_c (x·w_c + b_c)
+    (METHOD.md, C5).  Take ``n_anchors`` sample quantiles lo < hi < ... (the first and last
+    being the smallest and largest sample) and, at each anchor, env and the slope w_t of the
+    winning line.  On [lo, hi] env lies above both winners' lines, so the gap
+    f_c(x) = x·w_c + b_c - env(x) obeys two linear bounds,
+        f_c(x) <= f_c(lo) + max(w_c - w_t(lo), 0)·(hi - lo)
+        f_c(x) <= f_c(hi) + max(w_t(hi) - w_c, 0)·(hi - lo),
+    and a label whose bound is below -tol on every interval never comes within tol of the
+    maximum.  tol = 64·eps·scale (scale = max|x|·max|w| + max|b|) is well above the rounding
+    of any logit (≤ 1.5·eps·scale) plus that of this bound, so no label that could win after
+    rounding is dropped.  No division, so nearly parallel lines need no special care.
+    """
+    n = x.shape[1]
+    positions = torch.linspace(0, n - 1, min(n_anchors, n), device=x.device).round().long()
+    anchors = torch.sort(x, dim=1).values[:, positions]                                 # (G, m) ascending
+    f = anchors[:, :, None] * w[:, None, :] + b                                          # (G, m, C) logits at anchors
+    top = first_argmax(f)                                                                # (G, m)
+    env = f.gather(2, top[:, :, None]).squeeze(2)                                        # (G, m)
+    f -= env[:, :, None]                                                                 # f_c(anchor) <= 0
+    scale = x.abs().amax(1) * w.abs().amax(1) + b.abs().max()                            # (G,)
+    tol = 64.0 * torch.finfo(x.dtype).eps * scale[:, None]                               # (G, 1)
+    if f.shape[1] == 1:
+        return f[:, 0] >= -tol
+    w_top = w.gather(1, top)                                                             # (G, m) winners' slopes
+    width = (anchors[:, 1:] - anchors[:, :-1])[:, :, None]                               # (G, m-1, 1)
+    from_lo = f[:, :-1] + (w[:, None, :] - w_top[:, :-1, None]).clamp_(min=0) * width    # (G, m-1, C)
+    from_hi = f[:, 1:] + (w_top[:, 1:, None] - w[:, None, :]).clamp_(min=0) * width
+    return torch.minimum(from_lo, from_hi).amax(1) >= -tol
+
+
+def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels.
+
+    Only the candidate labels (``_single_node_candidates``) are scored, each logit computed
+    as fl(fl(x·w) + b) like the full product with zeroed columns.  Candidates are listed in
+    ascending label order and padded at the end with repeats of the last one, so argmax's
+    first-maximum rule still returns the lowest tied label."""
+    mask = _single_node_candidates(x, w, b)                                                 # (G, C)
+    n_classes = mask.shape[1]
+    counts = mask.sum(1)                                                                    # (G,) >= 1
+    key = torch.where(mask, torch.arange(n_classes, device=mask.device), n_classes)
+    cand = torch.sort(key, dim=1).values[:, :int(counts.max())]                             # (G, m) labels, then C
+    last = cand.gather(1, (counts - 1)[:, None])                                            # (G, 1)
+    cand = torch.where(cand == n_classes, last, cand)
+    logits = x[:, :, None] * w.gather(1, cand)[:, None, :]                                 # (G, N, m)
+    logits += b[cand][:, None, :]
+    return cand.gather(1, logits.argmax(-1))                                                # (G, N)
+
+
+def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int) -> tuple[int, int]:
+    """(sets per chunk, samples per chunk) so that one chunk's tensors, s·n·(width + k)
+    logits and gathered node values plus s·k·hidden gathered weights, hold at most
+    ``chunk_elems`` elements (at least one set and one sample)."""
+    per_sample = width + k
+    samples = max(1, min(n_samples, (chunk_elems - k * hidden) // per_sample))
+    sets = max(1, min(n_sets, chunk_elems // (samples * per_sample + k * hidden)))
+    return sets, samples
+
+
+@torch.no_grad()
+def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
+    """Argmax predictions (S, N) int32 of every set, grouped by set size."""
+    w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,)
+    n_samples = z.shape[0]
+    n_out = w1t.shape[1] if w2t is None else w2t.shape[1]
+    width = max(w1t.shape[1], n_out)
+    zt = z.t().contiguous()                                    # (D, N): a node's values are one row
+    preds = np.empty((len(sets), n_samples), dtype=np.int32)
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, s in enumerate(sets):
+        by_size[len(s)].append(i)
+
+    for k, members in sorted(by_size.items()):
+        if k == 1 and w2t is None and n_out >= PRUNE_MIN_CLASSES:
+            per_chunk = max(1, min(_PRUNE_NODES, chunk_elems // (_ANCHORS * n_out)))
+            for g0 in range(0, len(members), per_chunk):
+                rows = members[g0:g0 + per_chunk]
+                nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
+                preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1).cpu().numpy()
+                bar.update(len(rows))
+            continue
+        idx_all = torch.from_numpy(np.stack([sets[i] for i in members])).to(zt.device)   # (s, k)
+        sets_per, samples_per = _chunks(len(members), n_samples, k, w1t.shape[1], width, chunk_elems)
+        for g0 in range(0, len(members), sets_per):
+            idx = idx_all[g0:g0 + sets_per]                    # (s, k)
+            w_sel = w1t[idx]                                   # (s, k, H): W1[:, S]ᵀ
+            for n0 in range(0, n_samples, samples_per):
+                zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, k): z[n, S]
+                if k == 1:
+                    h = zs * w_sel                             # (s, n, 1) * (s, 1, H) -> (s, n, H)
+                else:
+                    h = torch.bmm(zs, w_sel)                   # (s, n, H)
+                h += b1
+                if w2t is not None:
+                    h = torch.relu_(h) @ w2t                   # (s, n, C)
+                    h += b2
+                rows = [members[g0 + j] for j in range(idx.shape[0])]
+                preds[rows, n0:n0 + samples_per] = first_argmax(h).cpu().numpy()
+            bar.update(idx.shape[0])
+    return preds
+
+
+def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = None, min_hits: int = 3,
+                  chance: float | None = None, min_count: int = 1, chunk_elems: int = 2 ** 25,
+                  keep_predictions: bool = False, progress: bool = False) -> ApertureResult:
+    """Evaluate ``head`` on z (N, D), y (N,) once per node set through the limited aperture.
+
+    sets: a list of node-index sequences (any sizes, mixed), or a boolean (S, D) mask array.
+    Empty sets, indices outside 0..D-1 and repeated indices are ValueErrors (the empty set
+    is ``silent_prediction``).  n_classes defaults to the head's output size; chance
+    (for R) to 1/C; min_count is the minimum test count of a label in ⟨APT⟩.
+    Computation runs in the head's parameter dtype; see the module docstring for what is
+    guaranteed against ``naive_predictions``.
+    """
+    param = head.fc1.weight
+    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
+    if z.ndim != 2 or z.shape[1] != param.shape[1]:
+        raise ValueError(f"z must be (N, {param.shape[1]}) for this head, got {tuple(z.shape)}")
+    if z.shape[0] == 0:
+        raise ValueError("z holds no samples")
+    if not torch.isfinite(z).all():
+        raise ValueError("z holds NaN or infinite values")
+    n_out = _n_outputs(head)
+    n_classes = n_out if n_classes is None else int(n_classes)
+    if n_classes != n_out:
+        raise ValueError(f"n_classes={n_classes} but the head has {n_out} outputs")
+    y = np.asarray(y).astype(np.int64)
+    if y.shape != (z.shape[0],):
+        raise ValueError(f"y must be ({z.shape[0]},) to match z, got {y.shape}")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y holds labels outside 0..{n_classes - 1} (range {y.min()}..{y.max()})")
+    if chunk_elems < 1:
+        raise ValueError(f"chunk_elems must be positive, got {chunk_elems}")
+    sets = _validate_sets(sets, z.shape[1])
+    chance = 1.0 / n_classes if chance is None else float(chance)
+
+    from tqdm.auto import tqdm
+    with tqdm(total=len(sets), desc="aperture", unit="set", leave=False, disable=not progress) as bar:
+        preds = _predict(head, z, sets, chunk_elems, bar)
+    return _result(preds, y, sets, n_classes, min_hits, chance, min_count, keep_predictions)
+
+
+def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes: int, min_hits: int,
+            chance: float, min_count: int, keep_predictions: bool) -> ApertureResult:
+    """Label counts and derived measurements of predictions (S, N), a block of sets at a time
+    so that no (S, C) float temporary is built for a large vocabulary."""
+    n_sets = len(sets)
+    diag = np.empty((n_sets, n_classes), dtype=np.int32)
+    col = np.empty((n_sets, n_classes), dtype=np.int32)
+    apt_mean = np.empty(n_sets)
+    mean_dc = np.empty(n_sets)
+    row = np.bincount(y, minlength=n_classes)
+    keep = row >= min_count                                    # labels in ⟨APT⟩
+    block = max(1, 2 ** 22 // n_classes)
+    for s0 in range(0, n_sets, block):
+        d, c, _ = metrics.label_counts_batched(y, preds[s0:s0 + block], n_classes)   # (b, C) each
+        diag[s0:s0 + block], col[s0:s0 + block] = d, c
+        apt_mean[s0:s0 + block] = (d[:, keep] / row[keep]).mean(1) if keep.any() else np.nan
+        dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
+        mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
+    predicted = metrics.predicted_mask(col)
+    recognized = metrics.recognized_mask(diag, col, min_hits=min_hits, chance=chance)
+    return ApertureResult(
+        sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,
+        diag=diag, col=col, row=row, predicted=predicted, recognized=recognized,
+        n_predicted=predicted.sum(1), n_recognized=recognized.sum(1), mean_dc=mean_dc,
+        predictions=preds if keep_predictions else None, y_true=y, n_classes=n_classes,
+        min_hits=min_hits, chance=chance)
+
+
+@torch.no_grad()
+def naive_predictions(head: torch.nn.Module, z, sets) -> np.ndarray:
+    """The reference: for each set, copy the head, zero fc1.weight's columns outside S, run
+    the head on the full z (N, D), take the argmax.  Returns (S, N) int32.  Slow by design."""
+    param = head.fc1.weight
+    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
+    sets = _validate_sets(sets, z.shape[1])
+    out = np.empty((len(sets), z.shape[0]), dtype=np.int32)
+    for i, s in enumerate(sets):
+        silenced = copy.deepcopy(head)
+        outside = np.ones(z.shape[1], dtype=bool)
+        outside[s] = False
+        silenced.fc1.weight[:, torch.from_numpy(outside).to(param.device)] = 0.0
+        out[i] = silenced(z).argmax(-1).cpu().numpy()
+    return out

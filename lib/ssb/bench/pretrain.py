@@ -1,0 +1,193 @@
+"""Our MLM training loop against a plain ``transformers.Trainer`` on identical work.
+
+    python -m ssb.bench pretrain [--profile quick] [--steps 30] [--warmup-steps 3]
+                                 [--rounds 2] [--data-dir DIR | --synthetic]
+
+Both sides train the same freshly built BertForMaskedLM (``ssb.model.build_bert6``, same
+seed, so the same initial weights) on the same pre-masked global batches
+(``ssb.pretrain.global_batch``: same blocks, order and masks), with the same AdamW, linear
+schedule, gradient clipping (1.0) and batch size, on the CPU, one process:
+
+- ours: ``ssb.pretrain.train_step`` + ``set_learning_rate`` per batch, exactly the step of
+  ``ssb.pretrain.pretrain`` (logits and loss at the masked positions only);
+- Trainer: ``TrainingArguments(report_to="none", no eval, no saving, no logging,
+  dataloader_num_workers=0, use_cpu=True, train_sampling_strategy="sequential")`` on a
+  Dataset of the same examples in the same order, given the same optimizer and schedule
+  (``optimizers=(AdamW, LambdaLR(linear_schedule))``); the model computes the vocabulary
+  logits at every position and the loss over the masked ones, as stock BERT does.
+
+Each side runs ``--warmup-steps`` untimed steps, then ``--steps`` timed ones; the two
+sides alternate for ``--rounds`` rounds (fresh models each round), so that load from other
+processes on a shared machine hits both alike. Every step is timed end to end (for the
+Trainer: from one ``on_step_end`` to the next, so data loading and its bookkeeping count).
+Printed per round and overall: tokens/s = batch x max_len / median step time (and the
+mean-based figure), the ratio ours/Trainer, and the correctness check: after the same
+steps both models must hold nearly the same weights (they differ only by float rounding:
+logits computed for all positions versus the masked ones).
+
+Data: the profile's real token blocks through ``ssb.pipeline.corpus`` when a data
+directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic blocks of
+Zipf-distributed random tokens with the profile's vocabulary size and length.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from ..mlm import MaskingSpec
+from ..model import build_bert6
+from ..pretrain import (MaskedLMObjective, global_batch, linear_schedule, make_optimizer, set_deterministic,
+                        set_learning_rate, train_step)
+from ..profiles import get_profile
+
+
+def synthetic_blocks(n_blocks: int, max_len: int, vocab_size: int, seed: int) -> np.ndarray:
+    """(n_blocks, max_len) [CLS] t_1 .. t_{max_len-2} [SEP] with Zipf-distributed ordinary
+    ids 5..vocab_size-1 (ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK])."""
+    rng = np.random.default_rng(seed)
+    ranks = np.arange(1, vocab_size - 5 + 1)
+    p = 1.0 / ranks
+    blocks = 5 + rng.choice(vocab_size - 5, size=(n_blocks, max_len), p=p / p.sum())
+    blocks[:, 0], blocks[:, -1] = 2, 3
+    return blocks.astype(np.int64)
+
+
+def load_data(profile, data_dir: str | None, synthetic: bool):
+    """(train_blocks, MaskingSpec, description)."""
+    data_dir = data_dir or os.environ.get("SSB_DATA_DIR") or None
+    if data_dir and not synthetic:
+        from ..pipeline import corpus
+
+        c = corpus(profile, data_dir, progress=False)
+        return c.train_blocks, MaskingSpec.from_tokenizer(c.tokenizer, profile.mask_prob), \
+            f"{profile.corpus} from {data_dir}: {len(c.train_blocks)} training blocks, vocabulary {len(c.tokenizer)}"
+    blocks = synthetic_blocks(4096, profile.max_len, profile.vocab_size, profile.seed)
+    spec = MaskingSpec(vocab_size=profile.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0,
+                       mask_prob=profile.mask_prob)
+    return blocks, spec, f"synthetic Zipf blocks: {len(blocks)}, vocabulary {profile.vocab_size}"
+
+
+def fresh_model(profile, vocab_size: int):
+    return build_bert6(vocab_size, seed=profile.seed, n_layers=profile.n_layers, n_heads=profile.n_heads,
+                       d_head=profile.d_head, max_len=profile.max_len, dropout=profile.dropout, pad_token_id=0)
+
+
+def run_ours(profile, vocab_size: int, batches, warmup: int) -> tuple[list[float], torch.nn.Module]:
+    """Seconds of each step after ``warmup`` (>= 1), and the trained model."""
+    model = fresh_model(profile, vocab_size).train()
+    optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
+    objective = MaskedLMObjective(model)
+    total = len(batches)
+    set_learning_rate(optimizer, profile.lr, 0, profile.warmup_steps, total)
+    ends = []
+    for step, (inputs, attention_mask, labels) in enumerate(batches):
+        train_step(objective, model, optimizer, inputs, attention_mask, labels,
+                   n_masked_global=int((labels != -100).sum()))
+        set_learning_rate(optimizer, profile.lr, step + 1, profile.warmup_steps, total)
+        ends.append(time.perf_counter())
+    return list(np.diff(ends[warmup - 1:])), model          # step k timed from the end of step k-1
+
+
+class PreMaskedExamples(torch.utils.data.Dataset):
+    """The examples of the pre-masked global batches, batch after batch: example i is row
+    i % B of batch i // B, as a dict of (T,) tensors."""
+
+    def __init__(self, batches):
+        self.inputs = torch.cat([b[0] for b in batches])                 # (steps * B, T)
+        self.attention_mask = torch.cat([b[1] for b in batches])
+        self.labels = torch.cat([b[2] for b in batches])
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.inputs[i], "attention_mask": self.attention_mask[i], "labels": self.labels[i]}
+
+
+def run_trainer(profile, vocab_size: int, batches, warmup: int) -> tuple[list[float], torch.nn.Module]:
+    """Seconds of each step after ``warmup`` under a plain Trainer, and the trained model."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    total = len(batches)
+    ends: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            ends.append(time.perf_counter())
+
+    model = fresh_model(profile, vocab_size)
+    optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: linear_schedule(step, profile.warmup_steps, total))
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=len(batches[0][0]), max_steps=total,
+            report_to="none", eval_strategy="no", save_strategy="no", logging_strategy="no",
+            dataloader_num_workers=0, use_cpu=True, train_sampling_strategy="sequential",
+            max_grad_norm=1.0, seed=profile.seed, disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=PreMaskedExamples(batches),
+                          optimizers=(optimizer, schedule), callbacks=[StepTimer()])
+        trainer.train()
+    if len(ends) != total:
+        raise RuntimeError(f"the Trainer ran {len(ends)} steps, expected {total}")
+    return list(np.diff(ends[warmup - 1:])), model
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ssb.bench pretrain", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per side (default 30)")
+    ap.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first (default 3, at least 1)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of both sides (default 2)")
+    ap.add_argument("--data-dir", default=None, help="real corpus from here (default: $SSB_DATA_DIR)")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic token blocks even with a data dir")
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.warmup_steps < 1 or args.rounds < 1:
+        raise ValueError(f"--steps, --warmup-steps and --rounds must be >= 1, got {args.steps}, "
+                         f"{args.warmup_steps} and {args.rounds}")
+    profile = get_profile(args.profile)
+    set_deterministic(True)                       # as in ssb.pretrain.pretrain, for both sides
+
+    train_blocks, spec, described = load_data(profile, args.data_dir, args.synthetic)
+    total = args.warmup_steps + args.steps
+    batches = [global_batch(train_blocks, spec, batch_size=profile.batch_size, step=s, seed=profile.seed)
+               for s in range(total)]
+    tokens_per_step = profile.batch_size * profile.max_len
+    print(f"profile {profile.name}: {profile.n_layers} layers x {profile.n_heads} heads x d_head {profile.d_head}, "
+          f"batch {profile.batch_size} x {profile.max_len} tokens; {described}")
+    print(f"{args.rounds} rounds of {args.warmup_steps} warm-up + {args.steps} timed steps per side; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+
+    def rate(step_seconds: list[float]) -> tuple[float, float]:
+        """tokens/s from the median step and from the mean step"""
+        return tokens_per_step / float(np.median(step_seconds)), tokens_per_step / float(np.mean(step_seconds))
+
+    all_ours, all_trainer = [], []
+    for r in range(args.rounds):
+        ours_steps, ours_model = run_ours(profile, spec.vocab_size, batches, args.warmup_steps)
+        trainer_steps, trainer_model = run_trainer(profile, spec.vocab_size, batches, args.warmup_steps)
+        all_ours += ours_steps
+        all_trainer += trainer_steps
+        (o_med, o_mean), (t_med, t_mean) = rate(ours_steps), rate(trainer_steps)
+        print(f"round {r + 1}: ours {o_med:7.0f} tokens/s (mean-based {o_mean:7.0f}); "
+              f"Trainer {t_med:7.0f} tokens/s (mean-based {t_mean:7.0f}); ratio {o_med / t_med:.2f}")
+    (o_med, o_mean), (t_med, t_mean) = rate(all_ours), rate(all_trainer)
+    print(f"ours     {o_med:8.0f} tokens/s  median step {1000 * np.median(all_ours):6.0f} ms  (mean-based {o_mean:.0f})")
+    print(f"Trainer  {t_med:8.0f} tokens/s  median step {1000 * np.median(all_trainer):6.0f} ms  (mean-based {t_mean:.0f})")
+    print(f"ratio ours/Trainer: {o_med / t_med:.2f} (median-based), {o_mean / t_mean:.2f} (mean-based)")
+
+    init = fresh_model(profile, spec.vocab_size).state_dict()
+    a, b = ours_model.state_dict(), trainer_model.state_dict()
+    moved = max(float((a[k] - init[k]).abs().max()) for k in a)
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    ok = diff <= 1e-2 * moved
+    print(f"check: max |w_ours - w_Trainer| = {diff:.2e} against a largest update of {moved:.2e} "
+          f"-> {'same training' if ok else 'DIFFERENT TRAINING'}")
+    return 0 if ok else 1

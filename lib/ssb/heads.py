@@ -1,0 +1,243 @@
+"""Classifier heads trained on cached node vectors (METHOD.md, "Classifier head").
+
+    head, history = train_head(z_train, y_train, n_classes)          # z (N, D), y (N,)
+    logits = head(torch.from_numpy(z_test))                           # (N, C)
+    save_head(head, "runs/quick/heads/head-abc", extra={"history": history})
+    head = load_head("runs/quick/heads/head-abc", n_in=D)
+
+1 FC layer (default): logits = W z + b with W = fc1.weight (C, D).
+2 FC layers: logits = fc2(relu(fc1(z))), fc1.weight (hidden, D).
+In both, node k enters only through column k of fc1.weight, so silencing node k (the
+limited aperture) is zeroing that column; ``ssb.aperture`` does it in a batched way.
+
+Training is deterministic: the initial weights, the validation split and every shuffle
+come from ``seed``; the global torch RNG is left untouched.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import atomic
+
+
+class ClassifierHead(torch.nn.Module):
+    """z (B, D) -> logits (B, C) with 1 or 2 fully connected layers."""
+
+    def __init__(self, n_in: int, n_classes: int, layers: int = 1, hidden: int = 256):
+        super().__init__()
+        if layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {layers}")
+        if n_in < 1 or n_classes < 1 or (layers == 2 and hidden < 1):
+            raise ValueError(f"n_in, n_classes and hidden must be positive, got {n_in}, {n_classes}, {hidden}")
+        self.config = {"n_in": int(n_in), "n_classes": int(n_classes), "layers": int(layers),
+                       "hidden": int(hidden) if layers == 2 else 0}
+        if layers == 1:
+            self.fc1 = torch.nn.Linear(n_in, n_classes)           # weight (C, D)
+            self.fc2 = None
+        else:
+            self.fc1 = torch.nn.Linear(n_in, hidden)              # weight (hidden, D)
+            self.fc2 = torch.nn.Linear(hidden, n_classes)         # weight (C, hidden)
+
+    @property
+    def n_in(self) -> int:
+        return self.config["n_in"]
+
+    @property
+    def n_classes(self) -> int:
+        return self.config["n_classes"]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(z)
+        if self.fc2 is not None:
+            h = self.fc2(torch.relu(h))
+        return h
+
+
+def tie_blocks(head: ClassifierHead, n_heads: int, d_head: int) -> None:
+    """Copy fc1's column block of attention head 0 (columns 0:d_head) onto every head's block."""
+    if n_heads * d_head != head.n_in:
+        raise ValueError(f"tied_blocks {n_heads} heads x {d_head} = {n_heads * d_head} != the head's input size {head.n_in}")
+    with torch.no_grad():
+        w = head.fc1.weight                                        # (C or hidden, D)
+        for h in range(1, n_heads):
+            w[:, h * d_head:(h + 1) * d_head] = w[:, :d_head]
+
+
+class _BlockwiseLinear(torch.autograd.Function):
+    """``F.linear(z, weight, bias)`` whose weight gradient is computed one column block at a time.
+
+    One big ``gᵀ z`` product (B, C)ᵀ x (B, D) may round the D output columns differently
+    (the BLAS kernel vectorises edge tiles differently), which breaks the exact equality of
+    tied blocks after a few steps.  Here every block's gradient gᵀ z[:, block] is a separate
+    product of identical shape on a fresh, equally aligned copy, so identical blocks of z give
+    bit-identical gradients.  The values are the ordinary gradient: nothing forces the
+    blocks together when z's blocks differ.
+    """
+
+    @staticmethod
+    def forward(ctx, z, weight, bias, d_block: int):
+        ctx.save_for_backward(z, weight)
+        ctx.d_block = d_block
+        return torch.nn.functional.linear(z, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):                                   # grad_out (B, C)
+        z, weight = ctx.saved_tensors                              # (B, D), (C, D)
+        d = ctx.d_block
+        g_t = grad_out.t().contiguous()                            # (C, B)
+        grad_w = torch.cat([g_t @ z[:, s:s + d].contiguous() for s in range(0, z.shape[1], d)], dim=1)
+        grad_z = grad_out @ weight if ctx.needs_input_grad[0] else None
+        return grad_z, grad_w, grad_out.sum(0), None
+
+
+def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torch.Tensor:
+    """head(z), with the block-wise fc1 weight gradient when training a tied head."""
+    if d_block is None:
+        return head(z)
+    h = _BlockwiseLinear.apply(z, head.fc1.weight, head.fc1.bias, d_block)
+    return h if head.fc2 is None else head.fc2(torch.relu(h))
+
+
+def _as_tensors(z, y, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(y).astype(np.int64))
+    if z.ndim != 2 or y.ndim != 1 or len(z) != len(y):
+        raise ValueError(f"expected z (N, D) and y (N,), got {tuple(z.shape)} and {tuple(y.shape)}")
+    if len(y) == 0:
+        raise ValueError("no training examples")
+    if int(y.min()) < 0 or int(y.max()) >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got range {int(y.min())}..{int(y.max())}")
+    return z, y
+
+
+@torch.no_grad()
+def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) on (z, y)."""
+    loss, hits = 0.0, 0
+    for s in range(0, len(y), batch):
+        logits = head(z[s:s + batch])
+        loss += float(torch.nn.functional.cross_entropy(logits, y[s:s + batch], reduction="sum"))
+        hits += int((logits.argmax(-1) == y[s:s + batch]).sum())
+    return loss / len(y), hits / len(y)
+
+
+def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
+               lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
+               weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
+               progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
+    """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
+
+    A seeded ``val_fraction`` of the examples is held out for early stopping: training stops
+    after ``patience`` epochs without a lower validation loss and the best weights are
+    restored (val_fraction=0: no validation, the last weights are kept).
+
+    ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head
+    column blocks start as copies of head 0's.  Nothing re-imposes the tie afterwards: fc1's
+    weight gradient is computed block by block (``_BlockwiseLinear``), so when the node
+    vectors' head blocks are identical too, every gradient and AdamW update treats the
+    blocks bit-identically and they stay exactly equal (tests/test_heads.py); when z's
+    blocks differ, the blocks drift apart as they should (symmetry breaking).
+
+    Returns (head in eval mode, history: one dict per epoch with epoch, train_loss,
+    val_loss, val_accuracy; NaN validation values when there is no validation slice).
+    """
+    if epochs < 1 or batch_size < 1 or patience < 1:
+        raise ValueError(f"epochs, batch_size and patience must be positive, got {epochs}, {batch_size}, {patience}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    z, y = _as_tensors(z_train, y_train, n_classes)
+    n = len(y)
+
+    # Seeded split and initial weights; the global RNG state is restored afterwards.
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = min(n - 1, int(round(n * val_fraction))) if val_fraction > 0 else 0
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = ClassifierHead(z.shape[1], n_classes, layers=layers, hidden=hidden)
+    d_block = None
+    if tied_blocks is not None:
+        tie_blocks(head, *tied_blocks)
+        d_block = int(tied_blocks[1])
+
+    z_tr, y_tr = z[train_idx], y[train_idx]
+    z_val, y_val = z[val_idx], y[val_idx]
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    shuffle = torch.Generator().manual_seed(seed + 1)
+    history: list[dict] = []
+    best_loss, best_state, stale = math.inf, None, 0
+
+    epoch_iter = range(1, epochs + 1)
+    if progress:
+        from tqdm.auto import tqdm
+        epoch_iter = tqdm(epoch_iter, desc="head", unit="epoch", leave=False)
+    for epoch in epoch_iter:
+        head.train()
+        perm = torch.randperm(len(y_tr), generator=shuffle)
+        total = 0.0
+        for s in range(0, len(perm), batch_size):
+            idx = perm[s:s + batch_size]
+            loss = torch.nn.functional.cross_entropy(_forward(head, z_tr[idx], d_block), y_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        head.eval()
+        val_loss, val_acc = _evaluate(head, z_val, y_val, 4096) if n_val else (float("nan"), float("nan"))
+        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc})
+        if progress:
+            epoch_iter.set_postfix(loss=f"{total / len(y_tr):.3f}", val=f"{val_loss:.3f}")
+        if n_val:
+            if val_loss < best_loss:
+                best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head.eval(), history
+
+
+_WEIGHTS, _CONFIG = "head.safetensors", "config.json"
+
+
+def save_head(head: ClassifierHead, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``path/head.safetensors`` and ``path/config.json`` (head config + ``extra``) atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic.atomic_dir(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(tmp / _WEIGHTS))
+        atomic.write_json(tmp / _CONFIG, {"head": head.config, "extra": extra or {}})
+    return path
+
+
+def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> ClassifierHead:
+    """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
+    count) differs from the expected ``n_in`` (``n_classes``)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not (path / _WEIGHTS).is_file() or not (path / _CONFIG).is_file():
+        raise FileNotFoundError(f"{path} holds no saved head (expected {_WEIGHTS} and {_CONFIG})")
+    cfg = json.loads((path / _CONFIG).read_text())["head"]
+    if n_in is not None and cfg["n_in"] != n_in:
+        raise ValueError(f"head at {path} takes {cfg['n_in']} node inputs but the node vectors have D = {n_in}; "
+                         "it was trained on another block/model geometry")
+    if n_classes is not None and cfg["n_classes"] != n_classes:
+        raise ValueError(f"head at {path} has {cfg['n_classes']} classes, expected {n_classes}")
+    head = ClassifierHead(cfg["n_in"], cfg["n_classes"], layers=cfg["layers"], hidden=cfg["hidden"] or 1)
+    head.load_state_dict(load_file(str(path / _WEIGHTS)))
+    return head.eval()
+
+
+def load_head_extra(path: str | Path) -> dict:
+    """The ``extra`` dict stored by ``save_head`` (e.g. config and training history)."""
+    return json.loads((Path(path) / _CONFIG).read_text())["extra"]

@@ -1,0 +1,235 @@
+"""MLM pre-training (ssb.pretrain): determinism, the symmetric-initialisation control,
+resume-exactness, reuse of finished runs, and what a finished run leaves on disk.
+
+Everything runs on a tiny synthetic corpus with a fixed-vocabulary tokenizer (no
+training, so the same ids in every process) and a 2-block BERT with d_head 4.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import ssb.pretrain as pretrain_mod
+from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
+from ssb.model import build_bert6, head_gap
+from ssb.pretrain import Interrupted, global_batch, pretrain
+from ssb.profiles import get_profile
+from ssb.tokenizer import SPECIAL_TOKENS
+
+NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "cow", "fox"]
+VERBS = ["sees", "likes", "chases", "finds"]
+ADJS = ["small", "big", "red", "old"]
+
+
+def word_tokenizer(words: list[str]):
+    """A BERT WordPiece tokenizer with the fixed vocabulary SPECIAL_TOKENS + words."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import BertTokenizerFast
+
+    vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, *words])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                             sep_token="[SEP]", mask_token="[MASK]")
+
+
+def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
+    """Articles of sentences 'the ADJ NOUN VERB the NOUN .' with Zipf-distributed nouns:
+    learnable structure ('the', '.') and a clear most-frequent token."""
+    rng = np.random.default_rng(seed)
+    zipf = 1.0 / np.arange(1, len(NOUNS) + 1)
+    zipf /= zipf.sum()
+    articles = []
+    for _ in range(n_articles):
+        sentences = [f"the {rng.choice(ADJS)} {rng.choice(NOUNS, p=zipf)} {rng.choice(VERBS)} the "
+                     f"{rng.choice(NOUNS, p=zipf)} ." for _ in range(rng.integers(3, 8))]
+        articles.append(" ".join(sentences))
+    return articles
+
+
+@pytest.fixture(scope="module")
+def data():
+    """(tokenizer, train_blocks, eval_blocks): ~500 blocks of 16 tokens."""
+    tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
+    blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
+    train, held = split_blocks(blocks, 0.1, seed=0)
+    return tok, train, held
+
+
+def tiny_profile(**overrides):
+    base = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=9, lr=2e-3,
+                warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
+    return get_profile("smoke", **{**base, **overrides})
+
+
+def run(data, out_dir, **kwargs):
+    tok, train, held = data
+    profile = kwargs.pop("profile", None) or tiny_profile()
+    return pretrain(profile, out_dir, tok, train, held, progress=False, **kwargs)
+
+
+def state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def without_elapsed(log: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "elapsed"} for row in log]
+
+
+# ---------------------------------------------------------------------------- (a) determinism
+
+def test_same_seed_same_weights_other_seed_differs(data, tmp_path):
+    a = run(data, tmp_path / "a")
+    b = run(data, tmp_path / "b")
+    assert_same_weights(state(a.model), state(b.model))
+    assert without_elapsed(a.log) == without_elapsed(b.log)
+    c = run(data, tmp_path / "c", profile=tiny_profile(seed=1))
+    differing = [k for k, v in state(a.model).items() if not torch.equal(v, state(c.model)[k])]
+    assert len(differing) > 10
+    # training moved the weights away from the initialisation
+    init = state(build_bert6(len(data[0]), seed=0, n_layers=2, n_heads=12, d_head=4, max_len=16))
+    assert not torch.equal(init["bert.encoder.layer.1.attention.self.query.weight"],
+                           state(a.model)["bert.encoder.layer.1.attention.self.query.weight"])
+
+
+def test_global_batch_is_a_function_of_seed_and_step(data):
+    tok, train, _ = data
+    spec = MaskingSpec.from_tokenizer(tok)
+    a = global_batch(train, spec, batch_size=8, step=5, seed=0)
+    b = global_batch(train, spec, batch_size=8, step=5, seed=0)
+    c = global_batch(train, spec, batch_size=8, step=6, seed=0)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+    inputs, attention_mask, labels = a
+    assert inputs.shape == attention_mask.shape == labels.shape == (8, 16)
+    assert ((labels != -100).sum() > 0) and (labels[inputs == tok.cls_token_id] == -100).all()
+
+
+# ---------------------------------------------------------------------------- (b) symmetric control
+
+def test_symmetric_init_stays_exactly_symmetric(data, tmp_path):
+    sym = run(data, tmp_path / "sym", init="symmetric")
+    assert [row["gap"] for row in sym.log] == [0.0] * len(sym.log)
+    assert head_gap(sym.model) == 0.0
+    assert sym.log[-1]["eval_loss"] < sym.log[0]["eval_loss"]       # it did train
+
+
+def test_symmetric_eps_gap_grows_and_random_is_order_one(data, tmp_path):
+    eps = tiny_profile().ssb_eps
+    pert = run(data, tmp_path / "eps", init="symmetric_eps", steps=30)
+    gaps = [row["gap"] for row in pert.log]
+    assert gaps[0] == pytest.approx(eps, rel=1e-3)
+    assert gaps[-1] > 2 * eps                                        # the perturbation is amplified
+    rand = run(data, tmp_path / "rand", init="random", steps=3)
+    assert all(0.5 < row["gap"] < 5 for row in rand.log)
+
+
+def test_symmetric_init_with_dropout_breaks(data, tmp_path):
+    """Stochastic dynamics (dropout 0.1) break the symmetry without any perturbation."""
+    noisy = run(data, tmp_path / "noisy", init="symmetric", dropout=0.1, steps=3)
+    assert noisy.log[0]["gap"] == 0.0 and noisy.log[-1]["gap"] > 0.0
+
+
+# ---------------------------------------------------------------------------- (c) resume
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_interrupted_then_resumed_equals_uninterrupted(data, tmp_path, dropout):
+    whole = run(data, tmp_path / "whole", dropout=dropout)
+    with pytest.raises(Interrupted):
+        # checkpoints every 2 steps: the last one (step 4) lies inside the log window 3..6
+        run(data, tmp_path / "cut", dropout=dropout, stop_after=5)
+    assert not (tmp_path / "cut" / "final").exists()
+    saved = torch.load(tmp_path / "cut" / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert saved["step"] == 4
+    resumed = run(data, tmp_path / "cut", dropout=dropout)
+    assert_same_weights(state(whole.model), state(resumed.model))
+    assert without_elapsed(whole.log) == without_elapsed(resumed.log)
+    assert not (tmp_path / "cut" / "checkpoint").exists()
+
+
+# ---------------------------------------------------------------------------- (d) reuse
+
+@pytest.fixture
+def counted_steps(monkeypatch):
+    """Counts calls of ssb.pretrain.train_step (still training for real)."""
+    calls = []
+    original = pretrain_mod.train_step
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain_mod, "train_step", counting)
+    return calls
+
+
+def test_finished_run_is_reused_force_and_changes_retrain(data, tmp_path, counted_steps):
+    first = run(data, tmp_path / "r", steps=4)
+    assert len(counted_steps) == 4
+    again = run(data, tmp_path / "r", steps=4)
+    assert len(counted_steps) == 4                                  # not one more step
+    assert again.log == first.log
+    assert_same_weights(state(first.model), state(again.model))
+    assert not again.model.training
+
+    run(data, tmp_path / "r", steps=4, force=True)
+    assert len(counted_steps) == 8
+    run(data, tmp_path / "r", steps=4, profile=tiny_profile(lr=1e-3))   # another configuration
+    assert len(counted_steps) == 12
+    run(data, tmp_path / "r", steps=5, profile=tiny_profile(lr=1e-3))
+    assert len(counted_steps) == 17
+    tok, train, held = data
+    pretrain(tiny_profile(lr=1e-3), tmp_path / "r", tok, train[:-1], held, steps=5, progress=False)   # other data
+    assert len(counted_steps) == 22
+
+
+# ---------------------------------------------------------------------------- (e) log and final dir
+
+def test_log_and_final_directory(data, tmp_path):
+    from transformers import BertForMaskedLM
+
+    result = run(data, tmp_path / "e")
+    assert [row["step"] for row in result.log] == [0, 3, 6, 9]
+    for row in result.log:
+        assert 0.0 <= row["eval_accuracy"] <= 1.0 and 0.0 < row["baseline_accuracy"] < 1.0
+        assert row["eval_loss"] > 0 and row["gap"] > 0
+    assert result.log[0]["loss"] is None and all(row["loss"] > 0 for row in result.log[1:])
+    assert result.log[-1]["lr"] == 0.0                               # the linear schedule ends at 0
+    assert result.last("eval_accuracy") == result.log[-1]["eval_accuracy"]
+
+    final = tmp_path / "e" / "final"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                 "run_config.json", "train_log.json"):
+        assert (final / name).is_file(), name
+    assert not (tmp_path / "e" / "checkpoint").exists()
+    assert json.loads((final / "train_log.json").read_text()) == result.log
+    cfg = json.loads((final / "run_config.json").read_text())
+    assert cfg["steps"] == 9 and cfg["init"] == "random" and cfg["tokens_seen"] == 9 * 8 * 16
+    loaded = BertForMaskedLM.from_pretrained(final)
+    assert_same_weights(state(result.model), state(loaded))
+    from ssb.tokenizer import load_tokenizer
+    assert load_tokenizer(final).get_vocab() == data[0].get_vocab()
+
+
+def test_model_learns_beyond_the_baseline(data, tmp_path):
+    result = run(data, tmp_path / "learn", profile=tiny_profile(steps=80, lr=5e-3, eval_every=40, eval_batches=4))
+    first, last = result.log[0], result.log[-1]
+    assert last["eval_loss"] < 0.6 * first["eval_loss"]
+    assert last["eval_accuracy"] > last["baseline_accuracy"] + 0.1
+
+
+def test_bad_arguments(data, tmp_path):
+    with pytest.raises(ValueError, match="steps"):
+        run(data, tmp_path / "bad", steps=0)
+    with pytest.raises(ValueError, match="init"):
+        run(data, tmp_path / "bad", init="mirror")
