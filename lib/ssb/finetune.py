@@ -88,7 +88,7 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        log.append({"step": step + 1, "loss": float(loss)})
+        log.append({"step": step + 1, "loss": loss.item()})
     result = {"accuracy": _accuracy(model, tids, tam, ty), "steps": steps, "log": log,
               "train_seconds": time.perf_counter() - t0, "config": cfg}
     atomic.write_json(path, result)

@@ -34,6 +34,9 @@ def start(namespace: dict, quiet: bool = False) -> Session:
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
     data_dir = namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables when a BertModel loads an MLM checkpoint
+    hf_logging.disable_progress_bar()         # nor "Loading weights" bars; our own tqdm bars stay
     torch.manual_seed(profile.seed)
     matplotlib.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 4), "axes.grid": True,
                                 "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
