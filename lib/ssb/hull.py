@@ -238,7 +238,6 @@ def _locate(env: _Envelope, x0: float) -> np.ndarray:
 
 def _envelope_pieces(env: _Envelope, lo: float, hi: float, weak: bool) -> tuple[list, set]:
     """Argmax segments [(label, start, end)] on [lo, hi], and (weak=True) the exact weak set."""
-    p = len(env.vertices)
     s_lo, s_hi = _locate(env, lo), _locate(env, hi)      # sign(x_i - lo), sign(x_i - hi)
     left_ok = np.concatenate([[True], s_hi < 0])         # x_{i-1} < hi
     right_ok = np.concatenate([s_lo > 0, [True]])        # x_i > lo
@@ -248,9 +247,10 @@ def _envelope_pieces(env: _Envelope, lo: float, hi: float, weak: bool) -> tuple[
     for i in np.flatnonzero(left_ok & right_ok):
         pieces.append((int(env.vertices[i]), max(float(x_left[i]), lo), min(float(x_right[i]), hi)))
     inside = np.flatnonzero((s_lo >= 0) & (s_hi <= 0))   # breakpoints in [lo, hi]
+    on_stretch = {t[0] for t in pieces}
     for e in inside:
         winner = int(env.tied[e][0])                    # the lowest tied label, as argmax picks it
-        if winner not in (int(env.vertices[e]), int(env.vertices[e + 1])):
+        if winner not in on_stretch:                    # it wins at this point only
             x = float(np.clip(env.breakpoints[e], lo, hi))
             pieces.append((winner, x, x))
     pieces.sort(key=lambda t: (t[1], t[2]))
@@ -345,17 +345,18 @@ def envelope_segments(slopes, intercepts, lo: float = -np.inf, hi: float = np.in
 
 # ----------------------------------------------------------------------------- any k: one LP per label
 
-def _max_margin(W: np.ndarray, b: np.ndarray, c: int, lo: np.ndarray, hi: np.ndarray, cap: float = 1.0) -> float:
-    """max over x in the box of min_{j != c} (logit_c(x) - logit_j(x)), capped at ``cap``.
+def _max_margin(W: np.ndarray, b: np.ndarray, c: int, rivals: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                cap: float = 1.0) -> tuple[float, np.ndarray]:
+    """max over x in the box of min_{j in rivals} (logit_c(x) - logit_j(x)), capped at ``cap``,
+    and an optimal x (k,).
 
-    LP in (x, t): maximise t s.t. (W_j - W_c)·x + t <= b_c - b_j for all j != c, lo <= x <= hi,
-    t <= cap.  Bounded (t <= cap) and feasible (any x with t small enough)."""
-    C, k = W.shape
-    others = np.arange(C) != c
-    A = np.empty((C - 1, k + 1))
-    A[:, :k] = W[others] - W[c]
+    LP in (x, t): maximise t s.t. (W_j - W_c)·x + t <= b_c - b_j for j in rivals,
+    lo <= x <= hi, t <= cap.  Bounded (t <= cap) and feasible (any x with t small enough)."""
+    k = W.shape[1]
+    A = np.empty((rivals.shape[0], k + 1))
+    A[:, :k] = W[rivals] - W[c]
     A[:, k] = 1.0
-    rhs = b[c] - b[others]
+    rhs = b[c] - b[rivals]
     cost = np.zeros(k + 1)
     cost[k] = -1.0
     bounds = [(None if np.isinf(l) else float(l), None if np.isinf(h) else float(h)) for l, h in zip(lo, hi)]
@@ -363,7 +364,37 @@ def _max_margin(W: np.ndarray, b: np.ndarray, c: int, lo: np.ndarray, hi: np.nda
     res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs", options=_LP_OPTIONS)
     if res.status != 0:
         raise RuntimeError(f"linprog failed for label {c} (status {res.status}): {res.message}")
-    return float(-res.fun)
+    return float(-res.fun), np.asarray(res.x[:k], dtype=np.float64)
+
+
+def _lp_decide(W: np.ndarray, b: np.ndarray, c: int, lo: np.ndarray, hi: np.ndarray, tol: float, strict: bool,
+               rivals: np.ndarray, add_per_round: int = 32) -> bool:
+    """Is label c achievable in the box?  The margin LP, solved by constraint generation.
+
+    Start with the constraints of a few rival labels (those already known to win somewhere).
+    Dropping constraints can only raise the optimum, so a relaxed optimum that fails the test
+    proves c unachievable.  Otherwise check the relaxed optimum x* against every label: if c
+    passes there, x* is a witness; if not, add the labels that beat c at x* and solve again.
+    Ends after at most C rounds with the same answer as the LP over all labels."""
+    C = W.shape[0]
+    active = np.zeros(C, dtype=bool)
+    active[rivals] = True
+    active[c] = False
+    if not active.any():
+        active[int(np.argmax(np.where(np.arange(C) == c, -np.inf, b)))] = True
+    while True:
+        t, x = _max_margin(W, b, c, np.flatnonzero(active), lo, hi)
+        if (t <= tol) if strict else (t < -tol):
+            return False                                            # even the relaxation fails
+        gaps = (W[c] - W) @ x + (b[c] - b)                          # (C,) logit_c - logit_j at x*
+        gaps[c] = np.inf
+        margin = float(gaps.min())
+        if (margin > tol) if strict else (margin >= -tol):
+            return True                                             # x* is a witness
+        violated = np.flatnonzero((gaps < t) & ~active)
+        if violated.size == 0:                                      # only solver rounding separates t and margin
+            return (t > tol) if strict else (t >= -tol)
+        active[violated[np.argsort(gaps[violated])[:add_per_round]]] = True
 
 
 def _witness_points(lo: np.ndarray, hi: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -384,7 +415,8 @@ def _witness_points(lo: np.ndarray, hi: np.ndarray, seed: int = 0) -> np.ndarray
     else:
         for scale in (1.0, 1e2, 1e4):
             pts.append(scale * rng.standard_normal((_RANDOM_WITNESSES // 2, k)))
-        mid = np.where(finite, (lo + hi) / 2, np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), hi, 0.0)))
+        safe_lo, safe_hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 0.0)
+        mid = np.where(finite, (safe_lo + safe_hi) / 2, np.where(np.isfinite(lo), lo, safe_hi))
         pts.append(mid[None])
     return np.clip(np.concatenate(pts), lo, hi)
 
@@ -409,6 +441,10 @@ def _dominated(W: np.ndarray, b: np.ndarray, c: int, lo: np.ndarray, hi: np.ndar
 
 
 def _achievable(W, b, lo, hi, tol, strict, known_true=None, known_false=None, points=None) -> np.ndarray:
+    """(C,) bool achievable mask for W (C, k), b (C,) on the box [lo, hi] (k,), checked inputs.
+
+    known_true / known_false (C,) bool: labels already decided (e.g. proven in a smaller box,
+    or unachievable on a larger one); the rest go through witnesses, domination, then LPs."""
     C, k = W.shape
     if C == 1:
         return np.ones(1, dtype=bool)
@@ -423,15 +459,17 @@ def _achievable(W, b, lo, hi, tol, strict, known_true=None, known_false=None, po
         hit = _witnessed(W, b, pts, tol) & ~decided
         out |= hit
         decided |= hit
-    for c in np.flatnonzero(~decided):
+    undecided = np.flatnonzero(~decided)
+    undecided = undecided[np.argsort(-b[undecided], kind="stable")]   # likely winners first: better rivals
+    for c in undecided:
         if _dominated(W, b, c, lo, hi, tol):
             continue
-        margin = _max_margin(W, b, int(c), lo, hi)
-        out[c] = margin > tol if strict else margin >= -tol
+        out[c] = _lp_decide(W, b, int(c), lo, hi, tol, strict, rivals=np.flatnonzero(out))
     return out
 
 
 def _strict_silent(b: np.ndarray, tol: float) -> np.ndarray:
+    """k = 0 with a positive margin: argmax b, if it beats every other bias by more than tol."""
     top = np.argmax(b)
     others = np.delete(b, top)
     out = np.zeros(b.shape[0], dtype=bool)
@@ -455,7 +493,10 @@ def achievable_labels(W_S, b, lo=None, hi=None, tol: float = 1e-9, *, strict: bo
     (W_j - W_c)·x + t <= b_c - b_j for all j != c, x in the box, t <= 1; c is achievable iff
     t* >= -tol (strict: t* > tol).  Before any LP, labels that are within tol of the top logit
     at a witness point (box corners, centre, random points, ``points``) are accepted, and
-    labels that some other label beats by more than tol on the whole box are rejected.
+    labels that some other label beats by more than tol on the whole box are rejected.  The
+    LP itself is solved by constraint generation (``_lp_decide``): it starts from the labels
+    known to win somewhere and adds the labels that beat c at the relaxed optimum, which
+    keeps it small for many labels and gives the same answer as the full LP.
     k = 0 (the silent head) is argmax b.
     """
     W, b = _check_head(W_S, b)

@@ -31,7 +31,7 @@ def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chu
     blocks: list[list[int]] = []
     iterator = range(0, len(texts), 256)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         iterator = tqdm(iterator, desc="tokenize", unit_scale=256)
     for start in iterator:
         enc = tokenizer(texts[start:start + 256], add_special_tokens=False)["input_ids"]

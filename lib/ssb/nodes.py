@@ -135,7 +135,7 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     out: dict[int, list[np.ndarray]] = {b: [] for b in blocks}
     starts = range(0, len(input_ids), batch_size)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         starts = tqdm(starts, desc=desc, unit="batch")
     was_training = model.training
     model.eval()
