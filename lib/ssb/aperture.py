@@ -9,13 +9,14 @@ head with W = fc1.weight (C, D) and b = fc1.bias (C,) the logits of sample n are
 so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 
 - groups the sets by size k and, per chunk of sets and samples (at most ``chunk_elems``
-  logits in memory), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies them
-  with one ``torch.bmm`` (k = 1: an outer product);
+  elements of temporaries), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies
+  them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
 - for single nodes of a 1-FC head with many classes (C ≥ ``PRUNE_MIN_CLASSES``) first
   discards the labels that cannot win anywhere on the node's observed value range (the
   upper envelope of the lines x·W[c,k] + b_c, METHOD.md C5) with a margin far above float
-  rounding, then scores only the few survivors: exact, and much cheaper than N·C;
-- never rebuilds the model per set and returns predictions and label counts.
+  rounding, then scores only the few survivors (typically 5-50 of 4096): exact, and much
+  cheaper than N·C;
+- never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
     res = evaluate_sets(head, z_test, y_test, single_node_sets(D))
     res.accuracy            # (S,)   A(S)
@@ -26,8 +27,9 @@ What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero
 columns outside S, run the head on the full z, argmax.  The engine computes the same
 logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
 - Single nodes, 1-FC head: each logit is fl(fl(z·W) + b), exactly what the BLAS product
-  with zeroed columns gives (checked against MKL), and the label pruning only drops labels
-  at least 64·eps·scale below the maximum, so predictions are bit-identical.
+  with zeroed columns gives (checked against MKL: the zero terms add nothing), and the
+  label pruning only drops labels at least 64·eps·scale below the maximum, so predictions
+  are bit-identical, in float32 too (tests/test_aperture.py).
 - Other sets: the k products may be summed in a different order than the BLAS kernel sums
   them, so logits can differ in the last bits and a prediction can differ only where the
   top two logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in
@@ -35,6 +37,7 @@ logits in the head's dtype, with argmax ties going to the lowest label as in tor
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
 from dataclasses import dataclass
@@ -45,7 +48,7 @@ import torch
 from . import metrics
 
 PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
-_ANCHORS = 32              # sample quantiles per node used to bound the upper envelope
+_ANCHORS = 32              # points per node's value range used to bound the upper envelope
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 _PRUNE_NODES = 2           # single nodes pruned together: small (G, m, C) temporaries stay in cache
 
@@ -144,17 +147,17 @@ def _head_parts(head: torch.nn.Module):
     """(W1ᵀ (D, H), b1 (H,), W2ᵀ (H, C) or None, b2 (C,) or None), detached."""
     fc1, fc2 = head.fc1, getattr(head, "fc2", None)
     w1t = fc1.weight.detach().t().contiguous()
-    b1 = fc1.bias.detach() if fc1.bias is not None else torch.zeros(w1t.shape[1], dtype=w1t.dtype)
+    b1 = fc1.bias.detach() if fc1.bias is not None else w1t.new_zeros(w1t.shape[1])
     if fc2 is None:
         return w1t, b1, None, None
     w2t = fc2.weight.detach().t().contiguous()
-    b2 = fc2.bias.detach() if fc2.bias is not None else torch.zeros(w2t.shape[1], dtype=w2t.dtype)
+    b2 = fc2.bias.detach() if fc2.bias is not None else w2t.new_zeros(w2t.shape[1])
     return w1t, b1, w2t, b2
 
 
 def _n_outputs(head: torch.nn.Module) -> int:
-    last = getattr(head, "fc2", None) or head.fc1
-    return last.weight.shape[0]
+    fc2 = getattr(head, "fc2", None)
+    return (head.fc1 if fc2 is None else fc2).weight.shape[0]
 
 
 @torch.no_grad()
@@ -205,6 +208,15 @@ def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
     return out.view(lead)
 
 
+def _anchors(x: torch.Tensor, n_anchors: int) -> torch.Tensor:
+    """(G, m) ascending anchor points per node: m evenly spaced points from min to max of x (G, N)."""
+    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
+    steps = torch.linspace(0, 1, max(2, n_anchors), dtype=x.dtype, device=x.device)
+    anchors = lo + (hi - lo) * steps
+    anchors[:, -1:] = hi                                           # exactly the maximum, despite rounding
+    return anchors
+
+
 def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n_anchors: int = _ANCHORS
                             ) -> torch.Tensor:
     """Which labels can be the (float) argmax of x[g, n]·w[g, c] + b[c], per node g.
@@ -213,10 +225,10 @@ def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n
     (G, C) boolean mask, True for every label that can win on some sample.
 
     In exact arithmetic the argmax follows the upper envelope env(x) = max_c (x·w_c + b_c)
-    (METHOD.md, C5).  Take ``n_anchors`` sample quantiles lo < hi < ... (the first and last
-    being the smallest and largest sample) and, at each anchor, env and the slope w_t of the
-    winning line.  On [lo, hi] env lies above both winners' lines, so the gap
-    f_c(x) = x·w_c + b_c - env(x) obeys two linear bounds,
+    (METHOD.md, C5).  Take ``n_anchors`` points lo < hi < ... from the smallest to the
+    largest sample and, at each anchor, env and the slope w_t of the winning line.  On
+    [lo, hi] env lies above both winners' lines, so the gap f_c(x) = x·w_c + b_c - env(x)
+    obeys two linear bounds,
         f_c(x) <= f_c(lo) + max(w_c - w_t(lo), 0)·(hi - lo)
         f_c(x) <= f_c(hi) + max(w_t(hi) - w_c, 0)·(hi - lo),
     and a label whose bound is below -tol on every interval never comes within tol of the
@@ -224,17 +236,12 @@ def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n
     of any logit (≤ 1.5·eps·scale) plus that of this bound, so no label that could win after
     rounding is dropped.  No division, so nearly parallel lines need no special care.
     """
-    n = x.shape[1]
-    positions = torch.linspace(0, n - 1, min(n_anchors, n), device=x.device).round().long()
-    anchors = torch.sort(x, dim=1).values[:, positions]                                 # (G, m) ascending
+    anchors = _anchors(x, n_anchors)                                                     # (G, m)
     f = anchors[:, :, None] * w[:, None, :] + b                                          # (G, m, C) logits at anchors
     top = first_argmax(f)                                                                # (G, m)
-    env = f.gather(2, top[:, :, None]).squeeze(2)                                        # (G, m)
-    f -= env[:, :, None]                                                                 # f_c(anchor) <= 0
+    f -= f.gather(2, top[:, :, None])                                                    # f_c(anchor) <= 0
     scale = x.abs().amax(1) * w.abs().amax(1) + b.abs().max()                            # (G,)
     tol = 64.0 * torch.finfo(x.dtype).eps * scale[:, None]                               # (G, 1)
-    if f.shape[1] == 1:
-        return f[:, 0] >= -tol
     w_top = w.gather(1, top)                                                             # (G, m) winners' slopes
     width = (anchors[:, 1:] - anchors[:, :-1])[:, :, None]                               # (G, m-1, 1)
     from_lo = f[:, :-1] + (w[:, None, :] - w_top[:, :-1, None]).clamp_(min=0) * width    # (G, m-1, C)
@@ -242,7 +249,7 @@ def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n
     return torch.minimum(from_lo, from_hi).amax(1) >= -tol
 
 
-def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
     """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels.
 
     Only the candidate labels (``_single_node_candidates``) are scored, each logit computed
@@ -256,9 +263,30 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) 
     cand = torch.sort(key, dim=1).values[:, :int(counts.max())]                             # (G, m) labels, then C
     last = cand.gather(1, (counts - 1)[:, None])                                            # (G, 1)
     cand = torch.where(cand == n_classes, last, cand)
-    logits = x[:, :, None] * w.gather(1, cand)[:, None, :]                                 # (G, N, m)
-    logits += b[cand][:, None, :]
-    return cand.gather(1, logits.argmax(-1))                                                # (G, N)
+    w_cand, b_cand = w.gather(1, cand)[:, None, :], b[cand][:, None, :]                    # (G, 1, m) each
+    step = max(1, chunk_elems // cand.numel())
+    out = torch.empty(x.shape, dtype=torch.long, device=x.device)
+    for n0 in range(0, x.shape[1], step):
+        logits = x[:, n0:n0 + step, None] * w_cand                                          # (G, n, m)
+        logits += b_cand
+        out[:, n0:n0 + step] = cand.gather(1, logits.argmax(-1))
+    return out                                                                              # (G, N)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(threads: int | None):
+    """Run the block with ``threads`` torch intra-op threads (None: unchanged)."""
+    if threads is None or threads == torch.get_num_threads():
+        yield
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {threads}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int) -> tuple[int, int]:
@@ -274,10 +302,10 @@ def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_
 @torch.no_grad()
 def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
     """Argmax predictions (S, N) int32 of every set, grouped by set size."""
-    w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,)
+    w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C
     n_samples = z.shape[0]
     n_out = w1t.shape[1] if w2t is None else w2t.shape[1]
-    width = max(w1t.shape[1], n_out)
+    width = n_out if w2t is None else w1t.shape[1] + n_out    # logits (and hidden) per (set, sample)
     zt = z.t().contiguous()                                    # (D, N): a node's values are one row
     preds = np.empty((len(sets), n_samples), dtype=np.int32)
     by_size: dict[int, list[int]] = defaultdict(list)
@@ -290,7 +318,7 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
             for g0 in range(0, len(members), per_chunk):
                 rows = members[g0:g0 + per_chunk]
                 nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
-                preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1).cpu().numpy()
+                preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1, chunk_elems).cpu().numpy()
                 bar.update(len(rows))
             continue
         idx_all = torch.from_numpy(np.stack([sets[i] for i in members])).to(zt.device)   # (s, k)
@@ -315,16 +343,23 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
 
 
 def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = None, min_hits: int = 3,
-                  chance: float | None = None, min_count: int = 1, chunk_elems: int = 2 ** 25,
-                  keep_predictions: bool = False, progress: bool = False) -> ApertureResult:
+                  chance: float | None = None, min_count: int = 1, chunk_elems: int = 2 ** 20,
+                  keep_predictions: bool = False, threads: int | None = 1, progress: bool = False
+                  ) -> ApertureResult:
     """Evaluate ``head`` on z (N, D), y (N,) once per node set through the limited aperture.
 
     sets: a list of node-index sequences (any sizes, mixed), or a boolean (S, D) mask array.
     Empty sets, indices outside 0..D-1 and repeated indices are ValueErrors (the empty set
     is ``silent_prediction``).  n_classes defaults to the head's output size; chance
     (for R) to 1/C; min_count is the minimum test count of a label in ⟨APT⟩.
-    Computation runs in the head's parameter dtype; see the module docstring for what is
-    guaranteed against ``naive_predictions``.
+    chunk_elems bounds the elements of one chunk's temporaries (logits, hidden units,
+    gathered inputs); the default 2**20 keeps them cache-sized, which measured fastest.
+    threads: torch intra-op threads while the engine runs, restored afterwards (None: leave
+    torch's setting).  Default 1: the engine is many small, cache-sized tensor ops; a second
+    thread gains at most 2x on an idle machine but loses 3-30x when other processes compete
+    for the cores (docs/benchmarks.md).  Pass None for large sets on many idle cores.
+    Computation runs in the head's parameter dtype and device; see the module docstring
+    for what is guaranteed against ``naive_predictions``.
     """
     param = head.fc1.weight
     z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
@@ -349,7 +384,8 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     chance = 1.0 / n_classes if chance is None else float(chance)
 
     from tqdm.auto import tqdm
-    with tqdm(total=len(sets), desc="aperture", unit="set", leave=False, disable=not progress) as bar:
+    with tqdm(total=len(sets), desc="aperture", unit="set", leave=False, disable=not progress) as bar, \
+            _intra_op_threads(threads):
         preds = _predict(head, z, sets, chunk_elems, bar)
     return _result(preds, y, sets, n_classes, min_hits, chance, min_count, keep_predictions)
 

@@ -62,7 +62,8 @@ class ClassifierHead(torch.nn.Module):
 def tie_blocks(head: ClassifierHead, n_heads: int, d_head: int) -> None:
     """Copy fc1's column block of attention head 0 (columns 0:d_head) onto every head's block."""
     if n_heads * d_head != head.n_in:
-        raise ValueError(f"tied_blocks {n_heads} heads x {d_head} = {n_heads * d_head} != the head's input size {head.n_in}")
+        raise ValueError(f"tied_blocks {n_heads} heads x {d_head} = {n_heads * d_head} "
+                         f"!= the head's input size {head.n_in}")
     with torch.no_grad():
         w = head.fc1.weight                                        # (C or hidden, D)
         for h in range(1, n_heads):

@@ -9,7 +9,9 @@ node and every attention head (12·d_h + 12 sets):
 - naive:  ``aperture.naive_predictions``: per set, copy the head, zero fc1's columns
           outside the set, run it on the full z, argmax (N·C·D multiply-adds per set);
 - engine: ``aperture.evaluate_sets`` with keep_predictions=True, which also computes every
-          label count, P, R and DC (the naive side computes predictions only).
+          label count, P, R and DC (the naive side computes predictions only).  It runs
+          with its default of one intra-op thread (``--engine-threads``); the naive loop
+          with torch's setting (``--threads``).
 
 It checks that the predictions agree.  Single nodes must be bit-identical; a head set may
 differ only at a float32 near-tie (the engine sums k products in another order than BLAS),
@@ -89,11 +91,11 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
     with torch.no_grad():
         full_accuracy = float((head(torch.from_numpy(z_te)).argmax(-1).numpy() == y_te).mean())
 
-    evaluate_sets(head, z_te[:64], y_te[:64], sets[:4] + sets[-1:])              # warm-up (allocator, threads)
+    evaluate_sets(head, z_te[:64], y_te[:64], sets[:4] + sets[-1:], threads=args.engine_threads or None)   # warm-up
     engine_times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        res = evaluate_sets(head, z_te, y_te, sets, keep_predictions=True)
+        res = evaluate_sets(head, z_te, y_te, sets, keep_predictions=True, threads=args.engine_threads or None)
         engine_times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     naive = naive_predictions(head, z_te, sets)
@@ -141,11 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="engine runs; the median is reported")
     ap.add_argument("--tie-tolerance", type=float, default=1e-5,
                     help="largest relative float64 margin accepted for a float32 near-tie (default 1e-5)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's own default); the naive loop runs with these")
+    ap.add_argument("--engine-threads", type=int, default=1,
+                    help="evaluate_sets(threads=...): 1 = its default; 0 = torch's setting (--threads)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     print(f"machine: {platform.platform()}, {platform.processor() or 'cpu'}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads")
+          f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}; engine threads: {args.engine_threads or torch.get_num_threads()}")
     rows = []
     if args.features == "synthetic":
         for name, n_classes, zipf, seed in (("tokens", args.token_classes, True, args.seed),

@@ -1,0 +1,201 @@
+"""The batched aperture engine against the naive per-set loop, and its measurements."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssb import aperture, metrics
+from ssb.aperture import (all_nodes_set, evaluate_sets, first_argmax, head_of_node, head_sets, naive_predictions,
+                          silent_accuracy, silent_prediction, single_node_sets)
+from ssb.heads import ClassifierHead
+
+N_HEADS, D_HEAD = 4, 6
+D = N_HEADS * D_HEAD
+
+
+def make_head(n_classes: int, layers: int = 1, seed: int = 0, dtype=torch.float64) -> ClassifierHead:
+    """A random head with a spread-out bias (so the silent head is not trivial)."""
+    torch.manual_seed(seed)
+    head = ClassifierHead(D, n_classes, layers=layers, hidden=9).to(dtype).eval()
+    with torch.no_grad():
+        head.fc1.bias.mul_(3)
+    return head
+
+
+def make_data(n: int, n_classes: int, seed: int = 0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, D)) * rng.uniform(0.2, 3.0, D)
+    z[:5] = 0.0                                                      # exact ties between equal logits
+    return z.astype(dtype), rng.integers(0, n_classes, n)
+
+
+def mixed_sets(seed: int = 0) -> list[np.ndarray]:
+    """Singles, heads, random sets of every size (in random order), and the full set."""
+    rng = np.random.default_rng(seed)
+    rand = [rng.choice(D, size=k, replace=False) for k in rng.integers(1, D + 1, 25)]
+    return single_node_sets(D) + head_sets(N_HEADS, D_HEAD) + rand + [all_nodes_set(D)]
+
+
+# n_classes=300 exercises the pruned single-node path (C >= PRUNE_MIN_CLASSES), 7 the dense one
+@pytest.mark.parametrize("n_classes", [7, 300])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_engine_equals_naive_in_float64(n_classes, layers):
+    head = make_head(n_classes, layers)
+    z, y = make_data(400, n_classes)
+    sets = mixed_sets()
+    chunk = 3000 if n_classes < 100 else 50_000                     # many small chunks
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=chunk)
+    naive = naive_predictions(head, z, sets)
+    assert res.predictions.dtype == np.int32 and res.predictions.shape == (len(sets), len(y))
+    np.testing.assert_array_equal(res.predictions, naive)
+    # chunking does not change anything
+    again = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    np.testing.assert_array_equal(again.predictions, res.predictions)
+
+
+@pytest.mark.parametrize("n_classes", [7, 300])
+def test_single_nodes_are_bit_identical_in_float32(n_classes):
+    """Single-node logits are fl(fl(z·w) + b) on both sides: equal even in float32."""
+    head = make_head(n_classes, dtype=torch.float32)
+    z, y = make_data(500, n_classes, seed=1, dtype=np.float32)
+    sets = single_node_sets(D)
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    small = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=500)   # chunks of a few samples
+    np.testing.assert_array_equal(small.predictions, res.predictions)
+
+
+def test_ties_go_to_the_lowest_label():
+    head = make_head(300)
+    with torch.no_grad():                                            # labels 40 and 7 identical to label 250
+        for c in (40, 7):
+            head.fc1.weight[c] = head.fc1.weight[250]
+            head.fc1.bias[c] = head.fc1.bias[250]
+        head.fc1.bias[250] += 100.0                                  # ... and 250 made the winner
+        head.fc1.bias[[7, 40]] += 100.0
+    z, y = make_data(100, 300, seed=2)
+    sets = single_node_sets(D) + head_sets(N_HEADS, D_HEAD)
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    assert (res.predictions == 7).all()
+
+
+def test_pruning_keeps_few_candidates_and_every_winner():
+    head = make_head(300)
+    z, _ = make_data(400, 300)
+    zt = torch.from_numpy(z).t().contiguous()
+    w1t = head.fc1.weight.detach().t().contiguous()
+    mask = aperture._single_node_candidates(zt, w1t, head.fc1.bias.detach())          # (D, C)
+    logits = zt[:, :, None] * w1t[:, None, :] + head.fc1.bias.detach()              # (D, N, C)
+    winners = logits.argmax(-1)                                                       # (D, N)
+    assert mask.gather(1, winners).all()
+    assert mask.sum(1).float().mean() < 0.2 * 300
+
+
+def test_first_argmax_matches_torch_with_ties():
+    g = torch.Generator().manual_seed(0)
+    for n_classes in (5, 700, 1024, 1031):
+        x = torch.randint(-2, 3, (3, 40, n_classes), generator=g).float()          # many ties
+        assert torch.equal(first_argmax(x), x.argmax(-1))
+        x[..., -1] = 9.0                                                            # maximum in the tail
+        assert torch.equal(first_argmax(x), x.argmax(-1))
+
+
+def test_result_measurements_match_metrics():
+    head = make_head(7)
+    z, y = make_data(300, 7)
+    sets = head_sets(N_HEADS, D_HEAD) + [all_nodes_set(D)]
+    res = evaluate_sets(head, z, y, sets, min_hits=2, min_count=10, keep_predictions=True)
+    assert res.diag.dtype == np.int32 and res.col.dtype == np.int32
+    np.testing.assert_array_equal(res.sizes, [D_HEAD] * N_HEADS + [D])
+    for i in range(len(sets)):
+        pred = res.predictions[i]
+        c = metrics.label_counts(y, pred, 7)
+        np.testing.assert_array_equal(res.diag[i], c.diag)
+        np.testing.assert_array_equal(res.col[i], c.col)
+        assert res.accuracy[i] == pytest.approx((pred == y).mean())
+        assert res.apt_mean[i] == pytest.approx(metrics.apt(c, min_count=10)[1])
+        np.testing.assert_array_equal(res.predicted[i], c.col > 0)
+        np.testing.assert_array_equal(res.recognized[i], metrics.recognized_mask(c.diag, c.col, min_hits=2))
+        assert res.n_predicted[i] == (c.col > 0).sum() and res.n_recognized[i] == res.recognized[i].sum()
+        dc = metrics.diagonal_confidence(c.diag, c.col)
+        assert res.mean_dc[i] == pytest.approx(dc[c.col > 0].mean())
+        np.testing.assert_array_equal(res.confusion(i, sparse=False), metrics.confusion_matrix(y, pred, 7))
+    np.testing.assert_array_equal(res.row, np.bincount(y, minlength=7))
+    np.testing.assert_allclose(res.diagonal_confidence(), metrics.diagonal_confidence(res.diag, res.col))
+    assert res.chance == pytest.approx(1 / 7)
+    no_preds = evaluate_sets(head, z, y, sets)
+    assert no_preds.predictions is None
+    with pytest.raises(ValueError, match="keep_predictions=True"):
+        no_preds.confusion(0)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_silent_head(layers):
+    head = make_head(7, layers)
+    with torch.no_grad():
+        expected = int(head(torch.zeros(1, D, dtype=torch.float64)).argmax())
+    assert silent_prediction(head) == expected
+    if layers == 1:
+        assert expected == int(head.fc1.bias.argmax())
+    y = np.array([expected, expected, (expected + 1) % 7, expected])
+    assert silent_accuracy(head, y) == 0.75
+
+
+def test_boolean_masks_equal_index_sets():
+    head = make_head(7)
+    z, y = make_data(200, 7)
+    sets = mixed_sets(seed=3)
+    masks = np.zeros((len(sets), D), dtype=bool)
+    for i, s in enumerate(sets):
+        masks[i, s] = True
+    a = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    b = evaluate_sets(head, z, y, masks, keep_predictions=True)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    assert all(np.array_equal(s, np.sort(t)) for s, t in zip(b.sets, sets))
+
+
+def test_node_set_helpers():
+    assert [s.tolist() for s in single_node_sets(3)] == [[0], [1], [2]]
+    heads = head_sets(3, 4)
+    assert heads[1].tolist() == [4, 5, 6, 7]
+    for h, s in enumerate(heads):
+        assert (head_of_node(s, 4) == h).all()
+    assert all_nodes_set(5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_bad_sets_and_inputs_are_rejected():
+    head = make_head(7)
+    z, y = make_data(50, 7)
+    with pytest.raises(ValueError, match=r"node set 1 is empty.*silent_prediction"):
+        evaluate_sets(head, z, y, [[0], []])
+    with pytest.raises(ValueError, match=rf"node set 2 holds node {D}, outside the valid range 0\.\.{D - 1}"):
+        evaluate_sets(head, z, y, [[0], [1], [3, D]])
+    with pytest.raises(ValueError, match="node set 0 holds node -1"):
+        evaluate_sets(head, z, y, [[-1, 2]])
+    with pytest.raises(ValueError, match="node set 1 lists node 4 more than once"):
+        evaluate_sets(head, z, y, [[0], [4, 2, 4]])
+    with pytest.raises(ValueError, match="integer node indices"):
+        evaluate_sets(head, z, y, [[0.5, 1.0]])
+    with pytest.raises(ValueError, match=r"shape \(S, 24\)"):
+        evaluate_sets(head, z, y, np.ones((2, 5), dtype=bool))
+    with pytest.raises(ValueError, match="labels outside 0..6"):
+        evaluate_sets(head, z, np.full(50, 7), [[0]])
+    with pytest.raises(ValueError, match="n_classes=9 but the head has 7 outputs"):
+        evaluate_sets(head, z, y, [[0]], n_classes=9)
+    with pytest.raises(ValueError, match=r"z must be \(N, 24\)"):
+        evaluate_sets(head, z[:, :5], y, [[0]])
+    with pytest.raises(ValueError, match="node set 0 is empty"):
+        naive_predictions(head, z, [[]])
+
+
+def test_thread_setting_is_restored():
+    head = make_head(7)
+    z, y = make_data(60, 7)
+    before = torch.get_num_threads()
+    for threads in (1, 2, None):
+        evaluate_sets(head, z, y, [[0], [1, 2]], threads=threads)
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        evaluate_sets(head, z, y, [[0]], threads=0)

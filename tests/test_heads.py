@@ -1,0 +1,120 @@
+"""Classifier heads: determinism, learning, the tied-block (symmetric) control, save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssb.heads import ClassifierHead, load_head, load_head_extra, save_head, tie_blocks, train_head
+
+
+def blobs(n: int, n_classes: int, dim: int, sep: float, seed: int = 0):
+    """Gaussian blobs around random class centres, (z (n, dim) float32, y (n,))."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, dim)) * sep
+    y = rng.integers(0, n_classes, n)
+    return (centres[y] + rng.standard_normal((n, dim))).astype(np.float32), y
+
+
+def test_architecture_and_config():
+    one = ClassifierHead(12, 5)
+    assert one.fc1.weight.shape == (5, 12) and one.fc2 is None
+    two = ClassifierHead(12, 5, layers=2, hidden=7)
+    assert two.fc1.weight.shape == (7, 12) and two.fc2.weight.shape == (5, 7)
+    assert two.config == {"n_in": 12, "n_classes": 5, "layers": 2, "hidden": 7}
+    assert two(torch.zeros(3, 12)).shape == (3, 5)
+    with pytest.raises(ValueError, match="layers must be 1 or 2"):
+        ClassifierHead(12, 5, layers=3)
+
+
+def test_training_is_deterministic_and_seeded():
+    z, y = blobs(300, 4, 10, 2.0)
+    a, hist_a = train_head(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
+    b, hist_b = train_head(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    assert hist_a == hist_b
+    c, _ = train_head(z, y, 4, epochs=2, batch_size=64, seed=4, progress=False)
+    assert not torch.equal(a.fc1.weight, c.fc1.weight)
+    state = torch.random.get_rng_state()
+    train_head(z, y, 4, epochs=1, progress=False)
+    assert torch.equal(state, torch.random.get_rng_state())        # the global RNG is untouched
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_learns_a_separable_problem(layers):
+    z, y = blobs(1500, 5, 8, 4.0, seed=1)
+    head, history = train_head(z[:1200], y[:1200], 5, layers=layers, hidden=32, epochs=25, batch_size=128,
+                               lr=1e-2, progress=False)
+    with torch.no_grad():
+        acc = (head(torch.from_numpy(z[1200:])).argmax(-1).numpy() == y[1200:]).mean()
+    assert acc > 0.95
+    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_early_stopping_restores_best_weights_and_absent_classes_are_fine():
+    z, y = blobs(400, 3, 6, 3.0, seed=2)
+    head, history = train_head(z, y, 7, epochs=40, patience=2, lr=5e-2, batch_size=32, progress=False)
+    assert head.n_classes == 7                                    # labels 3..6 never occur
+    assert len(history) <= 40
+    best = min(h["val_loss"] for h in history)
+    n_val = round(0.1 * len(y))
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    val = order[:n_val]
+    with torch.no_grad():
+        logits = head(torch.from_numpy(z)[val])
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)[val]).item()
+    assert loss == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.parametrize("n_heads,d_head,layers", [(12, 4, 1), (3, 5, 1), (3, 5, 2), (4, 3, 2)])
+def test_tied_blocks_stay_exactly_equal(n_heads, d_head, layers):
+    """Symmetric init + identical per-head node blocks + deterministic training: no breaking."""
+    rng = np.random.default_rng(0)
+    block = rng.standard_normal((500, d_head)).astype(np.float32)
+    z = np.tile(block, (1, n_heads))                                 # z[:, h-block] == z[:, 0-block]
+    y = rng.integers(0, 7, 500)
+    head, _ = train_head(z, y, 7, layers=layers, hidden=16, epochs=6, batch_size=64, tied_blocks=(n_heads, d_head),
+                         progress=False)
+    w = head.fc1.weight.detach()
+    for h in range(1, n_heads):
+        assert torch.equal(w[:, h * d_head:(h + 1) * d_head], w[:, :d_head]), f"head {h} drifted"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        init = ClassifierHead(n_heads * d_head, 7, layers=layers, hidden=16)
+    tie_blocks(init, n_heads, d_head)
+    assert torch.equal(init.fc1.weight[:, :d_head], init.fc1.weight[:, d_head:2 * d_head])
+    assert not torch.equal(init.fc1.weight, w)                       # the weights did train
+
+
+def test_tied_blocks_break_when_node_blocks_differ():
+    """The tie is only an initial condition: different node blocks pull the blocks apart."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((500, 12)).astype(np.float32)
+    y = rng.integers(0, 5, 500)
+    head, _ = train_head(z, y, 5, epochs=3, batch_size=64, tied_blocks=(3, 4), progress=False)
+    w = head.fc1.weight.detach()
+    assert not torch.equal(w[:, 4:8], w[:, :4])
+    untied, _ = train_head(np.tile(z[:, :4], (1, 3)), y, 5, epochs=1, progress=False)
+    assert not torch.equal(untied.fc1.weight[:, 4:8], untied.fc1.weight[:, :4])    # random init differs
+    with pytest.raises(ValueError, match="tied_blocks"):
+        train_head(z, y, 5, epochs=1, tied_blocks=(5, 4), progress=False)
+
+
+def test_save_load_roundtrip_and_mismatch(tmp_path):
+    z, y = blobs(200, 3, 6, 2.0)
+    head, history = train_head(z, y, 3, layers=2, hidden=8, epochs=2, progress=False)
+    path = save_head(head, tmp_path / "head-x", extra={"history": history})
+    loaded = load_head(path, n_in=6, n_classes=3)
+    assert loaded.config == head.config
+    for k, v in head.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    assert load_head_extra(path)["history"][0]["epoch"] == 1
+    save_head(loaded, path)                                          # overwriting is atomic and fine
+    with pytest.raises(ValueError, match="takes 6 node inputs but the node vectors have D = 12"):
+        load_head(path, n_in=12)
+    with pytest.raises(ValueError, match="has 3 classes"):
+        load_head(path, n_classes=4)
+    with pytest.raises(FileNotFoundError):
+        load_head(tmp_path / "nothing")
