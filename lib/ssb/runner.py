@@ -1,0 +1,396 @@
+"""Headless runner: execute the notebooks NN_*.ipynb in order with papermill and render HTML.
+
+    python -m ssb.runner [--profile quick] [--data-dir DIR] [--only 01,03] [--force]
+                         [-p NAME VALUE ...] [--notebooks-dir DIR] [--no-html]
+
+(``./run_all.sh`` sets up ``.venv`` and calls this.)  Every notebook gets the papermill
+parameters ``profile``, ``data_dir``, ``force`` and each ``-p NAME VALUE`` (a profile field, or
+``checkpoint``).  Values given with ``-p`` are parsed: for a profile field, to the field's type
+(int, float, bool, str); otherwise "None"/"null" -> None, "true"/"false" -> bool, integers ->
+int, decimals -> float, anything else stays a string.  The profile name and every override are
+validated (``profiles.get_profile``) before any notebook runs.
+
+Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the repository):
+
+- ``reports/<profile>/NN_name.ipynb``  the executed copy (written even when the notebook fails);
+- ``reports/<profile>/NN_name.html``   its HTML (nbconvert), which shows the error of a failure;
+- ``reports/<profile>/timings.json``   per notebook: wall seconds, status, parameters;
+- ``reports/<profile>/index.html``     claims table, notebook list, figures (``ssb.report``);
+- ``figures/<profile>/claims.md``      the claims table as Markdown (``ssb.claims``).
+
+The first failing notebook stops the run: ``FAILED: NN_name (see reports/<profile>/NN_name.html)``
+and exit status 1.  Bad options exit with status 2 before anything runs.
+
+Kernel: papermill's "python3" kernel must run *this* interpreter (the venv's, where ``ssb`` is
+installed).  jupyter_client launches a kernel spec whose argv[0] is a bare "python" with
+``sys.executable``, which is what ipykernel's own spec says; when the "python3" spec found
+points at another interpreter (a user-level spec, say), ``kernel_name_for_this_python`` writes
+a private spec for ``sys.executable`` inside the venv and puts it first on ``JUPYTER_PATH``
+for this process only; the user's Jupyter configuration is never touched.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field, fields
+from html import escape
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import atomic, claims, profiles, report, results
+
+# Parameters every notebook accepts besides the profile fields; set by options, not by -p.
+DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
+# Parameters that are not profile fields but that notebooks 04-07 accept through -p.
+EXTRA_PARAMETERS = ("checkpoint",)
+# Parameters holding a path: a relative path that exists from the caller's directory is made
+# absolute, since the notebooks run with the notebooks directory as their working directory.
+PATH_PARAMETERS = ("checkpoint", "fewrel_file")
+
+NONE_WORDS = {"none", "null"}
+TRUE_WORDS = {"true", "yes", "on"}
+FALSE_WORDS = {"false", "no", "off"}
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+
+PRIVATE_KERNEL_NAME = "ssb-python"
+# The kernel's own log goes to this terminal (not into the notebook); keep it to errors so the
+# progress lines stay readable (ipykernel warns on every start that it uses plain TCP locally).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as None, bool, int, float, or (otherwise) the string itself."""
+    word = text.strip().lower()
+    if word in NONE_WORDS:
+        return None
+    if word == "true":
+        return True
+    if word == "false":
+        return False
+    if _INT.fullmatch(text.strip()):
+        return int(text)
+    if _FLOAT.fullmatch(text.strip()):
+        return float(text)
+    return text
+
+
+def coerce_parameter(name: str, text: str) -> Any:
+    """``-p NAME VALUE`` to a Python value: by the profile field's type when NAME is a field,
+    else by ``parse_value``.  Raises ValueError naming NAME for unknown names and bad values."""
+    if name in DEDICATED_OPTIONS:
+        raise ValueError(f"-p {name} is not accepted; use {DEDICATED_OPTIONS[name]} instead")
+    types = {f.name: f.type for f in fields(profiles.Profile)}
+    if name not in types and name not in EXTRA_PARAMETERS:
+        known = sorted(set(types) - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS)
+        raise ValueError(f"unknown parameter -p {name}; known: {', '.join(known)}")
+    word = text.strip().lower()
+    if word in NONE_WORDS:
+        return None                       # None: the profile's value
+    kind = types.get(name)
+    if kind == "str":
+        return text
+    if kind == "bool":
+        if word in TRUE_WORDS | {"1"}:
+            return True
+        if word in FALSE_WORDS | {"0"}:
+            return False
+        raise ValueError(f"-p {name} expects a boolean (true/false), got {text!r}")
+    if kind == "int":
+        if not _INT.fullmatch(text.strip()):
+            raise ValueError(f"-p {name} expects an integer, got {text!r}")
+        return int(text)
+    if kind == "float":
+        if not _FLOAT.fullmatch(text.strip()):
+            raise ValueError(f"-p {name} expects a number, got {text!r}")
+        return float(text)
+    return parse_value(text)
+
+
+def _absolute_if_exists(value: Any) -> Any:
+    if isinstance(value, str) and value and not os.path.isabs(value) and os.path.exists(value):
+        return os.path.abspath(value)
+    return value
+
+
+@dataclass
+class Plan:
+    """What one invocation will do, validated before anything runs."""
+    profile: str
+    notebooks: list[Path]
+    notebooks_dir: Path
+    parameters: dict[str, Any]          # passed to every notebook
+    html: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reports_dir(self) -> Path:
+        return results.output_root() / "reports" / self.profile
+
+
+def find_notebooks(notebooks_dir: Path, only: str | None) -> list[Path]:
+    """The NN_*.ipynb of ``notebooks_dir`` in order, restricted to the numbers in ``only``."""
+    if not notebooks_dir.is_dir():
+        raise ValueError(f"notebooks directory {notebooks_dir} does not exist")
+    found = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise ValueError(f"no notebooks NN_*.ipynb in {notebooks_dir}")
+    if only is None:
+        return found
+    wanted = []
+    for item in only.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if not item.isdigit() or len(item) > 2:
+            raise ValueError(f"--only takes notebook numbers such as 01,03; got {item!r}")
+        wanted.append(item.zfill(2))
+    available = [p.name[:2] for p in found]
+    missing = [w for w in wanted if w not in available]
+    if missing or not wanted:
+        raise ValueError(f"--only {only!r}: no notebook numbered {', '.join(missing) or '(none given)'}; "
+                         f"available: {', '.join(available)}")
+    return [p for p in found if p.name[:2] in wanted]
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    overrides: dict[str, Any] = {}
+    for name, text in args.param or []:
+        value = coerce_parameter(name, text)
+        overrides[name] = _absolute_if_exists(value) if name in PATH_PARAMETERS else value
+    profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS}
+    profiles.get_profile(args.profile, **profile_fields)          # unknown names, bad values: ValueError
+    data_dir = args.data_dir or os.environ.get("SSB_DATA_DIR") or None
+    if data_dir is not None and str(data_dir).strip():
+        data_dir = str(Path(data_dir).expanduser().absolute())
+    else:
+        data_dir = None
+    notebooks_dir = Path(args.notebooks_dir).expanduser().absolute() if args.notebooks_dir \
+        else results.repo_root() / "notebooks"
+    notebooks = find_notebooks(notebooks_dir, args.only)
+    parameters = {"profile": args.profile, "data_dir": data_dir, "force": bool(args.force), **overrides}
+    return Plan(args.profile, notebooks, notebooks_dir, parameters, html=not args.no_html, overrides=overrides)
+
+
+# ----------------------------------------------------------------------------- kernel
+
+
+def _runs_this_python(argv: Sequence[str]) -> bool:
+    """Whether a kernel spec's argv starts this interpreter (symlinks not followed: a venv's
+    python links to the base interpreter, which lacks the venv's packages)."""
+    if not argv:
+        return False
+    bare = {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}
+    if argv[0] in bare:                    # jupyter_client substitutes sys.executable for these
+        return True
+    return os.path.abspath(argv[0]) == os.path.abspath(sys.executable)
+
+
+def kernel_name_for_this_python(spec_root: str | os.PathLike | None = None) -> str:
+    """The kernel name that runs ``sys.executable``: "python3" when that spec already does,
+    else a private spec written under ``spec_root`` (default <sys.prefix>/share/ssb/jupyter)
+    and put first on this process's JUPYTER_PATH."""
+    if importlib.util.find_spec("ipykernel") is None:
+        raise ValueError(f"ipykernel is not installed in {sys.executable}; "
+                         f"install the pinned environment: .venv/bin/pip install -r requirements.lock")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        if _runs_this_python(spec.argv):
+            return "python3"
+    except NoSuchKernel:
+        pass
+    root = Path(spec_root) if spec_root is not None else Path(sys.prefix) / "share" / "ssb" / "jupyter"
+    kernel_json = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                   "display_name": f"Python ({sys.prefix})", "language": "python"}
+    try:
+        atomic.write_json(root / "kernels" / PRIVATE_KERNEL_NAME / "kernel.json", kernel_json)
+    except OSError:                        # read-only prefix: a temporary directory instead
+        root = Path(tempfile.mkdtemp(prefix="ssb-kernel-"))
+        atomic.write_json(root / "kernels" / PRIVATE_KERNEL_NAME / "kernel.json", kernel_json)
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(root) + (os.pathsep + old if old else "")
+    return PRIVATE_KERNEL_NAME
+
+
+class _ProfileFieldsAreKnown(logging.Filter):
+    """Drop papermill's "Passed unknown parameter: X" for the parameters every notebook takes
+    through ``ssb.session.start`` (profile fields, checkpoint) without declaring them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        prefix = "Passed unknown parameter: "
+        if not message.startswith(prefix):
+            return True
+        name = message[len(prefix):].strip()
+        return name not in {f.name for f in fields(profiles.Profile)} | set(EXTRA_PARAMETERS)
+
+
+def prepare_environment() -> None:
+    """Environment the kernels inherit: no tokenizer thread pools after fork, a headless
+    matplotlib backend, and this package importable whatever the working directory."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["MPLBACKEND"] = "Agg"
+    papermill_log = logging.getLogger("papermill")
+    if not any(isinstance(f, _ProfileFieldsAreKnown) for f in papermill_log.filters):
+        papermill_log.addFilter(_ProfileFieldsAreKnown())
+    package_parent = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH", "")
+    if package_parent not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def _error_html(title: str, text: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title></head>"
+            f"<body><h1>{escape(title)} failed</h1><pre>{escape(text)}</pre></body></html>\n")
+
+
+def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: str,
+                     cwd: Path) -> tuple[BaseException | None, bool]:
+    """Run ``source`` into ``target`` (atomically).  Returns (error or None, whether ``target``
+    was written by this run).
+
+    On a failure inside the notebook papermill has already written the executed cells and the
+    traceback into the output notebook, which is kept; when papermill wrote nothing (unreadable
+    input, no kernel), ``target`` is left as it was and the second value is False."""
+    import papermill
+
+    error: BaseException | None = None
+    written = False
+    try:
+        with atomic.atomic_path(target, suffix=".ipynb") as tmp:
+            try:
+                papermill.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name=kernel_name,
+                                           progress_bar=False, log_output=False, cwd=str(cwd),
+                                           extra_arguments=list(KERNEL_ARGUMENTS))
+            except Exception as err:       # noqa: BLE001 - any failure is reported, not raised
+                error = err
+                if tmp.stat().st_size == 0:
+                    raise
+        written = True
+    except Exception as err:               # noqa: BLE001
+        error = error or err
+    return error, written
+
+
+def render_html(executed: Path, target: Path, exporter=None) -> None:
+    """HTML of an executed notebook (atomically); a plain error page when it cannot be rendered."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+        body, _ = (exporter or HTMLExporter()).from_notebook_node(nb)
+    except Exception as err:               # noqa: BLE001
+        body = _error_html(executed.stem, f"HTML rendering of {executed} failed:\n{''.join(traceback.format_exception(err))}")
+    atomic.write_text(target, body)
+
+
+def _short_error(error: BaseException) -> str:
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _write_timings(plan: Plan, timings: dict) -> None:
+    atomic.write_json(plan.reports_dir / "timings.json", timings)
+
+
+def run(plan: Plan, kernel_name: str) -> int:
+    """Execute the plan; 0 when every notebook ran, 1 at the first failure."""
+    from nbconvert import HTMLExporter
+
+    plan.reports_dir.mkdir(parents=True, exist_ok=True)
+    timings = report.load_timings(plan.profile)
+    exporter = HTMLExporter() if plan.html else None
+    status = 0
+    total = len(plan.notebooks)
+    for i, source in enumerate(plan.notebooks, start=1):
+        stem = source.stem
+        executed = plan.reports_dir / source.name
+        print(f"[{i}/{total}] {stem} ...", end="", flush=True)
+        start = time.perf_counter()
+        error, written = execute_notebook(source, executed, plan.parameters, kernel_name, plan.notebooks_dir)
+        seconds = time.perf_counter() - start
+        page = plan.reports_dir / f"{stem}.html"
+        if error is not None and not written:  # nothing executed: the error itself is the report
+            atomic.write_text(page, _error_html(stem, "".join(traceback.format_exception(error))))
+        elif plan.html or error is not None:   # a failure is always rendered, to be readable
+            render_html(executed, page, exporter)
+        timings[stem] = {"seconds": round(seconds, 2), "status": "failed" if error else "ok",
+                         "parameters": plan.parameters}
+        _write_timings(plan, timings)
+        if error is None:
+            print(f" ok ({seconds:.1f} s)", flush=True)
+            continue
+        print(f" failed ({seconds:.1f} s)", flush=True)
+        print(f"  {_short_error(error)}", flush=True)
+        for later in plan.notebooks[i:]:
+            timings[later.stem] = {"seconds": None, "status": "skipped", "parameters": plan.parameters}
+        _write_timings(plan, timings)
+        print(f"FAILED: {stem} (see reports/{plan.profile}/{stem}.html)", flush=True)
+        status = 1
+        break
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick", help=f"one of {', '.join(sorted(profiles.PROFILES))} (default quick)")
+    ap.add_argument("--data-dir", default=None, help="data directory (default $SSB_DATA_DIR, else ./data)")
+    ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
+    ap.add_argument("--force", action="store_true", help="retrain instead of reusing matching checkpoints")
+    ap.add_argument("-p", dest="param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                    help="a profile field (or checkpoint) forwarded to every notebook; repeatable")
+    ap.add_argument("--notebooks-dir", default=None, help="directory of the NN_*.ipynb (default <repo>/notebooks)")
+    ap.add_argument("--no-html", action="store_true", help="skip the HTML of successful notebooks")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:             # --help, or a usage error argparse already printed
+        return int(stop.code or 0)
+    try:
+        plan = build_plan(args)
+        prepare_environment()
+        kernel_name = kernel_name_for_this_python()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    print(f"profile {plan.profile!r}: {len(plan.notebooks)} notebook(s) from {plan.notebooks_dir}, "
+          f"reports in {plan.reports_dir}", flush=True)
+    if plan.overrides:
+        print(f"overrides: {plan.overrides}", flush=True)
+    status = 1
+    try:
+        status = run(plan, kernel_name)
+    finally:
+        try:
+            claims.write_claims_markdown(plan.profile)
+            print(f"index: {report.write_index(plan.profile)}", flush=True)
+        except (OSError, ValueError) as err:   # reported, without hiding the run's own outcome
+            print(f"error: writing the index failed: {err}", file=sys.stderr, flush=True)
+            status = status or 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
