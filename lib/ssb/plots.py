@@ -3,9 +3,6 @@ Figure; notebooks save it with ``results.save_figure``."""
 from __future__ import annotations
 
 import numpy as np
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt
 
 VARIANT_COLORS = {"random": "C0", "symmetric": "C3", "symmetric_eps": "C2", "stochastic": "C4", "main": "C0"}

@@ -241,7 +241,11 @@ def prepare_environment() -> None:
     """Environment the kernels inherit: no tokenizer thread pools after fork, a headless
     matplotlib backend, and this package importable whatever the working directory."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    os.environ["MPLBACKEND"] = "Agg"
+    # Kernels keep IPython's inline matplotlib backend (MPLBACKEND=Agg would drop every
+    # figure from the reports); tqdm bars are off in headless runs (they would fill the HTML
+    # with carriage-return frames) unless the caller set TQDM_DISABLE itself.
+    os.environ.pop("MPLBACKEND", None)
+    os.environ.setdefault("TQDM_DISABLE", "1")
     papermill_log = logging.getLogger("papermill")
     if not any(isinstance(f, _ProfileFieldsAreKnown) for f in papermill_log.filters):
         papermill_log.addFilter(_ProfileFieldsAreKnown())

@@ -1,0 +1,68 @@
+"""Paper-profile readiness on CPU: the `paper` configuration (d_h = 64, hidden 768, 128-token
+sequences, a 30,522-entry vocabulary) builds, takes two optimisation steps on tiny data, and
+its node vectors go through a classifier head and the aperture engine.
+
+bert-base-uncased cannot be downloaded here, so the vocabulary is a WordPiece trained on a
+few sentences and filled up to 30,522 entries with [unused*] tokens, as bert-base's own
+vocabulary is."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssb.aperture import evaluate_sets, head_sets, naive_predictions, single_node_sets
+from ssb.heads import train_head
+from ssb.nodes import load_backbone, node_vectors
+from ssb.pretrain import pretrain
+from ssb.profiles import get_profile
+from ssb.tokenizer import train_wordpiece
+
+TEXT = ("the paper pre-trains bert with masked language modelling and fine-tunes it on relation "
+        "classification . single attention nodes recognise a few tokens each . ") * 40
+
+
+def paper_tokenizer(tmp_path, size: int = 30_522):
+    from tokenizers import models
+    from transformers import BertTokenizerFast
+
+    small = train_wordpiece([TEXT], 200)
+    vocab = dict(small.get_vocab())
+    vocab.update({f"[unused{i}]": len(vocab) + i for i in range(size - len(vocab))})
+    backend = small.backend_tokenizer
+    backend.model = models.WordPiece(vocab, unk_token="[UNK]")
+    tok = BertTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]", do_lower_case=True)
+    assert len(tok) == size
+    return tok
+
+
+def test_paper_profile_two_steps_nodes_and_aperture(tmp_path):
+    profile = get_profile("paper", steps=2, batch_size=4, eval_batches=1, eval_every=1, checkpoint_every=100,
+                          warmup_steps=1, mixed_precision="no" if not torch.cuda.is_available() else "bf16")
+    assert (profile.d_head, profile.hidden_size, profile.max_len, profile.vocab_size) == (64, 768, 128, 30_522)
+    tok = paper_tokenizer(tmp_path)
+    enc = tok([TEXT[i * 97:(i * 97) + 900] for i in range(12)], max_length=profile.max_len, truncation=True,
+              padding="max_length", return_tensors="np")
+    blocks = enc["input_ids"].astype(np.int64)                              # (12, 128)
+    run = pretrain(profile, tmp_path / "run", tok, blocks[:8], blocks[8:], progress=False)
+    assert [r["step"] for r in run.log] == [0, 1, 2]
+    assert all(np.isfinite(r["eval_loss"]) for r in run.log)
+    cfg = run.model.config
+    assert (cfg.num_hidden_layers, cfg.num_attention_heads, cfg.hidden_size, cfg.vocab_size) == (6, 12, 768, 30_522)
+
+    model = load_backbone(run.final_dir)
+    z = node_vectors(model, blocks, enc["attention_mask"].astype(np.int64), blocks=[6],
+                     select=enc["attention_mask"].astype(bool), progress=False)[6]   # (tokens, 768)
+    assert z.shape[1] == 768 and np.isfinite(z).all()
+    y = blocks[enc["attention_mask"].astype(bool)] % 7                      # a toy 7-class target
+    head, _ = train_head(z, y, 7, epochs=2, progress=False, seed=0)
+    sets = single_node_sets(768) + head_sets(12, 64)
+    res = evaluate_sets(head, z, y, sets, n_classes=7)
+    assert res.accuracy.shape == (780,) and res.recognized.shape == (780, 7)
+    # spot-check the engine against the naive method on a few single nodes and heads
+    picks = [0, 383, 767, 768, 779]
+    naive = naive_predictions(head, torch.from_numpy(z).double().numpy(), [sets[i] for i in picks])
+    engine = evaluate_sets(head.double(), z.astype(np.float64), y, [sets[i] for i in picks], n_classes=7,
+                           keep_predictions=True).predictions
+    assert np.array_equal(naive, engine)
