@@ -73,7 +73,7 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     log, t0, pos = [], time.perf_counter(), 0
     it = range(steps)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         it = tqdm(it, desc="full fine-tuning", unit="step")
     for step in it:
         model.train()
