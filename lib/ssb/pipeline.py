@@ -132,6 +132,15 @@ def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: 
     return x, y
 
 
+def blocks_through(blocks: list[int]) -> list[int]:
+    """Every block from 1 to the deepest requested one.  Node vectors of all of them cost one
+    forward pass up to the deepest block, so probes always cache the whole range: a notebook
+    asking for block 6 then reuses what another computed for blocks 1..6."""
+    if not blocks:
+        raise ValueError("no block requested")
+    return list(range(1, max(int(b) for b in blocks) + 1))
+
+
 def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
     import torch
     return torch.from_numpy(np.ascontiguousarray(a))
@@ -143,6 +152,7 @@ def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[in
     Training positions come from the training blocks (``profile.token_examples`` of them);
     test positions from every held-out block."""
     model = checkpoint if not isinstance(checkpoint, (str, Path)) else load_backbone(checkpoint)
+    blocks = blocks_through(blocks)
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     cfg = model.config
     n_heads = cfg.num_attention_heads
@@ -173,6 +183,7 @@ def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooli
     """Node vectors of FewRel sentences at [CLS] or averaged over real tokens, per block."""
     model = checkpoint if not isinstance(checkpoint, (str, Path)) else load_backbone(checkpoint)
     pooling = pooling or profile.pooling
+    blocks = blocks_through(blocks)
     max_len = min(profile.max_len, model.config.max_position_embeddings)
     fp = weights_fingerprint(model)
     out = {}

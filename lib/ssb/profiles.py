@@ -74,7 +74,7 @@ class Profile:
     n_train_per_relation: int = 630
     n_test_per_relation: int = 70
     entity_markers: bool = False
-    finetune_steps: int = 150            # full fine-tuning reference
+    finetune_steps: int = 100            # full fine-tuning reference
     finetune_lr: float = 5e-4
     finetune_batch: int = 32
 
