@@ -1,0 +1,117 @@
+"""Node vectors through forward hooks: equal to the attention contexts computed by hand,
+cached without ever reusing a stale entry, and clear errors for bad requests."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
+
+from ssb.heads import save_head, train_head, load_head
+from ssb.nodes import attention_projections, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint, array_fingerprint
+
+
+def tiny_bert(seed: int = 0, layers: int = 3, heads: int = 4, d_head: int = 4) -> BertModel:
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=50, hidden_size=heads * d_head, num_hidden_layers=layers, num_attention_heads=heads,
+                     intermediate_size=4 * heads * d_head, max_position_embeddings=16,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return BertModel(cfg, add_pooling_layer=False).eval()
+
+
+def inputs(n: int = 5, t: int = 8, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, 50, size=(n, t)).astype(np.int64)
+    am = np.ones_like(ids)
+    am[0, 5:] = 0                                       # one padded sentence
+    return ids, am
+
+
+def manual_contexts(model: BertModel, ids, am, block: int) -> np.ndarray:
+    """softmax(Q K^T / sqrt(d_h)) V of every head of ``block``, concatenated: (N, T, D)."""
+    cfg = model.config
+    h, d = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    with torch.no_grad():
+        out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(am), output_hidden_states=True)
+        x = out.hidden_states[block - 1]                 # input of block `block`, (N, T, D)
+        att = model.encoder.layer[block - 1].attention.self
+        split = lambda t: t.view(t.shape[0], t.shape[1], h, d).transpose(1, 2)       # (N, h, T, d)
+        q, k, v = split(att.query(x)), split(att.key(x)), split(att.value(x))
+        scores = q @ k.transpose(-1, -2) / d ** 0.5 + (1 - torch.from_numpy(am)[:, None, None, :].float()) * -1e9
+        ctx = scores.softmax(-1) @ v                     # (N, h, T, d)
+        return ctx.transpose(1, 2).reshape(x.shape[0], x.shape[1], h * d).numpy()
+
+
+def test_hooked_node_vectors_equal_attention_contexts():
+    model = tiny_bert()
+    ids, am = inputs()
+    z = node_vectors(model, ids, am, blocks=[2, 3], select=am.astype(bool), progress=False)
+    for block in (2, 3):
+        expected = manual_contexts(model, ids, am, block)[am.astype(bool)]
+        np.testing.assert_allclose(z[block], expected, atol=1e-5)
+    cls = node_vectors(model, ids, am, blocks=[3], select="cls", progress=False)[3]
+    np.testing.assert_allclose(cls, manual_contexts(model, ids, am, 3)[:, 0], atol=1e-5)
+    mean = node_vectors(model, ids, am, blocks=[3], select="mean", progress=False)[3]
+    ctx = manual_contexts(model, ids, am, 3)
+    np.testing.assert_allclose(mean[0], ctx[0, :5].mean(0), atol=1e-5)     # padding excluded from the mean
+
+
+def test_node_vectors_errors():
+    model = tiny_bert()
+    ids, am = inputs()
+    with pytest.raises(ValueError, match="out of range"):
+        node_vectors(model, ids, am, blocks=[4], progress=False)
+    with pytest.raises(ValueError, match="out of range"):
+        node_vectors(model, ids, am, blocks=[0], progress=False)
+    with pytest.raises(ValueError, match="no block"):
+        node_vectors(model, ids, am, blocks=[], progress=False)
+    with pytest.raises(ValueError, match="select"):
+        node_vectors(model, ids, am, blocks=[1], select="max", progress=False)
+    gpt = GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=20))
+    with pytest.raises(ValueError, match="no BERT attention layers"):
+        attention_projections(gpt)
+
+
+def test_load_backbone_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found locally"):
+        load_backbone(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_backbone(tmp_path / "empty")
+    tiny_bert().save_pretrained(tmp_path / "bert")
+    model = load_backbone(tmp_path / "bert")
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_cache_never_reuses_a_stale_entry(tmp_path):
+    ids, am = inputs()
+    calls = []
+
+    def compute(model, select):
+        calls.append(1)
+        return node_vectors(model, ids, am, blocks=[3], select=select, progress=False)
+
+    a, b = tiny_bert(seed=0), tiny_bert(seed=1)
+    key = lambda m, select: {"weights": weights_fingerprint(m), "inputs": array_fingerprint(ids, am), "blocks": [3], "select": select}
+    z1 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
+    z2 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
+    assert len(calls) == 1 and np.array_equal(z1[3], z2[3])                  # reused
+    z3 = cached_node_vectors(tmp_path, key(b, "cls"), lambda: compute(b, "cls"))
+    assert len(calls) == 2 and not np.array_equal(z1[3], z3[3])              # other checkpoint
+    cached_node_vectors(tmp_path, key(a, "mean"), lambda: compute(a, "mean"))
+    assert len(calls) == 3                                                    # other parameter
+    with torch.no_grad():                                                     # same object, changed weights
+        a.encoder.layer[0].attention.self.query.weight.add_(0.1)
+    z4 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
+    assert len(calls) == 4 and not np.array_equal(z1[3], z4[3])
+    cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"), force=True)
+    assert len(calls) == 5
+    assert not list(tmp_path.glob(".*")), "temporary files left behind"
+
+
+def test_head_for_other_hidden_size_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    head, _ = train_head(rng.normal(size=(64, 16)).astype(np.float32), rng.integers(0, 3, 64), 3, epochs=1, progress=False)
+    save_head(head, tmp_path / "head")
+    with pytest.raises(ValueError):
+        load_head(tmp_path / "head", n_in=48)          # cached vectors of a checkpoint with another hidden size
