@@ -37,6 +37,16 @@ OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_si
                  warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is as fast, and immune to OpenMP spin-waiting when other
+    processes load the machine (10 s instead of 80 s for this file on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def data():
     tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])

@@ -24,6 +24,16 @@ VERBS = ["sees", "likes", "chases", "finds"]
 ADJS = ["small", "big", "red", "old"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is as fast, and immune to OpenMP spin-waiting when other
+    processes load the machine (10 s instead of 80 s for this file on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def word_tokenizer(words: list[str]):
     """A BERT WordPiece tokenizer with the fixed vocabulary SPECIAL_TOKENS + words."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers

@@ -140,7 +140,10 @@ def _save_model(model, tokenizer, directory: Path) -> None:
 
 
 def _dist():
+    """(world size, rank); joins the process group under torchrun (WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and torch.cuda.is_available():       # NCCL collectives run on the current device
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
@@ -212,12 +215,13 @@ def train_step(net: torch.nn.Module, model: torch.nn.Module, optimizer: torch.op
     return ce_sum.detach(), correct, int(y.numel())
 
 
-def _all_reduce_train_stats(stats: list[float], world: int, rank: int) -> list[float]:
+def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -> list[float]:
     """[loss_sum, correct, count] summed over processes; rank 0 keeps the totals, the other
-    ranks restart from zero (so a later reduction never counts a step twice)."""
+    ranks restart from zero (so a later reduction never counts a step twice). ``device``:
+    this process's (NCCL reduces CUDA tensors only)."""
     if world == 1:
         return stats
-    t = torch.tensor(stats, dtype=torch.float64)
+    t = torch.tensor(stats, dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t)
     return [float(v) for v in t] if rank == 0 else [0.0, 0.0, 0.0]
 
@@ -273,14 +277,12 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
-    optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
     # training statistics since the last log row: [summed cross-entropy, correct, masked positions]
-    start, log, stats, elapsed_before = 0, [], [0.0, 0.0, 0.0], 0.0
+    start, log, stats, elapsed_before, state = 0, [], [0.0, 0.0, 0.0], 0.0, None
     if _matches(ckpt, cfg):                           # resume after an interruption
         # the checkpoint's weights into the model built above (keeps its modules: exact_heads)
         model.load_state_dict(BertForMaskedLM.from_pretrained(ckpt).state_dict())
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
         start, log = state["step"], state["log"]
         stats = list(state["train_stats"]) if rank == 0 else [0.0, 0.0, 0.0]
         elapsed_before = state["elapsed"]
@@ -288,6 +290,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         if torch.cuda.is_available() and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
     model.to(device).train()
+    optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
     set_learning_rate(optimizer, profile.lr, start, profile.warmup_steps, steps)
     objective = MaskedLMObjective(model)
     net = objective
@@ -327,7 +332,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         is_eval = done % profile.eval_every == 0 or done == steps
         is_checkpoint = done < steps and done % profile.checkpoint_every == 0
         if is_eval or is_checkpoint:
-            stats = _all_reduce_train_stats(stats, world, rank)
+            stats = _all_reduce_train_stats(stats, world, rank, device)
         elapsed = elapsed_before + time.perf_counter() - t0
         if rank == 0 and is_eval:
             evaluate(done, {"loss": stats[0] / max(1, stats[2]), "train_accuracy": stats[1] / max(1, stats[2]),

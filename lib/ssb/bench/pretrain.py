@@ -1,7 +1,7 @@
 """Our MLM training loop against a plain ``transformers.Trainer`` on identical work.
 
     python -m ssb.bench pretrain [--profile quick] [--steps 30] [--warmup-steps 3]
-                                 [--rounds 2] [--data-dir DIR | --synthetic]
+                                 [--rounds 2] [--threads N] [--data-dir DIR | --synthetic]
 
 Both sides train the same freshly built BertForMaskedLM (``ssb.model.build_bert6``, same
 seed, so the same initial weights) on the same pre-masked global batches
@@ -20,10 +20,15 @@ Each side runs ``--warmup-steps`` untimed steps, then ``--steps`` timed ones; th
 sides alternate for ``--rounds`` rounds (fresh models each round), so that load from other
 processes on a shared machine hits both alike. Every step is timed end to end (for the
 Trainer: from one ``on_step_end`` to the next, so data loading and its bookkeeping count).
-Printed per round and overall: tokens/s = batch x max_len / median step time (and the
-mean-based figure), the ratio ours/Trainer, and the correctness check: after the same
+Printed per round and overall: tokens/s = batch x max_len / median wall-clock step (also
+from the mean step, and per CPU-second of this process, which other processes' load
+disturbs less), the ratio ours/Trainer, and the correctness check: after the same
 steps both models must hold nearly the same weights (they differ only by float rounding:
 logits computed for all positions versus the masked ones).
+
+On a shared machine, other processes' load makes OpenMP threads spin-wait: a step can
+take 4x longer with 2 threads than with 1 (``OMP_WAIT_POLICY=PASSIVE`` avoids most of it).
+Compare the two sides of one run, not runs taken at different times.
 
 Data: the profile's real token blocks through ``ssb.pipeline.corpus`` when a data
 directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic blocks of
@@ -79,19 +84,24 @@ def fresh_model(profile, vocab_size: int):
 
 
 def run_ours(profile, vocab_size: int, batches, warmup: int) -> tuple[list[float], torch.nn.Module]:
-    """Seconds of each step after ``warmup`` (>= 1), and the trained model."""
+    """(steps, 2) wall and CPU seconds of each step after ``warmup`` (>= 1), and the trained model."""
     model = fresh_model(profile, vocab_size).train()
     optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
     objective = MaskedLMObjective(model)
     total = len(batches)
     set_learning_rate(optimizer, profile.lr, 0, profile.warmup_steps, total)
-    ends = []
+    ends = []                                                   # (wall, CPU) clock after each step
     for step, (inputs, attention_mask, labels) in enumerate(batches):
         train_step(objective, model, optimizer, inputs, attention_mask, labels,
                    n_masked_global=int((labels != -100).sum()))
         set_learning_rate(optimizer, profile.lr, step + 1, profile.warmup_steps, total)
-        ends.append(time.perf_counter())
-    return list(np.diff(ends[warmup - 1:])), model          # step k timed from the end of step k-1
+        ends.append(_clock())
+    return np.diff(ends[warmup - 1:], axis=0), model           # step k timed from the end of step k-1
+
+
+def _clock() -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all its threads)"""
+    return time.perf_counter(), time.process_time()
 
 
 class PreMaskedExamples(torch.utils.data.Dataset):
@@ -111,15 +121,17 @@ class PreMaskedExamples(torch.utils.data.Dataset):
 
 
 def run_trainer(profile, vocab_size: int, batches, warmup: int) -> tuple[list[float], torch.nn.Module]:
-    """Seconds of each step after ``warmup`` under a plain Trainer, and the trained model."""
+    """(steps, 2) wall and CPU seconds of each step after ``warmup`` under a plain Trainer,
+    and the trained model."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     total = len(batches)
-    ends: list[float] = []
+    ends: list[tuple[float, float]] = []
 
     class StepTimer(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            ends.append(time.perf_counter())
+            ends.append(_clock())
 
     model = fresh_model(profile, vocab_size)
     optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
@@ -133,10 +145,11 @@ def run_trainer(profile, vocab_size: int, batches, warmup: int) -> tuple[list[fl
             max_grad_norm=1.0, seed=profile.seed, disable_tqdm=True)
         trainer = Trainer(model=model, args=args, train_dataset=PreMaskedExamples(batches),
                           optimizers=(optimizer, schedule), callbacks=[StepTimer()])
+        trainer.remove_callback(PrinterCallback)            # its end-of-training metrics line
         trainer.train()
     if len(ends) != total:
         raise RuntimeError(f"the Trainer ran {len(ends)} steps, expected {total}")
-    return list(np.diff(ends[warmup - 1:])), model
+    return np.diff(ends[warmup - 1:], axis=0), model
 
 
 def main(argv: list[str]) -> int:
@@ -146,6 +159,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--steps", type=int, default=30, help="timed steps per side (default 30)")
     ap.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first (default 3, at least 1)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of both sides (default 2)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--data-dir", default=None, help="real corpus from here (default: $SSB_DATA_DIR)")
     ap.add_argument("--synthetic", action="store_true", help="synthetic token blocks even with a data dir")
     args = ap.parse_args(argv)
@@ -153,6 +167,8 @@ def main(argv: list[str]) -> int:
         raise ValueError(f"--steps, --warmup-steps and --rounds must be >= 1, got {args.steps}, "
                          f"{args.warmup_steps} and {args.rounds}")
     profile = get_profile(args.profile)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     set_deterministic(True)                       # as in ssb.pretrain.pretrain, for both sides
 
     train_blocks, spec, described = load_data(profile, args.data_dir, args.synthetic)
@@ -165,23 +181,29 @@ def main(argv: list[str]) -> int:
     print(f"{args.rounds} rounds of {args.warmup_steps} warm-up + {args.steps} timed steps per side; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
 
-    def rate(step_seconds: list[float]) -> tuple[float, float]:
-        """tokens/s from the median step and from the mean step"""
-        return tokens_per_step / float(np.median(step_seconds)), tokens_per_step / float(np.mean(step_seconds))
+    def rates(step_seconds: np.ndarray) -> dict[str, float]:
+        """tokens/s from the median and the mean wall-clock step, and per CPU-second"""
+        wall, cpu = step_seconds[:, 0], step_seconds[:, 1]
+        return {"median": tokens_per_step / float(np.median(wall)), "mean": tokens_per_step / float(np.mean(wall)),
+                "cpu": tokens_per_step / float(np.mean(cpu))}
+
+    def describe(ours: dict, trainer: dict) -> str:
+        return "  ".join(f"{k} {ours[k]:6.0f}/{trainer[k]:6.0f} = {ours[k] / trainer[k]:.2f}" for k in ours)
 
     all_ours, all_trainer = [], []
+    print("tokens/s, ours/Trainer = ratio (median wall step, mean wall step, per CPU-second):")
     for r in range(args.rounds):
         ours_steps, ours_model = run_ours(profile, spec.vocab_size, batches, args.warmup_steps)
         trainer_steps, trainer_model = run_trainer(profile, spec.vocab_size, batches, args.warmup_steps)
-        all_ours += ours_steps
-        all_trainer += trainer_steps
-        (o_med, o_mean), (t_med, t_mean) = rate(ours_steps), rate(trainer_steps)
-        print(f"round {r + 1}: ours {o_med:7.0f} tokens/s (mean-based {o_mean:7.0f}); "
-              f"Trainer {t_med:7.0f} tokens/s (mean-based {t_mean:7.0f}); ratio {o_med / t_med:.2f}")
-    (o_med, o_mean), (t_med, t_mean) = rate(all_ours), rate(all_trainer)
-    print(f"ours     {o_med:8.0f} tokens/s  median step {1000 * np.median(all_ours):6.0f} ms  (mean-based {o_mean:.0f})")
-    print(f"Trainer  {t_med:8.0f} tokens/s  median step {1000 * np.median(all_trainer):6.0f} ms  (mean-based {t_mean:.0f})")
-    print(f"ratio ours/Trainer: {o_med / t_med:.2f} (median-based), {o_mean / t_mean:.2f} (mean-based)")
+        all_ours.append(ours_steps)
+        all_trainer.append(trainer_steps)
+        print(f"round {r + 1}: {describe(rates(ours_steps), rates(trainer_steps))}")
+    ours, trainer = rates(np.concatenate(all_ours)), rates(np.concatenate(all_trainer))
+    print(f"all:     {describe(ours, trainer)}")
+    print(f"ours     {ours['median']:8.0f} tokens/s (median step {1000 * tokens_per_step / ours['median']:.0f} ms)")
+    print(f"Trainer  {trainer['median']:8.0f} tokens/s (median step {1000 * tokens_per_step / trainer['median']:.0f} ms)")
+    print(f"ratio ours/Trainer: {ours['median'] / trainer['median']:.2f} (median wall step), "
+          f"{ours['cpu'] / trainer['cpu']:.2f} (CPU time)")
 
     init = fresh_model(profile, spec.vocab_size).state_dict()
     a, b = ours_model.state_dict(), trainer_model.state_dict()
