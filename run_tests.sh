@@ -17,5 +17,5 @@ fi
 if [ -z "${SSB_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export SSB_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
-export TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+export TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 exec .venv/bin/python -m pytest "$@"

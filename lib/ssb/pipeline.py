@@ -29,6 +29,9 @@ from .tokenizer import build_tokenizer, load_tokenizer
 CORPUS_FIELDS = ("corpus", "n_articles", "corpus_max_words", "tokenizer", "vocab_size", "max_len",
                  "sequences", "eval_fraction", "seed")
 
+# bump when tokenizer.learn_vocabulary changes, so cached corpora are rebuilt
+VOCABULARY_LEARNER = "counts-v1"
+
 # variant -> (init, steps field, dropout or None for the profile's)
 VARIANTS = {
     "main": ("random", "steps", None),
@@ -52,7 +55,7 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
     articles = load_corpus(profile.corpus, data_dir, n_articles=profile.n_articles,
                            max_words=profile.corpus_max_words, seed=profile.seed)
     text_fp = hashlib.sha256("\x00".join(articles).encode()).hexdigest()[:16]
-    cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp}
+    cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp, "vocabulary": VOCABULARY_LEARNER}
     cache = runs_dir(profile) / "corpus"
     if not force and (cache / "corpus_config.json").exists() and json.loads((cache / "corpus_config.json").read_text()) == cfg:
         tokenizer = load_tokenizer(cache / "tokenizer")

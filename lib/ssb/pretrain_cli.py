@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch.distributed as dist
         if not dist.is_initialized():
             import torch
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         if dist.get_rank() == 0:
             corpus(profile, args.data_dir)

@@ -1,5 +1,6 @@
 """Tokenizers: ``bert-base-uncased`` when it can be had (paper profile), otherwise a
-WordPiece vocabulary trained on the pre-training corpus with the ``tokenizers`` library.
+WordPiece vocabulary learned on the pre-training corpus (deterministically, by counting;
+see ``learn_vocabulary``) and run by the ``tokenizers`` library's WordPiece model.
 
 The tokenizer is saved with every checkpoint (``save_pretrained``) and reused for FewRel.
 """
@@ -12,19 +13,66 @@ from pathlib import Path
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def learn_vocabulary(articles: list[str], vocab_size: int, word_share: float = 0.75) -> list[str]:
+    """A WordPiece vocabulary learned by counting, deterministically.
+
+    The ``tokenizers`` WordPiece trainer is not deterministic across processes (hash-map
+    order decides ties: huggingface/tokenizers#1794), so two runs from scratch would get
+    different vocabularies, token blocks and weights.  This learner only counts and sorts:
+
+    1. words = BERT-normalised (lower-cased, accents stripped), BERT-pre-tokenised corpus;
+    2. the vocabulary holds the special tokens, every character ``c`` and ``##c``, then
+    3. the most frequent whole words (``word_share`` of the remaining budget), then
+    4. the most frequent word-initial prefixes (2-6 characters) and word-final ``##``
+       suffixes (2-5 characters) of the words left out, weighted by word count.
+
+    Ties are broken by the token string, so the same corpus always gives the same list.
+    WordPiece's greedy longest-match encoding then splits a rare word into a frequent prefix
+    and frequent suffixes or characters."""
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words: Counter = Counter()
+    for article in articles:
+        text = normalizer.normalize_str(article.replace("<unk>", " "))
+        words.update(w for w, _ in splitter.pre_tokenize_str(text))
+    chars = sorted({ch for w in words for ch in w})
+    vocab = list(SPECIAL_TOKENS) + chars + ["##" + ch for ch in chars]
+    budget = vocab_size - len(vocab)
+    if budget <= 0:
+        return vocab[:vocab_size]
+    ranked = sorted(((-c, w) for w, c in words.items() if len(w) > 1 and c >= 2))
+    n_words = min(len(ranked), int(budget * word_share))
+    chosen = [w for _, w in ranked[:n_words]]
+    taken = set(chosen)
+    pieces: Counter = Counter()
+    for w, c in words.items():
+        if w in taken or len(w) < 3:
+            continue
+        for i in range(2, min(len(w), 7)):
+            pieces[w[:i]] += c
+        for j in range(max(1, len(w) - 5), len(w) - 1):
+            pieces["##" + w[j:]] += c
+    known = set(vocab) | taken
+    extra = [p for _, p in sorted((-c, p) for p, c in pieces.items() if p not in known)]
+    return vocab + chosen + extra[:vocab_size - len(vocab) - len(chosen)]
+
+
 def train_wordpiece(articles: list[str], vocab_size: int):
-    """A lower-casing BERT WordPiece tokenizer trained on ``articles`` (deterministic)."""
+    """A lower-casing BERT WordPiece tokenizer with a vocabulary learned on ``articles`` by
+    ``learn_vocabulary`` (deterministic: the same corpus gives the same tokenizer)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    vocab = learn_vocabulary(articles, vocab_size)
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                        min_frequency=2, show_progress=False)
-    tok.train_from_iterator((a.replace("<unk>", " ") for a in articles), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
