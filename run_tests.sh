@@ -10,7 +10,6 @@ cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   echo "setting up .venv (pinned versions from requirements.lock) ..."
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements.lock
   .venv/bin/pip install --quiet --no-deps -e .
 fi
