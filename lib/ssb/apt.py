@@ -57,7 +57,7 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     A strong match i -> j (i != j) is a confusion holding at least ``threshold`` of token i's
     test occurrences (i with ≥ ``min_count`` occurrences).  Clusters are the connected
     components of the strong-match graph with two or more tokens, largest first, cut at
-    ``max_tokens`` tokens in all.  Returns (clusters, row-normalised confusion among the
+    ``max_tokens`` tokens in all (a component too large keeps its most frequent tokens).  Returns (clusters, row-normalised confusion among the
     tokens of the clusters in cluster order).
     """
     m = confusion_matrix(y_true, y_pred, n_classes, sparse=True).tocsr().astype(np.float64)
@@ -78,11 +78,12 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     ordered = sorted((np.array(sorted(g, key=lambda t: -rows[t])) for g in groups.values() if len(g) >= 2),
                      key=lambda g: (-len(g), int(g[0])))
     clusters, total = [], 0
-    for g in ordered:
-        if total + len(g) > max_tokens:
+    for g in ordered:                      # a component larger than the room left keeps its most
+        room = max_tokens - total          # frequent tokens (a weak model's confusions form one big
+        if room < 2:                       # star around the most frequent token)
             break
-        clusters.append(g)
-        total += len(g)
+        clusters.append(g[:room])
+        total += len(clusters[-1])
     if not clusters:
         return [], np.zeros((0, 0))
     tokens = np.concatenate(clusters)
