@@ -149,3 +149,12 @@ def test_every_plot_draws(profile):
     for fig in figures:
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
         plt.close(fig)
+
+
+def test_crossover_panels_draw_when_no_kappa_is_defined():
+    curve = pd.DataFrame({"n": [1, 2, 4], "accuracy_mean": [0.1] * 3, "accuracy_std": [0.0] * 3,
+                          "recognized_mean": [0.0] * 3, "recognized_std": [0.0] * 3, "union_individual_mean": [0.0] * 3,
+                          "predicted_mean": [1.0] * 3, "kappa_R_mean": [np.nan] * 3})
+    fig = plots.crossover_panels({"across": curve}, 0.1, 0.1, "nothing recognised")
+    fig.canvas.draw()                      # log axes with only NaN data used to fail at draw time
+    plt.close(fig)

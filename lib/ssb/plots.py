@@ -241,7 +241,9 @@ def crossover_panels(curves: dict, silent_accuracy: float, chance: float, title:
     axes[1].set(xscale="log", xlabel="active nodes n", ylabel="labels", title="Joint vs. sum of individuals")
     axes[2].axhline(1, color="gray", ls=":")
     axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ_R = |R(S)| / |∪ R({k})|", title="Cooperation")
-    for ax in axes:
+    n_max = max(float(np.max(c["n"])) for c in curves.values())
+    for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
+        ax.set_xlim(0.8, n_max * 1.25)
         ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
