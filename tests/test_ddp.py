@@ -31,20 +31,14 @@ from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
 from ssb.model import build_bert6
 from ssb.pretrain import MaskedLMObjective, global_batch, pretrain, train_step
 from ssb.profiles import get_profile
-from test_pretrain import ADJS, NOUNS, VERBS, tiny_corpus, word_tokenizer
+from conftest import word_tokenizer
+from test_pretrain import ADJS, NOUNS, VERBS, tiny_corpus
 
 OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
                  warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is as fast, and immune to OpenMP spin-waiting when other
-    processes load the machine (10 s instead of 80 s for this file on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
 
 
 @pytest.fixture(scope="module")

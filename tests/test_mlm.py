@@ -7,25 +7,12 @@ import pytest
 import torch
 
 from ssb.mlm import MaskingSpec, batch_indices, encode_corpus, mask_tokens, split_blocks, step_generator
+from conftest import word_tokenizer
 from ssb.tokenizer import SPECIAL_TOKENS
 
 PAD, UNK, CLS, SEP, MASK = range(5)                 # ids of SPECIAL_TOKENS
 V = 1000                                            # large: a random replacement rarely hits a given id
 SPEC = MaskingSpec(vocab_size=V, mask_id=MASK, special_ids=(PAD, UNK, CLS, SEP, MASK), pad_id=PAD)
-
-
-def word_tokenizer(words: list[str]):
-    """A BERT WordPiece tokenizer with the fixed vocabulary SPECIAL_TOKENS + words (no
-    training, so the same ids in every process)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import BertTokenizerFast
-
-    vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, *words])}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
 
 
 def random_blocks(n: int, length: int, seed: int = 0) -> torch.Tensor:

@@ -11,14 +11,7 @@ VOCAB = 60
 TINY = dict(n_layers=2, n_heads=12, d_head=4, max_len=16)      # hidden 48, FFN 192
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is as fast, and immune to OpenMP spin-waiting when other
-    processes load the machine (10 s instead of 80 s for this file on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
 
 
 def test_bert6_config_shapes():

@@ -17,6 +17,7 @@ from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
 from ssb.model import build_bert6, head_gap
 from ssb.pretrain import Interrupted, global_batch, pretrain
 from ssb.profiles import get_profile
+from conftest import word_tokenizer
 from ssb.tokenizer import SPECIAL_TOKENS
 
 NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "cow", "fox"]
@@ -24,27 +25,7 @@ VERBS = ["sees", "likes", "chases", "finds"]
 ADJS = ["small", "big", "red", "old"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is as fast, and immune to OpenMP spin-waiting when other
-    processes load the machine (10 s instead of 80 s for this file on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def word_tokenizer(words: list[str]):
-    """A BERT WordPiece tokenizer with the fixed vocabulary SPECIAL_TOKENS + words."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import BertTokenizerFast
-
-    vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, *words])}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
+pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
 
 
 def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
