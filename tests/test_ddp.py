@@ -27,26 +27,17 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
+from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6
 from ssb.pretrain import MaskedLMObjective, global_batch, pretrain, train_step
 from ssb.profiles import get_profile
-from conftest import word_tokenizer
-from test_pretrain import ADJS, NOUNS, VERBS, tiny_corpus
+from test_pretrain import data  # noqa: F401  (the shared tokenizer + blocks fixture)
 
 OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
                  warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
-
-
-@pytest.fixture(scope="module")
-def data():
-    tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
-    blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
-    train, held = split_blocks(blocks, 0.1, seed=0)
-    return tok, train, held
 
 
 def test_sliced_gradients_average_to_the_global_gradient(data):

@@ -113,9 +113,10 @@ def head_of_node(k, d_head: int):
     return np.asarray(k) // d_head
 
 
-def _validate_sets(sets, n_nodes: int) -> list[np.ndarray]:
-    """Node sets as sorted int64 arrays; ValueError naming the first empty, out-of-range,
-    duplicated or non-integer set.  A (S, D) boolean array is read as one mask per set."""
+def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.ndarray]:
+    """Node sets as sorted int64 arrays; ValueError naming the first empty (unless
+    ``allow_empty``: the hull bound has a meaning for S = ∅), out-of-range, duplicated or
+    non-integer set.  A (S, D) boolean array is read as one mask per set."""
     if isinstance(sets, (np.ndarray, torch.Tensor)) and np.asarray(sets).dtype == bool:
         masks = np.asarray(sets)
         if masks.ndim != 2 or masks.shape[1] != n_nodes:
@@ -127,7 +128,7 @@ def _validate_sets(sets, n_nodes: int) -> list[np.ndarray]:
         if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
             raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
                              f"shape {a.shape} (pass boolean masks as one (S, D) array)")
-        if a.size == 0:
+        if a.size == 0 and not allow_empty:
             raise ValueError(f"node set {i} is empty; the silent head (every node silenced) is "
                              "silent_prediction(head) / silent_accuracy(head, y)")
         bad = a[(a < 0) | (a >= n_nodes)]
@@ -380,7 +381,7 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
         raise ValueError(f"y holds labels outside 0..{n_classes - 1} (range {y.min()}..{y.max()})")
     if chunk_elems < 1:
         raise ValueError(f"chunk_elems must be positive, got {chunk_elems}")
-    sets = _validate_sets(sets, z.shape[1])
+    sets = check_node_sets(sets, z.shape[1])
     chance = 1.0 / n_classes if chance is None else float(chance)
 
     from tqdm.auto import tqdm
@@ -424,7 +425,7 @@ def naive_predictions(head: torch.nn.Module, z, sets) -> np.ndarray:
     the head on the full z (N, D), take the argmax.  Returns (S, N) int32.  Slow by design."""
     param = head.fc1.weight
     z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
-    sets = _validate_sets(sets, z.shape[1])
+    sets = check_node_sets(sets, z.shape[1])
     out = np.empty((len(sets), z.shape[0]), dtype=np.int32)
     for i, s in enumerate(sets):
         silenced = copy.deepcopy(head)

@@ -642,7 +642,8 @@ def bound_for_sets(W, b, sets, z_observed=None, predicted=None, *, tol: float | 
     W, b = _check_head(W, b)
     if not np.isfinite(rtol) or rtol < 0:
         raise ValueError(f"rtol must be a finite number >= 0, got {rtol}")
-    sets = _check_sets(sets, D)
+    from .aperture import check_node_sets     # the aperture engine's validation, empty sets allowed
+    sets = check_node_sets(sets, D, allow_empty=True)
     zmin = zmax = None
     if z_observed is not None:
         z = np.asarray(z_observed)
@@ -701,20 +702,3 @@ def bound_for_sets(W, b, sets, z_observed=None, predicted=None, *, tol: float | 
         "violations": len(violation_sets),
         "violation_sets": violation_sets,
     }
-
-
-def _check_sets(sets, n_nodes: int) -> list[np.ndarray]:
-    out = []
-    for i, s in enumerate(sets):
-        a = np.asarray(s)
-        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
-            raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
-                             f"shape {a.shape}")
-        bad = a[(a < 0) | (a >= n_nodes)]
-        if bad.size:
-            raise ValueError(f"node set {i} holds node {int(bad[0])}, outside the valid range 0..{n_nodes - 1}")
-        a = np.sort(a.astype(np.int64))
-        if np.any(a[1:] == a[:-1]):
-            raise ValueError(f"node set {i} lists a node more than once")
-        out.append(a)
-    return out
