@@ -99,6 +99,10 @@ def test_crossover_and_hull_tables(profile):
     inside = node_sets.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C,
                                        d_head=D_HEAD, within_head=True)
     assert inside["n"].max() <= D_HEAD
+    experiment = node_sets.crossover_experiment(head, probe, res, profile, block=6)
+    pd.testing.assert_frame_equal(experiment["across"], table)
+    assert experiment["curves"]["inside one head"]["n"].max() <= D_HEAD
+    assert (experiment["has_dip"], experiment["n_min"]) == (has_dip, n_min)
     hull = node_sets.hull_table(head, z, y, profile, res.singles, n_classes=C)
     assert hull["violations"].sum() == 0
     assert (hull["recognized"] <= hull["predicted"]).all()

@@ -116,3 +116,19 @@ def efficiency_by_n(table: pd.DataFrame) -> pd.DataFrame:
     t = table.assign(eta=table["recognized"] / table["U"].clip(lower=1),
                      eta_observed=table["recognized"] / table["U_observed"].clip(lower=1))
     return t.groupby("n")[["U", "U_observed", "predicted", "recognized", "eta", "eta_observed"]].mean().reset_index()
+
+
+def crossover_experiment(head, probe, res, profile, block: int | None = None) -> dict:
+    """Notebook 06's measurement for one task: random sets across the block and inside single
+    heads (``crossover_table``), their per-n curves, and the dip of A(n) across the block.
+
+    Returns {"across": table, "inside": table, "curves": {"across the block": curve,
+    "inside one head": curve}, "has_dip": bool, "n_min": int | None}."""
+    block = profile.block if block is None else block
+    z, y = probe.z_test[block], probe.y_test
+    kw = dict(n_classes=probe.n_classes, d_head=probe.d_head)
+    across = crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, **kw)
+    inside = crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, within_head=True, seed_offset=1, **kw)
+    curves = {"across the block": crossover_curve(across), "inside one head": crossover_curve(inside)}
+    has_dip, n_min = dip(curves["across the block"])
+    return {"across": across, "inside": inside, "curves": curves, "has_dip": has_dip, "n_min": n_min}
