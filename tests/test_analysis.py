@@ -162,3 +162,10 @@ def test_crossover_panels_draw_when_no_kappa_is_defined():
     fig = plots.crossover_panels({"across": curve}, 0.1, 0.1, "nothing recognised")
     fig.canvas.draw()                      # log axes with only NaN data used to fail at draw time
     plt.close(fig)
+
+
+def test_crosscheck_sets_are_distinct_and_seeded():
+    a = node_sets.crosscheck_sets(48, 10, seed=0)
+    assert [len(s) for s in a] == [2] * 10 + [3] * 10
+    assert len({tuple(sorted(s)) for s in a}) == 20            # one generator: not the same set 20 times
+    assert all(np.array_equal(x, y) for x, y in zip(a, node_sets.crosscheck_sets(48, 10, seed=0)))

@@ -132,3 +132,10 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None) ->
     curves = {"across the block": crossover_curve(across), "inside one head": crossover_curve(inside)}
     has_dip, n_min = dip(curves["across the block"])
     return {"across": across, "inside": inside, "curves": curves, "has_dip": has_dip, "n_min": n_min}
+
+
+def crosscheck_sets(n_nodes: int, per_size: int, seed: int) -> list[np.ndarray]:
+    """Random sets of 2 and 3 nodes (``per_size`` each, one seeded generator) on which the
+    LP bound is compared with ``scipy.spatial.ConvexHull`` (``hull_crosscheck``)."""
+    rng = np.random.default_rng(seed)
+    return [rng.choice(n_nodes, n, replace=False) for n in (2, 3) for _ in range(per_size)]
