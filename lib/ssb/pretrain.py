@@ -229,7 +229,7 @@ def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -
 def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              force: bool = False, progress: bool = True, stop_after: int | None = None,
-             desc: str | None = None) -> PretrainRun:
+             desc: str | None = None, snapshot_steps=()) -> PretrainRun:
     """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
 
     train_blocks, eval_blocks: (n, max_len) int64 token blocks (``encode_corpus``).
@@ -238,6 +238,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     force: delete ``out_dir`` and train from scratch.
     stop_after: raise ``Interrupted`` after that many steps, before ``final/`` is written
     (checkpoints written so far stay), to test resuming.
+    snapshot_steps: steps after which the weights are also kept in ``snapshots/step_NNNNNN/``
+    (``save_pretrained`` layout with the log so far): the learning-budget study reads them.
+    They do not change the weights, so they are not part of the run's configuration.
 
     A finished run whose ``run_config.json`` matches this configuration is loaded, not
     retrained; a ``checkpoint/`` of this configuration is resumed. The log is a list of
@@ -338,6 +341,12 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
             evaluate(done, {"loss": stats[0] / max(1, stats[2]), "train_accuracy": stats[1] / max(1, stats[2]),
                             "elapsed": elapsed})
             stats = [0.0, 0.0, 0.0]
+        if rank == 0 and done in snapshot_steps:
+            snap = out_dir / "snapshots" / f"step_{done:06d}"
+            with atomic.atomic_dir(snap) as tmp:
+                _save_model(model, tokenizer, tmp)
+                atomic.write_json(tmp / "train_log.json", log)
+                atomic.write_json(tmp / "run_config.json", {**cfg, "snapshot_step": done, "elapsed": elapsed})
         if rank == 0 and is_checkpoint:
             _save_checkpoint(model, tokenizer, optimizer, done, log, cfg, ckpt, train_stats=stats, elapsed=elapsed)
         if stop_after is not None and done >= stop_after:

@@ -1,0 +1,228 @@
+"""Statistics behind every verdict: tests, intervals and the check record the claims table reads.
+
+Every verdict (``ssb.claims``) is built from *checks*. A check is one plain dict, made by
+``check(...)`` and stored in ``summary.json``::
+
+    {"name": "node recognition beyond the permutation null",
+     "statistic": "fraction of nodes whose |R| exceeds the null's 95th percentile",
+     "value": 0.31, "ci": [0.24, 0.38], "null": 0.05, "direction": "greater",
+     "passed": True}
+
+``passed`` is True when the whole interval lies on the claimed side of the null
+(``ci[0] > null`` for "greater", ``ci[1] < null`` for "less"; for an invariant, direction
+"equal", when the value equals the null exactly); None when the value or its interval is
+missing. A *gate* is a check too: it says whether the model or probe learned at
+all; a failed gate makes the claim "not testable".
+
+Levels are fixed here, from principles, not from any run's numbers:
+
+- ``ALPHA = 0.05``: two-sided 95 % intervals (percentile bootstrap) and one-sided tests at 5 %;
+- ``GATE_ALPHA = 0.01``: the probe gate (a paired test of the probe against the constant
+  predictor) at p < 0.01, the backbone gate at 95 % confidence (p < 0.05);
+- ``FDR = 0.05``: Benjamini-Hochberg over the candidate labels of one node set.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+ALPHA = 0.05
+GATE_ALPHA = 0.01
+FDR = 0.05
+N_BOOTSTRAP = 1000
+
+
+# --------------------------------------------------------------------------- check records
+
+def check(name: str, statistic: str, value, ci, null, direction: str = "greater", **extra) -> dict:
+    """A check record (see the module docstring). ``extra`` keys (e.g. ``p``) are kept."""
+    if direction not in ("greater", "less", "equal"):
+        raise ValueError(f"direction must be 'greater', 'less' or 'equal', got {direction!r}")
+    value = _num(value)
+    lo, hi = (None, None) if ci is None else (_num(ci[0]), _num(ci[1]))
+    null = _num(null)
+    passed = None
+    if direction == "equal":                    # an invariant: exact equality, no interval needed
+        passed = None if value is None or null is None else bool(value == null)
+    elif lo is not None and hi is not None and null is not None:
+        passed = bool(lo > null) if direction == "greater" else bool(hi < null)
+    return {"name": name, "statistic": statistic, "value": value, "ci": [lo, hi], "null": null,
+            "direction": direction, "passed": passed, **extra}
+
+
+def gate(name: str, statistic: str, value, null, p: float | None, level: float, **extra) -> dict:
+    """A gate record: passed when the one-sided p-value is below ``level`` (value above null)."""
+    passed = None if p is None or value is None or null is None else bool(p < level and value > null)
+    return {"name": name, "statistic": statistic, "value": _num(value), "null": _num(null),
+            "p": _num(p), "level": level, "passed": passed, **extra}
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------- tests
+
+def paired_accuracy_test(correct_a, correct_b) -> dict:
+    """One-sided exact McNemar test that predictor A is more accurate than B on the same items.
+
+    correct_a, correct_b: (N,) booleans. Returns accuracy of each, their difference with a 95 %
+    Wald interval of the paired difference, the discordant counts and the one-sided p-value
+    (binomial test of A-only-right against B-only-right, p = 1/2 each under the null)."""
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"correct_a and correct_b must be 1-D and of equal length, got {a.shape}, {b.shape}")
+    n = len(a)
+    if n == 0:
+        raise ValueError("paired_accuracy_test needs at least one item")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    d = (a.astype(float) - b.astype(float))
+    diff = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    z = _st.norm.ppf(1 - ALPHA / 2)
+    p = float(_st.binomtest(only_a, only_a + only_b, 0.5, alternative="greater").pvalue) if only_a + only_b else 1.0
+    return {"accuracy_a": float(a.mean()), "accuracy_b": float(b.mean()), "difference": diff,
+            "ci": [float(diff - z * se), float(diff + z * se)], "only_a": only_a, "only_b": only_b, "n": n, "p": p}
+
+
+def benjamini_hochberg(p: np.ndarray, q: float = FDR) -> np.ndarray:
+    """Rejections (boolean, same shape as ``p``) of the Benjamini-Hochberg procedure at FDR q.
+    NaN p-values are never rejected and do not count as candidates."""
+    p = np.asarray(p, dtype=float)
+    flat = p.ravel()
+    ok = np.flatnonzero(np.isfinite(flat))
+    out = np.zeros(flat.shape, dtype=bool)
+    m = len(ok)
+    if m == 0:
+        return out.reshape(p.shape)
+    order = ok[np.argsort(flat[ok], kind="stable")]
+    thresh = q * np.arange(1, m + 1) / m
+    below = np.flatnonzero(flat[order] <= thresh)
+    if len(below):
+        out[order[: below[-1] + 1]] = True
+    return out.reshape(p.shape)
+
+
+def recognition_pvalues(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray) -> np.ndarray:
+    """One-sided binomial p-values that a set's predictions of label j are right more often than
+    j's base rate: P(X >= M[j,j]) with X ~ Binomial(column sum, base_rate_j).
+
+    diag, col: (..., C) hits and column sums; base_rate: (C,) test-set frequency of each label.
+    Labels never predicted get NaN (not a candidate)."""
+    diag = np.asarray(diag, dtype=float)
+    col = np.asarray(col, dtype=float)
+    rate = np.broadcast_to(np.asarray(base_rate, dtype=float), col.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = _st.binom.sf(diag - 1, col, np.clip(rate, 0.0, 1.0))
+    return np.where(col > 0, p, np.nan)
+
+
+def recognized_by_base_rate(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray, min_hits: int = 3,
+                            q: float = FDR) -> np.ndarray:
+    """R(S) under the base-rate rule: M[j,j] >= min_hits and the binomial test of
+    ``recognition_pvalues`` rejected by Benjamini-Hochberg at FDR q over the candidates of each
+    set (the last axis). diag, col: (C,) or (n_sets, C). Returns booleans of the same shape."""
+    diag = np.asarray(diag)
+    col = np.asarray(col)
+    p = recognition_pvalues(diag, col, base_rate)
+    p = np.where(diag >= min_hits, p, np.nan)             # min_hits filters candidates before BH
+    if p.ndim == 1:
+        return benjamini_hochberg(p, q)
+    return np.stack([benjamini_hochberg(row, q) for row in p.reshape(-1, p.shape[-1])]).reshape(p.shape)
+
+
+# --------------------------------------------------------------------------- intervals
+
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOTSTRAP, seed: int = 0,
+                 alpha: float = ALPHA) -> tuple[float, list[float]]:
+    """Percentile bootstrap over ``n`` items: ``statistic(index_array) -> float``.
+    Returns (statistic on all items, [lo, hi]). Seeded: the same call gives the same interval.
+    Resamples whose statistic is not finite are dropped."""
+    if n < 1:
+        raise ValueError("bootstrap_ci needs at least one item")
+    rng = np.random.default_rng(seed)
+    full = float(statistic(np.arange(n)))
+    vals = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return full, [float("nan"), float("nan")]
+    lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2])
+    return full, [float(lo), float(hi)]
+
+
+def mean_ci(x, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, list[float]]:
+    """Mean of ``x`` with its percentile-bootstrap 95 % interval."""
+    x = np.asarray(x, dtype=float)
+    return bootstrap_ci(lambda i: x[i].mean(), len(x), n_boot=n_boot, seed=seed)
+
+
+def proportion_ci(k: int, n: int, alpha: float = ALPHA) -> list[float]:
+    """Wilson score interval of a proportion k/n."""
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    z = _st.norm.ppf(1 - alpha / 2)
+    ph = k / n
+    den = 1 + z * z / n
+    centre = (ph + z * z / (2 * n)) / den
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def spearman_ci(x, y, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, list[float]]:
+    """Spearman correlation of (x, y) with a percentile-bootstrap interval over the pairs."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+    def rho(i):
+        if len(np.unique(x[i])) < 2 or len(np.unique(y[i])) < 2:
+            return float("nan")
+        return float(_st.spearmanr(x[i], y[i]).statistic)
+    return bootstrap_ci(rho, len(x), n_boot=n_boot, seed=seed)
+
+
+def slope_ci(x, y, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, list[float]]:
+    """Least-squares slope of y on x with a percentile-bootstrap interval over the (x, y) pairs."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+    def slope(i):
+        xi = x[i]
+        if np.ptp(xi) == 0:
+            return float("nan")
+        return float(np.polyfit(xi, y[i], 1)[0])
+    return bootstrap_ci(slope, len(x), n_boot=n_boot, seed=seed)
+
+
+def growth_rate(t, g, alpha: float = ALPHA) -> dict:
+    """Exponential growth rate of g(t) > 0: least-squares slope of log g on t, with its t-interval.
+    Points with g <= 0 (or not finite) are left out; fewer than 3 points give None values."""
+    t, g = np.asarray(t, dtype=float), np.asarray(g, dtype=float)
+    keep = np.isfinite(g) & (g > 0) & np.isfinite(t)
+    t, lg = t[keep], np.log(g[keep])
+    if len(t) < 3 or np.ptp(t) == 0:
+        return {"rate": None, "ci": [None, None], "points": int(len(t))}
+    res = _st.linregress(t, lg)
+    q = _st.t.ppf(1 - alpha / 2, len(t) - 2)
+    return {"rate": float(res.slope), "ci": [float(res.slope - q * res.stderr), float(res.slope + q * res.stderr)],
+            "points": int(len(t))}
+
+
+def quantile_of_null(null: np.ndarray, q: float = 1 - ALPHA) -> float:
+    """The q-quantile (default 95th percentile) of a null distribution (e.g. permutations)."""
+    return float(np.quantile(np.asarray(null, dtype=float), q))
+
+
+def probe_gate(y_true, y_pred, y_train, name: str = "probe learned") -> dict:
+    """The probe gate: full-aperture predictions against the constant predictor (the most
+    frequent training label), exact one-sided McNemar test on the same test items, p < GATE_ALPHA."""
+    y_true = np.asarray(y_true)
+    constant = int(np.bincount(np.asarray(y_train)).argmax())
+    t = paired_accuracy_test(np.asarray(y_pred) == y_true, y_true == constant)
+    return gate(name, "accuracy of the full-aperture head minus the constant predictor's (paired, exact McNemar)",
+                t["accuracy_a"], t["accuracy_b"], t["p"], GATE_ALPHA, difference=t["difference"], ci=t["ci"],
+                n=t["n"], constant_label=constant)
