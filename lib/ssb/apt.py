@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
+from . import stats as stats_
 from .metrics import apt, confusion_matrix, label_counts
 
 
@@ -92,7 +93,8 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
 
 def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = False):
     """A token head on every block's node vectors: per block accuracy, ⟨APT⟩, the number of
-    tokens averaged and the Spearman correlation of APT with frequency.
+    tokens averaged, the Spearman correlation of APT with frequency and the probe gate
+    (``gate_passed``, ``gate_p``: the head against the constant predictor, ``stats.probe_gate``).
 
     Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
     from .nodal import fit_head, predict
@@ -105,4 +107,143 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
         rows.append({"block": block, "accuracy": float((pred == probe.y_test).mean()),
                      "mean_apt": float(table["apt"].mean()) if len(table) else float("nan"),
                      "tokens": len(table), "spearman_freq": frequency_correlation(table)})
+        gate = stats_.probe_gate(probe.y_test, pred, probe.y_train)
+        rows[-1].update(gate_passed=gate["passed"], gate_p=gate["p"])
     return pd.DataFrame(rows), tables, preds
+
+
+# --------------------------------------------------------------------------- statistics (C6)
+#
+#   gates = block_gates(probe.y_test, preds, probe.y_train)            # {block: stats.probe_gate}
+#   checks, nulls, bands = apt_stats(probe.y_test, preds, train_counts, probe.y_train, n_classes, min_count, block)
+#
+# A block's ⟨APT⟩ counts only if its token head beats the constant predictor (the probe
+# gate).  The frequency correlation is compared with that of a *unigram sampler*: test
+# predictions drawn at random from the training distribution (seeded), which by itself gives
+# frequent tokens a higher APT.  (The unigram predictor that always outputs the most frequent
+# token is the constant predictor; its correlation is reported beside it.)
+
+N_NULL_DRAWS = 20          # unigram-sampler draws averaged in the frequency null
+MIN_GATED_BLOCKS = 3       # a Spearman trend over fewer blocks says nothing
+
+
+def tokens_averaged(y_true: np.ndarray, n_classes: int, min_count: int) -> np.ndarray:
+    """Token ids with at least ``min_count`` test occurrences (the tokens ⟨APT⟩ averages)."""
+    if int(min_count) < 1:
+        raise ValueError(f"min_count must be at least 1, got {min_count}")
+    return np.flatnonzero(np.bincount(np.asarray(y_true), minlength=n_classes) >= min_count)
+
+
+def apt_of_tokens(y_true: np.ndarray, y_pred: np.ndarray, tokens: np.ndarray, n_classes: int) -> np.ndarray:
+    """APT of each token in ``tokens``: its share of correctly predicted test occurrences."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    rows = np.bincount(y_true, minlength=n_classes).astype(float)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes).astype(float)
+    tokens = np.asarray(tokens, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits[tokens] / rows[tokens]
+
+
+def unigram_sampler_predictions(train_counts: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n predictions drawn independently from the training frequency distribution (seeded)."""
+    p = np.asarray(train_counts, dtype=float)
+    if p.ndim != 1 or p.sum() <= 0 or np.any(p < 0):
+        raise ValueError("train_counts must be a 1-D array of non-negative counts with a positive sum")
+    return np.random.default_rng([int(seed), 6]).choice(len(p), size=int(n), p=p / p.sum())
+
+
+def block_gates(y_test: np.ndarray, predictions: dict, y_train: np.ndarray) -> dict:
+    """{block: stats.probe_gate}: each block's token head against the constant predictor."""
+    return {int(b): stats_.probe_gate(y_test, predictions[b], y_train, name=f"token head of block {b} learned")
+            for b in sorted(predictions)}
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman correlation; NaN where either side is constant."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def frequency_check(y_true, y_pred, train_counts, n_classes: int, min_count: int, *, n_null: int = N_NULL_DRAWS,
+                    n_boot: int = 1000, seed: int = 0) -> tuple[dict, dict]:
+    """C6 (a) as a check record: Spearman(APT, training frequency) of the head minus the mean
+    Spearman of ``n_null`` unigram-sampler draws, over the tokens with >= min_count test
+    occurrences; percentile bootstrap over tokens (replicate b pairs the head with sampler
+    draw b mod n_null on the same resampled tokens); null 0, greater.  A sampler whose APT
+    is constant on a resample has no correlation: 0.  Returns (check, nulls)."""
+    tokens = tokens_averaged(y_true, n_classes, min_count)
+    freq = np.asarray(train_counts, dtype=float)[tokens]
+    observed = apt_of_tokens(y_true, y_pred, tokens, n_classes)
+    null_apt = np.stack([apt_of_tokens(y_true, unigram_sampler_predictions(train_counts, len(y_true), seed * 1000 + k),
+                                       tokens, n_classes) for k in range(n_null)])
+    constant = np.full(len(y_true), int(np.argmax(train_counts)))
+    rho_constant = _spearman(apt_of_tokens(y_true, constant, tokens, n_classes), freq)
+    null_rho = np.array([_spearman(a, freq) for a in null_apt])
+    null_rho = np.nan_to_num(null_rho, nan=0.0)
+    rho = _spearman(observed, freq)
+    value = rho - float(null_rho.mean()) if np.isfinite(rho) else None
+    ci = None
+    if value is not None:
+        rng = np.random.default_rng([int(seed), 7])
+        reps = []
+        for b in range(n_boot):
+            i = rng.integers(0, len(tokens), len(tokens))
+            r_obs = _spearman(observed[i], freq[i])
+            if np.isfinite(r_obs):
+                reps.append(r_obs - np.nan_to_num(_spearman(null_apt[b % n_null][i], freq[i]), nan=0.0))
+        ci = list(np.quantile(reps, [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])) if reps else None
+    check = stats_.check("APT grows with token frequency beyond a unigram sampler",
+                         "Spearman(APT, training count) of the head minus that of predictions drawn from the training "
+                         "distribution; bootstrap over tokens", value, ci, 0.0, "greater", tokens=int(len(tokens)))
+    nulls = {"spearman_observed": rho, "spearman_unigram_sampler": float(null_rho.mean()),
+             "spearman_unigram_sampler_draws": int(n_null), "spearman_constant_predictor": rho_constant}
+    return check, nulls
+
+
+def block_apt_bands(y_true, predictions: dict, n_classes: int, min_count: int, *, n_boot: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Per block: ⟨APT⟩ with a 95 % percentile-bootstrap interval over tokens."""
+    tokens = tokens_averaged(y_true, n_classes, min_count)
+    rows = []
+    for b in sorted(predictions):
+        a = apt_of_tokens(y_true, predictions[b], tokens, n_classes)
+        m, ci = stats_.mean_ci(a, n_boot=n_boot, seed=seed) if len(a) else (float("nan"), [float("nan")] * 2)
+        rows.append({"block": int(b), "mean_apt": m, "mean_apt_lo": ci[0], "mean_apt_hi": ci[1]})
+    return pd.DataFrame(rows)
+
+
+def grows_along_blocks_check(y_true, predictions: dict, gates: dict, n_classes: int, min_count: int, *,
+                             n_boot: int = 1000, seed: int = 0) -> dict:
+    """C6 (b) as a check record: Spearman of ⟨APT⟩ with the block index over the blocks whose
+    probe gate passed, with a percentile bootstrap over tokens (the same resampled tokens
+    for every block); null 0, greater.  Fewer than MIN_GATED_BLOCKS gated blocks: None."""
+    tokens = tokens_averaged(y_true, n_classes, min_count)
+    gated = [int(b) for b in sorted(predictions) if gates.get(int(b), {}).get("passed")]
+    statistic = "Spearman of <APT> with the block index over blocks whose head beats the constant predictor; bootstrap over tokens"
+    name = "<APT> grows along the blocks"
+    if len(gated) < MIN_GATED_BLOCKS or len(tokens) == 0:
+        return stats_.check(name, statistic, None, None, 0.0, "greater", blocks=gated,
+                            reason=f"{len(gated)} block(s) pass the probe gate; at least {MIN_GATED_BLOCKS} are needed")
+    m = np.stack([apt_of_tokens(y_true, predictions[b], tokens, n_classes) for b in gated])        # (L, T)
+    x = np.asarray(gated, dtype=float)
+    value = _spearman(x, m.mean(1))
+    rng = np.random.default_rng([int(seed), 8])
+    reps = [_spearman(x, m[:, rng.integers(0, m.shape[1], m.shape[1])].mean(1)) for _ in range(n_boot)]
+    reps = np.asarray(reps)[np.isfinite(reps)]
+    ci = list(np.quantile(reps, [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])) if len(reps) else None
+    return stats_.check(name, statistic, value, ci, 0.0, "greater", blocks=gated, reason=None)
+
+
+def apt_stats(y_test, predictions: dict, train_counts, y_train, n_classes: int, min_count: int, block: int, *,
+              n_boot: int = 1000, seed: int = 0) -> dict:
+    """``apt.stats`` of summary.json: {"gates": {"probe_block_<l>"}, "checks": {"frequency"
+    (at ``block``), "grows_along_blocks"}, "nulls": {...}}."""
+    gates = block_gates(y_test, predictions, y_train)
+    freq, nulls = frequency_check(y_test, predictions[block], train_counts, n_classes, min_count, n_boot=n_boot, seed=seed)
+    trend = grows_along_blocks_check(y_test, predictions, gates, n_classes, min_count, n_boot=n_boot, seed=seed)
+    return {"gates": {f"probe_block_{b}": g for b, g in gates.items()},
+            "checks": {"frequency": {**freq, "block": int(block)}, "grows_along_blocks": trend},
+            "nulls": {**nulls, "blocks_gated": trend["blocks"]}}

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import stats
+
 
 def _positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -204,3 +206,150 @@ def summarize_by_size(sizes, values: dict) -> pd.DataFrame:
         out[f"{name}_mean"] = grouped[name].mean().to_numpy()
         out[f"{name}_std"] = grouped[name].std(ddof=0).to_numpy()
     return out
+
+
+# --------------------------------------------------------------------------- statistics (C4)
+#
+# The dip and the cooperation of C4 as check records (``ssb.stats.check``):
+#
+#   A, A_boot = paired_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)
+#   dip_check("dip across the block", n, A, A_boot)
+#
+# ``correct_by_n[n]`` is an (r_n, N) boolean array: whether set i of size n predicts test
+# item j correctly.  One bootstrap replicate resamples the N test items once (the same
+# resample for every n: the curve is *paired* over items) and, per n, the r_n sets; with
+# ``chained=True`` (nested sets grown node by node) the same chains are resampled for every
+# n.  A dip counts only when the interior minimum lies below BOTH ends at 95 % confidence.
+
+MIN_DISTINCT_SETS = 2      # a grid point needs this many distinct node sets to enter a check
+
+
+def in_head_grid(d_head: int) -> np.ndarray:
+    """Sizes of the nested sets grown inside one head: 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, ...
+    (powers of two up to 8, then alternately x1.5 and x4/3), cut at d_head, which is always
+    included (the whole head)."""
+    d_head = _positive_int(d_head, "d_head")
+    sizes, k = [1, 2, 4, 8], 8
+    while k < d_head:
+        k = k * 3 // 2 if (k & (k - 1)) == 0 else k * 4 // 3
+        sizes.append(k)
+    return np.array(sorted({s for s in sizes if s < d_head} | {d_head}), dtype=np.int64)
+
+
+def nested_head_sets(n_heads: int, d_head: int, sizes, orders: int, seed: int) -> dict[int, list[np.ndarray]]:
+    """Node sets grown node by node inside each head: for every head h and each of ``orders``
+    seeded random orders of its d_head nodes, the first n nodes for every n in ``sizes``.
+
+    Returns {n: [sorted int64 arrays]}, each list of length n_heads·orders in the same chain
+    order (chain i = head i // orders, order i % orders), so row i of every size belongs to
+    chain i and the sets of one chain are nested."""
+    n_heads = _positive_int(n_heads, "n_heads")
+    d_head = _positive_int(d_head, "d_head")
+    orders = _positive_int(orders, "orders")
+    seed = _positive_int(seed, "seed", minimum=0)
+    sizes = sorted({int(n) for n in np.asarray(sizes, dtype=np.int64).reshape(-1)})
+    if not sizes or sizes[0] < 1 or sizes[-1] > d_head:
+        raise ValueError(f"nested sizes must lie in 1..d_head={d_head}, got {sizes}")
+    rng = np.random.default_rng([seed, 2])
+    perms = [h * d_head + rng.permutation(d_head) for h in range(n_heads) for _ in range(orders)]
+    return {n: [np.sort(p[:n]).astype(np.int64) for p in perms] for n in sizes}
+
+
+def distinct_sets(sets) -> int:
+    """How many different node sets a list holds."""
+    return len({tuple(np.sort(np.asarray(s)).tolist()) for s in sets})
+
+
+def _item_weights(n_items: int, n_boot: int, rng) -> np.ndarray:
+    """(N, B) float32: how often each test item is drawn in each of B bootstrap resamples."""
+    w = np.empty((n_items, n_boot), dtype=np.float32)
+    for b in range(n_boot):
+        w[:, b] = np.bincount(rng.integers(0, n_items, n_items), minlength=n_items)
+    return w
+
+
+def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
+    and node sets.
+
+    correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
+    of every n are the same r chains (``nested_head_sets``); they are resampled together.
+    Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
+    if not correct_by_n:
+        raise ValueError("correct_by_n is empty")
+    sizes = sorted(correct_by_n)
+    mats = [np.asarray(correct_by_n[n]) for n in sizes]
+    n_items = mats[0].shape[1]
+    for n, m in zip(sizes, mats):
+        if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] != n_items:
+            raise ValueError(f"correct_by_n[{n}] must be (r, {n_items}) with r >= 1, got {m.shape}")
+    if chained and len({m.shape[0] for m in mats}) != 1:
+        raise ValueError("chained=True needs the same number of sets (chains) for every n")
+    n_boot = _positive_int(n_boot, "n_boot")
+    rng = np.random.default_rng([_positive_int(seed, "seed", minimum=0), 4])
+    weights = _item_weights(n_items, n_boot, rng)                                  # (N, B)
+    a_full = np.array([m.mean() for m in mats])
+    a_boot = np.empty((n_boot, len(sizes)))
+    chain_idx = rng.integers(0, mats[0].shape[0], (n_boot, mats[0].shape[0])) if chained else None
+    for p, m in enumerate(mats):
+        per_set = (m.astype(np.float32) @ weights) / n_items                       # (r, B) per-set accuracy
+        idx = chain_idx if chained else rng.integers(0, m.shape[0], (n_boot, m.shape[0]))
+        a_boot[:, p] = per_set[idx, np.arange(n_boot)[:, None]].mean(1)
+    return np.asarray(sizes, dtype=np.int64), a_full, a_boot
+
+
+def dip_check(name: str, n, a, a_boot) -> dict:
+    """The dip of A(n) as a check record: value = min(A(first n), A(last n)) − A(n*), where n*
+    is the interior minimum of the full-sample curve, held fixed in every bootstrap replicate
+    (re-locating it per replicate would bias the minimum low).  The 95 % interval comes from
+    the replicates; the dip counts (passed) when its lower end is above 0, i.e. the minimum
+    lies below both ends at about 2 sigma.  Extra keys: n_min, z_first, z_last (the dip
+    against each end over its bootstrap standard deviation).  Fewer than 3 points: None."""
+    n = np.asarray(n, dtype=np.int64)
+    a = np.asarray(a, dtype=float)
+    a_boot = np.asarray(a_boot, dtype=float)
+    statistic = "min(A(first n), A(last n)) - A(interior minimum); paired bootstrap over test items and node sets"
+    if a.size < 3:
+        return stats.check(name, statistic, None, None, 0.0, "greater", n_min=None, z_first=None, z_last=None,
+                              n_first=None, n_last=None)
+    i = 1 + int(np.argmin(a[1:-1]))
+    value = min(a[0], a[-1]) - a[i]
+    reps = np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i]
+    lo, hi = np.quantile(reps, [stats.ALPHA / 2, 1 - stats.ALPHA / 2])
+
+    def z(end):
+        d = a_boot[:, end] - a_boot[:, i]
+        sd = float(d.std(ddof=1))
+        return float((a[end] - a[i]) / sd) if sd > 0 else None
+    return stats.check(name, statistic, value, [lo, hi], 0.0, "greater", n_min=int(n[i]), z_first=z(0),
+                          z_last=z(-1), n_first=int(n[0]), n_last=int(n[-1]))
+
+
+def curve_bands(n, a, a_boot) -> pd.DataFrame:
+    """Per grid point: n, A and its 95 % percentile-bootstrap band (for the figures)."""
+    lo, hi = np.quantile(np.asarray(a_boot, dtype=float), [stats.ALPHA / 2, 1 - stats.ALPHA / 2], axis=0)
+    return pd.DataFrame({"n": np.asarray(n, dtype=np.int64), "accuracy": np.asarray(a, dtype=float),
+                         "accuracy_lo": lo, "accuracy_hi": hi})
+
+
+def kappa_check(name: str, sizes, kappa, kind: str, n_max: int | None = None, *, n_boot: int = 1000,
+                seed: int = 0) -> dict:
+    """Cooperation κ at the largest n (below ``n_max`` when given) with at least
+    MIN_DISTINCT_SETS sets where κ is defined, mean over those sets, with a percentile
+    bootstrap interval over the sets; null 1, direction greater (the set beats the sum of
+    its nodes).  Extra keys: n, sets.  No such n: value None."""
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    kappa = np.asarray(kappa, dtype=float).reshape(-1)
+    if sizes.shape != kappa.shape:
+        raise ValueError(f"sizes and kappa must have the same length, got {sizes.shape} and {kappa.shape}")
+    statistic = f"{kind} at the largest n with >= {MIN_DISTINCT_SETS} sets where it is defined (mean over sets); bootstrap over sets"
+    ok = np.isfinite(kappa) & ((sizes < n_max) if n_max is not None else True)
+    counts = {int(n): int(np.sum(ok & (sizes == n))) for n in np.unique(sizes[ok])}
+    usable = [n for n, c in counts.items() if c >= MIN_DISTINCT_SETS]
+    if not usable:
+        return stats.check(name, statistic, None, None, 1.0, "greater", n=None, sets=0)
+    n = max(usable)
+    vals = kappa[ok & (sizes == n)]
+    value, ci = stats.mean_ci(vals, n_boot=n_boot, seed=seed)
+    return stats.check(name, statistic, value, ci, 1.0, "greater", n=n, sets=int(len(vals)))

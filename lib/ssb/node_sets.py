@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 
 from .aperture import evaluate_sets
-from .crossover import cooperation, interior_minimum, log_grid, sample_node_sets
+from . import stats
+from .crossover import (MIN_DISTINCT_SETS, cooperation, curve_bands, dip_check, distinct_sets, in_head_grid,
+                        interior_minimum, kappa_check, log_grid, nested_head_sets, paired_bootstrap_accuracy,
+                        sample_node_sets)
 from .hull import bound_for_sets, hull_achievable, achievable_labels
 
 
@@ -34,16 +37,23 @@ def crossover_table(head, z: np.ndarray, y: np.ndarray, profile, singles, silent
     sizes = log_grid(top, profile.crossover_points)
     sets_by_size = sample_node_sets(n_nodes, sizes, profile.crossover_sets, profile.seed + seed_offset,
                                     d_head=d_head, within_head=within_head)
-    sets = _flatten(sets_by_size)
-    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits)
+    return sets_table(head, z, y, _flatten(sets_by_size), profile, singles, silent_accuracy, n_classes=n_classes)[0]
+
+
+def sets_table(head, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profile, singles, silent_accuracy: float,
+               *, n_classes: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """``crossover_table``'s rows for given node sets, and their (S, N) boolean matrix of
+    correct test predictions (what the paired bootstrap resamples)."""
+    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True)
     gain = res.accuracy - silent_accuracy
     coop = cooperation(res.recognized, singles.recognized, sets, gain, singles.accuracy - silent_accuracy)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "n": [len(s) for s in sets], "accuracy": res.accuracy, "gain": gain,
         "predicted": res.n_predicted, "recognized": res.n_recognized,
         "union_individual": coop["union_individual"], "kappa_R": coop["kappa_R"],
         "sum_individual_gain": coop["sum_individual_gain"], "kappa_A": coop["kappa_A"],
     })
+    return table, res.predictions == np.asarray(y)[None, :]
 
 
 def crossover_curve(table: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +65,9 @@ def crossover_curve(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def dip(curve: pd.DataFrame) -> tuple[bool, int | None]:
-    """Whether A(n) has an interior minimum on the grid, and where (``crossover.interior_minimum``)."""
+    """Whether A(n) has an interior minimum on the grid, and where (``crossover.interior_minimum``,
+    the old one-standard-error rule, descriptive only).  The dip that C4's verdict reads is
+    ``crossover_experiment``'s: a paired bootstrap, 2 sigma against both ends."""
     sem = curve["accuracy_std"].to_numpy() / np.sqrt(np.maximum(curve["sets"].to_numpy(), 1))
     return interior_minimum(curve["n"].to_numpy(), curve["accuracy_mean"].to_numpy(), sem)
 
@@ -118,20 +130,109 @@ def efficiency_by_n(table: pd.DataFrame) -> pd.DataFrame:
     return t.groupby("n")[["U", "U_observed", "predicted", "recognized", "eta", "eta_observed"]].mean().reset_index()
 
 
-def crossover_experiment(head, probe, res, profile, block: int | None = None) -> dict:
-    """Notebook 06's measurement for one task: random sets across the block and inside single
-    heads (``crossover_table``), their per-n curves, and the dip of A(n) across the block.
+def efficiency_bands(table: pd.DataFrame, n_classes: int, n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
+    """Per n of ``hull_table``: mean U, η = |R|/U and the gap U − |R| with 95 % bootstrap
+    intervals over the sets of that size, and whether the bound is below the label count
+    (``U_below_C``: mean U < C; where U = C every label is achievable and the bound says nothing)."""
+    t = table.assign(eta=table["recognized"] / table["U"].clip(lower=1), gap=table["U"] - table["recognized"])
+    rows = []
+    for n, g in t.groupby("n", sort=True):
+        eta, eta_ci = stats.mean_ci(g["eta"].to_numpy(), n_boot=n_boot, seed=seed)
+        gap, gap_ci = stats.mean_ci(g["gap"].to_numpy(), n_boot=n_boot, seed=seed)
+        rows.append({"n": int(n), "sets": len(g), "U": float(g["U"].mean()), "U_below_C": bool(g["U"].mean() < n_classes),
+                     "eta": eta, "eta_lo": eta_ci[0], "eta_hi": eta_ci[1], "gap": gap, "gap_lo": gap_ci[0], "gap_hi": gap_ci[1]})
+    return pd.DataFrame(rows)
 
-    Returns {"across": table, "inside": table, "curves": {"across the block": curve,
-    "inside one head": curve}, "has_dip": bool, "n_min": int | None}."""
+
+def hull_stats(table: pd.DataFrame, n_classes: int, *, n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
+    """C5's checks from ``hull_table``: {"checks": {"no_violations", "gap_grows",
+    "efficiency_falls"}, "nulls": {...}}.
+
+    - no_violations: the number of predicted labels outside the achievable set; "equal", null 0.
+    - gap_grows / efficiency_falls: slope of the mean of U − |R| (resp. η = |R|/U) against
+      log n, with a bootstrap interval resampling the sets within each n
+      (``stats.stratified_slope_ci``), over the n whose mean bound U is below the number of
+      labels C only; null 0, greater (resp. less).  With fewer than two such n the value
+      and interval are None (not testable) and ``reason`` says why."""
+    bands = efficiency_bands(table, n_classes, n_boot=n_boot, seed=seed)
+    below = bands.loc[bands["U_below_C"], "n"].astype(int).tolist()
+    saturated = bands.loc[~bands["U_below_C"], "n"].astype(int).tolist()
+    reason = None
+    if len(below) < 2:
+        reason = (f"the bound U equals the {n_classes} labels for every n in {saturated}; fewer than two n with U < C"
+                  if saturated else "fewer than two set sizes measured")
+    t = table[table["n"].isin(below)]
+    log_n = np.log(t["n"].to_numpy(float))
+    out = {}
+    for key, name, col, direction in (("gap_grows", "the gap U - |R| grows with n", "gap", "greater"),
+                                      ("efficiency_falls", "learning efficiency eta = |R| / U falls with n", "eta", "less")):
+        if reason:
+            value, ci = None, None
+        else:
+            y = (t["U"] - t["recognized"]) if col == "gap" else t["recognized"] / t["U"].clip(lower=1)
+            value, ci = stats.stratified_slope_ci(log_n, y.to_numpy(float), n_boot=n_boot, seed=seed)
+        out[key] = stats.check(name, f"slope of the mean {col} per n against log n, over n with U < C; bootstrap of the sets "
+                               "within each n", value, ci, 0.0, direction, n_used=below, reason=reason)
+    violations = int(table["violations"].sum())
+    out = {"no_violations": stats.check("no predicted label outside the achievable set", "violations of P(S) within "
+                                        "achievable(S) on the observed box, summed over the sets", violations, None, 0.0,
+                                        "equal", sets=int(len(table))), **out}
+    return {"checks": out, "nulls": {"n_with_U_below_C": below, "n_with_U_equal_C": saturated, "n_labels": int(n_classes)}}
+
+
+def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP) -> dict:
+    """Notebook 06's measurement for one task, with the statistics of C4.
+
+    Three families of node sets: random sets across the block and random sets inside single
+    heads (``crossover_table``), and nested sets grown node by node inside every head
+    (sizes ``in_head_grid(d_h)``, ceil(crossover_sets / n_heads) seeded orders per head).
+    For each family A(n) gets a paired bootstrap over test items and node sets
+    (``crossover.paired_bootstrap_accuracy``; the nested chains are resampled as chains).
+
+    Returns {"across", "inside", "nested": tables, "curves": {family: curve},
+    "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
+    block at 2 sigma against both ends), "stats": {"gates": {"probe"}, "checks":
+    {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}}}.  Grid points with
+    fewer than ``crossover.MIN_DISTINCT_SETS`` distinct sets (the full block: one set) are
+    drawn but left out of the checks."""
     block = profile.block if block is None else block
     z, y = probe.z_test[block], probe.y_test
-    kw = dict(n_classes=probe.n_classes, d_head=probe.d_head)
-    across = crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, **kw)
-    inside = crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, within_head=True, seed_offset=1, **kw)
-    curves = {"across the block": crossover_curve(across), "inside one head": crossover_curve(inside)}
-    has_dip, n_min = dip(curves["across the block"])
-    return {"across": across, "inside": inside, "curves": curves, "has_dip": has_dip, "n_min": n_min}
+    n_nodes = z.shape[1]
+    families = {}                         # the same sets as crossover_table draws (seed offsets 0 and 1)
+    for name, within, offset in (("across the block", False, 0), ("inside one head", True, 1)):
+        sets = _flatten(sample_node_sets(n_nodes, log_grid(probe.d_head if within else n_nodes, profile.crossover_points),
+                                         profile.crossover_sets, profile.seed + offset, d_head=probe.d_head,
+                                         within_head=within))
+        families[name] = (sets, False)
+    orders = max(1, -(-profile.crossover_sets // probe.n_heads))
+    nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
+    families["grown inside each head"] = (_flatten(nested_sets), True)
+
+    tables, curves, bands, boot = {}, {}, {}, {}
+    for name, (sets, chained) in families.items():
+        table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
+        sizes = table["n"].to_numpy()
+        by_n = {int(n): correct[sizes == n] for n in np.unique(sizes)}
+        n, a, a_boot = paired_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained)
+        enough = np.array([distinct_sets([sets[i] for i in np.flatnonzero(sizes == k)]) >= MIN_DISTINCT_SETS for k in n])
+        tables[name], curves[name], bands[name] = table, crossover_curve(table), curve_bands(n, a, a_boot)
+        boot[name] = (n[enough], a[enough], a_boot[:, enough])
+    across, inside = tables["across the block"], tables["inside one head"]
+    checks = {
+        "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
+                                     "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
+        "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],
+                                     across["kappa_A"], "kappa_A", n_boot=n_boot, seed=profile.seed),
+        "dip_across": dip_check("interior minimum of A(n), random sets across the block", *boot["across the block"]),
+        "dip_in_head": dip_check("interior minimum of A(n), sets grown node by node inside each head",
+                                 *boot["grown inside each head"]),
+    }
+    gates = {"probe": stats.probe_gate(y, res.full.predictions[0], probe.y_train)}
+    dip_across = checks["dip_across"]
+    has_dip = bool(dip_across["passed"])
+    return {"across": across, "inside": inside, "nested": tables["grown inside each head"], "curves": curves,
+            "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
+            "stats": {"gates": gates, "checks": checks}}
 
 
 def crosscheck_sets(n_nodes: int, per_size: int, seed: int) -> list[np.ndarray]:

@@ -226,3 +226,26 @@ def probe_gate(y_true, y_pred, y_train, name: str = "probe learned") -> dict:
     return gate(name, "accuracy of the full-aperture head minus the constant predictor's (paired, exact McNemar)",
                 t["accuracy_a"], t["accuracy_b"], t["p"], GATE_ALPHA, difference=t["difference"], ci=t["ci"],
                 n=t["n"], constant_label=constant)
+
+
+def stratified_slope_ci(x, y, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, list[float]]:
+    """Least-squares slope of the per-x mean of y against x, with a percentile-bootstrap
+    interval that resamples the items within each distinct x (stratified: every x keeps its
+    number of items, so a heavily sampled x does not swamp the others).  Needs >= 2 distinct
+    x; fewer gives (nan, [nan, nan])."""
+    x, y = np.asarray(x, dtype=float).reshape(-1), np.asarray(y, dtype=float).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    levels = np.unique(x)
+    if len(levels) < 2:
+        return float("nan"), [float("nan"), float("nan")]
+    groups = [y[x == v] for v in levels]
+    full = float(np.polyfit(levels, [g.mean() for g in groups], 1)[0])
+    rng = np.random.default_rng(seed)
+    means = np.stack([g[rng.integers(0, len(g), (n_boot, len(g)))].mean(1) for g in groups], axis=1)   # (B, L)
+    xc = levels - levels.mean()
+    slopes = (means - means.mean(1, keepdims=True)) @ xc / float(xc @ xc)
+    lo, hi = np.quantile(slopes, [ALPHA / 2, 1 - ALPHA / 2])
+    return full, [float(lo), float(hi)]
