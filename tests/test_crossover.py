@@ -160,3 +160,128 @@ def test_summarize_by_size():
     np.testing.assert_allclose(df["kappa_R_mean"], [2.0, 2.0, np.nan])
     with pytest.raises(ValueError, match="'accuracy' has shape"):
         crossover.summarize_by_size(sizes, {"accuracy": acc[:3]})
+
+
+# ----------------------------------------------------------------------------- statistics (C4)
+
+def _bernoulli_curve(p_by_n: dict, sets: int, items: int, seed: int) -> dict:
+    """Synthetic correct/incorrect matrices: every set of size n is right on an item with
+    probability p(n), a shared item difficulty making the sets correlated across n."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0, 0.5, items)
+    out = {}
+    for n, p in p_by_n.items():
+        logit = np.log(p / (1 - p)) - difficulty + rng.normal(0, 0.3, (sets, 1))
+        out[n] = rng.random((sets, items)) < 1 / (1 + np.exp(-logit))
+    return out
+
+
+def test_planted_dip_is_detected_at_two_sigma():
+    p = {1: 0.30, 2: 0.26, 4: 0.22, 8: 0.21, 16: 0.25, 32: 0.31, 64: 0.36}
+    n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(p, 20, 3000, 0), n_boot=300, seed=0)
+    chk = crossover.dip_check("dip", n, a, a_boot)
+    assert chk["passed"] is True and chk["ci"][0] > 0 and chk["n_min"] in (4, 8)
+    assert chk["z_first"] > 2 and chk["z_last"] > 2
+    assert (chk["n_first"], chk["n_last"]) == (1, 64)
+
+
+def test_flat_noisy_curve_rarely_shows_a_dip():
+    flat = {n: 0.25 for n in (1, 2, 4, 8, 16, 32, 64)}
+    found = 0
+    for seed in range(30):
+        n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(flat, 5, 400, seed), n_boot=200, seed=seed)
+        chk = crossover.dip_check("dip", n, a, a_boot)
+        assert chk["value"] is not None and chk["ci"][0] is not None
+        found += bool(chk["passed"])
+    assert found <= 3                      # about the 2.5 % one-sided level, with room for the selected minimum
+
+
+def test_a_dip_below_one_end_only_is_not_a_dip():
+    p = {1: 0.22, 2: 0.22, 4: 0.21, 8: 0.25, 16: 0.30, 32: 0.35}          # minimum level with the first point
+    n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(p, 20, 3000, 1), n_boot=300, seed=0)
+    assert crossover.dip_check("dip", n, a, a_boot)["passed"] is False
+
+
+def test_paired_bootstrap_is_seeded_and_checks_input():
+    data = _bernoulli_curve({1: 0.3, 2: 0.2, 4: 0.4}, 6, 200, 0)
+    a = crossover.paired_bootstrap_accuracy(data, n_boot=50, seed=3)
+    b = crossover.paired_bootstrap_accuracy(data, n_boot=50, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    np.testing.assert_allclose(a[1], [data[k].mean() for k in (1, 2, 4)])
+    chained = crossover.paired_bootstrap_accuracy(data, n_boot=50, seed=3, chained=True)
+    assert chained[2].shape == (50, 3)
+    with pytest.raises(ValueError, match="same number of sets"):
+        crossover.paired_bootstrap_accuracy({1: data[1], 2: data[2][:3]}, chained=True)
+    with pytest.raises(ValueError, match="must be"):
+        crossover.paired_bootstrap_accuracy({1: data[1], 2: data[2][:, :10]})
+    with pytest.raises(ValueError, match="empty"):
+        crossover.paired_bootstrap_accuracy({})
+
+
+def test_dip_check_needs_three_points():
+    chk = crossover.dip_check("dip", [1, 2], [0.3, 0.2], np.zeros((10, 2)))
+    assert chk["value"] is None and chk["passed"] is None
+
+
+def test_in_head_grid_and_nested_sets():
+    assert crossover.in_head_grid(16).tolist() == [1, 2, 4, 8, 12, 16]
+    assert crossover.in_head_grid(64).tolist() == [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
+    assert crossover.in_head_grid(4).tolist() == [1, 2, 4]
+    assert crossover.in_head_grid(10).tolist() == [1, 2, 4, 8, 10]
+    sets = crossover.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
+    assert [len(sets[n]) for n in (1, 2, 4, 8)] == [6, 6, 6, 6]
+    for i in range(6):
+        head = i // 2
+        for small, big in ((1, 2), (2, 4), (4, 8)):
+            assert set(sets[small][i]) <= set(sets[big][i])                  # nested, chain by chain
+        assert set(sets[8][i]) == set(range(head * 8, head * 8 + 8))          # grown inside its own head
+    assert crossover.distinct_sets(sets[8]) == 3 and crossover.distinct_sets(sets[1]) >= 2
+    again = crossover.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
+    assert all(np.array_equal(s, t) for n in sets for s, t in zip(sets[n], again[n]))
+    with pytest.raises(ValueError, match="d_head"):
+        crossover.nested_head_sets(3, 8, [1, 9], orders=1, seed=0)
+
+
+def test_kappa_check_uses_the_largest_n_with_enough_sets():
+    sizes = np.array([1, 1, 4, 4, 4, 8, 16])
+    kappa = np.array([1.0, 1.0, 2.0, 2.5, 3.0, np.nan, 9.0])
+    chk = crossover.kappa_check("kappa", sizes, kappa, "kappa_R", n_max=16, n_boot=200)
+    assert chk["n"] == 4 and chk["sets"] == 3 and chk["value"] == pytest.approx(2.5)
+    assert chk["passed"] is True and chk["ci"][0] > 1
+    none = crossover.kappa_check("kappa", sizes, np.full(7, np.nan), "kappa_A")
+    assert none["value"] is None and none["passed"] is None
+    below = crossover.kappa_check("kappa", [2, 2, 2], [0.5, 1.5, 1.0], "kappa_A", n_boot=200)
+    assert below["passed"] is False
+
+
+def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
+    from ssb import nodal, node_sets
+    from ssb.pipeline import Probe
+    from ssb.profiles import get_profile
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    rng = np.random.default_rng(0)
+    n_heads, d_head, n_classes = 3, 4, 6
+
+    def draw(m):
+        y = rng.integers(0, n_classes, m)
+        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
+        z[np.arange(m), y % (n_heads * d_head)] += 2.0
+        return z, y
+    (ztr, ytr), (zte, yte) = draw(600), draw(300)
+    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, [f"l{i}" for i in range(n_classes)], n_heads, d_head,
+                  checkpoint_fp="synthetic-crossover")
+    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
+    head = nodal.fit_head(profile, probe, 6, layers=1, progress=False)
+    res = nodal.nodal_analysis(head, probe, 6, profile)
+    out = node_sets.crossover_experiment(head, probe, res, profile, block=6, n_boot=100)
+    checks, gates = out["stats"]["checks"], out["stats"]["gates"]
+    assert set(checks) == {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}
+    assert gates["probe"]["passed"] is True                                  # the synthetic head learned
+    assert checks["dip_across"]["n_last"] < n_heads * d_head                   # the one full set is left out
+    assert checks["dip_in_head"]["n_last"] == d_head
+    assert checks["cooperation_R"]["n"] is None or checks["cooperation_R"]["n"] < n_heads * d_head
+    assert out["has_dip"] == bool(checks["dip_across"]["passed"])
+    assert set(out["bands"]) == {"across the block", "inside one head", "grown inside each head"}
+    band = out["bands"]["across the block"]
+    assert (band["accuracy_lo"] <= band["accuracy"] + 1e-12).all() and (band["accuracy"] <= band["accuracy_hi"] + 1e-12).all()
+    assert out["nested"]["n"].max() == d_head

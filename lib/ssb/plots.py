@@ -319,3 +319,52 @@ def efficiency_curve(eff):
     a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- intervals drawn onto the figures above (issue 11) ---------------------------------
+
+def crossover_accuracy_bands(fig, bands: dict):
+    """Shade each family's 95 % paired-bootstrap band of A(n) on ``crossover_panels``' first
+    panel.  bands: family name -> DataFrame with n, accuracy, accuracy_lo, accuracy_hi; a
+    family not drawn yet (e.g. the nested sets grown inside each head) is drawn too."""
+    ax = fig.axes[0]
+    drawn = {c.get_label(): c.lines[0].get_color() for c in ax.containers if hasattr(c, "lines") and c.lines[0] is not None}
+    drawn.update({line.get_label(): line.get_color() for line in ax.get_lines() if not line.get_label().startswith("_")})
+    for i, (name, b) in enumerate(bands.items()):
+        color = drawn.get(name)
+        if color is None:
+            color = f"C{len(drawn) + i}"
+            ax.plot(b["n"], b["accuracy"], marker="D", ms=3, color=color, label=name)
+        ax.fill_between(b["n"], b["accuracy_lo"], b["accuracy_hi"], color=color, alpha=0.2, lw=0,
+                        label=f"{name}: 95 % band")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def efficiency_bands(fig, bands):
+    """Shade the 95 % bootstrap band of η per n on ``efficiency_curve``'s second panel and
+    mark the n where U = C (the bound says nothing there)."""
+    ax = fig.axes[1]
+    ax.fill_between(bands["n"], bands["eta_lo"], bands["eta_hi"], color="C0", alpha=0.2, lw=0, label="η: 95 % band")
+    saturated = bands.loc[~bands["U_below_C"], "n"]
+    if len(saturated):
+        ax.axvspan(float(saturated.min()) * 0.95, float(bands["n"].max()) * 1.05, color="gray", alpha=0.12,
+                   label="U = C (left out of the slope)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def apt_block_bands(fig, bands, gated=None):
+    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``apt_by_layer``'s axes;
+    blocks whose head fails the probe gate are marked with an open grey circle."""
+    ax = fig.axes[0]
+    m = bands["mean_apt"].to_numpy()
+    ax.errorbar(bands["block"], m, yerr=[m - bands["mean_apt_lo"].to_numpy(), bands["mean_apt_hi"].to_numpy() - m],
+                fmt="none", ecolor="C0", capsize=3, label="⟨APT⟩: 95 % interval")
+    if gated is not None:
+        failed = ~bands["block"].isin(list(gated))
+        if failed.any():
+            ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
+                       zorder=4, label="head not above the constant predictor")
+    ax.legend(fontsize=8)
+    return fig
