@@ -285,3 +285,30 @@ def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
     band = out["bands"]["across the block"]
     assert (band["accuracy_lo"] <= band["accuracy"] + 1e-12).all() and (band["accuracy"] <= band["accuracy_hi"] + 1e-12).all()
     assert out["nested"]["n"].max() == d_head
+
+
+def test_interval_overlays_draw():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from ssb import plots
+    curve = pd.DataFrame({"n": [1, 2, 4], "accuracy_mean": [0.3, 0.2, 0.4], "accuracy_std": [0.01] * 3,
+                          "recognized_mean": [1.0] * 3, "recognized_std": [0.0] * 3, "union_individual_mean": [1.0] * 3,
+                          "predicted_mean": [2.0] * 3, "kappa_R_mean": [1.0] * 3})
+    band = pd.DataFrame({"n": [1, 2, 4], "accuracy": [0.3, 0.2, 0.4], "accuracy_lo": [0.28, 0.18, 0.37],
+                         "accuracy_hi": [0.32, 0.22, 0.43]})
+    fig = plots.crossover_panels({"across": curve}, 0.1, 0.1, "t")
+    plots.crossover_accuracy_bands(fig, {"across": band, "grown": band})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "across: 95 % band" in labels and "grown" in labels             # a family not drawn yet is added
+    eff = pd.DataFrame({"n": [1, 2, 4], "U": [4, 8, 16], "U_observed": [3, 6, 12], "predicted": [2, 3, 4],
+                        "recognized": [1, 2, 3], "eta": [0.25, 0.25, 0.19], "eta_observed": [0.3, 0.3, 0.25]})
+    bands = eff.assign(eta_lo=eff["eta"] - 0.05, eta_hi=eff["eta"] + 0.05, U_below_C=[True, True, False])
+    fig2 = plots.efficiency_bands(plots.efficiency_curve(eff), bands)
+    apt_bands = pd.DataFrame({"block": [1, 2, 3], "mean_apt": [0.01, 0.1, 0.2], "mean_apt_lo": [0.0, 0.08, 0.17],
+                              "mean_apt_hi": [0.03, 0.12, 0.23]})
+    fig3 = plots.apt_block_bands(plots.apt_by_layer({1: 0.01, 2: 0.1, 3: 0.2}), apt_bands, gated=[2, 3])
+    for f in (fig, fig2, fig3):
+        f.canvas.draw()
+        plt.close(f)

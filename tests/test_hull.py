@@ -346,3 +346,59 @@ def test_prefilter_of_many_lines_changes_nothing(seed, monkeypatch):
         results.append([hull.upper_envelope(w, b).tolist(), hull.upper_envelope(w, b, -0.3, 0.2).tolist(),
                         hull.upper_envelope(w, b, ties="weak").tolist(), hull.envelope_segments(w, b, -5, 5)])
     assert results[0] == results[1]
+
+
+# ----------------------------------------------------------------------------- statistics (C5)
+
+def _hull_table(U_of_n, eta_of_n, sets: int = 30, seed: int = 0, n_classes: int = 16, jitter: int = 1):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in (1, 2, 4, 8, 16):
+        for _ in range(sets):
+            U = int(min(n_classes, max(1, U_of_n(n) + rng.integers(-jitter, jitter + 1))))
+            R = int(np.clip(round(U * (eta_of_n(n) + rng.normal(0, 0.05))), 0, U))
+            rows.append({"n": n, "single": n == 1, "U": U, "U_observed": U, "predicted": R, "recognized": R, "violations": 0})
+    return pd.DataFrame(rows)
+
+
+def test_stratified_slope_ci_on_a_known_linear_trend():
+    from ssb import stats
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.log([1, 2, 4, 8, 16]), 200)
+    y = 0.7 - 0.08 * x + rng.normal(0, 0.05, len(x))
+    slope, ci = stats.stratified_slope_ci(x, y, n_boot=500, seed=0)
+    assert ci[0] < -0.08 < ci[1] and ci[1] - ci[0] < 0.02 and slope == pytest.approx(-0.08, abs=0.01)
+    flat, flat_ci = stats.stratified_slope_ci(x, rng.normal(0, 0.05, len(x)), n_boot=500, seed=0)
+    assert flat_ci[0] < 0 < flat_ci[1]
+    assert np.isnan(stats.stratified_slope_ci([1, 1], [2, 3])[0])
+    with pytest.raises(ValueError, match="same length"):
+        stats.stratified_slope_ci([1, 2], [1])
+
+
+def test_hull_stats_trends_over_n_with_U_below_C():
+    from ssb import node_sets
+    table = _hull_table(lambda n: 2 + 2 * n, lambda n: 0.6 - 0.1 * np.log(n))      # U reaches C = 16 from n = 8
+    out = node_sets.hull_stats(table, 16, n_boot=300)
+    assert out["nulls"]["n_with_U_below_C"] == [1, 2, 4] and out["nulls"]["n_with_U_equal_C"] == [8, 16]
+    c = out["checks"]
+    assert c["efficiency_falls"]["passed"] is True and c["efficiency_falls"]["ci"][1] < 0
+    assert c["gap_grows"]["passed"] is True and c["gap_grows"]["n_used"] == [1, 2, 4]
+    assert c["no_violations"]["passed"] is True and c["no_violations"]["direction"] == "equal"
+    rising = node_sets.hull_stats(_hull_table(lambda n: 2 + 2 * n, lambda n: 0.2 + 0.1 * np.log(n)), 16, n_boot=300)
+    assert rising["checks"]["efficiency_falls"]["passed"] is False
+
+
+def test_hull_stats_not_testable_when_U_equals_C():
+    from ssb import node_sets
+    table = _hull_table(lambda n: 16, lambda n: 0.5, jitter=0)          # today's quick run: U = C for every n
+    out = node_sets.hull_stats(table, 16, n_boot=100)
+    for key in ("gap_grows", "efficiency_falls"):
+        chk = out["checks"][key]
+        assert chk["value"] is None and chk["ci"] == [None, None] and chk["passed"] is None
+        assert "16 labels" in chk["reason"]
+    assert out["checks"]["no_violations"]["passed"] is True
+    bad = table.assign(violations=[1] + [0] * (len(table) - 1))
+    assert node_sets.hull_stats(bad, 16, n_boot=100)["checks"]["no_violations"]["passed"] is False
+    bands = node_sets.efficiency_bands(table, 16, n_boot=100)
+    assert not bands["U_below_C"].any() and (bands["eta_lo"] <= bands["eta_hi"]).all()
