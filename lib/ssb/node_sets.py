@@ -192,7 +192,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     Returns {"across", "inside", "nested": tables, "curves": {family: curve},
     "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
     block at 2 sigma against both ends), "stats": {"gates": {"probe"}, "checks":
-    {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}}}.  Grid points with
+    {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}, "nulls"}}.  Grid points with
     fewer than ``crossover.MIN_DISTINCT_SETS`` distinct sets (the full block: one set) are
     drawn but left out of the checks."""
     block = profile.block if block is None else block
@@ -208,7 +208,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
     families["grown inside each head"] = (_flatten(nested_sets), True)
 
-    tables, curves, bands, boot = {}, {}, {}, {}
+    tables, curves, bands, boot, left_out = {}, {}, {}, {}, {}
     for name, (sets, chained) in families.items():
         table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
         sizes = table["n"].to_numpy()
@@ -217,6 +217,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
         enough = np.array([distinct_sets([sets[i] for i in np.flatnonzero(sizes == k)]) >= MIN_DISTINCT_SETS for k in n])
         tables[name], curves[name], bands[name] = table, crossover_curve(table), curve_bands(n, a, a_boot)
         boot[name] = (n[enough], a[enough], a_boot[:, enough])
+        left_out[name] = n[~enough].tolist()
     across, inside = tables["across the block"], tables["inside one head"]
     checks = {
         "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
@@ -232,7 +233,9 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     has_dip = bool(dip_across["passed"])
     return {"across": across, "inside": inside, "nested": tables["grown inside each head"], "curves": curves,
             "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
-            "stats": {"gates": gates, "checks": checks}}
+            "stats": {"gates": gates, "checks": checks,
+                      "nulls": {"kappa": 1.0, "dip": 0.0, "silent_accuracy": res.silent_accuracy,
+                                "n_left_out_of_checks": left_out, "n_boot": int(n_boot)}}}
 
 
 def crosscheck_sets(n_nodes: int, per_size: int, seed: int) -> list[np.ndarray]:
