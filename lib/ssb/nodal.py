@@ -453,3 +453,15 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
         res = nodal_analysis(fit_head(profile, probe, b, progress=progress), probe, b, profile)
         rows.append({"block": int(b), **_headline(res, n_permutations, profile.seed)})
     return pd.DataFrame(rows)
+
+
+def checks_table(section_stats: dict) -> pd.DataFrame:
+    """The gates and checks of a ``stats`` sub-dict as one table (for display next to the numbers)."""
+    rows = []
+    for kind in ("gates", "checks"):
+        for name, r in section_stats.get(kind, {}).items():
+            ci = r.get("ci") or [None, None]
+            rows.append({"kind": kind[:-1], "name": name, "value": r.get("value"), "ci_lo": ci[0], "ci_hi": ci[1],
+                         "null": r.get("null"), "direction": r.get("direction", "greater"), "p": r.get("p"),
+                         "passed": r.get("passed")})
+    return pd.DataFrame(rows)
