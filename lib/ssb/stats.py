@@ -47,7 +47,7 @@ def check(name: str, statistic: str, value, ci, null, direction: str = "greater"
     passed = None
     if direction == "equal":                    # an invariant: exact equality, no interval needed
         passed = None if value is None or null is None else bool(value == null)
-    elif lo is not None and hi is not None and null is not None:
+    elif value is not None and lo is not None and hi is not None and null is not None:
         passed = bool(lo > null) if direction == "greater" else bool(hi < null)
     return {"name": name, "statistic": statistic, "value": value, "ci": [lo, hi], "null": null,
             "direction": direction, "passed": passed, **extra}
