@@ -169,3 +169,130 @@ def test_crosscheck_sets_are_distinct_and_seeded():
     assert [len(s) for s in a] == [2] * 10 + [3] * 10
     assert len({tuple(sorted(s)) for s in a}) == 20            # one generator: not the same set 20 times
     assert all(np.array_equal(x, y) for x, y in zip(a, node_sets.crosscheck_sets(48, 10, seed=0)))
+
+
+# ----------------------------------------------------------------------------- nulls behind C1/C2/C3
+
+def noise_probe(seed: int = 1, n: int = 600) -> Probe:
+    """Node vectors that carry no information about the labels."""
+    rng = np.random.default_rng(seed)
+    d = N_HEADS * D_HEAD
+    ytr, yte = rng.integers(0, C, n), rng.integers(0, C, n // 2)
+    return Probe({6: rng.normal(0, 1, (n, d)).astype(np.float32)}, ytr,
+                 {6: rng.normal(0, 1, (n // 2, d)).astype(np.float32)}, yte, C,
+                 [f"label{i}" for i in range(C)], N_HEADS, D_HEAD, checkpoint_fp=f"noise-{seed}")
+
+
+def no_information_sets(seed: int, n_sets: int = 40, n: int = 200, q: float = 0.05):
+    """Predictions drawn independently of y (skewed labels, skewed predictions), as a minimal
+    stand-in for an ApertureResult."""
+    import types
+    from ssb import metrics, stats
+    rng = np.random.default_rng(seed)
+    y = rng.choice(5, n, p=[0.4, 0.25, 0.15, 0.1, 0.1])
+    preds = np.stack([rng.choice(5, n, p=rng.dirichlet(np.full(5, 0.5))) for _ in range(n_sets)]).astype(np.int32)
+    diag, col, row = metrics.label_counts_batched(y, preds, 5)
+    rec = stats.recognized_by_base_rate(diag, col, metrics.base_rate(row), min_hits=3, q=q)
+    return types.SimpleNamespace(predictions=preds, n_classes=5, row=row, y_true=y, diag=diag, col=col, min_hits=3,
+                                 n_recognized=rec.sum(1)), rec
+
+
+def test_no_information_sets_recognise_nothing_beyond_the_fdr_level():
+    from ssb import metrics
+    found, found_old = [], []
+    for seed in range(10):
+        res, rec = no_information_sets(seed)
+        found.append(rec.any(1).mean())
+        found_old.append(metrics.recognized_chance_rule(res.diag, res.col, min_hits=3).any(1).mean())
+    assert np.mean(found) <= 0.05 + 0.02                     # BH at 0.05: a set recognises anything rarely
+    assert np.mean(found_old) > 0.3                          # the DC > 1/C rule "recognises" frequent labels
+
+
+def test_permutation_null_has_the_right_size():
+    # no-information nodes: each node's |R| is itself a draw from its permutation null, so at
+    # most 5 % of nodes may exceed their null's 95th percentile (fewer: the counts are discrete)
+    beyond = []
+    for seed in range(15):
+        res, _ = no_information_sets(seed, q=0.5)          # a lenient FDR so that |R| varies under the null
+        null = nodal.permutation_null(res, 200, seed=seed, q=0.5)
+        assert null.shape == (200, 40)
+        beyond.append(nodal.beyond_null(res.n_recognized, null))
+    rate = np.concatenate(beyond).mean()
+    assert 0.0 < rate <= 0.06, rate
+    again = nodal.permutation_null(res, 200, seed=14, q=0.5)
+    np.testing.assert_array_equal(again, null)                # seeded
+
+
+def test_jaccard_null_matches_sizes_and_frequencies():
+    rec = np.zeros((4, 8), dtype=bool)
+    rec[0, [0, 1]] = rec[1, [2, 3]] = rec[2, [4, 5]] = rec[3, [6, 7]] = True     # disjoint pairs
+    null = nodal.jaccard_null(rec, n_draws=300, seed=0)
+    assert null.shape == (300, 4)
+    assert nodal.jaccard_rows(rec).tolist() == [0.0] * 4
+    assert 0.05 < null.mean() < 0.3                          # random pairs of 8 items overlap sometimes
+    same = np.tile(rec[:1], (4, 1))                           # every node recognises {0, 1}: the null is 1 too
+    assert nodal.jaccard_null(same, 20, 0).min() == 1.0
+    assert nodal.jaccard_null(rec[:1], 5, 0).shape == (5, 0)
+
+
+def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
+    from ssb import claims
+    probe = synthetic_probe()
+    res = nodal.nodal_analysis(nodal.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    noise = noise_probe()
+    res0 = nodal.nodal_analysis(nodal.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
+    st, null = nodal.claim_stats(res, untrained=res0, n_permutations=200, seed=0)
+    assert null.shape == (200, N_HEADS * D_HEAD)
+    assert st["gates"]["probe"]["passed"] is True
+    checks = st["checks"]
+    assert set(checks) == {"beyond_permutation_null", "node_specific", "small_sets", "beyond_untrained"}
+    for name, c in checks.items():
+        assert c["passed"] is True, (name, c)
+        assert (c["ci"][0] > c["null"]) if c["direction"] == "greater" else (c["ci"][1] < c["null"])
+    assert st["nulls"]["untrained"]["fraction_beyond_null"] <= 0.1
+    # the no-information head: gate fails, (almost) nothing recognised, checks do not pass
+    st0, _ = nodal.claim_stats(res0, n_permutations=200, seed=0)
+    assert st0["gates"]["probe"]["passed"] is False
+    assert res0.singles.n_recognized.sum() <= 1
+    assert st0["checks"]["beyond_permutation_null"]["passed"] is False
+    assert st0["checks"]["beyond_untrained"]["passed"] is None
+    summary = {"pretrain": {"variants": {"main": {"gate": {"passed": True}}}},
+               "nodes_finetune": {"n_labels": C, "stats": st0}}
+    assert claims.claims_summary(summary)["claims"]["C2"] == "not testable"
+    summary["nodes_finetune"]["stats"] = st
+    assert claims.claims_summary(summary)["claims"]["C2"] == "holds"
+    # deterministic (compared as JSON: NaN, e.g. the Jaccard of nodes recognising nothing, equals itself there)
+    import json
+    again = nodal.claim_stats(res, untrained=res0, n_permutations=200, seed=0)[0]
+    assert json.dumps(again, sort_keys=True) == json.dumps(st, sort_keys=True)
+
+
+def test_head_order_parameter_symmetric_against_random(profile):
+    sym = synthetic_probe(symmetric=True)
+    rnd = synthetic_probe()
+    rs = nodal.nodal_analysis(nodal.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
+    rr = nodal.nodal_analysis(nodal.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
+    c = nodal.head_order_parameter(rs, rr)
+    assert c["symmetric"] == 1.0 and c["random"] < 1.0
+    assert c["passed"] is True and c["value"] == pytest.approx(c["symmetric"] - c["random"])
+    assert nodal.head_order_parameter(rr, rr)["passed"] is False          # identical: interval is [0, 0]
+
+
+def test_seeds_and_ssb_along_blocks(profile):
+    probe = synthetic_probe()
+    noise = noise_probe()
+    probe.z_train[5], probe.z_test[5] = noise.z_train[6][:len(probe.y_train)], noise.z_test[6][:len(probe.y_test)]
+    table = nodal.ssb_along_blocks(profile, probe, n_permutations=50)
+    assert table["block"].tolist() == [5, 6]
+    assert table["probe_gate"].tolist() == [False, True]
+    assert table["fraction_beyond_null"].iloc[1] > table["fraction_beyond_null"].iloc[0]
+    seeds = nodal.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50)
+    assert seeds["seed"].tolist() == [profile.seed, profile.seed + 1]
+    agg = nodal.across_seeds(seeds)
+    f = agg["fraction_beyond_null"]
+    assert f["range"][0] <= f["mean"] <= f["range"][1] and f["ci"][0] <= f["mean"] <= f["ci"][1]
+    fig = plots.ssb_along_blocks({"labels": table, "tokens": table})
+    plt.close(fig)
+    res = nodal.nodal_analysis(nodal.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    null = nodal.permutation_null(res.singles, 20)
+    plt.close(plots.permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))

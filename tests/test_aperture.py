@@ -117,7 +117,10 @@ def test_result_measurements_match_metrics():
         assert res.accuracy[i] == pytest.approx((pred == y).mean())
         assert res.apt_mean[i] == pytest.approx(metrics.apt(c, min_count=10)[1])
         np.testing.assert_array_equal(res.predicted[i], c.col > 0)
-        np.testing.assert_array_equal(res.recognized[i], metrics.recognized_mask(c.diag, c.col, min_hits=2))
+        np.testing.assert_array_equal(res.recognized[i], metrics.recognized_mask(c.diag, c.col, metrics.base_rate(c.row),
+                                                                                  min_hits=2))
+        np.testing.assert_array_equal(res.recognized_chance_rule[i], metrics.recognized_chance_rule(c.diag, c.col, min_hits=2))
+        assert res.n_recognized_chance_rule[i] == res.recognized_chance_rule[i].sum()
         assert res.n_predicted[i] == (c.col > 0).sum() and res.n_recognized[i] == res.recognized[i].sum()
         dc = metrics.diagonal_confidence(c.diag, c.col)
         assert res.mean_dc[i] == pytest.approx(dc[c.col > 0].mean())

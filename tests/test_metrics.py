@@ -42,8 +42,11 @@ def test_counts_accuracy_apt_dc_3x3():
     np.testing.assert_allclose(metrics.diagonal_confidence(c.diag, c.col), [3 / 4, 2 / 3, 1 / 3])
     np.testing.assert_array_equal(metrics.predicted_mask(c.col), [True, True, True])
     # chance 1/3: label 2 has DC exactly 1/3, not above chance; min_hits=2 also drops it
-    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col, min_hits=1), [True, True, False])
-    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col, min_hits=3), [True, False, False])
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(c.diag, c.col, min_hits=1), [True, True, False])
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(c.diag, c.col, min_hits=3), [True, False, False])
+    # base-rate rule: 3 of 4 right against a base rate of 0.4 is p = 0.179, nothing significant
+    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col, metrics.base_rate(c.row), min_hits=1),
+                                  [False, False, False])
 
 
 def test_counts_with_unpredicted_and_absent_labels_4x4():
@@ -59,11 +62,31 @@ def test_counts_with_unpredicted_and_absent_labels_4x4():
     dc = metrics.diagonal_confidence(c.diag, c.col)
     np.testing.assert_allclose(dc, [2 / 3, np.nan, 1.0, 0.0])
     np.testing.assert_array_equal(metrics.predicted_mask(c.col), [True, False, True, True])
-    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col), [False, False, True, False])
-    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col, min_hits=2), [True, False, True, False])
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(c.diag, c.col), [False, False, True, False])
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(c.diag, c.col, min_hits=2), [True, False, True, False])
     # chance above 2/3 removes label 0 (DC 2/3) but keeps label 2 (DC 1)
-    np.testing.assert_array_equal(metrics.recognized_mask(c.diag, c.col, min_hits=2, chance=0.7),
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(c.diag, c.col, min_hits=2, chance=0.7),
                                   [False, False, True, False])
+
+
+def test_base_rate_rule_against_the_chance_rule():
+    # 100 test items: label 0 has base rate 0.1, label 1 0.5, label 2 0.4 (C = 3, chance 1/3)
+    row = np.array([10, 50, 40])
+    rate = metrics.base_rate(row)
+    np.testing.assert_allclose(rate, [0.1, 0.5, 0.4])
+    diag = np.array([10, 6, 0])          # label 0: 10 of 10 right (p = 1e-10); label 1: 6 of 10 (p = 0.377)
+    col = np.array([10, 10, 80])
+    np.testing.assert_array_equal(metrics.recognized_mask(diag, col, rate), [True, False, False])
+    # the earlier rule "recognises" label 1 too: DC 0.6 > 1/3, although 6 of 10 is its base rate's chance
+    np.testing.assert_array_equal(metrics.recognized_chance_rule(diag, col), [True, True, False])
+    # min_hits filters candidates before the test; a set axis works row by row
+    np.testing.assert_array_equal(metrics.recognized_mask(diag, col, rate, min_hits=11), [False, False, False])
+    two = metrics.recognized_mask(np.stack([diag, [0, 10, 0]]), np.stack([col, [0, 10, 90]]), rate)
+    np.testing.assert_array_equal(two, [[True, False, False], [False, True, False]])   # 10/10 at 0.5: p = 1e-3
+    with pytest.raises(ValueError, match="empty split"):
+        metrics.base_rate(np.zeros(3))
+    with pytest.raises(ValueError, match="base_rate"):
+        metrics.recognized_mask(diag, col, rate[:2])
 
 
 def test_confusion_matrix_dense_and_sparse_agree():

@@ -64,7 +64,7 @@ class ApertureResult:
     col: np.ndarray              # (S, C) int32 column sums (predicted counts)
     row: np.ndarray              # (C,) int64 true counts (the same for every set)
     predicted: np.ndarray        # (S, C) bool, P(S)
-    recognized: np.ndarray       # (S, C) bool, R(S)
+    recognized: np.ndarray       # (S, C) bool, R(S) under the base-rate rule (binomial, BH FDR)
     n_predicted: np.ndarray      # (S,) |P(S)|
     n_recognized: np.ndarray     # (S,) |R(S)|
     mean_dc: np.ndarray          # (S,) mean diagonal confidence over the predicted labels
@@ -72,7 +72,9 @@ class ApertureResult:
     y_true: np.ndarray           # (N,) int64
     n_classes: int
     min_hits: int
-    chance: float
+    chance: float                # the earlier rule's DC threshold (1/C unless given)
+    recognized_chance_rule: np.ndarray | None = None   # (S, C) bool, the earlier DC > chance rule
+    n_recognized_chance_rule: np.ndarray | None = None  # (S,)
 
     def __len__(self) -> int:
         return len(self.sets)
@@ -351,8 +353,11 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
 
     sets: a list of node-index sequences (any sizes, mixed), or a boolean (S, D) mask array.
     Empty sets, indices outside 0..D-1 and repeated indices are ValueErrors (the empty set
-    is ``silent_prediction``).  n_classes defaults to the head's output size; chance
-    (for R) to 1/C; min_count is the minimum test count of a label in ⟨APT⟩.
+    is ``silent_prediction``).  n_classes defaults to the head's output size.  R(S) is the
+    base-rate rule (``metrics.recognized_mask``: M[j,j] >= min_hits and a one-sided binomial
+    test against j's test-set base rate, BH FDR over each set's candidates); the earlier
+    DC > chance rule (chance default 1/C) is kept beside it as ``recognized_chance_rule``.
+    min_count is the minimum test count of a label in ⟨APT⟩.
     chunk_elems bounds the elements of one chunk's temporaries (logits, hidden units,
     gathered inputs); the default 2**20 keeps them cache-sized, which measured fastest.
     threads: torch intra-op threads while the engine runs, restored afterwards (None: leave
@@ -400,7 +405,9 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
     col = np.empty((n_sets, n_classes), dtype=np.int32)
     apt_mean = np.empty(n_sets)
     mean_dc = np.empty(n_sets)
+    recognized = np.empty((n_sets, n_classes), dtype=bool)
     row = np.bincount(y, minlength=n_classes)
+    rate = metrics.base_rate(row)
     keep = row >= min_count                                    # labels in ⟨APT⟩
     block = max(1, 2 ** 22 // n_classes)
     for s0 in range(0, n_sets, block):
@@ -409,14 +416,16 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         apt_mean[s0:s0 + block] = (d[:, keep] / row[keep]).mean(1) if keep.any() else np.nan
         dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
         mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
+        recognized[s0:s0 + block] = metrics.recognized_mask(d, c, rate, min_hits=min_hits)
     predicted = metrics.predicted_mask(col)
-    recognized = metrics.recognized_mask(diag, col, min_hits=min_hits, chance=chance)
+    old_rule = metrics.recognized_chance_rule(diag, col, min_hits=min_hits, chance=chance)
     return ApertureResult(
         sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,
         diag=diag, col=col, row=row, predicted=predicted, recognized=recognized,
         n_predicted=predicted.sum(1), n_recognized=recognized.sum(1), mean_dc=mean_dc,
         predictions=preds if keep_predictions else None, y_true=y, n_classes=n_classes,
-        min_hits=min_hits, chance=chance)
+        min_hits=min_hits, chance=chance, recognized_chance_rule=old_rule,
+        n_recognized_chance_rule=old_rule.sum(1))
 
 
 @torch.no_grad()

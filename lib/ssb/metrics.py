@@ -12,7 +12,9 @@ Everything is computed from label counts, never from a dense C x C matrix, so a
     per_token, mean_apt = apt(counts, min_count=5)
     dc = diagonal_confidence(counts.diag, counts.col)       # DC_j, NaN where j is never predicted
     P = predicted_mask(counts.col)                          # P(S): labels with column sum > 0
-    R = recognized_mask(counts.diag, counts.col, min_hits=3)  # R(S): M[j,j] >= 3 and DC_j > 1/C
+    R = recognized_mask(counts.diag, counts.col, base_rate(counts.row), min_hits=3)
+        # R(S): M[j,j] >= 3 and hits significantly above j's test-set base rate (binomial, BH FDR 0.05)
+    R_old = recognized_chance_rule(counts.diag, counts.col, min_hits=3)   # the earlier DC_j > 1/C rule
 
 ``confusion_matrix`` builds M itself when it is needed (dense for small C, scipy.sparse
 CSR above ``SPARSE_ABOVE`` classes).  ``jaccard`` and friends compare recognised sets.
@@ -130,8 +132,29 @@ def predicted_mask(col: np.ndarray) -> np.ndarray:
     return np.asarray(col) > 0
 
 
-def recognized_mask(diag: np.ndarray, col: np.ndarray, min_hits: int = 3, chance: float | None = None) -> np.ndarray:
-    """R(S) as a boolean mask: M[j,j] >= min_hits and DC_j > chance (default 1/C, C = last axis)."""
+def base_rate(row: np.ndarray) -> np.ndarray:
+    """Each label's share of the test set, row / Σ row (the chance level of the base-rate rule)."""
+    row = np.asarray(row, dtype=float)
+    total = row.sum()
+    if total <= 0:
+        raise ValueError("base rates of an empty split (no test examples) are undefined")
+    return row / total
+
+
+def recognized_mask(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray, min_hits: int = 3,
+                    q: float | None = None) -> np.ndarray:
+    """R(S) as a boolean mask (METHOD.md, "Recognized set"): M[j,j] >= min_hits and the hits
+    significantly above j's base rate, a one-sided binomial test P(X >= M[j,j]), X ~
+    Binomial(col_j, base_rate_j), with Benjamini-Hochberg FDR q (default ``stats.FDR``) over the
+    candidates of each set (last axis).  diag, col: (C,) or (S, C); base_rate: (C,)."""
+    from . import stats
+    return stats.recognized_by_base_rate(diag, col, base_rate, min_hits=min_hits, q=stats.FDR if q is None else q)
+
+
+def recognized_chance_rule(diag: np.ndarray, col: np.ndarray, min_hits: int = 3, chance: float | None = None
+                           ) -> np.ndarray:
+    """The earlier rule, kept for comparison only: M[j,j] >= min_hits and DC_j > chance
+    (default 1/C, C = last axis).  A head with no information passes it for frequent labels."""
     diag, col = np.asarray(diag), np.asarray(col)
     if chance is None:
         chance = 1.0 / diag.shape[-1]

@@ -9,6 +9,16 @@ single nodes, single heads and any node set still recognise through the limited 
 
 The symmetric-initialisation control (C3) trains the head with ``tied=True``: its per-head
 column blocks start as copies of head 0's (METHOD.md, "Symmetric-initialization control").
+
+Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
+
+    null = permutation_null(res.singles, 200, seed)     # (P, D) |R(node)| under permuted y_test
+    beyond_null(res.singles.n_recognized, null)         # nodes above their null's 95th percentile
+    jaccard_null(res.singles.recognized, 200, seed)     # frequency-matched random sets
+    claim_stats(res, untrained=res_untrained)           # gates.probe + the four C1/C2 checks
+    head_order_parameter(control["symmetric"], control["random"])   # C3, functional
+    seed_replicates(profile, probe, block, seeds)       # headline numbers across probe seeds
+    ssb_along_blocks(profile, probe, blocks)            # single-node statistics per block
 """
 from __future__ import annotations
 
@@ -20,9 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .aperture import ApertureResult, evaluate_sets, head_sets, silent_prediction, single_node_sets
 from .heads import load_head, save_head, train_head
-from .metrics import mean_pairwise_jaccard, pairwise_jaccard
+from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
+
+N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, METHOD.md)
+N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
+N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
 from .results import runs_dir
 
 
@@ -78,6 +93,7 @@ class NodalResult:
     d_head: int
     n_classes: int
     label_names: list
+    y_train: np.ndarray | None = None   # the head's training labels (the probe gate's constant predictor)
 
     @property
     def n_nodes(self) -> int:
@@ -93,11 +109,12 @@ def nodal_analysis(head, probe, block: int, profile, progress: bool = False) -> 
         raise ValueError(f"node vectors have {n_nodes} entries but the checkpoint has "
                          f"{probe.n_heads} heads x {probe.d_head} = {probe.n_heads * probe.d_head}")
     kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress)
-    singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), **kw)
+    singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), **kw)
     full = evaluate_sets(head, z, y, [np.arange(n_nodes)], keep_predictions=True, **kw)
     silent = float((y == silent_prediction(head)).mean())
-    return NodalResult(singles, heads, full, silent, probe.n_heads, probe.d_head, probe.n_classes, list(probe.label_names))
+    return NodalResult(singles, heads, full, silent, probe.n_heads, probe.d_head, probe.n_classes, list(probe.label_names),
+                       np.asarray(probe.y_train))
 
 
 def node_table(res: NodalResult) -> pd.DataFrame:
@@ -154,6 +171,10 @@ def nodal_summary(res: NodalResult) -> dict:
         "mean_diagonal_confidence_node": float(np.nanmean(dc)) if len(dc) else float("nan"),
         "head_jaccard": head_jaccard(res),
         "n_classes": res.n_classes,
+        # the earlier DC > 1/C rule, for comparison only
+        "median_recognized_node_chance_rule": float(np.median(s.n_recognized_chance_rule)),
+        "median_recognized_head_chance_rule": float(np.median(res.heads.n_recognized_chance_rule)),
+        "recognized_full_chance_rule": int(res.full.n_recognized_chance_rule[0]),
     }
 
 
@@ -210,4 +231,237 @@ def accuracy_by_block(profile, probes: dict, progress: bool = False) -> pd.DataF
             head = fit_head(profile, probe, block, progress=progress)
             acc = float((predict(head, probe.z_test[block]) == probe.y_test).mean())
             rows.append({"pooling": pooling, "block": block, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- nulls and checks (C1, C2, C3)
+
+def permutation_null(singles: ApertureResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
+                     q: float | None = None) -> np.ndarray:
+    """|R| of every set of ``singles`` under ``n_permutations`` seeded permutations of y_test:
+    (P, S) counts.  Predictions do not depend on the labels, and a permutation keeps every
+    label's base rate and every set's column sums, so only the hits are recounted."""
+    if singles.predictions is None:
+        raise ValueError("permutation_null needs the sets' predictions: evaluate_sets(..., keep_predictions=True)")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be positive, got {n_permutations}")
+    preds = singles.predictions
+    n_sets, n_classes = preds.shape[0], singles.n_classes
+    rate = base_rate(singles.row)
+    offsets = (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]
+    shifted = preds.astype(np.int64) + offsets                                   # (S, N)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_permutations, n_sets), dtype=np.int32)
+    q = stats.FDR if q is None else q
+    for i in range(n_permutations):
+        y = rng.permutation(singles.y_true)
+        diag = np.bincount(shifted[preds == y[None, :]], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+        out[i] = stats.recognized_by_base_rate(diag, singles.col, rate, min_hits=singles.min_hits, q=q).sum(1)
+    return out
+
+
+def null_thresholds(null: np.ndarray) -> np.ndarray:
+    """Each set's 95th percentile of its permutation null, (S,)."""
+    return np.quantile(np.asarray(null, dtype=float), 1 - stats.ALPHA, axis=0)
+
+
+def beyond_null(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """(S,) booleans: the set's observed |R| exceeds its null's 95th percentile."""
+    return np.asarray(observed) > null_thresholds(null)
+
+
+def jaccard_rows(masks: np.ndarray) -> np.ndarray:
+    """Each non-empty set's mean Jaccard to the other non-empty sets (K,), K = sets with |R| > 0;
+    their mean is the mean pairwise Jaccard (``node_jaccard``)."""
+    m = np.asarray(masks, dtype=bool)
+    m = m[m.any(axis=1)]
+    if len(m) < 2:
+        return np.zeros(0)
+    j = pairwise_jaccard(m)
+    np.fill_diagonal(j, 0.0)
+    return j.sum(1) / (len(m) - 1)
+
+
+def jaccard_null(recognized: np.ndarray, n_draws: int = N_NULL_DRAWS, seed: int = 0) -> np.ndarray:
+    """Frequency-matched null of node-specificity: every set with |R| > 0 draws, without
+    replacement, a set of its own size from the pooled recognised items (each item weighted
+    by how many sets recognise it).  Returns (n_draws, K) per-set mean Jaccard to the others."""
+    m = np.asarray(recognized, dtype=bool)
+    m = m[m.any(axis=1)]
+    k = len(m)
+    if k < 2:
+        return np.zeros((n_draws, 0))
+    weight = m.sum(0)
+    items = np.flatnonzero(weight)
+    logw = np.log(weight[items].astype(float))
+    sizes = m.sum(1)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_draws, k))
+    for d in range(n_draws):
+        keys = logw[None, :] + rng.gumbel(size=(k, len(items)))              # Gumbel top-k: weighted, no replacement
+        ranks = np.argsort(np.argsort(-keys, axis=1), axis=1)
+        out[d] = jaccard_rows(ranks < sizes[:, None])
+    return out
+
+
+def probe_gate(res: NodalResult, name: str = "probe learned") -> dict:
+    """``stats.probe_gate`` of the full-aperture head of ``res`` (all nodes active)."""
+    if res.y_train is None or res.full.predictions is None:
+        raise ValueError("the probe gate needs the training labels and the full set's predictions (nodal_analysis keeps both)")
+    return stats.probe_gate(res.full.y_true, res.full.predictions[0], res.y_train, name=name)
+
+
+def fraction_beyond(res: NodalResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> dict:
+    """Nodes beyond their permutation null: count, fraction, Wilson interval, and the null."""
+    null = permutation_null(res.singles, n_permutations, seed)
+    beyond = beyond_null(res.singles.n_recognized, null)
+    k, n = int(beyond.sum()), len(beyond)
+    return {"beyond": beyond, "null": null, "k": k, "n": n, "fraction": k / n, "ci": stats.proportion_ci(k, n)}
+
+
+def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_permutations: int = N_PERMUTATIONS,
+                n_draws: int = N_NULL_DRAWS, seed: int = 0, what: str = "labels") -> tuple[dict, np.ndarray]:
+    """The C1/C2 ``stats`` sub-dict of a node section (common.md schema): gates.probe and the
+    checks beyond_permutation_null, node_specific, small_sets, beyond_untrained, with the nulls.
+    Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
+    trained = fraction_beyond(res, n_permutations, seed)
+    checks = {"beyond_permutation_null": stats.check(
+        "beyond_permutation_null",
+        f"fraction of single nodes whose |R| ({what}) exceeds the 95th percentile of their "
+        f"{n_permutations}-permutation null (Wilson interval)",
+        trained["fraction"], trained["ci"], stats.ALPHA, "greater", k=trained["k"], n=trained["n"])}
+
+    rows = jaccard_rows(res.singles.recognized)
+    null_rows = jaccard_null(res.singles.recognized, n_draws, seed)
+    if len(rows) >= 2:
+        diff = rows - null_rows.mean(0)
+        value, ci = stats.mean_ci(diff, seed=seed)
+        observed, null_mean = float(rows.mean()), float(null_rows.mean())
+    else:
+        value, ci, observed, null_mean = None, None, None, None
+    checks["node_specific"] = stats.check(
+        "node_specific", "mean pairwise Jaccard of the nodes' recognised sets minus the frequency-matched "
+        "null's (bootstrap over nodes)", value, ci, 0.0, "less", observed=observed, null_mean=null_mean,
+        nodes=int(len(rows)))
+
+    full = int(res.full.n_recognized[0])
+    if full > 0:
+        share = res.singles.n_recognized / full
+        value, ci = stats.mean_ci(share, seed=seed)
+    else:
+        value, ci = None, None
+    checks["small_sets"] = stats.check(
+        "small_sets", "mean over nodes of |R(node)| / |R(all nodes)| (bootstrap over nodes)", value, ci, 0.5, "less",
+        recognized_full=full)
+
+    nulls = {"permutations": n_permutations, "null_95th_median": float(np.median(null_thresholds(trained["null"]))),
+             "null_mean_recognized_node": float(trained["null"].mean()),
+             "jaccard_null_draws": n_draws, "jaccard_null_mean": null_mean}
+    if untrained is not None:
+        u = fraction_beyond(untrained, n_permutations, seed)
+        value, ci = stats.newcombe_ci(trained["k"], trained["n"], u["k"], u["n"])
+        checks["beyond_untrained"] = stats.check(
+            "beyond_untrained", "fraction beyond the permutation null, trained minus untrained backbone "
+            "(same architecture and seed, 0 steps; Newcombe interval)", value, ci, 0.0, "greater",
+            trained=trained["fraction"], untrained=u["fraction"])
+        nulls["untrained"] = {"fraction_beyond_null": u["fraction"], "fraction_beyond_null_ci": u["ci"],
+                              "median_recognized_node": float(np.median(untrained.singles.n_recognized)),
+                              "recognized_full": int(untrained.full.n_recognized[0]),
+                              "accuracy_full": float(untrained.full.accuracy[0]),
+                              "mean_jaccard_nodes": node_jaccard(untrained),
+                              "probe_gate": probe_gate(untrained)}
+    else:
+        checks["beyond_untrained"] = stats.check("beyond_untrained", "untrained-backbone control not run",
+                                                 None, None, 0.0, "greater")
+    return {"gates": {"probe": probe_gate(res)}, "checks": checks, "nulls": nulls}, trained["null"]
+
+
+def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int = 0) -> dict:
+    """C3, functional: mean pairwise Jaccard of the heads' recognised sets (empty sets count as
+    equal), symmetric minus random, with a bootstrap interval over heads (paired by head index)."""
+    if symmetric.n_heads != random.n_heads:
+        raise ValueError(f"head counts differ: {symmetric.n_heads} vs {random.n_heads}")
+    if symmetric.n_heads < 2:
+        return stats.check("head_order_parameter", "needs at least two heads", None, None, 0.0, "greater")
+
+    def rows(res):
+        j = pairwise_jaccard(res.heads.recognized)
+        np.fill_diagonal(j, 0.0)
+        return j.sum(1) / (res.n_heads - 1)
+    sym, rnd = rows(symmetric), rows(random)
+    value, ci = stats.mean_ci(sym - rnd, seed=seed)
+    return stats.check("head_order_parameter", "mean pairwise head Jaccard of recognised sets, symmetric minus "
+                       "random (bootstrap over heads)", value, ci, 0.0, "greater",
+                       symmetric=float(sym.mean()), random=float(rnd.mean()),
+                       symmetric_heads_recognizing=int(symmetric.heads.recognized.any(1).sum()),
+                       random_heads_recognizing=int(random.heads.recognized.any(1).sum()))
+
+
+def _headline(res: NodalResult, n_permutations: int, seed: int) -> dict:
+    """The single-node numbers reported per seed and per block."""
+    fb = fraction_beyond(res, n_permutations, seed)
+    s = res.singles
+    return {"fraction_beyond_null": fb["fraction"], "fraction_beyond_null_lo": fb["ci"][0],
+            "fraction_beyond_null_hi": fb["ci"][1], "median_recognized_node": float(np.median(s.n_recognized)),
+            "mean_dc_node": float(np.nanmean(s.mean_dc)), "node_jaccard": node_jaccard(res),
+            "recognized_full": int(res.full.n_recognized[0]), "accuracy_full": float(res.full.accuracy[0]),
+            "probe_gate": bool(probe_gate(res)["passed"])}
+
+
+def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_SEEDS,
+                    n_permutations: int = N_PERMUTATIONS, progress: bool = False) -> pd.DataFrame:
+    """Probe heads trained with seeds seed, seed + 1, ... on the same node vectors: one row per
+    seed with the headline single-node numbers (``_headline``)."""
+    block = profile.block if block is None else block
+    rows = []
+    for s in range(profile.seed, profile.seed + n_seeds):
+        p = profile.replace(seed=s)
+        res = nodal_analysis(fit_head(p, probe, block, progress=progress), probe, block, p)
+        rows.append({"seed": s, **_headline(res, n_permutations, s)})
+    return pd.DataFrame(rows)
+
+
+def across_seeds(table: pd.DataFrame, columns=("fraction_beyond_null", "median_recognized_node", "node_jaccard",
+                                                 "accuracy_full")) -> dict:
+    """Mean, range and 95 % t-interval across seeds of the headline columns of ``seed_replicates``."""
+    from scipy import stats as st
+    out = {"seeds": [int(s) for s in table["seed"]]}
+    for c in columns:
+        x = table[c].astype(float).to_numpy()
+        x = x[np.isfinite(x)]
+        if len(x) == 0:
+            out[c] = {"mean": None, "range": [None, None], "ci": [None, None]}
+            continue
+        m = float(x.mean())
+        if len(x) > 1:
+            half = float(st.t.ppf(1 - stats.ALPHA / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+            ci = [m - half, m + half]
+        else:
+            ci = [None, None]
+        out[c] = {"mean": m, "range": [float(x.min()), float(x.max())], "ci": ci, "values": x.tolist()}
+    return out
+
+
+def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUTATIONS,
+                     progress: bool = False) -> pd.DataFrame:
+    """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a head
+    and the single-node statistics (median |R|, mean DC, node Jaccard, fraction beyond the
+    permutation null with its Wilson interval, probe gate)."""
+    blocks = sorted(probe.z_train) if blocks is None else list(blocks)
+    rows = []
+    for b in blocks:
+        res = nodal_analysis(fit_head(profile, probe, b, progress=progress), probe, b, profile)
+        rows.append({"block": int(b), **_headline(res, n_permutations, profile.seed)})
+    return pd.DataFrame(rows)
+
+
+def checks_table(section_stats: dict) -> pd.DataFrame:
+    """The gates and checks of a ``stats`` sub-dict as one table (for display next to the numbers)."""
+    rows = []
+    for kind in ("gates", "checks"):
+        for name, r in section_stats.get(kind, {}).items():
+            ci = r.get("ci") or [None, None]
+            rows.append({"kind": kind[:-1], "name": name, "value": r.get("value"), "ci_lo": ci[0], "ci_hi": ci[1],
+                         "null": r.get("null"), "direction": r.get("direction", "greater"), "p": r.get("p"),
+                         "passed": r.get("passed")})
     return pd.DataFrame(rows)

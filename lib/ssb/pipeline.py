@@ -245,6 +245,25 @@ def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | No
     return Backbone(load_backbone(run.final_dir), run.tokenizer, str(run.final_dir), variant)
 
 
+def untrained_backbone(profile, data_dir=None) -> Backbone:
+    """The untrained-backbone control: BERT-6 of the profile's architecture built by
+    ``model.build_bert6`` with the profile's seed and init "random", 0 training steps, with the
+    main run's tokenizer (``corpus``).  Its ``model`` is a frozen ``BertModel`` like
+    ``nodes.load_backbone`` returns, so ``token_probe`` / ``fewrel_probe`` take it as they take
+    a trained backbone."""
+    from .model import build_bert6
+    from .nodes import attention_projections
+
+    c = corpus(profile, data_dir, progress=False)
+    tok = c.tokenizer
+    mlm = build_bert6(len(tok), seed=profile.seed, init="random", n_layers=profile.n_layers, n_heads=profile.n_heads,
+                      d_head=profile.d_head, max_len=profile.max_len, dropout=0.0, pad_token_id=tok.pad_token_id)
+    model = mlm.bert
+    attention_projections(model)
+    model.eval().requires_grad_(False)
+    return Backbone(model, tok, "untrained (random init, 0 steps)", "untrained")
+
+
 def variant_token_probe(profile, variant: str, corpus_: Corpus, blocks: list[int], data_dir=None,
                         force: bool = False, progress: bool = True) -> Probe:
     """Token probe (node vectors at masked positions) of one pre-trained variant."""

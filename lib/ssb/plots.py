@@ -367,4 +367,51 @@ def apt_block_bands(fig, bands, gated=None):
             ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
                        zorder=4, label="head not above the constant predictor")
     ax.legend(fontsize=8)
+
+def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str = "labels",
+                               untrained: np.ndarray | None = None, title: str | None = None):
+    """Per-node |R| under the label-permutation null (pooled over permutations and nodes)
+    against the observed |R| of the trained (and, if given, the untrained) backbone's nodes."""
+    null = np.asarray(null).ravel()
+    observed = np.asarray(observed)
+    top = int(max(null.max(initial=0), observed.max(initial=0), 0 if untrained is None else np.max(untrained)))
+    bins = np.arange(0, top + 2) - 0.5 if top <= 60 else 40
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.hist(null, bins=bins, density=True, color="gray", alpha=0.5, label="permutation null (all nodes)")
+    ax.hist(observed, bins=bins, density=True, histtype="step", lw=2, color="C0", label="trained backbone")
+    if untrained is not None:
+        ax.hist(np.asarray(untrained), bins=bins, density=True, histtype="step", lw=1.5, ls="--", color="C3",
+                label="untrained backbone")
+    ax.set(xlabel=f"recognised {what} per single node |R|", ylabel="share of nodes",
+           title=title or "Single nodes against the label-permutation null")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
+    """The single-node statistics of ``nodal.ssb_along_blocks`` per block, one line per table
+    (e.g. {"tokens": ..., "labels": ...}): median |R|, mean DC, node Jaccard and the fraction of
+    nodes beyond the permutation null (with its Wilson interval).  Blocks whose probe failed its
+    gate are drawn hollow."""
+    panels = (("median_recognized_node", "median |R| per node"), ("mean_dc_node", "mean node DC"),
+              ("node_jaccard", "mean node Jaccard"), ("fraction_beyond_null", "fraction beyond null"))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    for i, (name, table) in enumerate(tables.items()):
+        color = f"C{i}"
+        blocks = table["block"].to_numpy()
+        gated = table["probe_gate"].to_numpy(dtype=bool)
+        for ax, (col, label) in zip(axes, panels):
+            y = table[col].to_numpy(dtype=float)
+            ax.plot(blocks, y, "-", color=color, label=name)
+            ax.plot(blocks[gated], y[gated], "o", color=color)
+            ax.plot(blocks[~gated], y[~gated], "o", mfc="none", color=color)
+            if col == "fraction_beyond_null":
+                ax.fill_between(blocks, table["fraction_beyond_null_lo"], table["fraction_beyond_null_hi"],
+                                color=color, alpha=0.15)
+                ax.axhline(0.05, color="gray", ls=":", lw=0.8)
+            ax.set(xlabel="block", title=label, xticks=blocks)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title + " (hollow: probe gate failed)")
+    fig.tight_layout()
     return fig

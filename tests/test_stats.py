@@ -1,0 +1,77 @@
+"""ssb.stats: check/gate records, the paired test, base-rate recognition with BH FDR, intervals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from ssb import stats
+
+
+def test_check_records_pass_only_when_the_interval_excludes_the_null():
+    assert stats.check("a", "s", 0.3, [0.1, 0.5], 0.0, "greater")["passed"] is True
+    assert stats.check("a", "s", 0.3, [0.0, 0.5], 0.0, "greater")["passed"] is False        # touches the null
+    assert stats.check("a", "s", -0.3, [-0.5, -0.1], 0.0, "less")["passed"] is True
+    assert stats.check("a", "s", 0.3, None, 0.0, "greater")["passed"] is None
+    assert stats.check("a", "s", float("nan"), [0.1, 0.2], 0.0)["passed"] is None
+    assert stats.check("a", "s", 0.0, None, 0.0, "equal")["passed"] is True
+    assert stats.check("a", "s", 1e-9, None, 0.0, "equal")["passed"] is False
+    with pytest.raises(ValueError, match="direction"):
+        stats.check("a", "s", 0, [0, 0], 0, "above")
+    g = stats.gate("g", "s", 0.3, 0.1, 0.001, stats.GATE_ALPHA)
+    assert g["passed"] is True
+    assert stats.gate("g", "s", 0.3, 0.1, 0.02, stats.GATE_ALPHA)["passed"] is False
+    assert stats.gate("g", "s", 0.3, 0.1, None, stats.GATE_ALPHA)["passed"] is None
+
+
+def test_probe_gate_against_the_constant_predictor():
+    rng = np.random.default_rng(0)
+    y_train = rng.choice(4, 400, p=[0.4, 0.2, 0.2, 0.2])
+    y = rng.choice(4, 300, p=[0.4, 0.2, 0.2, 0.2])
+    assert stats.probe_gate(y, np.zeros_like(y), y_train)["passed"] is False          # the constant itself
+    assert stats.probe_gate(y, rng.integers(0, 4, 300), y_train)["passed"] is False    # guessing
+    good = np.where(rng.random(300) < 0.7, y, 0)
+    g = stats.probe_gate(y, good, y_train)
+    assert g["passed"] is True and g["constant_label"] == 0 and g["p"] < stats.GATE_ALPHA
+
+
+def test_recognized_by_base_rate_equals_bh_over_each_set():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n_sets, c = rng.integers(1, 6), rng.integers(1, 30)
+        col = rng.integers(0, 20, (n_sets, c))
+        diag = (col * rng.random((n_sets, c))).astype(int)
+        rate = rng.dirichlet(np.ones(c))
+        p = np.where(diag >= 2, stats.recognition_pvalues(diag, col, rate), np.nan)
+        ref = np.stack([stats.benjamini_hochberg(row, 0.2) for row in p])
+        np.testing.assert_array_equal(stats.recognized_by_base_rate(diag, col, rate, min_hits=2, q=0.2), ref)
+        np.testing.assert_array_equal(stats.recognized_by_base_rate(diag[0], col[0], rate, min_hits=2, q=0.2), ref[0])
+
+
+def test_recognition_pvalue_is_the_binomial_tail():
+    p = stats.recognition_pvalues(np.array([6, 0]), np.array([10, 0]), np.array([0.5, 0.5]))
+    assert p[0] == pytest.approx(st.binom.sf(5, 10, 0.5)) and np.isnan(p[1])
+    with pytest.raises(ValueError, match="base_rate"):
+        stats.recognized_by_base_rate(np.array([3, 3]), np.array([3, 3]), np.array([0.5]))
+
+
+def test_benjamini_hochberg_known_case():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_array_equal(stats.benjamini_hochberg(p, 0.05), [True, True, True, True, False])
+    np.testing.assert_array_equal(stats.benjamini_hochberg(np.array([0.01, 0.2, 0.3]), 0.05), [True, False, False])
+
+
+def test_intervals():
+    lo, hi = stats.proportion_ci(5, 100)
+    assert lo < 0.05 < hi and 0 <= lo and hi < 0.12
+    d, (lo, hi) = stats.newcombe_ci(30, 60, 3, 60)
+    assert d == pytest.approx(0.45) and 0.25 < lo < 0.45 < hi < 0.6
+    d, (lo, hi) = stats.newcombe_ci(6, 60, 6, 60)
+    assert d == 0 and lo < 0 < hi
+    assert stats.newcombe_ci(1, 0, 1, 5) == (None, [None, None])
+    m, (lo, hi) = stats.mean_ci(np.arange(100.0), seed=3)
+    assert m == 49.5 and lo < 49.5 < hi and stats.mean_ci(np.arange(100.0), seed=3) == (m, [lo, hi])
+    g = stats.growth_rate(np.arange(10), np.exp(0.3 * np.arange(10)))
+    assert g["rate"] == pytest.approx(0.3) and g["ci"][0] == pytest.approx(0.3)
+    assert stats.growth_rate([0, 1], [1, 2])["rate"] is None
+    assert stats.quantile_of_null(np.arange(101)) == pytest.approx(95.0)
