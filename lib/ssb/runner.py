@@ -8,7 +8,12 @@ parameters ``profile``, ``data_dir``, ``force`` and each ``-p NAME VALUE`` (a pr
 ``checkpoint``).  Values given with ``-p`` are parsed: for a profile field, to the field's type
 (int, float, bool, str); otherwise "None"/"null" -> None, "true"/"false" -> bool, integers ->
 int, decimals -> float, anything else stays a string.  The profile name and every override are
-validated (``profiles.get_profile``) before any notebook runs.
+validated (``profiles.get_profile``: every field's range) before any notebook runs; so are the
+paths, resolved against the directory the command was run from and passed on absolute
+(``--data-dir``, ``-p checkpoint``, ``-p fewrel_file``; ``$SSB_OUTPUT_DIR``, ``$SSB_DATA_DIR``),
+the output directories (writable), and ``-p checkpoint`` (refused when a selected notebook does
+not declare it in its parameters cell: 01-03 analyse our own BERT-6).  Stale temporary files
+of an interrupted run in ``reports/<profile>/`` are removed at the start.
 
 Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the repository):
 
