@@ -3,12 +3,16 @@
 #   ./run_all.sh                              # profile quick, all notebooks
 #   ./run_all.sh --profile smoke --only 01,03 -p steps 100 --force
 # Options: python -m ssb.runner --help (lib/ssb/runner.py).  Reports: reports/<profile>/index.html
+# Relative paths (--data-dir, -p checkpoint, -p fewrel_file) mean what they mean from the
+# directory this is run from: the script never changes directory.
 set -euo pipefail
-cd "$(dirname "$0")"
-if [ ! -x .venv/bin/python ]; then
-  echo "setting up .venv: python3 -m venv .venv, then pip install -r requirements.lock (pinned versions) and -e . (this package)"
-  python3 -m venv .venv
-  .venv/bin/pip install -r requirements.lock
-  .venv/bin/pip install --no-deps -e .
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ ! -x "$repo/.venv/bin/python" ]; then
+  echo "setting up $repo/.venv: python3 -m venv .venv, then pip install -r requirements.lock (pinned versions) and -e . (this package)"
+  python3 -m venv "$repo/.venv"
+  "$repo/.venv/bin/pip" install -r "$repo/requirements.lock"
+  "$repo/.venv/bin/pip" install --no-deps -e "$repo"
 fi
-exec .venv/bin/python -m ssb.runner "$@"
+# this checkout's package first, whichever checkout the venv was installed from
+export PYTHONPATH="$repo/lib${PYTHONPATH:+:$PYTHONPATH}"
+exec "$repo/.venv/bin/python" -m ssb.runner "$@"

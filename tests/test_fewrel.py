@@ -144,10 +144,14 @@ def test_relation_names_partly_unknown_warns(tmp_path):
         assert load_relation_names(root, ["P2", "P99"]) == {"P2": "two", "P99": "P99"}
 
 
-def test_relation_names_all_unknown_is_an_error(tmp_path):
+def test_relation_names_all_unknown_is_one_note_not_an_error(tmp_path):
+    """FewRel 2.0's domain-adaptation files name relations by text: they are named by their ids."""
     root = write_pid2name(tmp_path)
-    with pytest.raises(DataError, match=r"unknown relation ids P98, P99.*pid2name\.json"):
-        load_relation_names(root, ["P98", "P99"])
+    ids = ["biological_process_involves_gene_product", "gene_plays_role_in_process", "P99"]
+    with pytest.warns(UserWarning) as caught:
+        assert load_relation_names(root, ids) == {rid: rid for rid in ids}
+    notes = [str(w.message) for w in caught]
+    assert len(notes) == 1 and "3 of the 3 relation ids" in notes[0] and "named by their ids" in notes[0]
 
 
 def test_relation_names_without_file(tmp_path):
@@ -169,8 +173,31 @@ def test_load_split_from_data_dir(tmp_path):
     assert len(split.train_texts) == 12 and len(split.test_texts) == 6
     assert split.train_texts[0].startswith("@ r17 @ ")
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"P2": make_data()["P2"]}))
-    assert load_split(profile, data_dir=root, fewrel_file=str(other)).relation_ids == ["P2"]
+    other.write_text(json.dumps({"P2": make_data()["P2"], "P5": make_data()["P5"]}))
+    assert load_split(profile, data_dir=root, fewrel_file=str(other)).relation_ids == ["P2", "P5"]
+
+
+def test_load_split_refuses_a_single_relation(tmp_path):
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps({"P2": make_data()["P2"]}))
+    profile = get_profile("smoke", n_train_per_relation=4, n_test_per_relation=2)
+    with pytest.raises(DataError, match=r"single\.json holds 1 relation \(P2\).*at least 2"):
+        load_split(profile, data_dir=tmp_path, fewrel_file=str(single))
+
+
+def test_load_split_text_named_relations_with_pid2name(tmp_path):
+    """A FewRel-format file keyed by relation names (not Wikidata ids) loads with the usual
+    data directory (pid2name.json present): labels are the names, one note."""
+    root = write_pid2name(tmp_path)
+    data = make_data()
+    texts = {"located in": data["P17"], "part of": data["P2"], "founded by": data["P5"]}
+    path = root / "fewrel" / "val_pubmed_like.json"
+    path.write_text(json.dumps(texts))
+    profile = get_profile("smoke", n_train_per_relation=4, n_test_per_relation=2)
+    with pytest.warns(UserWarning, match="named by their ids"):
+        split = load_split(profile, data_dir=root, fewrel_file="val_pubmed_like.json")
+    assert split.label_names == ["founded by", "located in", "part of"] == split.relation_ids
+    assert len(split.train_texts) == 12 and set(split.train_labels.tolist()) == {0, 1, 2}
 
 
 def test_load_split_missing_file_offline(tmp_path):

@@ -20,7 +20,7 @@ from ssb import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
-PARAMETERS_CELL = 'profile = "quick"\ndata_dir = None\nforce = False\n'
+PARAMETERS_CELL = 'profile = "quick"\ndata_dir = None\nforce = False\ncheckpoint = None\n'
 
 RECORD_CELL = '''
 import json, os, sys
@@ -35,10 +35,10 @@ with open(os.path.join(os.environ["SSB_OUTPUT_DIR"], "log.jsonl"), "a") as f:
 '''
 
 
-def make_notebook(directory: Path, name: str, extra_source: str = "") -> Path:
+def make_notebook(directory: Path, name: str, extra_source: str = "", parameters: str = PARAMETERS_CELL) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell(PARAMETERS_CELL)
+    params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), params,
                 nbformat.v4.new_code_cell(RECORD_CELL.format(name=name))]
@@ -133,15 +133,24 @@ def test_failing_notebook_stops_the_run_and_is_reported(tmp_path, out_root, caps
     nbs.mkdir()
     make_notebook(nbs, "01_breaks", extra_source="raise RuntimeError('boom-marker-xyz')")
     make_notebook(nbs, "02_after")
+    reports = out_root / "reports" / "smoke"
+    reports.mkdir(parents=True)
+    stale = [reports / ".01_breaks.ipynb.k3j2a_x9.ipynb",            # older naming, after a SIGKILL
+             reports / f".02_after.ipynb.{2**22 + 12345}-abcd.ipynb"]  # a process id that is gone
+    for path in stale:
+        path.write_text("{}")
+    keep = reports / f".02_after.ipynb.{os.getpid()}-live.ipynb"      # a running writer's: kept
+    keep.write_text("{}")
 
     rc = runner.main(["--profile", "smoke", "--notebooks-dir", str(nbs), "--no-html"])
     out = capsys.readouterr().out
     assert rc != 0
+    assert not any(p.exists() for p in stale) and keep.exists()
+    assert "removed .01_breaks.ipynb.k3j2a_x9.ipynb" in out
     assert "FAILED: 01_breaks (see reports/smoke/01_breaks.html)" in out
     assert "boom-marker-xyz" in out
     assert [r["notebook"] for r in read_log(out_root)] == ["01_breaks"]     # 02 never started
 
-    reports = out_root / "reports" / "smoke"
     assert "boom-marker-xyz" in (reports / "01_breaks.html").read_text()   # rendered despite --no-html
     assert not (reports / "02_after.ipynb").exists()
     timings = json.loads((reports / "timings.json").read_text())
@@ -158,8 +167,13 @@ def test_failing_notebook_stops_the_run_and_is_reported(tmp_path, out_root, caps
     (["-p", "block", "99"], "block"),
     (["-p", "data_dir", "/x"], "--data-dir"),
     (["--only", "09"], "09"),
+    (["--data-dir", "no_such_data_dir"], "no_such_data_dir does not exist"),
+    (["-p", "checkpoint", "./no_such_ckpt"], "no_such_ckpt does not exist"),
+    (["-p", "fewrel_file", "../no_such.json"], "no_such.json does not exist"),
+    (["-p", "eval_every", "0"], "field eval_every = 0: allowed >= 1"),
 ])
-def test_bad_options_fail_fast_before_running(tmp_path, out_root, capsys, argv, message):
+def test_bad_options_fail_fast_before_running(tmp_path, out_root, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     make_notebook(nbs, "01_never")
@@ -252,3 +266,62 @@ def test_unreadable_notebook_fails_with_an_error_page(tmp_path, out_root, capsys
     assert "01_broken failed" in page and "stale copy" not in page
     assert (reports / "01_broken.ipynb").read_text() == "stale copy from an earlier run"   # left as it was
     assert not read_log(out_root) and not (reports / "02_after.ipynb").exists()
+
+
+def test_checkpoint_refused_by_notebooks_that_do_not_declare_it(tmp_path, out_root, capsys):
+    """01-03 analyse our own BERT-6: -p checkpoint would be ignored there, so it is refused."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_notebook(nbs, "01_own", parameters='profile = "quick"\ndata_dir = None\nforce = False\n')
+    make_notebook(nbs, "04_any")
+    (tmp_path / "ckpt").mkdir()
+    rc = runner.main(["--notebooks-dir", str(nbs), "-p", "checkpoint", str(tmp_path / "ckpt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "-p checkpoint is not accepted by 01_own" in err and "--only 04" in err
+    assert not (out_root / "reports").exists() and not read_log(out_root)
+    assert runner.declared_parameters(nbs / "04_any.ipynb") == {"profile", "data_dir", "force", "checkpoint"}
+
+
+def test_real_notebooks_01_to_03_refuse_checkpoint(tmp_path, out_root, capsys):
+    (tmp_path / "ckpt").mkdir()
+    rc = runner.main(["--profile", "smoke", "--only", "03", "-p", "checkpoint", str(tmp_path / "ckpt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "03_nodes_pretrain" in err
+    for number in ("04", "05", "06", "07"):
+        nb = next((REPO / "notebooks").glob(f"{number}_*.ipynb"))
+        assert "checkpoint" in runner.declared_parameters(nb), nb.name
+
+
+def test_unwritable_output_directory_is_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(blocker / "out"))
+    rc = runner.main(["--profile", "smoke", "--only", "01"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.strip().count("\n") == 0 and "not writable" in err and str(blocker / "out") in err
+
+
+def test_run_all_sh_resolves_relative_paths_against_the_callers_directory(tmp_path):
+    """From another directory, --data-dir, -p checkpoint and -p fewrel_file mean paths there
+    (run_all.sh used to cd into the repository first), and reach the notebook absolute."""
+    caller = tmp_path / "caller"
+    (caller / "data").mkdir(parents=True)
+    (caller / "models" / "bert").mkdir(parents=True)
+    (caller / "mine.json").write_text("{}")
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_notebook(nbs, "04_record")
+    root = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "SSB_DATA_DIR"}
+    env.update({"SSB_OUTPUT_DIR": "out_rel"})                   # relative too: against the caller's directory
+    proc = subprocess.run([str(REPO / "run_all.sh"), "--profile", "smoke", "--notebooks-dir", str(nbs), "--no-html",
+                           "--data-dir", "data", "-p", "checkpoint", "models/bert", "-p", "fewrel_file", "mine.json"],
+                          cwd=caller, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = read_log(caller / "out_rel")
+    assert not root.exists()
+    params = log[0]["parameters"]
+    assert params["data_dir"] == str(caller / "data")
+    assert params["checkpoint"] == str(caller / "models" / "bert")
+    assert params["fewrel_file"] == str(caller / "mine.json")

@@ -1,22 +1,39 @@
 """Write files atomically: to a temporary file in the same directory, then rename.
 
 A reader never sees a half-written file, and an interrupted run leaves either the old
-file or nothing, never a truncated one.
+file or nothing, never a truncated one.  Concurrent writers of one target are safe: every
+temporary name is unique (it holds the writer's process id), a directory swap that loses a
+race with another writer is retried, and the last writer wins with a complete copy.
+
+Temporary names look like ``.<target name>.<pid>-<random><suffix>``;
+``remove_stale_temporaries`` deletes those whose process is gone (after a SIGKILL).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
+
+# how often a directory swap that lost a race to another writer is tried again
+_SWAP_ATTEMPTS = 200
+_TEMPORARY = re.compile(r"^\..+?\.(\d+)-")
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -27,41 +44,92 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=suffix or ".tmp", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_umask())            # mkstemp makes 0600; give the file normal permissions
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
-        os.replace(tmp, path)
+        os.replace(tmp, path)                   # atomic, also against a concurrent writer's rename
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Put directory ``tmp`` at ``path``, replacing what is there; retried when another
+    writer swaps its own copy in at the same moment."""
+    for attempt in range(_SWAP_ATTEMPTS):
+        try:
+            os.replace(tmp, path)                # succeeds when path is absent (or an empty directory)
+            return
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
+                raise
+        old = Path(tempfile.mkdtemp(prefix=_prefix(path) + "old-", dir=path.parent))
+        try:
+            os.replace(path, old)                # move the current copy aside (onto the empty dir)
+        except FileNotFoundError:
+            old.rmdir()                          # another writer moved it first: try again
+        except OSError:
+            old.rmdir()
+            time.sleep(0.001 * (attempt + 1))
+            continue
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    raise OSError(f"could not replace {path} after {_SWAP_ATTEMPTS} attempts (concurrent writers)")
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory next to ``path``; swap it into place on success."""
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
+        _swap_in(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                      # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, pattern: str = ".*") -> list[Path]:
+    """Delete the temporary files and directories matching ``pattern`` (a glob of hidden names)
+    in ``directory`` that no running process writes: those whose name holds the id of a process
+    that is gone, and those of the older naming without a process id.  Returns what was deleted."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for entry in sorted(directory.glob(pattern)):
+        if not entry.name.startswith("."):
+            continue
+        match = _TEMPORARY.match(entry.name)
+        if match and _process_alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -441,9 +441,10 @@ def load_relation_names(
     """Human-readable relation names from ``<data_dir>/fewrel/pid2name.json``.
 
     Without the file, every id names itself.  With ``relation_ids``, returns exactly those
-    ids; ids missing from the file name themselves (with a warning), and it is an error
-    when none of them is in the file (the data and pid2name.json do not belong together).
-    Without ``relation_ids``, returns every name in the file.
+    ids; ids missing from the file name themselves, with one note (a warning) saying how
+    many -- never an error, so a FewRel-format file whose relations are named by text (FewRel
+    2.0's domain-adaptation sets) runs with the usual data directory.  Without
+    ``relation_ids``, returns every name in the file.
     """
     path = resolve_data_dir(data_dir) / "fewrel" / "pid2name.json"
     ids = list(relation_ids) if relation_ids is not None else []
@@ -459,17 +460,11 @@ def load_relation_names(
     if relation_ids is None:
         return names
     unknown = [rid for rid in ids if rid not in names]
-    if ids and len(unknown) == len(ids):
+    if unknown:                    # e.g. FewRel 2.0's text-named relations: never an error
         shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise DataError(
-            f"unknown relation ids {shown}: none of the {len(ids)} ids is in pid2name.json "
-            f"({path}); the FewRel file and pid2name.json do not belong together. Use the "
-            f"pid2name.json from github.com/thunlp/FewRel (data/) or remove it from "
-            f"{path.parent} to name relations by id."
-        )
-    if unknown:
         warnings.warn(
-            f"relation ids {unknown} are not in {path}; they are named by their ids",
+            f"note: {len(unknown)} of the {len(ids)} relation ids ({shown}) are not in {path}; "
+            f"they are named by their ids",
             stacklevel=2,
         )
     return {rid: names.get(rid, rid) for rid in ids}

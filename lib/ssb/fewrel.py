@@ -19,6 +19,7 @@ __all__ = ["FewRelSplit", "instance_text", "split_fewrel", "load_split", "HEAD_M
 
 HEAD_MARKER = "@"
 TAIL_MARKER = "#"
+MIN_RELATIONS = 2                 # fewer: a "classifier" with one answer, accuracy 1.0
 
 
 @dataclass
@@ -122,6 +123,12 @@ def load_split(profile: Any, data_dir: str | os.PathLike | None = None, fewrel_f
     """The FewRel split a profile asks for: its file (or ``fewrel_file``), sizes, seed and markers."""
     path = fewrel_path(fewrel_file or profile.fewrel_file, data_dir)
     data = load_fewrel(path)
+    if len(data) < MIN_RELATIONS:
+        raise DataError(
+            f"FewRel file {path} holds {len(data)} relation ({', '.join(sorted(data))}); relation "
+            f"classification needs at least {MIN_RELATIONS} (one relation gives accuracy 1.0 and "
+            f"meaningless claims). Use a file with several relations, such as val_wiki.json."
+        )
     names = load_relation_names(data_dir, sorted(data))
     return split_fewrel(
         data,

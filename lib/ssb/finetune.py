@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,22 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
     path = runs_dir(profile) / "finetune" / f"full-{key}.json"
     if path.exists() and not force:
-        return json.loads(path.read_text())
+        try:
+            cached = json.loads(path.read_text())
+            if isinstance(cached, dict) and "accuracy" in cached:
+                return cached
+            raise ValueError("no accuracy in it")
+        except (OSError, ValueError) as err:          # truncated or foreign: computed again
+            warnings.warn(f"fine-tuning cache {path} cannot be read ({type(err).__name__}); deleted, recomputing",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
 
     set_deterministic(True)
     torch.manual_seed(profile.seed)
-    model = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=split.n_labels(), local_files_only=True)
+    try:
+        model = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=split.n_labels(), local_files_only=True)
+    except Exception as err:                          # noqa: BLE001 - truncated or foreign weights
+        raise ValueError(f"checkpoint {checkpoint} cannot be loaded for fine-tuning ({type(err).__name__}: {err})") from None
     max_len = min(profile.max_len, model.config.max_position_embeddings)
     ids, am = _encode(tokenizer, split.train_texts, max_len)
     y = torch.as_tensor(split.train_labels)

@@ -220,22 +220,44 @@ def save_head(head: ClassifierHead, path: str | Path, extra: dict | None = None)
     return path
 
 
+class UnreadableHead(ValueError):
+    """A saved head whose files cannot be read (truncated, corrupt); its directory is deleted,
+    so the caller retrains it."""
+
+
 def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> ClassifierHead:
     """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
-    count) differs from the expected ``n_in`` (``n_classes``)."""
+    count) differs from the expected ``n_in`` (``n_classes``).  Files that cannot be read are a
+    cache gone bad: the directory is deleted with a one-line warning naming it, and
+    ``UnreadableHead`` raised (``nodal.fit_head`` then trains the head again)."""
+    import shutil
+    import warnings
+
     from safetensors.torch import load_file
 
     path = Path(path)
     if not (path / _WEIGHTS).is_file() or not (path / _CONFIG).is_file():
         raise FileNotFoundError(f"{path} holds no saved head (expected {_WEIGHTS} and {_CONFIG})")
-    cfg = json.loads((path / _CONFIG).read_text())["head"]
+    try:
+        cfg = json.loads((path / _CONFIG).read_text())["head"]
+        state = load_file(str(path / _WEIGHTS))
+        geometry = (int(cfg["n_in"]), int(cfg["n_classes"]), int(cfg["layers"]), int(cfg["hidden"] or 1))
+    except Exception as err:  # noqa: BLE001 - truncated JSON or safetensors, missing keys
+        warnings.warn(f"head cache {path} cannot be read ({type(err).__name__}); deleted, retraining", stacklevel=2)
+        shutil.rmtree(path, ignore_errors=True)
+        raise UnreadableHead(f"head cache {path} could not be read and was deleted ({type(err).__name__}: {err})") from None
     if n_in is not None and cfg["n_in"] != n_in:
         raise ValueError(f"head at {path} takes {cfg['n_in']} node inputs but the node vectors have D = {n_in}; "
                          "it was trained on another block/model geometry")
     if n_classes is not None and cfg["n_classes"] != n_classes:
         raise ValueError(f"head at {path} has {cfg['n_classes']} classes, expected {n_classes}")
-    head = ClassifierHead(cfg["n_in"], cfg["n_classes"], layers=cfg["layers"], hidden=cfg["hidden"] or 1)
-    head.load_state_dict(load_file(str(path / _WEIGHTS)))
+    head = ClassifierHead(geometry[0], geometry[1], layers=geometry[2], hidden=geometry[3])
+    try:
+        head.load_state_dict(state)
+    except RuntimeError as err:                       # weights of another shape than its config says
+        warnings.warn(f"head cache {path} does not match its config.json; deleted, retraining", stacklevel=2)
+        shutil.rmtree(path, ignore_errors=True)
+        raise UnreadableHead(f"head cache {path} did not match its config and was deleted ({err})") from None
     return head.eval()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -49,25 +50,67 @@ def head_geometry(model: torch.nn.Module) -> tuple[int, int, int]:
     return cfg.num_hidden_layers, n_heads, cfg.hidden_size // n_heads
 
 
+# model_type values whose checkpoints load as a BertModel with every weight in place and whose
+# node vectors are the input of encoder.layer[i].attention.output.dense.  RoBERTa (offset
+# position ids), DistilBERT, ALBERT, ELECTRA... have other layouts and are refused.
+SUPPORTED_MODEL_TYPES = ("bert",)
+# weights a BertModel may leave unused: MLM/NSP heads, a task classifier, the pooler, buffers
+_UNUSED_WEIGHT_PREFIXES = ("cls.", "classifier.", "pooler.", "bert.pooler.", "qa_outputs.")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                 "pytorch_model.bin.index.json")
+
+
 def load_backbone(checkpoint: str | Path, allow_download: bool = False):
-    """A frozen ``BertModel`` from a local directory (ours or any BERT-compatible one), or
-    from the Hub when ``allow_download``. Raises FileNotFoundError / ValueError clearly."""
+    """A frozen ``BertModel`` from a local directory (ours or any BERT checkpoint), or from the
+    Hub when ``allow_download``, verified rather than trusted:
+
+    - ``model_type`` must be one of SUPPORTED_MODEL_TYPES (ValueError naming the type);
+    - every backbone weight must be in the file (ValueError listing the first missing ones);
+      unused heads (MLM, classifier, pooler) are fine, any other unexpected weight is an error;
+    - the geometry is the loaded model's (``model.config``), which then matches the file.
+
+    FileNotFoundError when the directory, its config.json or its weights are missing; ValueError
+    naming the file when they cannot be read."""
     from transformers import AutoConfig, BertModel
 
     path = Path(str(checkpoint)).expanduser()
     if path.exists():
-        if not (path / "config.json").exists():
+        if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is not a model checkpoint: no config.json in it")
-        source, local = str(path), True
+        if not any((path / name).is_file() for name in _WEIGHT_FILES):
+            raise FileNotFoundError(f"checkpoint {path} has no weights file ({', '.join(_WEIGHT_FILES[:2])})")
+        source, local, label = str(path), True, str(path.absolute())
     elif allow_download:
-        source, local = str(checkpoint), False
+        source, local, label = str(checkpoint), False, str(checkpoint)
     else:
         raise FileNotFoundError(f"checkpoint {checkpoint!r} not found locally and downloads are off "
                                 "(offline); pass a local directory with config.json and model weights")
-    config = AutoConfig.from_pretrained(source, local_files_only=local)
-    if getattr(config, "model_type", None) not in ("bert",) and not hasattr(config, "num_attention_heads"):
-        raise ValueError(f"checkpoint {checkpoint!r} (model_type={config.model_type!r}) is not BERT-compatible")
-    model = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False)
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"checkpoint {label}: config.json cannot be read ({type(err).__name__}: {err})") from None
+    model_type = getattr(config, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(f"checkpoint {label} has model_type {model_type!r}; supported: "
+                         f"{', '.join(SUPPORTED_MODEL_TYPES)} (BertModel layout: node vectors are the input of "
+                         "encoder.layer[i].attention.output.dense, absolute position ids from 0)")
+    try:
+        model, info = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False,
+                                                output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ValueError(f"checkpoint {label}: the weights cannot be loaded as a BertModel "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise ValueError(f"checkpoint {label}: {len(missing)} backbone weight(s) missing from the weights file "
+                         f"(they would be random), e.g. {', '.join(missing[:5])}")
+    unexpected = sorted(k for k in (info.get("unexpected_keys") or ())
+                        if not k.startswith(_UNUSED_WEIGHT_PREFIXES) and not k.endswith("position_ids"))
+    mismatched = [str(k) for k in (info.get("mismatched_keys") or ())]
+    if unexpected or mismatched:
+        raise ValueError(f"checkpoint {label}: weights that do not fit its config.json "
+                         f"({len(unexpected)} unexpected, {len(mismatched)} of another shape), e.g. "
+                         f"{', '.join((unexpected + mismatched)[:5])}")
     attention_projections(model)
     model.eval().requires_grad_(False)
     return model
@@ -173,9 +216,17 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict, compute: Callabl
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"nodes-{key}.pt"
     if path.exists() and not force:
-        payload = torch.load(path, weights_only=False)
-        if payload.get("key_parts") == json.loads(json.dumps(key_parts, sort_keys=True, default=str)):
-            return {int(b): v for b, v in payload["z"].items()}
+        try:
+            payload = torch.load(path, weights_only=False)
+            matches = payload.get("key_parts") == json.loads(json.dumps(key_parts, sort_keys=True, default=str))
+            z = {int(b): np.asarray(v) for b, v in payload["z"].items()} if matches else None
+        except Exception as err:  # noqa: BLE001 - a truncated or foreign file: recompute it
+            warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}); deleted, recomputing",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
+            z = None
+        if z is not None:
+            return z
     z = compute()
     with atomic.atomic_path(path, suffix=".pt") as tmp:
         torch.save({"key_parts": json.loads(json.dumps(key_parts, sort_keys=True, default=str)), "z": z}, tmp)

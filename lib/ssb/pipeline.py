@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_v
 from .pretrain import PretrainRun, pretrain
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
+
+# a checkpoint directory needs one of these, or AutoTokenizer builds a near-empty tokenizer
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 
 CORPUS_FIELDS = ("corpus", "n_articles", "corpus_max_words", "tokenizer", "vocab_size", "max_len",
                  "sequences", "eval_fraction", "seed")
@@ -57,12 +61,9 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
     text_fp = hashlib.sha256("\x00".join(articles).encode()).hexdigest()[:16]
     cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp, "vocabulary": VOCABULARY_LEARNER}
     cache = runs_dir(profile) / "corpus"
-    if not force and (cache / "corpus_config.json").exists() and json.loads((cache / "corpus_config.json").read_text()) == cfg:
-        tokenizer = load_tokenizer(cache / "tokenizer")
-        with np.load(cache / "blocks.npz") as f:
-            train, held = f["train"], f["eval"]
-        stats = json.loads((cache / "stats.json").read_text())
-        return Corpus(tokenizer, train, held, stats)
+    cached = None if force else _load_corpus_cache(cache, cfg)
+    if cached is not None:
+        return cached
     tokenizer = build_tokenizer(profile, articles, allow_download=network_available())
     blocks = encode_corpus(articles, tokenizer, profile.max_len, mode=profile.sequences, progress=progress)
     train, held = split_blocks(blocks, profile.eval_fraction, profile.seed)
@@ -84,6 +85,28 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
         atomic.write_json(tmp / "stats.json", stats)
         atomic.write_json(tmp / "corpus_config.json", cfg)
     return Corpus(tokenizer, train, held, stats)
+
+
+def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
+    """The cached corpus when its configuration is ``cfg``; None when absent or of another
+    configuration.  A cache that cannot be read (truncated blocks.npz, corrupt JSON, a broken
+    tokenizer) is deleted with a one-line warning naming it, and None returned: it is rebuilt."""
+    config_file = cache / "corpus_config.json"
+    if not config_file.exists():
+        return None
+    try:
+        if json.loads(config_file.read_text()) != cfg:
+            return None
+        tokenizer = load_tokenizer(cache / "tokenizer")
+        with np.load(cache / "blocks.npz") as f:
+            train, held = f["train"], f["eval"]
+        stats = json.loads((cache / "stats.json").read_text())
+        return Corpus(tokenizer, train, held, stats)
+    except Exception as err:  # noqa: BLE001 - any unreadable part: rebuild the whole cache
+        warnings.warn(f"corpus cache {cache} cannot be read ({type(err).__name__}: {err}); deleted, rebuilding",
+                      stacklevel=3)
+        shutil.rmtree(cache, ignore_errors=True)
+        return None
 
 
 def pretrained(profile, variant: str = "main", data_dir=None, force: bool = False, progress: bool = True,
@@ -230,16 +253,28 @@ def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | No
     local directory (or Hub id when online) with its own tokenizer."""
     if checkpoint:
         allow = network_available()
+        local = Path(str(checkpoint)).expanduser()
+        if local.is_dir():                             # refused before AutoTokenizer can invent a tokenizer
+            checkpoint = str(local.absolute())
+            if not any((local / name).is_file() for name in TOKENIZER_FILES):
+                raise FileNotFoundError(f"checkpoint {checkpoint} has no tokenizer files (one of "
+                                        f"{', '.join(TOKENIZER_FILES)}); save the tokenizer next to the model "
+                                        "(tokenizer.save_pretrained(directory))")
         model = load_backbone(checkpoint, allow_download=allow)
         try:
             from transformers import AutoTokenizer
             tok = AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=not allow)
-        except Exception as err:                       # a checkpoint without tokenizer files
-            raise FileNotFoundError(f"checkpoint {checkpoint!r} has no tokenizer files (tokenizer.json / vocab.txt); "
-                                    "save the tokenizer next to the model") from err
+        except Exception as err:                       # noqa: BLE001 - unreadable tokenizer files
+            raise FileNotFoundError(f"checkpoint {checkpoint}: its tokenizer cannot be loaded "
+                                    f"({type(err).__name__}: {err})") from None
         if len(tok) > model.config.vocab_size:
-            raise ValueError(f"checkpoint {checkpoint!r}: tokenizer has {len(tok)} entries but the model's "
+            raise ValueError(f"checkpoint {checkpoint}: tokenizer has {len(tok)} entries but the model's "
                              f"vocabulary has {model.config.vocab_size}")
+        cfg = model.config
+        if progress:
+            print(f"checkpoint {checkpoint}: {cfg.num_hidden_layers} blocks, {cfg.num_attention_heads} heads x "
+                  f"d_h {cfg.hidden_size // cfg.num_attention_heads} (hidden {cfg.hidden_size}), "
+                  f"vocabulary {cfg.vocab_size}, tokenizer {len(tok)} entries")
         return Backbone(model, tok, str(checkpoint), None)
     run = pretrained(profile, variant, data_dir, force=force, progress=progress)
     return Backbone(load_backbone(run.final_dir), run.tokenizer, str(run.final_dir), variant)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,7 +273,11 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     if world > 1:
         torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
     if _matches(final, cfg):                          # reuse a finished run of this configuration
-        model = BertForMaskedLM.from_pretrained(final).eval()
+        try:
+            model = BertForMaskedLM.from_pretrained(final).eval()
+        except Exception as err:                      # noqa: BLE001 - truncated or corrupt weights
+            raise RuntimeError(f"checkpoint {final} cannot be loaded ({type(err).__name__}: {err}); retrain it: "
+                               f"python -m ssb.pretrain_cli --profile {profile.name} --variant {out_dir.name} --force") from None
         return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
 
     set_deterministic(True)
@@ -327,6 +333,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
                                             n_masked_global=n_masked_global, world=world, use_bf16=use_bf16)
         set_learning_rate(optimizer, profile.lr, step + 1, profile.warmup_steps, steps)
         ce_sum = float(ce_sum)
+        if not math.isfinite(ce_sum):                 # stop here: no NaN weights become a checkpoint or final
+            raise FloatingPointError(f"pre-training loss is {ce_sum} at step {step + 1} of {steps} (lr {profile.lr}); "
+                                     f"nothing of this step was saved: lower lr or check the data")
         stats = [stats[0] + ce_sum, stats[1] + correct, stats[2] + count]
         done = step + 1
         if bar is not None:
@@ -357,6 +366,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         bar.close()
     train_seconds = elapsed_before + time.perf_counter() - t0
     if rank == 0:
+        if not all(bool(torch.isfinite(t).all()) for t in model.parameters()):
+            raise FloatingPointError(f"pre-training ended with non-finite weights after step {steps}; "
+                                     f"{final} was not written: lower lr")
         with atomic.atomic_dir(final) as tmp:
             _save_model(model, tokenizer, tmp)
             atomic.write_json(tmp / "train_log.json", log)
@@ -383,7 +395,11 @@ def _matches(directory: Path, cfg: dict) -> bool:
     f = directory / "run_config.json"
     if not f.exists():
         return False
-    saved = json.loads(f.read_text())
+    try:
+        saved = json.loads(f.read_text())
+    except (OSError, ValueError) as err:              # truncated: not a match, so it is retrained
+        warnings.warn(f"{f} cannot be read ({type(err).__name__}); that run is trained again", stacklevel=2)
+        return False
     return all(saved.get(k) == v for k, v in cfg.items())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -65,7 +66,6 @@ class Profile:
     head_batch: int = 512
     head_patience: int = 8
     token_examples: int = 40000          # masked positions for the token-level head (train + test)
-    token_test_fraction: float = 0.2
     min_hits: int = 3
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
 
@@ -146,39 +146,110 @@ def get_profile(name: str = "quick", **overrides: Any) -> Profile:
 
 
 def _coerce(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Coerce string values (from the command line) to each field's type."""
+    """Coerce override values to each field's type, strictly: "3" -> 3 and "1e-3" -> 0.001, but
+    "1.5" for an int field, "maybe" for a bool field, or True for a number are errors naming the
+    field.  Values of unknown type and None are left alone (``_validate`` judges them)."""
     types = {f.name: f.type for f in fields(Profile)}
     out = {}
     for k, v in overrides.items():
         t = types.get(k)
-        if isinstance(v, str) and t in ("int", "float", "bool"):
-            if t == "bool":
-                v = v.strip().lower() in ("1", "true", "yes", "on")
-            else:
+        if t == "bool":
+            if isinstance(v, str):
+                word = v.strip().lower()
+                if word in _TRUE_WORDS:
+                    v = True
+                elif word in _FALSE_WORDS:
+                    v = False
+                else:
+                    raise ValueError(f"profile field {k!r} expects a boolean (true/false), got {v!r}")
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and v in (0, 1):
+                v = bool(v)
+        elif t in ("int", "float"):
+            if isinstance(v, bool):
+                raise ValueError(f"profile field {k!r} expects {t}, got the boolean {v!r}")
+            if isinstance(v, str):
                 try:
-                    v = {"int": int, "float": float}[t](v)
+                    v = float(v.strip()) if t == "float" else int(v.strip())
                 except ValueError:
                     raise ValueError(f"profile field {k!r} expects {t}, got {v!r}") from None
+            elif t == "int" and isinstance(v, float) and v.is_integer():
+                v = int(v)                            # 7.0 -> 7; 7.5 stays and is refused by _validate
+            elif t == "float" and isinstance(v, int):
+                v = float(v)
+        elif t == "str" and v is not None and not isinstance(v, str):
+            raise ValueError(f"profile field {k!r} expects a string, got {v!r}")
         out[k] = v
     return out
 
 
-def _validate(p: Profile) -> None:
-    def need(cond: bool, msg: str) -> None:
-        if not cond:
-            raise ValueError(f"profile {p.name!r}: {msg}")
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"0", "false", "no", "off"}
+_PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
-    need(p.corpus in ("wikitext103", "wikipedia"), f"corpus must be 'wikitext103' or 'wikipedia', got {p.corpus!r}")
-    need(p.tokenizer in ("wordpiece", "bert-base-uncased"), f"tokenizer must be 'wordpiece' or 'bert-base-uncased', got {p.tokenizer!r}")
-    need(p.n_layers >= 1 and p.n_heads >= 1 and p.d_head >= 1, "n_layers, n_heads and d_head must be positive")
-    need(1 <= p.block <= p.n_layers, f"block must be in 1..{p.n_layers}, got {p.block}")
-    need(p.sequences in ("chunks", "first"), f"sequences must be 'chunks' or 'first', got {p.sequences!r}")
-    need(0.0 < p.eval_fraction < 0.5, "eval_fraction must be in (0, 0.5)")
-    need(p.pooling in ("cls", "mean"), f"pooling must be 'cls' or 'mean', got {p.pooling!r}")
-    need(p.head_layers in (1, 2), f"head_layers must be 1 or 2, got {p.head_layers}")
-    need(0.0 < p.mask_prob < 1.0, "mask_prob must be in (0, 1)")
-    need(0.0 <= p.dropout < 1.0, "dropout must be in [0, 1)")
-    need(p.max_len >= 8, "max_len must be at least 8")
-    need(p.steps >= 1 and p.batch_size >= 1, "steps and batch_size must be positive")
-    need(p.mixed_precision in ("no", "bf16"), "mixed_precision must be 'no' or 'bf16'")
-    need(p.n_train_per_relation >= 1 and p.n_test_per_relation >= 1, "per-relation split sizes must be positive")
+
+def _validate(p: Profile) -> None:
+    """Every field against its allowed values, in one place.  The first bad field raises a
+    ValueError naming the field, its value and what is allowed.  A field missing from the
+    table below (a new one) still gets the generic checks: right type, finite number."""
+    def between(lo=None, hi=None, lo_open=False, hi_open=False):
+        def ok(v):
+            return ((lo is None or (v > lo if lo_open else v >= lo))
+                    and (hi is None or (v < hi if hi_open else v <= hi)))
+        left = "" if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
+        right = "" if hi is None else (f"< {hi}" if hi_open else f"<= {hi}")
+        return ok, " and ".join(x for x in (left, right) if x)
+
+    def one_of(*choices):
+        return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+    positive = between(1)
+    non_negative = between(0)
+    learning_rate = between(0, 1, lo_open=True)
+    rules: dict[str, tuple] = {
+        "name": ((lambda v: bool(v.strip())), "a non-empty name"),
+        "seed": between(0, 2**32 - 1),
+        "corpus": one_of("wikitext103", "wikipedia"),
+        "n_articles": non_negative,
+        "corpus_max_words": non_negative,
+        "tokenizer": one_of("wordpiece", "bert-base-uncased"),
+        "vocab_size": between(100, 1_000_000),
+        "sequences": one_of("chunks", "first"),
+        "eval_fraction": between(0, 0.5, lo_open=True, hi_open=True),
+        "n_layers": positive, "n_heads": positive, "d_head": positive,
+        "max_len": between(8, 4096),
+        "steps": positive, "batch_size": positive,
+        "lr": learning_rate,
+        "warmup_steps": non_negative,
+        "weight_decay": between(0, 1),
+        "dropout": between(0, 1, hi_open=True),
+        "mask_prob": between(0, 1, lo_open=True, hi_open=True),
+        "eval_every": positive, "eval_batches": positive, "checkpoint_every": positive,
+        "mixed_precision": one_of("no", "bf16"),
+        "ssb_steps": positive,
+        "ssb_eps": between(0, 1, lo_open=True),
+        "block": between(1, p.n_layers),
+        "pooling": one_of("cls", "mean"),
+        "head_layers": one_of(1, 2),
+        "head_hidden": positive, "head_epochs": positive, "token_head_epochs": positive,
+        "head_lr": learning_rate, "head_batch": positive, "head_patience": positive,
+        "token_examples": positive, "min_hits": positive, "min_count": positive,
+        "fewrel_file": ((lambda v: bool(v.strip())), "a FewRel file name or path"),
+        "n_train_per_relation": positive, "n_test_per_relation": positive,
+        "finetune_steps": positive, "finetune_lr": learning_rate, "finetune_batch": positive,
+        "crossover_sets": positive, "crossover_points": between(2),
+        "hull_max_sets": positive, "hull_max_n": positive,
+    }
+    for f in fields(p):
+        value = getattr(p, f.name)
+        where = f"profile {p.name!r}: field {f.name} = {value!r}"
+        expected = _PYTHON_TYPES.get(f.type) if isinstance(f.type, str) else f.type
+        if isinstance(expected, type):
+            wrong_type = (not isinstance(value, expected) or (expected is not bool and isinstance(value, bool))) \
+                and not (expected is float and isinstance(value, int) and not isinstance(value, bool))
+            if wrong_type:
+                raise ValueError(f"{where}: expected {f.type}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}: must be a finite number")
+        rule = rules.get(f.name)
+        if rule is not None and not rule[0](value):
+            raise ValueError(f"{where}: allowed {rule[1]}")

@@ -8,7 +8,12 @@ parameters ``profile``, ``data_dir``, ``force`` and each ``-p NAME VALUE`` (a pr
 ``checkpoint``).  Values given with ``-p`` are parsed: for a profile field, to the field's type
 (int, float, bool, str); otherwise "None"/"null" -> None, "true"/"false" -> bool, integers ->
 int, decimals -> float, anything else stays a string.  The profile name and every override are
-validated (``profiles.get_profile``) before any notebook runs.
+validated (``profiles.get_profile``: every field's range) before any notebook runs; so are the
+paths, resolved against the directory the command was run from and passed on absolute
+(``--data-dir``, ``-p checkpoint``, ``-p fewrel_file``; ``$SSB_OUTPUT_DIR``, ``$SSB_DATA_DIR``),
+the output directories (writable), and ``-p checkpoint`` (refused when a selected notebook does
+not declare it in its parameters cell: 01-03 analyse our own BERT-6).  Stale temporary files
+of an interrupted run in ``reports/<profile>/`` are removed at the start.
 
 Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the repository):
 
@@ -50,9 +55,13 @@ from . import atomic, claims, profiles, report, results
 DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
 # Parameters that are not profile fields but that notebooks 04-07 accept through -p.
 EXTRA_PARAMETERS = ("checkpoint",)
-# Parameters holding a path: a relative path that exists from the caller's directory is made
-# absolute, since the notebooks run with the notebooks directory as their working directory.
+# Parameters holding a path.  They are resolved against the directory the command was run
+# from (the notebooks run in the notebooks directory) and passed on as absolute paths: one that
+# exists there, or that is written as a path (./x, ../x, ~/x, /x); a bare word that does not
+# exist stays as it is (a FewRel file name in the data directory, a Hub id).
 PATH_PARAMETERS = ("checkpoint", "fewrel_file")
+# Temporary files of an interrupted run in reports/<profile>/ (atomic.atomic_path of a notebook)
+REPORT_TEMPORARIES = ".[0-9][0-9]_*.ipynb.*"
 
 NONE_WORDS = {"none", "null"}
 TRUE_WORDS = {"true", "yes", "on"}
@@ -117,10 +126,71 @@ def coerce_parameter(name: str, text: str) -> Any:
     return parse_value(text)
 
 
-def _absolute_if_exists(value: Any) -> Any:
-    if isinstance(value, str) and value and not os.path.isabs(value) and os.path.exists(value):
-        return os.path.abspath(value)
+def resolve_path_parameter(name: str, value: Any, cwd: str | os.PathLike | None = None) -> Any:
+    """A path parameter resolved against ``cwd`` (default: the current directory), as an absolute
+    path; ValueError when it is written as a path but does not exist.  A bare word that does not
+    exist from ``cwd`` is returned unchanged (a FewRel name in the data directory, a Hub id)."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    given = Path(value).expanduser()
+    candidate = given if given.is_absolute() else base / given
+    looks_like_path = given.is_absolute() or value.startswith(("./", "../", "~", ".\\", "..\\")) \
+        or value in (".", "..")
+    if candidate.exists():
+        return str(Path(os.path.normpath(candidate.absolute())))
+    if looks_like_path:
+        raise ValueError(f"-p {name} {value}: {candidate} does not exist (relative paths are resolved "
+                         f"against the directory the command was run from, {base})")
     return value
+
+
+def declared_parameters(notebook: Path) -> set[str] | None:
+    """Names the notebook's cell tagged "parameters" assigns; None when it has no such cell
+    or it cannot be read (papermill reports that itself)."""
+    import ast
+    import json
+
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if not cells:
+            return None
+        source = "".join(cells[0]["source"]) if isinstance(cells[0]["source"], list) else cells[0]["source"]
+        names: set[str] = set()
+        for node in ast.parse(source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        return names
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def check_notebooks_accept(notebooks: list[Path], overrides: dict[str, Any]) -> None:
+    """Every parameter that is not a profile field (``checkpoint``) must be declared by every
+    selected notebook: a notebook that does not declare it would ignore it silently (01-03
+    analyse our own BERT-6)."""
+    extra = [k for k, v in overrides.items() if k in EXTRA_PARAMETERS and v is not None]
+    for name in extra:
+        refusing = [nb.stem for nb in notebooks if (declared := declared_parameters(nb)) is not None
+                    and name not in declared]
+        if refusing:
+            accepting = [nb.name[:2] for nb in notebooks if nb.stem not in refusing]
+            hint = f"; run only the notebooks that take it: --only {','.join(accepting)}" if accepting else ""
+            raise ValueError(f"-p {name} is not accepted by {', '.join(refusing)} (they would ignore it and "
+                             f"analyse our own pre-trained BERT-6){hint}")
+
+
+def check_writable(directory: Path) -> None:
+    """ValueError, in one line naming ``directory``, when it cannot be created or written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"output directory {directory} is not writable ({err.strerror or err}); "
+                         f"set SSB_OUTPUT_DIR to a writable directory") from None
 
 
 @dataclass
@@ -164,20 +234,28 @@ def find_notebooks(notebooks_dir: Path, only: str | None) -> list[Path]:
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
+    """Everything validated against the directory the command was run from, before anything
+    runs: parameters (types, every profile field's range), paths (made absolute), notebooks."""
     overrides: dict[str, Any] = {}
     for name, text in args.param or []:
         value = coerce_parameter(name, text)
-        overrides[name] = _absolute_if_exists(value) if name in PATH_PARAMETERS else value
+        overrides[name] = resolve_path_parameter(name, value) if name in PATH_PARAMETERS else value
     profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS}
     profiles.get_profile(args.profile, **profile_fields)          # unknown names, bad values: ValueError
     data_dir = args.data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir is not None and str(data_dir).strip():
-        data_dir = str(Path(data_dir).expanduser().absolute())
+        given = data_dir
+        data_dir = str(Path(os.path.normpath(Path(data_dir).expanduser().absolute())))
+        if not Path(data_dir).is_dir():
+            source = "--data-dir" if args.data_dir else "$SSB_DATA_DIR"
+            raise ValueError(f"{source} {given}: data directory {data_dir} does not exist "
+                             f"(relative paths are resolved against {Path.cwd()})")
     else:
         data_dir = None
     notebooks_dir = Path(args.notebooks_dir).expanduser().absolute() if args.notebooks_dir \
         else results.repo_root() / "notebooks"
     notebooks = find_notebooks(notebooks_dir, args.only)
+    check_notebooks_accept(notebooks, overrides)
     parameters = {"profile": args.profile, "data_dir": data_dir, "force": bool(args.force), **overrides}
     return Plan(args.profile, notebooks, notebooks_dir, parameters, html=not args.no_html, overrides=overrides)
 
@@ -248,6 +326,11 @@ def prepare_environment() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     # OpenMP threads that spin while waiting make every op 2-4x slower on a loaded machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # the kernels start in the notebooks directory: relative locations must not change meaning
+    for name in ("SSB_OUTPUT_DIR", "SSB_DATA_DIR"):
+        value = os.environ.get(name, "").strip()
+        if value and not os.path.isabs(os.path.expanduser(value)):
+            os.environ[name] = str(Path(value).expanduser().absolute())
     papermill_log = logging.getLogger("papermill")
     if not any(isinstance(f, _ProfileFieldsAreKnown) for f in papermill_log.filters):
         papermill_log.addFilter(_ProfileFieldsAreKnown())
@@ -322,6 +405,8 @@ def run(plan: Plan, kernel_name: str) -> int:
     from nbconvert import HTMLExporter
 
     plan.reports_dir.mkdir(parents=True, exist_ok=True)
+    for stale in atomic.remove_stale_temporaries(plan.reports_dir, REPORT_TEMPORARIES):
+        print(f"removed {stale.name} (temporary file of an interrupted run)", flush=True)
     timings = report.load_timings(plan.profile)
     exporter = HTMLExporter() if plan.html else None
     status = 0
@@ -377,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = build_plan(args)
         prepare_environment()
+        for directory in (plan.reports_dir, results.output_root() / "figures" / plan.profile,
+                          results.output_root() / "runs" / plan.profile):
+            check_writable(directory)
         kernel_name = kernel_name_for_this_python()
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)

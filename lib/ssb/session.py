@@ -4,14 +4,28 @@
 
 picks ``profile``, ``data_dir``, ``force`` and any profile field that papermill injected
 (``run_all.sh -p steps 100`` sets ``steps = 100``) out of the notebook's namespace,
-builds the Profile, fixes seeds and the plotting style, and prints what the run uses.
+builds the Profile (every field validated), fixes seeds and the plotting style, and prints
+what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
+absolute against the notebook's working directory (``run_all.sh`` passes them absolute
+already, resolved against the directory it was run from), and the absolute paths are recorded
+in ``summary.json`` under ``inputs`` (``inputs.data_dir``, ``inputs.checkpoint``,
+``inputs.fewrel_file``).
+
+``accepts`` names the parameters other than profile fields that the notebook uses
+(``checkpoint``): one of them given to a notebook that does not accept it is an error, never
+silently ignored.  ``start(globals(), accepts=())`` in notebooks 01-03 refuses ``checkpoint``.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterable
 
 from .profiles import Profile, get_profile
+
+# parameters that are not profile fields; a notebook lists those it uses in ``accepts``
+NOTEBOOK_PARAMETERS = ("checkpoint",)
 
 
 @dataclass
@@ -19,27 +33,65 @@ class Session:
     profile: Profile
     data_dir: str | None
     force: bool
+    checkpoint: str | None = None
 
     @property
     def name(self) -> str:
         return self.profile.name
 
 
-def start(namespace: dict, quiet: bool = False) -> Session:
+def _absolute(value: str | None) -> str | None:
+    """A path given relative to the working directory, as an absolute path; a bare word that
+    does not exist (a FewRel file name, a Hub id) unchanged."""
+    if not isinstance(value, str) or not value.strip():
+        return value or None
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if path.exists() or value.startswith((".", "~")) or os.sep in value:
+        return str(Path(os.path.normpath(path.absolute())))
+    return value
+
+
+def _fewrel_location(fewrel_file: str, data_dir: str | None) -> str:
+    from .data import resolve_data_dir
+
+    path = Path(fewrel_file)
+    return str(path) if path.is_absolute() else str(resolve_data_dir(data_dir) / "fewrel" / fewrel_file)
+
+
+def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = None,
+          record: bool = True) -> Session:
+    """The notebook's Session.  ``accepts``: the non-profile parameters the notebook uses (None:
+    do not check); ``record``: write the absolute input paths to summary.json (``inputs``)."""
     import matplotlib
     import torch
 
+    if accepts is not None:
+        refused = [k for k in NOTEBOOK_PARAMETERS if k not in set(accepts) and namespace.get(k) is not None]
+        if refused:
+            raise ValueError(f"this notebook does not take {', '.join(refused)} (it analyses our own pre-trained "
+                             f"BERT-6); run it without -p {refused[0]}, or run notebooks 04-07 for another checkpoint")
     known = {f.name for f in fields(Profile)} - {"name"}
     overrides = {k: namespace[k] for k in known if k in namespace and namespace[k] is not None}
+    if isinstance(overrides.get("fewrel_file"), str):
+        overrides["fewrel_file"] = _absolute(overrides["fewrel_file"])
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
-    data_dir = namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None
+    data_dir = _absolute(namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None)
+    checkpoint = _absolute(namespace.get("checkpoint"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
-    hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables when a BertModel loads an MLM checkpoint
+    hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables; nodes.load_backbone checks the keys itself
     hf_logging.disable_progress_bar()         # nor "Loading weights" bars; our own tqdm bars stay
     torch.manual_seed(profile.seed)
     matplotlib.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 4), "axes.grid": True,
                                 "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
+    if record:
+        from . import results
+        from .data import resolve_data_dir
+        results.update_summary(profile, "inputs", {
+            "data_dir": str(resolve_data_dir(data_dir)), "checkpoint": checkpoint,
+            "fewrel_file": _fewrel_location(profile.fewrel_file, data_dir)})
     if not quiet:
         changed = {k: v for k, v in overrides.items()}
         print(f"profile {profile.name!r}: hidden {profile.hidden_size} = {profile.n_heads} heads x d_h {profile.d_head}, "
@@ -47,4 +99,6 @@ def start(namespace: dict, quiet: bool = False) -> Session:
         if changed:
             print(f"overrides: {changed}")
         print(f"data dir: {data_dir or '(default ./data)'}")
-    return Session(profile, data_dir, bool(namespace.get("force", False)))
+        if checkpoint:
+            print(f"checkpoint: {checkpoint}")
+    return Session(profile, data_dir, bool(namespace.get("force", False)), checkpoint)

@@ -1,0 +1,236 @@
+"""Foreign checkpoints are verified, not trusted, and derived files heal (issue 12).
+
+Every model here is built locally with transformers (tiny configs, no download)."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import word_tokenizer
+from ssb import atomic, pipeline
+from ssb.nodes import cached_node_vectors, load_backbone
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+WORDS = ["the", "cat", "dog", "sees", "a", "bird", "."]
+SMALL = dict(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
+             max_position_embeddings=32)
+
+
+def save_bert(directory: Path, with_tokenizer: bool = True, mlm_head: bool = True) -> Path:
+    from transformers import BertConfig, BertForMaskedLM, BertModel
+
+    tok = word_tokenizer(WORDS)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **SMALL)
+    (BertForMaskedLM(cfg) if mlm_head else BertModel(cfg, add_pooling_layer=False)).save_pretrained(directory)
+    if with_tokenizer:
+        tok.save_pretrained(directory)
+    return directory
+
+
+def test_bert_with_unused_mlm_head_loads_with_its_own_geometry(tmp_path, capsys):
+    d = save_bert(tmp_path / "bert")
+    model = load_backbone(d)
+    assert (model.config.num_hidden_layers, model.config.hidden_size) == (3, 16)
+    bb = pipeline.backbone(None, checkpoint=str(d))
+    assert "3 blocks, 2 heads x d_h 8 (hidden 16)" in capsys.readouterr().out
+    assert bb.source == str(d) and len(bb.tokenizer) == len(WORDS) + 5
+
+
+def test_gpt2_directory_is_refused_naming_its_type(tmp_path):
+    from transformers import GPT2Config, GPT2Model
+
+    d = tmp_path / "gpt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GPT2Model(GPT2Config(n_layer=6, n_head=4, n_embd=48, vocab_size=50, n_positions=32,
+                             bos_token_id=0, eos_token_id=0)).save_pretrained(d)
+    word_tokenizer(WORDS).save_pretrained(d)
+    with pytest.raises(ValueError, match=r"model_type 'gpt2'.*supported: bert"):
+        load_backbone(d)
+    with pytest.raises(ValueError, match="model_type 'gpt2'"):
+        pipeline.backbone(None, checkpoint=str(d))
+
+
+@pytest.mark.parametrize("kind", ["roberta", "distilbert"])
+def test_roberta_and_distilbert_are_refused_clearly(tmp_path, kind):
+    from transformers import DistilBertConfig, DistilBertModel, RobertaConfig, RobertaModel
+
+    d = tmp_path / kind
+    if kind == "roberta":
+        RobertaModel(RobertaConfig(vocab_size=50, **SMALL)).save_pretrained(d)
+    else:
+        DistilBertModel(DistilBertConfig(vocab_size=50, dim=16, n_layers=2, n_heads=2, hidden_dim=32,
+                                         max_position_embeddings=32)).save_pretrained(d)
+    with pytest.raises(ValueError, match=f"model_type '{kind}'"):
+        load_backbone(d)
+
+
+def test_partial_bert_is_refused_listing_missing_weights(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d = save_bert(tmp_path / "bert")
+    weights = load_file(str(d / "model.safetensors"))
+    kept = {k: v for k, v in weights.items() if ".layer.1." not in k and ".layer.2." not in k}
+    assert len(kept) < len(weights)
+    save_file(kept, str(d / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"backbone weight\(s\) missing.*encoder\.layer\.1\."):
+        load_backbone(d)
+
+
+def test_checkpoint_without_tokenizer_files_is_refused(tmp_path):
+    d = save_bert(tmp_path / "bare", with_tokenizer=False)
+    (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    with pytest.raises(FileNotFoundError, match=r"has no tokenizer files \(one of tokenizer\.json, vocab\.txt"):
+        pipeline.backbone(None, checkpoint=str(d))
+
+
+def test_checkpoint_without_weights_is_refused(tmp_path):
+    d = save_bert(tmp_path / "noweights")
+    (d / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="has no weights file"):
+        load_backbone(d)
+
+
+# ----------------------------------------------------------------------------- caches heal
+
+
+def test_truncated_node_vector_cache_is_deleted_and_recomputed(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {6: np.arange(6, dtype=np.float32).reshape(2, 3)}
+
+    key = {"weights": "w", "inputs": "i"}
+    first = cached_node_vectors(tmp_path, key, compute)
+    (path,) = list(tmp_path.glob("nodes-*.pt"))
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.warns(UserWarning, match=f"node-vector cache {path}.*deleted, recomputing"):
+        again = cached_node_vectors(tmp_path, key, compute)
+    assert len(calls) == 2 and np.array_equal(first[6], again[6])
+    assert np.array_equal(cached_node_vectors(tmp_path, key, compute)[6], first[6]) and len(calls) == 2
+
+
+def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):
+    from ssb.profiles import get_profile
+
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    profile = get_profile("smoke", corpus_max_words=3000, vocab_size=300, max_len=16)
+    first = pipeline.corpus(profile, data_dir, progress=False)
+    blocks = tmp_path / "runs" / "smoke" / "corpus" / "blocks.npz"
+    blocks.write_bytes(blocks.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="corpus cache .*corpus cannot be read .*deleted, rebuilding"):
+        second = pipeline.corpus(profile, data_dir, progress=False)
+    assert np.array_equal(first.train_blocks, second.train_blocks)
+    with np.load(blocks) as f:                                # the rebuilt cache is whole again
+        assert np.array_equal(f["train"], first.train_blocks)
+
+
+def test_corrupt_head_cache_is_deleted(tmp_path):
+    from ssb.heads import ClassifierHead, UnreadableHead, load_head, save_head
+
+    path = save_head(ClassifierHead(8, 3), tmp_path / "head-x")
+    assert load_head(path, n_in=8).n_in == 8
+    weights = path / "head.safetensors"
+    weights.write_bytes(weights.read_bytes()[:20])
+    with pytest.warns(UserWarning, match="head cache .*head-x cannot be read"):
+        with pytest.raises(UnreadableHead, match="head-x"):
+            load_head(path, n_in=8)
+    assert not path.exists()
+
+
+def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeypatch):
+    import ssb.pretrain as pretrain_mod
+    from ssb.mlm import encode_corpus, split_blocks
+    from ssb.profiles import get_profile
+
+    tok = word_tokenizer(WORDS)
+    blocks = encode_corpus(["the cat sees a dog . the bird sees the cat . " * 40] * 4, tok, max_len=16)
+    train, held = split_blocks(blocks, 0.1, seed=0)
+    profile = get_profile("smoke", n_layers=2, block=2, n_heads=2, d_head=4, max_len=16, batch_size=4, steps=3,
+                          warmup_steps=1, eval_every=3, checkpoint_every=2, eval_batches=1)
+    out = tmp_path / "pretrain" / "main"
+    run = pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
+    config = out / "final" / "run_config.json"
+    config.write_text(config.read_text()[:30])
+    with pytest.warns(UserWarning, match="run_config.json cannot be read"):
+        again = pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
+    assert json.loads(config.read_text())["steps"] == 3
+    for name, t in run.model.state_dict().items():
+        assert torch.equal(t, again.model.state_dict()[name]), name
+
+    real_build = pretrain_mod.build_bert6
+
+    def poisoned(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        with torch.no_grad():
+            model.bert.embeddings.word_embeddings.weight[:] = float("nan")
+        return model
+
+    monkeypatch.setattr(pretrain_mod, "build_bert6", poisoned)
+    nan_out = tmp_path / "pretrain" / "nan"
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 1 of 3"):
+        pretrain_mod.pretrain(profile, nan_out, tok, train, held, progress=False)
+    assert not (nan_out / "final").exists() and not (nan_out / "checkpoint").exists()
+
+
+def test_corrupt_final_weights_name_the_file_and_the_retrain_command(tmp_path):
+    import ssb.pretrain as pretrain_mod
+    from ssb.mlm import encode_corpus, split_blocks
+    from ssb.profiles import get_profile
+
+    tok = word_tokenizer(WORDS)
+    blocks = encode_corpus(["the cat sees a dog . " * 60] * 3, tok, max_len=16)
+    train, held = split_blocks(blocks, 0.1, seed=0)
+    profile = get_profile("smoke", n_layers=1, block=1, n_heads=2, d_head=4, max_len=16, batch_size=4, steps=2,
+                          warmup_steps=1, eval_every=2, checkpoint_every=2, eval_batches=1)
+    out = tmp_path / "pretrain" / "symmetric"
+    pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
+    weights = out / "final" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:64])
+    with pytest.raises(RuntimeError, match=r"final cannot be loaded.*pretrain_cli --profile smoke --variant symmetric --force"):
+        pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
+
+
+# ----------------------------------------------------------------------------- atomic writers
+
+
+def _hammer_dir(target: str, tag: str, n: int) -> None:
+    for i in range(n):
+        with atomic.atomic_dir(target) as tmp:
+            payload = f"{tag}-{i}" * 200
+            (tmp / "a.txt").write_text(payload)
+            (tmp / "b.txt").write_text(payload)
+
+
+def _hammer_file(target: str, tag: str, n: int) -> None:
+    for i in range(n):
+        atomic.write_text(target, f"{tag}-{i}\n" * 500)
+
+
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_two_processes_racing_on_one_atomic_target(tmp_path, kind):
+    target = tmp_path / ("target" if kind == "dir" else "target.txt")
+    worker = _hammer_dir if kind == "dir" else _hammer_file
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=worker, args=(str(target), tag, 300)) for tag in ("p", "q")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    assert [p.exitcode for p in procs] == [0, 0]                 # no writer failed
+    if kind == "dir":
+        a, b = (target / "a.txt").read_text(), (target / "b.txt").read_text()
+        assert a == b and a in {f"{t}-299" * 200 for t in "pq"}   # one writer's last, whole copy
+    else:
+        text = target.read_text()
+        assert text in {f"{t}-299\n" * 500 for t in "pq"}
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
