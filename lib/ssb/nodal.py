@@ -32,7 +32,7 @@ import pandas as pd
 
 from . import stats
 from .aperture import ApertureResult, evaluate_sets, head_sets, silent_prediction, single_node_sets
-from .heads import load_head, save_head, train_head
+from .heads import UnreadableHead, load_head, save_head, train_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, METHOD.md)
@@ -72,7 +72,10 @@ def fit_head(profile, probe, block: int | None = None, *, tied: bool = False, la
     key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cache_dir or runs_dir(profile) / "heads") / f"head-{key}"
     if path.exists() and not force:
-        return load_head(path, n_in=cfg["n_in"])
+        try:
+            return load_head(path, n_in=cfg["n_in"])
+        except UnreadableHead:              # deleted with a one-line warning: retrain below
+            pass
     head, history = train_head(
         probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
         epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
