@@ -1,10 +1,10 @@
-"""The claims table: each claim of the paper (C1-C6, METHOD.md) against what this run measured.
+"""The claims table: each claim of the paper (C1-C6, docs/method.md) against what this run measured.
 
 ``claims_table(summary)`` turns a ``summary.json`` (see ``results.update_summary``) into one
 row per claim with
 
 - ``claim``:    "C1" ... "C6" and a short title;
-- ``paper``:    what the paper states, one sentence (METHOD.md, "Claims to reproduce");
+- ``paper``:    what the paper states, one sentence (docs/method.md, "Claims C1-C6");
 - ``measured``: a short string built only from values in ``summary`` (no number is typed here);
 - ``verdict``:  "holds", "partly", "does not hold" or "not measured".
 

@@ -1,4 +1,4 @@
-"""Confusion-matrix measurements (METHOD.md, "Measurements on a held-out split").
+"""Confusion-matrix measurements (docs/method.md, "Measurements").
 
 Everything is computed from label counts, never from a dense C x C matrix, so a
 30,522-token vocabulary costs O(C) memory per node set:

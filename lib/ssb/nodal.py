@@ -8,7 +8,7 @@ single nodes, single heads and any node set still recognise through the limited 
     nodal_summary(res)                # medians, Jaccard overlaps, diagonal confidence
 
 The symmetric-initialisation control (C3) trains the head with ``tied=True``: its per-head
-column blocks start as copies of head 0's (METHOD.md, "Symmetric-initialization control").
+column blocks start as copies of head 0's (docs/method.md, "Symmetric controls").
 """
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def symmetry_control(profile, probe_for, variants=("random", "symmetric"), block
                      progress: bool = False) -> dict:
     """C3 at the node level: for each pre-training variant, a head on its node vectors and the
     aperture over heads and single nodes.  Symmetric variants get a tied head (per-head column
-    blocks copied from head 0, METHOD.md); the others a standard one.
+    blocks copied from head 0, docs/method.md); the others a standard one.
 
     ``probe_for(variant) -> Probe`` supplies the node vectors (token or FewRel task)."""
     block = profile.block if block is None else block
