@@ -192,3 +192,38 @@ def test_index_links_claims_to_sections_groups_figures_and_shows_only_this_run(o
     assert 'id="03_nodes-claim-C1"' in combined and 'id="02_apt-claim-C6"' in combined
     assert combined.index('id="02_apt"') < combined.index('id="03_nodes"')
     assert "data-path-xyz" not in combined and "page-break-before" in combined
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_tables_print_integers_as_integers_without_duplicate_index():
+    import pandas as pd
+    from ssb import tables
+
+    df = pd.DataFrame({"relation": ["P17 country of citizenship of a person who is long-named indeed", "P31"],
+                       "articles": [120.0, 3.0], "tokens": [1228800.0, 5.0], "accuracy": [0.054321, 0.25]})
+    tidy = tables.tidy(df)
+    assert str(tidy["articles"].dtype) == "Int64" and str(tidy["accuracy"].dtype) == "float64"
+    assert list(tidy.columns) == ["relation", "articles", "tokens", "accuracy"]      # 0..N-1 index dropped
+    text = tables.text_table(df, wrap=30)
+    assert "1,228,800" in text and "e+06" not in text and "120.000000" not in text and " 120" in text
+    assert "0.0543" in text and "0.250" in text
+    assert "long-named" in text and all(len(line) < 80 for line in text.splitlines())   # wrapped, not cut
+    assert text.splitlines()[1].startswith("P17 ")                                      # text left-aligned
+    html = tables.styled(df).to_html()
+    assert "text-align: left" in html and "1,228,800" in html and ">0<" not in html     # no index column
+
+    keyed = df.set_index("relation", drop=False)                       # index equal to a column: hidden
+    assert list(tables.tidy(keyed).columns) == list(df.columns)
+    named = df.set_index("relation")                                   # a meaningful index: kept as a column
+    assert list(tables.tidy(named).columns)[0] == "relation"
+    with pytest.raises(TypeError):
+        tables.tidy([1, 2])
+
+
+def test_tables_format_number():
+    from ssb.tables import format_number
+    assert format_number(3) == "3" and format_number(1234567) == "1,234,567"
+    assert format_number(0.0031234) == "0.00312" and format_number(12.345) == "12.3"
+    assert format_number(float("nan")) == "" and format_number(2.5e-7) == "2.50e-07"
