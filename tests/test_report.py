@@ -227,3 +227,18 @@ def test_tables_format_number():
     assert format_number(3) == "3" and format_number(1234567) == "1,234,567"
     assert format_number(0.0031234) == "0.00312" and format_number(12.345) == "12.3"
     assert format_number(float("nan")) == "" and format_number(2.5e-7) == "2.50e-07"
+
+
+def test_notebooks_meta_sets_the_project_kernel_and_keeps_cells(tmp_path):
+    from ssb import notebooks_meta
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ssb)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert notebooks_meta.main(["--check", str(path)]) == 1
+    assert notebooks_meta.set_kernelspec([path]) == [path]
+    again = nbformat.read(path, as_version=4)
+    assert again.metadata["kernelspec"] == notebooks_meta.KERNELSPEC and again.cells[0].source == "x = 1"
+    assert notebooks_meta.main(["--check", str(path)]) == 0 and notebooks_meta.set_kernelspec([path]) == []
