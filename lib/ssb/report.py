@@ -258,6 +258,8 @@ def combined_notebook(executed: list[Path], title: str):
         body.append(nbformat.v4.new_markdown_cell(
             f'<div class="page-break" style="break-before: page; page-break-before: always"></div>'
             f'<a id="{_esc(stem)}"></a>\n\n<p style="color: #6e7781">notebook {_esc(stem)}</p>'))
+        for i, cell in enumerate(page.cells):        # ids unique across the notebooks
+            cell["id"] = f"{stem}-{i}"[:64]
         body.extend(page.cells)
         for key in ("kernelspec", "language_info"):
             if key in nb.metadata and key not in combined.metadata:
