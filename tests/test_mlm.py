@@ -1,5 +1,5 @@
 """MLM data: token blocks, the seeded split, the batch order and the 15 % / 80-10-10
-masking of METHOD.md ("MLM pre-training", "Deterministic mode")."""
+masking of docs/method.md ("Model and training")."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
-"""BERT-6 construction, symmetric initialisations and the head gap g (METHOD.md,
-"Architecture and training" and "Symmetric-initialization control")."""
+"""BERT-6 construction, symmetric initialisations and the head gap g (docs/method.md,
+"Model and training" and "Symmetric controls")."""
 from __future__ import annotations
 
 import pytest

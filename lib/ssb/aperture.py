@@ -1,7 +1,7 @@
 """The limited-aperture engine: many node sets through one trained head, batched.
 
 Silencing every node outside an active set S means zeroing, in the head's first FC layer,
-the weight columns of the nodes outside S (METHOD.md, "Limited aperture").  For a 1-FC
+the weight columns of the nodes outside S (docs/method.md, "Nodes and the limited aperture").  For a 1-FC
 head with W = fc1.weight (C, D) and b = fc1.bias (C,) the logits of sample n are
 
     logits_S(n) = W[:, S] · z[n, S] + b                      (C,)
@@ -13,7 +13,7 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
 - for single nodes of a 1-FC head with many classes (C ≥ ``PRUNE_MIN_CLASSES``) first
   discards the labels that cannot win anywhere on the node's observed value range (the
-  upper envelope of the lines x·W[c,k] + b_c, METHOD.md C5) with a margin far above float
+  upper envelope of the lines x·W[c,k] + b_c, docs/method.md, "Convex-hull bound") with a margin far above float
   rounding, then scores only the few survivors (typically 5-50 of 4096): exact, and much
   cheaper than N·C;
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
@@ -55,7 +55,7 @@ _PRUNE_NODES = 2           # single nodes pruned together: small (G, m, C) tempo
 
 @dataclass
 class ApertureResult:
-    """Measurements of S node sets on one held-out split (METHOD.md, Measurements)."""
+    """Measurements of S node sets on one held-out split (docs/method.md, "Measurements")."""
     sets: list                   # S int64 arrays, node indices sorted ascending
     sizes: np.ndarray            # (S,) |S|
     accuracy: np.ndarray         # (S,) A(S)
@@ -228,7 +228,7 @@ def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n
     (G, C) boolean mask, True for every label that can win on some sample.
 
     In exact arithmetic the argmax follows the upper envelope env(x) = max_c (x·w_c + b_c)
-    (METHOD.md, C5).  Take ``n_anchors`` points lo < hi < ... from the smallest to the
+    (docs/method.md, "Convex-hull bound").  Take ``n_anchors`` points lo < hi < ... from the smallest to the
     largest sample and, at each anchor, env and the slope w_t of the winning line.  On
     [lo, hi] env lies above both winners' lines, so the gap f_c(x) = x·w_c + b_c - env(x)
     obeys two linear bounds,

@@ -1,7 +1,7 @@
 """Accuracy per token (APT, C6) and the token confusion matrix's strong matches.
 
 APT of token t = M[t,t] / Σ_j M[t,j] over its masked test occurrences; ⟨APT⟩ is the mean
-over tokens with at least ``min_count`` occurrences (METHOD.md, Measurements).
+over tokens with at least ``min_count`` occurrences (docs/method.md, "Measurements").
 
     table = apt_table(y_true, y_pred, train_counts, n_classes, min_count=5)
     rho = frequency_correlation(table)                # Spearman(APT, training frequency)

@@ -1,4 +1,4 @@
-"""The claims table: each claim of the paper (C1-C6, METHOD.md) against what this run measured.
+"""The claims table: each claim of the paper (C1-C6, docs/method.md) against what this run measured.
 
 Every verdict is built from the gate and check records (``ssb.stats.check`` / ``ssb.stats.gate``)
 that the notebooks store in ``summary.json`` under ``<section>.stats`` (and

@@ -1,4 +1,4 @@
-"""The crossover curve (METHOD.md, C4 and "Measurements on a held-out split"): pure arithmetic.
+"""The crossover curve (docs/method.md, "Crossover" and "Measurements"): pure arithmetic.
 
 For n on a log grid from 1 to D = 12·d_h, r random node sets of size n are evaluated
 through the limited aperture (elsewhere); this module draws the sets and turns their
@@ -112,7 +112,7 @@ def cooperation(set_recognized, single_recognized, sets, set_gain, single_gain) 
       union_individual     |∪_{k∈S} R({k})|
       kappa_R              |R(S)| / union (NaN where the union is empty)
       sum_individual_gain  Σ_{k∈S} ΔA({k})
-      kappa_A              ΔA(S) / Σ (NaN where Σ <= 0: undefined, METHOD.md)
+      kappa_A              ΔA(S) / Σ (NaN where Σ <= 0: undefined, docs/method.md)
       kappa_R_undefined, kappa_A_undefined   how many sets have NaN there (ints)
     """
     R_sets = np.asarray(set_recognized, dtype=bool)

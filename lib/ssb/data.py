@@ -1,6 +1,6 @@
 """Data: where it lives, the pre-training corpora, and the FewRel files.
 
-Everything is read from a *data directory* laid out like ``../shared/data``::
+Everything is read from a *data directory* laid out as below (docs/method.md, "Data")::
 
     <data_dir>/wikitext-103/wiki.valid.tokens
     <data_dir>/wikitext-103/wiki.test.tokens

@@ -1,4 +1,4 @@
-"""FewRel relation classification as a supervised task (METHOD.md, Data).
+"""FewRel relation classification as a supervised task (docs/method.md, "Data").
 
 Each relation's 700 instances are split by a seeded shuffle into ``n_train`` training
 and ``n_test`` test sentences; labels index the relation ids in sorted order.  Optional

@@ -1,4 +1,4 @@
-"""Classifier heads trained on cached node vectors (METHOD.md, "Classifier head").
+"""Classifier heads trained on cached node vectors (docs/method.md, "Nodes and the limited aperture").
 
     head, history = train_head(z_train, y_train, n_classes)          # z (N, D), y (N,)
     logits = head(torch.from_numpy(z_test))                           # (N, C)

@@ -1,4 +1,4 @@
-"""The convex-hull bound (METHOD.md, "Convex-hull bound (C5)"): which labels a node set can ever output.
+"""The convex-hull bound (docs/method.md, "Convex-hull bound"): which labels a node set can ever output.
 
 A 1-FC head with weights W (C, D) and bias b (C,), restricted to the active node set S
 (k = |S| nodes), has the logits

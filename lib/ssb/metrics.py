@@ -1,4 +1,4 @@
-"""Confusion-matrix measurements (METHOD.md, "Measurements on a held-out split").
+"""Confusion-matrix measurements (docs/method.md, "Measurements").
 
 Everything is computed from label counts, never from a dense C x C matrix, so a
 30,522-token vocabulary costs O(C) memory per node set:
@@ -143,7 +143,7 @@ def base_rate(row: np.ndarray) -> np.ndarray:
 
 def recognized_mask(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray, min_hits: int = 3,
                     q: float | None = None) -> np.ndarray:
-    """R(S) as a boolean mask (METHOD.md, "Recognized set"): M[j,j] >= min_hits and the hits
+    """R(S) as a boolean mask (docs/method.md, "Recognised set"): M[j,j] >= min_hits and the hits
     significantly above j's base rate, a one-sided binomial test P(X >= M[j,j]), X ~
     Binomial(col_j, base_rate_j), with Benjamini-Hochberg FDR q (default ``stats.FDR``) over the
     candidates of each set (last axis).  diag, col: (C,) or (S, C); base_rate: (C,)."""

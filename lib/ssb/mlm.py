@@ -1,6 +1,6 @@
 """Masked-language-model data: corpus -> fixed-length token blocks -> seeded masks.
 
-Masking (METHOD.md): 15 % of non-special positions are selected; of those 80 % become
+Masking (docs/method.md): 15 % of non-special positions are selected; of those 80 % become
 [MASK], 10 % a random token and 10 % stay. Every mask is a function of (seed, step) only,
 so a resumed run draws exactly the masks an uninterrupted run would.
 """

@@ -1,5 +1,5 @@
 """BERT-6 on HuggingFace ``BertConfig``/``BertForMaskedLM``, its symmetric initialisations,
-and the head gap g (METHOD.md, "Symmetric-initialization control").
+and the head gap g (docs/method.md, "Symmetric controls").
 
 Per-head parameter slices of one block (``head_slices``):
 

@@ -8,7 +8,7 @@ single nodes, single heads and any node set still recognise through the limited 
     nodal_summary(res)                # medians, Jaccard overlaps, diagonal confidence
 
 The symmetric-initialisation control (C3) trains the head with ``tied=True``: its per-head
-column blocks start as copies of head 0's (METHOD.md, "Symmetric-initialization control").
+column blocks start as copies of head 0's (docs/method.md, "Symmetric controls").
 
 Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
 
@@ -35,7 +35,7 @@ from .aperture import ApertureResult, evaluate_sets, head_sets, silent_predictio
 from .heads import UnreadableHead, load_head, save_head, train_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 
-N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, METHOD.md)
+N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, docs/method.md)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
 N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
 from .results import runs_dir
@@ -202,7 +202,7 @@ def symmetry_control(profile, probe_for, variants=("random", "symmetric"), block
                      progress: bool = False) -> dict:
     """C3 at the node level: for each pre-training variant, a head on its node vectors and the
     aperture over heads and single nodes.  Symmetric variants get a tied head (per-head column
-    blocks copied from head 0, METHOD.md); the others a standard one.
+    blocks copied from head 0, docs/method.md); the others a standard one.
 
     ``probe_for(variant) -> Probe`` supplies the node vectors (token or FewRel task)."""
     block = profile.block if block is None else block

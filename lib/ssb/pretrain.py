@@ -175,7 +175,7 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
     The default implementation, not ``fused=True``: the fused CPU kernel is ~4x faster
     (~10 ms -> ~2.5 ms a step for the quick profile, ~2 % of the step) but rounds the
     vector tail of a tensor differently from its body, which breaks the exact head
-    symmetry for odd d_head (METHOD.md, C3).
+    symmetry for odd d_head (docs/method.md, "Symmetric controls").
     """
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 

@@ -22,7 +22,7 @@ class Profile:
     name: str
     seed: int = 0
 
-    # --- pre-training corpus and tokenizer (METHOD.md, Data) ---
+    # --- pre-training corpus and tokenizer (docs/method.md, "Data") ---
     corpus: str = "wikitext103"          # "wikitext103" (local or datasets) | "wikipedia" (online)
     n_articles: int = 0                  # wikipedia: first N shuffled articles; wikitext: 0 = all
     corpus_max_words: int = 0            # 0 = no limit; smoke keeps the corpus tiny
@@ -31,7 +31,7 @@ class Profile:
     sequences: str = "chunks"            # "chunks": whole corpus cut into blocks | "first": first max_len tokens per article
     eval_fraction: float = 0.1           # held-out share of the token blocks
 
-    # --- BERT-6 (METHOD.md, Architecture) ---
+    # --- BERT-6 (docs/method.md, "Model and training") ---
     n_layers: int = 6
     n_heads: int = 12
     d_head: int = 16
@@ -55,7 +55,7 @@ class Profile:
     ssb_eps: float = 1e-4
     ssb_stochastic: bool = False         # also train the random variant with dropout 0.1
 
-    # --- node analysis (METHOD.md, The node and the limited aperture) ---
+    # --- node analysis (docs/method.md, "Nodes and the limited aperture") ---
     block: int = 6                       # 1..n_layers
     pooling: str = "cls"                 # sentence tasks: "cls" | "mean"
     head_layers: int = 1                 # classifier head: 1 or 2 FC layers
@@ -69,7 +69,7 @@ class Profile:
     min_hits: int = 3
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
 
-    # --- FewRel (METHOD.md, Data) ---
+    # --- FewRel (docs/method.md, "Data") ---
     fewrel_file: str = "val_wiki.json"
     n_train_per_relation: int = 630
     n_test_per_relation: int = 70

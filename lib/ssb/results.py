@@ -7,12 +7,29 @@ the same numbers always give the same bytes.
 
 ``SSB_OUTPUT_DIR`` moves ``runs/``, ``figures/`` and ``reports/`` under another root
 (the reproducibility tests run the pipeline twice side by side this way).
+
+Results belong to their run (docs/method.md, "Profiles" and "Verdicts"):
+
+- A profile with overrides writes to its own folder, ``figures/<results name>/``, where the
+  results name is the profile name plus the sorted overrides (``quick-block5``,
+  ``quick-block5-steps800``; ``results_name``).  ``figures/<profile>/`` changes only when the
+  profile itself is run.  Checkpoints stay in ``runs/<profile>/`` (their caches are keyed by
+  the fields they depend on).  ``summary.json`` records the overrides (``"overrides"``).
+- Every section that ``update_summary`` writes is stamped ``section["written_by"] =
+  {"run_id", "time", "results_name"}``.  A run of ``ssb.runner`` gives all its notebooks one
+  run id (``SSB_RUN_ID``, set by ``run_context``); ``current_run_sections`` keeps the
+  sections of one run, ``stale_sections`` names the others with their time.  Outside a
+  runner (JupyterLab) each kernel process has its own id and nothing is filtered.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +40,17 @@ from . import atomic
 # Wall-clock measurements: the only values of summary.json that may differ between two
 # runs of the same profile and seed (the reproducibility test ignores exactly these).
 TIMING_KEYS = frozenset({"tokens_per_second", "wall_seconds", "train_seconds"})
+# The stamp of the run that wrote a section: differs between runs by construction.
+STAMP_KEY = "written_by"
+# Set by ``run_context`` (ssb.runner) for the notebooks' kernels: one id and one results
+# folder for every notebook of a run, whatever the notebook passes as its profile.
+RUN_ID_ENV = "SSB_RUN_ID"
+RESULTS_NAME_ENV = "SSB_RESULTS_NAME"
+RESULTS_OVERRIDES_ENV = "SSB_RESULTS_OVERRIDES"     # JSON of the runner's overrides
+# Parameters that are not profile fields but change the results (notebooks 04-07).
+RESULT_PARAMETERS = ("checkpoint",)
+_MAX_NAME = 80
+_PROCESS_RUN_ID: str | None = None
 
 
 def repo_root() -> Path:
@@ -40,6 +68,7 @@ def output_root() -> Path:
 
 
 def profile_name(profile) -> str:
+    """The base profile's name ("quick"), also for a Profile with overrides."""
     return profile if isinstance(profile, str) else profile.name
 
 
@@ -47,10 +76,138 @@ def runs_dir(profile) -> Path:
     return output_root() / "runs" / profile_name(profile)
 
 
+def profile_overrides(profile) -> dict[str, Any]:
+    """The fields of a Profile that differ from its named base profile ({} for a name)."""
+    if isinstance(profile, str):
+        return {}
+    from .profiles import PROFILES
+
+    base = PROFILES.get(profile.name)
+    if base is None:
+        return {}
+    mine, theirs = profile.to_dict(), base.to_dict()
+    return {k: v for k, v in sorted(mine.items()) if k != "name" and v != theirs.get(k)}
+
+
+def _slug(value: Any) -> str:
+    """A short, file-name-safe spelling of an override's value."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = str(value)
+    if "/" in text or os.sep in text:                  # a path: its last part + a hash of the whole
+        digest = hashlib.sha1(text.encode()).hexdigest()[:6]
+        text = f"{Path(text).name}.{digest}"
+    return re.sub(r"[^A-Za-z0-9.+]+", "_", text).strip("_") or "_"
+
+
+def results_name(profile, overrides: dict[str, Any] | None = None) -> str:
+    """The folder name of a run's results: the profile name, then ``<field><value>`` for every
+    override in sorted order (``quick-block5-steps800``); the profile name alone without
+    overrides.  ``overrides`` adds to those read off a Profile (e.g. ``checkpoint``).  Inside a
+    run of ``ssb.runner`` (``SSB_RESULTS_NAME`` set for the same profile) that run's name.
+    Names longer than 80 characters end in a hash of the overrides instead."""
+    base = profile_name(profile)
+    env = os.environ.get(RESULTS_NAME_ENV)
+    if env and (env == base or env.startswith(base + "-")):
+        return env
+    items = {**profile_overrides(profile), **(overrides or {})}
+    items = {k: v for k, v in items.items() if v is not None and k not in ("name", "profile")}
+    if not items:
+        return base
+    name = "-".join([base] + [f"{k}{_slug(v)}" for k, v in sorted(items.items())])
+    if len(name) > _MAX_NAME:
+        digest = hashlib.sha1(json.dumps(to_jsonable(items), sort_keys=True).encode()).hexdigest()[:10]
+        name = f"{base}-{'-'.join(sorted(items))}"[: _MAX_NAME - 11].rstrip("-") + f"-{digest}"
+    return name
+
+
 def figures_dir(profile) -> Path:
-    d = output_root() / "figures" / profile_name(profile)
+    """figures/<results_name(profile)>/, created if missing."""
+    d = output_root() / "figures" / results_name(profile)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC time and process id, e.g. ``20260512T093015Z-4711``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+def current_run_id() -> str:
+    """``SSB_RUN_ID`` inside a runner's run; else one id for this process (a Lab kernel)."""
+    global _PROCESS_RUN_ID
+    env = os.environ.get(RUN_ID_ENV)
+    if env:
+        return env
+    if _PROCESS_RUN_ID is None:
+        _PROCESS_RUN_ID = new_run_id()
+    return _PROCESS_RUN_ID
+
+
+@contextlib.contextmanager
+def run_context(run_id: str, name: str, overrides: dict[str, Any] | None = None):
+    """Within the block, this process and the kernels it starts share ``run_id``, write to
+    figures/<name>/ and record ``overrides``; the variables are restored afterwards."""
+    keys = (RUN_ID_ENV, RESULTS_NAME_ENV, RESULTS_OVERRIDES_ENV)
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ[RUN_ID_ENV], os.environ[RESULTS_NAME_ENV] = run_id, name
+    os.environ[RESULTS_OVERRIDES_ENV] = json.dumps(to_jsonable(overrides or {}), sort_keys=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def section_stamp(summary: dict, section: str) -> dict | None:
+    """The ``written_by`` stamp of a section, None when it has none (written before stamps)."""
+    value = summary.get(section)
+    stamp = value.get(STAMP_KEY) if isinstance(value, dict) else None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def _sections(summary: dict) -> list[str]:
+    return [k for k, v in summary.items() if isinstance(v, dict) and k != "overrides"]
+
+
+def current_run_sections(summary: dict, run_id: str | None = None) -> dict:
+    """``summary`` with only the sections written by run ``run_id`` (default: ``SSB_RUN_ID``,
+    the runner's run).  Without a run id (interactive use) ``summary`` is returned whole.
+    Plain top-level values (``profile``, ``overrides``) are kept."""
+    run_id = run_id if run_id is not None else os.environ.get(RUN_ID_ENV)
+    if not run_id:
+        return dict(summary)
+    stale = stale_sections(summary, run_id)
+    return {k: v for k, v in summary.items() if k not in stale}
+
+
+def stale_sections(summary: dict, run_id: str | None = None) -> dict[str, dict | None]:
+    """{section: its stamp (None if unstamped)} for every section NOT written by ``run_id``
+    (default ``SSB_RUN_ID``); {} without a run id."""
+    run_id = run_id if run_id is not None else os.environ.get(RUN_ID_ENV)
+    if not run_id:
+        return {}
+    out = {}
+    for section in _sections(summary):
+        stamp = section_stamp(summary, section)
+        if stamp is None or stamp.get("run_id") != run_id:
+            out[section] = stamp
+    return out
+
+
+def describe_stale(stale: dict[str, dict | None]) -> str:
+    """One line naming the sections of earlier runs and when they were written ("" if none)."""
+    if not stale:
+        return ""
+    parts = [f"{k} ({v.get('time', '?')}, run {v.get('run_id', '?')})" if v else f"{k} (time unknown)"
+             for k, v in sorted(stale.items())]
+    return "Left out, from earlier runs: " + "; ".join(parts) + "."
 
 
 def to_jsonable(x: Any) -> Any:
@@ -86,18 +243,37 @@ def load_summary(profile) -> dict:
 
 
 def update_summary(profile, section: str, values: Any) -> dict:
-    """Set ``summary[section] = values`` (and ``summary['profile']``), atomically."""
+    """Set ``summary[section] = values`` (and ``summary['profile']``, ``summary['overrides']``),
+    stamp a dict section with the run that wrote it (``written_by``), atomically."""
     summary = load_summary(profile)
     summary["profile"] = profile_name(profile)
-    summary[section] = to_jsonable(values)
+    summary["overrides"] = to_jsonable(_recorded_overrides(profile))
+    values = to_jsonable(values)
+    if isinstance(values, dict):
+        values[STAMP_KEY] = {"run_id": current_run_id(), "results_name": results_name(profile),
+                             "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    summary[section] = values
     atomic.write_json(summary_path(profile), summary)
     return summary
 
 
+def _recorded_overrides(profile) -> dict[str, Any]:
+    """The overrides that name this run's results folder: a Profile's changed fields, else
+    those the runner recorded for its results name (``SSB_RESULTS_OVERRIDES``)."""
+    found = profile_overrides(profile)
+    env = os.environ.get(RESULTS_OVERRIDES_ENV)
+    if env:
+        try:
+            found = {**json.loads(env), **found}
+        except json.JSONDecodeError:
+            pass
+    return dict(sorted(found.items()))
+
+
 def strip_timings(obj: Any) -> Any:
-    """``obj`` without the wall-clock keys in TIMING_KEYS (at any depth)."""
+    """``obj`` without the wall-clock keys in TIMING_KEYS and the run stamps (at any depth)."""
     if isinstance(obj, dict):
-        return {k: strip_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
+        return {k: strip_timings(v) for k, v in obj.items() if k not in TIMING_KEYS and k != STAMP_KEY}
     if isinstance(obj, list):
         return [strip_timings(v) for v in obj]
     return obj

@@ -17,11 +17,19 @@ of an interrupted run in ``reports/<profile>/`` are removed at the start.
 
 Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the repository):
 
-- ``reports/<profile>/NN_name.ipynb``  the executed copy (written even when the notebook fails);
-- ``reports/<profile>/NN_name.html``   its HTML (nbconvert), which shows the error of a failure;
-- ``reports/<profile>/timings.json``   per notebook: wall seconds, status, parameters;
-- ``reports/<profile>/index.html``     claims table, notebook list, figures (``ssb.report``);
-- ``figures/<profile>/claims.md``      the claims table as Markdown (``ssb.claims``).
+- ``reports/<name>/NN_name.ipynb``  the executed copy (written even when the notebook fails);
+- ``reports/<name>/NN_name.html``   its HTML in reader mode (no bookkeeping cells, no injected
+  parameters; ``ssb.report``), which shows the error of a failure;
+- ``reports/<name>/NN_name.all-cells.html``  the same with every cell;
+- ``reports/<name>/all_notebooks.html``      every notebook on one printable page, with contents;
+- ``reports/<name>/timings.json``   per notebook: wall seconds, status, parameters;
+- ``reports/<name>/index.html``     claims table, notebook list, figures (``ssb.report``);
+- ``figures/<name>/``               figures, tables, ``summary.json`` and ``claims.md``.
+
+``<name>`` is the profile's name, or with overrides the profile plus the sorted overrides
+(``quick-block5``, ``results.results_name``): a run with overrides never writes into
+``figures/<profile>/``.  All notebooks of one invocation share a run id (``results.run_context``)
+that stamps the summary sections they write; the index shows only that run's values.
 
 The first failing notebook stops the run: ``FAILED: NN_name (see reports/<profile>/NN_name.html)``
 and exit status 1.  Bad options exit with status 2 before anything runs.
@@ -202,10 +210,16 @@ class Plan:
     parameters: dict[str, Any]          # passed to every notebook
     html: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)
+    run_id: str = field(default_factory=results.new_run_id)
+
+    @property
+    def results_name(self) -> str:
+        """figures/<results_name>/ and reports/<results_name>/: the profile, plus the overrides."""
+        return results.results_name(self.profile, {k: v for k, v in self.overrides.items() if v is not None})
 
     @property
     def reports_dir(self) -> Path:
-        return results.output_root() / "reports" / self.profile
+        return results.output_root() / "reports" / self.results_name
 
 
 def find_notebooks(notebooks_dir: Path, only: str | None) -> list[Path]:
@@ -377,16 +391,30 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: 
 
 
 def render_html(executed: Path, target: Path, exporter=None) -> None:
-    """HTML of an executed notebook (atomically); a plain error page when it cannot be rendered."""
-    import nbformat
-    from nbconvert import HTMLExporter
+    """HTML of an executed notebook (atomically): ``target`` in reader mode and
+    ``report.full_page(target)`` with every cell (``report.render_notebook_html``); a plain
+    error page when it cannot be rendered."""
+    for page, reader in ((target, True), (report.full_page(target), False)):
+        try:
+            report.render_notebook_html(executed, page, exporter, reader=reader)
+        except Exception as err:           # noqa: BLE001
+            body = _error_html(executed.stem, f"HTML rendering of {executed} failed:\n{''.join(traceback.format_exception(err))}")
+            atomic.write_text(page, body)
 
-    try:
-        nb = nbformat.read(executed, as_version=4)
-        body, _ = (exporter or HTMLExporter()).from_notebook_node(nb)
-    except Exception as err:               # noqa: BLE001
-        body = _error_html(executed.stem, f"HTML rendering of {executed} failed:\n{''.join(traceback.format_exception(err))}")
-    atomic.write_text(target, body)
+
+def write_run_reports(plan: "Plan") -> None:
+    """After the notebooks: claims.md, the combined report (unless --no-html) and the index,
+    all for this run's results name; the index uses only the sections this run wrote."""
+    claims.write_claims_markdown(plan.results_name)
+    if plan.html:
+        try:
+            combined = report.write_combined(plan.results_name)
+        except Exception as err:           # noqa: BLE001 - the index matters more than this page
+            print(f"error: the combined report failed: {_short_error(err)}", file=sys.stderr, flush=True)
+        else:
+            if combined is not None:
+                print(f"combined report: {combined}", flush=True)
+    print(f"index: {report.write_index(plan.results_name, plan.run_id)}", flush=True)
 
 
 def _short_error(error: BaseException) -> str:
@@ -402,12 +430,17 @@ def _write_timings(plan: Plan, timings: dict) -> None:
 
 def run(plan: Plan, kernel_name: str) -> int:
     """Execute the plan; 0 when every notebook ran, 1 at the first failure."""
+    with results.run_context(plan.run_id, plan.results_name, plan.overrides):
+        return _run(plan, kernel_name)
+
+
+def _run(plan: Plan, kernel_name: str) -> int:
     from nbconvert import HTMLExporter
 
     plan.reports_dir.mkdir(parents=True, exist_ok=True)
     for stale in atomic.remove_stale_temporaries(plan.reports_dir, REPORT_TEMPORARIES):
         print(f"removed {stale.name} (temporary file of an interrupted run)", flush=True)
-    timings = report.load_timings(plan.profile)
+    timings = report.load_timings(plan.results_name)
     exporter = HTMLExporter() if plan.html else None
     status = 0
     total = len(plan.notebooks)
@@ -434,7 +467,7 @@ def run(plan: Plan, kernel_name: str) -> int:
         for later in plan.notebooks[i:]:
             timings[later.stem] = {"seconds": None, "status": "skipped", "parameters": plan.parameters}
         _write_timings(plan, timings)
-        print(f"FAILED: {stem} (see reports/{plan.profile}/{stem}.html)", flush=True)
+        print(f"FAILED: {stem} (see reports/{plan.results_name}/{stem}.html)", flush=True)
         status = 1
         break
     return status
@@ -462,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = build_plan(args)
         prepare_environment()
-        for directory in (plan.reports_dir, results.output_root() / "figures" / plan.profile,
+        for directory in (plan.reports_dir, results.output_root() / "figures" / plan.results_name,
                           results.output_root() / "runs" / plan.profile):
             check_writable(directory)
         kernel_name = kernel_name_for_this_python()
@@ -478,8 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = run(plan, kernel_name)
     finally:
         try:
-            claims.write_claims_markdown(plan.profile)
-            print(f"index: {report.write_index(plan.profile)}", flush=True)
+            write_run_reports(plan)
         except (OSError, ValueError) as err:   # reported, without hiding the run's own outcome
             print(f"error: writing the index failed: {err}", file=sys.stderr, flush=True)
             status = status or 1

@@ -1,0 +1,244 @@
+"""Reports that navigate and results that belong to their run (issue 13), on tiny synthetic
+executed notebooks and summaries in a temporary SSB_OUTPUT_DIR: no kernel, no data."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ssb import report, results, runner
+from ssb.profiles import get_profile
+
+
+@pytest.fixture
+def out_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    for key in (results.RUN_ID_ENV, results.RESULTS_NAME_ENV, results.RESULTS_OVERRIDES_ENV):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def write_png(path: Path, width: int, height: int) -> None:
+    """A valid grey PNG of the given size."""
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+# ----------------------------------------------------------------------------- results of a run
+
+
+def test_results_name_is_the_profile_plus_sorted_overrides():
+    assert results.results_name(get_profile("quick")) == "quick"
+    assert results.results_name("quick") == "quick"
+    assert results.results_name(get_profile("quick", block=5)) == "quick-block5"
+    assert results.results_name(get_profile("quick", steps=800, block=5)) == "quick-block5-steps800"
+    assert results.results_name(get_profile("quick", block=5)) == results.results_name("quick", {"block": 5})
+    with_path = results.results_name("quick", {"checkpoint": "/some/where/other_bert"})
+    assert with_path.startswith("quick-checkpointother_bert.") and "/" not in with_path
+    assert with_path != results.results_name("quick", {"checkpoint": "/elsewhere/other_bert"})
+    long = results.results_name("quick", {f"field{i}": "x" * 20 for i in range(6)})
+    assert len(long) <= 80 and long.startswith("quick-")
+
+
+def test_a_run_with_overrides_leaves_the_profile_folder_untouched(out_root):
+    committed = results.update_summary("quick", "apt", {"spearman_freq": 0.5})
+    before = {p.name: p.read_bytes() for p in (out_root / "figures" / "quick").iterdir()}
+
+    P = get_profile("quick", block=5)                  # what a notebook gets with -p block 5
+    results.update_summary(P, "apt", {"spearman_freq": 0.1})
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    results.save_figure(fig, P, "02_apt")
+    plt.close(fig)
+
+    after = {p.name: p.read_bytes() for p in (out_root / "figures" / "quick").iterdir()}
+    assert after == before and committed["apt"]["spearman_freq"] == 0.5
+    own = json.loads((out_root / "figures" / "quick-block5" / "summary.json").read_text())
+    assert own["overrides"] == {"block": 5} and own["apt"]["spearman_freq"] == 0.1
+    assert (out_root / "figures" / "quick-block5" / "02_apt.png").is_file()
+
+
+def test_the_runner_plan_of_an_override_run_names_its_own_folders(out_root):
+    args = runner.build_parser().parse_args(["--profile", "quick", "-p", "block", "5"])
+    plan = runner.build_plan(args)
+    assert plan.results_name == "quick-block5"
+    assert plan.reports_dir == out_root / "reports" / "quick-block5"
+    plain = runner.build_plan(runner.build_parser().parse_args(["--profile", "quick"]))
+    assert plain.results_name == "quick" and plain.run_id != "" 
+
+
+def test_inside_a_run_context_every_writer_uses_the_runs_folder_and_id(out_root):
+    with results.run_context("run-a", "quick-block5", {"block": 5}):
+        results.update_summary("quick", "apt", {"spearman_freq": 0.3})    # a notebook passing the bare name
+        assert results.current_run_id() == "run-a"
+    assert not (out_root / "figures" / "quick").exists()
+    summary = results.load_summary("quick-block5")
+    assert summary["apt"]["written_by"]["run_id"] == "run-a" and summary["overrides"] == {"block": 5}
+    assert results.RUN_ID_ENV not in __import__("os").environ          # restored
+
+
+def test_current_run_sections_keep_only_that_runs_values(out_root):
+    with results.run_context("run-a", "smoke"):
+        results.update_summary("smoke", "apt", {"spearman_freq": 0.3})
+        results.update_summary("smoke", "hull", {"violations": 0})
+    with results.run_context("run-b", "smoke"):
+        results.update_summary("smoke", "hull", {"violations": 1})
+    summary = results.load_summary("smoke")
+    summary["old"] = {"x": 1}                                             # written before stamps existed
+    current = results.current_run_sections(summary, "run-b")
+    assert set(current) == {"profile", "overrides", "hull"} and current["hull"]["violations"] == 1
+    stale = results.stale_sections(summary, "run-b")
+    assert set(stale) == {"apt", "old"} and stale["apt"]["run_id"] == "run-a" and stale["old"] is None
+    note = results.describe_stale(stale)
+    assert "apt (" in note and "run run-a" in note and "old (time unknown)" in note
+    assert results.current_run_sections(summary, None) == summary          # interactive: nothing hidden
+    assert "written_by" not in json.dumps(results.strip_timings(summary))  # reproducibility ignores stamps
+
+
+# ----------------------------------------------------------------------------- notebook pages
+
+
+def executed_notebook(path: Path, heading: str, claims_cell: str, marker: str) -> Path:
+    """An executed-looking notebook: heading, papermill's injected cell, a bookkeeping cell,
+    a claim check with a tqdm warning on stderr."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    injected = nbformat.v4.new_code_cell('profile = "smoke"\ndata_dir = "/very/absolute/data-path-xyz"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    bookkeeping = nbformat.v4.new_code_cell(f"results.update_summary(P, 'apt', {{'{marker}': 1}})")
+    bookkeeping.metadata["tags"] = ["bookkeeping"]
+    check = nbformat.v4.new_code_cell(claims_cell)
+    check.outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "/x/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.\n"
+        "  from .autonotebook import tqdm as notebook_tqdm\nreal-warning-kept\n")),
+        nbformat.v4.new_output("stream", name="stdout", text="science-output-abc\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {heading}\n\nText."), injected,
+                nbformat.v4.new_markdown_cell("## Claim check"), bookkeeping, check]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_claims_checked_reads_the_claims_show_calls():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('claims.show(results.load_summary(P), ["C1", "C3"])'),
+                nbformat.v4.new_code_cell("claims.show(summary, ['C3'])\nx = [1]"),
+                nbformat.v4.new_markdown_cell('claims.show(s, ["C6"])')]
+    assert report.claims_checked(nb) == ["C1", "C3"]
+
+
+def test_notebook_pages_have_title_backlink_anchors_and_reader_mode(out_root):
+    out_dir = out_root / "reports" / "smoke"
+    executed = executed_notebook(out_dir / "03_nodes.ipynb", "Nodes after pre-training",
+                                 'claims.show(results.load_summary(P), ["C1", "C3"])', "bookkeeping-marker-q")
+    page = out_dir / "03_nodes.html"
+    runner.render_html(executed, page)
+
+    reader = page.read_text()
+    assert "<title>03_nodes — Nodes after pre-training</title>" in reader
+    assert 'href="index.html"' in reader and 'href="03_nodes.all-cells.html"' in reader
+    assert 'id="claim-C1"' in reader and 'id="claim-C3"' in reader
+    assert "science-output-abc" in reader and "real-warning-kept" in reader
+    assert "bookkeeping-marker-q" not in reader and "data-path-xyz" not in reader
+    assert "IProgress" not in reader and "autonotebook" not in reader
+
+    full = report.full_page(page).read_text()
+    assert "bookkeeping-marker-q" in full and "data-path-xyz" in full and 'href="03_nodes.html"' in full
+    kept = nbformat.read(executed, as_version=4)                          # the .ipynb keeps everything
+    assert len(kept.cells) == 5 and "IProgress" in kept.cells[-1].outputs[0]["text"]
+
+
+def test_index_links_claims_to_sections_groups_figures_and_shows_only_this_run(out_root):
+    out_dir = out_root / "reports" / "smoke"
+    for stem, heading, claim in (("02_apt", "APT", "C6"), ("03_nodes", "Nodes", "C1")):
+        executed = executed_notebook(out_dir / f"{stem}.ipynb", heading, f'claims.show(s, ["{claim}"])', "m")
+        runner.render_html(executed, out_dir / f"{stem}.html")
+    assert report.write_combined("smoke") == out_dir / "all_notebooks.html"
+    fig_dir = out_root / "figures" / "smoke"
+    write_png(fig_dir / "03_node_map.png", 900, 300)          # wide: a three-panel figure
+    write_png(fig_dir / "02_apt.png", 300, 300)
+    write_png(fig_dir / "99_misc.png", 20, 20)
+    with results.run_context("run-old", "smoke"):
+        results.update_summary("smoke", "apt", {"mean_by_layer": [0.1, 0.2], "spearman_freq": 0.777})
+    with results.run_context("run-new", "smoke"):
+        results.update_summary("smoke", "hull", {"violations": 0})
+
+    page = report.write_index("smoke", "run-new").read_text()
+    assert "<title>Single-nodal SSB — smoke</title>" in page
+    assert 'href="03_nodes.html#claim-C1"' in page and 'href="02_apt.html#claim-C6"' in page
+    assert "0.777" not in page and "Left out, from earlier runs: apt" in page        # stale C6 value
+    assert page.index("<h3>C1 ") < page.index("03_node_map.png") < page.index("<h3>C6 ") \
+        < page.index("02_apt.png") < page.index("<h3>Other figures</h3>") < page.index("99_misc.png")
+    assert '<figure class="wide"><a href="../../figures/smoke/03_node_map.png"' in page
+    assert 'href="all_notebooks.html"' in page and 'href="03_nodes.all-cells.html"' in page
+    assert "03_nodes.all-cells</a>" not in page                          # not listed as a notebook
+    assert "docs/method.md" in page
+
+    everything = report.write_index("smoke").read_text()                 # no run id: whole summary
+    assert "0.777" in everything
+
+    combined = (out_dir / "all_notebooks.html").read_text()
+    assert "<title>Single-nodal SSB — all notebooks — smoke</title>" in combined
+    assert 'href="#02_apt"' in combined and 'href="#03_nodes"' in combined
+    assert 'id="03_nodes-claim-C1"' in combined and 'id="02_apt-claim-C6"' in combined
+    assert combined.index('id="02_apt"') < combined.index('id="03_nodes"')
+    assert "data-path-xyz" not in combined and "page-break-before" in combined
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_tables_print_integers_as_integers_without_duplicate_index():
+    import pandas as pd
+    from ssb import tables
+
+    df = pd.DataFrame({"relation": ["P17 country of citizenship of a person who is long-named indeed", "P31"],
+                       "articles": [120.0, 3.0], "tokens": [1228800.0, 5.0], "accuracy": [0.054321, 0.25]})
+    tidy = tables.tidy(df)
+    assert str(tidy["articles"].dtype) == "Int64" and str(tidy["accuracy"].dtype) == "float64"
+    assert list(tidy.columns) == ["relation", "articles", "tokens", "accuracy"]      # 0..N-1 index dropped
+    text = tables.text_table(df, wrap=30)
+    assert "1,228,800" in text and "e+06" not in text and "120.000000" not in text and " 120" in text
+    assert "0.0543" in text and "0.250" in text
+    assert "long-named" in text and all(len(line) < 80 for line in text.splitlines())   # wrapped, not cut
+    assert text.splitlines()[1].startswith("P17 ")                                      # text left-aligned
+    html = tables.styled(df).to_html()
+    assert "text-align: left" in html and "1,228,800" in html and ">0<" not in html     # no index column
+
+    keyed = df.set_index("relation", drop=False)                       # index equal to a column: hidden
+    assert list(tables.tidy(keyed).columns) == list(df.columns)
+    named = df.set_index("relation")                                   # a meaningful index: kept as a column
+    assert list(tables.tidy(named).columns)[0] == "relation"
+    with pytest.raises(TypeError):
+        tables.tidy([1, 2])
+
+
+def test_tables_format_number():
+    from ssb.tables import format_number
+    assert format_number(3) == "3" and format_number(1234567) == "1,234,567"
+    assert format_number(0.0031234) == "0.00312" and format_number(12.345) == "12.3"
+    assert format_number(float("nan")) == "" and format_number(2.5e-7) == "2.50e-07"
+
+
+def test_notebooks_meta_sets_the_project_kernel_and_keeps_cells(tmp_path):
+    from ssb import notebooks_meta
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ssb)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert notebooks_meta.main(["--check", str(path)]) == 1
+    assert notebooks_meta.set_kernelspec([path]) == [path]
+    again = nbformat.read(path, as_version=4)
+    assert again.metadata["kernelspec"] == notebooks_meta.KERNELSPEC and again.cells[0].source == "x = 1"
+    assert notebooks_meta.main(["--check", str(path)]) == 0 and notebooks_meta.set_kernelspec([path]) == []
