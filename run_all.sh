@@ -7,12 +7,7 @@
 # directory this is run from: the script never changes directory.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-if [ ! -x "$repo/.venv/bin/python" ]; then
-  echo "setting up $repo/.venv: python3 -m venv .venv, then pip install -r requirements.lock (pinned versions) and -e . (this package)"
-  python3 -m venv "$repo/.venv"
-  "$repo/.venv/bin/pip" install -r "$repo/requirements.lock"
-  "$repo/.venv/bin/pip" install --no-deps -e "$repo"
-fi
+source "$repo/tools/ensure_venv.sh"
 # this checkout's package first, whichever checkout the venv was installed from
 export PYTHONPATH="$repo/lib${PYTHONPATH:+:$PYTHONPATH}"
 exec "$repo/.venv/bin/python" -m ssb.runner "$@"

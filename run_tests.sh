@@ -7,12 +7,8 @@
 # tests are skipped (with the reason) when FewRel or WikiText-103 is absent.
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ ! -x .venv/bin/python ]; then
-  echo "setting up .venv (pinned versions from requirements.lock) ..."
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet -r requirements.lock
-  .venv/bin/pip install --quiet --no-deps -e .
-fi
+repo="$(pwd)"
+source "$repo/tools/ensure_venv.sh"
 if [ -z "${SSB_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export SSB_DATA_DIR="$(cd ../shared/data && pwd)"
 fi

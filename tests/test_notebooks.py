@@ -119,7 +119,9 @@ def test_other_fewrel_file_and_checkpoint_run_04_to_07(tmp_path, data_dir):
     proc = run_smoke(root, data_dir, "--only", "04,05,06,07", "-p", "fewrel_file", str(small),
                      "-p", "checkpoint", str(other), "-p", "block", "4")
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    summary = json.loads((root / "figures" / "smoke" / "summary.json").read_text())
+    [summary_path] = list((root / "figures").glob("smoke-*/summary.json"))   # a run with overrides has its own folder
+    assert not (root / "figures" / "smoke").exists()
+    summary = json.loads(summary_path.read_text())
     assert summary["finetune"]["n_labels"] == 5
     assert len(summary["finetune"]["accuracy_by_layer"]) == 4          # the other model's 4 blocks
     assert summary["nodes_finetune"]["n_labels"] == 5

@@ -381,9 +381,11 @@ def show(summary: dict, which: Sequence[str] | None = None) -> None:
     plain-text fallback), printed text elsewhere."""
     from . import report        # imported here: report imports this module
 
+    note = results.describe_stale(results.stale_sections(summary))   # values of earlier runs are left out
+    summary = results.current_run_sections(summary)
     rows = select_rows(summary, which)
     names = [r["claim"] for r in rows]
-    text = claims_text(summary, names)
+    text = claims_text(summary, names) + (f"\n{note}" if note else "")
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -391,7 +393,8 @@ def show(summary: dict, which: Sequence[str] | None = None) -> None:
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
         if all(r["verdict"] in getattr(report, "VERDICT_COLOURS", {}) for r in rows):
-            display({"text/html": report.claims_html(summary, names), "text/plain": text}, raw=True)
+            html = report.claims_html(summary, names) + (f"<p><i>{note}</i></p>" if note else "")
+            display({"text/html": html, "text/plain": text}, raw=True)
         else:                   # a report module that does not know every verdict yet
             display({"text/markdown": _markdown_table(rows), "text/plain": text}, raw=True)
     else:
@@ -451,5 +454,5 @@ def write_claims_markdown(profile_name: str, path: str | os.PathLike | None = No
     fig_dir = results.figures_dir(name)
     path = Path(path) if path is not None else fig_dir / "claims.md"
     figures = [os.path.relpath(p, path.parent.resolve()) for p in sorted(fig_dir.resolve().glob("*.png"))]
-    atomic.write_text(path, claims_markdown(results.load_summary(name), figures))
+    atomic.write_text(path, claims_markdown(results.current_run_sections(results.load_summary(name)), figures))
     return path

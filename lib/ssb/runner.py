@@ -404,8 +404,15 @@ def render_html(executed: Path, target: Path, exporter=None) -> None:
 
 def write_run_reports(plan: "Plan") -> None:
     """After the notebooks: claims.md, the combined report (unless --no-html) and the index,
-    all for this run's results name; the index uses only the sections this run wrote."""
-    claims.write_claims_markdown(plan.results_name)
+    all for this run's results name; the index uses only the sections this run wrote.
+    The verdicts of this run's sections are stored in summary.json: ``claims`` {C1..C6: verdict}
+    and ``claims_stats`` {Ck: verdict, gates, checks} (``claims.claims_summary``)."""
+    with results.run_context(plan.run_id, plan.results_name, plan.overrides):
+        current = results.current_run_sections(results.load_summary(plan.results_name))
+        verdicts = claims.claims_summary(current)
+        results.update_summary(plan.results_name, "claims", verdicts["claims"])
+        results.update_summary(plan.results_name, "claims_stats", verdicts["stats"])
+        claims.write_claims_markdown(plan.results_name)
     if plan.html:
         try:
             combined = report.write_combined(plan.results_name)
