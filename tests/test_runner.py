@@ -125,7 +125,7 @@ def test_runs_selected_notebooks_in_order_with_typed_parameters(tmp_path, out_ro
     index = (reports / "index.html").read_text()
     assert 'href="01_alpha.html"' in index and 'href="03_gamma.html"' in index and "02_beta" not in index
     # the summary section written inside the kernel (SSB_OUTPUT_DIR honoured) reaches the claims table
-    assert "C6" in index and "0.42" in index and "holds" in index
+    assert "C6" in index and "0.42" in index and "not testable" in index   # no gates recorded: never "holds"
     claims_md = (out_root / "figures" / name / "claims.md").read_text()
     assert "| **C6** APT" in claims_md and "0.42" in claims_md and "**not measured**" in claims_md
 

@@ -137,7 +137,8 @@ def test_session_makes_paths_absolute_and_records_them(tmp_path, monkeypatch):
                       quiet=True, accepts=("checkpoint",))
     assert s.data_dir == str(tmp_path / "d") and s.checkpoint == str(tmp_path / "ck")
     assert s.profile.fewrel_file == str(tmp_path / "f.json")
-    summary = json.loads((tmp_path / "out" / "figures" / "smoke" / "summary.json").read_text())
+    [path] = (tmp_path / "out" / "figures").glob("smoke-fewrel_file*/summary.json")   # overrides: own folder
+    summary = json.loads(path.read_text())
     assert summary["inputs"] == {"data_dir": str(tmp_path / "d"), "checkpoint": str(tmp_path / "ck"),
                                  "fewrel_file": str(tmp_path / "f.json")}
     session.start({"profile": "smoke", "data_dir": "d"}, quiet=True)
