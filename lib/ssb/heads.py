@@ -9,6 +9,8 @@
 2 FC layers: logits = fc2(relu(fc1(z))), fc1.weight (hidden, D).
 In both, node k enters only through column k of fc1.weight, so silencing node k (the
 limited aperture) is zeroing that column; ``ssb.aperture`` does it in a batched way.
+A head trained with ``standardize=True`` has its per-node scale folded into fc1, so this
+stays exact (see ``train_head``).
 
 Training is deterministic: the initial weights, the validation split and every shuffle
 come from ``seed``; the global torch RNG is left untouched.
@@ -131,12 +133,21 @@ def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int
 def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
                lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
                weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
-               progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
+               standardize: bool = False, progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
     """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
 
     A seeded ``val_fraction`` of the examples is held out for early stopping: training stops
-    after ``patience`` epochs without a lower validation loss and the best weights are
-    restored (val_fraction=0: no validation, the last weights are kept).
+    after ``patience`` epochs without a lower validation loss and the weights of the best
+    epoch are restored (val_fraction=0: no validation, the last weights are kept).
+    ``training_outcome(history, patience)`` says whether it stopped there (converged) or ran
+    out of ``epochs``.
+
+    ``standardize=True`` trains on z_k / s_k, with s_k the root mean square of node k over
+    z_train (``node_scales``; 1 for a node that is always 0), then folds the scale
+    into the first layer: fc1.weight[:, k] <- fc1.weight[:, k] / s_k.  The returned head takes
+    raw z and computes exactly the standardised head's function.  There is no centring, so
+    silencing node k (z_k = 0, i.e. zeroing column k of fc1, METHOD.md "Limited aperture") is
+    z_k / s_k = 0 in the units the head was trained in: the limited aperture keeps its meaning.
 
     ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head
     column blocks start as copies of head 0's.  Nothing re-imposes the tie afterwards: fc1's
@@ -169,6 +180,10 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
 
     z_tr, y_tr = z[train_idx], y[train_idx]
     z_val, y_val = z[val_idx], y[val_idx]
+    scale = None
+    if standardize:
+        scale = torch.from_numpy(node_scales(z.numpy()))         # over every example passed in
+        z_tr, z_val = z_tr / scale, z_val / scale
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history: list[dict] = []
@@ -203,7 +218,35 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
                     break
     if best_state is not None:
         head.load_state_dict(best_state)
+    if scale is not None:
+        with torch.no_grad():
+            head.fc1.weight.div_(scale[None, :])                  # fold: W'(z / s) == (W' / s) z
     return head.eval(), history
+
+
+def node_scales(z: np.ndarray) -> np.ndarray:
+    """Root mean square of each node over the rows of z (N, D), float32 (D,); 1 where it is 0.
+
+    Computed column by column in float64 with the same operations for every column, so
+    identical columns get bit-identical scales (the tied-block control stays exact)."""
+    z = np.asarray(z, dtype=np.float64)
+    s = np.sqrt(np.mean(z * z, axis=0))
+    return np.where(s > 0, s, 1.0).astype(np.float32)
+
+
+def training_outcome(history: list[dict], patience: int) -> dict:
+    """Best epoch, epochs run and whether training converged in the early-stopping sense: the
+    last ``patience`` epochs brought no lower validation loss (the best epoch's weights were
+    restored).  ``converged`` is None without a validation split."""
+    if not history:
+        raise ValueError("empty training history")
+    losses = [h["val_loss"] for h in history]
+    if any(not math.isfinite(v) for v in losses):
+        return {"best_epoch": None, "epochs_run": len(history), "converged": None}
+    best = int(np.argmin(losses))
+    return {"best_epoch": history[best]["epoch"], "epochs_run": len(history),
+            "best_val_loss": float(losses[best]), "best_val_accuracy": float(history[best]["val_accuracy"]),
+            "converged": bool(len(history) - 1 - best >= patience)}
 
 
 _WEIGHTS, _CONFIG = "head.safetensors", "config.json"
