@@ -50,7 +50,7 @@ def test_learns_a_separable_problem(layers):
     with torch.no_grad():
         acc = (head(torch.from_numpy(z[1200:])).argmax(-1).numpy() == y[1200:]).mean()
     assert acc > 0.95
-    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "lr"}
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
@@ -183,3 +183,16 @@ def test_tied_blocks_stay_exactly_equal_when_standardised(layers):
     w = head.fc1.weight.detach()
     for h in range(1, 3):
         assert torch.equal(w[:, h * 4:(h + 1) * 4], w[:, :4])
+
+
+def test_lr_decays_on_epochs_without_improvement():
+    z, y = blobs(400, 3, 6, 1.0, seed=5)
+    _, history = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, lr_decay=0.5, progress=False)
+    for prev, cur in zip(history, history[1:]):
+        improved = prev["val_loss"] < min(h["val_loss"] for h in history[:prev["epoch"] - 1] or [{"val_loss": np.inf}])
+        assert cur["lr"] == (prev["lr"] if improved else prev["lr"] * 0.5)
+    assert history[-1]["lr"] < history[0]["lr"] == 5e-2
+    _, constant = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
+    assert {h["lr"] for h in constant} == {5e-2}
+    with pytest.raises(ValueError, match="lr_decay"):
+        train_head(z, y, 3, lr_decay=0.0, progress=False)

@@ -133,14 +133,17 @@ def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int
 def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
                lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
                weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
-               standardize: bool = False, progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
+               standardize: bool = False, lr_decay: float = 1.0,
+               progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
     """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
 
     A seeded ``val_fraction`` of the examples is held out for early stopping: training stops
     after ``patience`` epochs without a lower validation loss and the weights of the best
     epoch are restored (val_fraction=0: no validation, the last weights are kept).
     ``training_outcome(history, patience)`` says whether it stopped there (converged) or ran
-    out of ``epochs``.
+    out of ``epochs``.  ``lr_decay`` < 1 multiplies the learning rate by it after every epoch
+    without a lower validation loss, so the last epochs before stopping take smaller steps
+    (1 = a constant learning rate).
 
     ``standardize=True`` trains on z_k / s_k, with s_k the root mean square of node k over
     z_train (``node_scales``; 1 for a node that is always 0), then folds the scale
@@ -157,10 +160,12 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     blocks differ, the blocks drift apart as they should (symmetry breaking).
 
     Returns (head in eval mode, history: one dict per epoch with epoch, train_loss,
-    val_loss, val_accuracy; NaN validation values when there is no validation slice).
+    val_loss, val_accuracy, lr; NaN validation values when there is no validation slice).
     """
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise ValueError(f"epochs, batch_size and patience must be positive, got {epochs}, {batch_size}, {patience}")
+    if not 0.0 < lr_decay <= 1.0:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     z, y = _as_tensors(z_train, y_train, n_classes)
@@ -195,6 +200,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         epoch_iter = tqdm(epoch_iter, desc="head", unit="epoch", leave=False)
     for epoch in epoch_iter:
         head.train()
+        epoch_lr = opt.param_groups[0]["lr"]
         perm = torch.randperm(len(y_tr), generator=shuffle)
         total = 0.0
         for s in range(0, len(perm), batch_size):
@@ -206,7 +212,8 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
             total += float(loss.detach()) * len(idx)
         head.eval()
         val_loss, val_acc = _evaluate(head, z_val, y_val, 4096) if n_val else (float("nan"), float("nan"))
-        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc})
+        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc,
+                        "lr": epoch_lr})
         if progress:
             epoch_iter.set_postfix(loss=f"{total / len(y_tr):.3f}", val=f"{val_loss:.3f}")
         if n_val:
@@ -214,6 +221,8 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
                 best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
             else:
                 stale += 1
+                for group in opt.param_groups:
+                    group["lr"] *= lr_decay
                 if stale >= patience:
                     break
     if best_state is not None:

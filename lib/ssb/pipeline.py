@@ -167,7 +167,7 @@ def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: 
         for i, s in enumerate(range(0, n, chunk)):
             _, y = mask_tokens(torch_from(blocks[s:s + chunk]), spec, _draw_generator(seed, stream, d, i), all_mask=True)
             selected[d, s:s + chunk] = (y != -100).numpy()
-    probe = selected & (keep[blocks] if keep is not None else True)[None]
+    probe = selected & keep[blocks][None] if keep is not None else selected
     counts = probe.sum(-1).reshape(-1)                      # (draws * n,) probe positions per row
     available = int(counts.sum())
     rows = np.flatnonzero(counts)
