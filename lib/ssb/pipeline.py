@@ -5,7 +5,9 @@ model and gets 01's checkpoint if it exists (and matches the profile), or trains
 
     corpus(profile)                 -> tokenizer, train/held-out token blocks, corpus stats
     pretrained(profile, variant)    -> a PretrainRun ("main", "random", "symmetric", ...)
-    token_probe(profile, run, ...)  -> node vectors at masked positions + their tokens
+    token_probe(profile, run, ...)  -> node vectors at masked positions + their tokens (top-K classes)
+    mlm_head_predictions(ckpt, probe), probe_baselines(probe, pred, mlm)
+                                    -> the probe against the constant predictor and the MLM head
     fewrel_probe(profile, ...)      -> node vectors of FewRel sentences + relation labels
 """
 from __future__ import annotations
