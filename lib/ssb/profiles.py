@@ -64,9 +64,11 @@ class Profile:
     head_lr: float = 3e-3
     head_batch: int = 512
     head_patience: int = 8
-    token_examples: int = 40000          # training masked positions of the token probe (after the class filter)
-    token_mask_draws: int = 3            # seeded mask draws over the whole split (train and held-out positions)
+    token_examples: int = 40000          # masked positions for the token-level head (train + test)
+    token_mask_draws: int = 3            # seeded mask draws over the whole split; token_examples = training positions kept
     token_classes: int = 0               # token probe classes: 0 = whole vocabulary, K = the K most frequent training tokens
+    head_standardize: bool = False       # train heads on z_k / rms_k, scale folded into fc1 (silencing stays z_k = 0)
+    head_lr_decay: float = 1.0           # head lr factor after an epoch without lower validation loss (1 = constant)
     token_test_fraction: float = 0.2
     min_hits: int = 3
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
@@ -186,3 +188,4 @@ def _validate(p: Profile) -> None:
     need(p.n_train_per_relation >= 1 and p.n_test_per_relation >= 1, "per-relation split sizes must be positive")
     need(p.token_examples >= 1 and p.token_mask_draws >= 1, "token_examples and token_mask_draws must be positive")
     need(0 <= p.token_classes <= p.vocab_size, f"token_classes must be in 0..vocab_size (0 = all), got {p.token_classes}")
+    need(0.0 < p.head_lr_decay <= 1.0, f"head_lr_decay must be in (0, 1], got {p.head_lr_decay}")
