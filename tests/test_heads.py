@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.heads import ClassifierHead, load_head, load_head_extra, save_head, tie_blocks, train_head
+from ssb.heads import (ClassifierHead, load_head, load_head_extra, node_scales, save_head, tie_blocks, train_head,
+                       training_outcome)
 
 
 def blobs(n: int, n_classes: int, dim: int, sep: float, seed: int = 0):
@@ -49,7 +50,7 @@ def test_learns_a_separable_problem(layers):
     with torch.no_grad():
         acc = (head(torch.from_numpy(z[1200:])).argmax(-1).numpy() == y[1200:]).mean()
     assert acc > 0.95
-    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    assert set(history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "lr"}
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
@@ -118,3 +119,80 @@ def test_save_load_roundtrip_and_mismatch(tmp_path):
         load_head(path, n_classes=4)
     with pytest.raises(FileNotFoundError):
         load_head(tmp_path / "nothing")
+
+
+def test_training_outcome_reports_convergence_and_the_restored_epoch():
+    z, y = blobs(400, 3, 6, 1.0, seed=5)
+    head, history = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
+    out = training_outcome(history, patience=3)
+    assert out["converged"] is True and out["epochs_run"] < 60            # stopped by patience, not by the cap
+    assert out["epochs_run"] - out["best_epoch"] == 3
+    assert out["best_val_loss"] == min(h["val_loss"] for h in history)
+    _, short = train_head(z, y, 3, epochs=1, patience=3, progress=False)
+    assert training_outcome(short, patience=3)["converged"] is False      # ran out of epochs
+    _, no_val = train_head(z, y, 3, epochs=2, val_fraction=0.0, progress=False)
+    assert training_outcome(no_val, patience=3)["converged"] is None
+    with pytest.raises(ValueError, match="empty"):
+        training_outcome([], patience=3)
+
+
+def test_node_scales():
+    z = np.array([[3.0, 0.0, 1.0], [4.0, 0.0, -1.0]], dtype=np.float32)
+    assert np.allclose(node_scales(z), [np.sqrt(12.5), 1.0, 1.0])       # a dead node keeps scale 1
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_standardised_head_is_the_head_on_scaled_inputs_and_silencing_keeps_its_meaning(layers):
+    """standardize=True == training on z / s, with s folded into fc1: zeroing z_k (the limited
+    aperture) is exactly zeroing the standardised input z_k / s_k."""
+    from ssb.aperture import evaluate_sets
+    rng = np.random.default_rng(3)
+    z, y = blobs(600, 4, 8, 2.0, seed=3)
+    z = (z * rng.uniform(0.01, 50.0, 8) + rng.normal(0, 5, 8)).astype(np.float32)   # wildly different node scales
+    s = node_scales(z)
+    kw = dict(layers=layers, hidden=16, epochs=5, batch_size=64, progress=False)
+    folded, hist_a = train_head(z, y, 4, standardize=True, **kw)
+    plain, hist_b = train_head(z / s, y, 4, standardize=False, **kw)
+    assert hist_a == hist_b                                           # the same training run
+    assert torch.equal(folded.fc1.weight, plain.fc1.weight / torch.from_numpy(s))
+    sets = [np.array([0]), np.array([1, 5]), np.array([2, 3, 7]), np.arange(8), np.array([], dtype=int)]
+    for S in sets:
+        keep = np.zeros(8, dtype=np.float32)
+        keep[S] = 1.0
+        with torch.no_grad():
+            a = folded(torch.from_numpy(z * keep))                   # raw z with z_k = 0 outside S
+            b = plain(torch.from_numpy(z / s * keep))                # standardised z with z_k / s_k = 0 outside S
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    res = evaluate_sets(folded, z, y, sets[:-1], min_hits=1, keep_predictions=True)    # the batched aperture
+    for i, S in enumerate(sets[:-1]):
+        keep = np.zeros(8, dtype=np.float32)
+        keep[S] = 1.0
+        with torch.no_grad():
+            ref = plain(torch.from_numpy(z / s * keep)).argmax(-1).numpy()
+        assert (res.predictions[i] == ref).mean() > 0.99                # argmax ties aside, identical
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_tied_blocks_stay_exactly_equal_when_standardised(layers):
+    rng = np.random.default_rng(1)
+    block = (rng.standard_normal((400, 4)) * [1.0, 10.0, 0.1, 3.0]).astype(np.float32)
+    z = np.tile(block, (1, 3))
+    y = rng.integers(0, 5, 400)
+    head, _ = train_head(z, y, 5, layers=layers, hidden=8, epochs=4, batch_size=64, tied_blocks=(3, 4),
+                         standardize=True, progress=False)
+    w = head.fc1.weight.detach()
+    for h in range(1, 3):
+        assert torch.equal(w[:, h * 4:(h + 1) * 4], w[:, :4])
+
+
+def test_lr_decays_on_epochs_without_improvement():
+    z, y = blobs(400, 3, 6, 1.0, seed=5)
+    _, history = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, lr_decay=0.5, progress=False)
+    for prev, cur in zip(history, history[1:]):
+        improved = prev["val_loss"] < min(h["val_loss"] for h in history[:prev["epoch"] - 1] or [{"val_loss": np.inf}])
+        assert cur["lr"] == (prev["lr"] if improved else prev["lr"] * 0.5)
+    assert history[-1]["lr"] < history[0]["lr"] == 5e-2
+    _, constant = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
+    assert {h["lr"] for h in constant} == {5e-2}
+    with pytest.raises(ValueError, match="lr_decay"):
+        train_head(z, y, 3, lr_decay=0.0, progress=False)

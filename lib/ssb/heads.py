@@ -9,6 +9,8 @@
 2 FC layers: logits = fc2(relu(fc1(z))), fc1.weight (hidden, D).
 In both, node k enters only through column k of fc1.weight, so silencing node k (the
 limited aperture) is zeroing that column; ``ssb.aperture`` does it in a batched way.
+A head trained with ``standardize=True`` has its per-node scale folded into fc1, so this
+stays exact (see ``train_head``).
 
 Training is deterministic: the initial weights, the validation split and every shuffle
 come from ``seed``; the global torch RNG is left untouched.
@@ -131,12 +133,24 @@ def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int
 def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
                lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
                weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
+               standardize: bool = False, lr_decay: float = 1.0,
                progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
     """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
 
     A seeded ``val_fraction`` of the examples is held out for early stopping: training stops
-    after ``patience`` epochs without a lower validation loss and the best weights are
-    restored (val_fraction=0: no validation, the last weights are kept).
+    after ``patience`` epochs without a lower validation loss and the weights of the best
+    epoch are restored (val_fraction=0: no validation, the last weights are kept).
+    ``training_outcome(history, patience)`` says whether it stopped there (converged) or ran
+    out of ``epochs``.  ``lr_decay`` < 1 multiplies the learning rate by it after every epoch
+    without a lower validation loss, so the last epochs before stopping take smaller steps
+    (1 = a constant learning rate).
+
+    ``standardize=True`` trains on z_k / s_k, with s_k the root mean square of node k over
+    z_train (``node_scales``; 1 for a node that is always 0), then folds the scale
+    into the first layer: fc1.weight[:, k] <- fc1.weight[:, k] / s_k.  The returned head takes
+    raw z and computes exactly the standardised head's function.  There is no centring, so
+    silencing node k (z_k = 0, i.e. zeroing column k of fc1, METHOD.md "Limited aperture") is
+    z_k / s_k = 0 in the units the head was trained in: the limited aperture keeps its meaning.
 
     ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head
     column blocks start as copies of head 0's.  Nothing re-imposes the tie afterwards: fc1's
@@ -146,10 +160,12 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     blocks differ, the blocks drift apart as they should (symmetry breaking).
 
     Returns (head in eval mode, history: one dict per epoch with epoch, train_loss,
-    val_loss, val_accuracy; NaN validation values when there is no validation slice).
+    val_loss, val_accuracy, lr; NaN validation values when there is no validation slice).
     """
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise ValueError(f"epochs, batch_size and patience must be positive, got {epochs}, {batch_size}, {patience}")
+    if not 0.0 < lr_decay <= 1.0:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     z, y = _as_tensors(z_train, y_train, n_classes)
@@ -169,6 +185,10 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
 
     z_tr, y_tr = z[train_idx], y[train_idx]
     z_val, y_val = z[val_idx], y[val_idx]
+    scale = None
+    if standardize:
+        scale = torch.from_numpy(node_scales(z.numpy()))         # over every example passed in
+        z_tr, z_val = z_tr / scale, z_val / scale
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history: list[dict] = []
@@ -180,6 +200,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         epoch_iter = tqdm(epoch_iter, desc="head", unit="epoch", leave=False)
     for epoch in epoch_iter:
         head.train()
+        epoch_lr = opt.param_groups[0]["lr"]
         perm = torch.randperm(len(y_tr), generator=shuffle)
         total = 0.0
         for s in range(0, len(perm), batch_size):
@@ -191,7 +212,8 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
             total += float(loss.detach()) * len(idx)
         head.eval()
         val_loss, val_acc = _evaluate(head, z_val, y_val, 4096) if n_val else (float("nan"), float("nan"))
-        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc})
+        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc,
+                        "lr": epoch_lr})
         if progress:
             epoch_iter.set_postfix(loss=f"{total / len(y_tr):.3f}", val=f"{val_loss:.3f}")
         if n_val:
@@ -199,11 +221,41 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
                 best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
             else:
                 stale += 1
+                for group in opt.param_groups:
+                    group["lr"] *= lr_decay
                 if stale >= patience:
                     break
     if best_state is not None:
         head.load_state_dict(best_state)
+    if scale is not None:
+        with torch.no_grad():
+            head.fc1.weight.div_(scale[None, :])                  # fold: W'(z / s) == (W' / s) z
     return head.eval(), history
+
+
+def node_scales(z: np.ndarray) -> np.ndarray:
+    """Root mean square of each node over the rows of z (N, D), float32 (D,); 1 where it is 0.
+
+    Computed column by column in float64 with the same operations for every column, so
+    identical columns get bit-identical scales (the tied-block control stays exact)."""
+    z = np.asarray(z, dtype=np.float64)
+    s = np.sqrt(np.mean(z * z, axis=0))
+    return np.where(s > 0, s, 1.0).astype(np.float32)
+
+
+def training_outcome(history: list[dict], patience: int) -> dict:
+    """Best epoch, epochs run and whether training converged in the early-stopping sense: the
+    last ``patience`` epochs brought no lower validation loss (the best epoch's weights were
+    restored).  ``converged`` is None without a validation split."""
+    if not history:
+        raise ValueError("empty training history")
+    losses = [h["val_loss"] for h in history]
+    if any(not math.isfinite(v) for v in losses):
+        return {"best_epoch": None, "epochs_run": len(history), "converged": None}
+    best = int(np.argmin(losses))
+    return {"best_epoch": history[best]["epoch"], "epochs_run": len(history),
+            "best_val_loss": float(losses[best]), "best_val_accuracy": float(history[best]["val_accuracy"]),
+            "converged": bool(len(history) - 1 - best >= patience)}
 
 
 _WEIGHTS, _CONFIG = "head.safetensors", "config.json"

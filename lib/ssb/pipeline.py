@@ -5,7 +5,9 @@ model and gets 01's checkpoint if it exists (and matches the profile), or trains
 
     corpus(profile)                 -> tokenizer, train/held-out token blocks, corpus stats
     pretrained(profile, variant)    -> a PretrainRun ("main", "random", "symmetric", ...)
-    token_probe(profile, run, ...)  -> node vectors at masked positions + their tokens
+    token_probe(profile, run, ...)  -> node vectors at masked positions + their tokens (top-K classes)
+    mlm_head_predictions(ckpt, probe), probe_baselines(probe, pred, mlm)
+                                    -> the probe against the constant predictor and the MLM head
     fewrel_probe(profile, ...)      -> node vectors of FewRel sentences + relation labels
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from . import atomic
 from .data import load_corpus, network_available
-from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks, step_generator
+from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
 from .pretrain import PretrainRun, pretrain
 from .results import runs_dir
@@ -124,7 +126,13 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
 
 @dataclass
 class Probe:
-    """Node vectors and labels of a classification probe, per block."""
+    """Node vectors and labels of a classification probe, per block.
+
+    Token probes (``task="tokens"``) also carry ``class_token_ids`` (the token id of each class:
+    the K most frequent training tokens, or the whole vocabulary), ``classes_note`` (which
+    positions the probe trains and evaluates on, in words) and the held-out inputs
+    (``test_input_ids``, ``test_where``) so that the model's own MLM head can be evaluated at
+    exactly the probe's test positions (``mlm_head_predictions``)."""
     z_train: dict[int, np.ndarray]   # block -> (N_train, D)
     y_train: np.ndarray              # (N_train,)
     z_test: dict[int, np.ndarray]    # block -> (N_test, D)
@@ -135,27 +143,100 @@ class Probe:
     d_head: int
     checkpoint_fp: str = ""
     task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
+    class_token_ids: np.ndarray | None = None   # tokens: (n_classes,) token id of each class
+    classes_note: str = ""
+    test_input_ids: np.ndarray | None = None    # tokens: (M, T) held-out probe inputs ([MASK] at every draw's selection)
+    test_where: np.ndarray | None = None        # tokens: (M, T) bool, the test positions in row-major order
 
 
-def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None):
-    """All-[MASK] probe inputs over ``blocks`` (in chunks of 256) until ``limit`` positions."""
-    inputs, labels, total = [], [], 0
-    for i, s in enumerate(range(0, len(blocks), 256)):
-        ids = torch_from(blocks[s:s + 256])
-        x, y = mask_tokens(ids, spec, step_generator(seed, stream, i), all_mask=True)
-        inputs.append(x.numpy())
-        labels.append(y.numpy())
-        total += int((y != -100).sum())
-        if limit is not None and total >= limit:
-            break
-    x, y = np.concatenate(inputs), np.concatenate(labels)
-    if limit is not None:                                   # cut at exactly `limit` positions
-        flat = np.flatnonzero(y.ravel() != -100)
-        if len(flat) > limit:
-            y = y.copy().ravel()
-            y[flat[limit:]] = -100
-            y = y.reshape(x.shape)
-    return x, y
+@dataclass
+class MaskedPositions:
+    """Probe inputs drawn from token blocks: ``input_ids`` (M, T) are blocks with [MASK] at every
+    position a mask draw selected; ``where`` (M, T) marks the probe positions among them (row-major
+    order = the order of ``tokens``); ``draw`` and ``block`` (M,) say which draw of which block each
+    row is."""
+    input_ids: np.ndarray
+    where: np.ndarray
+    tokens: np.ndarray
+    draw: np.ndarray
+    block: np.ndarray
+    available: int                   # probe positions the draws offered before subsampling
+
+
+def _draw_generator(seed: int, stream: int, draw: int, chunk: int):
+    import torch
+    state = np.random.SeedSequence([seed, stream, draw, chunk]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None,
+                      draws: int = 1, keep: np.ndarray | None = None) -> MaskedPositions:
+    """Masked probe positions spread over ALL of ``blocks``.
+
+    Each of ``draws`` seeded mask draws selects positions over every block (MLM selection,
+    then [MASK] at each selected position).  A selected position is a probe position when its
+    token is kept (``keep``: boolean over the vocabulary; None keeps every token).  With a
+    ``limit``, whole (draw, block) rows are taken in a seeded random order until ``limit``
+    probe positions are reached (the last row is cut there), so the positions spread evenly
+    over the split at the forward-pass cost of the rows used.  Rows come back sorted by
+    (draw, block).  Everything is a function of (blocks, spec, seed, stream, limit, draws, keep).
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be positive (or None for every position), got {limit}")
+    blocks = np.asarray(blocks)
+    n, chunk = len(blocks), 256
+    selected = np.zeros((draws, n, blocks.shape[1]), dtype=bool)
+    for d in range(draws):
+        for i, s in enumerate(range(0, n, chunk)):
+            _, y = mask_tokens(torch_from(blocks[s:s + chunk]), spec, _draw_generator(seed, stream, d, i), all_mask=True)
+            selected[d, s:s + chunk] = (y != -100).numpy()
+    probe = selected & keep[blocks][None] if keep is not None else selected
+    counts = probe.sum(-1).reshape(-1)                      # (draws * n,) probe positions per row
+    available = int(counts.sum())
+    rows = np.flatnonzero(counts)
+    cut_row, cut_at = -1, 0
+    if limit is not None and available > limit:
+        order = np.random.default_rng([seed, stream, draws, 7]).permutation(rows)
+        total = np.cumsum(counts[order])
+        last = int(np.searchsorted(total, limit))       # first row where the running total reaches limit
+        cut_row, cut_at = int(order[last]), int(limit - (total[last - 1] if last else 0))
+        rows = np.sort(order[:last + 1])
+    draw, block = np.divmod(rows, n)
+    where = probe[draw, block].copy()
+    if cut_row >= 0:                                      # keep the first cut_at probe positions of the cut row
+        r = int(np.searchsorted(rows, cut_row))
+        cols = np.flatnonzero(where[r])
+        where[r, cols[cut_at:]] = False
+    x = blocks[block].copy()
+    x[selected[draw, block]] = spec.mask_id
+    return MaskedPositions(x, where, blocks[block][where], draw, block, available)
+
+
+def token_class_ids(train_blocks: np.ndarray, tokenizer, k: int) -> np.ndarray:
+    """The token ids that are the probe's classes, in class order.
+
+    k = 0: the whole vocabulary (class = token id).  k > 0: the k most frequent tokens of the
+    training blocks (special tokens excluded), most frequent first, ties to the lower id."""
+    vocab = len(tokenizer)
+    if k < 0 or k > vocab:
+        raise ValueError(f"token_classes must be in 0..{vocab} (0 = the whole vocabulary), got {k}")
+    if k == 0:
+        return np.arange(vocab)
+    counts = np.bincount(np.asarray(train_blocks).ravel(), minlength=vocab)[:vocab].astype(np.int64)
+    counts[list(tokenizer.all_special_ids)] = -1
+    order = np.lexsort((np.arange(vocab), -counts))
+    if counts[order[k - 1]] <= 0:
+        raise ValueError(f"token_classes={k}, but only {int((counts > 0).sum())} tokens occur in the training blocks")
+    return order[:k]
+
+
+def token_class_counts(corpus_: Corpus, probe: Probe) -> np.ndarray:
+    """Training-split frequency of each of the probe's classes, (n_classes,) (APT's frequency axis)."""
+    counts = np.bincount(corpus_.train_blocks.ravel(), minlength=len(corpus_.tokenizer))
+    ids = probe.class_token_ids if probe.class_token_ids is not None else np.arange(probe.n_classes)
+    return counts[ids]
 
 
 def blocks_through(blocks: list[int]) -> list[int]:
@@ -173,30 +254,130 @@ def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
 
 
 def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[int], force: bool = False,
-                progress: bool = True) -> Probe:
+                progress: bool = True, *, classes: int | None = None, examples: int | None = None,
+                draws: int | None = None) -> Probe:
     """Node vectors at masked positions ([MASK] in the input) and the tokens hidden there.
-    Training positions come from the training blocks (``profile.token_examples`` of them);
-    test positions from every held-out block."""
+
+    Classes: ``profile.token_classes`` (``classes`` overrides): 0 = every vocabulary token
+    (class = token id); K = the K most frequent training tokens, class c = the c-th most
+    frequent.  Training AND test positions are then only those whose token is a class
+    (``Probe.classes_note`` says so).
+    Training positions: ``profile.token_examples`` of them (``examples``), subsampled with a
+    seed over ``profile.token_mask_draws`` mask draws (``draws``) of the WHOLE training split
+    (``_masked_positions``).  Test positions: every probe position of the same number of
+    draws over every held-out block."""
+    k = profile.token_classes if classes is None else int(classes)
+    n_train = profile.token_examples if examples is None else int(examples)
+    draws = profile.token_mask_draws if draws is None else int(draws)
     model = checkpoint if not isinstance(checkpoint, (str, Path)) else load_backbone(checkpoint)
     blocks = blocks_through(blocks)
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     cfg = model.config
+    if len(tokenizer) > cfg.vocab_size:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's vocabulary has "
+                         f"{cfg.vocab_size}: tokenizer and checkpoint do not belong together")
     n_heads = cfg.num_attention_heads
+    class_ids = token_class_ids(corpus_.train_blocks, tokenizer, k)
+    lookup = np.full(len(tokenizer), -1, dtype=np.int64)
+    lookup[class_ids] = np.arange(len(class_ids))
+    keep = lookup >= 0
     fp = weights_fingerprint(model)
     out = {}
-    for part, blocks_arr, stream, limit in (("train", corpus_.train_blocks, 4, profile.token_examples),
+    for part, blocks_arr, stream, limit in (("train", corpus_.train_blocks, 4, n_train),
                                             ("test", corpus_.eval_blocks, 5, None)):
-        x, y = _masked_positions(blocks_arr, spec, profile.seed, stream, limit)
-        where = y != -100
-        am = (x != tokenizer.pad_token_id).astype(np.int64)
+        pos = _masked_positions(blocks_arr, spec, profile.seed, stream, limit, draws=draws, keep=keep)
+        if not pos.where.any():
+            raise ValueError(f"no {part} position holds one of the {len(class_ids)} probe classes")
+        am = (pos.input_ids != tokenizer.pad_token_id).astype(np.int64)
         z = cached_node_vectors(runs_dir(profile) / "cache",
-                                {"weights": fp, "inputs": array_fingerprint(x, where), "blocks": sorted(blocks), "select": "masked"},
-                                lambda: node_vectors(model, x, am, blocks, select=where, progress=progress,
-                                                     desc=f"node vectors ({part})"), force=force)
-        out[part] = (z, y[where])
-    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(tokenizer), vocab,
-                 n_heads, cfg.hidden_size // n_heads, fp, task="tokens")
+                                {"weights": fp, "inputs": array_fingerprint(pos.input_ids, pos.where),
+                                 "blocks": sorted(blocks), "select": "masked"},
+                                lambda: node_vectors(model, pos.input_ids, am, blocks, select=pos.where,
+                                                     progress=progress, desc=f"node vectors ({part})"), force=force)
+        out[part] = (z, lookup[pos.tokens], pos)
+    vocab = tokenizer.convert_ids_to_tokens([int(t) for t in class_ids])
+    test = out["test"][2]
+    scope = "every vocabulary token" if k == 0 else f"the {k} most frequent training tokens"
+    note = (f"{len(out['train'][1])} training positions (of {out['train'][2].available} offered by {draws} mask "
+            f"draw(s) over all {len(corpus_.train_blocks)} training blocks) and {len(test.tokens)} held-out "
+            f"positions ({draws} draw(s) over {len(corpus_.eval_blocks)} held-out blocks); classes: {scope}"
+            + ("" if k == 0 else "; only positions holding one of them are used, for training and for evaluation"))
+    return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(class_ids), vocab,
+                 n_heads, cfg.hidden_size // n_heads, fp, task="tokens", class_token_ids=class_ids,
+                 classes_note=note, test_input_ids=test.input_ids, test_where=test.where)
+
+
+def mlm_head_predictions(checkpoint, probe: Probe, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """The pre-trained model's own MLM head at the token probe's test positions, restricted to the
+    probe's classes: (N_test,) class indices, comparable item by item with the probe's predictions.
+
+    ``checkpoint``: the BertForMaskedLM directory the probe's backbone was loaded from (or the
+    model itself).  Its encoder must be the probe's backbone (weights fingerprint), else ValueError."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    if probe.task != "tokens" or probe.test_input_ids is None:
+        raise ValueError("mlm_head_predictions needs a token probe made by token_probe (with its test inputs)")
+    model = checkpoint if not isinstance(checkpoint, (str, Path)) else \
+        BertForMaskedLM.from_pretrained(str(checkpoint), local_files_only=True)
+    if not hasattr(model, "cls"):
+        raise ValueError(f"{type(model).__name__} has no MLM head (expected a BertForMaskedLM checkpoint)")
+    if probe.checkpoint_fp and weights_fingerprint(model.bert) != probe.checkpoint_fp:
+        raise ValueError("this MLM checkpoint's encoder is not the backbone the probe's node vectors came from")
+    ids = probe.class_token_ids if probe.class_token_ids is not None else np.arange(probe.n_classes)
+    cls_ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    x, where = probe.test_input_ids, probe.test_where
+    am = (x != model.config.pad_token_id).astype(np.int64) if model.config.pad_token_id is not None else np.ones_like(x)
+    out = []
+    starts = range(0, len(x), batch_size)
+    if progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc="MLM head", unit="batch")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for s in starts:
+                h = model.bert(input_ids=torch_from(x[s:s + batch_size]),
+                               attention_mask=torch_from(am[s:s + batch_size])).last_hidden_state
+                logits = model.cls(h[torch_from(where[s:s + batch_size])])          # (m, V)
+                out.append(logits[:, cls_ids].argmax(-1).numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def probe_baselines(probe: Probe, probe_predictions: np.ndarray, mlm_predictions: np.ndarray | None = None) -> dict:
+    """The token probe against the constant predictor (most frequent training class) and the
+    model's own MLM head, on the same test positions and classes.
+
+    Returns {"table": DataFrame (predictor, accuracy, ci_low, ci_high; Wilson 95 %),
+    "gate": stats.probe_gate(...) of the probe against the constant predictor,
+    "mlm_vs_constant" / "probe_vs_mlm": stats.paired_accuracy_test records (None without MLM),
+    "classes_note": probe.classes_note}."""
+    import pandas as pd
+    from . import stats
+
+    y = np.asarray(probe.y_test)
+    pred = np.asarray(probe_predictions)
+    if pred.shape != y.shape:
+        raise ValueError(f"{len(pred)} probe predictions for {len(y)} test positions")
+    constant = int(np.bincount(np.asarray(probe.y_train), minlength=probe.n_classes).argmax())
+    rows = [("probe (full aperture)", pred == y), ("constant predictor", y == constant)]
+    if mlm_predictions is not None:
+        mlm = np.asarray(mlm_predictions)
+        if mlm.shape != y.shape:
+            raise ValueError(f"{len(mlm)} MLM predictions for {len(y)} test positions")
+        rows.append(("model's MLM head", mlm == y))
+    table = pd.DataFrame([{"predictor": name, "accuracy": float(c.mean()), "correct": int(c.sum()), "n": len(c),
+                           "ci_low": stats.proportion_ci(int(c.sum()), len(c))[0],
+                           "ci_high": stats.proportion_ci(int(c.sum()), len(c))[1]} for name, c in rows])
+    out = {"table": table, "gate": stats.probe_gate(y, pred, probe.y_train), "classes_note": probe.classes_note,
+           "mlm_vs_constant": None, "probe_vs_mlm": None}
+    if mlm_predictions is not None:
+        out["mlm_vs_constant"] = stats.paired_accuracy_test(rows[2][1], rows[1][1])
+        out["probe_vs_mlm"] = stats.paired_accuracy_test(rows[0][1], rows[2][1])
+    return out
 
 
 def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,10 @@ class Profile:
     head_batch: int = 512
     head_patience: int = 8
     token_examples: int = 40000          # masked positions for the token-level head (train + test)
+    token_mask_draws: int = 3            # seeded mask draws over the whole split; token_examples = training positions kept
+    token_classes: int = 0               # token probe classes: 0 = whole vocabulary, K = the K most frequent training tokens
+    head_standardize: bool = False       # train heads on z_k / rms_k, scale folded into fc1 (silencing stays z_k = 0)
+    head_lr_decay: float = 1.0           # head lr factor after an epoch without lower validation loss (1 = constant)
     min_hits: int = 3
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
 
@@ -238,6 +242,9 @@ def _validate(p: Profile) -> None:
         "finetune_steps": positive, "finetune_lr": learning_rate, "finetune_batch": positive,
         "crossover_sets": positive, "crossover_points": between(2),
         "hull_max_sets": positive, "hull_max_n": positive,
+        "token_mask_draws": positive,
+        "token_classes": between(0, p.vocab_size),
+        "head_lr_decay": between(0, 1, lo_open=True),
     }
     for f in fields(p):
         value = getattr(p, f.name)
