@@ -49,10 +49,12 @@ class Profile:
     checkpoint_every: int = 100
     mixed_precision: str = "no"          # "no" | "bf16" (GPU)
 
-    # --- SSB variants (C3): random / symmetric / symmetric+eps, equal steps ---
+    # --- SSB variants (C3). "random" IS the main run (same init, ``steps``); symmetric,
+    # symmetric_eps, symmetric_dropout and node_symmetric train ``ssb_steps`` steps each ---
     ssb_steps: int = 100
     ssb_eps: float = 1e-4
-    ssb_stochastic: bool = False         # also train the random variant with dropout 0.1
+    ssb_dropout: float = 0.1             # dropout of symmetric_dropout (and of stochastic)
+    ssb_stochastic: bool = False         # also train the main run again with dropout ssb_dropout
 
     # --- node analysis (METHOD.md, The node and the limited aperture) ---
     block: int = 6                       # 1..n_layers
@@ -181,4 +183,7 @@ def _validate(p: Profile) -> None:
     need(p.max_len >= 8, "max_len must be at least 8")
     need(p.steps >= 1 and p.batch_size >= 1, "steps and batch_size must be positive")
     need(p.mixed_precision in ("no", "bf16"), "mixed_precision must be 'no' or 'bf16'")
+    need(p.ssb_steps >= 1, "ssb_steps must be positive")
+    need(p.ssb_eps > 0, "ssb_eps must be > 0")
+    need(0.0 < p.ssb_dropout < 1.0, "ssb_dropout must be in (0, 1)")
     need(p.n_train_per_relation >= 1 and p.n_test_per_relation >= 1, "per-relation split sizes must be positive")
