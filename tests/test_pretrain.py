@@ -309,3 +309,39 @@ def test_bad_arguments(data, tmp_path):
         run(data, tmp_path / "bad", steps=0)
     with pytest.raises(ValueError, match="init"):
         run(data, tmp_path / "bad", init="mirror")
+
+
+# ---------------------------------------------------------------------------- learning-budget study
+
+def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypatch):
+    from ssb import pipeline
+    from ssb.bench import learning
+    tok, train, held = data
+    profile = tiny_profile(steps=40, lr=5e-3, eval_every=20)
+    pretrain(profile, tmp_path / "study", tok, train, held, progress=False, snapshot_steps=(5, 40))
+    snaps = learning.snapshot_dirs(tmp_path / "study" / "snapshots")
+    assert sorted(snaps) == [5, 40]
+    monkeypatch.setattr(pipeline, "corpus", lambda *a, **k: pipeline.Corpus(tok, train, held))
+    calls = []
+    real = learning.evaluate_snapshot
+    monkeypatch.setattr(learning, "evaluate_snapshot", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    stem = tmp_path / "docs" / "learning_budget"
+    firsts = learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False,
+                               progress=False)
+    assert len(calls) == 2
+    df = __import__("pandas").read_csv(stem.with_suffix(".csv"))
+    assert list(df["step"]) == [5, 40] and list(df["tokens"]) == [5 * 8 * 16, 40 * 8 * 16]
+    assert (df["heldout_positions"] > 0).all() and df["head_gap"].gt(0).all()
+    assert bool(df["backbone_gate"].iloc[-1]) and firsts["backbone_gate"]["step"] in (5, 40)
+    assert stem.with_suffix(".png").stat().st_size > 0 and "First step" in stem.with_suffix(".md").read_text()
+    # re-running evaluates nothing again (cached per snapshot)
+    learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False, progress=False)
+    assert len(calls) == 2
+
+
+def test_first_passing_needs_the_gate_to_stay_passed():
+    from ssb.bench.learning import first_passing, snapshot_grid
+    rows = [{"step": s, "tokens": 10 * s, "g": p} for s, p in ((25, False), (50, True), (100, False), (200, True), (400, True))]
+    assert first_passing(rows, "g") == {"step": 200, "tokens": 2000}
+    assert first_passing([{"step": 1, "tokens": 1, "g": False}], "g") is None
+    assert snapshot_grid(200) == [25, 50, 100, 200]
