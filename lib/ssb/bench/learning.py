@@ -179,13 +179,14 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
     ax.set(xscale="log", xlabel="pre-training step", ylabel="accuracy", title="FewRel label probe")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
-    fig.suptitle(f"Learning budget, profile {profile.name} (lr {profile.lr:g}, d_head {profile.d_head}, "
+    lrs = ", ".join(f"{v:g}" for v in sorted(set(df["lr"])))
+    fig.suptitle(f"Learning budget, profile {profile.name} (study run's peak lr {lrs}, d_head {profile.d_head}, "
                  f"{profile.batch_size}x{profile.max_len} tokens a step)", fontsize=9)
     fig.tight_layout()
     with atomic.atomic_path(out_stem.with_suffix(".png"), suffix=".png") as f:
         fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
-    cols = [c for c in ("step", "tokens", "train_seconds", "mlm_accuracy", "baseline_accuracy", "mlm_ci_lo", "mlm_ci_hi",
+    cols = [c for c in ("step", "tokens", "lr", "train_seconds", "mlm_accuracy", "baseline_accuracy", "mlm_ci_lo", "mlm_ci_hi",
                         "mlm_p", "backbone_gate", "head_gap", "fewrel_accuracy", "fewrel_constant", "fewrel_chance",
                         "fewrel_p", "fewrel_gate", "token_accuracy", "token_constant", "token_p", "token_gate")
             if c in df]
@@ -208,15 +209,16 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
 
 
 def evaluate(profile, snapshots: Path, cache: Path, out_stem: Path, data_dir=None, fewrel: bool = True,
-             token_probe: bool = False, progress: bool = True, command: str = "") -> dict:
-    """Evaluate every snapshot not yet in ``cache`` (one JSON per snapshot), then write the report."""
+             token_probe: bool = False, progress: bool = True, command: str = "", max_new: int | None = None) -> dict:
+    """Evaluate every snapshot not yet in ``cache`` (one JSON per snapshot; at most ``max_new``
+    of them, 0 = report from the cache only), rewriting the report after each one."""
     from .. import fewrel as fewrel_mod, pipeline
     found = snapshot_dirs(snapshots)
     if not found:
         raise FileNotFoundError(f"no snapshots under {snapshots}: run `python -m ssb.bench learning train` first")
     corpus = pipeline.corpus(profile, data_dir, progress=progress)
     split = fewrel_mod.load_split(profile, data_dir) if fewrel else None
-    rows = []
+    rows, new = [], 0
     for step, directory in sorted(found.items()):
         f = cache / f"step_{step:06d}.json"
         key = {"version": EVALUATION_VERSION, "fewrel": fewrel, "token_probe": token_probe,
@@ -224,11 +226,17 @@ def evaluate(profile, snapshots: Path, cache: Path, out_stem: Path, data_dir=Non
         if f.exists() and json.loads(f.read_text()).get("key") == key:
             rows.append(json.loads(f.read_text())["row"])
             continue
+        if max_new is not None and new >= max_new:
+            continue
+        new += 1
         if progress:
             print(f"evaluating snapshot step {step} ...", flush=True)
         row = evaluate_snapshot(profile, directory, corpus, split, token_probe=token_probe, progress=False)
         atomic.write_json(f, {"key": key, "row": row})
         rows.append(row)
+        write_report(rows, profile, out_stem, command)
+    if not rows:
+        raise FileNotFoundError(f"no snapshot evaluated yet in {cache}")
     return write_report(rows, profile, out_stem, command)
 
 
@@ -244,8 +252,10 @@ def main(argv=None) -> None:
     ap.add_argument("--token-probe", action="store_true", help="evaluate: also the token probe (slow)")
     ap.add_argument("--no-fewrel", action="store_true", help="evaluate: skip the FewRel probe")
     ap.add_argument("--out", default=None, help="evaluate: output stem (default docs/learning_budget)")
+    ap.add_argument("--max-new", type=int, default=None, help="evaluate: at most this many new snapshots (0: report only)")
     a = ap.parse_args(argv)
     p = profiles.get_profile(a.profile, steps=a.steps, eval_every=a.eval_every, checkpoint_every=200)
+    # the evaluate phase reads the snapshots with the profile as it is (block, probe settings)
     if a.phase == "train":
         run = train(p, a.data_dir)
         print(f"study run: {run.out_dir} ({a.steps} steps); snapshots {snapshot_grid(a.steps)}")
@@ -255,7 +265,7 @@ def main(argv=None) -> None:
         out = Path(a.out) if a.out else repo_root() / "docs" / "learning_budget"
         command = f"python -m ssb.bench learning evaluate --profile {a.profile}" + (" --token-probe" if a.token_probe else "")
         firsts = evaluate(base, snapshots, study_dir(p) / "evaluations", out, a.data_dir, fewrel=not a.no_fewrel,
-                          token_probe=a.token_probe, command=command)
+                          token_probe=a.token_probe, command=command, max_new=a.max_new)
         for g, f in firsts.items():
             print(f"{g}: " + (f"passes from step {f['step']} ({f['tokens']:,} tokens)" if f else "never passes"))
 
