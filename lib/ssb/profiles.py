@@ -125,9 +125,9 @@ PROFILES: dict[str, Profile] = {
     # pre-training near 9.5 minutes (~0.46 s a step at 2 threads).
     "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4),
     # Longer CPU run (<= 90 min on 2 cores, estimated from ~0.46 s a step at 2 threads): the
-    # quick model trained 10x longer, its variants 6x, larger probe samples. Resumable like
+    # quick model trained 10x longer, its variants 5x, larger probe samples. Resumable like
     # every pre-training (checkpoint_every).
-    "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=4000, ssb_steps=1000,
+    "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=3000, ssb_steps=1000,
                         eval_every=200, eval_batches=16, checkpoint_every=200, token_examples=100_000,
                         token_head_epochs=20, head_epochs=50),
     # The paper's configuration: GPU, mixed precision.
