@@ -153,3 +153,36 @@ def test_symmetric_heads_get_identical_gradients(d_head):
         for p in model.parameters():
             p -= 0.1 * p.grad
     assert head_gap(model) == 0.0
+
+
+# ---------------------------------------------------------------------------- node-level control
+
+def test_node_symmetric_init_copies_node_zero_inside_each_head():
+    from ssb.model import node_gap
+    model = build_bert6(VOCAB, seed=3, init="node_symmetric", **TINY)
+    assert node_gap(model) == 0.0 and node_gap(model, per_layer=True) == [0.0, 0.0]
+    assert head_gap(model) > 0.1                                   # the heads stay different
+    for layer in model.bert.encoder.layer:
+        w = layer.attention.self.query.weight                      # rows = nodes
+        wo = layer.attention.output.dense.weight                   # columns = nodes
+        for h in range(12):
+            rows = w[h * 4:(h + 1) * 4]
+            assert all(torch.equal(r, rows[0]) for r in rows)
+            cols = wo[:, h * 4:(h + 1) * 4]
+            assert all(torch.equal(cols[:, i], cols[:, 0]) for i in range(4))
+    # a random init has a node gap of order one
+    assert node_gap(build_bert6(VOCAB, seed=3, **TINY)) > 0.5
+
+
+def test_node_symmetric_changes_only_head_slices_and_eps_sets_the_gap():
+    from ssb.model import node_gap
+    rand = build_bert6(VOCAB, seed=3, **TINY).state_dict()
+    sym = build_bert6(VOCAB, seed=3, init="node_symmetric", **TINY).state_dict()
+    head_params = ("query.weight", "query.bias", "key.weight", "key.bias", "value.weight", "value.bias",
+                   "attention.output.dense.weight")
+    changed = {k for k in rand if not torch.equal(rand[k], sym[k])}
+    assert changed and all(k.endswith(head_params) for k in changed), changed
+    model = build_bert6(VOCAB, seed=3, init="node_symmetric_eps", eps=1e-3, **TINY)
+    assert node_gap(model) == pytest.approx(1e-3, rel=1e-3)
+    with pytest.raises(ValueError, match="eps > 0"):
+        build_bert6(VOCAB, seed=0, init="node_symmetric_eps", eps=0.0, **TINY)

@@ -131,6 +131,91 @@ def test_symmetric_init_with_dropout_breaks(data, tmp_path):
     assert noisy.log[0]["gap"] == 0.0 and noisy.log[-1]["gap"] > 0.0
 
 
+def test_node_symmetric_stays_bit_identical_and_eps_breaks_it(data, tmp_path):
+    """The single-nodal control: identical nodes inside each head stay identical under
+    deterministic training (exact per-node gradients); a perturbation of size eps grows."""
+    from ssb.model import node_gap
+    sym = run(data, tmp_path / "node", init="node_symmetric", steps=6)
+    assert [row["node_gap"] for row in sym.log] == [0.0] * len(sym.log)
+    assert node_gap(sym.model) == 0.0 and sym.log[-1]["gap"] > 0.1      # heads differ, nodes do not
+    assert sym.log[-1]["eval_loss"] < sym.log[0]["eval_loss"]          # it did train
+    eps = tiny_profile().ssb_eps
+    pert = run(data, tmp_path / "node_eps", init="node_symmetric_eps", steps=30)
+    assert pert.log[0]["node_gap"] == pytest.approx(eps, rel=1e-3)
+    assert pert.log[-1]["node_gap"] > 2 * eps
+
+
+def test_symmetric_dropout_variant_runs_and_is_gated(data, tmp_path, monkeypatch):
+    """pipeline.pretrained("symmetric_dropout"): symmetric init, dropout ssb_dropout, ssb_steps."""
+    from ssb import pipeline
+    profile = tiny_profile(ssb_steps=4, ssb_dropout=0.1)
+    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    tok, train, held = data
+    c = pipeline.Corpus(tok, train, held)
+    r = pipeline.pretrained(profile, "symmetric_dropout", corpus_=c, progress=False)
+    assert r.out_dir == tmp_path / "pretrain" / "symmetric_dropout"
+    assert r.config["init"] == "symmetric" and r.config["dropout"] == 0.1 and r.config["steps"] == 4
+    assert r.log[0]["gap"] == 0.0 and r.log[-1]["gap"] > 0.0
+    rec = pretrain_mod.variant_record(r)
+    assert rec["steps"] == 4 and rec["gate"]["name"] == "backbone learned"
+    # "random" is the main run: same directory, same configuration, nothing retrained
+    main = pipeline.pretrained(profile, "main", corpus_=c, progress=False)
+    alias = pipeline.pretrained(profile, "random", corpus_=c, progress=False)
+    assert alias.out_dir == main.out_dir == tmp_path / "pretrain" / "main"
+    assert alias.config == main.config and alias.log == main.log
+
+
+# ---------------------------------------------------------------------------- backbone gate
+
+def test_backbone_evaluation_covers_every_heldout_block(data, tmp_path):
+    tok, train, held = data
+    result = run(data, tmp_path / "gate", profile=tiny_profile(steps=80, lr=5e-3, eval_every=40, eval_batches=4))
+    ev = result.backbone
+    assert json.loads((result.final_dir / "backbone_eval.json").read_text()) == ev
+    spec = MaskingSpec.from_tokenizer(tok)
+    pred = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
+                                            batch_size=5)
+    assert ev["n_positions"] == len(pred["labels"]) > 0
+    # fixed masks: every selected position of every held-out block, whatever the batch size
+    pred2 = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
+                                             batch_size=64)
+    assert np.array_equal(pred["labels"], pred2["labels"])
+    assert np.array_equal(pred["model_correct"], pred2["model_correct"])
+    assert ev["mlm_accuracy"] == pytest.approx(pred["model_correct"].mean())
+    assert ev["baseline_accuracy"] == pytest.approx((pred["labels"] == ev["baseline_token"]).mean())
+    g = ev["gate"]
+    assert g["passed"] is True and g["p"] < 0.05 and g["value"] > g["null"]      # this model learned
+
+
+def test_backbone_gate_fails_at_the_baseline():
+    baseline = np.array([True] * 50 + [False] * 950)
+    g = pretrain_mod.backbone_gate(baseline.copy(), baseline)           # predicts exactly what the baseline does
+    assert g["passed"] is False and g["p"] == 1.0
+    worse = baseline.copy()
+    worse[:10] = False
+    assert pretrain_mod.backbone_gate(worse, baseline)["passed"] is False
+
+
+def test_ssb_section_checks(data, tmp_path):
+    runs = {"main": run(data, tmp_path / "m", steps=3),
+            "symmetric": run(data, tmp_path / "s", init="symmetric", steps=3),
+            "node_symmetric": run(data, tmp_path / "n", init="node_symmetric", steps=3),
+            "symmetric_eps": run(data, tmp_path / "e", init="symmetric_eps", steps=30)}
+    sec = pretrain_mod.ssb_section(runs, eps=1e-4, ssb_steps=3)
+    assert set(sec["gap_final"]) == {"random", "symmetric", "node_symmetric", "symmetric_eps"}
+    checks = sec["stats"]["checks"]
+    assert checks["symmetric_exact"]["passed"] is True and checks["symmetric_exact"]["direction"] == "equal"
+    assert checks["node_symmetric_exact"]["passed"] is True and sec["node_gap_final"] == 0.0
+    amp = checks["eps_amplified"]
+    assert amp["value"] > 0 and amp["ci"][0] > 0 and amp["passed"] is True and amp["points"] >= 3
+    assert set(sec["stats"]["gates"]) == set(runs)
+    # a symmetric run that drifted fails its invariant
+    runs["symmetric"].log[-1]["gap"] = 1e-9
+    assert pretrain_mod.ssb_section(runs, eps=1e-4, ssb_steps=3)["stats"]["checks"]["symmetric_exact"]["passed"] is False
+    with pytest.raises(ValueError, match="main"):
+        pretrain_mod.ssb_section({"symmetric": runs["symmetric"]}, eps=1e-4, ssb_steps=3)
+
+
 # ---------------------------------------------------------------------------- (c) resume
 
 @pytest.mark.parametrize("dropout", [0.0, 0.1])
@@ -200,7 +285,7 @@ def test_log_and_final_directory(data, tmp_path):
 
     final = tmp_path / "e" / "final"
     for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
-                 "run_config.json", "train_log.json"):
+                 "run_config.json", "train_log.json", "backbone_eval.json"):
         assert (final / name).is_file(), name
     assert not (tmp_path / "e" / "checkpoint").exists()
     assert json.loads((final / "train_log.json").read_text()) == result.log
@@ -224,3 +309,39 @@ def test_bad_arguments(data, tmp_path):
         run(data, tmp_path / "bad", steps=0)
     with pytest.raises(ValueError, match="init"):
         run(data, tmp_path / "bad", init="mirror")
+
+
+# ---------------------------------------------------------------------------- learning-budget study
+
+def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypatch):
+    from ssb import pipeline
+    from ssb.bench import learning
+    tok, train, held = data
+    profile = tiny_profile(steps=40, lr=5e-3, eval_every=20)
+    pretrain(profile, tmp_path / "study", tok, train, held, progress=False, snapshot_steps=(5, 40))
+    snaps = learning.snapshot_dirs(tmp_path / "study" / "snapshots")
+    assert sorted(snaps) == [5, 40]
+    monkeypatch.setattr(pipeline, "corpus", lambda *a, **k: pipeline.Corpus(tok, train, held))
+    calls = []
+    real = learning.evaluate_snapshot
+    monkeypatch.setattr(learning, "evaluate_snapshot", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    stem = tmp_path / "docs" / "learning_budget"
+    firsts = learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False,
+                               progress=False)
+    assert len(calls) == 2
+    df = __import__("pandas").read_csv(stem.with_suffix(".csv"))
+    assert list(df["step"]) == [5, 40] and list(df["tokens"]) == [5 * 8 * 16, 40 * 8 * 16]
+    assert (df["heldout_positions"] > 0).all() and df["head_gap"].gt(0).all()
+    assert bool(df["backbone_gate"].iloc[-1]) and firsts["backbone_gate"]["step"] in (5, 40)
+    assert stem.with_suffix(".png").stat().st_size > 0 and "First step" in stem.with_suffix(".md").read_text()
+    # re-running evaluates nothing again (cached per snapshot)
+    learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False, progress=False)
+    assert len(calls) == 2
+
+
+def test_first_passing_needs_the_gate_to_stay_passed():
+    from ssb.bench.learning import first_passing, snapshot_grid
+    rows = [{"step": s, "tokens": 10 * s, "g": p} for s, p in ((25, False), (50, True), (100, False), (200, True), (400, True))]
+    assert first_passing(rows, "g") == {"step": 200, "tokens": 2000}
+    assert first_passing([{"step": 1, "tokens": 1, "g": False}], "g") is None
+    assert snapshot_grid(200) == [25, 50, 100, 200]

@@ -21,6 +21,13 @@ tile differently, and the SDPA attention backward rounds heads differently for d
 three: each head's projection gradients come from their own identically shaped kernel
 calls, and attention runs in the "eager" implementation (batched matmuls over heads).
 With it, g stays 0.0 for every d_head in 1..16, 20, 24, 32, 64 (checked on CPU).
+
+The node-level control ("node_symmetric", ``symmetrize_nodes``) goes one step further: inside
+each head every node (one output feature of Q/K/V, one input column of W_O) starts as a copy
+of the head's first node, while the heads stay different. Its order parameter is the node gap
+(``node_gap``). ``exact_head_gradients(model, per_node=True)`` makes every node's gradient
+slice come from its own identically shaped kernel call, so deterministic training keeps the
+nodes of a head bit-identical.
 """
 from __future__ import annotations
 
@@ -47,27 +54,36 @@ def bert6_config(vocab_size: int, *, n_layers: int = 6, n_heads: int = 12, d_hea
     )
 
 
+INITS = ("random", "symmetric", "symmetric_eps", "node_symmetric", "node_symmetric_eps")
+
+
 def build_bert6(vocab_size: int, *, seed: int, init: str = "random", eps: float = 1e-4,
                 exact_heads: bool | None = None, **config_kwargs) -> BertForMaskedLM:
     """A freshly initialised BertForMaskedLM.
 
     init: "random" (standard), "symmetric" (every block's heads copies of head 0),
-    "symmetric_eps" (symmetric, then each head h >= 1 moved by relative size ``eps``).
+    "symmetric_eps" (symmetric, then each head h >= 1 moved by relative size ``eps``),
+    "node_symmetric" (inside every head each node a copy of the head's node 0; heads differ),
+    "node_symmetric_eps" (node_symmetric, then each node i >= 1 moved by relative size ``eps``).
     The same seed gives the same weights (the global torch RNG is seeded with ``seed``).
     Symmetric inits change only the per-head slices (``head_slices``); every other
     parameter equals the random init's. ``exact_heads`` (default: True for the symmetric
-    inits, False for "random") installs ``exact_head_gradients``.
+    inits, False for "random") installs ``exact_head_gradients`` (per node for the
+    node-level inits).
     """
-    if init not in ("random", "symmetric", "symmetric_eps"):
-        raise ValueError(f"init must be 'random', 'symmetric' or 'symmetric_eps', got {init!r}")
-    if init == "symmetric_eps" and not eps > 0:
-        raise ValueError(f"init 'symmetric_eps' needs eps > 0, got {eps}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(repr(i) for i in INITS)}, got {init!r}")
+    if init.endswith("_eps") and not eps > 0:
+        raise ValueError(f"init {init!r} needs eps > 0, got {eps}")
     torch.manual_seed(seed)
     model = BertForMaskedLM(bert6_config(vocab_size, **config_kwargs))
-    if init != "random":
-        symmetrize_heads(model, eps=eps if init == "symmetric_eps" else 0.0, seed=seed)
+    eps_used = eps if init.endswith("_eps") else 0.0
+    if init in ("symmetric", "symmetric_eps"):
+        symmetrize_heads(model, eps=eps_used, seed=seed)
+    elif init in ("node_symmetric", "node_symmetric_eps"):
+        symmetrize_nodes(model, eps=eps_used, seed=seed)
     if init != "random" if exact_heads is None else exact_heads:
-        exact_head_gradients(model)
+        exact_head_gradients(model, per_node=init.startswith("node_"))
     return model
 
 
@@ -166,11 +182,15 @@ class HeadwiseLinear(torch.nn.Linear):
         return _HeadwiseLinearFunction.apply(x, self.weight, self.bias, self.n_heads, self.head_axis)
 
 
-def exact_head_gradients(model: torch.nn.Module) -> torch.nn.Module:
+def exact_head_gradients(model: torch.nn.Module, per_node: bool = False) -> torch.nn.Module:
     """Make identical heads receive bit-identical gradients: turn every block's query, key,
     value and attention-output projections into ``HeadwiseLinear`` and switch attention to
     the "eager" implementation (in place; parameters and state_dict names are unchanged,
     the forward pass is the same function). Returns ``model``.
+
+    per_node=True computes every node's slice (width 1) by its own kernel calls, so that
+    identical nodes inside a head receive bit-identical gradients too (the node-level
+    control); it costs a loop over all hidden units in the projections' backward.
 
     The cost is a loop over heads in the projections' backward (a few percent of a step
     on CPU); ``from_pretrained`` gives back plain modules, so re-apply it after loading a
@@ -181,6 +201,8 @@ def exact_head_gradients(model: torch.nn.Module) -> torch.nn.Module:
     else:
         model.config._attn_implementation = "eager"
     n_heads = model.config.num_attention_heads
+    if per_node:
+        n_heads = model.config.hidden_size          # every node its own "head" of width 1
     for layer in _layers(model):
         att = layer.attention
         for lin, axis in ((att.self.query, 0), (att.self.key, 0), (att.self.value, 0), (att.output.dense, 1)):
@@ -223,4 +245,57 @@ def head_gap(model: torch.nn.Module, per_layer: bool = False):
         thetas = head_slices(layer, n_heads)
         ref = thetas[0].double()
         gaps.append(max(float((t.double() - ref).norm() / ref.norm()) for t in thetas))
+    return gaps if per_layer else max(gaps)
+
+
+def _node_params(layer, n_heads: int):
+    """(tensor, axis) pairs whose slices along ``axis`` belong to single nodes (one row of
+    Q/K/V weights, one entry of their biases, one column of W_O): the head parameters of
+    ``_head_params`` with one "head" per hidden unit."""
+    hidden = layer.attention.self.query.weight.shape[0]
+    return _head_params(layer, hidden)
+
+
+@torch.no_grad()
+def symmetrize_nodes(model: torch.nn.Module, eps: float = 0.0, seed: int = 0) -> None:
+    """Inside every head of every block, copy the head's node 0 (its Q/K/V rows and bias
+    entries and its W_O column) onto the head's other nodes; the heads keep their own random
+    values. With ``eps`` > 0 move each node i >= 1 of a head by a random direction of norm
+    ``eps * ||phi_0||`` (phi: the node's parameters), so the initial node gap is eps."""
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    n_heads = model.config.num_attention_heads
+    d_head = model.config.hidden_size // n_heads
+    gen = torch.Generator().manual_seed(20_011 * (seed + 1))
+    for layer in _layers(model):
+        params = _head_params(layer, n_heads)
+        for h in range(n_heads):
+            nodes = [[t.narrow(a, h * d_head + i, 1) for t, a in params] for i in range(d_head)]
+            for i in range(1, d_head):
+                for dst, src in zip(nodes[i], nodes[0]):
+                    dst.copy_(src)
+            if eps > 0:
+                phi0 = torch.cat([p.reshape(-1) for p in nodes[0]])
+                scale = eps * phi0.norm()
+                for i in range(1, d_head):
+                    noise = [torch.randn(p.shape, generator=gen) for p in nodes[i]]
+                    norm = torch.sqrt(sum((n ** 2).sum() for n in noise))
+                    for p, n in zip(nodes[i], noise):
+                        p.add_(n * (scale / norm))
+
+
+@torch.no_grad()
+def node_gap(model: torch.nn.Module, per_layer: bool = False):
+    """Node-level order parameter: max over blocks, heads and nodes i of
+    ||phi_{h,i} - phi_{h,0}|| / ||phi_{h,0}|| (phi: a node's Q/K/V rows and bias entries and
+    its W_O column; 0.0 exactly while the nodes of every head are identical)."""
+    n_heads = model.config.num_attention_heads
+    d_head = model.config.hidden_size // n_heads
+    gaps = []
+    for layer in _layers(model):
+        phis = torch.stack(head_slices(layer, n_heads * d_head)).double()     # (hidden, node params)
+        phis = phis.reshape(n_heads, d_head, -1)
+        ref = phis[:, :1]
+        gap = ((phis - ref).norm(dim=-1) / ref.norm(dim=-1)).max()
+        gaps.append(float(gap))
     return gaps if per_layer else max(gaps)

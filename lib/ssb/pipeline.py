@@ -38,14 +38,21 @@ CORPUS_FIELDS = ("corpus", "n_articles", "corpus_max_words", "tokenizer", "vocab
 # bump when tokenizer.learn_vocabulary changes, so cached corpora are rebuilt
 VOCABULARY_LEARNER = "counts-v1"
 
-# variant -> (init, steps field, dropout or None for the profile's)
+# variant -> (init, steps field, dropout: a value, a profile field name, or None for the profile's)
+# "random" is not trained on its own: it IS the main run (same init, same steps; VARIANT_ALIASES).
+# The C3 variants train ``ssb_steps`` steps each; "stochastic" is the main run with dropout.
 VARIANTS = {
     "main": ("random", "steps", None),
-    "random": ("random", "ssb_steps", 0.0),
+    "random": ("random", "steps", None),
     "symmetric": ("symmetric", "ssb_steps", 0.0),
     "symmetric_eps": ("symmetric_eps", "ssb_steps", 0.0),
-    "stochastic": ("random", "ssb_steps", 0.1),
+    "symmetric_dropout": ("symmetric", "ssb_steps", "ssb_dropout"),
+    "node_symmetric": ("node_symmetric", "ssb_steps", 0.0),
+    "stochastic": ("random", "steps", "ssb_dropout"),
 }
+VARIANT_ALIASES = {"random": "main"}
+# the variants notebook 01 trains and gates besides the main run (C3)
+SSB_VARIANTS = ("symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")
 
 
 @dataclass
@@ -114,14 +121,18 @@ def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
 def pretrained(profile, variant: str = "main", data_dir=None, force: bool = False, progress: bool = True,
                corpus_: Corpus | None = None) -> PretrainRun:
     """The pre-trained BERT-6 of a variant, reused from runs/<profile>/pretrain/<variant>/ if its
-    configuration matches, resumed if interrupted, trained otherwise."""
+    configuration matches, resumed if interrupted, trained otherwise. "random" is an alias of
+    "main" (the same run, the same directory)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
     init, steps_field, dropout = VARIANTS[variant]
+    if isinstance(dropout, str):
+        dropout = getattr(profile, dropout)
     c = corpus_ or corpus(profile, data_dir, progress=progress)
-    return pretrain(profile, runs_dir(profile) / "pretrain" / variant, c.tokenizer, c.train_blocks, c.eval_blocks,
+    name = VARIANT_ALIASES.get(variant, variant)
+    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
                     init=init, steps=getattr(profile, steps_field), dropout=dropout, force=force,
-                    progress=progress, desc=f"pretrain[{variant}]")
+                    progress=progress, desc=f"pretrain[{name}]")
 
 
 @dataclass
@@ -410,13 +421,16 @@ def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooli
 
 def pretrain_stats(run: PretrainRun) -> dict:
     """Steps, tokens seen, wall time and throughput of a finished run (from its run_config.json),
-    and the last held-out masked-token accuracy against the most-frequent-token baseline."""
+    and the backbone gate (``pretrain.backbone_evaluation``: held-out masked-token accuracy on
+    every held-out block against the most-frequent-token baseline, exact McNemar, p < ALPHA)."""
     cfg = json.loads((run.final_dir / "run_config.json").read_text())
     seconds = float(cfg.get("train_seconds") or 0.0)
     tokens = int(cfg.get("tokens_seen") or 0)
+    evaluation = run.backbone or {}
     return {"steps": int(cfg["steps"]), "tokens_seen": tokens, "train_seconds": seconds,
             "tokens_per_second": tokens / seconds if seconds > 0 else None,
-            "mlm_accuracy": run.last("eval_accuracy"), "baseline_accuracy": run.last("baseline_accuracy")}
+            "mlm_accuracy": evaluation.get("mlm_accuracy"), "baseline_accuracy": evaluation.get("baseline_accuracy"),
+            "heldout_positions": evaluation.get("n_positions"), "gate": evaluation.get("gate")}
 
 
 @dataclass

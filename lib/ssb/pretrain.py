@@ -15,7 +15,11 @@
   loss, backward, clipping, AdamW) then ``set_learning_rate``; ``ssb.bench.pretrain``
   times exactly these functions against a ``transformers.Trainer``.
 - Output layout of ``out_dir``: ``final/`` (``save_pretrained`` safetensors, tokenizer,
-  ``run_config.json``, ``train_log.json``) and, while training, ``checkpoint/``.
+  ``run_config.json``, ``train_log.json``, ``backbone_eval.json``) and, while training,
+  ``checkpoint/``.
+- The backbone gate (``backbone_evaluation``): the final model's masked-token predictions
+  on EVERY held-out block (fixed masks) against the most-frequent-token baseline on the same
+  positions, exact one-sided McNemar test, passed at p < ``stats.ALPHA``.
 """
 from __future__ import annotations
 
@@ -33,9 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic
+from . import atomic, stats
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
-from .model import build_bert6, head_gap
+from .model import build_bert6, head_gap, node_gap
 
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
@@ -63,6 +67,18 @@ class PretrainRun:
         values = [r[key] for r in self.log if r.get(key) is not None]
         return values[-1] if values else None
 
+    @property
+    def backbone(self) -> dict | None:
+        """The final model's backbone evaluation (``backbone_evaluation``), if written."""
+        f = self.final_dir / BACKBONE_EVAL
+        return json.loads(f.read_text()) if f.exists() else None
+
+
+BACKBONE_EVAL = "backbone_eval.json"
+# mask stream of the backbone gate's held-out masks (1: training, 3: periodic evaluation)
+GATE_MASK_STREAM = 6
+GATE_CHUNK = 256
+
 
 def blocks_fingerprint(*arrays: np.ndarray) -> str:
     h = hashlib.sha256()
@@ -80,7 +96,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 def run_config(profile, *, init: str, steps: int, dropout: float, data_fp: str, tok_fp: str) -> dict:
     cfg = {k: getattr(profile, k) for k in TRAINING_FIELDS}
     cfg.update(init=init, steps=steps, dropout=dropout, data=data_fp, tokenizer=tok_fp,
-               eps=profile.ssb_eps if init == "symmetric_eps" else 0.0)
+               eps=profile.ssb_eps if init.endswith("_eps") else 0.0)
     return cfg
 
 
@@ -133,6 +149,56 @@ def evaluate_mlm(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int
     model.train(was_training)
     total = max(total, 1)
     return {"eval_loss": loss_sum / total, "eval_accuracy": correct / total, "baseline_accuracy": baseline / total}
+
+
+@torch.no_grad()
+def heldout_predictions(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
+                        device="cpu", batch_size: int = 64) -> dict:
+    """Per-position correctness of the model and of the most-frequent-token baseline at the
+    masked positions of EVERY held-out block (n_eval, T).
+
+    The masks are fixed: chunk c of ``GATE_CHUNK`` blocks is masked with the generator of
+    (seed, stream ``GATE_MASK_STREAM``, c), whatever ``batch_size`` is, so every model of a
+    profile (variants, snapshots) is judged on the same positions. Returns model_correct and
+    baseline_correct (N,) booleans, the labels (N,) and the mean cross-entropy."""
+    was_training = model.training
+    model.eval()
+    model_correct, baseline_correct, labels_all, loss_sum = [], [], [], 0.0
+    for c, start in enumerate(range(0, len(eval_blocks), GATE_CHUNK)):
+        ids = torch.from_numpy(np.ascontiguousarray(eval_blocks[start:start + GATE_CHUNK]))
+        inputs, labels = mask_tokens(ids, spec, step_generator(seed, GATE_MASK_STREAM, c))
+        for b in range(0, len(ids), batch_size):
+            sl = slice(b, b + batch_size)
+            logits, y = mlm_logits_at_masks(model, inputs[sl].to(device), (ids[sl] != spec.pad_id).to(device),
+                                            labels[sl].to(device))
+            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            model_correct.append((logits.argmax(-1) == y).cpu().numpy())
+            baseline_correct.append((y == baseline_token).cpu().numpy())
+            labels_all.append(y.cpu().numpy())
+    model.train(was_training)
+    y = np.concatenate(labels_all)
+    return {"model_correct": np.concatenate(model_correct), "baseline_correct": np.concatenate(baseline_correct),
+            "labels": y, "eval_loss": loss_sum / max(1, len(y))}
+
+
+def backbone_gate(model_correct, baseline_correct) -> dict:
+    """The backbone gate: held-out masked-token accuracy above the most-frequent-token
+    baseline on the same positions, exact one-sided McNemar test at level ``stats.ALPHA``."""
+    t = stats.paired_accuracy_test(model_correct, baseline_correct)
+    return stats.gate("backbone learned", "held-out masked-token accuracy minus the most-frequent-token "
+                      "baseline's on the same positions (paired, exact McNemar)",
+                      t["accuracy_a"], t["accuracy_b"], t["p"], stats.ALPHA, difference=t["difference"],
+                      ci=t["ci"], n=t["n"], only_model=t["only_a"], only_baseline=t["only_b"])
+
+
+def backbone_evaluation(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
+                        device="cpu") -> dict:
+    """``heldout_predictions`` summarised: mlm_accuracy, baseline_accuracy, eval_loss,
+    n_positions and the ``backbone_gate`` record (JSON-ready)."""
+    pred = heldout_predictions(model, eval_blocks, spec, seed=seed, baseline_token=baseline_token, device=device)
+    g = backbone_gate(pred["model_correct"], pred["baseline_correct"])
+    return {"mlm_accuracy": g["value"], "baseline_accuracy": g["null"], "eval_loss": pred["eval_loss"],
+            "n_positions": int(len(pred["labels"])), "baseline_token": int(baseline_token), "gate": g}
 
 
 def _save_model(model, tokenizer, directory: Path) -> None:
@@ -249,7 +315,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     rows, one per evaluation (step 0, every ``eval_every`` steps and the last step), with
     keys step, loss, train_accuracy (over the steps since the previous row), eval_loss,
     eval_accuracy, baseline_accuracy (most frequent training token), gap (``head_gap``),
-    lr and elapsed (seconds of training so far; the only key that differs between runs).
+    node_gap (``node_gap``), lr and elapsed (seconds of training so far; the only key that
+    differs between runs). ``final/backbone_eval.json`` holds ``backbone_evaluation`` of the
+    final model (``PretrainRun.backbone``); a finished run without it gets it on reuse.
     """
     from transformers import BertForMaskedLM
 
@@ -272,17 +340,21 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         shutil.rmtree(out_dir, ignore_errors=True)
     if world > 1:
         torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
+    spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
+    baseline_token = most_frequent_token(train_blocks, spec.special_ids)
     if _matches(final, cfg):                          # reuse a finished run of this configuration
         try:
             model = BertForMaskedLM.from_pretrained(final).eval()
         except Exception as err:                      # noqa: BLE001 - truncated or corrupt weights
             raise RuntimeError(f"checkpoint {final} cannot be loaded ({type(err).__name__}: {err}); retrain it: "
                                f"python -m ssb.pretrain_cli --profile {profile.name} --variant {out_dir.name} --force") from None
+        if rank == 0 and not (final / BACKBONE_EVAL).exists():
+            atomic.write_json(final / BACKBONE_EVAL, backbone_evaluation(
+                model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token))
         return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
 
     set_deterministic(True)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
@@ -307,13 +379,12 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     net = objective
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
-    baseline_token = most_frequent_token(train_blocks, spec.special_ids)
     use_bf16 = profile.mixed_precision == "bf16" and device.type == "cuda"
 
     def evaluate(step, extra):
         row = {"step": step, **extra, **evaluate_mlm(model, eval_blocks, spec, seed=profile.seed,
                batch_size=profile.batch_size, n_batches=profile.eval_batches, baseline_token=baseline_token, device=device),
-               "gap": head_gap(model), "lr": optimizer.param_groups[0]["lr"]}
+               "gap": head_gap(model), "node_gap": node_gap(model), "lr": optimizer.param_groups[0]["lr"]}
         log.append(row)
 
     if start == 0 and rank == 0:
@@ -369,8 +440,11 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         if not all(bool(torch.isfinite(t).all()) for t in model.parameters()):
             raise FloatingPointError(f"pre-training ended with non-finite weights after step {steps}; "
                                      f"{final} was not written: lower lr")
+        evaluation = backbone_evaluation(model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token,
+                                         device=device)
         with atomic.atomic_dir(final) as tmp:
             _save_model(model, tokenizer, tmp)
+            atomic.write_json(tmp / BACKBONE_EVAL, evaluation)
             atomic.write_json(tmp / "train_log.json", log)
             atomic.write_json(tmp / "run_config.json", {**cfg, "train_seconds": train_seconds,
                                                         "tokens_seen": steps * profile.batch_size * profile.max_len})
@@ -415,3 +489,62 @@ def _save_checkpoint(model, tokenizer, optimizer, step: int, log: list, cfg: dic
         _save_model(model, tokenizer, tmp)
         torch.save(state, tmp / "trainer_state.pt")
         atomic.write_json(tmp / "run_config.json", cfg)
+
+
+# --------------------------------------------------------------------------- C3 summaries (notebook 01)
+
+def variant_record(run: PretrainRun) -> dict:
+    """``pretrain.variants.<v>`` of summary.json: mlm_accuracy, baseline_accuracy (every held-out
+    block, fixed masks), steps and the backbone gate record."""
+    evaluation = run.backbone
+    if evaluation is None:
+        raise ValueError(f"{run.final_dir} has no {BACKBONE_EVAL}: load the run through pretrain()")
+    return {"mlm_accuracy": evaluation["mlm_accuracy"], "baseline_accuracy": evaluation["baseline_accuracy"],
+            "steps": int(run.config["steps"]), "gate": evaluation["gate"]}
+
+
+def log_series(log: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one key of a training log, rows without the key left out."""
+    rows = [r for r in log if r.get(key) is not None]
+    return np.array([r["step"] for r in rows], dtype=float), np.array([r[key] for r in rows], dtype=float)
+
+
+def eps_growth_check(log: list[dict], eps: float) -> dict:
+    """``ssb.stats.checks.eps_amplified``: exponential growth rate of the head gap g(t) of the
+    symmetric + eps run (``stats.growth_rate``: slope of log g on the step, t-interval),
+    null 0, direction "greater". ``g_final / eps`` is kept as the amplification factor."""
+    t, g = log_series(log, "gap")
+    fit = stats.growth_rate(t, g)
+    return stats.check("eps amplified", "growth rate of log g(t) per step of symmetric_eps (least squares, "
+                       "95 % t-interval)", fit["rate"], fit["ci"], 0.0, "greater", points=fit["points"],
+                       eps=eps, g_final=float(g[-1]) if len(g) else None,
+                       amplification=float(g[-1] / eps) if len(g) and eps > 0 else None)
+
+
+def ssb_section(runs: dict[str, PretrainRun], eps: float, ssb_steps: int) -> dict:
+    """The ``ssb`` section of summary.json from the main run and the C3 variants.
+
+    runs: variant -> run; "main" (the random variant) and any of symmetric, symmetric_eps,
+    symmetric_dropout, node_symmetric, stochastic. Returns gap_final per variant ("random" is
+    the main run), node_gap_final (node_symmetric), eps, steps, the variants' backbone gates
+    and the checks symmetric_exact, node_symmetric_exact and eps_amplified (a check whose
+    variant is missing is left out)."""
+    if "main" not in runs:
+        raise ValueError("ssb_section needs the main run (the random variant)")
+    gap_final = {("random" if v == "main" else v): r.log[-1]["gap"] for v, r in runs.items()}
+    checks = {}
+    if "symmetric" in runs:
+        checks["symmetric_exact"] = stats.check(
+            "symmetric heads stay identical", "head gap g of the symmetric variant after training (float-exact)",
+            runs["symmetric"].log[-1]["gap"], None, 0.0, "equal")
+    node_final = None
+    if "node_symmetric" in runs:
+        node_final = runs["node_symmetric"].log[-1].get("node_gap")
+        checks["node_symmetric_exact"] = stats.check(
+            "symmetric nodes stay identical", "node gap of the node_symmetric variant after training (float-exact)",
+            node_final, None, 0.0, "equal")
+    if "symmetric_eps" in runs:
+        checks["eps_amplified"] = eps_growth_check(runs["symmetric_eps"].log, eps)
+    gates = {v: r.backbone["gate"] for v, r in runs.items() if r.backbone is not None}
+    return {"gap_final": gap_final, "node_gap_final": node_final, "eps": eps, "steps": ssb_steps,
+            "stats": {"gates": gates, "checks": checks, "nulls": {"gap": 0.0, "node_gap": 0.0}}}

@@ -3,6 +3,8 @@
     python -m ssb.pretrain_cli --profile quick
     torchrun --nproc_per_node 4 -m ssb.pretrain_cli --profile paper
     python -m ssb.pretrain_cli --profile smoke --variant symmetric -p ssb_steps 50
+    python -m ssb.pretrain_cli --profile quick --variant node_symmetric   # C3 variants: symmetric,
+        # symmetric_eps, symmetric_dropout, node_symmetric; "random" is the main run
 
 The checkpoint lands where the notebooks look for it (runs/<profile>/pretrain/<variant>/),
 so ``run_all.sh`` afterwards reuses it.  Under torchrun, rank 0 prepares the corpus and
@@ -43,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     c = corpus(profile, args.data_dir, progress=world == 1)
     run = pretrained(profile, args.variant, args.data_dir, force=args.force, corpus_=c)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"finished: {run.final_dir}  held-out masked-token accuracy {run.last('eval_accuracy'):.4f} "
-              f"(baseline {run.last('baseline_accuracy'):.4f})")
+        ev = run.backbone
+        print(f"finished: {run.final_dir}  held-out masked-token accuracy {ev['mlm_accuracy']:.4f} "
+              f"(baseline {ev['baseline_accuracy']:.4f}, {ev['n_positions']} positions; backbone gate "
+              f"p = {ev['gate']['p']:.2g}, {'passed' if ev['gate']['passed'] else 'NOT passed'})")
     return 0
 
 

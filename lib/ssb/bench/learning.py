@@ -1,7 +1,7 @@
 """Learning-budget study: how many pre-training steps does each gate of the claims table need?
 
     python -m ssb.bench learning train    [--profile quick] [--steps 6000]   # one long run, snapshots
-    python -m ssb.bench learning evaluate [--profile quick]                  # probes at every snapshot
+    python -m ssb.bench learning evaluate [--profile quick] [--snapshots DIR] [--token-probe]
 
 ``train`` runs ONE long pre-training of the profile's model (same corpus, tokenizer, seed and
 learning rate as the profile; only ``steps`` is longer) and keeps its weights at a log-spaced
@@ -9,15 +9,39 @@ grid of steps (``pretrain(..., snapshot_steps=...)``). It resumes after an inter
 every pre-training here. Note: snapshot t of a T-step run has not had its learning rate decayed
 to zero, so it slightly under-states what a t-step run of its own reaches.
 
-Output: ``runs/study-<profile>/pretrain/`` (weights), then ``docs/learning_budget.{csv,md,png}``.
+``evaluate`` measures, at every snapshot found (re-runnable: each snapshot's result is cached in
+``runs/study-<profile>/evaluations/step_NNNNNN.json`` and skipped afterwards):
+
+- the backbone gate: held-out masked-token accuracy on every held-out block (fixed masks)
+  against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
+  of the paired difference (``pretrain.backbone_evaluation``);
+- the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
+- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``nodal.fit_head``)
+  against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
+- with ``--token-probe``: the token probe (``pipeline.token_probe`` at ``profile.block``, all
+  vocabulary classes; ``TOKEN_CLASSES`` is the hook for a top-K restriction) against the
+  constant predictor.
+
+and writes ``docs/learning_budget.{csv,md,png}`` (atomic writes): one row per snapshot and the
+first step (and tokens) at which each gate passes.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
-from .. import profiles
-from ..results import runs_dir
+import numpy as np
+
+from .. import atomic, profiles
+from ..results import repo_root, runs_dir
+
+# None: the token probe over every vocabulary class. Set to K (or pass ``token_classes``) to
+# restrict it to the K most frequent tokens once ``pipeline.token_probe`` supports it.
+TOKEN_CLASSES = None
+# bump when what ``evaluate_snapshot`` measures changes, so cached evaluations are redone
+EVALUATION_VERSION = 1
 
 
 def snapshot_grid(steps: int, first: int = 25) -> list[int]:
@@ -43,19 +67,207 @@ def train(profile, data_dir=None, progress: bool = True):
                     snapshot_steps=grid)
 
 
+def snapshot_dirs(snapshots: Path) -> dict[int, Path]:
+    """step -> snapshot directory (``step_NNNNNN`` holding a finished ``save_pretrained``)."""
+    out = {}
+    for d in sorted(Path(snapshots).glob("step_*")):
+        if (d / "model.safetensors").exists() and (d / "run_config.json").exists():
+            out[int(d.name.split("_")[1])] = d
+    return out
+
+
+def _probe_row(prefix: str, probe, head_pred, block: int) -> dict:
+    from .. import stats
+    g = stats.probe_gate(probe.y_test, head_pred, probe.y_train, name=f"{prefix} probe learned")
+    return {f"{prefix}_accuracy": g["value"], f"{prefix}_constant": g["null"], f"{prefix}_chance": 1.0 / probe.n_classes,
+            f"{prefix}_ci_lo": g["ci"][0], f"{prefix}_ci_hi": g["ci"][1], f"{prefix}_p": g["p"],
+            f"{prefix}_gate": g["passed"], f"{prefix}_block": block}
+
+
+def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe: bool = False,
+                      token_classes=TOKEN_CLASSES, progress: bool = False) -> dict:
+    """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
+    from .. import nodal, pipeline
+    from ..mlm import MaskingSpec
+    from ..model import head_gap, node_gap
+    from ..nodes import load_backbone
+    from ..pretrain import backbone_evaluation, most_frequent_token
+    from transformers import BertForMaskedLM
+
+    cfg = json.loads((directory / "run_config.json").read_text())
+    step = int(cfg["snapshot_step"])
+    model = BertForMaskedLM.from_pretrained(directory).eval()
+    spec = MaskingSpec.from_tokenizer(corpus.tokenizer, profile.mask_prob)
+    ev = backbone_evaluation(model, corpus.eval_blocks, spec, seed=profile.seed,
+                             baseline_token=most_frequent_token(corpus.train_blocks, spec.special_ids))
+    g = ev["gate"]
+    row = {"step": step, "tokens": step * int(cfg["batch_size"]) * int(cfg["max_len"]),
+           "train_seconds": float(cfg.get("elapsed") or 0.0), "lr": float(cfg["lr"]),
+           "mlm_accuracy": g["value"], "baseline_accuracy": g["null"], "mlm_ci_lo": g["ci"][0], "mlm_ci_hi": g["ci"][1],
+           "mlm_p": g["p"], "backbone_gate": g["passed"], "heldout_positions": ev["n_positions"],
+           "head_gap": head_gap(model), "node_gap": node_gap(model)}
+    backbone = load_backbone(directory)
+    if split is not None:
+        probe = pipeline.fewrel_probe(profile, backbone, corpus.tokenizer, split, [profile.block], progress=progress)
+        head = nodal.fit_head(profile, probe, profile.block, progress=progress)
+        row.update(_probe_row("fewrel", probe, nodal.predict(head, probe.z_test[profile.block]), profile.block))
+    if token_probe:
+        kw = {} if token_classes is None else {"token_classes": token_classes}
+        probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, [profile.block], progress=progress, **kw)
+        head = nodal.fit_head(profile, probe, profile.block, progress=progress)
+        row.update(_probe_row("token", probe, nodal.predict(head, probe.z_test[profile.block]), profile.block))
+        row["token_classes"] = "all" if token_classes is None else int(token_classes)
+    return row
+
+
+def first_passing(rows: list[dict], gate: str) -> dict | None:
+    """The first snapshot from which ``gate`` passes at every later snapshot too (None: never)."""
+    rows = sorted((r for r in rows if r.get(gate) is not None), key=lambda r: r["step"])
+    for i, r in enumerate(rows):
+        if all(x[gate] for x in rows[i:]):
+            return {"step": r["step"], "tokens": r["tokens"]}
+    return None
+
+
+def markdown_table(df) -> str:
+    """A pipe table of ``df`` (floats to 4 significant digits)."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if not np.isfinite(v) else f"{v:.4g}"
+        return "" if v is None else str(v)
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+GATES = {"backbone_gate": "backbone: held-out MLM accuracy > most-frequent-token baseline (McNemar p < 0.05)",
+         "fewrel_gate": "FewRel label probe > constant predictor (McNemar p < 0.01)",
+         "token_gate": "token probe > constant predictor (McNemar p < 0.01)"}
+
+
+def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dict:
+    """docs/learning_budget.{csv,md,png} from the study's rows; returns {gate: first passing}."""
+    import pandas as pd
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame(sorted(rows, key=lambda r: r["step"]))
+    firsts = {g: first_passing(rows, g) for g in GATES if g in df}
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(out_stem.with_suffix(".csv"), suffix=".csv") as f:
+        df.to_csv(f, index=False, float_format="%.6g")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(df["step"], df["mlm_accuracy"], marker="o", label="held-out MLM accuracy")
+    ax.fill_between(df["step"], df["baseline_accuracy"] + df["mlm_ci_lo"], df["baseline_accuracy"] + df["mlm_ci_hi"],
+                    alpha=0.25, label="95 % interval (paired)")
+    ax.plot(df["step"], df["baseline_accuracy"], ls="--", color="gray", label="most-frequent-token baseline")
+    if "token_accuracy" in df:
+        ax.plot(df["step"], df["token_accuracy"], marker="s", label=f"token probe (block {profile.block})")
+        ax.plot(df["step"], df["token_constant"], ls=":", color="C2", label="token constant predictor")
+    ax.set(xscale="log", xlabel="pre-training step", ylabel="accuracy", title="Backbone and token probe")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    if "fewrel_accuracy" in df:
+        ax.plot(df["step"], df["fewrel_accuracy"], marker="o", color="C1", label=f"FewRel probe (block {profile.block})")
+        ax.fill_between(df["step"], df["fewrel_constant"] + df["fewrel_ci_lo"], df["fewrel_constant"] + df["fewrel_ci_hi"],
+                        color="C1", alpha=0.25)
+        ax.plot(df["step"], df["fewrel_chance"], ls="--", color="gray", label="chance 1/C")
+        ax.plot(df["step"], df["fewrel_constant"], ls=":", color="k", label="constant predictor")
+    ax.set(xscale="log", xlabel="pre-training step", ylabel="accuracy", title="FewRel label probe")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    lrs = ", ".join(f"{v:g}" for v in sorted(set(df["lr"])))
+    fig.suptitle(f"Learning budget, profile {profile.name} (study run's peak lr {lrs}, d_head {profile.d_head}, "
+                 f"{profile.batch_size}x{profile.max_len} tokens a step)", fontsize=9)
+    fig.tight_layout()
+    with atomic.atomic_path(out_stem.with_suffix(".png"), suffix=".png") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    cols = [c for c in ("step", "tokens", "lr", "train_seconds", "mlm_accuracy", "baseline_accuracy", "mlm_ci_lo", "mlm_ci_hi",
+                        "mlm_p", "backbone_gate", "head_gap", "fewrel_accuracy", "fewrel_constant", "fewrel_chance",
+                        "fewrel_p", "fewrel_gate", "token_accuracy", "token_constant", "token_p", "token_gate")
+            if c in df]
+    lines = [f"# Learning budget ({profile.name} profile)", "",
+             "Generated by `" + command + "` from the snapshots of `python -m ssb.bench learning train "
+             f"--profile {profile.name}`; do not edit by hand. Table: `{out_stem.name}.csv`, figure: `{out_stem.name}.png`.", "",
+             "mlm_ci_lo/hi: 95 % interval of the paired accuracy difference model - baseline. train_seconds: the study "
+             "run's own training time at that snapshot (1 thread, shared machine).", "",
+             "## First step from which each gate passes (and keeps passing)", ""]
+    for g, text in GATES.items():
+        if g in firsts:
+            f = firsts[g]
+            lines.append(f"- {text}: " + (f"step {f['step']} ({f['tokens']:,} tokens)" if f else
+                                          f"not passed up to step {int(df['step'].max())}"))
+        else:
+            lines.append(f"- {text}: not measured")
+    lines += ["", "## Per snapshot", "", markdown_table(df[cols]), ""]
+    atomic.write_text(out_stem.with_suffix(".md"), "\n".join(lines))
+    return firsts
+
+
+def evaluate(profile, snapshots: Path, cache: Path, out_stem: Path, data_dir=None, fewrel: bool = True,
+             token_probe: bool = False, progress: bool = True, command: str = "", max_new: int | None = None) -> dict:
+    """Evaluate every snapshot not yet in ``cache`` (one JSON per snapshot; at most ``max_new``
+    of them, 0 = report from the cache only), rewriting the report after each one."""
+    from .. import fewrel as fewrel_mod, pipeline
+    found = snapshot_dirs(snapshots)
+    if not found:
+        raise FileNotFoundError(f"no snapshots under {snapshots}: run `python -m ssb.bench learning train` first")
+    corpus = pipeline.corpus(profile, data_dir, progress=progress)
+    split = fewrel_mod.load_split(profile, data_dir) if fewrel else None
+    rows, new = [], 0
+    for step, directory in sorted(found.items()):
+        f = cache / f"step_{step:06d}.json"
+        key = {"version": EVALUATION_VERSION, "fewrel": fewrel, "token_probe": token_probe,
+               "snapshot": json.loads((directory / "run_config.json").read_text())}
+        if f.exists() and json.loads(f.read_text()).get("key") == key:
+            rows.append(json.loads(f.read_text())["row"])
+            continue
+        if max_new is not None and new >= max_new:
+            continue
+        new += 1
+        if progress:
+            print(f"evaluating snapshot step {step} ...", flush=True)
+        row = evaluate_snapshot(profile, directory, corpus, split, token_probe=token_probe, progress=False)
+        atomic.write_json(f, {"key": key, "row": row})
+        rows.append(row)
+        write_report(rows, profile, out_stem, command)
+    if not rows:
+        raise FileNotFoundError(f"no snapshot evaluated yet in {cache}")
+    return write_report(rows, profile, out_stem, command)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ssb.bench learning", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["train"])
+    ap.add_argument("phase", choices=["train", "evaluate"])
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--data-dir", default=os.environ.get("SSB_DATA_DIR"))
+    ap.add_argument("--snapshots", default=None, help="evaluate: snapshot folder (default: the train phase's)")
+    ap.add_argument("--token-probe", action="store_true", help="evaluate: also the token probe (slow)")
+    ap.add_argument("--no-fewrel", action="store_true", help="evaluate: skip the FewRel probe")
+    ap.add_argument("--out", default=None, help="evaluate: output stem (default docs/learning_budget)")
+    ap.add_argument("--max-new", type=int, default=None, help="evaluate: at most this many new snapshots (0: report only)")
     a = ap.parse_args(argv)
     p = profiles.get_profile(a.profile, steps=a.steps, eval_every=a.eval_every, checkpoint_every=200)
+    # the evaluate phase reads the snapshots with the profile as it is (block, probe settings)
     if a.phase == "train":
         run = train(p, a.data_dir)
         print(f"study run: {run.out_dir} ({a.steps} steps); snapshots {snapshot_grid(a.steps)}")
+    else:
+        base = profiles.get_profile(a.profile)
+        snapshots = Path(a.snapshots) if a.snapshots else study_dir(p) / "pretrain" / "snapshots"
+        out = Path(a.out) if a.out else repo_root() / "docs" / "learning_budget"
+        command = f"python -m ssb.bench learning evaluate --profile {a.profile}" + (" --token-probe" if a.token_probe else "")
+        firsts = evaluate(base, snapshots, study_dir(p) / "evaluations", out, a.data_dir, fewrel=not a.no_fewrel,
+                          token_probe=a.token_probe, command=command, max_new=a.max_new)
+        for g, f in firsts.items():
+            print(f"{g}: " + (f"passes from step {f['step']} ({f['tokens']:,} tokens)" if f else "never passes"))
 
 
 if __name__ == "__main__":
