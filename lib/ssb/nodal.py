@@ -55,7 +55,12 @@ def head_config(profile, probe, block: int, tied: bool, layers: int | None = Non
     """Everything a trained head depends on: its data (fingerprint) and its hyper-parameters."""
     _check_block(probe, block)
     z, y = probe.z_train[block], probe.y_train
-    return {
+    options = {}                       # training options, keyed only when not the default (stable cache keys)
+    if profile.head_standardize:
+        options["standardize"] = True
+    if profile.head_lr_decay != 1.0:
+        options["lr_decay"] = profile.head_lr_decay
+    return options | {
         "weights": probe.checkpoint_fp, "block": int(block), "n_train": int(len(y)), "n_in": int(z.shape[1]),
         "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
         "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
@@ -80,7 +85,8 @@ def fit_head(profile, probe, block: int | None = None, *, tied: bool = False, la
         probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
         epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
         patience=profile.head_patience, seed=profile.seed,
-        tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress)
+        tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
+        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay)
     save_head(head, path, extra={"config": cfg, "history": history})
     return head
 
