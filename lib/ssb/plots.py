@@ -367,6 +367,8 @@ def apt_block_bands(fig, bands, gated=None):
             ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
                        zorder=4, label="head not above the constant predictor")
     ax.legend(fontsize=8)
+    return fig
+
 
 def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str = "labels",
                                untrained: np.ndarray | None = None, title: str | None = None):
