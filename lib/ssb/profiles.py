@@ -127,13 +127,19 @@ PROFILES: dict[str, Profile] = {
     # step 125 of a 300-step schedule (0.068 vs 0.051 at step 200), symmetric from step 125
     # and node_symmetric from step 150 of a 200-step schedule. 300 + 4 x 200 steps keep the
     # pre-training near 9.5 minutes (~0.46 s a step at 2 threads).
-    "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4),
+    # Token probe (02/03): the 256 most frequent tokens, per-node standardised inputs (scale folded
+    # into fc1, so silencing is still z_k = 0), lr halved on plateaus, up to 60 epochs with early
+    # stopping -- a head trained to convergence, so "probe = constant predictor" means the nodes
+    # carry no readable token information, not that the head stopped early.
+    "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4,
+                     token_classes=256, head_standardize=True, head_lr_decay=0.5, token_head_epochs=60),
     # Longer CPU run (<= 90 min on 2 cores, estimated from ~0.46 s a step at 2 threads): the
     # quick model trained 10x longer, its variants 5x, larger probe samples. Resumable like
     # every pre-training (checkpoint_every).
     "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=3000, ssb_steps=1000,
                         eval_every=200, eval_batches=16, checkpoint_every=200, token_examples=100_000,
-                        token_head_epochs=20, head_epochs=50),
+                        token_classes=256, head_standardize=True, head_lr_decay=0.5,
+                        token_head_epochs=60, head_epochs=50),
     # The paper's configuration: GPU, mixed precision.
     "paper": Profile(
         name="paper", corpus="wikipedia", n_articles=90_000, sequences="first", eval_fraction=0.02, tokenizer="bert-base-uncased",
