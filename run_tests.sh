@@ -12,5 +12,7 @@ source "$repo/tools/ensure_venv.sh"
 if [ -z "${SSB_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export SSB_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
+# this checkout's package first, whichever checkout the venv was installed from
+export PYTHONPATH="$repo/lib${PYTHONPATH:+:$PYTHONPATH}"
 export TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 exec .venv/bin/python -m pytest "$@"

@@ -165,6 +165,23 @@ def test_symmetric_dropout_variant_runs_and_is_gated(data, tmp_path, monkeypatch
     assert alias.config == main.config and alias.log == main.log
 
 
+def test_profile_snapshots_keep_the_main_runs_weights_on_the_study_grid(data, tmp_path, monkeypatch):
+    """profile.snapshots: the main run (only) keeps snapshots at 25, 50, ... and its last step."""
+    from ssb import pipeline
+    from ssb.bench import learning
+    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    tok, train, held = data
+    c = pipeline.Corpus(tok, train, held)
+    profile = tiny_profile(steps=60, ssb_steps=3, snapshots=True)
+    main = pipeline.pretrained(profile, "main", corpus_=c, progress=False)
+    assert sorted(learning.snapshot_dirs(main.out_dir / "snapshots")) == [25, 50, 60]
+    sym = pipeline.pretrained(profile, "symmetric", corpus_=c, progress=False)
+    assert not (sym.out_dir / "snapshots").exists()
+    # the field does not enter the run's configuration: switching it on later reuses the run
+    again = pipeline.pretrained(profile.replace(snapshots=False), "main", corpus_=c, progress=False)
+    assert again.config == main.config
+
+
 # ---------------------------------------------------------------------------- backbone gate
 
 def test_backbone_evaluation_covers_every_heldout_block(data, tmp_path):
@@ -337,10 +354,25 @@ def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypat
     # re-running evaluates nothing again (cached per snapshot)
     learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False, progress=False)
     assert len(calls) == 2
+    # with the token probes: the profile's K at every block, the other K at the analysed block
+    profile = profile.replace(token_classes=8, token_examples=600, token_head_epochs=3)
+    learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False,
+                      token_probe=True, progress=False)
+    df = __import__("pandas").read_csv(stem.with_suffix(".csv"))
+    assert len(calls) == 4
+    for b in range(1, profile.n_layers + 1):
+        assert {f"token8_b{b}_accuracy", f"token8_b{b}_constant", f"token8_b{b}_gate"} <= set(df.columns)
+    # the grid's 64 and 256 exceed this test vocabulary: they are the whole vocabulary ("all")
+    assert {"tokenall_b2_accuracy", "token_accuracy", "token_gate"} <= set(df.columns)
+    assert not any(c.startswith(("token64_", "token256_")) for c in df.columns)
+    assert list(df["token_accuracy"]) == list(df["token8_b2_accuracy"])
+    md = stem.with_suffix(".md").read_text()
+    assert "Token probe by block and class count" in md and "token probe > constant predictor" in md
 
 
 def test_first_passing_needs_the_gate_to_stay_passed():
-    from ssb.bench.learning import first_passing, snapshot_grid
+    from ssb.bench.learning import first_passing
+    from ssb.pretrain import snapshot_grid
     rows = [{"step": s, "tokens": 10 * s, "g": p} for s, p in ((25, False), (50, True), (100, False), (200, True), (400, True))]
     assert first_passing(rows, "g") == {"step": 200, "tokens": 2000}
     assert first_passing([{"step": 1, "tokens": 1, "g": False}], "g") is None

@@ -25,7 +25,7 @@ from . import atomic
 from .data import load_corpus, network_available
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
-from .pretrain import PretrainRun, pretrain
+from .pretrain import PretrainRun, pretrain, snapshot_grid
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
 
@@ -130,9 +130,14 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
         dropout = getattr(profile, dropout)
     c = corpus_ or corpus(profile, data_dir, progress=progress)
     name = VARIANT_ALIASES.get(variant, variant)
+    steps = getattr(profile, steps_field)
+    # profile.snapshots: the main run keeps its weights on the study's log grid, so that
+    # `python -m ssb.bench learning evaluate --snapshots runs/<profile>/pretrain/main/snapshots`
+    # measures every gate along this very run (no second long pre-training)
+    snapshot_steps = snapshot_grid(steps) if profile.snapshots and name == "main" else ()
     return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
-                    init=init, steps=getattr(profile, steps_field), dropout=dropout, force=force,
-                    progress=progress, desc=f"pretrain[{name}]")
+                    init=init, steps=steps, dropout=dropout, force=force,
+                    progress=progress, desc=f"pretrain[{name}]", snapshot_steps=snapshot_steps)
 
 
 @dataclass

@@ -80,6 +80,15 @@ GATE_MASK_STREAM = 6
 GATE_CHUNK = 256
 
 
+def snapshot_grid(steps: int, first: int = 25) -> list[int]:
+    """first, 2*first, 4*first, ... below ``steps``, and ``steps`` itself."""
+    grid, s = [], first
+    while s < steps:
+        grid.append(s)
+        s *= 2
+    return grid + [steps]
+
+
 def blocks_fingerprint(*arrays: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in arrays:

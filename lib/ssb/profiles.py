@@ -49,6 +49,7 @@ class Profile:
     eval_batches: int = 8
     checkpoint_every: int = 100
     mixed_precision: str = "no"          # "no" | "bf16" (GPU)
+    snapshots: bool = False              # main run also keeps its weights at steps 25, 50, 100, ... (learning study)
 
     # --- SSB variants (C3). "random" IS the main run (same init, ``steps``); symmetric,
     # symmetric_eps, symmetric_dropout and node_symmetric train ``ssb_steps`` steps each ---
@@ -139,7 +140,7 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=3000, ssb_steps=1000,
                         eval_every=200, eval_batches=16, checkpoint_every=200, token_examples=100_000,
                         token_classes=256, head_standardize=True, head_lr_decay=0.5,
-                        token_head_epochs=60, head_epochs=50),
+                        token_head_epochs=60, head_epochs=50, snapshots=True),
     # The paper's configuration: GPU, mixed precision.
     "paper": Profile(
         name="paper", corpus="wikipedia", n_articles=90_000, sequences="first", eval_fraction=0.02, tokenizer="bert-base-uncased",

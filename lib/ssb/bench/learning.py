@@ -2,6 +2,7 @@
 
     python -m ssb.bench learning train    [--profile quick] [--steps 6000]   # one long run, snapshots
     python -m ssb.bench learning evaluate [--profile quick] [--snapshots DIR] [--token-probe]
+    python -m ssb.bench learning evaluate --profile standard --token-probe   # the standard run's own snapshots
 
 ``train`` runs ONE long pre-training of the profile's model (same corpus, tokenizer, seed and
 learning rate as the profile; only ``steps`` is longer) and keeps its weights at a log-spaced
@@ -18,11 +19,12 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
 - the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``nodal.fit_head``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
-- with ``--token-probe``: the token probe (``pipeline.token_probe`` at ``profile.block``, all
-  vocabulary classes; ``TOKEN_CLASSES`` is the hook for a top-K restriction) against the
-  constant predictor.
+- with ``--token-probe``: the token probe (``pipeline.token_probe``, the profile's head settings)
+  against the constant predictor, for the profile's K most frequent tokens (``token_classes``) at
+  every block 1..L, and for K in ``TOKEN_CLASS_GRID`` (64, 256, the whole vocabulary) at
+  ``profile.block``. Columns ``token<K>_b<block>_*``; ``token_*`` is the profile's K at its block.
 
-and writes ``docs/learning_budget.{csv,md,png}`` (atomic writes): one row per snapshot and the
+and writes ``docs/learning_budget_<profile>.{csv,md,png}`` (atomic writes): one row per snapshot and the
 first step (and tokens) at which each gate passes.
 """
 from __future__ import annotations
@@ -37,20 +39,10 @@ import numpy as np
 from .. import atomic, profiles
 from ..results import repo_root, runs_dir
 
-# None: the token probe over every vocabulary class. Set to K (or pass ``token_classes``) to
-# restrict it to the K most frequent tokens once ``pipeline.token_probe`` supports it.
-TOKEN_CLASSES = None
+# token-probe class counts measured at the analysed block besides the profile's own K (0 = all)
+TOKEN_CLASS_GRID = (64, 256, 0)
 # bump when what ``evaluate_snapshot`` measures changes, so cached evaluations are redone
-EVALUATION_VERSION = 1
-
-
-def snapshot_grid(steps: int, first: int = 25) -> list[int]:
-    """first, 2*first, 4*first, ... below ``steps``, and ``steps`` itself."""
-    grid, s = [], first
-    while s < steps:
-        grid.append(s)
-        s *= 2
-    return grid + [steps]
+EVALUATION_VERSION = 2
 
 
 def study_dir(profile):
@@ -59,7 +51,7 @@ def study_dir(profile):
 
 def train(profile, data_dir=None, progress: bool = True):
     from .. import pipeline
-    from ..pretrain import pretrain
+    from ..pretrain import pretrain, snapshot_grid
     corpus = pipeline.corpus(profile, data_dir, progress=progress)
     grid = snapshot_grid(profile.steps)
     return pretrain(profile, study_dir(profile) / "pretrain", corpus.tokenizer, corpus.train_blocks,
@@ -85,7 +77,7 @@ def _probe_row(prefix: str, probe, head_pred, block: int) -> dict:
 
 
 def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe: bool = False,
-                      token_classes=TOKEN_CLASSES, progress: bool = False) -> dict:
+                      progress: bool = False) -> dict:
     """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
     from .. import nodal, pipeline
     from ..mlm import MaskingSpec
@@ -112,11 +104,20 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
         head = nodal.fit_head(profile, probe, profile.block, progress=progress)
         row.update(_probe_row("fewrel", probe, nodal.predict(head, probe.z_test[profile.block]), profile.block))
     if token_probe:
-        kw = {} if token_classes is None else {"token_classes": token_classes}
-        probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, [profile.block], progress=progress, **kw)
-        head = nodal.fit_head(profile, probe, profile.block, progress=progress)
-        row.update(_probe_row("token", probe, nodal.predict(head, probe.z_test[profile.block]), profile.block))
-        row["token_classes"] = "all" if token_classes is None else int(token_classes)
+        # the profile's K (profile.token_classes) at every block: the gate and SSB along the blocks;
+        # at the analysed block also the other K of TOKEN_CLASS_GRID (0 = the whole vocabulary)
+        blocks = list(range(1, profile.n_layers + 1))
+        vocab = len(corpus.tokenizer)           # a K not below the vocabulary is the whole vocabulary (0)
+        for k in dict.fromkeys(k if k < vocab else 0 for k in (profile.token_classes, *TOKEN_CLASS_GRID)):
+            at = blocks if k == profile.token_classes else [profile.block]
+            probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
+            for b in at:
+                head = nodal.fit_head(profile, probe, b, progress=progress)
+                label = f"token{k or 'all'}_b{b}"
+                row.update(_probe_row(label, probe, nodal.predict(head, probe.z_test[b]), b))
+        main_label = f"token{profile.token_classes or 'all'}_b{profile.block}"
+        row.update({k.replace(main_label, "token"): v for k, v in row.items() if k.startswith(main_label + "_")})
+        row["token_classes"] = profile.token_classes or "all"
     return row
 
 
@@ -146,6 +147,12 @@ GATES = {"backbone_gate": "backbone: held-out MLM accuracy > most-frequent-token
          "token_gate": "token probe > constant predictor (McNemar p < 0.01)"}
 
 
+def _token_column_order(column: str):
+    """token<K>_b<block>_accuracy sorted by K (64, 256, ..., all last), then block."""
+    k, block = column[len("token"):].split("_b")
+    return (float("inf") if k == "all" else int(k), int(block.split("_")[0]))
+
+
 def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dict:
     """docs/learning_budget.{csv,md,png} from the study's rows; returns {gate: first passing}."""
     import pandas as pd
@@ -158,7 +165,10 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(out_stem.with_suffix(".csv"), suffix=".csv") as f:
         df.to_csv(f, index=False, float_format="%.6g")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    token_cols = sorted((c for c in df if c.startswith("token") and c.endswith("_accuracy") and "_b" in c),
+                        key=_token_column_order)
+    per_block = [c for c in token_cols if c.startswith(f"token{profile.token_classes or 'all'}_b")]
+    fig, axes = plt.subplots(1, 3 if per_block else 2, figsize=(16 if per_block else 11, 4))
     ax = axes[0]
     ax.plot(df["step"], df["mlm_accuracy"], marker="o", label="held-out MLM accuracy")
     ax.fill_between(df["step"], df["baseline_accuracy"] + df["mlm_ci_lo"], df["baseline_accuracy"] + df["mlm_ci_hi"],
@@ -179,6 +189,17 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
     ax.set(xscale="log", xlabel="pre-training step", ylabel="accuracy", title="FewRel label probe")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
+    if per_block:
+        ax = axes[2]
+        blocks = [int(c.split("_b")[1].split("_")[0]) for c in per_block]
+        cmap = plt.get_cmap("viridis")
+        for i, (_, r) in enumerate(df.iterrows()):
+            gain = [r[c] - r[c.replace("_accuracy", "_constant")] for c in per_block]
+            ax.plot(blocks, gain, marker="o", color=cmap(i / max(1, len(df) - 1)), label=f"step {int(r['step'])}")
+        ax.axhline(0, color="gray", ls="--", lw=1)
+        ax.set(xlabel="block", ylabel="probe accuracy - constant predictor", xticks=blocks,
+               title=f"Token probe along the blocks (top {profile.token_classes or 'all'} tokens)")
+        ax.legend(fontsize=7, ncol=2)
     lrs = ", ".join(f"{v:g}" for v in sorted(set(df["lr"])))
     fig.suptitle(f"Learning budget, profile {profile.name} (study run's peak lr {lrs}, d_head {profile.d_head}, "
                  f"{profile.batch_size}x{profile.max_len} tokens a step)", fontsize=9)
@@ -191,10 +212,10 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
                         "fewrel_p", "fewrel_gate", "token_accuracy", "token_constant", "token_p", "token_gate")
             if c in df]
     lines = [f"# Learning budget ({profile.name} profile)", "",
-             "Generated by `" + command + "` from the snapshots of `python -m ssb.bench learning train "
-             f"--profile {profile.name}`; do not edit by hand. Table: `{out_stem.name}.csv`, figure: `{out_stem.name}.png`.", "",
-             "mlm_ci_lo/hi: 95 % interval of the paired accuracy difference model - baseline. train_seconds: the study "
-             "run's own training time at that snapshot (1 thread, shared machine).", "",
+             "Generated by `" + command + "`; do not edit by hand. "
+             f"Table: `{out_stem.name}.csv`, figure: `{out_stem.name}.png`.", "",
+             "mlm_ci_lo/hi: 95 % interval of the paired accuracy difference model - baseline. train_seconds: the "
+             "pre-training's own wall time up to that snapshot (its machine and threads, not this report's).", "",
              "## First step from which each gate passes (and keeps passing)", ""]
     for g, text in GATES.items():
         if g in firsts:
@@ -204,6 +225,16 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
         else:
             lines.append(f"- {text}: not measured")
     lines += ["", "## Per snapshot", "", markdown_table(df[cols]), ""]
+    if token_cols:
+        lines += ["## Token probe by block and class count", "",
+                  "Each cell: probe accuracy / constant predictor's accuracy on the same test positions, "
+                  "`*` where the probe beats the constant predictor (McNemar p < 0.01).", ""]
+        table = pd.DataFrame({"step": df["step"]})
+        for c in token_cols:
+            stem = c[: -len("_accuracy")]
+            table[stem] = [f"{a:.3f} / {k:.3f}" + (" *" if bool(g) else "")
+                           for a, k, g in zip(df[c], df[stem + "_constant"], df[stem + "_gate"])]
+        lines += [markdown_table(table), ""]
     atomic.write_text(out_stem.with_suffix(".md"), "\n".join(lines))
     return firsts
 
@@ -240,6 +271,14 @@ def evaluate(profile, snapshots: Path, cache: Path, out_stem: Path, data_dir=Non
     return write_report(rows, profile, out_stem, command)
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it (reports name no home folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(repo_root()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ssb.bench learning", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,22 +287,31 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--data-dir", default=os.environ.get("SSB_DATA_DIR"))
-    ap.add_argument("--snapshots", default=None, help="evaluate: snapshot folder (default: the train phase's)")
-    ap.add_argument("--token-probe", action="store_true", help="evaluate: also the token probe (slow)")
+    ap.add_argument("--snapshots", default=None,
+                    help="evaluate: snapshot folder (default: the main run's, runs/<profile>/pretrain/main/snapshots, "
+                         "for a profile with snapshots=true; else the train phase's)")
+    ap.add_argument("--token-probe", action="store_true", help="evaluate: also the token probes (slow)")
     ap.add_argument("--no-fewrel", action="store_true", help="evaluate: skip the FewRel probe")
-    ap.add_argument("--out", default=None, help="evaluate: output stem (default docs/learning_budget)")
+    ap.add_argument("--out", default=None, help="evaluate: output stem (default docs/learning_budget_<profile>)")
     ap.add_argument("--max-new", type=int, default=None, help="evaluate: at most this many new snapshots (0: report only)")
     a = ap.parse_args(argv)
     p = profiles.get_profile(a.profile, steps=a.steps, eval_every=a.eval_every, checkpoint_every=200)
     # the evaluate phase reads the snapshots with the profile as it is (block, probe settings)
     if a.phase == "train":
+        from ..pretrain import snapshot_grid
         run = train(p, a.data_dir)
         print(f"study run: {run.out_dir} ({a.steps} steps); snapshots {snapshot_grid(a.steps)}")
     else:
         base = profiles.get_profile(a.profile)
-        snapshots = Path(a.snapshots) if a.snapshots else study_dir(p) / "pretrain" / "snapshots"
-        out = Path(a.out) if a.out else repo_root() / "docs" / "learning_budget"
-        command = f"python -m ssb.bench learning evaluate --profile {a.profile}" + (" --token-probe" if a.token_probe else "")
+        if a.snapshots:
+            snapshots = Path(a.snapshots)
+        elif base.snapshots and not (study_dir(p) / "pretrain" / "snapshots").exists():
+            snapshots = runs_dir(base) / "pretrain" / "main" / "snapshots"
+        else:
+            snapshots = study_dir(p) / "pretrain" / "snapshots"
+        out = Path(a.out) if a.out else repo_root() / "docs" / f"learning_budget_{a.profile}"
+        command = (f"python -m ssb.bench learning evaluate --profile {a.profile}" + (" --token-probe" if a.token_probe else "")
+                   + f"  # snapshots: {_display_path(snapshots)}")
         firsts = evaluate(base, snapshots, study_dir(p) / "evaluations", out, a.data_dir, fewrel=not a.no_fewrel,
                           token_probe=a.token_probe, command=command, max_new=a.max_new)
         for g, f in firsts.items():
