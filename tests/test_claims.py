@@ -259,3 +259,19 @@ def test_show_prints_the_selected_claims(capsys):
     assert "C6 APT: NOT MEASURED" in capsys.readouterr().out
     with pytest.raises(ValueError, match="C7"):
         claims.show(holding_summary(), ["C7"])
+
+
+def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
+    """A "not testable" verdict names its failed gates, the profile, and the larger profile."""
+    from ssb import report
+    summary = {"profile": "quick", "pretrain": {"variants": {"main": {"gate": {"passed": False, "value": 0.05, "null": 0.05}}}},
+               "apt": {"stats": {"gates": {"probe_block_6": {"passed": True}},
+                                 "checks": {"frequency": {"passed": True, "direction": "greater"}}}}}
+    row = {r["claim"]: r for r in claims.claims_table(summary)}["C6"]
+    assert row["verdict"] == "not testable"
+    assert "not testable on quick" in row["why"] and "backbone" in row["why"] and "`standard`" in row["why"]
+    assert "probe[block 6]" not in row["why"]               # that gate passed
+    assert row["why"] in claims.claims_markdown(summary) and row["why"] in claims.claims_text(summary)
+    assert "class=\"why\"" in report.claims_html(summary)
+    summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
+    assert {r["claim"]: r for r in claims.claims_table(summary)}["C6"]["why"] == ""

@@ -309,6 +309,25 @@ def _descriptive(summary: dict, claim: str) -> str:
     return "; ".join(parts)
 
 
+# where a claim is not testable on a profile, the profile that is sized to test it
+LARGER_PROFILE = {"smoke": "quick", "quick": "standard", "standard": "paper"}
+
+
+def _why_not_testable(summary: dict, gates: Sequence[dict], checks: Sequence[dict], v: str) -> str:
+    """For a "not testable" verdict: which gates failed (or went missing), on which profile, and
+    which profile trains long enough to try again; "" for the other verdicts."""
+    if v != "not testable":
+        return ""
+    failed = [g["name"] for g in gates if g.get("passed") is not True]
+    reason = (f"gate {', '.join(failed)} not passed" if failed else "no check could be computed")
+    profile = str(summary.get("profile") or "")
+    base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
+    text = f"not testable on {profile}: {reason}" if profile else f"not testable: {reason}"
+    if base in LARGER_PROFILE:
+        text += f"; the `{LARGER_PROFILE[base]}` profile trains longer (figures/{LARGER_PROFILE[base]}/claims.md)"
+    return text
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -321,13 +340,13 @@ def claims_table(summary: dict) -> list[dict]:
     for claim, (title, paper) in CLAIMS.items():
         rule = _rule(summary, claim)
         if rule is None:
-            rows.append({"claim": claim, "title": title, "paper": paper, "measured": "not measured in this run",
+            rows.append({"claim": claim, "title": title, "paper": paper, "why": "", "measured": "not measured in this run",
                          "gate": "", "statistic": "", "interval": "", "null": "", "verdict": "not measured"})
             continue
         gates, checks = rule
         v = verdict(gates, checks)
         assert v in VERDICTS, v
-        rows.append({"claim": claim, "title": title, "paper": paper,
+        rows.append({"claim": claim, "title": title, "paper": paper, "why": _why_not_testable(summary, gates, checks, v),
                      "measured": _descriptive(summary, claim) or "; ".join(_interval_text(c) for c in checks),
                      "gate": "; ".join(_gate_text(g) for g in gates) or "none",
                      "statistic": "; ".join(_statistic_text(c) for c in checks),
@@ -359,7 +378,8 @@ def claims_summary(summary: dict) -> dict:
 def claims_text(summary: dict, which: Sequence[str] | None = None) -> str:
     """The rows of the claims in ``which`` (default all) as plain text, one paragraph each."""
     rows = select_rows(summary, which)
-    return "\n".join(f"{r['claim']} {r['title']}: {r['verdict'].upper()}\n  paper:     {r['paper']}\n"
+    return "\n".join(f"{r['claim']} {r['title']}: {r['verdict'].upper()}"
+                     + (f" ({r['why']})" if r.get("why") else "") + f"\n  paper:     {r['paper']}\n"
                      f"  measured:  {r['measured']}\n  gate:      {r['gate']}\n  statistic: {r['statistic']}\n"
                      f"  interval:  {r['interval']}\n  null:      {r['null']}" for r in rows)
 
@@ -413,7 +433,8 @@ def _markdown_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| **{r['claim']}** {_md_cell(r['title'])} | {_md_cell(r['paper'])} | "
                      f"{_md_cell(r['measured'])} | {_md_cell(r['gate'])} | {_md_cell(r['statistic'])} | "
-                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} | **{r['verdict']}** |")
+                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} | **{r['verdict']}**"
+                     + (f"<br>{_md_cell(r['why'])}" if r.get("why") else "") + " |")
     return "\n".join(lines)
 
 

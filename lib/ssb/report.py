@@ -323,7 +323,8 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
         cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td><td>{_esc(r['paper'])}</td>"
                  f"<td>{_esc(r['measured'])}</td>"
                  + "".join(f"<td class=\"rule\">{_esc(r.get(k, ''))}</td>" for k in ("gate", "statistic", "interval", "null"))
-                 + f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}</td>")
+                 + f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}"
+                 + (f"<br><small class=\"why\">{_esc(r['why'])}</small>" if r.get("why") else "") + "</td>")
         if linked:
             links = []
             for stem in sections.get(r["claim"], []):
