@@ -47,7 +47,7 @@ def count_histogram(ax, series: dict, colors=None, density: bool = False, linest
     colors = colors or [f"C{i}" for i in range(len(arrays))]
     linestyles = linestyles or ["-"] * len(arrays)
     values = np.concatenate([v for v in arrays.values()] + [np.zeros(0)])
-    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    lo, hi = (min(int(values.min()), 0), int(values.max())) if values.size else (0, 0)
     integer = values.size == 0 or bool(np.all(values == np.round(values)))
     if integer and hi - lo + 1 <= MAX_GROUPED_VALUES:
         xs = np.arange(lo, hi + 1)
@@ -418,7 +418,8 @@ def single_node_envelope(slopes, intercepts, segments, observed: tuple[float, fl
                     label=f"{names[c]}{' (predicted)' if predicted[c] else ''}")
     ax.axvspan(lo, hi, color="C1", alpha=0.12, label="observed node values")
     ax.set(xlabel=f"value of node {node}", ylabel="logit", title=f"Node {node}: upper envelope of its label lines")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
     return fig
 
 
