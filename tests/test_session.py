@@ -30,3 +30,9 @@ def test_notebook_parameter_not_accepted_here_is_unknown():
 def test_unknown_parameters_lists_only_plain_values():
     namespace = {"blok": 5, "typo_list": [1], "module": types, "func": len, "_hidden": 1, "block": 2}
     assert session.unknown_parameters(namespace, ()) == ["blok", "typo_list"]
+
+
+def test_rerun_of_the_setup_cell_does_not_trip_on_later_variables():
+    first = session.start({"profile": "smoke"}, quiet=True, accepts=(), record=False)
+    later = {"profile": "smoke", "session": first, "blocks": [1, 2], "k": 3}
+    assert session.start(later, quiet=True, accepts=(), record=False).profile.name == "smoke"

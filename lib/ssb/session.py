@@ -20,7 +20,9 @@ Unknown names are errors too.  With ``accepts`` given, every plain value in the 
 (number, string, bool, None, list, tuple, dict; not a module, function or class, not a name
 starting with ``_``, not IPython's ``In``/``Out``) must be ``profile``, ``data_dir``, ``force``,
 a profile field or one of ``accepts``: a misspelt ``blok = 5`` injected by papermill raises
-``UnknownParameter`` naming the closest known names.  All profile fields are defined in
+``UnknownParameter`` naming the closest known names.  The check runs on the first start in a
+kernel only: once the namespace holds a ``Session`` (the set-up cell run again after later
+cells defined their own variables) it is skipped.  All profile fields are defined in
 ``lib/ssb/profiles.py`` and described in docs/method.md.
 """
 from __future__ import annotations
@@ -114,7 +116,8 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
         if refused:
             raise ValueError(f"this notebook does not take {', '.join(refused)} (it analyses our own pre-trained "
                              f"BERT-6); run it without -p {refused[0]}, or run notebooks 04-07 for another checkpoint")
-        _check_unknown(namespace, accepts)
+        if not any(isinstance(v, Session) for v in namespace.values()):
+            _check_unknown(namespace, accepts)
     known = {f.name for f in fields(Profile)} - {"name"}
     overrides = {k: namespace[k] for k in known if k in namespace and namespace[k] is not None}
     if isinstance(overrides.get("fewrel_file"), str):
