@@ -36,3 +36,13 @@ def test_rerun_of_the_setup_cell_does_not_trip_on_later_variables():
     first = session.start({"profile": "smoke"}, quiet=True, accepts=(), record=False)
     later = {"profile": "smoke", "session": first, "blocks": [1, 2], "k": 3}
     assert session.start(later, quiet=True, accepts=(), record=False).profile.name == "smoke"
+
+
+def test_runner_refuses_a_misspelt_parameter_with_a_hint():
+    from ssb import runner
+
+    with pytest.raises(ValueError) as err:
+        runner.coerce_parameter("blok", "5")
+    assert "unknown parameter -p blok (did you mean block?)" in str(err.value)
+    assert "lib/ssb/profiles.py" in str(err.value)
+    assert runner.coerce_parameter("block", "5") == 5
