@@ -147,6 +147,7 @@ def apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
         right.grid(False)
     _joint_legend(fig, ax)
     fig.tight_layout()
+    fig.subplots_adjust(bottom=0.3)
     return fig
 
 
@@ -158,6 +159,7 @@ def _joint_legend(fig, ax, **kw):
             h, lab = other.get_legend_handles_labels()
             handles += h
             labels += lab
+    kw = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": 2} | kw
     ax.legend(handles, labels, fontsize=8, **kw)
 
 
@@ -199,6 +201,8 @@ def recognized_histogram(res, what: str = "tokens"):
     a2.bar(x - 0.2, res.heads.n_recognized, width=0.4, label="|R|", color="C0")
     a2.bar(x + 0.2, res.heads.n_predicted, width=0.4, label="|P|", color="C1")
     a2.set(xlabel="head", ylabel=what, title=f"Single heads (d_h = {res.d_head} nodes each)", xticks=x)
+    for ax in (a1, a2):
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -236,9 +240,9 @@ def nonempty_columns(values: np.ndarray, max_columns: int | None = None) -> np.n
     return keep[order]
 
 
-def _crop_note(shown: int, offered: int, what: str) -> str:
+def _crop_note(shown: int, offered: int, what: str, by: str = "node") -> str:
     dropped = offered - shown
-    return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising node dropped" if dropped else "")
+    return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising {by} dropped" if dropped else "")
 
 
 def node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
@@ -278,7 +282,7 @@ def head_label_map(res, names, title: str = "Heads x labels", max_columns: int =
     h = res.heads
     dc = np.nan_to_num(h.diagonal_confidence(), nan=0.0) * h.recognized
     cols = nonempty_columns(dc, max_columns)
-    note = _crop_note(len(cols), dc.shape[1], "labels")
+    note = _crop_note(len(cols), dc.shape[1], "labels", by="head")
     fig, ax = plt.subplots(figsize=(min(18, 3 + 0.38 * max(len(cols), 8)), 5.5))
     if len(cols) == 0:
         ax.text(0.5, 0.5, "no head recognises any label", ha="center", va="center", transform=ax.transAxes)
