@@ -1,9 +1,68 @@
 """Figures of the notebooks. Each function takes measured data and returns a matplotlib
-Figure; notebooks save it with ``results.save_figure``."""
+Figure; notebooks save it with ``results.save_figure``.
+
+One look for every figure: ``setup_style()`` (called by ``ssb.session.start``) sets the
+matplotlib style once.  Conventions the functions follow so that a figure can be read:
+
+- quantities on different scales get their own axis (``apt_by_layer``: ⟨APT⟩ ≈ 0.003 on the
+  left, accuracy ≈ 0.05 on a secondary axis on the right);
+- node x label maps show only the columns with at least one non-zero cell, sorted so that each
+  node's labels sit together, cropped to ``max_columns``; the title says how many were dropped;
+- distributions drawn together are side-by-side bars (few integer values, ``count_histogram``)
+  or step outlines, never filled bars on top of each other;
+- long label names (FewRel relations) appear in full, wrapped (``wrap_names``), or as numbers
+  with a key beside the axis (``label_confusion``).
+"""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
+import matplotlib as mpl
 import matplotlib.pyplot as plt
+
+STYLE = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7, 4), "axes.grid": True, "grid.alpha": 0.3,
+         "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 11, "axes.labelsize": 10,
+         "legend.fontsize": 8, "legend.frameon": False, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "image.cmap": "viridis", "axes.prop_cycle": mpl.cycler(color=plt.get_cmap("tab10").colors)}
+MAX_GROUPED_VALUES = 25    # count_histogram: side-by-side bars up to this many integer values, step outlines beyond
+
+
+def setup_style() -> None:
+    """The one plotting style of the project (rcParams ``STYLE``); idempotent."""
+    mpl.rcParams.update(STYLE)
+
+
+def wrap_names(names, width: int = 24) -> list[str]:
+    """Full label names, wrapped onto lines of at most ``width`` characters (never cut)."""
+    return [textwrap.fill(str(n), width) or str(n) for n in names]
+
+
+def count_histogram(ax, series: dict, colors=None, density: bool = False, linestyles=None):
+    """Distributions of integer counts (e.g. |R| and |P| per node) drawn so they can be told
+    apart: side-by-side bars when at most ``MAX_GROUPED_VALUES`` integer values occur, else
+    step outlines on common bins.  series: label -> values.  Returns "bars" or "step"."""
+    arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in series.items()}
+    arrays = {k: v[np.isfinite(v)] for k, v in arrays.items()}
+    colors = colors or [f"C{i}" for i in range(len(arrays))]
+    linestyles = linestyles or ["-"] * len(arrays)
+    values = np.concatenate([v for v in arrays.values()] + [np.zeros(0)])
+    lo, hi = (min(int(values.min()), 0), int(values.max())) if values.size else (0, 0)
+    integer = values.size == 0 or bool(np.all(values == np.round(values)))
+    if integer and hi - lo + 1 <= MAX_GROUPED_VALUES:
+        xs = np.arange(lo, hi + 1)
+        width = 0.8 / max(len(arrays), 1)
+        for i, ((name, v), color) in enumerate(zip(arrays.items(), colors)):
+            heights = np.array([(v == x).sum() for x in xs], dtype=float)
+            if density and v.size:
+                heights /= v.size
+            ax.bar(xs - 0.4 + width * (i + 0.5), heights, width=width, color=color, label=name)
+        ax.set_xticks(xs if len(xs) <= 15 else xs[:: int(np.ceil(len(xs) / 15))])
+        return "bars"
+    bins = np.arange(lo, hi + 2) - 0.5 if integer and hi - lo <= 60 else np.linspace(lo, max(hi, lo + 1), 41)
+    for (name, v), color, ls in zip(arrays.items(), colors, linestyles):
+        ax.hist(v, bins=bins, density=density, histtype="step", lw=2, ls=ls, color=color, label=name)
+    return "step"
 
 VARIANT_COLORS = {"random": "C0", "symmetric": "C3", "symmetric_eps": "C2", "stochastic": "C4", "main": "C0"}
 
@@ -70,15 +129,38 @@ def apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against 
 
 
 def apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
-    """⟨APT⟩ (and accuracy) of a token head trained on each block's node vectors."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    """⟨APT⟩ (left axis) and accuracy (secondary right axis: the two differ ~10x in scale) of a
+    token head trained on each block's node vectors."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
     blocks = sorted(mean_by_layer)
-    ax.plot(blocks, [mean_by_layer[b] for b in blocks], marker="o", label="⟨APT⟩")
+    ax.plot(blocks, [mean_by_layer[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩ (left axis)")
+    ax.set(xlabel="block", title="Token head on each block's node vectors", xticks=blocks)
+    ax.set_ylabel("⟨APT⟩ (held-out)", color="C0")
+    ax.tick_params(axis="y", colors="C0")
     if accuracy_by_layer:
-        ax.plot(blocks, [accuracy_by_layer[b] for b in blocks], marker="s", ls="--", label="accuracy")
-    ax.set(xlabel="block", ylabel="held-out", title="Token head on each block's node vectors", xticks=blocks)
-    ax.legend(fontsize=8)
+        right = ax.twinx()
+        right.plot(blocks, [accuracy_by_layer[b] for b in blocks], marker="s", ls="--", color="C1",
+                   label="accuracy (right axis)")
+        right.set_ylabel("accuracy (held-out)", color="C1")
+        right.tick_params(axis="y", colors="C1")
+        right.spines["right"].set_visible(True)
+        right.grid(False)
+    _joint_legend(fig, ax)
+    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.3)
     return fig
+
+
+def _joint_legend(fig, ax, **kw):
+    """One legend on ``ax`` for the labelled lines of every axes sharing its x (twinx)."""
+    handles, labels = [], []
+    for other in fig.axes:
+        if other is ax or ax.get_shared_x_axes().joined(ax, other):
+            h, lab = other.get_legend_handles_labels()
+            handles += h
+            labels += lab
+    kw = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": 2} | kw
+    ax.legend(handles, labels, fontsize=8, **kw)
 
 
 def confusion_clusters(clusters: list, matrix: np.ndarray, names):
@@ -112,16 +194,15 @@ def recognized_histogram(res, what: str = "tokens"):
     """Histogram of |R| over single nodes, with |P| beside it; head values as ticks."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     s = res.singles
-    top = int(max(s.n_predicted.max(), s.n_recognized.max(), 1))
-    bins = np.arange(0, top + 2) - 0.5 if top <= 60 else 40
-    a1.hist(s.n_recognized, bins=bins, color="C0", alpha=0.8, label="recognised |R|")
-    a1.hist(s.n_predicted, bins=bins, color="C1", alpha=0.4, label="predicted |P|")
+    count_histogram(a1, {"recognised |R|": s.n_recognized, "predicted |P|": s.n_predicted})
     a1.set(xlabel=f"{what} per single node", ylabel="nodes", title=f"Single nodes ({len(s.n_recognized)})")
     a1.legend(fontsize=8)
     x = np.arange(len(res.heads.n_recognized))
     a2.bar(x - 0.2, res.heads.n_recognized, width=0.4, label="|R|", color="C0")
-    a2.bar(x + 0.2, res.heads.n_predicted, width=0.4, label="|P|", color="C1", alpha=0.6)
+    a2.bar(x + 0.2, res.heads.n_predicted, width=0.4, label="|P|", color="C1")
     a2.set(xlabel="head", ylabel=what, title=f"Single heads (d_h = {res.d_head} nodes each)", xticks=x)
+    for ax in (a1, a2):
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -141,47 +222,102 @@ def diagonal_confidence(res, chance: float):
     return fig
 
 
-def node_label_map(res, labels: np.ndarray, names, title: str, sort_nodes: bool = True):
-    """Single nodes (rows, grouped by head) x chosen labels (columns): DC where recognised."""
+def nonempty_columns(values: np.ndarray, max_columns: int | None = None) -> np.ndarray:
+    """Indices of the columns of ``values`` (rows x columns) with at least one non-zero cell,
+    ordered so that each row's columns sit together (by the row of the column's largest value,
+    then by that value, descending); when more than ``max_columns`` remain, the ones with the
+    most non-zero cells are kept (in the same order)."""
+    values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+    keep = np.flatnonzero((values != 0).any(axis=0))
+    if max_columns is not None and len(keep) > max_columns:
+        filled = (values[:, keep] != 0).sum(axis=0)
+        keep = np.sort(keep[np.argsort(-filled, kind="stable")[:max_columns]])
+    if len(keep) == 0:
+        return keep
+    sub = np.abs(values[:, keep])
+    top_row = sub.argmax(axis=0)
+    order = np.lexsort((-sub.max(axis=0), top_row))
+    return keep[order]
+
+
+def _crop_note(shown: int, offered: int, what: str, by: str = "node") -> str:
+    dropped = offered - shown
+    return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising {by} dropped" if dropped else "")
+
+
+def node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
+    """Single nodes (rows, grouped by head) x labels (columns): DC where recognised.  Of the
+    offered ``labels`` only those recognised by at least one node are drawn (``nonempty_columns``:
+    sorted so each node's labels sit together, at most ``max_columns``); the title notes how
+    many columns were dropped."""
     s = res.singles
+    labels = np.asarray(labels)
     dc = np.nan_to_num(s.diagonal_confidence()[:, labels], nan=0.0) * s.recognized[:, labels]
-    fig, ax = plt.subplots(figsize=(min(16, 2 + 0.22 * len(labels)), 6))
-    im = ax.imshow(dc, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0, vmax=max(dc.max(), 1e-9))
+    cols = nonempty_columns(dc, max_columns)
+    note = _crop_note(len(cols), len(labels), what)
+    fig, ax = plt.subplots(figsize=(min(16, 3 + 0.22 * max(len(cols), 8)), 6))
+    if len(cols) == 0:
+        ax.text(0.5, 0.5, f"no single node recognises any of the {len(labels)} {what}", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(f"{title}\n({note})")
+        return fig
+    shown = dc[:, cols]
+    im = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0, vmax=max(shown.max(), 1e-9))
     for h in range(1, res.n_heads):
         ax.axhline(h * res.d_head - 0.5, color="white", lw=0.4)
-    ax.set_xticks(range(len(labels)), [str(names[t]) for t in labels], rotation=90, fontsize=7)
+    ax.set_xticks(range(len(cols)), wrap_names([names[t] for t in labels[cols]], 22), rotation=90, fontsize=7)
     ax.set_yticks(np.arange(res.n_heads) * res.d_head + res.d_head / 2 - 0.5, [f"head {h}" for h in range(res.n_heads)], fontsize=7)
     ax.grid(False)
-    ax.set(title=title)
+    ax.set_title(f"{title}\n({note})")
     fig.colorbar(im, ax=ax, fraction=0.03, label="DC where recognised, else 0")
     fig.tight_layout()
     return fig
 
 
-def head_label_map(res, names, title: str = "Heads x labels"):
-    """Heads (rows) x labels (columns): DC where the head recognises the label."""
+def head_label_map(res, names, title: str = "Heads x labels", max_columns: int = 80):
+    """Heads (rows) x labels (columns): DC where the head recognises the label.  Only labels
+    recognised by at least one head are drawn (full names, wrapped); the title says how many
+    were dropped."""
     h = res.heads
     dc = np.nan_to_num(h.diagonal_confidence(), nan=0.0) * h.recognized
-    fig, ax = plt.subplots(figsize=(min(16, 2.5 + 0.35 * dc.shape[1]), 4.2))
-    im = ax.imshow(dc, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks(range(dc.shape[1]), [str(n)[:28] for n in names], rotation=75, ha="right", fontsize=7)
+    cols = nonempty_columns(dc, max_columns)
+    note = _crop_note(len(cols), dc.shape[1], "labels", by="head")
+    fig, ax = plt.subplots(figsize=(min(18, 3 + 0.38 * max(len(cols), 8)), 5.5))
+    if len(cols) == 0:
+        ax.text(0.5, 0.5, "no head recognises any label", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(f"{title}\n({note})")
+        return fig
+    im = ax.imshow(dc[:, cols], aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(len(cols)), wrap_names([names[c] for c in cols], 22), rotation=90, fontsize=7)
     ax.set_yticks(range(dc.shape[0]), [f"head {i}" for i in range(dc.shape[0])], fontsize=7)
     ax.grid(False)
-    ax.set(title=title)
+    ax.set_title(f"{title}\n({note})")
     fig.colorbar(im, ax=ax, fraction=0.03, label="DC where recognised")
     fig.tight_layout()
     return fig
 
 
 def jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the heads' recognised sets"):
-    """One head x head Jaccard heatmap per variant (random vs symmetric)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
+    """One head x head Jaccard heatmap per variant (random vs symmetric), on one colour scale;
+    cells are annotated when there are at most 16 heads."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.4 * len(matrices) + 0.8, 4.0), squeeze=False)
     for ax, (name, m) in zip(axes[0], matrices.items()):
+        m = np.asarray(m, dtype=float)
         im = ax.imshow(m, vmin=0, vmax=1, cmap="cividis")
         off = m[~np.eye(len(m), dtype=bool)]
-        ax.set(title=f"{name}: mean {np.mean(off):.2f}", xlabel="head", ylabel="head")
+        ax.set(title=f"{name}: mean off-diagonal {np.mean(off):.2f}", xlabel="head", ylabel="head")
+        ax.set_xticks(range(len(m)))
+        ax.set_yticks(range(len(m)))
+        ax.tick_params(labelsize=7)
         ax.grid(False)
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03)
+        if len(m) <= 16:
+            for i in range(len(m)):
+                for j in range(len(m)):
+                    ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=5.5,
+                            color="black" if m[i, j] > 0.6 else "white")
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="Jaccard")
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -203,13 +339,14 @@ def accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
 
 
 def label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (row-normalised)"):
+    """Row-normalised confusion matrix.  Columns carry the label's number, rows its number and
+    full name (the key), so long relation names are never cut."""
     m = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     n = len(names)
-    fig, ax = plt.subplots(figsize=(min(18, 3 + 0.42 * n), min(16, 2.5 + 0.4 * n)))
+    fig, ax = plt.subplots(figsize=(min(20, 6 + 0.3 * n), min(18, 2.5 + 0.3 * n)))
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
-    short = [str(x)[:30] for x in names]
-    ax.set_xticks(range(n), short, rotation=75, ha="right", fontsize=7)
-    ax.set_yticks(range(n), short, fontsize=7)
+    ax.set_xticks(range(n), [str(i) for i in range(n)], rotation=90 if n > 30 else 0, fontsize=7)
+    ax.set_yticks(range(n), [f"{name}  {i:>2}" for i, name in enumerate(names)], fontsize=7)
     ax.grid(False)
     if n <= 20:
         for i in range(n):
@@ -217,8 +354,8 @@ def label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (ro
                 if m[i, j] >= 0.05:
                     ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
                             color="white" if m[i, j] > 0.5 else "black")
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    ax.set(xlabel="predicted label (number, as on the rows)", ylabel="true label", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="share of the true label's test sentences")
     fig.tight_layout()
     return fig
 
@@ -282,10 +419,11 @@ def single_node_envelope(slopes, intercepts, segments, observed: tuple[float, fl
         if a < b:
             xx = np.linspace(a, b, 50)
             ax.plot(xx, slopes[c] * xx + intercepts[c], lw=2.5, color=f"C{i % 10}", zorder=3,
-                    label=f"{str(names[c])[:24]}{' (predicted)' if predicted[c] else ''}")
+                    label=f"{names[c]}{' (predicted)' if predicted[c] else ''}")
     ax.axvspan(lo, hi, color="C1", alpha=0.12, label="observed node values")
     ax.set(xlabel=f"value of node {node}", ylabel="logit", title=f"Node {node}: upper envelope of its label lines")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
     return fig
 
 
@@ -366,7 +504,7 @@ def apt_block_bands(fig, bands, gated=None):
         if failed.any():
             ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
                        zorder=4, label="head not above the constant predictor")
-    ax.legend(fontsize=8)
+    _joint_legend(fig, ax)
     return fig
 
 
@@ -376,14 +514,11 @@ def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str
     against the observed |R| of the trained (and, if given, the untrained) backbone's nodes."""
     null = np.asarray(null).ravel()
     observed = np.asarray(observed)
-    top = int(max(null.max(initial=0), observed.max(initial=0), 0 if untrained is None else np.max(untrained)))
-    bins = np.arange(0, top + 2) - 0.5 if top <= 60 else 40
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.hist(null, bins=bins, density=True, color="gray", alpha=0.5, label="permutation null (all nodes)")
-    ax.hist(observed, bins=bins, density=True, histtype="step", lw=2, color="C0", label="trained backbone")
+    series = {"permutation null (all nodes)": null, "trained backbone": observed}
     if untrained is not None:
-        ax.hist(np.asarray(untrained), bins=bins, density=True, histtype="step", lw=1.5, ls="--", color="C3",
-                label="untrained backbone")
+        series["untrained backbone"] = np.asarray(untrained)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    count_histogram(ax, series, colors=["gray", "C0", "C3"], density=True, linestyles=["-", "-", "--"])
     ax.set(xlabel=f"recognised {what} per single node |R|", ylabel="share of nodes",
            title=title or "Single nodes against the label-permutation null")
     ax.legend(fontsize=8)

@@ -44,6 +44,7 @@ for this process only; the user's Jupyter configuration is never touched.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import logging
 import os
@@ -110,7 +111,10 @@ def coerce_parameter(name: str, text: str) -> Any:
     types = {f.name: f.type for f in fields(profiles.Profile)}
     if name not in types and name not in EXTRA_PARAMETERS:
         known = sorted(set(types) - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS)
-        raise ValueError(f"unknown parameter -p {name}; known: {', '.join(known)}")
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown parameter -p {name}{hint}: not a profile field (all are defined in "
+                         f"lib/ssb/profiles.py, described in docs/method.md); known: {', '.join(known)}")
     word = text.strip().lower()
     if word in NONE_WORDS:
         return None                       # None: the profile's value

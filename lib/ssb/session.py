@@ -1,6 +1,6 @@
 """Notebook set-up: one call after the parameters cell.
 
-    S = ssb.session.start(globals())
+    session = ssb.session.start(globals(), accepts=("n_seeds",))
 
 picks ``profile``, ``data_dir``, ``force`` and any profile field that papermill injected
 (``run_all.sh -p steps 100`` sets ``steps = 100``) out of the notebook's namespace,
@@ -12,8 +12,18 @@ in ``summary.json`` under ``inputs`` (``inputs.data_dir``, ``inputs.checkpoint``
 ``inputs.fewrel_file``).
 
 ``accepts`` names the parameters other than profile fields that the notebook uses
-(``checkpoint``): one of them given to a notebook that does not accept it is an error, never
-silently ignored.  ``start(globals(), accepts=())`` in notebooks 01-03 refuses ``checkpoint``.
+(``checkpoint``, and a notebook's own ones such as ``n_seeds``): one of them given to a notebook
+that does not accept it is an error, never silently ignored.  ``start(globals(), accepts=())``
+in notebooks 01-03 refuses ``checkpoint``.
+
+Unknown names are errors too.  With ``accepts`` given, every plain value in the namespace
+(number, string, bool, None, list, tuple, dict; not a module, function or class, not a name
+starting with ``_``, not IPython's ``In``/``Out``) must be ``profile``, ``data_dir``, ``force``,
+a profile field or one of ``accepts``: a misspelt ``blok = 5`` injected by papermill raises
+``UnknownParameter`` naming the closest known names.  The check runs on the first start in a
+kernel only: once the namespace holds a ``Session`` (the set-up cell run again after later
+cells defined their own variables) it is skipped.  All profile fields are defined in
+``lib/ssb/profiles.py`` and described in docs/method.md.
 """
 from __future__ import annotations
 
@@ -26,6 +36,40 @@ from .profiles import Profile, get_profile
 
 # parameters that are not profile fields; a notebook lists those it uses in ``accepts``
 NOTEBOOK_PARAMETERS = ("checkpoint",)
+# parameters every notebook takes (set by the runner's options, not by -p)
+COMMON_PARAMETERS = ("profile", "data_dir", "force")
+_PLAIN_TYPES = (bool, int, float, str, list, tuple, dict, type(None))
+_IPYTHON_NAMES = {"In", "Out"}
+
+
+class UnknownParameter(ValueError):
+    """A notebook parameter that is neither a profile field nor a parameter the notebook takes."""
+
+
+def unknown_parameters(namespace: dict, accepts: Iterable[str]) -> list[str]:
+    """Plain-valued names in ``namespace`` that are no parameter this notebook knows (see the
+    module docstring), sorted."""
+    known = {f.name for f in fields(Profile)} | set(COMMON_PARAMETERS) | set(NOTEBOOK_PARAMETERS) | set(accepts)
+    return sorted(k for k, v in namespace.items()
+                  if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in known
+                  and isinstance(v, _PLAIN_TYPES))
+
+
+def _check_unknown(namespace: dict, accepts: Iterable[str]) -> None:
+    import difflib
+
+    unknown = unknown_parameters(namespace, accepts)
+    if not unknown:
+        return
+    known = sorted(({f.name for f in fields(Profile)} - {"name"}) | set(COMMON_PARAMETERS) | set(accepts))
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    raise UnknownParameter(
+        f"unknown notebook parameter {', '.join(hints)}: not a profile field nor a parameter of this notebook "
+        f"({', '.join(repr(a) for a in accepts) or 'it takes none of its own'}). Profile fields are defined in "
+        f"lib/ssb/profiles.py and described in docs/method.md; known names: {', '.join(known)}")
 
 
 @dataclass
@@ -64,14 +108,16 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
           record: bool = True) -> Session:
     """The notebook's Session.  ``accepts``: the non-profile parameters the notebook uses (None:
     do not check); ``record``: write the absolute input paths to summary.json (``inputs``)."""
-    import matplotlib
     import torch
 
     if accepts is not None:
+        accepts = tuple(accepts)
         refused = [k for k in NOTEBOOK_PARAMETERS if k not in set(accepts) and namespace.get(k) is not None]
         if refused:
             raise ValueError(f"this notebook does not take {', '.join(refused)} (it analyses our own pre-trained "
                              f"BERT-6); run it without -p {refused[0]}, or run notebooks 04-07 for another checkpoint")
+        if not any(isinstance(v, Session) for v in namespace.values()):
+            _check_unknown(namespace, accepts)
     known = {f.name for f in fields(Profile)} - {"name"}
     overrides = {k: namespace[k] for k in known if k in namespace and namespace[k] is not None}
     if isinstance(overrides.get("fewrel_file"), str):
@@ -84,8 +130,8 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
     hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables; nodes.load_backbone checks the keys itself
     hf_logging.disable_progress_bar()         # nor "Loading weights" bars; our own tqdm bars stay
     torch.manual_seed(profile.seed)
-    matplotlib.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 4), "axes.grid": True,
-                                "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
+    from .plots import setup_style
+    setup_style()
     if record:
         from . import results
         from .data import resolve_data_dir

@@ -12,6 +12,9 @@
   between 1e-4 and 1e6;
 - no duplicate index: a default 0..N-1 index, or an index equal to one of the columns, is
   not shown;
+- a cell holding a list or tuple of numbers (a confidence interval) prints each number the
+  same way: ``[0.0123, 0.0456]``;
+- a Series is shown as a one-column table;
 - text is left-aligned and wraps (relation names appear in full, ``wrap`` characters wide,
   default 40), numbers are right-aligned.
 
@@ -55,6 +58,8 @@ def _duplicate_index(df: pd.DataFrame) -> bool:
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """A copy with whole-number float columns as (nullable) integers and a meaningless index
     dropped; a meaningful index becomes the first column."""
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"tables.tidy expects a pandas DataFrame, got {type(df).__name__}")
     out = df.copy()
@@ -86,7 +91,15 @@ def format_number(x: Any, digits: int = 3) -> str:
             decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
             return f"{x:,.{decimals}f}"
         return f"{x:.{digits - 1}e}"
+    if isinstance(x, (list, tuple)) and all(v is None or isinstance(v, (int, float, np.integer, np.floating))
+                                            for v in x):
+        return "[" + ", ".join("None" if v is None else format_number(v, digits) for v in x) + "]"
     return str(x)
+
+
+def _text(x: Any, digits: int = 3) -> str:
+    """A text-column cell: sequences of numbers formatted like numbers, anything else as str."""
+    return format_number(x, digits) if isinstance(x, (list, tuple)) else ("" if x is None else str(x))
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -98,7 +111,7 @@ def text_table(df: pd.DataFrame, digits: int = 3, wrap: int = 40) -> str:
     import textwrap
 
     out = tidy(df)
-    cells = {c: [format_number(v, digits) if not _is_text(out[c]) else textwrap.fill(str(v), wrap)
+    cells = {c: [format_number(v, digits) if not _is_text(out[c]) else textwrap.fill(_text(v, digits), wrap)
                  for v in out[c]] for c in out.columns}
     widths = {c: max([len(str(c))] + [max(len(line) for line in s.split("\n")) if s else 0 for s in cells[c]])
               for c in out.columns}
@@ -125,6 +138,7 @@ def styled(df: pd.DataFrame, digits: int = 3, wrap: int = 40, caption: str | Non
         styler = styler.format(lambda x: format_number(x, digits), subset=number_columns)
         styler = styler.set_properties(subset=number_columns, **_props(NUMBER_STYLE))
     if text_columns:
+        styler = styler.format(lambda x: _text(x, digits), subset=text_columns)
         styler = styler.set_properties(subset=text_columns, **_props(TEXT_STYLE + f" max-width: {wrap}ch;"))
     headers = [{"selector": "th", "props": [("text-align", "left")]}]
     styler = styler.set_table_styles(headers)

@@ -1,0 +1,167 @@
+"""Figures worth reading (issue 13, item 4): separate axes for different scales, maps without
+empty columns, histograms that can be told apart, full label names, one style."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from ssb import nodal, plots  # noqa: E402
+from ssb.heads import ClassifierHead  # noqa: E402
+
+N_HEADS, D_HEAD, C = 3, 4, 30
+
+
+def make_probe(seed: int = 0, n: int = 600):
+    """Node vectors where node k carries label k (nodes 0..11 informative), labels 12..29 rare."""
+    rng = np.random.default_rng(seed)
+    d = N_HEADS * D_HEAD
+    y = rng.integers(0, d, n)
+    y[: n // 10] = rng.integers(d, C, n // 10)
+    z = rng.standard_normal((n, d)) * 0.3
+    z[np.arange(n), np.minimum(y, d - 1)] += 3.0
+    names = [f"relation number {i} with a long descriptive name" for i in range(C)]
+    return SimpleNamespace(z_train={1: z}, z_test={1: z}, y_train=y, y_test=y, n_heads=N_HEADS, d_head=D_HEAD,
+                           n_classes=C, label_names=names)
+
+
+def make_head(probe, dtype=torch.float64):
+    d = N_HEADS * D_HEAD
+    head = ClassifierHead(d, C).to(dtype).eval()
+    with torch.no_grad():
+        head.fc1.weight.zero_()
+        head.fc1.weight[torch.arange(d), torch.arange(d)] = 2.0
+        head.fc1.bias.zero_()
+        head.fc1.bias[d:] = -5.0
+    return head
+
+
+@pytest.fixture(scope="module")
+def result():
+    probe = make_probe()
+    head = make_head(probe)
+    return nodal.nodal_analysis(head, probe, 1, SimpleNamespace(min_hits=2)), probe
+
+
+def test_nonempty_columns_drops_empty_and_groups_by_row():
+    values = np.zeros((3, 6))
+    values[2, 0] = 0.5
+    values[0, 4] = 0.9
+    values[0, 1] = 0.2
+    values[1, 3] = np.nan                                     # NaN counts as empty
+    cols = plots.nonempty_columns(values)
+    assert list(cols) == [4, 1, 0]                            # row 0's columns (largest first), then row 2's
+    assert len(plots.nonempty_columns(values, max_columns=2)) == 2
+    assert len(plots.nonempty_columns(np.zeros((2, 5)))) == 0
+
+
+def test_node_label_map_shows_only_recognised_columns(result):
+    res, probe = result
+    fig = plots.node_label_map(res, np.arange(C), probe.label_names, "map", what="labels")
+    ax = fig.axes[0]
+    recognised_anywhere = int(res.singles.recognized.any(axis=0).sum())
+    assert 0 < recognised_anywhere < C
+    assert len(ax.get_xticks()) == recognised_anywhere
+    shown = ax.images[0].get_array()
+    assert shown.shape == (N_HEADS * D_HEAD, recognised_anywhere)
+    assert (np.asarray(shown) > 0).any(axis=0).all()          # no empty column left
+    assert f"{C - recognised_anywhere} without any recognising node dropped" in ax.get_title()
+    plt.close(fig)
+
+
+def test_head_label_map_full_names_wrapped(result):
+    res, probe = result
+    fig = plots.head_label_map(res, probe.label_names, "heads")
+    texts = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert texts and all("\n" in t for t in texts)
+    assert all(t.replace("\n", " ") in probe.label_names for t in texts)      # nothing cut off
+    plt.close(fig)
+
+
+def test_label_confusion_keys_full_names():
+    names = [f"a rather long relation name number {i}" for i in range(12)]
+    fig = plots.label_confusion(np.eye(12) * 5 + 1, names)
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert all(name in row for name, row in zip(names, rows))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(i) for i in range(12)]
+    plt.close(fig)
+
+
+def test_apt_gets_its_own_axis():
+    fig = plots.apt_by_layer({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
+    apt_ax, acc_ax = fig.axes[0], fig.axes[1]
+    assert apt_ax.get_shared_x_axes().joined(apt_ax, acc_ax)
+    assert apt_ax.get_ylim()[1] < 0.01 < acc_ax.get_ylim()[0]   # each axis spans its own scale
+    bands = pd.DataFrame({"block": [1, 2], "mean_apt": [0.003, 0.004], "mean_apt_lo": [0.002, 0.003],
+                          "mean_apt_hi": [0.004, 0.005]})
+    plots.apt_block_bands(fig, bands, gated=[2])
+    labels = [t.get_text() for t in apt_ax.get_legend().get_texts()]
+    assert any("accuracy" in t for t in labels) and any("APT" in t for t in labels)
+    plt.close(fig)
+
+
+def _filled_overlap(ax) -> bool:
+    """True when two filled bars of different colours cover the same x."""
+    bars = [(p.get_x(), p.get_x() + p.get_width(), p.get_facecolor()) for p in ax.patches
+            if type(p).__name__ == "Rectangle" and p.get_fill() and p.get_height() > 0]
+    for i, (a0, a1, ca) in enumerate(bars):
+        for b0, b1, cb in bars[i + 1:]:
+            if ca != cb and min(a1, b1) - max(a0, b0) > 1e-9:
+                return True
+    return False
+
+
+def test_count_histogram_bars_side_by_side_or_steps():
+    fig, ax = plt.subplots()
+    assert plots.count_histogram(ax, {"a": [0, 1, 1, 2], "b": [1, 2, 2, 3]}) == "bars"
+    assert not _filled_overlap(ax)
+    fig2, ax2 = plt.subplots()
+    rng = np.random.default_rng(0)
+    assert plots.count_histogram(ax2, {"a": rng.integers(0, 200, 300), "b": rng.integers(0, 200, 300)}) == "step"
+    assert ax2.patches and all(not p.get_fill() for p in ax2.patches)
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def test_recognized_and_null_histograms_never_overlap_filled(result):
+    res, _ = result
+    fig = plots.recognized_histogram(res, "labels")
+    assert not _filled_overlap(fig.axes[0])
+    plt.close(fig)
+    rng = np.random.default_rng(1)
+    fig = plots.permutation_null_histogram(rng.integers(0, 4, (50, 12)), rng.integers(0, 6, 12), "labels",
+                                           rng.integers(0, 3, 12))
+    assert not _filled_overlap(fig.axes[0])
+    assert len(fig.axes[0].get_legend().get_texts()) == 3
+    plt.close(fig)
+
+
+def test_setup_style_is_the_one_style():
+    matplotlib.rcParams["axes.grid"] = False
+    plots.setup_style()
+    assert matplotlib.rcParams["axes.grid"] is True
+    assert matplotlib.rcParams["axes.spines.top"] is False
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_aperture_demo_naive_equals_engine(dtype):
+    probe = make_probe(seed=3)
+    torch.manual_seed(0)
+    head = ClassifierHead(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random head: many labels in play
+    for node in (0, 7):
+        demo = nodal.aperture_demo(head, probe, 1, node)
+        assert demo["agree"] and demo["n_differ"] == 0
+        assert demo["n_zeroed_columns"] == N_HEADS * D_HEAD - 1
+        np.testing.assert_array_equal(demo["naive"], demo["engine"])
+        assert len(np.unique(demo["naive"])) > 1
+    unsilenced = head(torch.as_tensor(probe.z_test[1]).to(dtype)).argmax(-1).numpy()
+    assert (unsilenced != demo["naive"]).any()                        # zeroing changed the predictions
+    with pytest.raises(ValueError, match="outside"):
+        nodal.aperture_demo(head, probe, 1, N_HEADS * D_HEAD)

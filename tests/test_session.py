@@ -1,0 +1,48 @@
+"""Notebook parameters: an unknown name (a misspelt field injected by papermill) is a clear error."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from ssb import session
+
+
+def test_misspelt_parameter_is_an_error_naming_the_close_field():
+    with pytest.raises(session.UnknownParameter) as err:
+        session.start({"profile": "smoke", "blok": 5}, quiet=True, accepts=(), record=False)
+    text = str(err.value)
+    assert "'blok'" in text and "did you mean 'block'" in text and "lib/ssb/profiles.py" in text
+
+
+def test_known_fields_and_accepted_parameters_pass():
+    namespace = {"profile": "smoke", "data_dir": None, "force": False, "block": 1, "seed": None, "n_seeds": 2,
+                 "np": types.ModuleType("numpy"), "display": print, "In": [""], "Out": {}, "_": 3}
+    s = session.start(namespace, quiet=True, accepts=("n_seeds",), record=False)
+    assert s.profile.block == 1
+
+
+def test_notebook_parameter_not_accepted_here_is_unknown():
+    with pytest.raises(session.UnknownParameter, match="n_permutations"):
+        session.start({"profile": "smoke", "n_permutations": 200}, quiet=True, accepts=("n_seeds",), record=False)
+
+
+def test_unknown_parameters_lists_only_plain_values():
+    namespace = {"blok": 5, "typo_list": [1], "module": types, "func": len, "_hidden": 1, "block": 2}
+    assert session.unknown_parameters(namespace, ()) == ["blok", "typo_list"]
+
+
+def test_rerun_of_the_setup_cell_does_not_trip_on_later_variables():
+    first = session.start({"profile": "smoke"}, quiet=True, accepts=(), record=False)
+    later = {"profile": "smoke", "session": first, "blocks": [1, 2], "k": 3}
+    assert session.start(later, quiet=True, accepts=(), record=False).profile.name == "smoke"
+
+
+def test_runner_refuses_a_misspelt_parameter_with_a_hint():
+    from ssb import runner
+
+    with pytest.raises(ValueError) as err:
+        runner.coerce_parameter("blok", "5")
+    assert "unknown parameter -p blok (did you mean block?)" in str(err.value)
+    assert "lib/ssb/profiles.py" in str(err.value)
+    assert runner.coerce_parameter("block", "5") == 5
