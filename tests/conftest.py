@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from ssb.mlm import encode_corpus, split_blocks
 from ssb.tokenizer import SPECIAL_TOKENS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,3 +55,33 @@ def word_tokenizer(words: list[str]):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                              sep_token="[SEP]", mask_token="[MASK]")
+
+
+# ---------------------------------------------------------------- tiny MLM corpus (pre-training tests)
+
+NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "cow", "fox"]
+VERBS = ["sees", "likes", "chases", "finds"]
+ADJS = ["small", "big", "red", "old"]
+
+
+def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
+    """Articles of sentences 'the ADJ NOUN VERB the NOUN .' with Zipf-distributed nouns:
+    learnable structure ('the', '.') and a clear most-frequent token."""
+    rng = np.random.default_rng(seed)
+    zipf = 1.0 / np.arange(1, len(NOUNS) + 1)
+    zipf /= zipf.sum()
+    articles = []
+    for _ in range(n_articles):
+        sentences = [f"the {rng.choice(ADJS)} {rng.choice(NOUNS, p=zipf)} {rng.choice(VERBS)} the "
+                     f"{rng.choice(NOUNS, p=zipf)} ." for _ in range(rng.integers(3, 8))]
+        articles.append(" ".join(sentences))
+    return articles
+
+
+@pytest.fixture(scope="module")
+def data():
+    """(tokenizer, train_blocks, eval_blocks) of a tiny synthetic corpus: ~500 blocks of 16 tokens."""
+    tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
+    blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
+    train, held = split_blocks(blocks, 0.1, seed=0)
+    return tok, train, held

@@ -9,57 +9,7 @@ import pytest
 from ssb import claims, report, results, stats
 
 
-def gate(value=0.3, null=0.1, p=1e-6):
-    return stats.gate("g", "accuracy minus the constant predictor's", value, null, p, stats.GATE_ALPHA)
-
-
-def check(name, value, ci, null, direction):
-    return stats.check(name, f"statistic of {name}", value, ci, null, direction)
-
-
-def node_stats():
-    return {"gates": {"probe": gate()},
-            "checks": {"beyond_permutation_null": check("beyond_permutation_null", 0.4, [0.3, 0.5], 0.05, "greater"),
-                       "node_specific": check("node_specific", -0.12, [-0.2, -0.05], 0.0, "less"),
-                       "small_sets": check("small_sets", 0.03, [0.02, 0.04], 0.5, "less"),
-                       "beyond_untrained": check("beyond_untrained", 0.35, [0.2, 0.45], 0.0, "greater")},
-            "nulls": {"untrained": {"fraction_beyond_null": 0.05}}}
-
-
-def holding_summary() -> dict:
-    """A summary in which every claim holds: every gate passed, every interval excludes its null."""
-    variants = {v: {"gate": gate(), "mlm_accuracy": 0.2, "baseline_accuracy": 0.05, "steps": 100}
-                for v in ("main", "symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")}
-    head_order = check("head_order_parameter", 0.6, [0.5, 0.7], 0.0, "greater")
-    np_stats, nf_stats = node_stats(), node_stats()
-    for s in (np_stats, nf_stats):
-        s["gates"].update(probe_random=gate(), probe_symmetric=gate())
-        s["checks"]["head_order_parameter"] = copy.deepcopy(head_order)
-    return {
-        "profile": "smoke",
-        "pretrain": {"steps": 40, "variants": variants},
-        "ssb": {"gap_final": {"random": 1.37, "symmetric": 0.0, "symmetric_eps": 0.0123},
-                "stats": {"checks": {"symmetric_exact": check("symmetric_exact", 0.0, None, 0.0, "equal"),
-                                     "node_symmetric_exact": check("node_symmetric_exact", 0.0, None, 0.0, "equal"),
-                                     "eps_amplified": check("eps_amplified", 0.05, [0.03, 0.07], 0.0, "greater")}}},
-        "nodes_pretrain": {"median_tokens_recognized_node": 3.0, "median_tokens_recognized_node_chance_rule": 7.0,
-                           "stats": np_stats},
-        "finetune": {"n_labels": 16, "checkpoint": "ours", "stats": {"gates": {"probe": gate()}}},
-        "nodes_finetune": {"median_labels_recognized_node": 2.0, "stats": nf_stats},
-        "crossover": {"stats": {"gates": {"probe": gate()}, "checks": {
-            "cooperation_R": check("cooperation_R", 1.8, [1.4, 2.2], 1.0, "greater"),
-            "cooperation_A": check("cooperation_A", 1.3, [1.1, 1.5], 1.0, "greater"),
-            "dip_across": check("dip_across", 0.02, [0.01, 0.03], 0.0, "greater"),
-            "dip_in_head": check("dip_in_head", 0.01, [0.004, 0.02], 0.0, "greater")}}},
-        "hull": {"stats": {"gates": {"probe": gate()}, "checks": {
-            "no_violations": check("no_violations", 0, None, 0, "equal"),
-            "gap_grows": check("gap_grows", 2.0, [1.0, 3.0], 0.0, "greater"),
-            "efficiency_falls": check("efficiency_falls", -0.1, [-0.2, -0.05], 0.0, "less")}}},
-        "apt": {"spearman_freq": 0.61, "stats": {"gates": {"probe_block_1": gate(p=0.5), "probe_block_6": gate()},
-                                                 "checks": {"frequency": check("frequency", 0.2, [0.1, 0.3], 0.0, "greater"),
-                                                            "grows_along_blocks": check("grows_along_blocks", 0.8, [0.5, 1.0],
-                                                                                        0.0, "greater")}}},
-    }
+from summaries import check, gate, holding_summary, node_stats  # noqa: E402  (shared builders)
 
 
 def verdicts(summary: dict) -> dict[str, str]:

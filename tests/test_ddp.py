@@ -31,7 +31,6 @@ from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6
 from ssb.pretrain import MaskedLMObjective, global_batch, pretrain, train_step
 from ssb.profiles import get_profile
-from test_pretrain import data  # noqa: F401  (the shared tokenizer + blocks fixture)
 
 OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
                  warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)

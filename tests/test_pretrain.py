@@ -17,38 +17,11 @@ from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
 from ssb.model import build_bert6, head_gap
 from ssb.pretrain import Interrupted, global_batch, pretrain
 from ssb.profiles import get_profile
-from conftest import word_tokenizer
 from ssb.tokenizer import SPECIAL_TOKENS
-
-NOUNS = ["cat", "dog", "bird", "fish", "horse", "mouse", "cow", "fox"]
-VERBS = ["sees", "likes", "chases", "finds"]
-ADJS = ["small", "big", "red", "old"]
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
 
 
-def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
-    """Articles of sentences 'the ADJ NOUN VERB the NOUN .' with Zipf-distributed nouns:
-    learnable structure ('the', '.') and a clear most-frequent token."""
-    rng = np.random.default_rng(seed)
-    zipf = 1.0 / np.arange(1, len(NOUNS) + 1)
-    zipf /= zipf.sum()
-    articles = []
-    for _ in range(n_articles):
-        sentences = [f"the {rng.choice(ADJS)} {rng.choice(NOUNS, p=zipf)} {rng.choice(VERBS)} the "
-                     f"{rng.choice(NOUNS, p=zipf)} ." for _ in range(rng.integers(3, 8))]
-        articles.append(" ".join(sentences))
-    return articles
-
-
-@pytest.fixture(scope="module")
-def data():
-    """(tokenizer, train_blocks, eval_blocks): ~500 blocks of 16 tokens."""
-    tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
-    blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
-    train, held = split_blocks(blocks, 0.1, seed=0)
-    return tok, train, held
 
 
 def tiny_profile(**overrides):
