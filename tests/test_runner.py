@@ -327,3 +327,23 @@ def test_run_all_sh_resolves_relative_paths_against_the_callers_directory(tmp_pa
     assert params["data_dir"] == str(caller / "data")
     assert params["checkpoint"] == str(caller / "models" / "bert")
     assert params["fewrel_file"] == str(caller / "mine.json")
+
+
+def test_a_notebooks_own_parameter_is_accepted_and_goes_only_to_the_notebooks_declaring_it(tmp_path):
+    """-p n_permutations 300: known because a selected notebook declares it; other notebooks do
+    not get it (session.start would refuse an unknown name); a misspelt one is still an error."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    make_notebook(nbs, "01_own", parameters=PARAMETERS_CELL)
+    make_notebook(nbs, "03_nodes", parameters=PARAMETERS_CELL + "n_permutations = 200\n")
+    args = runner.build_parser().parse_args(["--profile", "smoke", "--notebooks-dir", str(nbs),
+                                             "-p", "n_permutations", "300", "-p", "block", "2"])
+    plan = runner.build_plan(args)
+    assert plan.parameters["n_permutations"] == 300
+    first, third = plan.notebooks
+    assert "n_permutations" not in runner.parameters_for(first, plan.parameters)
+    assert runner.parameters_for(third, plan.parameters)["n_permutations"] == 300
+    assert runner.parameters_for(first, plan.parameters)["block"] == 2
+    bad = runner.build_parser().parse_args(["--profile", "smoke", "--notebooks-dir", str(nbs), "-p", "n_permutatons", "3"])
+    with pytest.raises(ValueError, match="did you mean n_permutations"):
+        runner.build_plan(bad)

@@ -103,14 +103,17 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def coerce_parameter(name: str, text: str) -> Any:
+def coerce_parameter(name: str, text: str, notebook_parameters: Sequence[str] = ()) -> Any:
     """``-p NAME VALUE`` to a Python value: by the profile field's type when NAME is a field,
-    else by ``parse_value``.  Raises ValueError naming NAME for unknown names and bad values."""
+    else by ``parse_value``.  ``notebook_parameters``: names the selected notebooks' parameters
+    cells declare themselves (e.g. ``n_permutations``), accepted too.  Raises ValueError naming
+    NAME for unknown names and bad values."""
     if name in DEDICATED_OPTIONS:
         raise ValueError(f"-p {name} is not accepted; use {DEDICATED_OPTIONS[name]} instead")
     types = {f.name: f.type for f in fields(profiles.Profile)}
-    if name not in types and name not in EXTRA_PARAMETERS:
-        known = sorted(set(types) - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS)
+    if name not in types and name not in EXTRA_PARAMETERS and name not in notebook_parameters:
+        known = sorted(set(types) - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS) + \
+            sorted(set(notebook_parameters) - set(types) - set(EXTRA_PARAMETERS))
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise ValueError(f"unknown parameter -p {name}{hint}: not a profile field (all are defined in "
@@ -177,6 +180,24 @@ def declared_parameters(notebook: Path) -> set[str] | None:
         return names
     except (OSError, ValueError, SyntaxError, KeyError, TypeError, AttributeError):
         return None
+
+
+def parameters_for(notebook: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The run's parameters as one notebook gets them: a notebook's own parameter (one that is
+    not a profile field, e.g. ``n_permutations``) only goes to the notebooks that declare it."""
+    field_names = {f.name for f in fields(profiles.Profile)} | set(EXTRA_PARAMETERS) | {"profile", "data_dir", "force"}
+    declared = declared_parameters(notebook)
+    if declared is None:
+        return dict(parameters)
+    return {k: v for k, v in parameters.items() if k in field_names or k in declared}
+
+
+def notebook_own_parameters(notebooks: list[Path]) -> set[str]:
+    """Every name the selected notebooks' parameters cells assign (profile fields included)."""
+    names: set[str] = set()
+    for nb in notebooks:
+        names |= declared_parameters(nb) or set()
+    return names
 
 
 def check_notebooks_accept(notebooks: list[Path], overrides: dict[str, Any]) -> None:
@@ -254,11 +275,16 @@ def find_notebooks(notebooks_dir: Path, only: str | None) -> list[Path]:
 def build_plan(args: argparse.Namespace) -> Plan:
     """Everything validated against the directory the command was run from, before anything
     runs: parameters (types, every profile field's range), paths (made absolute), notebooks."""
+    notebooks_dir = Path(args.notebooks_dir).expanduser().absolute() if args.notebooks_dir \
+        else results.repo_root() / "notebooks"
+    notebooks = find_notebooks(notebooks_dir, args.only)
+    field_names = {f.name for f in fields(profiles.Profile)}
+    own = notebook_own_parameters(notebooks) - field_names - set(EXTRA_PARAMETERS)
     overrides: dict[str, Any] = {}
     for name, text in args.param or []:
-        value = coerce_parameter(name, text)
+        value = coerce_parameter(name, text, sorted(own))
         overrides[name] = resolve_path_parameter(name, value) if name in PATH_PARAMETERS else value
-    profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS}
+    profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS and k not in own}
     profiles.get_profile(args.profile, **profile_fields)          # unknown names, bad values: ValueError
     data_dir = args.data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir is not None and str(data_dir).strip():
@@ -270,9 +296,6 @@ def build_plan(args: argparse.Namespace) -> Plan:
                              f"(relative paths are resolved against {Path.cwd()})")
     else:
         data_dir = None
-    notebooks_dir = Path(args.notebooks_dir).expanduser().absolute() if args.notebooks_dir \
-        else results.repo_root() / "notebooks"
-    notebooks = find_notebooks(notebooks_dir, args.only)
     check_notebooks_accept(notebooks, overrides)
     parameters = {"profile": args.profile, "data_dir": data_dir, "force": bool(args.force), **overrides}
     return Plan(args.profile, notebooks, notebooks_dir, parameters, html=not args.no_html, overrides=overrides)
@@ -460,7 +483,8 @@ def _run(plan: Plan, kernel_name: str) -> int:
         executed = plan.reports_dir / source.name
         print(f"[{i}/{total}] {stem} ...", end="", flush=True)
         start = time.perf_counter()
-        error, written = execute_notebook(source, executed, plan.parameters, kernel_name, plan.notebooks_dir)
+        error, written = execute_notebook(source, executed, parameters_for(source, plan.parameters), kernel_name,
+                                          plan.notebooks_dir)
         seconds = time.perf_counter() - start
         page = plan.reports_dir / f"{stem}.html"
         if error is not None and not written:  # nothing executed: the error itself is the report
@@ -492,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     ap.add_argument("--force", action="store_true", help="retrain instead of reusing matching checkpoints")
     ap.add_argument("-p", dest="param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                    help="a profile field (or checkpoint) forwarded to every notebook; repeatable")
+                    help="a profile field (or checkpoint) forwarded to every notebook, or a notebook's own parameter (e.g. n_permutations) forwarded to the notebooks that declare it; repeatable")
     ap.add_argument("--notebooks-dir", default=None, help="directory of the NN_*.ipynb (default <repo>/notebooks)")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML of successful notebooks")
     return ap
