@@ -201,14 +201,14 @@ def test_write_claims_markdown_and_index(tmp_path, monkeypatch):
 
 
 def test_show_prints_the_selected_claims(capsys):
-    claims.show(holding_summary(), ["C5", "C3"])
+    report.show_claims(holding_summary(), ["C5", "C3"])
     out = capsys.readouterr().out
     assert "C3 Deterministic dynamics: HOLDS" in out and "C5 Convex hull: HOLDS" in out
     assert out.index("C3") < out.index("C5") and "C1" not in out and "1.37" in out and "gate:" in out
-    claims.show({}, ["C6"])
+    report.show_claims({}, ["C6"])
     assert "C6 APT: NOT MEASURED" in capsys.readouterr().out
     with pytest.raises(ValueError, match="C7"):
-        claims.show(holding_summary(), ["C7"])
+        report.show_claims(holding_summary(), ["C7"])
 
 
 def test_not_testable_says_which_gate_failed_and_which_profile_to_run():

@@ -19,7 +19,7 @@ One module per idea:
 - ``crossover``  node-count crossover and cooperation
 - ``hull``       convex-hull bound of what a linear head can output
 - ``results``    figures/<profile>/ and summary.json
-- ``report``     reports/<profile>/index.html and the claims table
+- ``report``     reports/<name>/index.html, notebook pages, and the claims table rendered (``show_claims``)
 """
 
 __version__ = "0.1.0"

@@ -396,31 +396,6 @@ def select_rows(summary: dict, which: Sequence[str] | None = None) -> list[dict]
     return [r for r in rows if r["claim"] in which]
 
 
-def show(summary: dict, which: Sequence[str] | None = None) -> None:
-    """Display the claim check of the claims in ``which``: an HTML table in a notebook (with a
-    plain-text fallback), printed text elsewhere."""
-    from . import report        # imported here: report imports this module
-
-    note = results.describe_stale(results.stale_sections(summary))   # values of earlier runs are left out
-    summary = results.current_run_sections(summary)
-    rows = select_rows(summary, which)
-    names = [r["claim"] for r in rows]
-    text = claims_text(summary, names) + (f"\n{note}" if note else "")
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
-        if all(r["verdict"] in getattr(report, "VERDICT_COLOURS", {}) for r in rows):
-            html = report.claims_html(summary, names) + (f"<p><i>{note}</i></p>" if note else "")
-            display({"text/html": html, "text/plain": text}, raw=True)
-        else:                   # a report module that does not know every verdict yet
-            display({"text/markdown": _markdown_table(rows), "text/plain": text}, raw=True)
-    else:
-        print(text)
-
-
 def _md_cell(text: str) -> str:
     """Text safe inside a Markdown table cell: no pipes, newlines or raw HTML."""
     text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,7 +5,7 @@ overrides, e.g. ``quick-block5``).  The index, from top to bottom:
 
 1. the claims table (``claims.claims_table`` of figures/<name>/summary.json), verdicts
    coloured, each row linking to the notebook sections that measure the claim (the cells that
-   call ``claims.show``, anchored ``#claim-C3``).  With a run id only that run's sections are
+   call ``report.show_claims``, anchored ``#claim-C3``).  With a run id only that run's sections are
    used; sections left from earlier runs are named with their time (``results.stale_sections``);
 2. the notebook reports present in reports/<name>/ (``NN_name.html``), each with its status
    and wall-clock seconds from ``timings.json`` (written by ``ssb.runner``), and the combined
@@ -34,6 +34,7 @@ import re
 import struct
 import urllib.parse
 from pathlib import Path
+from typing import Sequence
 
 from . import atomic, claims, results
 
@@ -43,7 +44,7 @@ READER_REMOVE_TAGS = ("bookkeeping", "injected-parameters")
 FULL_SUFFIX = ".all-cells"          # NN_name.all-cells.html: every cell
 COMBINED_PAGE = "all_notebooks.html"
 INDEX_PAGE = "index.html"
-_CLAIM_CALL = re.compile(r"claims\.show\([^\n]*?\[([^\]]*)\]")
+_CLAIM_CALL = re.compile(r"(?:report\.show_claims|claims\.show)\([^\n]*?\[([^\]]*)\]")
 _CLAIM_NAME = re.compile(r"C[1-9]")
 _NOISE = re.compile(r"^.*IProgress not found.*$\n?(^\s*from \.autonotebook import.*$\n?)?", re.M)
 
@@ -141,7 +142,7 @@ def notebook_title(stem: str, nb) -> str:
 
 def claims_checked(nb) -> list[str]:
     """The claims ("C1".."C6") whose check a notebook shows, in order: the lists passed to
-    ``claims.show(..., ["C1", "C3"])`` in its code cells."""
+    ``report.show_claims(..., ["C1", "C3"])`` in its code cells."""
     found: list[str] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -480,3 +481,23 @@ def write_index(name: str, run_id: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(path, index_html(name, run_id))
     return path
+
+
+def show_claims(summary: dict, which: Sequence[str] | None = None) -> None:
+    """Display the claim check of the claims in ``which``: an HTML table in a notebook (with a
+    plain-text fallback), printed text elsewhere."""
+    note = results.describe_stale(results.stale_sections(summary))   # values of earlier runs are left out
+    summary = results.current_run_sections(summary)
+    rows = claims.select_rows(summary, which)
+    names = [r["claim"] for r in rows]
+    text = claims.claims_text(summary, names) + (f"\n{note}" if note else "")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        html = claims_html(summary, names) + (f"<p><i>{note}</i></p>" if note else "")
+        display({"text/html": html, "text/plain": text}, raw=True)
+    else:
+        print(text)
