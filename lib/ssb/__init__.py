@@ -1,25 +1,43 @@
 """ssb: reference companion to *Single-Nodal Spontaneous Symmetry Breaking in NLP Models*
 (arXiv 2601.20582).
 
-One module per idea:
+One module per idea, in the order the pipeline uses them (docs/method.md defines every term):
 
-- ``profiles``   run configurations (smoke / quick / paper) as plain values with overrides
-- ``atomic``     write-to-temp-then-rename helpers used for every file the project writes
-- ``data``       data directory, pre-training corpora, FewRel files (local first, download second)
-- ``tokenizer``  bert-base-uncased when it can be had, else a WordPiece vocabulary trained locally
-- ``model``      BERT-6 builder, symmetric initialisations, head gap g
-- ``mlm``        masked-language-model masking (15 %, 80/10/10), seeded
-- ``pretrain``   the MLM training loop (deterministic by default, resumable, DDP-ready)
-- ``nodes``      node vectors of a block through forward hooks, cached on disk
-- ``heads``      classifier heads (1 or 2 FC layers) trained on node vectors
-- ``metrics``    confusion-matrix measurements: accuracy, APT, diagonal confidence, P and R
-- ``aperture``   the limited-aperture engine: many node sets evaluated in one batched call
-- ``fewrel``     FewRel relation-classification task (split, entity markers, encoding)
-- ``finetune``   full fine-tuning reference
-- ``crossover``  node-count crossover and cooperation
-- ``hull``       convex-hull bound of what a linear head can output
-- ``results``    figures/<profile>/ and summary.json
-- ``report``     reports/<name>/index.html, notebook pages, and the claims table rendered (``show_claims``)
+Configuration and files
+- ``profiles``       run configurations (smoke / quick / standard / paper) as plain values with overrides
+- ``atomic``         write-to-temp-then-rename helpers used for every file the project writes
+- ``results``        figures/<name>/, summary.json (sections stamped with their run), runs/<profile>/
+- ``session``        notebook set-up: one call after the parameters cell (profile, paths, style, unknown names)
+Data and pre-training (01)
+- ``data``           data directory, pre-training corpora, FewRel files (local first, download second)
+- ``tokenizer``      bert-base-uncased when it can be had, else a WordPiece vocabulary trained locally
+- ``mlm``            masked-language-model masking (15 %, 80/10/10), seeded
+- ``model``          BERT-6 builder, symmetric and node-symmetric initialisations, head gap g, node gap
+- ``pretrain``       the MLM training loop (deterministic, resumable, DDP-ready), backbone gate, snapshots
+- ``pretrain_cli``   the pre-training from the command line, one process or several (torchrun)
+Node vectors, heads and the aperture
+- ``nodes``          node vectors of a block through forward hooks, cached on disk; loading checkpoints
+- ``pipeline``       every artifact computed once and reused: corpus, variants, token and FewRel probes
+- ``heads``          classifier heads (1 or 2 FC layers) trained on node vectors
+- ``metrics``        confusion-matrix measurements: accuracy, APT, diagonal confidence, P and R
+- ``aperture``       the limited-aperture engine: many node sets evaluated in one batched call
+- ``nodal``          single nodes and heads through the aperture (C1, C2, C3's order parameter), nulls
+- ``fewrel``         FewRel relation classification (split, entity markers, encoding)
+- ``finetune``       full fine-tuning reference (04)
+Claims
+- ``apt``            accuracy per token along the blocks (C6)
+- ``crossover``      node-count crossover and cooperation kappa (C4)
+- ``hull``           convex-hull bound of what a linear head can output (C5)
+- ``node_sets``      random node sets through the aperture, feeding ``crossover`` and ``hull``
+- ``stats``          tests, intervals, gates and check records behind every verdict
+- ``claims``         the verdict rules: claims table from summary.json (holds / partly / does not hold / not testable)
+Reading and running
+- ``plots``          every figure of the notebooks (one style, ``setup_style``)
+- ``tables``         DataFrames as a reader wants them (``tables.show``)
+- ``report``         reports/<name>/: index, reader-mode pages, combined report; ``show_claims`` in notebooks
+- ``notebooks_meta`` the kernel spec the notebooks carry
+- ``runner``         ``python -m ssb.runner``: the notebooks in order with papermill, then the reports
+- ``bench``          measurement commands: ``python -m ssb.bench {aperture,pretrain,learning,fidelity,...}``
 """
 
 __version__ = "0.1.0"
