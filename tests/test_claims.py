@@ -73,7 +73,7 @@ def test_one_check_not_passed_gives_partly_and_a_holds_needs_its_interval(claim,
     ("C1", ["nodes_pretrain.stats.gates.probe", "pretrain.variants.main.gate"]),
     ("C2", ["nodes_finetune.stats.gates.probe", "pretrain.variants.main.gate"]),
     ("C3", ["pretrain.variants.symmetric.gate", "pretrain.variants.symmetric_eps.gate",
-            "pretrain.variants.node_symmetric.gate", "nodes_finetune.stats.gates.probe_symmetric"]),
+            "pretrain.variants.node_symmetric.gate"]),          # the probes gate only their own check (below)
     ("C4", ["crossover.stats.gates.probe"]),
     ("C5", ["hull.stats.gates.probe"]),
     ("C6", ["apt.stats.gates.probe_block_6", "pretrain.variants.main.gate"]),
@@ -225,3 +225,23 @@ def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
     assert "class=\"why\"" in report.claims_html(summary)
     summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
     assert {r["claim"]: r for r in claims.claims_table(summary)}["C6"]["why"] == ""
+
+
+def test_c3_functional_check_gated_by_its_own_probe_leaves_the_weight_checks_deciding():
+    """A failed token probe (nodes_pretrain) makes head_order_parameter[nodes_pretrain] not
+    testable, not C3: the weight-level checks have their own (backbone) gates."""
+    s = holding_summary()
+    s["nodes_pretrain"]["stats"]["gates"]["probe_random"]["passed"] = False
+    row = {r["claim"]: r for r in claims.claims_table(s)}["C3"]
+    assert row["verdict"] == "holds"
+    assert "head_order_parameter[nodes_pretrain]" in row["interval"] and "not testable" in row["interval"]
+    assert "gates only its own check" in row["gate"]
+    # the excluded check cannot rescue a failing one ...
+    s["ssb"]["stats"]["checks"]["eps_amplified"]["passed"] = False
+    assert verdicts(s)["C3"] == "partly"
+    # ... and a variant's backbone gate still vetoes the whole claim
+    s["pretrain"]["variants"]["symmetric"]["gate"]["passed"] = False
+    assert verdicts(s)["C3"] == "not testable"
+    # every check gated out and no other check: not testable
+    only = {"profile": "quick", "nodes_pretrain": copy.deepcopy(s["nodes_pretrain"])}
+    assert verdicts(only)["C3"] == "not testable"

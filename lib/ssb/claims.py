@@ -10,7 +10,8 @@ Verdicts
 One of "holds", "partly", "does not hold", "not testable", "not measured" (``verdict``):
 
 - the claim's summary section is missing                                   -> "not measured";
-- any gate failed or is missing (the model or the probe learned nothing)  -> "not testable";
+- any gate failed or is missing (the model or the probe learned nothing)  -> "not testable"
+  (a gate with scope "check" vetoes only its own check, which is then left out);
 - an invariant check (direction "equal") failed                           -> "does not hold";
 - every check passed                                                      -> "holds";
 - no check passed                                                         -> "does not hold";
@@ -38,8 +39,10 @@ exact paired McNemar, p < 0.01).
 - **C2** (``nodes_finetune``, labels). Gates: backbone (our checkpoint only), probe.  Checks: as C1.
 - **C3** (``ssb``; ``nodes_pretrain`` / ``nodes_finetune``). Gates: ``pretrain.variants.<v>.gate``
   for v = symmetric, symmetric_eps (and node_symmetric when its check exists): the variants left
-  the loss plateau; for each node section holding ``head_order_parameter``: its
-  ``stats.gates.probe_random`` and ``probe_symmetric``.  Checks: ``ssb.stats.checks.symmetric_exact``
+  the loss plateau.  For each node section holding ``head_order_parameter``, its
+  ``stats.gates.probe_random`` and ``probe_symmetric`` gate THAT check only (scope "check"): when
+  one fails, the check is "not testable" and left out of the verdict, while the weight-level
+  checks, gated by the variants' backbones, still decide.  Checks: ``ssb.stats.checks.symmetric_exact``
   (head gap of the symmetric variant == 0, invariant), ``node_symmetric_exact`` (node-level gap
   == 0, invariant), ``eps_amplified`` (growth rate of g(t) of symmetric+eps, t-interval, null 0,
   greater); ``<nodes_*>.stats.checks.head_order_parameter`` (mean pairwise head Jaccard of
@@ -63,7 +66,7 @@ exact paired McNemar, p < 0.01).
 ``measured``, ``gate``, ``statistic``, ``interval``, ``null``, ``verdict``;
 ``claims_summary(summary)`` the ``claims`` / ``stats`` dicts stored in summary.json;
 ``claims_markdown`` / ``write_claims_markdown`` write figures/<profile>/claims.md;
-``show(summary, ["C3"])`` displays some rows in a notebook (the notebooks' claim check).
+``report.show_claims(summary, ["C3"])`` displays some rows in a notebook (the claim check).
 """
 from __future__ import annotations
 
@@ -153,8 +156,9 @@ def _record(summary: dict, path: str, label: str | None = None) -> dict:
 
 def verdict(gates: Sequence[dict], checks: Sequence[dict]) -> str:
     """The verdict rule of the module docstring, from gate and check records."""
-    if any(g.get("passed") is not True for g in gates):
+    if any(g.get("passed") is not True for g in gates if g.get("scope") != "check"):
         return "not testable"
+    checks = [c for c in checks if not c.get("gated_out")]        # its own gate failed: excluded
     if any(c.get("direction") == "equal" and c.get("passed") is False for c in checks):
         return "does not hold"
     passed = [c.get("passed") for c in checks]
@@ -192,10 +196,15 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
         checks += [_record(summary, f"ssb.stats.checks.{c}") for c in SSB_CHECKS]
     for section in ("nodes_pretrain", "nodes_finetune"):
         if isinstance(_get(summary, f"{section}.stats.checks.head_order_parameter"), dict):
-            gates += [_record(summary, f"{section}.stats.gates.probe_{v}", f"probe[{section}, {v}]")
-                      for v in ("random", "symmetric")]
-            checks.append(_record(summary, f"{section}.stats.checks.head_order_parameter",
-                                  f"head_order_parameter[{section}]"))
+            # the functional order parameter's own gates: a failed probe makes THIS check not
+            # testable (excluded), not the weight-level checks above, which have their own gates
+            own = [{**_record(summary, f"{section}.stats.gates.probe_{v}", f"probe[{section}, {v}]"), "scope": "check"}
+                   for v in ("random", "symmetric")]
+            gates += own
+            check = _record(summary, f"{section}.stats.checks.head_order_parameter", f"head_order_parameter[{section}]")
+            if any(g.get("passed") is not True for g in own):
+                check = {**check, "passed": None, "gated_out": True}
+            checks.append(check)
     return (gates, checks) if checks else None
 
 
@@ -250,12 +259,15 @@ def _gate_text(g: dict) -> str:
     detail = f"{fmt(g.get('value'))} vs {fmt(g.get('null'))}"
     if g.get("p") is not None:
         detail += f", p {fmt(g.get('p'))}"
-    return f"{g['name']}: {state} ({detail})"
+    scope = " (gates only its own check)" if g.get("scope") == "check" else ""
+    return f"{g['name']}: {state} ({detail}){scope}"
 
 
 def _interval_text(c: dict) -> str:
     if c.get("missing"):
         return f"{c['name']}: missing"
+    if c.get("gated_out"):
+        return f"{c['name']} {fmt(c.get('value'))}: not testable (its probe gate failed; left out of the verdict)"
     lo, hi = (c.get("ci") or [None, None])[:2]
     ci = "" if c.get("direction") == "equal" else f" [{fmt(lo)}, {fmt(hi)}]"
     state = {True: "passed", False: "not passed", None: "n/a"}[c.get("passed")]
@@ -318,7 +330,7 @@ def _why_not_testable(summary: dict, gates: Sequence[dict], checks: Sequence[dic
     which profile trains long enough to try again; "" for the other verdicts."""
     if v != "not testable":
         return ""
-    failed = [g["name"] for g in gates if g.get("passed") is not True]
+    failed = [g["name"] for g in gates if g.get("passed") is not True and g.get("scope") != "check"]
     reason = (f"gate {', '.join(failed)} not passed" if failed else "no check could be computed")
     profile = str(summary.get("profile") or "")
     base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
