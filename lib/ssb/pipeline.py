@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .data import load_corpus, network_available
+from .data import load_corpus, network_available, resolve_data_dir
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
 from .pretrain import PretrainRun, pretrain, snapshot_grid
@@ -69,11 +69,14 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
                            max_words=profile.corpus_max_words, seed=profile.seed)
     text_fp = hashlib.sha256("\x00".join(articles).encode()).hexdigest()[:16]
     cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp, "vocabulary": VOCABULARY_LEARNER}
+    if profile.tokenizer == "bert-base-uncased":      # a copy staged later replaces the WordPiece fallback
+        cfg["bert_local"] = (resolve_data_dir(data_dir) / "bert-base-uncased").is_dir()
     cache = runs_dir(profile) / "corpus"
     cached = None if force else _load_corpus_cache(cache, cfg)
     if cached is not None:
         return cached
-    tokenizer = build_tokenizer(profile, articles, allow_download=network_available())
+    tokenizer = build_tokenizer(profile, articles, allow_download=network_available(),
+                                data_dir=resolve_data_dir(data_dir))
     blocks = encode_corpus(articles, tokenizer, profile.max_len, mode=profile.sequences, progress=progress)
     train, held = split_blocks(blocks, profile.eval_fraction, profile.seed)
     counts = np.bincount(train.ravel(), minlength=len(tokenizer))
