@@ -272,13 +272,21 @@ def _local_wikipedia_articles(folder: Path, n_articles: int, seed: int) -> tuple
     if parquet:
         import pyarrow.parquet as pq
 
-        try:
-            texts = [t for f in parquet for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
+        import pyarrow as pa
+
+        try:   # row counts from the metadata; then only the chosen rows' text, one file at a time
+            starts = np.cumsum([0] + [pq.ParquetFile(f).metadata.num_rows for f in parquet])
+            chosen = _seeded_choice(int(starts[-1]), n_articles, seed)
+            texts: dict[int, str] = {}
+            for f, lo, hi in zip(parquet, starts[:-1], starts[1:]):
+                here = chosen[(chosen >= lo) & (chosen < hi)]
+                if len(here):
+                    column = pq.read_table(f, columns=["text"]).column("text")
+                    texts.update(zip(here.tolist(), column.take(pa.array(here - lo)).to_pylist()))
         except Exception as e:  # noqa: BLE001
             raise DataError(f"cannot read the 'text' column of the parquet files in {folder} "
                             f"({type(e).__name__}: {e}); expected {WIKIPEDIA_LAYOUTS}") from e
-        chosen = _seeded_choice(len(texts), n_articles, seed)
-        return [_paragraphs(texts[i]) for i in chosen], f"{folder} ({len(parquet)} parquet file(s))"
+        return [_paragraphs(texts[i]) for i in chosen.tolist()], f"{folder} ({len(parquet)} parquet file(s))"
     files = sorted(folder.rglob("*.txt"))
     if files:
         chosen = _seeded_choice(len(files), n_articles, seed)
