@@ -59,10 +59,10 @@ def test_paper_shape_rehearsal_all_notebooks(tmp_path, data_dir):
     proc = subprocess.run([sys.executable, "-m", "ssb.runner", "--profile", "paper", "--data-dir", str(staged),
                            "--no-html", *overrides], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, f"rehearsal failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    reports = tmp_path / "out" / "reports" / "paper"
+    (reports,) = (tmp_path / "out" / "reports").glob("paper*")        # paper-<overrides>: its own folder
     for nb in NOTEBOOKS:
         assert (reports / nb.name).is_file(), nb.name
-    summary = json.loads((tmp_path / "out" / "figures" / "paper" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "figures" / reports.name / "summary.json").read_text())
     assert summary["profile"] == "paper"
     for section, keys in EXPECTED.items():
         assert keys <= set(summary.get(section, {})), f"{section}: missing {keys - set(summary.get(section, {}))}"
