@@ -112,3 +112,36 @@ def test_train_head_and_aperture_cuda_agree_with_cpu(probe_data):
     dev = evaluate_sets(cpu.double(), z.astype(np.float64), y, sets, keep_predictions=True, device="cuda")
     assert np.array_equal(ref.predictions, dev.predictions)
     assert next(cpu.parameters()).device.type == "cpu"          # the caller's head is never moved
+
+
+def _finetune_inputs(tmp_path):
+    from types import SimpleNamespace
+
+    from conftest import word_tokenizer
+    words = ["alpha", "beta", "gamma", "delta", "one", "two", "three"]
+    tok = word_tokenizer(words)
+    model = build_bert6(len(tok), seed=0, n_layers=2, n_heads=N_HEADS, d_head=D_HEAD, max_len=16, dropout=0.0,
+                        pad_token_id=tok.pad_token_id)
+    model.save_pretrained(tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=5)) for _ in range(48)]
+    labels = np.array([int("alpha" in t) for t in texts])
+    split = SimpleNamespace(train_texts=texts[:32], train_labels=labels[:32], test_texts=texts[32:],
+                            test_labels=labels[32:], n_labels=lambda: 2)
+    return tok, split
+
+
+def test_full_finetune_on_the_profile_device(tmp_path, monkeypatch):
+    from ssb.finetune import full_finetune
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "out"))
+    tok, split = _finetune_inputs(tmp_path)
+    profile = get_profile("smoke", device="cpu", max_len=16)
+    ref = full_finetune(profile, tmp_path / "ckpt", tok, split, steps=3, batch_size=8, progress=False)
+    assert "device" not in ref["config"] and 0.0 <= ref["accuracy"] <= 1.0 and len(ref["log"]) == 3
+    again = full_finetune(profile, tmp_path / "ckpt", tok, split, steps=3, batch_size=8, progress=False, force=True)
+    assert [r["loss"] for r in again["log"]] == [r["loss"] for r in ref["log"]]
+    if torch.cuda.is_available():
+        gpu = full_finetune(profile.replace(device="cuda", mixed_precision="no"), tmp_path / "ckpt", tok, split,
+                            steps=3, batch_size=8, progress=False)
+        assert gpu["config"]["device"] == "cuda"
+        assert np.allclose([r["loss"] for r in gpu["log"]], [r["loss"] for r in ref["log"]], rtol=1e-3)
