@@ -182,7 +182,8 @@ def test_wikitext_missing_offline(tmp_path, monkeypatch):
     message = str(err.value)
     assert "wiki.test.tokens" in message and "wiki.valid.tokens" in message
     assert str(tmp_path / "wikitext-103") in message
-    assert "set SSB_DATA_DIR or --data-dir to a directory containing wikitext-103/wiki.valid.tokens" in message
+    assert ("set SSB_DATA_DIR, --data-dir (run_all.sh, python -m ssb.runner) or the notebooks' data_dir "
+            "parameter to a directory containing wikitext-103/wiki.valid.tokens") in message
 
 
 def test_wikitext_missing_online_uses_datasets(tmp_path, monkeypatch):
@@ -204,10 +205,105 @@ def test_wikitext_missing_online_uses_datasets(tmp_path, monkeypatch):
 
 def test_other_corpora(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "network_available", lambda timeout=3.0: False)
-    with pytest.raises(DataError, match="network"):
+    with pytest.raises(DataError, match="network") as err:
         data.load_corpus("wikipedia", tmp_path, n_articles=10)
+    message = str(err.value)          # names the local layout and every way to set the data directory
+    assert str(tmp_path / "wikipedia") in message and "save_to_disk" in message and "*.txt" in message
+    assert "SSB_DATA_DIR" in message and "--data-dir" in message and "data_dir parameter" in message
     with pytest.raises(ValueError, match="unknown corpus"):
         data.load_corpus("books", tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# local Wikipedia copies and a local bert-base-uncased (machines without network)
+# ---------------------------------------------------------------------------
+
+WIKI_ARTICLES = [f"Article {i} first paragraph about topic {i}.\nSecond paragraph {i} with more words." for i in range(7)]
+
+
+def stage_wikipedia(root: Path, layout: str) -> Path:
+    """A tiny <root>/wikipedia/ in one of the three layouts load_corpus reads offline."""
+    folder = root / "wikipedia"
+    rows = {"id": [str(i) for i in range(len(WIKI_ARTICLES))], "title": [f"T{i}" for i in range(len(WIKI_ARTICLES))],
+            "text": WIKI_ARTICLES}
+    if layout == "save_to_disk":
+        import datasets
+        datasets.Dataset.from_dict(rows).save_to_disk(str(folder))
+    elif layout == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        (folder / "20231101.en").mkdir(parents=True)
+        table = pa.table(rows)
+        pq.write_table(table.slice(0, 4), folder / "20231101.en" / "train-00000-of-00002.parquet")
+        pq.write_table(table.slice(4), folder / "20231101.en" / "train-00001-of-00002.parquet")
+    else:
+        folder.mkdir(parents=True)
+        for i, text in enumerate(WIKI_ARTICLES):
+            (folder / f"{i:03d}.txt").write_text(text + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("layout", ["save_to_disk", "parquet", "text"])
+def test_wikipedia_local_copy_in_each_layout(tmp_path, layout, monkeypatch):
+    """Every layout gives the same articles (same seeded choice), offline, without touching the network."""
+    root = stage_wikipedia(tmp_path, layout)
+    monkeypatch.setattr(data, "network_available", lambda timeout=3.0: pytest.fail("network probed"))
+    every = data.load_corpus("wikipedia", root)
+    assert sorted(every) == sorted(WIKI_ARTICLES)                      # paragraphs joined by newlines
+    some = data.load_corpus("wikipedia", root, n_articles=3, seed=5)
+    assert len(some) == 3 and set(some) <= set(WIKI_ARTICLES)
+    assert some == data.load_corpus("wikipedia", root, n_articles=3, seed=5)          # deterministic
+    assert some == data.load_corpus("wikipedia", stage_wikipedia(tmp_path / "txt", "text"), n_articles=3, seed=5)
+    assert data.load_corpus("wikipedia", root, n_articles=3, seed=6) != some
+
+
+def test_wikipedia_local_folder_in_no_known_layout(tmp_path):
+    (tmp_path / "wikipedia").mkdir()
+    (tmp_path / "wikipedia" / "notes.md").write_text("nothing")
+    with pytest.raises(DataError, match="no Wikipedia copy in a known layout") as err:
+        data.load_corpus("wikipedia", tmp_path, n_articles=3)
+    assert "parquet" in str(err.value) and "save_to_disk" in str(err.value)
+
+
+def stage_bert_tokenizer(root: Path) -> Path:
+    """<root>/bert-base-uncased/ with a tiny vocab.txt (a stand-in for the real 30,522 entries)."""
+    from transformers import BertTokenizerFast
+    folder = root / "bert-base-uncased"
+    folder.mkdir(parents=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "article", "paragraph", "topic", "first", "second",
+             "about", "with", "more", "words", "."] + [str(i) for i in range(10)]
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    backend = Tokenizer(models.WordPiece({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    BertTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                      sep_token="[SEP]", mask_token="[MASK]", do_lower_case=True).save_pretrained(str(folder))
+    return folder
+
+
+def test_bert_base_uncased_from_the_data_directory(tmp_path, monkeypatch):
+    from ssb.tokenizer import load_bert_base_uncased
+    folder = stage_bert_tokenizer(tmp_path)
+    tok = load_bert_base_uncased(allow_download=False, data_dir=tmp_path)
+    assert len(tok) == 25 and tok.convert_tokens_to_ids("topic") == 7
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="snapshot_download"):
+        load_bert_base_uncased(allow_download=False, data_dir=tmp_path)
+
+
+def test_paper_corpus_from_a_staged_directory_offline(tmp_path, monkeypatch):
+    """The paper profile's corpus step with no network: local Wikipedia and local bert-base-uncased."""
+    from ssb import pipeline
+    from ssb.profiles import get_profile
+    root = stage_wikipedia(tmp_path / "data", "parquet")
+    stage_bert_tokenizer(root)
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setattr(data, "network_available", lambda timeout=3.0: pytest.fail("network probed"))
+    monkeypatch.setattr(pipeline, "network_available", lambda timeout=3.0: False)
+    profile = get_profile("paper", n_articles=5, eval_fraction=0.2)
+    c = pipeline.corpus(profile, root, progress=False)
+    assert c.stats["articles"] == 5 and c.stats["vocab_size"] == 25
+    assert c.train_blocks.shape[1] == 128 and len(c.train_blocks) + len(c.eval_blocks) == 5
 
 
 @needs_shared

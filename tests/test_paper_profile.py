@@ -66,3 +66,19 @@ def test_paper_profile_two_steps_nodes_and_aperture(tmp_path):
     engine = evaluate_sets(head.double(), z.astype(np.float64), y, [sets[i] for i in picks], n_classes=7,
                            keep_predictions=True).predictions
     assert np.array_equal(naive, engine)
+
+
+def test_paper_projection_counts():
+    """python -m ssb.bench paper: the FLOP counts and computed memory it projects with."""
+    from ssb.bench.paper import body_parameters, paper_workload, peak_memory, pretrain_flops_per_token
+
+    p = get_profile("paper")
+    assert body_parameters(p) == 6 * 12 * 768 ** 2                              # 42.5 M weights in the blocks
+    forward = 2 * body_parameters(p) + 4 * 6 * 128 * 768 + 0.15 * (2 * 768 ** 2 + 2 * 768 * 30_522)
+    assert pretrain_flops_per_token(p) == pytest.approx(3 * forward)
+    w = paper_workload(p, positions_per_sequence=19.2)
+    assert w["pretrain_steps"] == 140_000 + 4 * 5000
+    memory = peak_memory(p, positions_per_sequence=19.2)
+    train_cache = 400_000 * 6 * 768 * 4                                          # the issue's ~7.4 GB per variant
+    assert memory["extraction"][1] > train_cache > 7e9
+    assert all(host < 32e9 for _, host in memory.values())                      # the issue's host budget

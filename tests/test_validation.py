@@ -35,7 +35,7 @@ BAD_VALUES = {
     "finetune_steps": (0, ">= 1"), "finetune_lr": (2.0, "<= 1"), "finetune_batch": (0, ">= 1"),
     "crossover_sets": (0, ">= 1"), "crossover_points": (1, ">= 2"), "hull_max_sets": (0, ">= 1"),
     "hull_max_n": (0, ">= 1"), "token_mask_draws": (0, ">= 1"), "token_classes": (-1, ">= 0"),
-    "head_lr_decay": (0.0, "> 0"), "head_standardize": ("sometimes", "boolean"), "snapshots": ("often", "boolean"), "ssb_dropout": (1.0, "< 1"),
+    "device": ("tpu", "auto"), "head_lr_decay": (0.0, "> 0"), "head_standardize": ("sometimes", "boolean"), "snapshots": ("often", "boolean"), "ssb_dropout": (1.0, "< 1"),
 }
 
 

@@ -47,6 +47,7 @@ import torch
 
 from . import metrics
 
+CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
 _ANCHORS = 32              # points per node's value range used to bound the upper envelope
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
@@ -346,9 +347,9 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
 
 
 def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = None, min_hits: int = 3,
-                  chance: float | None = None, min_count: int = 1, chunk_elems: int = 2 ** 20,
-                  keep_predictions: bool = False, threads: int | None = 1, progress: bool = False
-                  ) -> ApertureResult:
+                  chance: float | None = None, min_count: int = 1, chunk_elems: int | None = None,
+                  keep_predictions: bool = False, threads: int | None = 1, progress: bool = False,
+                  device=None) -> ApertureResult:
     """Evaluate ``head`` on z (N, D), y (N,) once per node set through the limited aperture.
 
     sets: a list of node-index sequences (any sizes, mixed), or a boolean (S, D) mask array.
@@ -359,15 +360,27 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     DC > chance rule (chance default 1/C) is kept beside it as ``recognized_chance_rule``.
     min_count is the minimum test count of a label in ⟨APT⟩.
     chunk_elems bounds the elements of one chunk's temporaries (logits, hidden units,
-    gathered inputs); the default 2**20 keeps them cache-sized, which measured fastest.
-    threads: torch intra-op threads while the engine runs, restored afterwards (None: leave
+    gathered inputs); the default (None) is 2**20 on the CPU, which keeps them cache-sized
+    and measured fastest, and ``CUDA_CHUNK_ELEMS`` on a GPU (few, large kernels).
+    device: where the engine runs ("auto" / "cpu" / "cuda" or a torch.device as in
+    ``profiles.resolve_device``; None: the head's device); the head is copied there when it
+    lives elsewhere, the caller's head is never moved.
+    threads (CPU only; ignored on a GPU): torch intra-op threads while the engine runs, restored afterwards (None: leave
     torch's setting).  Default 1: the engine is many small, cache-sized tensor ops; a second
     thread gains at most 2x on an idle machine but loses 3-30x when other processes compete
     for the cores (docs/benchmarks.md).  Pass None for large sets on many idle cores.
     Computation runs in the head's parameter dtype and device; see the module docstring
     for what is guaranteed against ``naive_predictions``.
     """
+    if device is not None:
+        from .profiles import resolve_device
+        device = resolve_device(device)
+        if head.fc1.weight.device != device:
+            head = copy.deepcopy(head).to(device)
     param = head.fc1.weight
+    on_cpu = param.device.type == "cpu"
+    if chunk_elems is None:
+        chunk_elems = 2 ** 20 if on_cpu else CUDA_CHUNK_ELEMS
     z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
     if z.ndim != 2 or z.shape[1] != param.shape[1]:
         raise ValueError(f"z must be (N, {param.shape[1]}) for this head, got {tuple(z.shape)}")
@@ -391,7 +404,7 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
 
     from tqdm.auto import tqdm
     with tqdm(total=len(sets), desc="aperture", unit="set", leave=False, disable=not progress) as bar, \
-            _intra_op_threads(threads):
+            _intra_op_threads(threads if on_cpu else None):
         preds = _predict(head, z, sets, chunk_elems, bar)
     return _result(preds, y, sets, n_classes, min_hits, chance, min_count, keep_predictions)
 

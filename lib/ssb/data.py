@@ -7,11 +7,18 @@ Everything is read from a *data directory* laid out as below (docs/method.md, "D
     <data_dir>/fewrel/val_wiki.json          (16 relations x 700 instances)
     <data_dir>/fewrel/train_wiki.json        (64 relations x 700, paper profile)
     <data_dir>/fewrel/pid2name.json          (relation id -> [name, description])
+    <data_dir>/wikipedia/                    (corpus="wikipedia" offline, one of three layouts:
+                                              ``datasets`` save_to_disk, *.parquet, or *.txt
+                                              one article per file; see ``WIKIPEDIA_LAYOUTS``)
+    <data_dir>/bert-base-uncased/            (tokenizer files: vocab.txt or tokenizer.json)
 
 Local files always win.  What is missing is downloaded when the machine is online
 (FewRel files with a pinned sha256, WikiText through ``datasets``); offline, a
 :class:`DataError` says which file is missing, where it was looked for and how to fix it.
 Nothing here waits on the network for longer than a short timeout.
+
+The data directory is chosen by ``SSB_DATA_DIR``, ``--data-dir`` (``run_all.sh`` /
+``python -m ssb.runner``) or the notebooks' ``data_dir`` parameter (``SET_DATA_DIR``).
 """
 from __future__ import annotations
 
@@ -27,6 +34,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from ssb.atomic import atomic_path
 
 __all__ = [
@@ -34,6 +43,8 @@ __all__ = [
     "resolve_data_dir",
     "network_available",
     "load_corpus",
+    "SET_DATA_DIR",
+    "WIKIPEDIA_LAYOUTS",
     "FEWREL_URL",
     "FEWREL_SHA256",
     "download",
@@ -73,6 +84,10 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         chosen = repo / "data" if (repo / "pyproject.toml").is_file() else Path.cwd() / "data"
     return chosen.expanduser().absolute()
 
+
+# how a user points the pipeline at a data directory: every data-missing error names all three
+SET_DATA_DIR = ("set SSB_DATA_DIR, --data-dir (run_all.sh, python -m ssb.runner) or the notebooks' "
+                "data_dir parameter")
 
 _TRUE = {"1", "true", "yes", "on"}
 _network_cache: bool | None = None   # the TCP probe's result, once per process
@@ -189,7 +204,7 @@ def _wikitext_lines(data_dir: Path) -> tuple[list[str], str]:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError(
                     f"cannot read WikiText file {p} ({e}); replace it with a copy of "
-                    f"WikiText-103 {p.name} or point SSB_DATA_DIR / --data-dir elsewhere"
+                    f"WikiText-103 {p.name} or {SET_DATA_DIR} elsewhere"
                 ) from e
         return lines, " and ".join(str(p) for p in paths)
 
@@ -197,7 +212,7 @@ def _wikitext_lines(data_dir: Path) -> tuple[list[str], str]:
     if not network_available():
         raise DataError(
             f"WikiText-103 files not found in {folder} (missing: {missing}); offline, so "
-            f"they cannot be downloaded; set SSB_DATA_DIR or --data-dir to a directory "
+            f"they cannot be downloaded; {SET_DATA_DIR} to a directory "
             f"containing wikitext-103/wiki.valid.tokens and wikitext-103/wiki.test.tokens."
         )
     try:
@@ -210,33 +225,107 @@ def _wikitext_lines(data_dir: Path) -> tuple[list[str], str]:
     except Exception as e:  # noqa: BLE001 - any failure of the hub is a data problem here
         raise DataError(
             f"WikiText-103 files not found in {folder} (missing: {missing}) and the download "
-            f"of Salesforce/wikitext wikitext-103-v1 failed ({type(e).__name__}: {e}); set "
-            f"SSB_DATA_DIR or --data-dir to a directory containing wikitext-103/wiki.valid.tokens."
+            f"of Salesforce/wikitext wikitext-103-v1 failed ({type(e).__name__}: {e}); "
+            f"{SET_DATA_DIR} to a directory containing wikitext-103/wiki.valid.tokens."
         ) from e
     return lines, "Salesforce/wikitext wikitext-103-v1 (validation + test)"
 
 
-def _wikipedia_articles(n_articles: int, seed: int) -> list[list[str]]:
-    """``n_articles`` shuffled English Wikipedia articles (streamed), as paragraph lists."""
+WIKIPEDIA_LAYOUTS = (
+    "<data_dir>/wikipedia/ holding one of: (a) a `datasets` Dataset saved with save_to_disk "
+    "(dataset_info.json, state.json, *.arrow), (b) *.parquet files (any depth) with a 'text' column, "
+    "or (c) *.txt files (any depth), one article each, paragraphs separated by newlines"
+)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.split("\n") if p.strip()]
+
+
+def _seeded_choice(n_total: int, n_articles: int, seed: int) -> np.ndarray:
+    """Indices of ``n_articles`` of ``n_total`` articles: a seeded permutation's first N
+    (all articles, in a seeded order, when N = 0 or N >= n_total)."""
+    order = np.random.default_rng([seed, 20231101]).permutation(n_total)
+    return order if n_articles <= 0 else order[:n_articles]
+
+
+def _local_wikipedia_articles(folder: Path, n_articles: int, seed: int) -> tuple[list[list[str]], str]:
+    """Articles of a local Wikipedia copy in one of ``WIKIPEDIA_LAYOUTS``: ``n_articles``
+    chosen by a seeded permutation of all of them (0 = all), as paragraph lists."""
+    if (folder / "state.json").is_file() or (folder / "dataset_dict.json").is_file():
+        import datasets
+
+        try:
+            loaded = datasets.load_from_disk(str(folder))
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"cannot read the `datasets` copy of Wikipedia in {folder} "
+                            f"({type(e).__name__}: {e}); expected {WIKIPEDIA_LAYOUTS}") from e
+        if isinstance(loaded, datasets.DatasetDict):
+            loaded = loaded["train"] if "train" in loaded else next(iter(loaded.values()))
+        if "text" not in loaded.column_names:
+            raise DataError(f"the `datasets` copy of Wikipedia in {folder} has no 'text' column "
+                            f"(columns: {loaded.column_names}); expected {WIKIPEDIA_LAYOUTS}")
+        chosen = _seeded_choice(len(loaded), n_articles, seed)
+        texts = loaded.select(chosen.tolist())["text"]
+        return [_paragraphs(t) for t in texts], f"{folder} (datasets save_to_disk)"
+    parquet = sorted(folder.rglob("*.parquet"))
+    if parquet:
+        import pyarrow.parquet as pq
+
+        import pyarrow as pa
+
+        try:   # row counts from the metadata; then only the chosen rows' text, one file at a time
+            starts = np.cumsum([0] + [pq.ParquetFile(f).metadata.num_rows for f in parquet])
+            chosen = _seeded_choice(int(starts[-1]), n_articles, seed)
+            texts: dict[int, str] = {}
+            for f, lo, hi in zip(parquet, starts[:-1], starts[1:]):
+                here = chosen[(chosen >= lo) & (chosen < hi)]
+                if len(here):
+                    column = pq.read_table(f, columns=["text"]).column("text")
+                    texts.update(zip(here.tolist(), column.take(pa.array(here - lo)).to_pylist()))
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"cannot read the 'text' column of the parquet files in {folder} "
+                            f"({type(e).__name__}: {e}); expected {WIKIPEDIA_LAYOUTS}") from e
+        return [_paragraphs(texts[i]) for i in chosen.tolist()], f"{folder} ({len(parquet)} parquet file(s))"
+    files = sorted(folder.rglob("*.txt"))
+    if files:
+        chosen = _seeded_choice(len(files), n_articles, seed)
+        try:
+            return ([_paragraphs(files[i].read_text(encoding="utf-8")) for i in chosen],
+                    f"{folder} ({len(files)} text file(s))")
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read a Wikipedia text file in {folder} ({e}); "
+                            f"expected {WIKIPEDIA_LAYOUTS}") from e
+    raise DataError(f"{folder} exists but holds no Wikipedia copy in a known layout; expected {WIKIPEDIA_LAYOUTS}")
+
+
+def _wikipedia_articles(data_dir: Path, n_articles: int, seed: int) -> tuple[list[list[str]], str]:
+    """English Wikipedia articles as paragraph lists, and where they came from: the local copy
+    ``<data_dir>/wikipedia/`` when it exists (never the network then), else ``n_articles``
+    shuffled articles streamed from the Hub."""
+    folder = data_dir / "wikipedia"
+    if folder.is_dir():
+        return _local_wikipedia_articles(folder, n_articles, seed)
     if n_articles <= 0:
-        raise ValueError("corpus='wikipedia' needs n_articles > 0 (how many articles to stream)")
+        raise ValueError("corpus='wikipedia' without a local copy needs n_articles > 0 (how many articles to stream)")
     if not network_available():
         raise DataError(
-            "corpus 'wikipedia' (wikimedia/wikipedia 20231101.en, the paper profile) is "
-            "streamed from the Hugging Face hub and needs network access, which this machine "
-            "lacks (or SSB_OFFLINE / HF_HUB_OFFLINE is set). Run online, or use "
-            "corpus=wikitext103 with a data directory holding wikitext-103/ (SSB_DATA_DIR)."
+            f"corpus 'wikipedia' (wikimedia/wikipedia 20231101.en, the paper profile): no local copy in "
+            f"{folder} and no network access (or SSB_OFFLINE / HF_HUB_OFFLINE is set) to stream it. "
+            f"Stage it on a networked machine as {WIKIPEDIA_LAYOUTS}, then {SET_DATA_DIR} to the "
+            f"directory holding wikipedia/; or use corpus=wikitext103."
         )
     try:
         import datasets
 
         stream = datasets.load_dataset("wikimedia/wikipedia", "20231101.en", split="train", streaming=True)
         rows = stream.shuffle(seed=seed, buffer_size=10_000).take(n_articles)
-        return [[p.strip() for p in row["text"].split("\n") if p.strip()] for row in rows]
+        return [_paragraphs(row["text"]) for row in rows], "wikimedia/wikipedia 20231101.en (streamed)"
     except Exception as e:  # noqa: BLE001
         raise DataError(
             f"streaming wikimedia/wikipedia 20231101.en failed ({type(e).__name__}: {e}); "
-            "check the connection to huggingface.co, or use corpus=wikitext103."
+            f"check the connection to huggingface.co, stage a local copy in {folder} "
+            f"({WIKIPEDIA_LAYOUTS}), or use corpus=wikitext103."
         ) from e
 
 
@@ -250,7 +339,8 @@ def load_corpus(
     """The pre-training corpus as a list of articles (paragraphs joined by ``"\\n"``).
 
     ``corpus="wikitext103"``: WikiText-103 validation then test text, local files first.
-    ``corpus="wikipedia"``: ``n_articles`` shuffled articles of English Wikipedia (online).
+    ``corpus="wikipedia"``: ``n_articles`` shuffled articles of English Wikipedia, from the
+    local copy ``<data_dir>/wikipedia/`` when there is one (``WIKIPEDIA_LAYOUTS``), else streamed.
     ``n_articles > 0`` keeps the first N articles; ``max_words > 0`` stops after the
     paragraph at which the running word count reaches it.
     """
@@ -258,15 +348,14 @@ def load_corpus(
         lines, source = _wikitext_lines(resolve_data_dir(data_dir))
         articles = parse_wikitext(lines)
     elif corpus == "wikipedia":
-        source = "wikimedia/wikipedia 20231101.en"
-        articles = _wikipedia_articles(n_articles, seed)
+        articles, source = _wikipedia_articles(resolve_data_dir(data_dir), n_articles, seed)
     else:
         raise ValueError(f"unknown corpus {corpus!r}; choose 'wikitext103' or 'wikipedia'")
     texts = _limit(articles, n_articles, max_words)
     if not texts:
         raise DataError(
             f"corpus {corpus!r} from {source} holds no text (no paragraph outside headings); "
-            "replace the file(s) with the WikiText-103 originals or point SSB_DATA_DIR elsewhere."
+            f"replace the file(s) with the originals or {SET_DATA_DIR} elsewhere."
         )
     return texts
 
@@ -354,7 +443,7 @@ def fewrel_path(
     reason = "offline, so it cannot be downloaded" if download_missing else "downloading is disabled"
     raise DataError(
         f"FewRel file {name} not found in {folder}; {reason}. Copy it from "
-        f"github.com/thunlp/FewRel (data/{name}) into {folder}/ or point SSB_DATA_DIR at a "
+        f"github.com/thunlp/FewRel (data/{name}) into {folder}/ or {SET_DATA_DIR} to a "
         f"directory holding fewrel/{name}."
     )
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from . import atomic
 from .pretrain import linear_schedule, set_deterministic
+from .profiles import resolve_device
 from .results import runs_dir
 
 
@@ -31,9 +32,11 @@ def _encode(tokenizer, texts, max_len):
 @torch.no_grad()
 def _accuracy(model, ids, am, y, batch=256) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for s in range(0, len(ids), batch):
-        correct += int((model(input_ids=ids[s:s + batch], attention_mask=am[s:s + batch]).logits.argmax(-1) == y[s:s + batch]).sum())
+        logits = model(input_ids=ids[s:s + batch].to(device), attention_mask=am[s:s + batch].to(device)).logits
+        correct += int((logits.argmax(-1).cpu() == y[s:s + batch]).sum())
     return correct / max(1, len(ids))
 
 
@@ -54,6 +57,10 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
            "steps": steps, "lr": lr, "batch": batch_size, "seed": profile.seed, "max_len": profile.max_len,
            "labels": hashlib.sha256(np.asarray(split.train_labels).tobytes() + "\x00".join(split.train_texts).encode()).hexdigest()[:16],
            "test": hashlib.sha256("\x00".join(split.test_texts).encode()).hexdigest()[:16]}
+    device = resolve_device(profile.device)
+    use_bf16 = device.type == "cuda" and profile.mixed_precision == "bf16"
+    if device.type != "cpu":                          # CPU keys unchanged: existing caches stay valid
+        cfg["device"] = device.type + ("-bf16" if use_bf16 else "")
     key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
     path = runs_dir(profile) / "finetune" / f"full-{key}.json"
     if path.exists() and not force:
@@ -78,6 +85,7 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     y = torch.as_tensor(split.train_labels)
     tids, tam = _encode(tokenizer, split.test_texts, max_len)
     ty = torch.as_tensor(split.test_labels)
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=profile.weight_decay)
     warmup = max(1, steps // 10)
     gen = torch.Generator().manual_seed(profile.seed)
@@ -95,7 +103,9 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
         pos += batch_size
         for g in optimizer.param_groups:
             g["lr"] = lr * linear_schedule(step, warmup, steps)
-        loss = F.cross_entropy(model(input_ids=ids[idx], attention_mask=am[idx]).logits, y[idx])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(input_ids=ids[idx].to(device), attention_mask=am[idx].to(device)).logits
+        loss = F.cross_entropy(logits.float(), y[idx].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

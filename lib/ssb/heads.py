@@ -133,7 +133,7 @@ def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int
 def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
                lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
                weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
-               standardize: bool = False, lr_decay: float = 1.0,
+               standardize: bool = False, lr_decay: float = 1.0, device=None,
                progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
     """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
 
@@ -158,6 +158,11 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     vectors' head blocks are identical too, every gradient and AdamW update treats the
     blocks bit-identically and they stay exactly equal (tests/test_heads.py); when z's
     blocks differ, the blocks drift apart as they should (symmetry breaking).
+
+    ``device``: where the head trains ("auto" / "cpu" / "cuda" or a torch.device as in
+    ``profiles.resolve_device``; None = the CPU).  Split, initial weights and batch order are
+    drawn on the CPU, so every device trains the same head up to float rounding; the head
+    comes back on the CPU.
 
     Returns (head in eval mode, history: one dict per epoch with epoch, train_loss,
     val_loss, val_accuracy, lr; NaN validation values when there is no validation slice).
@@ -189,6 +194,11 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     if standardize:
         scale = torch.from_numpy(node_scales(z.numpy()))         # over every example passed in
         z_tr, z_val = z_tr / scale, z_val / scale
+    if device is not None:
+        from .profiles import resolve_device
+        device = resolve_device(device)
+        head.to(device)
+        z_tr, y_tr, z_val, y_val = (t.to(device) for t in (z_tr, y_tr, z_val, y_val))
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history: list[dict] = []
@@ -204,7 +214,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         perm = torch.randperm(len(y_tr), generator=shuffle)
         total = 0.0
         for s in range(0, len(perm), batch_size):
-            idx = perm[s:s + batch_size]
+            idx = perm[s:s + batch_size].to(z_tr.device)
             loss = torch.nn.functional.cross_entropy(_forward(head, z_tr[idx], d_block), y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,6 +237,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
                     break
     if best_state is not None:
         head.load_state_dict(best_state)
+    head.cpu()
     if scale is not None:
         with torch.no_grad():
             head.fc1.weight.div_(scale[None, :])                  # fold: W'(z / s) == (W' / s) z

@@ -135,14 +135,18 @@ def array_fingerprint(*arrays) -> str:
     return h.hexdigest()[:20]
 
 
-@torch.no_grad()
 def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
                  blocks: list[int], select: str | np.ndarray = "cls", batch_size: int = 64,
-                 progress: bool = True, desc: str = "node vectors") -> dict[int, np.ndarray]:
+                 progress: bool = True, desc: str = "node vectors", device=None,
+                 bf16: bool = False) -> dict[int, np.ndarray]:
     """Node vectors of each requested block (1-based), as float32 arrays.
 
     select: "cls" -> z at position 0, shape (N, D); "mean" -> mean of z over real tokens,
     (N, D); a boolean array (N, T) -> z at those positions in row-major order, (M, D).
+    device: where the forward passes run (a torch.device, or "auto" / "cpu" / "cuda" as in
+    ``profiles.resolve_device``; None: the model's own device).  The model is moved there for
+    the call and back afterwards; batches run in inference mode.  bf16: bfloat16 autocast on
+    CUDA (ignored on the CPU); the stored node vectors are float32 either way.
     """
     projections = attention_projections(model)
     n_layers = len(projections)
@@ -173,39 +177,47 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                 raise _StopForward
         return hook
 
+    home = next(model.parameters()).device
+    if device is None:
+        device = home
+    else:
+        from .profiles import resolve_device
+        device = resolve_device(device)
+    autocast = bool(bf16) and device.type == "cuda"
     handles = [projections[b - 1].register_forward_pre_hook(make_hook(b)) for b in blocks]
-    device = next(model.parameters()).device
     out: dict[int, list[np.ndarray]] = {b: [] for b in blocks}
     starts = range(0, len(input_ids), batch_size)
     if progress:
         from tqdm import tqdm
         starts = tqdm(starts, desc=desc, unit="batch")
     was_training = model.training
-    model.eval()
+    model.eval().to(device)
     try:
-        for s in starts:
-            ids = torch.from_numpy(input_ids[s:s + batch_size]).to(device)
-            am = torch.from_numpy(attention_mask[s:s + batch_size]).to(device)
-            captured.clear()
-            try:
-                bert = getattr(model, "bert", model)
-                bert(input_ids=ids, attention_mask=am)
-            except _StopForward:
-                pass
-            for b in blocks:
-                z = captured[b].float()                      # (B, T, D)
-                if positions is not None:
-                    sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
-                    out[b].append(z[sel].cpu().numpy())      # (M_batch, D)
-                elif select == "cls":
-                    out[b].append(z[:, 0].cpu().numpy())
-                else:
-                    w = am.unsqueeze(-1).float()
-                    out[b].append(((z * w).sum(1) / w.sum(1).clamp(min=1)).cpu().numpy())
+        with torch.inference_mode():
+            for s in starts:
+                ids = torch.from_numpy(input_ids[s:s + batch_size]).to(device)
+                am = torch.from_numpy(attention_mask[s:s + batch_size]).to(device)
+                captured.clear()
+                try:
+                    bert = getattr(model, "bert", model)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                        bert(input_ids=ids, attention_mask=am)
+                except _StopForward:
+                    pass
+                for b in blocks:
+                    z = captured[b].float()                      # (B, T, D)
+                    if positions is not None:
+                        sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
+                        out[b].append(z[sel].cpu().numpy())      # (M_batch, D)
+                    elif select == "cls":
+                        out[b].append(z[:, 0].cpu().numpy())
+                    else:
+                        w = am.unsqueeze(-1).float()
+                        out[b].append(((z * w).sum(1) / w.sum(1).clamp(min=1)).cpu().numpy())
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        model.train(was_training).to(home)
     return {b: np.concatenate(v).astype(np.float32) for b, v in out.items()}
 
 

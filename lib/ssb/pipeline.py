@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .data import load_corpus, network_available
+from .data import load_corpus, network_available, resolve_data_dir
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
 from .pretrain import PretrainRun, pretrain, snapshot_grid
+from .profiles import resolve_device
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
 
@@ -69,11 +70,14 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
                            max_words=profile.corpus_max_words, seed=profile.seed)
     text_fp = hashlib.sha256("\x00".join(articles).encode()).hexdigest()[:16]
     cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp, "vocabulary": VOCABULARY_LEARNER}
+    if profile.tokenizer == "bert-base-uncased":      # a copy staged later replaces the WordPiece fallback
+        cfg["bert_local"] = (resolve_data_dir(data_dir) / "bert-base-uncased").is_dir()
     cache = runs_dir(profile) / "corpus"
     cached = None if force else _load_corpus_cache(cache, cfg)
     if cached is not None:
         return cached
-    tokenizer = build_tokenizer(profile, articles, allow_download=network_available())
+    tokenizer = build_tokenizer(profile, articles, allow_download=network_available(),
+                                data_dir=resolve_data_dir(data_dir))
     blocks = encode_corpus(articles, tokenizer, profile.max_len, mode=profile.sequences, progress=progress)
     train, held = split_blocks(blocks, profile.eval_fraction, profile.seed)
     counts = np.bincount(train.ravel(), minlength=len(tokenizer))
@@ -264,6 +268,17 @@ def blocks_through(blocks: list[int]) -> list[int]:
     return list(range(1, max(int(b) for b in blocks) + 1))
 
 
+def extraction_options(profile) -> tuple[dict, dict]:
+    """(node_vectors keyword arguments, extra cache-key parts) for the profile's device: on CUDA
+    large batches and, with mixed_precision "bf16", bfloat16 autocast (float32 node vectors
+    stored); on the CPU the defaults, and no extra key (existing CPU caches stay valid)."""
+    device = resolve_device(profile.device)
+    if device.type == "cpu":
+        return {"device": device}, {}
+    bf16 = profile.mixed_precision == "bf16"
+    return {"device": device, "bf16": bf16, "batch_size": 512}, ({"autocast": "bf16"} if bf16 else {})
+
+
 def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
     import torch
     return torch.from_numpy(np.ascontiguousarray(a))
@@ -298,6 +313,7 @@ def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[in
     lookup[class_ids] = np.arange(len(class_ids))
     keep = lookup >= 0
     fp = weights_fingerprint(model)
+    options, key_extra = extraction_options(profile)
     out = {}
     for part, blocks_arr, stream, limit in (("train", corpus_.train_blocks, 4, n_train),
                                             ("test", corpus_.eval_blocks, 5, None)):
@@ -307,9 +323,10 @@ def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[in
         am = (pos.input_ids != tokenizer.pad_token_id).astype(np.int64)
         z = cached_node_vectors(runs_dir(profile) / "cache",
                                 {"weights": fp, "inputs": array_fingerprint(pos.input_ids, pos.where),
-                                 "blocks": sorted(blocks), "select": "masked"},
+                                 "blocks": sorted(blocks), "select": "masked"} | key_extra,
                                 lambda: node_vectors(model, pos.input_ids, am, blocks, select=pos.where,
-                                                     progress=progress, desc=f"node vectors ({part})"), force=force)
+                                                     progress=progress, desc=f"node vectors ({part})", **options),
+                                force=force)
         out[part] = (z, lookup[pos.tokens], pos)
     vocab = tokenizer.convert_ids_to_tokens([int(t) for t in class_ids])
     test = out["test"][2]
@@ -409,6 +426,7 @@ def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooli
     blocks = blocks_through(blocks)
     max_len = min(profile.max_len, model.config.max_position_embeddings)
     fp = weights_fingerprint(model)
+    options, key_extra = extraction_options(profile)
     out = {}
     for part, texts in (("train", split.train_texts), ("test", split.test_texts)):
         ids, am = encode_sentences(tokenizer, texts, max_len)
@@ -416,9 +434,10 @@ def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooli
             raise ValueError(f"the tokenizer produces ids up to {ids.max()} but the checkpoint's vocabulary "
                              f"has {model.config.vocab_size} entries: tokenizer and checkpoint do not belong together")
         out[part] = cached_node_vectors(runs_dir(profile) / "cache",
-                                        {"weights": fp, "inputs": array_fingerprint(ids, am), "blocks": sorted(blocks), "select": pooling},
+                                        {"weights": fp, "inputs": array_fingerprint(ids, am), "blocks": sorted(blocks),
+                                         "select": pooling} | key_extra,
                                         lambda: node_vectors(model, ids, am, blocks, select=pooling, progress=progress,
-                                                             desc=f"node vectors ({part})"), force=force)
+                                                             desc=f"node vectors ({part})", **options), force=force)
     n_heads = model.config.num_attention_heads
     return Probe(out["train"], split.train_labels, out["test"], split.test_labels, split.n_labels(),
                  list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp)

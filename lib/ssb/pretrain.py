@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from . import atomic, stats
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
 from .model import build_bert6, head_gap, node_gap
+from .profiles import resolve_device
 
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
@@ -363,7 +364,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
 
     set_deterministic(True)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
     model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
@@ -377,7 +378,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         stats = list(state["train_stats"]) if rank == 0 else [0.0, 0.0, 0.0]
         elapsed_before = state["elapsed"]
         torch.set_rng_state(state["rng_cpu"])         # dropout draws continue where they stopped
-        if torch.cuda.is_available() and state.get("rng_cuda") is not None:
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
     model.to(device).train()
     optimizer = make_optimizer(model, profile.lr, profile.weight_decay)

@@ -49,6 +49,7 @@ class Profile:
     eval_batches: int = 8
     checkpoint_every: int = 100
     mixed_precision: str = "no"          # "no" | "bf16" (GPU)
+    device: str = "auto"                 # "auto" (CUDA when available, else CPU) | "cpu" | "cuda": every stage
     snapshots: bool = False              # main run also keeps its weights at steps 25, 50, 100, ... (learning study)
 
     # --- SSB variants (C3). "random" IS the main run (same init, ``steps``); symmetric,
@@ -156,6 +157,23 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def resolve_device(setting: str = "auto", index: int | None = None):
+    """The ``torch.device`` of a profile's ``device`` setting: "auto" is CUDA when a GPU is
+    visible, else the CPU; "cuda" without a GPU is a ValueError saying so.  ``index`` picks
+    the GPU (``LOCAL_RANK`` under torchrun); a ``torch.device`` is returned as it is."""
+    import torch
+
+    if isinstance(setting, torch.device):
+        return setting
+    if setting not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {setting!r}")
+    if setting == "cpu" or (setting == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA GPU here; use device='auto' or 'cpu'")
+    return torch.device("cuda", index) if index is not None else torch.device("cuda")
+
+
 def get_profile(name: str = "quick", **overrides: Any) -> Profile:
     """The named profile with overrides applied. Unknown names and fields are errors."""
     if isinstance(name, Profile):
@@ -254,6 +272,7 @@ def _validate(p: Profile) -> None:
         "mask_prob": between(0, 1, lo_open=True, hi_open=True),
         "eval_every": positive, "eval_batches": positive, "checkpoint_every": positive,
         "mixed_precision": one_of("no", "bf16"),
+        "device": one_of("auto", "cpu", "cuda"),
         "ssb_steps": positive,
         "ssb_eps": between(0, 1, lo_open=True),
         "block": between(1, p.n_layers),

@@ -81,30 +81,45 @@ def train_wordpiece(articles: list[str], vocab_size: int):
                              cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", do_lower_case=True)
 
 
-def load_bert_base_uncased(allow_download: bool):
-    """bert-base-uncased from the local Hugging Face cache, or the Hub when allowed; None if neither."""
+BERT_BASE_UNCASED = "bert-base-uncased"
+
+
+def load_bert_base_uncased(allow_download: bool, data_dir: str | Path | None = None):
+    """bert-base-uncased from ``<data_dir>/bert-base-uncased/`` (a directory with vocab.txt or
+    tokenizer.json, e.g. saved by ``huggingface_hub.snapshot_download``) first, then the local
+    Hugging Face cache, then the Hub when allowed; None if none of them has it."""
     from transformers import BertTokenizerFast
 
+    if data_dir is not None:
+        local = Path(data_dir) / BERT_BASE_UNCASED
+        if local.is_dir():
+            if not ((local / "vocab.txt").is_file() or (local / "tokenizer.json").is_file()):
+                raise FileNotFoundError(f"{local} holds no tokenizer (expected vocab.txt or tokenizer.json); "
+                                        f"stage it with huggingface_hub.snapshot_download('{BERT_BASE_UNCASED}', "
+                                        f"local_dir='{local}') or remove the directory")
+            return BertTokenizerFast.from_pretrained(str(local), local_files_only=True)
     try:
-        return BertTokenizerFast.from_pretrained("bert-base-uncased", local_files_only=True)
+        return BertTokenizerFast.from_pretrained(BERT_BASE_UNCASED, local_files_only=True)
     except Exception:
         pass
     if allow_download:
         try:
-            return BertTokenizerFast.from_pretrained("bert-base-uncased")
+            return BertTokenizerFast.from_pretrained(BERT_BASE_UNCASED)
         except Exception as err:  # network trouble: fall back, but say so
             warnings.warn(f"could not download bert-base-uncased ({err}); training a WordPiece vocabulary instead")
     return None
 
 
-def build_tokenizer(profile, articles: list[str], allow_download: bool = False):
-    """The profile's tokenizer. ``bert-base-uncased`` that cannot be had becomes a locally
-    trained WordPiece vocabulary of the same size (30,522), with a warning."""
-    if profile.tokenizer == "bert-base-uncased":
-        tok = load_bert_base_uncased(allow_download)
+def build_tokenizer(profile, articles: list[str], allow_download: bool = False, data_dir: str | Path | None = None):
+    """The profile's tokenizer. ``bert-base-uncased`` is read from ``<data_dir>/bert-base-uncased/``
+    first (``load_bert_base_uncased``); one that cannot be had becomes a locally trained WordPiece
+    vocabulary of the same size (30,522), with a warning."""
+    if profile.tokenizer == BERT_BASE_UNCASED:
+        tok = load_bert_base_uncased(allow_download, data_dir)
         if tok is not None:
             return tok
-        warnings.warn("bert-base-uncased is not in the local cache and cannot be downloaded: "
+        where = f" nor in {Path(data_dir) / BERT_BASE_UNCASED}" if data_dir is not None else ""
+        warnings.warn(f"bert-base-uncased is not in the local cache{where} and cannot be downloaded: "
                       f"training a {profile.vocab_size}-entry WordPiece vocabulary on the corpus instead")
     return train_wordpiece(articles, profile.vocab_size)
 

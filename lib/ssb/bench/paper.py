@@ -1,0 +1,320 @@
+"""The full `paper` run, projected from a few measured steps of each stage at paper shape.
+
+    python -m ssb.bench paper [--device auto|cpu|cuda] [--steps 3] [--batch B] [--samples N]
+
+At the paper's shape (d_h 64, hidden 768, 12 heads, 6 blocks, 128 tokens, vocabulary 30,522)
+on the chosen device (the profile's ``device`` setting, default "auto"), each stage runs a few
+steps after one untimed warm-up:
+
+- pre-training: ``ssb.pretrain.train_step`` (bf16 autocast on CUDA as the profile says) on
+  synthetic Zipf blocks -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
+- node-vector extraction: ``ssb.nodes.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
+- head training: ``ssb.heads.train_head`` of a 768 -> 30,522 token head -> examples x epochs / s;
+- aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
+  -> sets/s at ``--samples`` test positions, and node x sample products / s.
+
+The projection multiplies each rate by the stage's work in the full run (``paper_workload``:
+counts from the profile, the rest stated there) and prints wall time, the FLOP counts used and
+the peak memory per stage: computed from tensor sizes (``peak_memory``) and, on a GPU, the
+measured ``torch.cuda.max_memory_allocated`` of the measured step scaled to the full batch.
+On a CPU a batch smaller than the profile's can be measured (``--batch``): tokens/s are taken as
+batch-independent (a lower bound at the full batch).  Results and the command: docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from ..profiles import get_profile, resolve_device
+
+H100_BF16_DENSE_TFLOPS = 989.0   # NVIDIA H100 SXM, bf16 tensor cores, dense
+
+
+# ---------------------------------------------------------------------------
+# FLOP counts (multiply-add = 2 FLOPs)
+# ---------------------------------------------------------------------------
+
+def body_parameters(p) -> int:
+    """Weights of the encoder blocks (attention 4 d^2, MLP 8 d^2 per block), without embeddings."""
+    d = p.hidden_size
+    return p.n_layers * 12 * d * d
+
+
+def pretrain_flops_per_token(p) -> float:
+    """Training FLOPs per token: 3 x forward (backward = 2 x forward).  Forward per token:
+    2 x body weights, attention scores and mixing 4 T d per block, and at the masked share of
+    the positions the MLM head (transform 2 d^2, vocabulary projection 2 d V)."""
+    d, T, V = p.hidden_size, p.max_len, p.vocab_size
+    forward = 2 * body_parameters(p) + 4 * p.n_layers * T * d + p.mask_prob * (2 * d * d + 2 * d * V)
+    return 3 * forward
+
+
+def extraction_flops_per_sequence(p) -> float:
+    """Forward FLOPs of one sequence through all blocks (node vectors of blocks 1..6)."""
+    d, T = p.hidden_size, p.max_len
+    return T * (2 * body_parameters(p) + 4 * p.n_layers * T * d)
+
+
+def head_flops_per_example(p, n_classes: int) -> float:
+    """One training example of a 1-FC head (forward + backward): 6 D C."""
+    return 6 * p.hidden_size * n_classes
+
+
+# ---------------------------------------------------------------------------
+# the full run's work
+# ---------------------------------------------------------------------------
+
+def paper_workload(p, positions_per_sequence: float) -> dict:
+    """The work of the full run in the units the rates are measured in.
+
+    From the profile: steps, ssb_steps x 4 SSB variants (+ the stochastic rerun when
+    ssb_stochastic), evaluation batches, token_examples, token_mask_draws, head epochs, FewRel
+    sizes.  Stated here (from notebooks 02-07): token probes on 3 backbones (main, untrained,
+    symmetric), 9 token heads (blocks 1..6 of the main run, untrained, symmetric, tied), FewRel
+    probes on 4 backbones at 2 poolings, 10 label heads; held-out blocks = eval_fraction x
+    n_articles (sequences="first": one block per article)."""
+    variants = 4 + (1 if p.ssb_stochastic else 0)
+    train_steps = p.steps + variants * p.ssb_steps + (p.steps if p.ssb_stochastic else 0)
+    eval_batches = (p.steps // p.eval_every + variants * (p.ssb_steps // p.eval_every + 1)) * p.eval_batches
+    heldout_blocks = int(p.eval_fraction * p.n_articles)
+    token_sequences_per_probe = (p.token_examples / positions_per_sequence + heldout_blocks * p.token_mask_draws)
+    test_positions = heldout_blocks * p.token_mask_draws * positions_per_sequence
+    fewrel_sentences = 64 * (p.n_train_per_relation + p.n_test_per_relation)
+    return {
+        "pretrain_steps": train_steps,
+        "pretrain_eval_sequences": eval_batches * p.batch_size,
+        "extraction_sequences": 3 * token_sequences_per_probe + 4 * 2 * fewrel_sentences,
+        "token_head_examples": 9 * p.token_examples * p.token_head_epochs,
+        "label_head_examples": 10 * 64 * p.n_train_per_relation * p.head_epochs,
+        "test_positions": test_positions,
+        "single_node_sets": 9 * p.hidden_size,
+        # node x sample products of multi-node sets: heads (12 x 64), the full set, crossover and hull sets
+        "multi_node_products": 9 * test_positions * (2 * p.hidden_size
+                                                    + p.crossover_sets * p.crossover_points * p.hidden_size / 4
+                                                    + p.hull_max_sets * p.hull_max_n),
+        "finetune_steps": p.finetune_steps,
+    }
+
+
+def peak_memory(p, positions_per_sequence: float) -> dict:
+    """Computed peak memory per stage in bytes (device, host), from tensor sizes."""
+    d, T, V, L, B = p.hidden_size, p.max_len, p.vocab_size, p.n_layers, p.batch_size
+    params = body_parameters(p) + (V + T + 2) * d + 2 * d * d + V
+    optimizer = 16 * params                                      # fp32 weights, grads, AdamW m and v
+    activations = B * T * L * (34 * d + 5 * p.n_heads * T) * (2 if p.mixed_precision == "bf16" else 4)
+    mlm_logits = 3 * 4 * p.mask_prob * B * T * V
+    w = paper_workload(p, positions_per_sequence)
+    train_z = p.token_examples * L * d * 4                      # blocks 1..6 cached, fp32
+    test_z = w["test_positions"] * L * d * 4
+    head_state = 16 * d * V                                      # head weights, grads, AdamW m and v
+    return {
+        "pretrain": (optimizer + activations + mlm_logits, 2 * 4 * params),
+        "extraction": (4 * params + 512 * T * d * 4 * 3, train_z + test_z),
+        "token_head": (p.token_examples * d * 4 + head_state + 3 * 4 * p.head_batch * V, train_z + test_z),
+        "aperture": (w["test_positions"] * d * 4 + 3 * 4 * 2 ** 26, test_z + 4 * p.hidden_size * w["test_positions"]),
+        "finetune": (optimizer + p.finetune_batch * T * L * (34 * d + 5 * p.n_heads * T) * 4, 2 * 4 * params),
+    }
+
+
+# ---------------------------------------------------------------------------
+# measurements
+# ---------------------------------------------------------------------------
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, device, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of fn after one untimed call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _peak_device_bytes(device) -> int | None:
+    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+
+
+def _reset_peak(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def measure(p, device, steps: int, batch: int, samples: int) -> dict:
+    from ..aperture import evaluate_sets, head_sets, single_node_sets
+    from ..heads import train_head
+    from ..mlm import MaskingSpec
+    from ..model import build_bert6
+    from ..nodes import node_vectors
+    from ..pretrain import MaskedLMObjective, global_batch, make_optimizer, set_deterministic, train_step
+    from .pretrain import synthetic_blocks
+
+    out = {}
+    blocks = synthetic_blocks(max(256, 4 * batch), p.max_len, p.vocab_size, p.seed)
+    spec = MaskingSpec(vocab_size=p.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0, mask_prob=p.mask_prob)
+    set_deterministic(True)
+    model = build_bert6(p.vocab_size, seed=p.seed, n_layers=p.n_layers, n_heads=p.n_heads, d_head=p.d_head,
+                        max_len=p.max_len, dropout=0.0, pad_token_id=0).to(device).train()
+    optimizer = make_optimizer(model, p.lr, p.weight_decay)
+    objective = MaskedLMObjective(model)
+    use_bf16 = p.mixed_precision == "bf16" and device.type == "cuda"
+    step = [0]
+
+    def one_step():
+        x, am, y = global_batch(blocks, spec, batch_size=batch, step=step[0], seed=p.seed)
+        x, am, y = x.to(device), am.to(device), y.to(device)
+        train_step(objective, model, optimizer, x, am, y, n_masked_global=int((y != -100).sum()), use_bf16=use_bf16)
+        step[0] += 1
+
+    _reset_peak(device)
+    seconds = _timed(one_step, device, steps)
+    out["pretrain"] = {"batch": batch, "step_seconds": seconds, "tokens_per_second": batch * p.max_len / seconds,
+                       "peak_device_bytes": _peak_device_bytes(device)}
+    del optimizer, objective
+
+    # node vectors of blocks 1..6 at masked positions (the token probe's extraction)
+    encoder = model.bert.eval()
+    n_seq = max(8, batch * 2)
+    ids = blocks[:n_seq].copy()
+    where = np.random.default_rng(0).random(ids.shape) < p.mask_prob
+    ids[where] = 4
+    am = np.ones_like(ids)
+    extraction_batch = 512 if device.type == "cuda" else 64
+    _reset_peak(device)
+    seconds = _timed(lambda: node_vectors(encoder, ids, am, list(range(1, p.n_layers + 1)), select=where,
+                                          batch_size=extraction_batch, progress=False, device=device,
+                                          bf16=p.mixed_precision == "bf16"), device, max(1, steps // 2))
+    out["extraction"] = {"sequences": n_seq, "sequences_per_second": n_seq / seconds,
+                         "positions_per_sequence": float(where.sum(1).mean()),
+                         "peak_device_bytes": _peak_device_bytes(device)}
+    model.cpu()
+    del model, encoder
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+    # a token head 768 -> 30,522 (whole vocabulary), one epoch of `examples` examples per call
+    examples = 4 * p.head_batch if device.type == "cpu" else 64 * p.head_batch
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(examples, p.hidden_size)).astype(np.float32)
+    y = rng.integers(0, p.vocab_size, size=examples)
+    _reset_peak(device)
+    seconds = _timed(lambda: train_head(z, y, p.vocab_size, epochs=1, batch_size=p.head_batch, val_fraction=0.0,
+                                        progress=False, device=device), device, max(1, steps // 2))
+    out["token_head"] = {"examples": examples, "examples_per_second": examples / seconds,
+                         "peak_device_bytes": _peak_device_bytes(device)}
+
+    # the aperture engine: single nodes and the 12 heads of a trained token head
+    head, _ = train_head(z, y, p.vocab_size, epochs=1, batch_size=p.head_batch, val_fraction=0.0, progress=False,
+                         device=device)
+    z_test = rng.normal(size=(samples, p.hidden_size)).astype(np.float32)
+    y_test = rng.integers(0, p.vocab_size, size=samples)
+    singles = single_node_sets(p.hidden_size)[:64 if device.type == "cpu" else p.hidden_size]
+    heads = head_sets(p.n_heads, p.d_head)
+    _reset_peak(device)
+    s_single = _timed(lambda: evaluate_sets(head, z_test, y_test, singles, device=device), device, 1)
+    s_heads = _timed(lambda: evaluate_sets(head, z_test, y_test, heads, device=device), device, 1)
+    out["aperture"] = {"samples": samples, "single_sets_per_second": len(singles) / s_single,
+                       "head_sets_per_second": len(heads) / s_heads,
+                       "node_sample_products_per_second": len(heads) * p.d_head * samples / s_heads,
+                       "peak_device_bytes": _peak_device_bytes(device)}
+    out["host_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return out
+
+
+def project(p, m: dict) -> dict:
+    """Per stage: (seconds, FLOPs) of the full run from the measured rates."""
+    w = paper_workload(p, m["extraction"]["positions_per_sequence"])
+    tok_rate = m["pretrain"]["tokens_per_second"]
+    seq_rate = m["extraction"]["sequences_per_second"]
+    tokens = w["pretrain_steps"] * p.batch_size * p.max_len
+    eval_tokens = w["pretrain_eval_sequences"] * p.max_len
+    pretrain_s = tokens / tok_rate + eval_tokens / (3 * tok_rate)
+    extraction_s = w["extraction_sequences"] / seq_rate
+    head_s = (w["token_head_examples"] + w["label_head_examples"] * 64 / p.vocab_size) / m["token_head"]["examples_per_second"]
+    ap = m["aperture"]
+    aperture_s = (w["single_node_sets"] / ap["single_sets_per_second"] * w["test_positions"] / ap["samples"]
+                  + w["multi_node_products"] / ap["node_sample_products_per_second"])
+    finetune_s = w["finetune_steps"] * p.finetune_batch * p.max_len / tok_rate * 1.2
+    return {
+        "pretrain": (pretrain_s, tokens * pretrain_flops_per_token(p)),
+        "extraction": (extraction_s, w["extraction_sequences"] * extraction_flops_per_sequence(p)),
+        "token_head": (head_s, w["token_head_examples"] * head_flops_per_example(p, p.vocab_size)),
+        "aperture": (aperture_s, 2.0 * p.vocab_size * (w["single_node_sets"] * w["test_positions"] + w["multi_node_products"])),
+        "finetune": (finetune_s, w["finetune_steps"] * p.finetune_batch * p.max_len * pretrain_flops_per_token(p)),
+    }, w
+
+
+def _gb(x) -> str:
+    return "-" if x is None else f"{x / 1e9:.2f} GB"
+
+
+def _hours(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ssb.bench paper", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--steps", type=int, default=3, help="timed steps of pre-training (default 3; other stages fewer)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="pre-training batch measured (default: the profile's 32 on a GPU, 4 on a CPU)")
+    ap.add_argument("--samples", type=int, default=None, help="aperture test positions (default 512 CPU, 20000 GPU)")
+    ap.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
+                    help="the device's bf16 dense peak for MFU (default: H100 SXM, 989)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU (default: torch's choice)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    p = get_profile("paper", device=args.device)
+    device = resolve_device(p.device)
+    batch = args.batch or (p.batch_size if device.type == "cuda" else 4)
+    samples = args.samples or (20_000 if device.type == "cuda" else 512)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"paper shape: {p.n_layers} blocks, {p.n_heads} heads x d_h {p.d_head} = {p.hidden_size}, {p.max_len} tokens, "
+          f"vocabulary {p.vocab_size}; device {device} ({name}); mixed_precision {p.mixed_precision}"
+          f"{' (bf16 autocast)' if device.type == 'cuda' and p.mixed_precision == 'bf16' else ' (fp32 on CPU)'}")
+    t0 = time.perf_counter()
+    m = measure(p, device, args.steps, batch, samples)
+    stages, w = project(p, m)
+    flops_rate = m["pretrain"]["tokens_per_second"] * pretrain_flops_per_token(p)
+    print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all):")
+    print(f"  pre-training      batch {batch} x {p.max_len}: {m['pretrain']['tokens_per_second']:,.0f} tokens/s "
+          f"({m['pretrain']['step_seconds']:.3f} s/step), {flops_rate / 1e12:.3f} TFLOP/s"
+          + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
+    print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_layers}, "
+          f"{m['extraction']['positions_per_sequence']:.1f} masked positions per sequence)")
+    print(f"  token head        {m['token_head']['examples_per_second']:,.0f} examples/s "
+          f"({p.hidden_size} -> {p.vocab_size}, batch {p.head_batch})")
+    print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
+          f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
+    pm = peak_memory(p, m["extraction"]["positions_per_sequence"])
+    print(f"\nFLOPs used: pre-training {pretrain_flops_per_token(p) / 1e9:.3f} GFLOP/token (3 x forward), "
+          f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token head "
+          f"{head_flops_per_example(p, p.vocab_size) / 1e6:.0f} MFLOP/example")
+    print(f"work: {w['pretrain_steps']:,} pre-training steps (+{w['pretrain_eval_sequences']:,} eval sequences), "
+          f"{w['extraction_sequences']:,.0f} sequences through the backbone, {w['token_head_examples']:,} token-head "
+          f"examples x epochs, {w['test_positions']:,.0f} token test positions per probe")
+    print(f"\nprojected full `paper` run on this device:")
+    print(f"  {'stage':<14}{'wall time':>12}{'FLOPs':>12}{'device peak':>14}{'host peak':>12}  (computed; measured device peak)")
+    total = 0.0
+    for stage, (seconds, flops) in stages.items():
+        total += seconds
+        dev, host = pm[stage]
+        measured = m.get(stage, {}).get("peak_device_bytes")
+        print(f"  {stage:<14}{_hours(seconds):>12}{flops:>12.2e}{_gb(dev):>14}{_gb(host):>12}"
+              + (f"  (measured {_gb(measured)} at batch {batch})" if measured else ""))
+    print(f"  {'total':<14}{_hours(total):>12}")
+    print(f"host peak RSS of this benchmark: {_gb(m['host_peak_rss_bytes'])}")
+    return 0
