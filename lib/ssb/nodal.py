@@ -86,7 +86,7 @@ def fit_head(profile, probe, block: int | None = None, *, tied: bool = False, la
         epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
         patience=profile.head_patience, seed=profile.seed,
         tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
-        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay)
+        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
     save_head(head, path, extra={"config": cfg, "history": history})
     return head
 
@@ -117,7 +117,7 @@ def nodal_analysis(head, probe, block: int, profile, progress: bool = False) -> 
     if n_nodes != probe.n_heads * probe.d_head:
         raise ValueError(f"node vectors have {n_nodes} entries but the checkpoint has "
                          f"{probe.n_heads} heads x {probe.d_head} = {probe.n_heads * probe.d_head}")
-    kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress)
+    kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile.device)
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), **kw)
     full = evaluate_sets(head, z, y, [np.arange(n_nodes)], keep_predictions=True, **kw)

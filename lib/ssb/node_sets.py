@@ -44,7 +44,8 @@ def sets_table(head, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profi
                *, n_classes: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """``crossover_table``'s rows for given node sets, and their (S, N) boolean matrix of
     correct test predictions (what the paired bootstrap resamples)."""
-    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True)
+    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True,
+                        device=profile.device)
     gain = res.accuracy - silent_accuracy
     coop = cooperation(res.recognized, singles.recognized, sets, gain, singles.accuracy - silent_accuracy)
     table = pd.DataFrame({
@@ -92,7 +93,7 @@ def hull_table(head, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classe
     sizes = [n for n in log_grid(max_n, profile.crossover_points) if n > 1]
     multi = _flatten(sample_node_sets(n_nodes, sizes, max_sets, profile.seed + 7)) if sizes else []
     if multi:
-        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits)
+        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile.device)
         predicted = np.concatenate([singles.predicted, res.predicted])
         recognized = np.concatenate([singles.n_recognized, res.n_recognized])
         n_pred = np.concatenate([singles.n_predicted, res.n_predicted])
