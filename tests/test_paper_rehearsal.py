@@ -8,7 +8,8 @@ offline, from a staged data directory in the layout the README gives:
     D/fewrel/train_wiki.json           (here: 16 relations x 20 instances of val_wiki.json)
 
 It checks every summary key the smoke run checks (tests/test_notebooks.py: EXPECTED) and the
-exact-symmetry invariants.  Wall time on this 2-core machine: docs/benchmarks.md ("paper" section).
+exact-symmetry invariants.  Not in the default test run (marker ``rehearsal``, minutes at paper
+shape): ``./run_tests.sh -m rehearsal``.  Wall time: docs/benchmarks.md ("paper" section).
 """
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ REHEARSAL = {
     "crossover_points": 3, "hull_max_sets": 3, "hull_max_n": 3, "device": "cpu",
 }
 
+# the notebooks' own parameters, passed to the notebooks that declare them: few permutations and
+# one probe seed (the shape, not the statistics, is rehearsed)
+NOTEBOOK_PARAMETERS = {"n_permutations": 10, "n_seeds": 1}
+
 
 def stage_paper_data(root: Path, shared: Path) -> Path:
     """The staged directory D (see the module docstring), built from the offline copies."""
@@ -51,11 +56,12 @@ def stage_paper_data(root: Path, shared: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.rehearsal
 def test_paper_shape_rehearsal_all_notebooks(tmp_path, data_dir):
     staged = stage_paper_data(tmp_path / "data", Path(data_dir))
     env = {**os.environ, "SSB_OUTPUT_DIR": str(tmp_path / "out"), "SSB_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("SSB_DATA_DIR", None)
-    overrides = [arg for k, v in REHEARSAL.items() for arg in ("-p", k, str(v))]
+    overrides = [arg for k, v in {**REHEARSAL, **NOTEBOOK_PARAMETERS}.items() for arg in ("-p", k, str(v))]
     proc = subprocess.run([sys.executable, "-m", "ssb.runner", "--profile", "paper", "--data-dir", str(staged),
                            "--no-html", *overrides], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, f"rehearsal failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
