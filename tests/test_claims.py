@@ -169,7 +169,7 @@ def test_markdown_contains_numbers_figures_and_escapes():
     figures = ["03_node_token_map.png", "07_efficiency.png", "99_extra.png"]
     md = claims.claims_markdown(s, figures)
     assert md == claims.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
-    assert "| gate | statistic | interval | null | verdict |" in md
+    assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
     for number in ("0.4 [0.3, 0.5]", "1.37", "0.61"):
         assert number in md
     assert md.count("| **holds** |") == 6

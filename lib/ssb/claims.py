@@ -415,13 +415,14 @@ def _md_cell(text: str) -> str:
 
 
 def _markdown_table(rows: list[dict]) -> str:
-    lines = ["| claim | paper | measured | gate | statistic | interval | null | verdict |",
+    """The verdict comes right after the claim: a reader sees it without scrolling."""
+    lines = ["| claim | verdict | paper | measured | gate | statistic | interval | null |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| **{r['claim']}** {_md_cell(r['title'])} | {_md_cell(r['paper'])} | "
+        lines.append(f"| **{r['claim']}** {_md_cell(r['title'])} | **{r['verdict']}**"
+                     + (f"<br>{_md_cell(r['why'])}" if r.get("why") else "") + f" | {_md_cell(r['paper'])} | "
                      f"{_md_cell(r['measured'])} | {_md_cell(r['gate'])} | {_md_cell(r['statistic'])} | "
-                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} | **{r['verdict']}**"
-                     + (f"<br>{_md_cell(r['why'])}" if r.get("why") else "") + " |")
+                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} |")
     return "\n".join(lines)
 
 

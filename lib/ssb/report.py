@@ -315,17 +315,17 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
     ``sections`` ({claim: [notebook stems]}) a column links each claim to the notebook sections
     that measure it (pages NN_name.html#claim-Cn in ``out_dir``)."""
     linked = sections is not None
-    header = ("<tr><th>claim</th><th>paper</th><th>measured</th><th>gate</th><th>statistic</th>"
-              "<th>interval</th><th>null</th><th>verdict</th>") + \
+    header = ("<tr><th>claim</th><th>verdict</th><th>paper</th><th>measured</th><th>gate</th><th>statistic</th>"
+              "<th>interval</th><th>null</th>") + \
              ("<th>measured in</th>" if linked else "") + "</tr>"
     rows = ["<table class=\"claims\">", header]
     for r in claims.select_rows(summary, which):
         colour = VERDICT_COLOURS.get(r["verdict"], "#1f2328")
-        cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td><td>{_esc(r['paper'])}</td>"
-                 f"<td>{_esc(r['measured'])}</td>"
-                 + "".join(f"<td class=\"rule\">{_esc(r.get(k, ''))}</td>" for k in ("gate", "statistic", "interval", "null"))
+        cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td>"
                  + f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}"
-                 + (f"<br><small class=\"why\">{_esc(r['why'])}</small>" if r.get("why") else "") + "</td>")
+                 + (f"<br><small class=\"why\">{_esc(r['why'])}</small>" if r.get("why") else "") + "</td>"
+                 + f"<td>{_esc(r['paper'])}</td><td>{_esc(r['measured'])}</td>"
+                 + "".join(f"<td class=\"rule\">{_esc(r.get(k, ''))}</td>" for k in ("gate", "statistic", "interval", "null")))
         if linked:
             links = []
             for stem in sections.get(r["claim"], []):
