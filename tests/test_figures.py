@@ -15,6 +15,7 @@ import torch  # noqa: E402
 
 from ssb import nodal, plots  # noqa: E402
 from ssb.heads import ClassifierHead  # noqa: E402
+from ssb.profiles import get_profile  # noqa: E402
 
 N_HEADS, D_HEAD, C = 3, 4, 30
 
@@ -47,7 +48,7 @@ def make_head(probe, dtype=torch.float64):
 def result():
     probe = make_probe()
     head = make_head(probe)
-    return nodal.nodal_analysis(head, probe, 1, SimpleNamespace(min_hits=2)), probe
+    return nodal.nodal_analysis(head, probe, 1, get_profile("smoke", min_hits=2)), probe
 
 
 def test_nonempty_columns_drops_empty_and_groups_by_row():
