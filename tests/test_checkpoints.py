@@ -147,16 +147,25 @@ def test_corrupt_head_cache_is_deleted(tmp_path):
     assert not path.exists()
 
 
-def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeypatch):
-    import ssb.pretrain as pretrain_mod
+def tiny_pretraining(sentence: str, repeat: int, articles: int, *, n_layers: int, steps: int):
+    """(tokenizer, train_blocks, eval_blocks, profile) of a tiny pre-training: ``articles``
+    copies of ``sentence`` x ``repeat``, 16-token blocks, a BERT of ``n_layers`` x 2 heads x 4."""
     from ssb.mlm import encode_corpus, split_blocks
     from ssb.profiles import get_profile
 
     tok = word_tokenizer(WORDS)
-    blocks = encode_corpus(["the cat sees a dog . the bird sees the cat . " * 40] * 4, tok, max_len=16)
+    blocks = encode_corpus([sentence * repeat] * articles, tok, max_len=16)
     train, held = split_blocks(blocks, 0.1, seed=0)
-    profile = get_profile("smoke", n_layers=2, block=2, n_heads=2, d_head=4, max_len=16, batch_size=4, steps=3,
-                          warmup_steps=1, eval_every=3, checkpoint_every=2, eval_batches=1)
+    profile = get_profile("smoke", n_layers=n_layers, block=n_layers, n_heads=2, d_head=4, max_len=16, batch_size=4,
+                          steps=steps, warmup_steps=1, eval_every=steps, checkpoint_every=2, eval_batches=1)
+    return tok, train, held, profile
+
+
+def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeypatch):
+    import ssb.pretrain as pretrain_mod
+
+    tok, train, held, profile = tiny_pretraining("the cat sees a dog . the bird sees the cat . ", 40, 4,
+                                                 n_layers=2, steps=3)
     out = tmp_path / "pretrain" / "main"
     run = pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
     config = out / "final" / "run_config.json"
@@ -184,14 +193,8 @@ def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeyp
 
 def test_corrupt_final_weights_name_the_file_and_the_retrain_command(tmp_path):
     import ssb.pretrain as pretrain_mod
-    from ssb.mlm import encode_corpus, split_blocks
-    from ssb.profiles import get_profile
 
-    tok = word_tokenizer(WORDS)
-    blocks = encode_corpus(["the cat sees a dog . " * 60] * 3, tok, max_len=16)
-    train, held = split_blocks(blocks, 0.1, seed=0)
-    profile = get_profile("smoke", n_layers=1, block=1, n_heads=2, d_head=4, max_len=16, batch_size=4, steps=2,
-                          warmup_steps=1, eval_every=2, checkpoint_every=2, eval_batches=1)
+    tok, train, held, profile = tiny_pretraining("the cat sees a dog . ", 60, 3, n_layers=1, steps=2)
     out = tmp_path / "pretrain" / "symmetric"
     pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
     weights = out / "final" / "model.safetensors"
