@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import stats
-from .aperture import ApertureResult, evaluate_sets, head_sets, silent_prediction, single_node_sets
+from .aperture import (ApertureResult, evaluate_sets, head_sets, naive_predictions, silent_prediction,
+                       single_node_sets)
 from .heads import UnreadableHead, load_head, save_head, train_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 
@@ -479,29 +481,19 @@ def checks_table(section_stats: dict) -> pd.DataFrame:
 def aperture_demo(head, probe, block: int, node: int) -> dict:
     """The aperture definition on one node, spelled out: copy the head, zero every fc1 weight
     column except ``node``'s (the silenced nodes), run the copy on the full held-out node
-    vectors and take the argmax -- against the engine (``aperture.evaluate_sets``) on the set
+    vectors and take the argmax (``aperture.naive_predictions``) -- against the engine
+    (``aperture.evaluate_sets``) on the set
     {node}.  Returns {"node", "naive", "engine" (predictions, (N,) int), "n_zeroed_columns",
     "agree" (bool), "n_differ"}; ``agree`` must be True (docs/method.md, "Nodes and the limited
     aperture")."""
-    import copy
-
-    import torch
-
     _check_block(probe, block)
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
     if not 0 <= int(node) < n_nodes:
         raise ValueError(f"node {node} is outside 0..{n_nodes - 1}")
-    weight = head.fc1.weight
-    silenced = copy.deepcopy(head)
-    outside = torch.ones(n_nodes, dtype=torch.bool)
-    outside[int(node)] = False
     with torch.no_grad():
-        silenced.fc1.weight[:, outside.to(weight.device)] = 0.0
-        x = torch.as_tensor(np.asarray(z)).to(weight.device, weight.dtype)
-        naive = np.concatenate([silenced(x[i:i + 4096]).argmax(-1).cpu().numpy() for i in range(0, len(x), 4096)])
-        naive = naive.astype(np.int64)
+        naive = naive_predictions(head, z, [np.array([int(node)])])[0].astype(np.int64)
     engine = evaluate_sets(head, z, y, [np.array([int(node)])], keep_predictions=True).predictions[0].astype(np.int64)
     differ = int((naive != engine).sum())
-    return {"node": int(node), "naive": naive, "engine": engine, "n_zeroed_columns": int(outside.sum()),
+    return {"node": int(node), "naive": naive, "engine": engine, "n_zeroed_columns": n_nodes - 1,
             "agree": differ == 0, "n_differ": differ}
