@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
@@ -373,7 +374,6 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     for what is guaranteed against ``naive_predictions``.
     """
     if device is not None:
-        from .profiles import resolve_device
         device = resolve_device(device)
         if head.fc1.weight.device != device:
             head = copy.deepcopy(head).to(device)

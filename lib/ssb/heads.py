@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import atomic
+from .profiles import resolve_device
 
 
 class ClassifierHead(torch.nn.Module):
@@ -195,7 +196,6 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         scale = torch.from_numpy(node_scales(z.numpy()))         # over every example passed in
         z_tr, z_val = z_tr / scale, z_val / scale
     if device is not None:
-        from .profiles import resolve_device
         device = resolve_device(device)
         head.to(device)
         z_tr, y_tr, z_val, y_val = (t.to(device) for t in (z_tr, y_tr, z_val, y_val))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import atomic
+from .profiles import resolve_device
 
 
 class _StopForward(Exception):
@@ -178,11 +179,7 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
         return hook
 
     home = next(model.parameters()).device
-    if device is None:
-        device = home
-    else:
-        from .profiles import resolve_device
-        device = resolve_device(device)
+    device = home if device is None else resolve_device(device)
     autocast = bool(bf16) and device.type == "cuda"
     handles = [projections[b - 1].register_forward_pre_hook(make_hook(b)) for b in blocks]
     out: dict[int, list[np.ndarray]] = {b: [] for b in blocks}
