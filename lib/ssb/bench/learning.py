@@ -109,16 +109,17 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
         # at the analysed block also the other K of TOKEN_CLASS_GRID (0 = the whole vocabulary)
         blocks = list(range(1, profile.n_layers + 1))
         vocab = len(corpus.tokenizer)           # a K not below the vocabulary is the whole vocabulary (0)
-        for k in dict.fromkeys(k if k < vocab else 0 for k in (profile.token_classes, *TOKEN_CLASS_GRID)):
-            at = blocks if k == profile.token_classes else [profile.block]
+        own = profile.token_classes if profile.token_classes < vocab else 0
+        for k in dict.fromkeys(k if k < vocab else 0 for k in (own, *TOKEN_CLASS_GRID)):
+            at = blocks if k == own else [profile.block]
             probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
             for b in at:
                 head = nodal.fit_head(profile, probe, b, progress=progress)
                 label = f"token{k or 'all'}_b{b}"
                 row.update(_probe_row(label, probe, nodal.predict(head, probe.z_test[b]), b))
-        main_label = f"token{profile.token_classes or 'all'}_b{profile.block}"
+        main_label = f"token{own or 'all'}_b{profile.block}"
         row.update({k.replace(main_label, "token"): v for k, v in row.items() if k.startswith(main_label + "_")})
-        row["token_classes"] = profile.token_classes or "all"
+        row["token_classes"] = own or "all"
     return row
 
 
@@ -168,7 +169,8 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
         df.to_csv(f, index=False, float_format="%.6g")
     token_cols = sorted((c for c in df if c.startswith("token") and c.endswith("_accuracy") and "_b" in c),
                         key=_token_column_order)
-    per_block = [c for c in token_cols if c.startswith(f"token{profile.token_classes or 'all'}_b")]
+    own = str(df["token_classes"].iloc[-1]) if "token_classes" in df else str(profile.token_classes or "all")
+    per_block = [c for c in token_cols if c.startswith(f"token{own}_b")]
     fig, axes = plt.subplots(1, 3 if per_block else 2, figsize=(16 if per_block else 11, 4))
     ax = axes[0]
     ax.plot(df["step"], df["mlm_accuracy"], marker="o", label="held-out MLM accuracy")
@@ -199,7 +201,7 @@ def write_report(rows: list[dict], profile, out_stem: Path, command: str) -> dic
             ax.plot(blocks, gain, marker="o", color=cmap(i / max(1, len(df) - 1)), label=f"step {int(r['step'])}")
         ax.axhline(0, color="gray", ls="--", lw=1)
         ax.set(xlabel="block", ylabel="probe accuracy - constant predictor", xticks=blocks,
-               title=f"Token probe along the blocks (top {profile.token_classes or 'all'} tokens)")
+               title=f"Token probe along the blocks (top {own} tokens)")
         ax.legend(fontsize=7, ncol=2)
     lrs = ", ".join(f"{v:g}" for v in sorted(set(df["lr"])))
     fig.suptitle(f"Learning budget, profile {profile.name} (study run's peak lr {lrs}, d_head {profile.d_head}, "
