@@ -111,6 +111,12 @@ class Profile:
         return json.dumps({k: getattr(self, k) for k in sorted(keys)}, sort_keys=True)
 
 
+# Token probe of quick and standard (02/03): the 256 most frequent tokens, per-node standardised
+# inputs (scale folded into fc1, so silencing is still z_k = 0), lr halved on plateaus, up to 60
+# epochs with early stopping -- a head trained to convergence, so "probe = constant predictor"
+# means the nodes carry no readable token information, not that the head stopped early.
+CONVERGED_TOKEN_PROBE = dict(token_classes=256, head_standardize=True, head_lr_decay=0.5, token_head_epochs=60)
+
 PROFILES: dict[str, Profile] = {
     # The whole pipeline in well under 3 minutes on 2 cores: tests and CI.
     "smoke": Profile(
@@ -129,12 +135,8 @@ PROFILES: dict[str, Profile] = {
     # step 125 of a 300-step schedule (0.068 vs 0.051 at step 200), symmetric from step 125
     # and node_symmetric from step 150 of a 200-step schedule. 300 + 4 x 200 steps keep the
     # pre-training near 9.5 minutes (~0.46 s a step at 2 threads).
-    # Token probe (02/03): the 256 most frequent tokens, per-node standardised inputs (scale folded
-    # into fc1, so silencing is still z_k = 0), lr halved on plateaus, up to 60 epochs with early
-    # stopping -- a head trained to convergence, so "probe = constant predictor" means the nodes
-    # carry no readable token information, not that the head stopped early.
     "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4,
-                     token_classes=256, head_standardize=True, head_lr_decay=0.5, token_head_epochs=60),
+                     **CONVERGED_TOKEN_PROBE),
     # Longer CPU run, <= 90 min on this 2-core machine even on ONE core (measured: see README):
     # the quick model trained 8x longer (2,400 steps, lr 5e-4, 100 warm-up), the four C3 variants
     # 2x (400 steps; quick's 200 already pass the backbone gate), larger probe samples, and the
@@ -143,8 +145,7 @@ PROFILES: dict[str, Profile] = {
     # like every pre-training (checkpoint_every).
     "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=2400, ssb_steps=400,
                         eval_every=200, eval_batches=16, checkpoint_every=200, token_examples=80_000,
-                        token_classes=256, head_standardize=True, head_lr_decay=0.5,
-                        token_head_epochs=60, head_epochs=50, snapshots=True),
+                        head_epochs=50, snapshots=True, **CONVERGED_TOKEN_PROBE),
     # The paper's configuration: GPU, mixed precision.
     "paper": Profile(
         name="paper", corpus="wikipedia", n_articles=90_000, sequences="first", eval_fraction=0.02, tokenizer="bert-base-uncased",
