@@ -53,7 +53,7 @@ def count_histogram(ax, series: dict, colors=None, density: bool = False, linest
         xs = np.arange(lo, hi + 1)
         width = 0.8 / max(len(arrays), 1)
         for i, ((name, v), color) in enumerate(zip(arrays.items(), colors)):
-            heights = np.array([(v == x).sum() for x in xs], dtype=float)
+            heights = np.bincount((v - lo).astype(np.int64), minlength=len(xs)).astype(float)
             if density and v.size:
                 heights /= v.size
             ax.bar(xs - 0.4 + width * (i + 0.5), heights, width=width, color=color, label=name)
@@ -64,7 +64,8 @@ def count_histogram(ax, series: dict, colors=None, density: bool = False, linest
         ax.hist(v, bins=bins, density=density, histtype="step", lw=2, ls=ls, color=color, label=name)
     return "step"
 
-VARIANT_COLORS = {"random": "C0", "symmetric": "C3", "symmetric_eps": "C2", "stochastic": "C4", "main": "C0"}
+VARIANT_COLORS = {"random": "C0", "main": "C0", "symmetric": "C3", "symmetric_eps": "C2", "stochastic": "C4",
+                  "symmetric_dropout": "C5", "node_symmetric": "C1"}
 
 
 def token_frequency(counts: np.ndarray, title: str = "Token frequency (training blocks)"):
