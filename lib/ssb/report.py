@@ -69,6 +69,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #d0d7de; padding: 0.4em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
 td.verdict { font-weight: bold; white-space: nowrap; }
+td.verdict small.why { display: block; white-space: normal; min-width: 14em; max-width: 20em; font-weight: normal; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .thumbs figure { margin: 0; width: 380px; }
 .thumbs figure.wide { width: 100%; max-width: 1160px; }
