@@ -81,6 +81,29 @@ def test_strict_coercion_of_command_line_strings():
         get_profile("smoke", steps=2.5)
 
 
+def test_one_strict_coercion_for_every_entry_point():
+    """profiles.coerce_field is the one coercion: get_profile (notebooks, pretrain_cli) and the
+    runner's -p give the same values and the same errors naming field, value and expected type."""
+    from ssb.profiles import coerce_field
+
+    assert coerce_field("steps", " 7 ") == 7 and coerce_field("steps", 7.0) == 7 and type(coerce_field("steps", 7.0)) is int
+    assert coerce_field("lr", 1) == 1.0 and type(coerce_field("lr", 1)) is float
+    assert coerce_field("snapshots", "On") is True and coerce_field("snapshots", 0) is False
+    assert coerce_field("steps", "null") is None and coerce_field("not_a_field", "x") == "x"
+    for name, value, expected in [("steps", 7.5, "an integer"), ("steps", "1_000", "an integer"),
+                                  ("lr", "inf", "a finite number"), ("snapshots", "maybe", "a boolean"),
+                                  ("snapshots", 2, "a boolean"), ("lr", True, "a finite number"),
+                                  ("pooling", 3, "a string")]:
+        with pytest.raises(ValueError) as err:
+            coerce_field(name, value)
+        assert name in str(err.value) and repr(value) in str(err.value) and expected in str(err.value)
+        if isinstance(value, str):
+            with pytest.raises(ValueError) as from_runner:
+                runner.coerce_parameter(name, value)
+            assert str(from_runner.value) == str(err.value)
+    assert get_profile("smoke", steps="none").steps == PROFILES["smoke"].steps
+
+
 def test_unused_field_is_gone():
     assert "token_test_fraction" not in {f.name for f in fields(Profile)}
 

@@ -11,10 +11,11 @@ framework): read ``Profile`` top to bottom to see everything a run depends on.
 from __future__ import annotations
 
 import dataclasses
-import json
+import difflib
 import math
-from dataclasses import dataclass, field, fields
-from typing import Any
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,16 @@ class Profile:
         return self.hidden_size
 
     def replace(self, **overrides: Any) -> "Profile":
-        return dataclasses.replace(self, **_coerce(overrides))
+        """A copy with ``overrides``, each coerced to its field's type (``coerce_field``)."""
+        return dataclasses.replace(self, **{k: coerce_field(k, v) for k, v in overrides.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def fingerprint(self, keys: list[str]) -> str:
-        """Stable JSON of the named fields, for cache keys."""
-        return json.dumps({k: getattr(self, k) for k in sorted(keys)}, sort_keys=True)
+
+# Every field's name and declared type ("int", "float", "bool", "str"), computed once.
+FIELD_TYPES: dict[str, str] = {f.name: f.type for f in fields(Profile)}
+FIELD_NAMES: frozenset[str] = frozenset(FIELD_TYPES)
 
 
 # Token probe of quick and standard (02/03): the 256 most frequent tokens, per-node standardised
@@ -176,62 +179,96 @@ def resolve_device(setting: str = "auto", index: int | None = None):
 
 
 def get_profile(name: str = "quick", **overrides: Any) -> Profile:
-    """The named profile with overrides applied. Unknown names and fields are errors."""
+    """The named profile with overrides applied (each coerced by ``coerce_field``; None, or a
+    word of ``NONE_WORDS``, keeps the profile's value). Unknown names and fields are errors."""
     if isinstance(name, Profile):
         base = name
     else:
         if name not in PROFILES:
             raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
         base = PROFILES[name]
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    known = {f.name for f in fields(Profile)}
-    unknown = sorted(set(overrides) - known)
+    unknown = sorted(set(overrides) - FIELD_NAMES)
     if unknown:
-        raise ValueError(f"unknown profile field(s) {unknown}; known fields: {sorted(known)}")
-    p = base.replace(**overrides)
+        hints = "".join(did_you_mean(k, FIELD_NAMES, quoted=True) for k in unknown)
+        raise ValueError(f"unknown profile field(s) {unknown}{hints}; known fields: {sorted(FIELD_NAMES)}")
+    coerced = {k: coerce_field(k, v) for k, v in overrides.items()}
+    p = dataclasses.replace(base, **{k: v for k, v in coerced.items() if v is not None})
     _validate(p)
     return p
 
 
-def _coerce(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Coerce override values to each field's type, strictly: "3" -> 3 and "1e-3" -> 0.001, but
-    "1.5" for an int field, "maybe" for a bool field, or True for a number are errors naming the
-    field.  Values of unknown type and None are left alone (``_validate`` judges them)."""
-    types = {f.name: f.type for f in fields(Profile)}
-    out = {}
-    for k, v in overrides.items():
-        t = types.get(k)
-        if t == "bool":
-            if isinstance(v, str):
-                word = v.strip().lower()
-                if word in _TRUE_WORDS:
-                    v = True
-                elif word in _FALSE_WORDS:
-                    v = False
-                else:
-                    raise ValueError(f"profile field {k!r} expects a boolean (true/false), got {v!r}")
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) and v in (0, 1):
-                v = bool(v)
-        elif t in ("int", "float"):
-            if isinstance(v, bool):
-                raise ValueError(f"profile field {k!r} expects {t}, got the boolean {v!r}")
-            if isinstance(v, str):
-                try:
-                    v = float(v.strip()) if t == "float" else int(v.strip())
-                except ValueError:
-                    raise ValueError(f"profile field {k!r} expects {t}, got {v!r}") from None
-            elif t == "int" and isinstance(v, float) and v.is_integer():
-                v = int(v)                            # 7.0 -> 7; 7.5 stays and is refused by _validate
-            elif t == "float" and isinstance(v, int):
-                v = float(v)
-        elif t == "str" and v is not None and not isinstance(v, str):
-            raise ValueError(f"profile field {k!r} expects a string, got {v!r}")
-        out[k] = v
-    return out
+# Command-line words for None (keep the profile's value) and for the booleans.
+NONE_WORDS = frozenset({"none", "null"})
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# Text that is an integer / a decimal number (no "1_000", "inf" or "nan": those are refused).
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
+NUMBER_TEXT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_EXPECTED = {"int": "an integer", "float": "a finite number", "bool": "a boolean (true/false)", "str": "a string"}
 
 
-_TRUE_WORDS = {"1", "true", "yes", "on"}
-_FALSE_WORDS = {"0", "false", "no", "off"}
+def coerce_field(name: str, value: Any) -> Any:
+    """``value`` as the type of profile field ``name``, strictly; the one coercion of command-line
+    and notebook values (``runner``, ``session`` and ``pretrain_cli`` all come through here).
+
+    Text is parsed: "3" -> 3, "1e-3" -> 0.001, "yes"/"off" -> True/False, "none"/"null" -> None
+    (the profile's value).  Numbers are converted without loss only: 7.0 -> 7 for an int field,
+    0/1 -> False/True for a bool field, 3 -> 3.0 for a float field.  Anything else ("1.5" or 7.5
+    for an int field, "maybe" for a bool field, True for a number, a list for a string) is a
+    ValueError naming the field, the value and the expected type.  None, and the values of names
+    that are no field, are returned unchanged; ranges are ``get_profile``'s to judge."""
+    kind = FIELD_TYPES.get(name)
+    if kind is None or value is None:
+        return value
+
+    def refuse():
+        return ValueError(f"profile field {name!r} expects {_EXPECTED[kind]}, got {value!r}")
+
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in NONE_WORDS:
+            return None
+        if kind == "str":
+            return value
+        if kind == "bool":
+            if text.lower() in TRUE_WORDS:
+                return True
+            if text.lower() in FALSE_WORDS:
+                return False
+            raise refuse()
+        if kind == "int" and INTEGER_TEXT.fullmatch(text):
+            return int(text)
+        if kind == "float" and NUMBER_TEXT.fullmatch(text):
+            return float(text)
+        raise refuse()
+    if kind == "str":
+        raise refuse()
+    if isinstance(value, bool):
+        if kind == "bool":
+            return value
+        raise refuse()
+    if not isinstance(value, (int, float)):
+        raise refuse()
+    if kind == "bool":
+        if value in (0, 1):
+            return bool(value)
+        raise refuse()
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise refuse()
+        return int(value)
+    return float(value)
+
+
+def did_you_mean(name: str, known: Iterable[str], quoted: bool = False) -> str:
+    """" (did you mean a or b?)": up to three names of ``known`` close to ``name`` (``repr`` of each
+    when ``quoted``), or "" when none is close; the hint of every unknown-name error."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(c) if quoted else c for c in close)}?)"
+
+
 _PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 

@@ -44,16 +44,14 @@ for this process only; the user's Jupyter configuration is never touched.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib.util
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any, Sequence
@@ -69,14 +67,11 @@ EXTRA_PARAMETERS = ("checkpoint",)
 # exists there, or that is written as a path (./x, ../x, ~/x, /x); a bare word that does not
 # exist stays as it is (a FewRel file name in the data directory, a Hub id).
 PATH_PARAMETERS = ("checkpoint", "fewrel_file")
+# Parameters every notebook gets, declared in its parameters cell or not (``ssb.session.start``
+# picks them out of the namespace).
+EVERY_NOTEBOOK_TAKES = profiles.FIELD_NAMES | set(EXTRA_PARAMETERS) | {"profile", "data_dir", "force"}
 # Temporary files of an interrupted run in reports/<profile>/ (atomic.atomic_path of a notebook)
 REPORT_TEMPORARIES = ".[0-9][0-9]_*.ipynb.*"
-
-NONE_WORDS = {"none", "null"}
-TRUE_WORDS = {"true", "yes", "on"}
-FALSE_WORDS = {"false", "no", "off"}
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 
 PRIVATE_KERNEL_NAME = "ssb-python"
 # The kernel's own log goes to this terminal (not into the notebook); keep it to errors so the
@@ -88,56 +83,38 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value as None, bool, int, float, or (otherwise) the string itself."""
+    """A command-line value that is no profile field, as None, bool, int, float, or (otherwise)
+    the string itself (the words and number formats of ``profiles``)."""
     word = text.strip().lower()
-    if word in NONE_WORDS:
+    if word in profiles.NONE_WORDS:
         return None
     if word == "true":
         return True
     if word == "false":
         return False
-    if _INT.fullmatch(text.strip()):
+    if profiles.INTEGER_TEXT.fullmatch(text.strip()):
         return int(text)
-    if _FLOAT.fullmatch(text.strip()):
+    if profiles.NUMBER_TEXT.fullmatch(text.strip()):
         return float(text)
     return text
 
 
 def coerce_parameter(name: str, text: str, notebook_parameters: Sequence[str] = ()) -> Any:
-    """``-p NAME VALUE`` to a Python value: by the profile field's type when NAME is a field,
-    else by ``parse_value``.  ``notebook_parameters``: names the selected notebooks' parameters
-    cells declare themselves (e.g. ``n_permutations``), accepted too.  Raises ValueError naming
-    NAME for unknown names and bad values."""
+    """``-p NAME VALUE`` to a Python value: by ``profiles.coerce_field`` when NAME is a profile
+    field (strict: a bad value is a ValueError naming the field, the value and the expected type),
+    else by ``parse_value``; "none"/"null" is None (the profile's value).  ``notebook_parameters``:
+    names the selected notebooks' parameters cells declare themselves (e.g. ``n_permutations``),
+    accepted too.  Raises ValueError naming NAME for unknown names and bad values."""
     if name in DEDICATED_OPTIONS:
         raise ValueError(f"-p {name} is not accepted; use {DEDICATED_OPTIONS[name]} instead")
-    types = {f.name: f.type for f in fields(profiles.Profile)}
-    if name not in types and name not in EXTRA_PARAMETERS and name not in notebook_parameters:
-        known = sorted(set(types) - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS) + \
-            sorted(set(notebook_parameters) - set(types) - set(EXTRA_PARAMETERS))
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        raise ValueError(f"unknown parameter -p {name}{hint}: not a profile field (all are defined in "
-                         f"lib/ssb/profiles.py, described in docs/method.md); known: {', '.join(known)}")
-    word = text.strip().lower()
-    if word in NONE_WORDS:
-        return None                       # None: the profile's value
-    kind = types.get(name)
-    if kind == "str":
-        return text
-    if kind == "bool":
-        if word in TRUE_WORDS | {"1"}:
-            return True
-        if word in FALSE_WORDS | {"0"}:
-            return False
-        raise ValueError(f"-p {name} expects a boolean (true/false), got {text!r}")
-    if kind == "int":
-        if not _INT.fullmatch(text.strip()):
-            raise ValueError(f"-p {name} expects an integer, got {text!r}")
-        return int(text)
-    if kind == "float":
-        if not _FLOAT.fullmatch(text.strip()):
-            raise ValueError(f"-p {name} expects a number, got {text!r}")
-        return float(text)
+    if name in profiles.FIELD_NAMES:
+        return profiles.coerce_field(name, text)
+    if name not in EXTRA_PARAMETERS and name not in notebook_parameters:
+        known = sorted(profiles.FIELD_NAMES - set(DEDICATED_OPTIONS)) + list(EXTRA_PARAMETERS) + \
+            sorted(set(notebook_parameters) - profiles.FIELD_NAMES - set(EXTRA_PARAMETERS))
+        raise ValueError(f"unknown parameter -p {name}{profiles.did_you_mean(name, known)}: not a profile field "
+                         f"(all are defined in lib/ssb/profiles.py, described in docs/method.md); "
+                         f"known: {', '.join(known)}")
     return parse_value(text)
 
 
@@ -185,11 +162,10 @@ def declared_parameters(notebook: Path) -> set[str] | None:
 def parameters_for(notebook: Path, parameters: dict[str, Any]) -> dict[str, Any]:
     """The run's parameters as one notebook gets them: a notebook's own parameter (one that is
     not a profile field, e.g. ``n_permutations``) only goes to the notebooks that declare it."""
-    field_names = {f.name for f in fields(profiles.Profile)} | set(EXTRA_PARAMETERS) | {"profile", "data_dir", "force"}
     declared = declared_parameters(notebook)
     if declared is None:
         return dict(parameters)
-    return {k: v for k, v in parameters.items() if k in field_names or k in declared}
+    return {k: v for k, v in parameters.items() if k in EVERY_NOTEBOOK_TAKES or k in declared}
 
 
 def notebook_own_parameters(notebooks: list[Path]) -> set[str]:
@@ -278,8 +254,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
     notebooks_dir = Path(args.notebooks_dir).expanduser().absolute() if args.notebooks_dir \
         else results.repo_root() / "notebooks"
     notebooks = find_notebooks(notebooks_dir, args.only)
-    field_names = {f.name for f in fields(profiles.Profile)}
-    own = notebook_own_parameters(notebooks) - field_names - set(EXTRA_PARAMETERS)
+    own = notebook_own_parameters(notebooks) - profiles.FIELD_NAMES - set(EXTRA_PARAMETERS)
     overrides: dict[str, Any] = {}
     for name, text in args.param or []:
         value = coerce_parameter(name, text, sorted(own))
@@ -353,7 +328,7 @@ class _ProfileFieldsAreKnown(logging.Filter):
         if not message.startswith(prefix):
             return True
         name = message[len(prefix):].strip()
-        return name not in {f.name for f in fields(profiles.Profile)} | set(EXTRA_PARAMETERS)
+        return name not in profiles.FIELD_NAMES | set(EXTRA_PARAMETERS)
 
 
 def prepare_environment() -> None:

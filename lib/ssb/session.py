@@ -4,7 +4,7 @@
 
 picks ``profile``, ``data_dir``, ``force`` and any profile field that papermill injected
 (``run_all.sh -p steps 100`` sets ``steps = 100``) out of the notebook's namespace,
-builds the Profile (every field validated), fixes seeds and the plotting style, and prints
+builds the Profile (every value coerced by ``profiles.coerce_field``, every field validated), fixes seeds and the plotting style, and prints
 what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
 absolute against the notebook's working directory (``run_all.sh`` passes them absolute
 already, resolved against the directory it was run from), and the absolute paths are recorded
@@ -28,11 +28,11 @@ cells defined their own variables) it is skipped.  All profile fields are define
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .profiles import Profile, get_profile
+from .profiles import FIELD_NAMES, Profile, did_you_mean, get_profile
 
 # parameters that are not profile fields; a notebook lists those it uses in ``accepts``
 NOTEBOOK_PARAMETERS = ("checkpoint",)
@@ -49,23 +49,18 @@ class UnknownParameter(ValueError):
 def unknown_parameters(namespace: dict, accepts: Iterable[str]) -> list[str]:
     """Plain-valued names in ``namespace`` that are no parameter this notebook knows (see the
     module docstring), sorted."""
-    known = {f.name for f in fields(Profile)} | set(COMMON_PARAMETERS) | set(NOTEBOOK_PARAMETERS) | set(accepts)
+    known = FIELD_NAMES | set(COMMON_PARAMETERS) | set(NOTEBOOK_PARAMETERS) | set(accepts)
     return sorted(k for k, v in namespace.items()
                   if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in known
                   and isinstance(v, _PLAIN_TYPES))
 
 
 def _check_unknown(namespace: dict, accepts: Iterable[str]) -> None:
-    import difflib
-
     unknown = unknown_parameters(namespace, accepts)
     if not unknown:
         return
-    known = sorted(({f.name for f in fields(Profile)} - {"name"}) | set(COMMON_PARAMETERS) | set(accepts))
-    hints = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hints.append(f"{name!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    known = sorted((FIELD_NAMES - {"name"}) | set(COMMON_PARAMETERS) | set(accepts))
+    hints = [f"{name!r}{did_you_mean(name, known, quoted=True)}" for name in unknown]
     raise UnknownParameter(
         f"unknown notebook parameter {', '.join(hints)}: not a profile field nor a parameter of this notebook "
         f"({', '.join(repr(a) for a in accepts) or 'it takes none of its own'}). Profile fields are defined in "
@@ -118,8 +113,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
                              f"BERT-6); run it without -p {refused[0]}, or run notebooks 04-07 for another checkpoint")
         if not any(isinstance(v, Session) for v in namespace.values()):
             _check_unknown(namespace, accepts)
-    known = {f.name for f in fields(Profile)} - {"name"}
-    overrides = {k: namespace[k] for k in known if k in namespace and namespace[k] is not None}
+    overrides = {k: namespace[k] for k in sorted(FIELD_NAMES - {"name"}) if namespace.get(k) is not None}
     if isinstance(overrides.get("fewrel_file"), str):
         overrides["fewrel_file"] = _absolute(overrides["fewrel_file"])
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
@@ -139,11 +133,10 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
             "data_dir": str(resolve_data_dir(data_dir)), "checkpoint": checkpoint,
             "fewrel_file": _fewrel_location(profile.fewrel_file, data_dir)})
     if not quiet:
-        changed = {k: v for k, v in overrides.items()}
         print(f"profile {profile.name!r}: hidden {profile.hidden_size} = {profile.n_heads} heads x d_h {profile.d_head}, "
               f"{profile.n_layers} blocks, max_len {profile.max_len}, vocab {profile.vocab_size}")
-        if changed:
-            print(f"overrides: {changed}")
+        if overrides:
+            print(f"overrides: {overrides}")
         print(f"data dir: {data_dir or '(default ./data)'}")
         if checkpoint:
             print(f"checkpoint: {checkpoint}")
