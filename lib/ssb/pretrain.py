@@ -217,8 +217,10 @@ def _save_model(model, tokenizer, directory: Path) -> None:
     tokenizer.save_pretrained(directory)
 
 
-def _dist():
-    """(world size, rank); joins the process group under torchrun (WORLD_SIZE > 1)."""
+def join_process_group() -> tuple[int, int]:
+    """(world size, rank) of this process.  Under torchrun (WORLD_SIZE > 1) it joins the process
+    group, once: NCCL on the GPU ``LOCAL_RANK`` (made the current device), else gloo.  The one
+    DDP set-up, used by ``pretrain`` and ``pretrain_cli``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and torch.cuda.is_available():       # NCCL collectives run on the current device
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -341,7 +343,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     cfg = run_config(profile, init=init, steps=steps, dropout=dropout,
                      data_fp=blocks_fingerprint(train_blocks, eval_blocks), tok_fp=tokenizer_fingerprint(tokenizer))
     final, ckpt = out_dir / "final", out_dir / "checkpoint"
-    world, rank = _dist()
+    world, rank = join_process_group()
     if profile.batch_size < world:
         raise ValueError(f"batch_size {profile.batch_size} is smaller than the {world} processes: "
                          "every process needs at least one sequence of the global batch")

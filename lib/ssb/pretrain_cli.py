@@ -13,10 +13,12 @@ tokenizer first; the other ranks then read its cache.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+import torch
+
 from .pipeline import VARIANTS, corpus, pretrained
+from .pretrain import join_process_group
 from .profiles import get_profile
 
 
@@ -31,20 +33,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a profile field")
     args = ap.parse_args(argv)
     profile = get_profile(args.profile, **dict(args.p))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world, rank = join_process_group()
     if world > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            import torch
-            if torch.cuda.is_available():
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if dist.get_rank() == 0:
+        if rank == 0:
             corpus(profile, args.data_dir)
-        dist.barrier()
+        torch.distributed.barrier()
     c = corpus(profile, args.data_dir, progress=world == 1)
     run = pretrained(profile, args.variant, args.data_dir, force=args.force, corpus_=c)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank == 0:
         ev = run.backbone
         print(f"finished: {run.final_dir}  held-out masked-token accuracy {ev['mlm_accuracy']:.4f} "
               f"(baseline {ev['baseline_accuracy']:.4f}, {ev['n_positions']} positions; backbone gate "
