@@ -71,7 +71,7 @@ def test_the_runner_plan_of_an_override_run_names_its_own_folders(out_root):
     args = runner.build_parser().parse_args(["--profile", "quick", "-p", "block", "5"])
     plan = runner.build_plan(args)
     assert plan.results_name == "quick-block5"
-    assert plan.reports_dir == out_root / "reports" / "quick-block5"
+    assert report.reports_dir(plan.results_name) == out_root / "reports" / "quick-block5"
     plain = runner.build_plan(runner.build_parser().parse_args(["--profile", "quick"]))
     assert plain.results_name == "quick" and plain.run_id != "" 
 

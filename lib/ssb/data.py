@@ -37,6 +37,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ssb.atomic import atomic_path
+from ssb.results import repo_root
 
 __all__ = [
     "DataError",
@@ -69,19 +70,16 @@ class DataError(Exception):
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data directory as an absolute path.
 
-    Order: the argument when given (and non-empty), else ``$SSB_DATA_DIR``, else the
-    repository's ``data/`` (when the package runs from a checkout, recognised by the
-    ``pyproject.toml`` beside it), else ``./data`` under the current directory.
+    Order: the argument when given (and non-empty), else ``$SSB_DATA_DIR``, else
+    ``data/`` under ``results.repo_root()`` (the checkout the package runs from, else the
+    current directory).
     """
     if data_dir is not None and str(data_dir).strip():
         chosen = Path(data_dir)
     elif os.environ.get("SSB_DATA_DIR", "").strip():
         chosen = Path(os.environ["SSB_DATA_DIR"].strip())
     else:
-        import ssb
-
-        repo = Path(ssb.__file__).resolve().parents[2]
-        chosen = repo / "data" if (repo / "pyproject.toml").is_file() else Path.cwd() / "data"
+        chosen = repo_root() / "data"
     return chosen.expanduser().absolute()
 
 

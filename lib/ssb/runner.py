@@ -218,10 +218,6 @@ class Plan:
         """figures/<results_name>/ and reports/<results_name>/: the profile, plus the overrides."""
         return results.results_name(self.profile, {k: v for k, v in self.overrides.items() if v is not None})
 
-    @property
-    def reports_dir(self) -> Path:
-        return results.output_root() / "reports" / self.results_name
-
 
 def find_notebooks(notebooks_dir: Path, only: str | None) -> list[Path]:
     """The NN_*.ipynb of ``notebooks_dir`` in order, restricted to the numbers in ``only``."""
@@ -434,7 +430,7 @@ def _short_error(error: BaseException) -> str:
 
 
 def _write_timings(plan: Plan, timings: dict) -> None:
-    atomic.write_json(plan.reports_dir / "timings.json", timings)
+    atomic.write_json(report.reports_dir(plan.results_name) / "timings.json", timings)
 
 
 def run(plan: Plan, kernel_name: str) -> int:
@@ -446,8 +442,9 @@ def run(plan: Plan, kernel_name: str) -> int:
 def _run(plan: Plan, kernel_name: str) -> int:
     from nbconvert import HTMLExporter
 
-    plan.reports_dir.mkdir(parents=True, exist_ok=True)
-    for stale in atomic.remove_stale_temporaries(plan.reports_dir, REPORT_TEMPORARIES):
+    reports_dir = report.reports_dir(plan.results_name)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for stale in atomic.remove_stale_temporaries(reports_dir, REPORT_TEMPORARIES):
         print(f"removed {stale.name} (temporary file of an interrupted run)", flush=True)
     timings = report.load_timings(plan.results_name)
     exporter = HTMLExporter() if plan.html else None
@@ -455,13 +452,13 @@ def _run(plan: Plan, kernel_name: str) -> int:
     total = len(plan.notebooks)
     for i, source in enumerate(plan.notebooks, start=1):
         stem = source.stem
-        executed = plan.reports_dir / source.name
+        executed = reports_dir / source.name
         print(f"[{i}/{total}] {stem} ...", end="", flush=True)
         start = time.perf_counter()
         error, written = execute_notebook(source, executed, parameters_for(source, plan.parameters), kernel_name,
                                           plan.notebooks_dir)
         seconds = time.perf_counter() - start
-        page = plan.reports_dir / f"{stem}.html"
+        page = reports_dir / f"{stem}.html"
         if error is not None and not written:  # nothing executed: the error itself is the report
             atomic.write_text(page, _error_html(stem, "".join(traceback.format_exception(error))))
         elif plan.html or error is not None:   # a failure is always rendered, to be readable
@@ -505,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = build_plan(args)
         prepare_environment()
-        for directory in (plan.reports_dir, results.output_root() / "figures" / plan.results_name,
+        for directory in (report.reports_dir(plan.results_name), results.output_root() / "figures" / plan.results_name,
                           results.output_root() / "runs" / plan.profile):
             check_writable(directory)
         kernel_name = kernel_name_for_this_python()
@@ -513,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     print(f"profile {plan.profile!r}: {len(plan.notebooks)} notebook(s) from {plan.notebooks_dir}, "
-          f"reports in {plan.reports_dir}", flush=True)
+          f"reports in {report.reports_dir(plan.results_name)}", flush=True)
     if plan.overrides:
         print(f"overrides: {plan.overrides}", flush=True)
     status = 1
