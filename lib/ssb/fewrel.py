@@ -15,7 +15,8 @@ import numpy as np
 
 from ssb.data import DataError, fewrel_path, load_fewrel, load_relation_names
 
-__all__ = ["FewRelSplit", "instance_text", "split_fewrel", "load_split", "HEAD_MARKER", "TAIL_MARKER"]
+__all__ = ["FewRelSplit", "instance_text", "split_fewrel", "load_split", "encode_sentences", "HEAD_MARKER",
+           "TAIL_MARKER"]
 
 HEAD_MARKER = "@"
 TAIL_MARKER = "#"
@@ -117,6 +118,14 @@ def split_fewrel(
         test_texts=test_texts,
         test_labels=np.asarray(test_labels, dtype=np.int64),
     )
+
+
+def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """FewRel sentences as the encoder reads them: (input_ids, attention_mask), each
+    (len(texts), max_len) int64, truncated and padded to ``max_len``.  The one encoding of the
+    frozen-backbone probe (``pipeline.fewrel_probe``) and of full fine-tuning (``finetune``)."""
+    enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="np")
+    return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 
 
 def load_split(profile: Any, data_dir: str | os.PathLike | None = None, fewrel_file: str | None = None) -> FewRelSplit:

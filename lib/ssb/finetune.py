@@ -19,14 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from . import atomic
+from .fewrel import encode_sentences
 from .pretrain import linear_schedule, set_deterministic
 from .profiles import resolve_device
 from .results import runs_dir
-
-
-def _encode(tokenizer, texts, max_len):
-    enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="pt")
-    return enc["input_ids"], enc["attention_mask"]
 
 
 @torch.no_grad()
@@ -81,9 +77,9 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     except Exception as err:                          # noqa: BLE001 - truncated or foreign weights
         raise ValueError(f"checkpoint {checkpoint} cannot be loaded for fine-tuning ({type(err).__name__}: {err})") from None
     max_len = min(profile.max_len, model.config.max_position_embeddings)
-    ids, am = _encode(tokenizer, split.train_texts, max_len)
+    ids, am = map(torch.from_numpy, encode_sentences(tokenizer, split.train_texts, max_len))
     y = torch.as_tensor(split.train_labels)
-    tids, tam = _encode(tokenizer, split.test_texts, max_len)
+    tids, tam = map(torch.from_numpy, encode_sentences(tokenizer, split.test_texts, max_len))
     ty = torch.as_tensor(split.test_labels)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=profile.weight_decay)

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import atomic
 from .data import load_corpus, network_available, resolve_data_dir
+from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
 from .pretrain import PretrainRun, pretrain, snapshot_grid
@@ -411,11 +412,6 @@ def probe_baselines(probe: Probe, probe_predictions: np.ndarray, mlm_predictions
         out["mlm_vs_constant"] = stats.paired_accuracy_test(rows[2][1], rows[1][1])
         out["probe_vs_mlm"] = stats.paired_accuracy_test(rows[0][1], rows[2][1])
     return out
-
-
-def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    enc = tokenizer(texts, max_length=max_len, truncation=True, padding="max_length", return_tensors="np")
-    return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 
 
 def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooling: str | None = None,
