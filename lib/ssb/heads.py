@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import atomic
+from .model import headwise_linear
 from .profiles import resolve_device
 
 
@@ -73,38 +74,17 @@ def tie_blocks(head: ClassifierHead, n_heads: int, d_head: int) -> None:
             w[:, h * d_head:(h + 1) * d_head] = w[:, :d_head]
 
 
-class _BlockwiseLinear(torch.autograd.Function):
-    """``F.linear(z, weight, bias)`` whose weight gradient is computed one column block at a time.
+def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torch.Tensor:
+    """head(z), with the block-wise fc1 weight gradient when training a tied head.
 
     One big ``gᵀ z`` product (B, C)ᵀ x (B, D) may round the D output columns differently
     (the BLAS kernel vectorises edge tiles differently), which breaks the exact equality of
-    tied blocks after a few steps.  Here every block's gradient gᵀ z[:, block] is a separate
-    product of identical shape on a fresh, equally aligned copy, so identical blocks of z give
-    bit-identical gradients.  The values are the ordinary gradient: nothing forces the
-    blocks together when z's blocks differ.
-    """
-
-    @staticmethod
-    def forward(ctx, z, weight, bias, d_block: int):
-        ctx.save_for_backward(z, weight)
-        ctx.d_block = d_block
-        return torch.nn.functional.linear(z, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad_out):                                   # grad_out (B, C)
-        z, weight = ctx.saved_tensors                              # (B, D), (C, D)
-        d = ctx.d_block
-        g_t = grad_out.t().contiguous()                            # (C, B)
-        grad_w = torch.cat([g_t @ z[:, s:s + d].contiguous() for s in range(0, z.shape[1], d)], dim=1)
-        grad_z = grad_out @ weight if ctx.needs_input_grad[0] else None
-        return grad_z, grad_w, grad_out.sum(0), None
-
-
-def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torch.Tensor:
-    """head(z), with the block-wise fc1 weight gradient when training a tied head."""
+    tied blocks after a few steps; ``model.headwise_linear`` computes every block's gradient
+    by a separate product of identical shape, so identical blocks of z give bit-identical
+    gradients."""
     if d_block is None:
         return head(z)
-    h = _BlockwiseLinear.apply(z, head.fc1.weight, head.fc1.bias, d_block)
+    h = headwise_linear(z, head.fc1.weight, head.fc1.bias, n_heads=z.shape[1] // d_block, head_axis=1)
     return h if head.fc2 is None else head.fc2(torch.relu(h))
 
 
@@ -155,7 +135,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
 
     ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head
     column blocks start as copies of head 0's.  Nothing re-imposes the tie afterwards: fc1's
-    weight gradient is computed block by block (``_BlockwiseLinear``), so when the node
+    weight gradient is computed block by block (``model.headwise_linear``), so when the node
     vectors' head blocks are identical too, every gradient and AdamW update treats the
     blocks bit-identically and they stay exactly equal (tests/test_heads.py); when z's
     blocks differ, the blocks drift apart as they should (symmetry breaking).

@@ -121,7 +121,10 @@ class _HeadwiseLinearFunction(torch.autograd.Function):
 
     head_axis 0: heads own blocks of d_head output features (rows of W, entries of b):
     the query/key/value projections. head_axis 1: heads own blocks of input features
-    (columns of W): the attention output projection W_O. Gradients are computed in float32.
+    (columns of W): the attention output projection W_O, and the first layer of a classifier
+    head trained with tied blocks (``heads.train_head``). Gradients are computed in float32.
+    The values are the ordinary gradient: nothing forces the blocks together when the heads'
+    inputs differ; identical blocks just get bit-identical gradients.
     """
 
     @staticmethod
@@ -171,15 +174,23 @@ class _HeadwiseLinearFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+def headwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, n_heads: int,
+                    head_axis: int) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` whose backward computes every head's gradient block by its
+    own kernel calls (``_HeadwiseLinearFunction``), so identical heads get bit-identical
+    gradients.  ``head_axis`` 0: heads own blocks of output features; 1: of input features."""
+    return _HeadwiseLinearFunction.apply(x, weight, bias, n_heads, head_axis)
+
+
 class HeadwiseLinear(torch.nn.Linear):
     """``nn.Linear`` (same parameters, same forward) whose backward is head-exact; see
-    ``_HeadwiseLinearFunction``. Installed in place by ``exact_head_gradients``."""
+    ``headwise_linear``. Installed in place by ``exact_head_gradients``."""
 
     n_heads: int
     head_axis: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _HeadwiseLinearFunction.apply(x, self.weight, self.bias, self.n_heads, self.head_axis)
+        return headwise_linear(x, self.weight, self.bias, n_heads=self.n_heads, head_axis=self.head_axis)
 
 
 def exact_head_gradients(model: torch.nn.Module, per_node: bool = False) -> torch.nn.Module:
