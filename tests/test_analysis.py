@@ -128,27 +128,27 @@ def test_every_plot_draws(profile):
     from ssb.hull import envelope_segments
     apt_t = apt.apt_table(y, nodal.predict(head, z), np.bincount(probe.y_train, minlength=C), C, 1, probe.label_names)
     figures = [
-        plots.token_frequency(np.bincount(probe.y_train)),
-        plots.training_curves([{"step": 0, "loss": None, "eval_loss": 2.0, "eval_accuracy": 0.1, "baseline_accuracy": 0.1},
+        plots.plot_token_frequency(np.bincount(probe.y_train)),
+        plots.plot_training_curves([{"step": 0, "loss": None, "eval_loss": 2.0, "eval_accuracy": 0.1, "baseline_accuracy": 0.1},
                                {"step": 5, "loss": 1.5, "train_accuracy": 0.3, "eval_loss": 1.6, "eval_accuracy": 0.3, "baseline_accuracy": 0.1}]),
-        plots.head_gap_curves({"symmetric": [{"step": 0, "gap": 0.0}], "random": [{"step": 0, "gap": 1.4}]}, eps=1e-4),
-        plots.apt_vs_frequency(apt_t, apt.apt_by_frequency_bins(apt_t)),
-        plots.apt_by_layer({1: 0.1, 2: 0.2}, {1: 0.3, 2: 0.4}),
-        plots.confusion_clusters([np.array([0, 1])], np.eye(2), probe.label_names),
-        plots.confusion_clusters([], np.zeros((0, 0)), probe.label_names),
-        plots.recognized_histogram(res, "labels"),
-        plots.diagonal_confidence(res, 1 / C),
-        plots.node_label_map(res, np.arange(C), probe.label_names, "map"),
-        plots.head_label_map(res, probe.label_names),
-        plots.jaccard_matrices({"random": nodal.head_jaccard_matrix(res)}),
-        plots.accuracy_by_layer(pd.DataFrame({"pooling": ["cls", "cls"], "block": [5, 6], "accuracy": [0.5, 0.6]}), 1 / C, 0.7),
-        plots.label_confusion(np.eye(C) * 5, probe.label_names),
-        plots.crossover_panels({"across": curve}, res.silent_accuracy, 1 / C, "labels"),
-        plots.gain_vs_sum(table),
-        plots.single_node_envelope(W[:, 0], b, envelope_segments(W[:, 0], b), (float(z[:, 0].min()), float(z[:, 0].max())),
+        plots.plot_head_gap_curves({"symmetric": [{"step": 0, "gap": 0.0}], "random": [{"step": 0, "gap": 1.4}]}, eps=1e-4),
+        plots.plot_apt_vs_frequency(apt_t, apt.apt_by_frequency_bins(apt_t)),
+        plots.plot_apt_by_layer({1: 0.1, 2: 0.2}, {1: 0.3, 2: 0.4}),
+        plots.plot_confusion_clusters([np.array([0, 1])], np.eye(2), probe.label_names),
+        plots.plot_confusion_clusters([], np.zeros((0, 0)), probe.label_names),
+        plots.plot_recognized_histogram(res, "labels"),
+        plots.plot_diagonal_confidence(res, 1 / C),
+        plots.plot_node_label_map(res, np.arange(C), probe.label_names, "map"),
+        plots.plot_head_label_map(res, probe.label_names),
+        plots.plot_jaccard_matrices({"random": nodal.head_jaccard_matrix(res)}),
+        plots.plot_accuracy_by_layer(pd.DataFrame({"pooling": ["cls", "cls"], "block": [5, 6], "accuracy": [0.5, 0.6]}), 1 / C, 0.7),
+        plots.plot_label_confusion(np.eye(C) * 5, probe.label_names),
+        plots.plot_crossover_panels({"across": curve}, res.silent_accuracy, 1 / C, "labels"),
+        plots.plot_gain_vs_sum(table),
+        plots.plot_single_node_envelope(W[:, 0], b, envelope_segments(W[:, 0], b), (float(z[:, 0].min()), float(z[:, 0].max())),
                                    res.singles.predicted[0], probe.label_names, 0),
-        plots.bound_vs_realized(hull),
-        plots.efficiency_curve(node_sets.efficiency_by_n(hull)),
+        plots.plot_bound_vs_realized(hull),
+        plots.plot_efficiency_curve(node_sets.efficiency_by_n(hull)),
     ]
     for fig in figures:
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
@@ -159,7 +159,7 @@ def test_crossover_panels_draw_when_no_kappa_is_defined():
     curve = pd.DataFrame({"n": [1, 2, 4], "accuracy_mean": [0.1] * 3, "accuracy_std": [0.0] * 3,
                           "recognized_mean": [0.0] * 3, "recognized_std": [0.0] * 3, "union_individual_mean": [0.0] * 3,
                           "predicted_mean": [1.0] * 3, "kappa_R_mean": [np.nan] * 3})
-    fig = plots.crossover_panels({"across": curve}, 0.1, 0.1, "nothing recognised")
+    fig = plots.plot_crossover_panels({"across": curve}, 0.1, 0.1, "nothing recognised")
     fig.canvas.draw()                      # log axes with only NaN data used to fail at draw time
     plt.close(fig)
 
@@ -291,8 +291,8 @@ def test_seeds_and_ssb_along_blocks(profile):
     agg = nodal.across_seeds(seeds)
     f = agg["fraction_beyond_null"]
     assert f["range"][0] <= f["mean"] <= f["range"][1] and f["ci"][0] <= f["mean"] <= f["ci"][1]
-    fig = plots.ssb_along_blocks({"labels": table, "tokens": table})
+    fig = plots.plot_ssb_along_blocks({"labels": table, "tokens": table})
     plt.close(fig)
     res = nodal.nodal_analysis(nodal.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
     null = nodal.permutation_null(res.singles, 20)
-    plt.close(plots.permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))
+    plt.close(plots.plot_permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))

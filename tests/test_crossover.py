@@ -298,17 +298,17 @@ def test_interval_overlays_draw():
                           "predicted_mean": [2.0] * 3, "kappa_R_mean": [1.0] * 3})
     band = pd.DataFrame({"n": [1, 2, 4], "accuracy": [0.3, 0.2, 0.4], "accuracy_lo": [0.28, 0.18, 0.37],
                          "accuracy_hi": [0.32, 0.22, 0.43]})
-    fig = plots.crossover_panels({"across": curve}, 0.1, 0.1, "t")
-    plots.crossover_accuracy_bands(fig, {"across": band, "grown": band})
+    fig = plots.plot_crossover_panels({"across": curve}, 0.1, 0.1, "t")
+    plots.plot_crossover_accuracy_bands(fig, {"across": band, "grown": band})
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "across: 95 % band" in labels and "grown" in labels             # a family not drawn yet is added
     eff = pd.DataFrame({"n": [1, 2, 4], "U": [4, 8, 16], "U_observed": [3, 6, 12], "predicted": [2, 3, 4],
                         "recognized": [1, 2, 3], "eta": [0.25, 0.25, 0.19], "eta_observed": [0.3, 0.3, 0.25]})
     bands = eff.assign(eta_lo=eff["eta"] - 0.05, eta_hi=eff["eta"] + 0.05, U_below_C=[True, True, False])
-    fig2 = plots.efficiency_bands(plots.efficiency_curve(eff), bands)
+    fig2 = plots.plot_efficiency_bands(plots.plot_efficiency_curve(eff), bands)
     apt_bands = pd.DataFrame({"block": [1, 2, 3], "mean_apt": [0.01, 0.1, 0.2], "mean_apt_lo": [0.0, 0.08, 0.17],
                               "mean_apt_hi": [0.03, 0.12, 0.23]})
-    fig3 = plots.apt_block_bands(plots.apt_by_layer({1: 0.01, 2: 0.1, 3: 0.2}), apt_bands, gated=[2, 3])
+    fig3 = plots.plot_apt_block_bands(plots.plot_apt_by_layer({1: 0.01, 2: 0.1, 3: 0.2}), apt_bands, gated=[2, 3])
     for f in (fig, fig2, fig3):
         f.canvas.draw()
         plt.close(f)

@@ -65,7 +65,7 @@ def test_nonempty_columns_drops_empty_and_groups_by_row():
 
 def test_node_label_map_shows_only_recognised_columns(result):
     res, probe = result
-    fig = plots.node_label_map(res, np.arange(C), probe.label_names, "map", what="labels")
+    fig = plots.plot_node_label_map(res, np.arange(C), probe.label_names, "map", what="labels")
     ax = fig.axes[0]
     recognised_anywhere = int(res.singles.recognized.any(axis=0).sum())
     assert 0 < recognised_anywhere < C
@@ -79,7 +79,7 @@ def test_node_label_map_shows_only_recognised_columns(result):
 
 def test_head_label_map_full_names_wrapped(result):
     res, probe = result
-    fig = plots.head_label_map(res, probe.label_names, "heads")
+    fig = plots.plot_head_label_map(res, probe.label_names, "heads")
     texts = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert texts and all("\n" in t for t in texts)
     assert all(t.replace("\n", " ") in probe.label_names for t in texts)      # nothing cut off
@@ -88,7 +88,7 @@ def test_head_label_map_full_names_wrapped(result):
 
 def test_label_confusion_keys_full_names():
     names = [f"a rather long relation name number {i}" for i in range(12)]
-    fig = plots.label_confusion(np.eye(12) * 5 + 1, names)
+    fig = plots.plot_label_confusion(np.eye(12) * 5 + 1, names)
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert all(name in row for name, row in zip(names, rows))
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(i) for i in range(12)]
@@ -96,13 +96,13 @@ def test_label_confusion_keys_full_names():
 
 
 def test_apt_gets_its_own_axis():
-    fig = plots.apt_by_layer({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
+    fig = plots.plot_apt_by_layer({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
     apt_ax, acc_ax = fig.axes[0], fig.axes[1]
     assert apt_ax.get_shared_x_axes().joined(apt_ax, acc_ax)
     assert apt_ax.get_ylim()[1] < 0.01 < acc_ax.get_ylim()[0]   # each axis spans its own scale
     bands = pd.DataFrame({"block": [1, 2], "mean_apt": [0.003, 0.004], "mean_apt_lo": [0.002, 0.003],
                           "mean_apt_hi": [0.004, 0.005]})
-    plots.apt_block_bands(fig, bands, gated=[2])
+    plots.plot_apt_block_bands(fig, bands, gated=[2])
     labels = [t.get_text() for t in apt_ax.get_legend().get_texts()]
     assert any("accuracy" in t for t in labels) and any("APT" in t for t in labels)
     plt.close(fig)
@@ -121,11 +121,11 @@ def _filled_overlap(ax) -> bool:
 
 def test_count_histogram_bars_side_by_side_or_steps():
     fig, ax = plt.subplots()
-    assert plots.count_histogram(ax, {"a": [0, 1, 1, 2], "b": [1, 2, 2, 3]}) == "bars"
+    assert plots.plot_count_histogram(ax, {"a": [0, 1, 1, 2], "b": [1, 2, 2, 3]}) == "bars"
     assert not _filled_overlap(ax)
     fig2, ax2 = plt.subplots()
     rng = np.random.default_rng(0)
-    assert plots.count_histogram(ax2, {"a": rng.integers(0, 200, 300), "b": rng.integers(0, 200, 300)}) == "step"
+    assert plots.plot_count_histogram(ax2, {"a": rng.integers(0, 200, 300), "b": rng.integers(0, 200, 300)}) == "step"
     assert ax2.patches and all(not p.get_fill() for p in ax2.patches)
     plt.close(fig)
     plt.close(fig2)
@@ -133,11 +133,11 @@ def test_count_histogram_bars_side_by_side_or_steps():
 
 def test_recognized_and_null_histograms_never_overlap_filled(result):
     res, _ = result
-    fig = plots.recognized_histogram(res, "labels")
+    fig = plots.plot_recognized_histogram(res, "labels")
     assert not _filled_overlap(fig.axes[0])
     plt.close(fig)
     rng = np.random.default_rng(1)
-    fig = plots.permutation_null_histogram(rng.integers(0, 4, (50, 12)), rng.integers(0, 6, 12), "labels",
+    fig = plots.plot_permutation_null_histogram(rng.integers(0, 4, (50, 12)), rng.integers(0, 6, 12), "labels",
                                            rng.integers(0, 3, 12))
     assert not _filled_overlap(fig.axes[0])
     assert len(fig.axes[0].get_legend().get_texts()) == 3

@@ -1,17 +1,19 @@
 """Figures of the notebooks. Each function takes measured data and returns a matplotlib
-Figure; notebooks save it with ``results.save_figure``.
+Figure; notebooks save it with ``results.save_figure``.  Every drawing function is named
+``plot_*``, so that it is never confused with the measurement of the same name
+(``plots.plot_diagonal_confidence`` draws what ``metrics.diagonal_confidence`` computes).
 
 One look for every figure: ``setup_style()`` (called by ``ssb.session.start``) sets the
 matplotlib style once.  Conventions the functions follow so that a figure can be read:
 
-- quantities on different scales get their own axis (``apt_by_layer``: ⟨APT⟩ ≈ 0.003 on the
+- quantities on different scales get their own axis (``plot_apt_by_layer``: ⟨APT⟩ ≈ 0.003 on the
   left, accuracy ≈ 0.05 on a secondary axis on the right);
 - node x label maps show only the columns with at least one non-zero cell, sorted so that each
   node's labels sit together, cropped to ``max_columns``; the title says how many were dropped;
-- distributions drawn together are side-by-side bars (few integer values, ``count_histogram``)
+- distributions drawn together are side-by-side bars (few integer values, ``plot_count_histogram``)
   or step outlines, never filled bars on top of each other;
 - long label names (FewRel relations) appear in full, wrapped (``wrap_names``), or as numbers
-  with a key beside the axis (``label_confusion``).
+  with a key beside the axis (``plot_label_confusion``).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ STYLE = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7, 4), "axes.
          "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 11, "axes.labelsize": 10,
          "legend.fontsize": 8, "legend.frameon": False, "xtick.labelsize": 9, "ytick.labelsize": 9,
          "image.cmap": "viridis", "axes.prop_cycle": mpl.cycler(color=plt.get_cmap("tab10").colors)}
-MAX_GROUPED_VALUES = 25    # count_histogram: side-by-side bars up to this many integer values, step outlines beyond
+MAX_GROUPED_VALUES = 25    # plot_count_histogram: side-by-side bars up to this many integer values, step outlines beyond
 
 
 def setup_style() -> None:
@@ -38,7 +40,7 @@ def wrap_names(names, width: int = 24) -> list[str]:
     return [textwrap.fill(str(n), width) or str(n) for n in names]
 
 
-def count_histogram(ax, series: dict, colors=None, density: bool = False, linestyles=None):
+def plot_count_histogram(ax, series: dict, colors=None, density: bool = False, linestyles=None):
     """Distributions of integer counts (e.g. |R| and |P| per node) drawn so they can be told
     apart: side-by-side bars when at most ``MAX_GROUPED_VALUES`` integer values occur, else
     step outlines on common bins.  series: label -> values.  Returns "bars" or "step"."""
@@ -68,7 +70,7 @@ VARIANT_COLORS = {"random": "C0", "main": "C0", "symmetric": "C3", "symmetric_ep
                   "symmetric_dropout": "C5", "node_symmetric": "C1"}
 
 
-def token_frequency(counts: np.ndarray, title: str = "Token frequency (training blocks)"):
+def plot_token_frequency(counts: np.ndarray, title: str = "Token frequency (training blocks)"):
     """Rank-frequency (Zipf) plot of token counts."""
     c = np.sort(np.asarray(counts)[np.asarray(counts) > 0])[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -77,7 +79,7 @@ def token_frequency(counts: np.ndarray, title: str = "Token frequency (training 
     return fig
 
 
-def training_curves(log: list[dict], title: str = "MLM pre-training"):
+def plot_training_curves(log: list[dict], title: str = "MLM pre-training"):
     """Loss (train, held-out) and held-out masked-token accuracy against the most-frequent-token baseline."""
     steps = [r["step"] for r in log]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -98,7 +100,7 @@ def training_curves(log: list[dict], title: str = "MLM pre-training"):
     return fig
 
 
-def head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float = 1e-12):
+def plot_head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float = 1e-12):
     """g(t) per variant on a log axis; exact zeros drawn at ``floor`` and labelled as such."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, log in logs.items():
@@ -117,7 +119,7 @@ def head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float = 1e-1
 
 # --- 02: accuracy per token -------------------------------------------------------------
 
-def apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency"):
+def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency"):
     """Scatter of APT against training frequency (log x), with the binned mean on top."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.scatter(table["train_count"].clip(lower=1), table["apt"], s=6, alpha=0.35, color="C0", label="token")
@@ -129,7 +131,7 @@ def apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against 
     return fig
 
 
-def apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
+def plot_apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
     """⟨APT⟩ (left axis) and accuracy (secondary right axis: the two differ ~10x in scale) of a
     token head trained on each block's node vectors."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -164,7 +166,7 @@ def _joint_legend(fig, ax, **kw):
     ax.legend(handles, labels, fontsize=8, **kw)
 
 
-def confusion_clusters(clusters: list, matrix: np.ndarray, names):
+def plot_confusion_clusters(clusters: list, matrix: np.ndarray, names):
     """Row-normalised confusion among tokens that are strongly mistaken for one another,
     grouped by cluster (boxes)."""
     tokens = np.concatenate(clusters) if clusters else np.zeros(0, int)
@@ -191,11 +193,11 @@ def confusion_clusters(clusters: list, matrix: np.ndarray, names):
 
 # --- 03 / 05: nodes and heads ----------------------------------------------------------
 
-def recognized_histogram(res, what: str = "tokens"):
+def plot_recognized_histogram(res, what: str = "tokens"):
     """Histogram of |R| over single nodes, with |P| beside it; head values as ticks."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     s = res.singles
-    count_histogram(a1, {"recognised |R|": s.n_recognized, "predicted |P|": s.n_predicted})
+    plot_count_histogram(a1, {"recognised |R|": s.n_recognized, "predicted |P|": s.n_predicted})
     a1.set(xlabel=f"{what} per single node", ylabel="nodes", title=f"Single nodes ({len(s.n_recognized)})")
     a1.legend(fontsize=8)
     x = np.arange(len(res.heads.n_recognized))
@@ -209,7 +211,7 @@ def recognized_histogram(res, what: str = "tokens"):
     return fig
 
 
-def diagonal_confidence(res, chance: float):
+def plot_diagonal_confidence(res, chance: float):
     """Distribution of the diagonal confidence of every (node, predicted label) pair."""
     dc = res.singles.diagonal_confidence()
     vals = dc[res.singles.predicted]
@@ -246,7 +248,7 @@ def _crop_note(shown: int, offered: int, what: str, by: str = "node") -> str:
     return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising {by} dropped" if dropped else "")
 
 
-def node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
+def plot_node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
     """Single nodes (rows, grouped by head) x labels (columns): DC where recognised.  Of the
     offered ``labels`` only those recognised by at least one node are drawn (``nonempty_columns``:
     sorted so each node's labels sit together, at most ``max_columns``); the title notes how
@@ -276,7 +278,7 @@ def node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int 
     return fig
 
 
-def head_label_map(res, names, title: str = "Heads x labels", max_columns: int = 80):
+def plot_head_label_map(res, names, title: str = "Heads x labels", max_columns: int = 80):
     """Heads (rows) x labels (columns): DC where the head recognises the label.  Only labels
     recognised by at least one head are drawn (full names, wrapped); the title says how many
     were dropped."""
@@ -300,7 +302,7 @@ def head_label_map(res, names, title: str = "Heads x labels", max_columns: int =
     return fig
 
 
-def jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the heads' recognised sets"):
+def plot_jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the heads' recognised sets"):
     """One head x head Jaccard heatmap per variant (random vs symmetric), on one colour scale;
     cells are annotated when there are at most 16 heads."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.4 * len(matrices) + 0.8, 4.0), squeeze=False)
@@ -325,7 +327,7 @@ def jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the heads
 
 # --- 04: fine-tuning ------------------------------------------------------------------
 
-def accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
+def plot_accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
     """Head accuracy on frozen node vectors per block and pooling, with chance and full FT."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (pool, g) in enumerate(table.groupby("pooling")):
@@ -339,7 +341,7 @@ def accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
     return fig
 
 
-def label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (row-normalised)"):
+def plot_label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (row-normalised)"):
     """Row-normalised confusion matrix.  Columns carry the label's number, rows its number and
     full name (the key), so long relation names are never cut."""
     m = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
@@ -363,7 +365,7 @@ def label_confusion(matrix: np.ndarray, names, title: str = "Label confusion (ro
 
 # --- 06: crossover ------------------------------------------------------------------
 
-def crossover_panels(curves: dict, silent_accuracy: float, chance: float, title: str):
+def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, title: str):
     """A(n), |P|/|R| against the union of individuals, and κ against n, per set family."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for i, (name, c) in enumerate(curves.items()):
@@ -388,7 +390,7 @@ def crossover_panels(curves: dict, silent_accuracy: float, chance: float, title:
     return fig
 
 
-def gain_vs_sum(table, title: str = "Joint gain against the summed individual gains"):
+def plot_gain_vs_sum(table, title: str = "Joint gain against the summed individual gains"):
     """ΔA(S) against Σ_k ΔA({k}) per set, coloured by n; the diagonal marks additivity."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     sc = ax.scatter(table["sum_individual_gain"], table["gain"], c=np.log2(table["n"]), s=10, cmap="viridis")
@@ -403,7 +405,7 @@ def gain_vs_sum(table, title: str = "Joint gain against the summed individual ga
 
 # --- 07: convex hull ---------------------------------------------------------------
 
-def single_node_envelope(slopes, intercepts, segments, observed: tuple[float, float], predicted, names, node: int):
+def plot_single_node_envelope(slopes, intercepts, segments, observed: tuple[float, float], predicted, names, node: int):
     """The lines (W[c,k], b_c) of one node, their upper envelope, the observed range and the
     labels the node actually predicts."""
     lo, hi = observed
@@ -428,7 +430,7 @@ def single_node_envelope(slopes, intercepts, segments, observed: tuple[float, fl
     return fig
 
 
-def bound_vs_realized(table):
+def plot_bound_vs_realized(table):
     """Per single node: U, U_observed and |R| (|R| ≤ |P| ≤ U_observed ≤ U must hold)."""
     t = table[table["single"]]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -443,7 +445,7 @@ def bound_vs_realized(table):
     return fig
 
 
-def efficiency_curve(eff):
+def plot_efficiency_curve(eff):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     a1.plot(eff["n"], eff["U"], marker="o", label="U (unbounded)")
     a1.plot(eff["n"], eff["U_observed"], marker="s", label="U (observed box)")
@@ -462,8 +464,8 @@ def efficiency_curve(eff):
 
 # --- intervals drawn onto the figures above (issue 11) ---------------------------------
 
-def crossover_accuracy_bands(fig, bands: dict):
-    """Shade each family's 95 % paired-bootstrap band of A(n) on ``crossover_panels``' first
+def plot_crossover_accuracy_bands(fig, bands: dict):
+    """Shade each family's 95 % paired-bootstrap band of A(n) on ``plot_crossover_panels``' first
     panel.  bands: family name -> DataFrame with n, accuracy, accuracy_lo, accuracy_hi; a
     family not drawn yet (e.g. the nested sets grown inside each head) is drawn too."""
     ax = fig.axes[0]
@@ -480,8 +482,8 @@ def crossover_accuracy_bands(fig, bands: dict):
     return fig
 
 
-def efficiency_bands(fig, bands):
-    """Shade the 95 % bootstrap band of η per n on ``efficiency_curve``'s second panel and
+def plot_efficiency_bands(fig, bands):
+    """Shade the 95 % bootstrap band of η per n on ``plot_efficiency_curve``'s second panel and
     mark the n where U = C (the bound says nothing there)."""
     ax = fig.axes[1]
     ax.fill_between(bands["n"], bands["eta_lo"], bands["eta_hi"], color="C0", alpha=0.2, lw=0, label="η: 95 % band")
@@ -493,8 +495,8 @@ def efficiency_bands(fig, bands):
     return fig
 
 
-def apt_block_bands(fig, bands, gated=None):
-    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``apt_by_layer``'s axes;
+def plot_apt_block_bands(fig, bands, gated=None):
+    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``plot_apt_by_layer``'s axes;
     blocks whose head fails the probe gate are marked with an open grey circle."""
     ax = fig.axes[0]
     m = bands["mean_apt"].to_numpy()
@@ -509,7 +511,7 @@ def apt_block_bands(fig, bands, gated=None):
     return fig
 
 
-def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str = "labels",
+def plot_permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str = "labels",
                                untrained: np.ndarray | None = None, title: str | None = None):
     """Per-node |R| under the label-permutation null (pooled over permutations and nodes)
     against the observed |R| of the trained (and, if given, the untrained) backbone's nodes."""
@@ -519,7 +521,7 @@ def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str
     if untrained is not None:
         series["untrained backbone"] = np.asarray(untrained)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    count_histogram(ax, series, colors=["gray", "C0", "C3"], density=True, linestyles=["-", "-", "--"])
+    plot_count_histogram(ax, series, colors=["gray", "C0", "C3"], density=True, linestyles=["-", "-", "--"])
     ax.set(xlabel=f"recognised {what} per single node |R|", ylabel="share of nodes",
            title=title or "Single nodes against the label-permutation null")
     ax.legend(fontsize=8)
@@ -527,7 +529,7 @@ def permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str
     return fig
 
 
-def ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
+def plot_ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
     """The single-node statistics of ``nodal.ssb_along_blocks`` per block, one line per table
     (e.g. {"tokens": ..., "labels": ...}): median |R|, mean DC, node Jaccard and the fraction of
     nodes beyond the permutation null (with its Wilson interval).  Blocks whose probe failed its
