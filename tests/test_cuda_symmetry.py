@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ssb.model import head_gap, node_gap
-from test_pretrain import run, state, tiny_profile   # `data` is the conftest fixture
+from tiny_pretraining import run, state, tiny_profile   # `data` is the conftest fixture
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

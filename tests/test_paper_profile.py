@@ -11,30 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from paper_vocabulary import TEXT, paper_tokenizer
 from ssb.aperture import evaluate_sets, head_sets, naive_predictions, single_node_sets
 from ssb.heads import train_head
 from ssb.nodes import load_backbone, node_vectors
 from ssb.pretrain import pretrain
 from ssb.profiles import get_profile
-from ssb.tokenizer import train_wordpiece
-
-TEXT = ("the paper pre-trains bert with masked language modelling and fine-tunes it on relation "
-        "classification . single attention nodes recognise a few tokens each . ") * 40
-
-
-def paper_tokenizer(tmp_path, size: int = 30_522):
-    from tokenizers import models
-    from transformers import BertTokenizerFast
-
-    small = train_wordpiece([TEXT], 200)
-    vocab = dict(small.get_vocab())
-    vocab.update({f"[unused{i}]": len(vocab) + i for i in range(size - len(vocab))})
-    backend = small.backend_tokenizer
-    backend.model = models.WordPiece(vocab, unk_token="[UNK]")
-    tok = BertTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", mask_token="[MASK]", do_lower_case=True)
-    assert len(tok) == size
-    return tok
 
 
 def test_paper_profile_two_steps_nodes_and_aperture(tmp_path):

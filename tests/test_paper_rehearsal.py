@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from test_notebooks import EXPECTED, NOTEBOOKS
-from test_paper_profile import paper_tokenizer
+from notebook_outputs import EXPECTED, NOTEBOOKS
+from paper_vocabulary import paper_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

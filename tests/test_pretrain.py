@@ -13,31 +13,12 @@ import pytest
 import torch
 
 import ssb.pretrain as pretrain_mod
-from ssb.mlm import MaskingSpec, encode_corpus, split_blocks
+from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6, head_gap
 from ssb.pretrain import Interrupted, global_batch, pretrain
-from ssb.profiles import get_profile
-from ssb.tokenizer import SPECIAL_TOKENS
+from tiny_pretraining import run, state, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
-
-
-
-
-def tiny_profile(**overrides):
-    base = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=9, lr=2e-3,
-                warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
-    return get_profile("smoke", **{**base, **overrides})
-
-
-def run(data, out_dir, **kwargs):
-    tok, train, held = data
-    profile = kwargs.pop("profile", None) or tiny_profile()
-    return pretrain(profile, out_dir, tok, train, held, progress=False, **kwargs)
-
-
-def state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
