@@ -189,8 +189,8 @@ def get_profile(name: str = "quick", **overrides: Any) -> Profile:
         base = PROFILES[name]
     unknown = sorted(set(overrides) - FIELD_NAMES)
     if unknown:
-        hints = "".join(did_you_mean(k, FIELD_NAMES, quoted=True) for k in unknown)
-        raise ValueError(f"unknown profile field(s) {unknown}{hints}; known fields: {sorted(FIELD_NAMES)}")
+        named = ", ".join(f"{k!r}{did_you_mean(k, FIELD_NAMES, quoted=True)}" for k in unknown)
+        raise ValueError(f"unknown profile field(s) {named}; known fields: {sorted(FIELD_NAMES)}")
     coerced = {k: coerce_field(k, v) for k, v in overrides.items()}
     p = dataclasses.replace(base, **{k: v for k, v in coerced.items() if v is not None})
     _validate(p)
