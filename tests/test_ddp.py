@@ -29,7 +29,7 @@ import torch.distributed as dist
 
 from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6
-from ssb.pretrain import MaskedLMObjective, global_batch, pretrain, train_step
+from ssb.pretrain import MaskedLMObjective, global_batch, join_process_group, pretrain, train_step
 from ssb.profiles import get_profile
 
 OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
@@ -65,6 +65,14 @@ def test_sliced_gradients_average_to_the_global_gradient(data):
         # gradient is 0 (softmax ignores a shift of every score) and whose computed one is noise
         error = (averaged - g).norm()
         assert error <= 1e-5 * g.norm() + 1e-7 * scale, f"{name}: error {error:.1e}, norm {g.norm():.1e}"
+
+
+def test_one_process_joins_no_process_group(monkeypatch):
+    """join_process_group: world 1, rank 0 and no process group outside torchrun (pretrain and
+    pretrain_cli both set DDP up through it)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert join_process_group() == (1, 0)
+    assert not (dist.is_available() and dist.is_initialized())
 
 
 def free_port() -> int:
