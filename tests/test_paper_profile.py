@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.aperture import evaluate_sets, head_sets, naive_predictions, single_node_sets
+from ssb.aperture import evaluate_sets, naive_predictions
 from ssb.heads import train_head
-from ssb.nodes import load_backbone, node_vectors
+from ssb.node_sets import head_sets, single_node_sets
+from ssb.node_vectors import load_backbone, node_vectors
 from ssb.pretrain import pretrain
 from ssb.profiles import get_profile
 from ssb.tokenizer import train_wordpiece
