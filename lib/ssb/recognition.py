@@ -32,7 +32,7 @@ from . import stats
 from .aperture import ApertureResult, evaluate_sets, naive_predictions, silent_accuracy
 from .heads import fit_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
-from .node_sets import head_sets, single_node_sets
+from .node_sets import all_nodes_set, head_sets, single_node_sets
 from .node_vectors import Probe
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, docs/method.md)
@@ -69,9 +69,9 @@ def nodal_analysis(head, probe: Probe, block: int, profile, progress: bool = Fal
     kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile.device)
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), **kw)
-    full = evaluate_sets(head, z, y, [np.arange(n_nodes)], keep_predictions=True, **kw)
-    return NodalResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes, list(probe.label_names),
-                       np.asarray(probe.y_train))
+    full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
+    return NodalResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
+                       list(probe.label_names), np.asarray(probe.y_train))
 
 
 def node_table(res: NodalResult) -> pd.DataFrame:
