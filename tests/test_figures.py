@@ -2,8 +2,6 @@
 empty columns, histograms that can be told apart, full label names, one style."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,6 +13,7 @@ import torch  # noqa: E402
 
 from ssb import plots, recognition  # noqa: E402
 from ssb.heads import ClassifierHead  # noqa: E402
+from ssb.node_vectors import Probe  # noqa: E402
 from ssb.profiles import get_profile  # noqa: E402
 
 N_HEADS, D_HEAD, C = 3, 4, 30
@@ -29,8 +28,8 @@ def make_probe(seed: int = 0, n: int = 600):
     z = rng.standard_normal((n, d)) * 0.3
     z[np.arange(n), np.minimum(y, d - 1)] += 3.0
     names = [f"relation number {i} with a long descriptive name" for i in range(C)]
-    return SimpleNamespace(z_train={1: z}, z_test={1: z}, y_train=y, y_test=y, n_heads=N_HEADS, d_head=D_HEAD,
-                           n_classes=C, label_names=names)
+    return Probe(z_train={1: z}, y_train=y, z_test={1: z}, y_test=y, n_classes=C, label_names=names, n_heads=N_HEADS,
+                 d_head=D_HEAD)
 
 
 def make_head(probe, dtype=torch.float64):
