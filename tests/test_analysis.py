@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ssb import apt, nodal, node_sets, plots
-from ssb.pipeline import Probe
+from ssb import apt, crossover, heads, plots, recognition
+from ssb.hull import (crosscheck_sets, efficiency_by_n, envelope_segments, first_fc, hull_crosscheck,
+                      hull_table)
+from ssb.node_vectors import Probe
 from ssb.profiles import get_profile
 
 N_HEADS, D_HEAD, C = 3, 4, 6
@@ -67,66 +69,65 @@ def test_strong_match_clusters_keep_the_most_frequent_tokens_of_a_big_star():
 
 def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile):
     probe = synthetic_probe()
-    head = nodal.fit_head(profile, probe, 6, progress=False)
-    again = nodal.fit_head(profile, probe, 6, progress=False)
+    head = heads.fit_head(profile, probe, 6, progress=False)
+    again = heads.fit_head(profile, probe, 6, progress=False)
     assert all(np.array_equal(a.detach(), b.detach()) for a, b in zip(head.parameters(), again.parameters()))
-    res = nodal.nodal_analysis(head, probe, 6, profile)
-    s = nodal.nodal_summary(res)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
+    s = recognition.nodal_summary(res)
     assert s["accuracy_full"] > 0.8 > res.silent_accuracy
     assert res.singles.n_recognized.shape == (N_HEADS * D_HEAD,)
-    table = nodal.head_table(res)
+    table = recognition.head_table(res)
     assert len(table) == N_HEADS and "label" in " ".join(table["recognized_labels"])
 
-    control = nodal.symmetry_control(profile, lambda v: synthetic_probe(1, symmetric=(v == "symmetric")))
-    assert nodal.head_jaccard(control["symmetric"]) == 1.0
-    assert nodal.head_jaccard(control["random"]) < 1.0
-    assert set(nodal.control_table(control)["variant"]) == {"random", "symmetric"}
+    control = recognition.symmetry_control(profile, lambda v: synthetic_probe(1, symmetric=(v == "symmetric")))
+    assert recognition.head_jaccard(control["symmetric"]) == 1.0
+    assert recognition.head_jaccard(control["random"]) < 1.0
+    assert set(recognition.control_table(control)["variant"]) == {"random", "symmetric"}
     with pytest.raises(ValueError, match="block 3"):
-        nodal.fit_head(profile, probe, 3, progress=False)
+        heads.fit_head(profile, probe, 3, progress=False)
 
 
 def test_crossover_and_hull_tables(profile):
     probe = synthetic_probe()
-    head = nodal.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = nodal.nodal_analysis(head, probe, 6, profile)
+    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
-    table = node_sets.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
-    curve = node_sets.crossover_curve(table)
+    table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
+    curve = crossover.summarize_by_size(table["n"], table.drop(columns="n"))
     assert curve["n"].iloc[0] == 1 and curve["n"].iloc[-1] == N_HEADS * D_HEAD
     assert curve["accuracy_mean"].iloc[-1] == pytest.approx(res.full.accuracy[0])
-    has_dip, n_min = node_sets.dip(curve)
+    has_dip, n_min = crossover.dip(curve)
     assert isinstance(has_dip, bool)
-    inside = node_sets.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C,
+    inside = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C,
                                        d_head=D_HEAD, within_head=True)
     assert inside["n"].max() <= D_HEAD
-    experiment = node_sets.crossover_experiment(head, probe, res, profile, block=6)
+    experiment = crossover.crossover_experiment(head, probe, res, profile, block=6)
     pd.testing.assert_frame_equal(experiment["across"], table)
     assert experiment["curves"]["inside one head"]["n"].max() <= D_HEAD
     assert (experiment["has_dip"], experiment["n_min"]) == (has_dip, n_min)
-    hull = node_sets.hull_table(head, z, y, profile, res.singles, n_classes=C)
+    hull = hull_table(head, z, y, profile, res.singles, n_classes=C)
     assert hull["violations"].sum() == 0
     assert (hull["recognized"] <= hull["predicted"]).all()
     assert (hull["predicted"] <= hull["U_observed"]).all() and (hull["U_observed"] <= hull["U"]).all()
-    eff = node_sets.efficiency_by_n(hull)
+    eff = efficiency_by_n(hull)
     assert ((eff["eta"] >= 0) & (eff["eta"] <= 1)).all()
-    check = node_sets.hull_crosscheck(head, [np.array([0, 5]), np.array([1, 2, 7])])
+    check = hull_crosscheck(head, [np.array([0, 5]), np.array([1, 2, 7])])
     assert check == {"checked": 2, "agree": 2}
-    two_fc = nodal.fit_head(profile, probe, 6, layers=2, progress=False)
+    two_fc = heads.fit_head(profile, probe, 6, layers=2, progress=False)
     with pytest.raises(ValueError, match="1-FC"):
-        node_sets.first_fc(two_fc)
+        first_fc(two_fc)
 
 
 def test_every_plot_draws(profile):
     probe = synthetic_probe()
-    head = nodal.fit_head(profile, probe, 6, progress=False)
-    res = nodal.nodal_analysis(head, probe, 6, profile)
+    head = heads.fit_head(profile, probe, 6, progress=False)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
-    table = node_sets.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
-    curve = node_sets.crossover_curve(table)
-    hull = node_sets.hull_table(head, z, y, profile, res.singles, n_classes=C)
-    W, b = node_sets.first_fc(head)
-    from ssb.hull import envelope_segments
-    apt_t = apt.apt_table(y, nodal.predict(head, z), np.bincount(probe.y_train, minlength=C), C, 1, probe.label_names)
+    table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
+    curve = crossover.summarize_by_size(table["n"], table.drop(columns="n"))
+    hull = hull_table(head, z, y, profile, res.singles, n_classes=C)
+    W, b = first_fc(head)
+    apt_t = apt.apt_table(y, heads.predict(head, z), np.bincount(probe.y_train, minlength=C), C, 1, probe.label_names)
     figures = [
         plots.plot_token_frequency(np.bincount(probe.y_train)),
         plots.plot_training_curves([{"step": 0, "loss": None, "eval_loss": 2.0, "eval_accuracy": 0.1, "baseline_accuracy": 0.1},
@@ -140,7 +141,7 @@ def test_every_plot_draws(profile):
         plots.plot_diagonal_confidence(res, 1 / C),
         plots.plot_node_label_map(res, np.arange(C), probe.label_names, "map"),
         plots.plot_head_label_map(res, probe.label_names),
-        plots.plot_jaccard_matrices({"random": nodal.head_jaccard_matrix(res)}),
+        plots.plot_jaccard_matrices({"random": recognition.head_jaccard_matrix(res)}),
         plots.plot_accuracy_by_layer(pd.DataFrame({"pooling": ["cls", "cls"], "block": [5, 6], "accuracy": [0.5, 0.6]}), 1 / C, 0.7),
         plots.plot_label_confusion(np.eye(C) * 5, probe.label_names),
         plots.plot_crossover_panels({"across": curve}, res.silent_accuracy, 1 / C, "labels"),
@@ -148,7 +149,7 @@ def test_every_plot_draws(profile):
         plots.plot_single_node_envelope(W[:, 0], b, envelope_segments(W[:, 0], b), (float(z[:, 0].min()), float(z[:, 0].max())),
                                    res.singles.predicted[0], probe.label_names, 0),
         plots.plot_bound_vs_realized(hull),
-        plots.plot_efficiency_curve(node_sets.efficiency_by_n(hull)),
+        plots.plot_efficiency_curve(efficiency_by_n(hull)),
     ]
     for fig in figures:
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
@@ -165,10 +166,10 @@ def test_crossover_panels_draw_when_no_kappa_is_defined():
 
 
 def test_crosscheck_sets_are_distinct_and_seeded():
-    a = node_sets.crosscheck_sets(48, 10, seed=0)
+    a = crosscheck_sets(48, 10, seed=0)
     assert [len(s) for s in a] == [2] * 10 + [3] * 10
     assert len({tuple(sorted(s)) for s in a}) == 20            # one generator: not the same set 20 times
-    assert all(np.array_equal(x, y) for x, y in zip(a, node_sets.crosscheck_sets(48, 10, seed=0)))
+    assert all(np.array_equal(x, y) for x, y in zip(a, crosscheck_sets(48, 10, seed=0)))
 
 
 # ----------------------------------------------------------------------------- nulls behind C1/C2/C3
@@ -214,34 +215,34 @@ def test_permutation_null_has_the_right_size():
     beyond = []
     for seed in range(15):
         res, _ = no_information_sets(seed, q=0.5)          # a lenient FDR so that |R| varies under the null
-        null = nodal.permutation_null(res, 200, seed=seed, q=0.5)
+        null = recognition.permutation_null(res, 200, seed=seed, q=0.5)
         assert null.shape == (200, 40)
-        beyond.append(nodal.beyond_null(res.n_recognized, null))
+        beyond.append(recognition.beyond_null(res.n_recognized, null))
     rate = np.concatenate(beyond).mean()
     assert 0.0 < rate <= 0.06, rate
-    again = nodal.permutation_null(res, 200, seed=14, q=0.5)
+    again = recognition.permutation_null(res, 200, seed=14, q=0.5)
     np.testing.assert_array_equal(again, null)                # seeded
 
 
 def test_jaccard_null_matches_sizes_and_frequencies():
     rec = np.zeros((4, 8), dtype=bool)
     rec[0, [0, 1]] = rec[1, [2, 3]] = rec[2, [4, 5]] = rec[3, [6, 7]] = True     # disjoint pairs
-    null = nodal.jaccard_null(rec, n_draws=300, seed=0)
+    null = recognition.jaccard_null(rec, n_draws=300, seed=0)
     assert null.shape == (300, 4)
-    assert nodal.jaccard_rows(rec).tolist() == [0.0] * 4
+    assert recognition.jaccard_rows(rec).tolist() == [0.0] * 4
     assert 0.05 < null.mean() < 0.3                          # random pairs of 8 items overlap sometimes
     same = np.tile(rec[:1], (4, 1))                           # every node recognises {0, 1}: the null is 1 too
-    assert nodal.jaccard_null(same, 20, 0).min() == 1.0
-    assert nodal.jaccard_null(rec[:1], 5, 0).shape == (5, 0)
+    assert recognition.jaccard_null(same, 20, 0).min() == 1.0
+    assert recognition.jaccard_null(rec[:1], 5, 0).shape == (5, 0)
 
 
 def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
     from ssb import claims
     probe = synthetic_probe()
-    res = nodal.nodal_analysis(nodal.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    res = recognition.nodal_analysis(heads.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
     noise = noise_probe()
-    res0 = nodal.nodal_analysis(nodal.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
-    st, null = nodal.claim_stats(res, untrained=res0, n_permutations=200, seed=0)
+    res0 = recognition.nodal_analysis(heads.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
+    st, null = recognition.claim_stats(res, untrained=res0, n_permutations=200, seed=0)
     assert null.shape == (200, N_HEADS * D_HEAD)
     assert st["gates"]["probe"]["passed"] is True
     checks = st["checks"]
@@ -251,7 +252,7 @@ def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
         assert (c["ci"][0] > c["null"]) if c["direction"] == "greater" else (c["ci"][1] < c["null"])
     assert st["nulls"]["untrained"]["fraction_beyond_null"] <= 0.1
     # the no-information head: gate fails, (almost) nothing recognised, checks do not pass
-    st0, _ = nodal.claim_stats(res0, n_permutations=200, seed=0)
+    st0, _ = recognition.claim_stats(res0, n_permutations=200, seed=0)
     assert st0["gates"]["probe"]["passed"] is False
     assert res0.singles.n_recognized.sum() <= 1
     assert st0["checks"]["beyond_permutation_null"]["passed"] is False
@@ -263,36 +264,36 @@ def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
     assert claims.claims_summary(summary)["claims"]["C2"] == "holds"
     # deterministic (compared as JSON: NaN, e.g. the Jaccard of nodes recognising nothing, equals itself there)
     import json
-    again = nodal.claim_stats(res, untrained=res0, n_permutations=200, seed=0)[0]
+    again = recognition.claim_stats(res, untrained=res0, n_permutations=200, seed=0)[0]
     assert json.dumps(again, sort_keys=True) == json.dumps(st, sort_keys=True)
 
 
 def test_head_order_parameter_symmetric_against_random(profile):
     sym = synthetic_probe(symmetric=True)
     rnd = synthetic_probe()
-    rs = nodal.nodal_analysis(nodal.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
-    rr = nodal.nodal_analysis(nodal.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
-    c = nodal.head_order_parameter(rs, rr)
+    rs = recognition.nodal_analysis(heads.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
+    rr = recognition.nodal_analysis(heads.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
+    c = recognition.head_order_parameter(rs, rr)
     assert c["symmetric"] == 1.0 and c["random"] < 1.0
     assert c["passed"] is True and c["value"] == pytest.approx(c["symmetric"] - c["random"])
-    assert nodal.head_order_parameter(rr, rr)["passed"] is False          # identical: interval is [0, 0]
+    assert recognition.head_order_parameter(rr, rr)["passed"] is False          # identical: interval is [0, 0]
 
 
 def test_seeds_and_ssb_along_blocks(profile):
     probe = synthetic_probe()
     noise = noise_probe()
     probe.z_train[5], probe.z_test[5] = noise.z_train[6][:len(probe.y_train)], noise.z_test[6][:len(probe.y_test)]
-    table = nodal.ssb_along_blocks(profile, probe, n_permutations=50)
+    table = recognition.ssb_along_blocks(profile, probe, n_permutations=50)
     assert table["block"].tolist() == [5, 6]
     assert table["probe_gate"].tolist() == [False, True]
     assert table["fraction_beyond_null"].iloc[1] > table["fraction_beyond_null"].iloc[0]
-    seeds = nodal.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50)
+    seeds = recognition.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50)
     assert seeds["seed"].tolist() == [profile.seed, profile.seed + 1]
-    agg = nodal.across_seeds(seeds)
+    agg = recognition.across_seeds(seeds)
     f = agg["fraction_beyond_null"]
     assert f["range"][0] <= f["mean"] <= f["range"][1] and f["ci"][0] <= f["mean"] <= f["ci"][1]
     fig = plots.plot_ssb_along_blocks({"labels": table, "tokens": table})
     plt.close(fig)
-    res = nodal.nodal_analysis(nodal.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
-    null = nodal.permutation_null(res.singles, 20)
+    res = recognition.nodal_analysis(recognition.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    null = recognition.permutation_null(res.singles, 20)
     plt.close(plots.plot_permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))

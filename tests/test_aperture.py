@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ssb import aperture, metrics
-from ssb.aperture import (all_nodes_set, evaluate_sets, first_argmax, head_of_node, head_sets, naive_predictions,
-                          silent_accuracy, silent_prediction, single_node_sets)
+from ssb.aperture import evaluate_sets, first_argmax, naive_predictions, silent_accuracy, silent_prediction
 from ssb.heads import ClassifierHead
+from ssb.node_sets import all_nodes_set, head_of_node, head_sets, single_node_sets
 
 N_HEADS, D_HEAD = 4, 6
 D = N_HEADS * D_HEAD

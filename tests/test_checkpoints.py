@@ -14,7 +14,7 @@ import torch
 
 from conftest import word_tokenizer
 from ssb import atomic, pipeline
-from ssb.nodes import cached_node_vectors, load_backbone
+from ssb.node_vectors import cached_node_vectors, load_backbone
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,18 +1,18 @@
-"""The crossover arithmetic (lib/ssb/crossover.py): log grid, node-set sampling, cooperation,
+"""The crossover arithmetic (lib/ssb/crossover.py, lib/ssb/node_sets.py): log grid, node-set sampling, cooperation,
 the interior-minimum rule and the per-size summary."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ssb import crossover
+from ssb import crossover, node_sets
 
 
 # ----------------------------------------------------------------------------- log_grid
 
 @pytest.mark.parametrize("n_max,n_points", [(768, 12), (192, 10), (64, 8), (16, 16), (5, 10), (2, 2), (1000, 30), (1, 1), (1, 5)])
 def test_log_grid_properties(n_max, n_points):
-    g = crossover.log_grid(n_max, n_points)
+    g = node_sets.log_grid(n_max, n_points)
     assert g.dtype.kind == "i"
     assert g[0] == 1 and g[-1] == n_max
     assert np.all(np.diff(g) > 0)                                   # sorted and distinct
@@ -20,7 +20,7 @@ def test_log_grid_properties(n_max, n_points):
 
 
 def test_log_grid_is_roughly_log_spaced():
-    g = crossover.log_grid(768, 12)
+    g = node_sets.log_grid(768, 12)
     ratios = g[1:] / g[:-1]
     big = ratios[g[:-1] >= 4]                                       # past the integer-crowded low end
     assert big.max() / big.min() < 1.5                              # near-constant ratio
@@ -29,18 +29,18 @@ def test_log_grid_is_roughly_log_spaced():
 
 def test_log_grid_bad_input():
     with pytest.raises(ValueError, match="n_max"):
-        crossover.log_grid(0, 5)
+        node_sets.log_grid(0, 5)
     with pytest.raises(ValueError, match="n_points must be >= 2"):
-        crossover.log_grid(10, 1)
+        node_sets.log_grid(10, 1)
     with pytest.raises(ValueError, match="integer"):
-        crossover.log_grid(10.5, 4)
+        node_sets.log_grid(10.5, 4)
 
 
 # ----------------------------------------------------------------------------- sample_node_sets
 
 def test_sample_node_sets_shapes_and_determinism():
-    a = crossover.sample_node_sets(192, [1, 4, 50, 192], r=5, seed=3)
-    b = crossover.sample_node_sets(192, [192, 50, 4, 1], r=5, seed=3)
+    a = node_sets.sample_node_sets(192, [1, 4, 50, 192], r=5, seed=3)
+    b = node_sets.sample_node_sets(192, [192, 50, 4, 1], r=5, seed=3)
     assert list(a) == [1, 4, 50, 192]
     for n in a:
         assert len(a[n]) == (1 if n == 192 else 5)
@@ -50,15 +50,15 @@ def test_sample_node_sets_shapes_and_determinism():
             assert s.min() >= 0 and s.max() < 192
             assert np.array_equal(s, t)
     assert np.array_equal(a[192][0], np.arange(192))
-    c = crossover.sample_node_sets(192, [4], r=5, seed=4)
+    c = node_sets.sample_node_sets(192, [4], r=5, seed=4)
     assert not all(np.array_equal(s, t) for s, t in zip(a[4], c[4]))   # the seed matters
-    d = crossover.sample_node_sets(192, [4, 7], r=5, seed=3)
+    d = node_sets.sample_node_sets(192, [4, 7], r=5, seed=3)
     assert all(np.array_equal(s, t) for s, t in zip(a[4], d[4]))       # other sizes do not
 
 
 def test_sample_node_sets_within_head():
     d_head, n_heads = 16, 12
-    sets = crossover.sample_node_sets(d_head * n_heads, [1, 3, 8, 16], r=20, seed=0, d_head=d_head, within_head=True)
+    sets = node_sets.sample_node_sets(d_head * n_heads, [1, 3, 8, 16], r=20, seed=0, d_head=d_head, within_head=True)
     heads_seen = set()
     for n, group in sets.items():
         assert len(group) == 20
@@ -72,17 +72,17 @@ def test_sample_node_sets_within_head():
 
 def test_sample_node_sets_bad_input():
     with pytest.raises(ValueError, match="at most d_head=16"):
-        crossover.sample_node_sets(192, [32], r=2, seed=0, d_head=16, within_head=True)
+        node_sets.sample_node_sets(192, [32], r=2, seed=0, d_head=16, within_head=True)
     with pytest.raises(ValueError, match="1..192"):
-        crossover.sample_node_sets(192, [0, 4], r=2, seed=0)
+        node_sets.sample_node_sets(192, [0, 4], r=2, seed=0)
     with pytest.raises(ValueError, match="1..192"):
-        crossover.sample_node_sets(192, [193], r=2, seed=0)
+        node_sets.sample_node_sets(192, [193], r=2, seed=0)
     with pytest.raises(ValueError, match="needs d_head"):
-        crossover.sample_node_sets(192, [2], r=2, seed=0, within_head=True)
+        node_sets.sample_node_sets(192, [2], r=2, seed=0, within_head=True)
     with pytest.raises(ValueError, match="multiple of d_head"):
-        crossover.sample_node_sets(100, [2], r=2, seed=0, d_head=16, within_head=True)
+        node_sets.sample_node_sets(100, [2], r=2, seed=0, d_head=16, within_head=True)
     with pytest.raises(ValueError, match="r must be"):
-        crossover.sample_node_sets(10, [2], r=0, seed=0)
+        node_sets.sample_node_sets(10, [2], r=0, seed=0)
 
 
 # ----------------------------------------------------------------------------- cooperation
@@ -224,22 +224,22 @@ def test_dip_check_needs_three_points():
 
 
 def test_in_head_grid_and_nested_sets():
-    assert crossover.in_head_grid(16).tolist() == [1, 2, 4, 8, 12, 16]
-    assert crossover.in_head_grid(64).tolist() == [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
-    assert crossover.in_head_grid(4).tolist() == [1, 2, 4]
-    assert crossover.in_head_grid(10).tolist() == [1, 2, 4, 8, 10]
-    sets = crossover.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
+    assert node_sets.in_head_grid(16).tolist() == [1, 2, 4, 8, 12, 16]
+    assert node_sets.in_head_grid(64).tolist() == [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
+    assert node_sets.in_head_grid(4).tolist() == [1, 2, 4]
+    assert node_sets.in_head_grid(10).tolist() == [1, 2, 4, 8, 10]
+    sets = node_sets.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
     assert [len(sets[n]) for n in (1, 2, 4, 8)] == [6, 6, 6, 6]
     for i in range(6):
         head = i // 2
         for small, big in ((1, 2), (2, 4), (4, 8)):
             assert set(sets[small][i]) <= set(sets[big][i])                  # nested, chain by chain
         assert set(sets[8][i]) == set(range(head * 8, head * 8 + 8))          # grown inside its own head
-    assert crossover.distinct_sets(sets[8]) == 3 and crossover.distinct_sets(sets[1]) >= 2
-    again = crossover.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
+    assert node_sets.distinct_sets(sets[8]) == 3 and node_sets.distinct_sets(sets[1]) >= 2
+    again = node_sets.nested_head_sets(3, 8, [1, 2, 4, 8], orders=2, seed=0)
     assert all(np.array_equal(s, t) for n in sets for s, t in zip(sets[n], again[n]))
     with pytest.raises(ValueError, match="d_head"):
-        crossover.nested_head_sets(3, 8, [1, 9], orders=1, seed=0)
+        node_sets.nested_head_sets(3, 8, [1, 9], orders=1, seed=0)
 
 
 def test_kappa_check_uses_the_largest_n_with_enough_sets():
@@ -255,8 +255,8 @@ def test_kappa_check_uses_the_largest_n_with_enough_sets():
 
 
 def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
-    from ssb import nodal, node_sets
-    from ssb.pipeline import Probe
+    from ssb import heads, recognition
+    from ssb.node_vectors import Probe
     from ssb.profiles import get_profile
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -271,9 +271,9 @@ def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
     probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, [f"l{i}" for i in range(n_classes)], n_heads, d_head,
                   checkpoint_fp="synthetic-crossover")
     profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
-    head = nodal.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = nodal.nodal_analysis(head, probe, 6, profile)
-    out = node_sets.crossover_experiment(head, probe, res, profile, block=6, n_boot=100)
+    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
+    out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100)
     checks, gates = out["stats"]["checks"], out["stats"]["gates"]
     assert set(checks) == {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}
     assert gates["probe"]["passed"] is True                                  # the synthetic head learned

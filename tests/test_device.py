@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.aperture import evaluate_sets, head_sets, single_node_sets
+from ssb.aperture import evaluate_sets
 from ssb.heads import train_head
 from ssb.model import build_bert6
-from ssb.nodes import node_vectors
+from ssb.node_sets import head_sets, single_node_sets
+from ssb.node_vectors import node_vectors
 from ssb.profiles import get_profile, resolve_device
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

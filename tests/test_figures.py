@@ -2,8 +2,6 @@
 empty columns, histograms that can be told apart, full label names, one style."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,8 +11,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ssb import nodal, plots  # noqa: E402
+from ssb import plots, recognition  # noqa: E402
 from ssb.heads import ClassifierHead  # noqa: E402
+from ssb.node_vectors import Probe  # noqa: E402
 from ssb.profiles import get_profile  # noqa: E402
 
 N_HEADS, D_HEAD, C = 3, 4, 30
@@ -29,8 +28,8 @@ def make_probe(seed: int = 0, n: int = 600):
     z = rng.standard_normal((n, d)) * 0.3
     z[np.arange(n), np.minimum(y, d - 1)] += 3.0
     names = [f"relation number {i} with a long descriptive name" for i in range(C)]
-    return SimpleNamespace(z_train={1: z}, z_test={1: z}, y_train=y, y_test=y, n_heads=N_HEADS, d_head=D_HEAD,
-                           n_classes=C, label_names=names)
+    return Probe(z_train={1: z}, y_train=y, z_test={1: z}, y_test=y, n_classes=C, label_names=names, n_heads=N_HEADS,
+                 d_head=D_HEAD)
 
 
 def make_head(probe, dtype=torch.float64):
@@ -48,7 +47,7 @@ def make_head(probe, dtype=torch.float64):
 def result():
     probe = make_probe()
     head = make_head(probe)
-    return nodal.nodal_analysis(head, probe, 1, get_profile("smoke", min_hits=2)), probe
+    return recognition.nodal_analysis(head, probe, 1, get_profile("smoke", min_hits=2)), probe
 
 
 def test_nonempty_columns_drops_empty_and_groups_by_row():
@@ -157,7 +156,7 @@ def test_aperture_demo_naive_equals_engine(dtype):
     torch.manual_seed(0)
     head = ClassifierHead(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random head: many labels in play
     for node in (0, 7):
-        demo = nodal.aperture_demo(head, probe, 1, node)
+        demo = recognition.aperture_demo(head, probe, 1, node)
         assert demo["agree"] and demo["n_differ"] == 0
         assert demo["n_zeroed_columns"] == N_HEADS * D_HEAD - 1
         np.testing.assert_array_equal(demo["naive"], demo["engine"])
@@ -165,4 +164,4 @@ def test_aperture_demo_naive_equals_engine(dtype):
     unsilenced = head(torch.as_tensor(probe.z_test[1]).to(dtype)).argmax(-1).numpy()
     assert (unsilenced != demo["naive"]).any()                        # zeroing changed the predictions
     with pytest.raises(ValueError, match="outside"):
-        nodal.aperture_demo(head, probe, 1, N_HEADS * D_HEAD)
+        recognition.aperture_demo(head, probe, 1, N_HEADS * D_HEAD)

@@ -377,28 +377,26 @@ def test_stratified_slope_ci_on_a_known_linear_trend():
 
 
 def test_hull_stats_trends_over_n_with_U_below_C():
-    from ssb import node_sets
     table = _hull_table(lambda n: 2 + 2 * n, lambda n: 0.6 - 0.1 * np.log(n))      # U reaches C = 16 from n = 8
-    out = node_sets.hull_stats(table, 16, n_boot=300)
+    out = hull.hull_stats(table, 16, n_boot=300)
     assert out["nulls"]["n_with_U_below_C"] == [1, 2, 4] and out["nulls"]["n_with_U_equal_C"] == [8, 16]
     c = out["checks"]
     assert c["efficiency_falls"]["passed"] is True and c["efficiency_falls"]["ci"][1] < 0
     assert c["gap_grows"]["passed"] is True and c["gap_grows"]["n_used"] == [1, 2, 4]
     assert c["no_violations"]["passed"] is True and c["no_violations"]["direction"] == "equal"
-    rising = node_sets.hull_stats(_hull_table(lambda n: 2 + 2 * n, lambda n: 0.2 + 0.1 * np.log(n)), 16, n_boot=300)
+    rising = hull.hull_stats(_hull_table(lambda n: 2 + 2 * n, lambda n: 0.2 + 0.1 * np.log(n)), 16, n_boot=300)
     assert rising["checks"]["efficiency_falls"]["passed"] is False
 
 
 def test_hull_stats_not_testable_when_U_equals_C():
-    from ssb import node_sets
     table = _hull_table(lambda n: 16, lambda n: 0.5, jitter=0)          # today's quick run: U = C for every n
-    out = node_sets.hull_stats(table, 16, n_boot=100)
+    out = hull.hull_stats(table, 16, n_boot=100)
     for key in ("gap_grows", "efficiency_falls"):
         chk = out["checks"][key]
         assert chk["value"] is None and chk["ci"] == [None, None] and chk["passed"] is None
         assert "16 labels" in chk["reason"]
     assert out["checks"]["no_violations"]["passed"] is True
     bad = table.assign(violations=[1] + [0] * (len(table) - 1))
-    assert node_sets.hull_stats(bad, 16, n_boot=100)["checks"]["no_violations"]["passed"] is False
-    bands = node_sets.efficiency_bands(table, 16, n_boot=100)
+    assert hull.hull_stats(bad, 16, n_boot=100)["checks"]["no_violations"]["passed"] is False
+    bands = hull.efficiency_bands(table, 16, n_boot=100)
     assert not bands["U_below_C"].any() and (bands["eta_lo"] <= bands["eta_hi"]).all()

@@ -8,7 +8,8 @@ import torch
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
 from ssb.heads import save_head, train_head, load_head
-from ssb.nodes import attention_projections, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint, array_fingerprint
+from ssb.cache_keys import array_fingerprint, weights_fingerprint
+from ssb.node_vectors import attention_projections, cached_node_vectors, load_backbone, node_vectors
 
 
 def tiny_bert(seed: int = 0, layers: int = 3, heads: int = 4, d_head: int = 4) -> BertModel:

@@ -6,6 +6,7 @@ One module per idea, in the order the pipeline uses them (docs/method.md defines
 Configuration and files
 - ``profiles``       run configurations (smoke / quick / standard / paper) as plain values with overrides
 - ``atomic``         write-to-temp-then-rename helpers used for every file the project writes
+- ``cache_keys``     cache keys: content fingerprints of arrays, weights, texts and files, hashed into one key
 - ``results``        figures/<name>/, summary.json (sections stamped with their run), runs/<profile>/
 - ``session``        notebook set-up: one call after the parameters cell (profile, paths, style, unknown names)
 Data and pre-training (01)
@@ -16,19 +17,19 @@ Data and pre-training (01)
 - ``pretrain``       the MLM training loop (deterministic, resumable, DDP-ready), backbone gate, snapshots
 - ``pretrain_cli``   the pre-training from the command line, one process or several (torchrun)
 Node vectors, heads and the aperture
-- ``nodes``          node vectors of a block through forward hooks, cached on disk; loading checkpoints
+- ``node_vectors``   node vectors of a block through forward hooks, cached on disk; loading backbones; ``Probe``
 - ``pipeline``       every artifact computed once and reused: corpus, variants, token and FewRel probes
-- ``heads``          classifier heads (1 or 2 FC layers) trained on node vectors
+- ``heads``          classifier heads (1 or 2 FC layers) trained on node vectors; ``fit_head`` on a probe, cached
 - ``metrics``        confusion-matrix measurements: accuracy, APT, diagonal confidence, P and R
+- ``node_sets``      node sets as index arrays: singles, heads, validation, log grid, random and nested draws
 - ``aperture``       the limited-aperture engine: many node sets evaluated in one batched call
-- ``nodal``          single nodes and heads through the aperture (C1, C2, C3's order parameter), nulls
 - ``fewrel``         FewRel relation classification (split, entity markers, encoding)
 - ``finetune``       full fine-tuning reference (04)
 Claims
+- ``recognition``    what single nodes and heads recognise (C1, C2, C3's order parameter), with their nulls
 - ``apt``            accuracy per token along the blocks (C6)
-- ``crossover``      node-count crossover and cooperation kappa (C4)
-- ``hull``           convex-hull bound of what a linear head can output (C5)
-- ``node_sets``      random node sets through the aperture, feeding ``crossover`` and ``hull``
+- ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
+- ``hull``           convex-hull bound of what a linear head can output, and its tables (C5)
 - ``stats``          tests, intervals, gates and check records behind every verdict
 - ``claims``         the verdict rules: claims table from summary.json (holds / partly / does not hold / not testable)
 Reading and running

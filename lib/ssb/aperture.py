@@ -18,7 +18,7 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
   cheaper than N·C;
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
-    res = evaluate_sets(head, z_test, y_test, single_node_sets(D))
+    res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
     res.accuracy            # (S,)   A(S)
     res.recognized          # (S, C) R(S) as masks
     silent_accuracy(head, y_test)   # A(∅): the head with every node silenced
@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .node_sets import check_node_sets
 from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
@@ -93,57 +94,6 @@ class ApertureResult:
         if not 0 <= i < len(self.sets):
             raise ValueError(f"set index {i} out of range 0..{len(self.sets) - 1}")
         return metrics.confusion_matrix(self.y_true, self.predictions[i], self.n_classes, sparse=sparse)
-
-
-# ----------------------------------------------------------------------------- node sets
-
-def single_node_sets(n_nodes: int) -> list[np.ndarray]:
-    """[{0}, {1}, ..., {D-1}]: every node alone."""
-    return [np.array([k], dtype=np.int64) for k in range(n_nodes)]
-
-
-def head_sets(n_heads: int, d_head: int) -> list[np.ndarray]:
-    """The d_head nodes of each attention head: head h holds nodes h*d_head .. (h+1)*d_head-1."""
-    return [np.arange(h * d_head, (h + 1) * d_head, dtype=np.int64) for h in range(n_heads)]
-
-
-def all_nodes_set(n_nodes: int) -> np.ndarray:
-    """The set of every node, 0..D-1 (the full head)."""
-    return np.arange(n_nodes, dtype=np.int64)
-
-
-def head_of_node(k, d_head: int):
-    """Node k belongs to attention head k // d_head (works on arrays too)."""
-    return np.asarray(k) // d_head
-
-
-def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.ndarray]:
-    """Node sets as sorted int64 arrays; ValueError naming the first empty (unless
-    ``allow_empty``: the hull bound has a meaning for S = ∅), out-of-range, duplicated or
-    non-integer set.  A (S, D) boolean array is read as one mask per set."""
-    if isinstance(sets, (np.ndarray, torch.Tensor)) and np.asarray(sets).dtype == bool:
-        masks = np.asarray(sets)
-        if masks.ndim != 2 or masks.shape[1] != n_nodes:
-            raise ValueError(f"a boolean set mask must have shape (S, {n_nodes}), got {masks.shape}")
-        sets = [np.flatnonzero(m) for m in masks]
-    out = []
-    for i, s in enumerate(sets):
-        a = np.asarray(s)
-        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
-            raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
-                             f"shape {a.shape} (pass boolean masks as one (S, D) array)")
-        if a.size == 0 and not allow_empty:
-            raise ValueError(f"node set {i} is empty; the silent head (every node silenced) is "
-                             "silent_prediction(head) / silent_accuracy(head, y)")
-        bad = a[(a < 0) | (a >= n_nodes)]
-        if bad.size:
-            raise ValueError(f"node set {i} holds node {int(bad[0])}, outside the valid range 0..{n_nodes - 1}")
-        a = np.sort(a.astype(np.int64))
-        if np.any(a[1:] == a[:-1]):
-            dup = int(a[1:][a[1:] == a[:-1]][0])
-            raise ValueError(f"node set {i} lists node {dup} more than once")
-        out.append(a)
-    return out
 
 
 # ----------------------------------------------------------------------------- the head

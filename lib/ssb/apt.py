@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
 from . import stats as stats_
+from .heads import fit_head, predict
 from .metrics import apt, confusion_matrix, label_counts
 
 
@@ -69,7 +71,6 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     strong = (coo.row != coo.col) & (coo.data >= threshold) & frequent[coo.row]
     if not strong.any():
         return [], np.zeros((0, 0))
-    import scipy.sparse as sp
     graph = sp.coo_matrix((np.ones(strong.sum()), (coo.row[strong], coo.col[strong])), shape=m.shape)
     _, comp = connected_components(graph, directed=False)
     involved = np.unique(np.concatenate([coo.row[strong], coo.col[strong]]))
@@ -97,7 +98,6 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
     (``gate_passed``, ``gate_p``: the head against the constant predictor, ``stats.probe_gate``).
 
     Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
-    from .nodal import fit_head, predict
     rows, tables, preds = [], {}, {}
     for block in sorted(probe.z_train):
         head = fit_head(profile, probe, block, progress=progress)

@@ -1,14 +1,14 @@
-"""The crossover curve (docs/method.md, "Crossover" and "Measurements"): pure arithmetic.
+"""C4, the crossover (docs/method.md, "Crossover" and "Measurements"): accuracy and
+cooperation of random node sets as the number n of active nodes grows.
 
-For n on a log grid from 1 to D = 12·d_h, r random node sets of size n are evaluated
-through the limited aperture (elsewhere); this module draws the sets and turns their
-measurements into the curve:
+For n on a log grid from 1 to D = n_heads·d_h, r random node sets of size n (``node_sets``)
+go through the limited aperture (``aperture.evaluate_sets``) and their measurements become
+the curve and C4's statistics:
 
-    sizes = log_grid(D, 12)                               # 1 .. D, roughly log-spaced ints
-    sets = sample_node_sets(D, sizes, r=20, seed=0)       # {n: [r sorted index arrays]}
-    coop = cooperation(R_sets, R_singles, flat_sets, gain_sets, gain_singles)
-    table = summarize_by_size(n_per_set, {"accuracy": A, "kappa_R": coop["kappa_R"]})
-    has_dip, n_min = interior_minimum(table["n"], table["accuracy_mean"], sem)
+    table = crossover_table(head, z, y, profile, singles, silent_accuracy)   # one row per set
+    curve = summarize_by_size(table["n"], table.drop(columns="n"))           # mean ± std per n
+    has_dip, n_min = dip(curve)                                               # descriptive
+    out = crossover_experiment(head, probe, res, profile)                    # notebook 06: tables, curves, checks
 
 Cooperation compares a set with its nodes taken one at a time:
     κ_R(S) = |R(S)| / |∪_{k∈S} R({k})|     (NaN where the union is empty)
@@ -20,84 +20,9 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def log_grid(n_max: int, n_points: int) -> np.ndarray:
-    """Sorted distinct ints from 1 to n_max inclusive, roughly log-spaced, always holding 1 and n_max.
-
-    Exactly min(n_points, n_max) values (n_points >= 2, or n_max == 1).  Built greedily: each
-    next value is the previous one times the ratio that would reach n_max evenly in the
-    remaining steps, rounded, and at least one more than the previous (so the low end is
-    1, 2, 3, ... where log spacing would repeat integers)."""
-    n_max = _positive_int(n_max, "n_max")
-    n_points = _positive_int(n_points, "n_points")
-    if n_max == 1:
-        return np.array([1], dtype=np.int64)
-    if n_points < 2:
-        raise ValueError(f"n_points must be >= 2 to hold both 1 and n_max={n_max}, got {n_points}")
-    count = min(n_points, n_max)
-    values = [1]
-    for i in range(1, count - 1):
-        remaining = count - i                                  # steps left to reach n_max
-        ratio = (n_max / values[-1]) ** (1.0 / remaining)
-        nxt = max(values[-1] + 1, int(round(values[-1] * ratio)))
-        values.append(min(nxt, n_max - (remaining - 1)))       # leave room for the remaining values
-    values.append(n_max)
-    return np.asarray(values, dtype=np.int64)
-
-
-def sample_node_sets(n_nodes: int, sizes, r: int, seed: int, d_head: int | None = None,
-                     within_head: bool = False) -> dict[int, list[np.ndarray]]:
-    """r random node sets per size: {n: [sorted int64 index arrays of length n]}, keys ascending.
-
-    Nodes within a set are drawn without replacement.  Size n_nodes gives the one full set
-    0..n_nodes-1 once (there is only one).  within_head=True draws each set inside one head,
-    chosen at random per set (head h holds nodes h·d_head .. (h+1)·d_head - 1); sizes must then
-    be <= d_head and n_nodes a multiple of d_head.
-
-    Deterministic: the sets of size n depend only on (seed, n, within_head), so adding or
-    removing other sizes does not change them."""
-    n_nodes = _positive_int(n_nodes, "n_nodes")
-    r = _positive_int(r, "r")
-    seed = _positive_int(seed, "seed", minimum=0)
-    sizes = sorted({int(n) for n in np.asarray(sizes, dtype=np.int64).reshape(-1)})
-    if not sizes:
-        raise ValueError("sizes is empty")
-    if sizes[0] < 1 or sizes[-1] > n_nodes:
-        raise ValueError(f"set sizes must lie in 1..{n_nodes}, got {sizes[0]}..{sizes[-1]}")
-    if within_head:
-        if d_head is None:
-            raise ValueError("within_head=True needs d_head")
-        d_head = _positive_int(d_head, "d_head")
-        if n_nodes % d_head:
-            raise ValueError(f"n_nodes={n_nodes} is not a multiple of d_head={d_head}")
-        if sizes[-1] > d_head:
-            raise ValueError(f"within_head sets hold at most d_head={d_head} nodes, got size {sizes[-1]}")
-        n_heads = n_nodes // d_head
-    out: dict[int, list[np.ndarray]] = {}
-    for n in sizes:
-        rng = np.random.default_rng([seed, n, int(within_head)])
-        if not within_head and n == n_nodes:
-            out[n] = [np.arange(n_nodes, dtype=np.int64)]
-            continue
-        sets = []
-        for _ in range(r):
-            if within_head:
-                head = int(rng.integers(n_heads))
-                chosen = head * d_head + rng.choice(d_head, size=n, replace=False)
-            else:
-                chosen = rng.choice(n_nodes, size=n, replace=False)
-            sets.append(np.sort(chosen).astype(np.int64))
-        out[n] = sets
-    return out
+from .aperture import evaluate_sets
+from .node_sets import (distinct_sets, flatten, in_head_grid, log_grid, nested_head_sets, positive_int,
+                        sample_node_sets)
 
 
 def cooperation(set_recognized, single_recognized, sets, set_gain, single_gain) -> dict:
@@ -187,9 +112,10 @@ def interior_minimum(n, a_mean, a_std=None, n_sigma: float = 1.0) -> tuple[bool,
 
 
 def summarize_by_size(sizes, values: dict) -> pd.DataFrame:
-    """Mean and std (ddof=0, NaN ignored) of each value per set size.
+    """The crossover curve: mean and std (ddof=0, NaN ignored) of each per-set value per set size.
 
-    sizes (S,): |S| per set.  values: name -> (S,) array.  Returns one row per distinct n
+    sizes (S,): |S| per set.  values: name -> (S,) array (a DataFrame of per-set columns, such
+    as ``crossover_table`` without its n, works too).  Returns one row per distinct n
     (ascending) with columns n, sets (how many sets), and <name>_mean, <name>_std per value."""
     sizes = np.asarray(sizes).reshape(-1)
     frame = {"n": sizes.astype(np.int64)}
@@ -224,42 +150,6 @@ def summarize_by_size(sizes, values: dict) -> pd.DataFrame:
 MIN_DISTINCT_SETS = 2      # a grid point needs this many distinct node sets to enter a check
 
 
-def in_head_grid(d_head: int) -> np.ndarray:
-    """Sizes of the nested sets grown inside one head: 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, ...
-    (powers of two up to 8, then alternately x1.5 and x4/3), cut at d_head, which is always
-    included (the whole head)."""
-    d_head = _positive_int(d_head, "d_head")
-    sizes, k = [1, 2, 4, 8], 8
-    while k < d_head:
-        k = k * 3 // 2 if (k & (k - 1)) == 0 else k * 4 // 3
-        sizes.append(k)
-    return np.array(sorted({s for s in sizes if s < d_head} | {d_head}), dtype=np.int64)
-
-
-def nested_head_sets(n_heads: int, d_head: int, sizes, orders: int, seed: int) -> dict[int, list[np.ndarray]]:
-    """Node sets grown node by node inside each head: for every head h and each of ``orders``
-    seeded random orders of its d_head nodes, the first n nodes for every n in ``sizes``.
-
-    Returns {n: [sorted int64 arrays]}, each list of length n_heads·orders in the same chain
-    order (chain i = head i // orders, order i % orders), so row i of every size belongs to
-    chain i and the sets of one chain are nested."""
-    n_heads = _positive_int(n_heads, "n_heads")
-    d_head = _positive_int(d_head, "d_head")
-    orders = _positive_int(orders, "orders")
-    seed = _positive_int(seed, "seed", minimum=0)
-    sizes = sorted({int(n) for n in np.asarray(sizes, dtype=np.int64).reshape(-1)})
-    if not sizes or sizes[0] < 1 or sizes[-1] > d_head:
-        raise ValueError(f"nested sizes must lie in 1..d_head={d_head}, got {sizes}")
-    rng = np.random.default_rng([seed, 2])
-    perms = [h * d_head + rng.permutation(d_head) for h in range(n_heads) for _ in range(orders)]
-    return {n: [np.sort(p[:n]).astype(np.int64) for p in perms] for n in sizes}
-
-
-def distinct_sets(sets) -> int:
-    """How many different node sets a list holds."""
-    return len({tuple(np.sort(np.asarray(s)).tolist()) for s in sets})
-
-
 def _item_weights(n_items: int, n_boot: int, rng) -> np.ndarray:
     """(N, B) float32: how often each test item is drawn in each of B bootstrap resamples."""
     w = np.empty((n_items, n_boot), dtype=np.float32)
@@ -286,8 +176,8 @@ def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: i
             raise ValueError(f"correct_by_n[{n}] must be (r, {n_items}) with r >= 1, got {m.shape}")
     if chained and len({m.shape[0] for m in mats}) != 1:
         raise ValueError("chained=True needs the same number of sets (chains) for every n")
-    n_boot = _positive_int(n_boot, "n_boot")
-    rng = np.random.default_rng([_positive_int(seed, "seed", minimum=0), 4])
+    n_boot = positive_int(n_boot, "n_boot")
+    rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 4])
     weights = _item_weights(n_items, n_boot, rng)                                  # (N, B)
     a_full = np.array([m.mean() for m in mats])
     a_boot = np.empty((n_boot, len(sizes)))
@@ -353,3 +243,107 @@ def kappa_check(name: str, sizes, kappa, kind: str, n_max: int | None = None, *,
     vals = kappa[ok & (sizes == n)]
     value, ci = stats.mean_ci(vals, n_boot=n_boot, seed=seed)
     return stats.check(name, statistic, value, ci, 1.0, "greater", n=n, sets=int(len(vals)))
+
+
+# --------------------------------------------------------------------------- node sets through the aperture
+
+def sets_table(head, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profile, singles, silent_accuracy: float,
+               *, n_classes: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """``crossover_table``'s rows for given node sets, and their (S, N) boolean matrix of
+    correct test predictions (what the paired bootstrap resamples)."""
+    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True,
+                        device=profile.device)
+    gain = res.accuracy - silent_accuracy
+    coop = cooperation(res.recognized, singles.recognized, sets, gain, singles.accuracy - silent_accuracy)
+    table = pd.DataFrame({
+        "n": [len(s) for s in sets], "accuracy": res.accuracy, "gain": gain,
+        "predicted": res.n_predicted, "recognized": res.n_recognized,
+        "union_individual": coop["union_individual"], "kappa_R": coop["kappa_R"],
+        "sum_individual_gain": coop["sum_individual_gain"], "kappa_A": coop["kappa_A"],
+    })
+    return table, res.predictions == np.asarray(y)[None, :]
+
+
+def _random_sets(n_nodes: int, d_head: int, within_head: bool, profile, seed_offset: int) -> list[np.ndarray]:
+    """The random node sets of one family: ``profile.crossover_sets`` per size on a log grid of
+    ``profile.crossover_points`` sizes over the block (or, ``within_head``, over one head)."""
+    sizes = log_grid(d_head if within_head else n_nodes, profile.crossover_points)
+    return flatten(sample_node_sets(n_nodes, sizes, profile.crossover_sets, profile.seed + seed_offset,
+                                    d_head=d_head, within_head=within_head))
+
+
+def crossover_table(head, z: np.ndarray, y: np.ndarray, profile, singles, silent_accuracy: float, *,
+                    within_head: bool = False, n_classes: int | None = None, d_head: int | None = None,
+                    seed_offset: int = 0) -> pd.DataFrame:
+    """One row per random node set: n, A, gain ΔA, |P|, |R|, the union of its nodes'
+    individual recognised sets, the sum of their individual gains, κ_R and κ_A.
+
+    Sizes come from a log grid over 1..D (``profile.crossover_points`` points), with
+    ``profile.crossover_sets`` sets per size; ``within_head`` draws every set inside one
+    head (sizes up to d_h, ``profile.d_head`` unless given)."""
+    sets = _random_sets(z.shape[1], d_head or profile.d_head, within_head, profile, seed_offset)
+    return sets_table(head, z, y, sets, profile, singles, silent_accuracy, n_classes=n_classes)[0]
+
+
+def dip(curve: pd.DataFrame) -> tuple[bool, int | None]:
+    """Whether A(n) of a ``summarize_by_size`` curve has an interior minimum on the grid, and
+    where (``interior_minimum``, the old one-standard-error rule, descriptive only).  The dip
+    that C4's verdict reads is ``crossover_experiment``'s: a paired bootstrap, 2 sigma against
+    both ends."""
+    sem = curve["accuracy_std"].to_numpy() / np.sqrt(np.maximum(curve["sets"].to_numpy(), 1))
+    return interior_minimum(curve["n"].to_numpy(), curve["accuracy_mean"].to_numpy(), sem)
+
+
+def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP) -> dict:
+    """Notebook 06's measurement for one task, with the statistics of C4.
+
+    Three families of node sets: random sets across the block and random sets inside single
+    heads (``crossover_table``), and nested sets grown node by node inside every head
+    (sizes ``in_head_grid(d_h)``, ceil(crossover_sets / n_heads) seeded orders per head).
+    For each family A(n) gets a paired bootstrap over test items and node sets
+    (``paired_bootstrap_accuracy``; the nested chains are resampled as chains).
+
+    Returns {"across", "inside", "nested": tables, "curves": {family: curve},
+    "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
+    block at 2 sigma against both ends), "stats": {"gates": {"probe"}, "checks":
+    {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}, "nulls"}}.  Grid points with
+    fewer than ``MIN_DISTINCT_SETS`` distinct sets (the full block: one set) are
+    drawn but left out of the checks."""
+    block = profile.block if block is None else block
+    z, y = probe.z_test[block], probe.y_test
+    n_nodes = z.shape[1]
+    families = {name: (_random_sets(n_nodes, probe.d_head, within, profile, offset), False)   # crossover_table's sets
+                for name, within, offset in (("across the block", False, 0), ("inside one head", True, 1))}
+    orders = max(1, -(-profile.crossover_sets // probe.n_heads))
+    nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
+    families["grown inside each head"] = (flatten(nested_sets), True)
+
+    tables, curves, bands, boot, left_out = {}, {}, {}, {}, {}
+    for name, (sets, chained) in families.items():
+        table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
+        sizes = table["n"].to_numpy()
+        by_n = {int(n): correct[sizes == n] for n in np.unique(sizes)}
+        n, a, a_boot = paired_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained)
+        enough = np.array([distinct_sets([sets[i] for i in np.flatnonzero(sizes == k)]) >= MIN_DISTINCT_SETS for k in n])
+        tables[name], bands[name] = table, curve_bands(n, a, a_boot)
+        curves[name] = summarize_by_size(sizes, table.drop(columns="n"))
+        boot[name] = (n[enough], a[enough], a_boot[:, enough])
+        left_out[name] = n[~enough].tolist()
+    across, inside = tables["across the block"], tables["inside one head"]
+    checks = {
+        "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
+                                     "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
+        "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],
+                                     across["kappa_A"], "kappa_A", n_boot=n_boot, seed=profile.seed),
+        "dip_across": dip_check("interior minimum of A(n), random sets across the block", *boot["across the block"]),
+        "dip_in_head": dip_check("interior minimum of A(n), sets grown node by node inside each head",
+                                 *boot["grown inside each head"]),
+    }
+    gates = {"probe": stats.probe_gate(y, res.full.predictions[0], probe.y_train)}
+    dip_across = checks["dip_across"]
+    has_dip = bool(dip_across["passed"])
+    return {"across": across, "inside": inside, "nested": tables["grown inside each head"], "curves": curves,
+            "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
+            "stats": {"gates": gates, "checks": checks,
+                      "nulls": {"kappa": 1.0, "dip": 0.0, "silent_accuracy": res.silent_accuracy,
+                                "n_left_out_of_checks": left_out, "n_boot": int(n_boot)}}}

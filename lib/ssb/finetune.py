@@ -8,7 +8,6 @@ Notebook 04 sets it beside the frozen-backbone heads to show what freezing costs
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from . import atomic
+from .cache_keys import array_fingerprint, cache_key, files_fingerprint, text_fingerprint
 from .fewrel import encode_sentences
 from .pretrain import linear_schedule, set_deterministic
 from .profiles import resolve_device
@@ -36,6 +36,17 @@ def _accuracy(model, ids, am, y, batch=256) -> float:
     return correct / max(1, len(ids))
 
 
+def checkpoint_files(checkpoint: Path) -> list[Path]:
+    """The files ``from_pretrained`` builds the model from: config.json and every weights file
+    (single or sharded, safetensors or PyTorch), sorted by name.  FileNotFoundError without weights."""
+    checkpoint = Path(checkpoint)
+    weights = sorted(p for pattern in ("model*.safetensors", "pytorch_model*.bin", "*.index.json")
+                     for p in checkpoint.glob(pattern))
+    if not weights:
+        raise FileNotFoundError(f"checkpoint {checkpoint} has no weights file (model.safetensors, pytorch_model.bin)")
+    return sorted([p for p in [checkpoint / "config.json"] if p.is_file()] + weights, key=lambda p: p.name)
+
+
 def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: int | None = None,
                   lr: float | None = None, batch_size: int | None = None, force: bool = False,
                   progress: bool = True) -> dict:
@@ -47,18 +58,15 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     lr = profile.finetune_lr if lr is None else lr
     batch_size = profile.finetune_batch if batch_size is None else batch_size
     checkpoint = Path(checkpoint)
-    weights = next((p for p in (checkpoint / "model.safetensors", checkpoint / "pytorch_model.bin") if p.exists()), None)
-    cfg = {"checkpoint": str(checkpoint.resolve()),
-           "weights_mtime": weights.stat().st_mtime_ns if weights else None,
+    cfg = {"weights": files_fingerprint(checkpoint_files(checkpoint)),
            "steps": steps, "lr": lr, "batch": batch_size, "seed": profile.seed, "max_len": profile.max_len,
-           "labels": hashlib.sha256(np.asarray(split.train_labels).tobytes() + "\x00".join(split.train_texts).encode()).hexdigest()[:16],
-           "test": hashlib.sha256("\x00".join(split.test_texts).encode()).hexdigest()[:16]}
+           "train": [text_fingerprint(split.train_texts), array_fingerprint(split.train_labels)],
+           "test": [text_fingerprint(split.test_texts), array_fingerprint(split.test_labels)]}
     device = resolve_device(profile.device)
     use_bf16 = device.type == "cuda" and profile.mixed_precision == "bf16"
-    if device.type != "cpu":                          # CPU keys unchanged: existing caches stay valid
+    if device.type != "cpu":                          # keyed only off the CPU
         cfg["device"] = device.type + ("-bf16" if use_bf16 else "")
-    key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
-    path = runs_dir(profile) / "finetune" / f"full-{key}.json"
+    path = runs_dir(profile) / "finetune" / f"full-{cache_key(cfg)}.json"
     if path.exists() and not force:
         try:
             cached = json.loads(path.read_text())

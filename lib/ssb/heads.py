@@ -5,6 +5,12 @@
     save_head(head, "runs/quick/heads/head-abc", extra={"history": history})
     head = load_head("runs/quick/heads/head-abc", n_in=D)
 
+On a probe (what the notebooks do), with the profile's hyper-parameters, cached on disk:
+
+    head = fit_head(profile, probe, block=6)      # runs/<profile>/heads/head-<cache key of head_config>
+    predict(head, probe.z_test[6])                # (N,) labels, every node active
+    accuracy_by_block(profile, {"cls": probe})    # one head per block
+
 1 FC layer (default): logits = W z + b with W = fc1.weight (C, D).
 2 FC layers: logits = fc2(relu(fc1(z))), fc1.weight (hidden, D).
 In both, node k enters only through column k of fc1.weight, so silencing node k (the
@@ -23,11 +29,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import atomic
+from .cache_keys import array_fingerprint, cache_key
+from .node_vectors import Probe
 from .model import headwise_linear
 from .profiles import resolve_device
+from .results import runs_dir
 
 
 class ClassifierHead(torch.nn.Module):
@@ -272,7 +282,7 @@ def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None =
     """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
     count) differs from the expected ``n_in`` (``n_classes``).  Files that cannot be read are a
     cache gone bad: the directory is deleted with a one-line warning naming it, and
-    ``UnreadableHead`` raised (``nodal.fit_head`` then trains the head again)."""
+    ``UnreadableHead`` raised (``fit_head`` then trains the head again)."""
     import shutil
     import warnings
 
@@ -307,3 +317,71 @@ def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None =
 def load_head_extra(path: str | Path) -> dict:
     """The ``extra`` dict stored by ``save_head`` (e.g. config and training history)."""
     return json.loads((Path(path) / _CONFIG).read_text())["extra"]
+
+
+# ----------------------------------------------------------------------------- heads on a probe, cached
+
+def head_epochs(profile, probe: Probe) -> int:
+    """Token heads (vocabulary-sized outputs) get ``token_head_epochs``, label heads ``head_epochs``."""
+    return profile.token_head_epochs if probe.task == "tokens" else profile.head_epochs
+
+
+def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | None = None) -> dict:
+    """Everything a trained head depends on: its data (content fingerprint of every training
+    node vector and label) and its hyper-parameters."""
+    probe.require_block(block)
+    z, y = probe.z_train[block], probe.y_train
+    options = {}                       # training options, keyed only when not the default (stable cache keys)
+    if profile.head_standardize:
+        options["standardize"] = True
+    if profile.head_lr_decay != 1.0:
+        options["lr_decay"] = profile.head_lr_decay
+    return options | {
+        "weights": probe.checkpoint_fp, "block": int(block), "n_train": int(len(y)), "n_in": int(z.shape[1]),
+        "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
+        "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
+        "batch": profile.head_batch, "patience": profile.head_patience, "seed": profile.seed,
+        "data": array_fingerprint(z, y),
+    }
+
+
+def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,
+             force: bool = False, progress: bool = True, cache_dir: str | Path | None = None) -> ClassifierHead:
+    """Train (or load the cached) classifier head on ``probe``'s node vectors of ``block``
+    (``profile.block`` by default), cached under the ``cache_key`` of its ``head_config``."""
+    block = profile.block if block is None else block
+    cfg = head_config(profile, probe, block, tied, layers)
+    path = Path(cache_dir or runs_dir(profile) / "heads") / f"head-{cache_key(cfg)}"
+    if path.exists() and not force:
+        try:
+            return load_head(path, n_in=cfg["n_in"])
+        except UnreadableHead:              # deleted with a one-line warning: retrain below
+            pass
+    head, history = train_head(
+        probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
+        epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
+        patience=profile.head_patience, seed=profile.seed,
+        tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
+        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
+    save_head(head, path, extra={"config": cfg, "history": history})
+    return head
+
+
+@torch.no_grad()
+def predict(head: torch.nn.Module, z: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Argmax predictions of a head with every node active, (N,) int64."""
+    out = [head(torch.from_numpy(np.ascontiguousarray(z[s:s + batch]))).argmax(-1).numpy()
+           for s in range(0, len(z), batch)]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def accuracy_by_block(profile, probes: dict, progress: bool = False) -> pd.DataFrame:
+    """Test accuracy of a head on every block's node vectors, for each pooling's probe.
+    ``probes``: pooling name -> Probe holding all blocks."""
+    rows = []
+    for pooling, probe in probes.items():
+        for block in sorted(probe.z_train):
+            head = fit_head(profile, probe, block, progress=progress)
+            acc = float((predict(head, probe.z_test[block]) == probe.y_test).mean())
+            rows.append({"pooling": pooling, "block": block, "accuracy": acc})
+    return pd.DataFrame(rows)

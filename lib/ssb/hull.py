@@ -32,6 +32,13 @@ Functions (all take plain numpy arrays):
     achievable_labels(W_S, b, lo, hi, tol)          -> (C,) bool   any k: envelope (k = 1) or one LP per label
     hull_achievable(W_S, b)                         -> (C,) bool   scipy.spatial.ConvexHull, a cross-check
     bound_for_sets(W, b, sets, z_observed, predicted) -> U, U_observed and violations of P ⊆ achievable
+
+C5 on a trained head (notebook 07), through the aperture engine:
+
+    table = hull_table(head, z, y, profile, singles)     # U, U_observed, |P|, |R| per node set
+    hull_stats(table, n_classes)                         # checks no_violations, gap_grows, efficiency_falls
+    efficiency_bands(table, n_classes), efficiency_by_n(table)
+    hull_crosscheck(head, crosscheck_sets(D, 8, seed))   # the LP against scipy's ConvexHull
 """
 from __future__ import annotations
 
@@ -39,8 +46,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linprog
 from scipy.spatial import ConvexHull, QhullError
+
+from . import stats
+from .aperture import evaluate_sets
+from .node_sets import check_node_sets, flatten, log_grid, sample_node_sets, single_node_sets
 
 _EPS = np.finfo(np.float64).eps
 _FILTER = 1e-13      # relative error bound above which a floating-point sign is trusted (true bound ~ 8 eps)
@@ -642,7 +654,6 @@ def bound_for_sets(W, b, sets, z_observed=None, predicted=None, *, tol: float | 
     W, b = _check_head(W, b)
     if not np.isfinite(rtol) or rtol < 0:
         raise ValueError(f"rtol must be a finite number >= 0, got {rtol}")
-    from .aperture import check_node_sets     # the aperture engine's validation, empty sets allowed
     sets = check_node_sets(sets, D, allow_empty=True)
     zmin = zmax = None
     if z_observed is not None:
@@ -702,3 +713,120 @@ def bound_for_sets(W, b, sets, z_observed=None, predicted=None, *, tol: float | 
         "violations": len(violation_sets),
         "violation_sets": violation_sets,
     }
+
+
+# ----------------------------------------------------------------------------- C5 on a trained head
+
+def first_fc(head):
+    """(W (C, D), b (C,)) of a 1-FC head as float64 arrays; the hull bound is exact only for it."""
+    if getattr(head, "fc2", None) is not None:
+        raise ValueError("the convex-hull bound is exact for a 1-FC head only; train the head with head_layers=1")
+    return head.fc1.weight.detach().double().numpy(), head.fc1.bias.detach().double().numpy()
+
+
+def hull_table(head, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classes: int | None = None,
+               max_sets: int | None = None, max_n: int | None = None) -> pd.DataFrame:
+    """Bound U (unbounded x), U_observed (x in the observed box), |P| and |R| for every single
+    node and for up to ``hull_max_sets`` random sets per size on a log grid up to ``hull_max_n``,
+    with the invariant P(S) ⊆ achievable_observed(S) counted per set."""
+    W, b = first_fc(head)
+    n_nodes = z.shape[1]
+    max_sets = profile.hull_max_sets if max_sets is None else max_sets
+    max_n = min(profile.hull_max_n if max_n is None else max_n, n_nodes)
+    single_sets = single_node_sets(n_nodes)
+    sizes = [n for n in log_grid(max_n, profile.crossover_points) if n > 1]
+    multi = flatten(sample_node_sets(n_nodes, sizes, max_sets, profile.seed + 7)) if sizes else []
+    if multi:
+        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile.device)
+        predicted = np.concatenate([singles.predicted, res.predicted])
+        recognized = np.concatenate([singles.n_recognized, res.n_recognized])
+        n_pred = np.concatenate([singles.n_predicted, res.n_predicted])
+    else:
+        predicted, recognized, n_pred = singles.predicted, singles.n_recognized, singles.n_predicted
+    sets = single_sets + multi
+    bound = bound_for_sets(W, b, sets, z_observed=z, predicted=predicted)
+    viol = np.zeros(len(sets), dtype=int)
+    for item in bound.get("violation_sets", []):
+        i = item[0] if isinstance(item, (tuple, list)) else item
+        viol[int(i)] += 1
+    return pd.DataFrame({"n": [len(s) for s in sets], "single": [len(s) == 1 for s in sets],
+                         "U": bound["U"], "U_observed": bound["U_observed"], "predicted": n_pred,
+                         "recognized": recognized, "violations": viol})
+
+
+def crosscheck_sets(n_nodes: int, per_size: int, seed: int) -> list[np.ndarray]:
+    """Random sets of 2 and 3 nodes (``per_size`` each, one seeded generator) on which the
+    LP bound is compared with ``scipy.spatial.ConvexHull`` (``hull_crosscheck``)."""
+    rng = np.random.default_rng(seed)
+    return [rng.choice(n_nodes, n, replace=False) for n in (2, 3) for _ in range(per_size)]
+
+
+def hull_crosscheck(head, sets: list[np.ndarray]) -> dict:
+    """LP (unbounded x) against scipy.spatial.ConvexHull's upper-hull vertices for |S| <= 3."""
+    W, b = first_fc(head)
+    agree = checked = 0
+    for s in sets:
+        if not 2 <= len(s) <= 3:
+            continue
+        lp = achievable_labels(W[:, s], b)
+        ch = hull_achievable(W[:, s], b)
+        checked += 1
+        agree += int(np.array_equal(lp, ch))
+    return {"checked": checked, "agree": agree}
+
+
+def efficiency_by_n(table: pd.DataFrame) -> pd.DataFrame:
+    """η = |R| / U per set, averaged per n (sets with U = 0 cannot occur: U >= 1)."""
+    t = table.assign(eta=table["recognized"] / table["U"].clip(lower=1),
+                     eta_observed=table["recognized"] / table["U_observed"].clip(lower=1))
+    return t.groupby("n")[["U", "U_observed", "predicted", "recognized", "eta", "eta_observed"]].mean().reset_index()
+
+
+def efficiency_bands(table: pd.DataFrame, n_classes: int, n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
+    """Per n of ``hull_table``: mean U, η = |R|/U and the gap U − |R| with 95 % bootstrap
+    intervals over the sets of that size, and whether the bound is below the label count
+    (``U_below_C``: mean U < C; where U = C every label is achievable and the bound says nothing)."""
+    t = table.assign(eta=table["recognized"] / table["U"].clip(lower=1), gap=table["U"] - table["recognized"])
+    rows = []
+    for n, g in t.groupby("n", sort=True):
+        eta, eta_ci = stats.mean_ci(g["eta"].to_numpy(), n_boot=n_boot, seed=seed)
+        gap, gap_ci = stats.mean_ci(g["gap"].to_numpy(), n_boot=n_boot, seed=seed)
+        rows.append({"n": int(n), "sets": len(g), "U": float(g["U"].mean()), "U_below_C": bool(g["U"].mean() < n_classes),
+                     "eta": eta, "eta_lo": eta_ci[0], "eta_hi": eta_ci[1], "gap": gap, "gap_lo": gap_ci[0], "gap_hi": gap_ci[1]})
+    return pd.DataFrame(rows)
+
+
+def hull_stats(table: pd.DataFrame, n_classes: int, *, n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
+    """C5's checks from ``hull_table``: {"checks": {"no_violations", "gap_grows",
+    "efficiency_falls"}, "nulls": {...}}.
+
+    - no_violations: the number of predicted labels outside the achievable set; "equal", null 0.
+    - gap_grows / efficiency_falls: slope of the mean of U − |R| (resp. η = |R|/U) against
+      log n, with a bootstrap interval resampling the sets within each n
+      (``stats.stratified_slope_ci``), over the n whose mean bound U is below the number of
+      labels C only; null 0, greater (resp. less).  With fewer than two such n the value
+      and interval are None (not testable) and ``reason`` says why."""
+    bands = efficiency_bands(table, n_classes, n_boot=n_boot, seed=seed)
+    below = bands.loc[bands["U_below_C"], "n"].astype(int).tolist()
+    saturated = bands.loc[~bands["U_below_C"], "n"].astype(int).tolist()
+    reason = None
+    if len(below) < 2:
+        reason = (f"the bound U equals the {n_classes} labels for every n in {saturated}; fewer than two n with U < C"
+                  if saturated else "fewer than two set sizes measured")
+    t = table[table["n"].isin(below)]
+    log_n = np.log(t["n"].to_numpy(float))
+    out = {}
+    for key, name, col, direction in (("gap_grows", "the gap U - |R| grows with n", "gap", "greater"),
+                                      ("efficiency_falls", "learning efficiency eta = |R| / U falls with n", "eta", "less")):
+        if reason:
+            value, ci = None, None
+        else:
+            y = (t["U"] - t["recognized"]) if col == "gap" else t["recognized"] / t["U"].clip(lower=1)
+            value, ci = stats.stratified_slope_ci(log_n, y.to_numpy(float), n_boot=n_boot, seed=seed)
+        out[key] = stats.check(name, f"slope of the mean {col} per n against log n, over n with U < C; bootstrap of the sets "
+                               "within each n", value, ci, 0.0, direction, n_used=below, reason=reason)
+    violations = int(table["violations"].sum())
+    out = {"no_violations": stats.check("no predicted label outside the achievable set", "violations of P(S) within "
+                                        "achievable(S) on the observed box, summed over the sets", violations, None, 0.0,
+                                        "equal", sets=int(len(table))), **out}
+    return {"checks": out, "nulls": {"n_with_U_below_C": below, "n_with_U_equal_C": saturated, "n_labels": int(n_classes)}}

@@ -5,14 +5,16 @@ model and gets 01's checkpoint if it exists (and matches the profile), or trains
 
     corpus(profile)                 -> tokenizer, train/held-out token blocks, corpus stats
     pretrained(profile, variant)    -> a PretrainRun ("main", "random", "symmetric", ...)
-    token_probe(profile, run, ...)  -> node vectors at masked positions + their tokens (top-K classes)
+    token_probe(profile, backbone, ...) -> node vectors at masked positions + their tokens (top-K classes)
     mlm_head_predictions(ckpt, probe), probe_baselines(probe, pred, mlm)
                                     -> the probe against the constant predictor and the MLM head
-    fewrel_probe(profile, ...)      -> node vectors of FewRel sentences + relation labels
+    fewrel_probe(profile, backbone, ...) -> node vectors of FewRel sentences + relation labels
+
+Both probes are ``node_vectors.Probe``s, read through a frozen backbone (a ``BertModel``, or
+the path of a checkpoint directory that ``node_vectors.load_backbone`` loads).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import warnings
@@ -20,12 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
+from transformers import BertForMaskedLM
 
-from . import atomic
+from . import atomic, stats
+from .cache_keys import array_fingerprint, text_fingerprint, weights_fingerprint
 from .data import load_corpus, network_available, resolve_data_dir
 from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
-from .nodes import array_fingerprint, cached_node_vectors, load_backbone, node_vectors, weights_fingerprint
+from .model import build_bert6
+from .node_vectors import Probe, attention_projections, cached_node_vectors, load_backbone, node_vectors
 from .pretrain import PretrainRun, pretrain, snapshot_grid
 from .profiles import resolve_device
 from .results import runs_dir
@@ -69,8 +76,8 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -
     """Articles -> tokenizer -> token blocks, cached in runs/<profile>/corpus/."""
     articles = load_corpus(profile.corpus, data_dir, n_articles=profile.n_articles,
                            max_words=profile.corpus_max_words, seed=profile.seed)
-    text_fp = hashlib.sha256("\x00".join(articles).encode()).hexdigest()[:16]
-    cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fp, "vocabulary": VOCABULARY_LEARNER}
+    cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fingerprint(articles),
+                                                             "vocabulary": VOCABULARY_LEARNER}
     if profile.tokenizer == "bert-base-uncased":      # a copy staged later replaces the WordPiece fallback
         cfg["bert_local"] = (resolve_data_dir(data_dir) / "bert-base-uncased").is_dir()
     cache = runs_dir(profile) / "corpus"
@@ -146,31 +153,6 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
 
 
 @dataclass
-class Probe:
-    """Node vectors and labels of a classification probe, per block.
-
-    Token probes (``task="tokens"``) also carry ``class_token_ids`` (the token id of each class:
-    the K most frequent training tokens, or the whole vocabulary), ``classes_note`` (which
-    positions the probe trains and evaluates on, in words) and the held-out inputs
-    (``test_input_ids``, ``test_where``) so that the model's own MLM head can be evaluated at
-    exactly the probe's test positions (``mlm_head_predictions``)."""
-    z_train: dict[int, np.ndarray]   # block -> (N_train, D)
-    y_train: np.ndarray              # (N_train,)
-    z_test: dict[int, np.ndarray]    # block -> (N_test, D)
-    y_test: np.ndarray               # (N_test,)
-    n_classes: int
-    label_names: list[str]
-    n_heads: int
-    d_head: int
-    checkpoint_fp: str = ""
-    task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
-    class_token_ids: np.ndarray | None = None   # tokens: (n_classes,) token id of each class
-    classes_note: str = ""
-    test_input_ids: np.ndarray | None = None    # tokens: (M, T) held-out probe inputs ([MASK] at every draw's selection)
-    test_where: np.ndarray | None = None        # tokens: (M, T) bool, the test positions in row-major order
-
-
-@dataclass
 class MaskedPositions:
     """Probe inputs drawn from token blocks: ``input_ids`` (M, T) are blocks with [MASK] at every
     position a mask draw selected; ``where`` (M, T) marks the probe positions among them (row-major
@@ -185,7 +167,6 @@ class MaskedPositions:
 
 
 def _draw_generator(seed: int, stream: int, draw: int, chunk: int):
-    import torch
     state = np.random.SeedSequence([seed, stream, draw, chunk]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
 
@@ -281,14 +262,14 @@ def extraction_options(profile) -> tuple[dict, dict]:
 
 
 def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
-    import torch
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[int], force: bool = False,
+def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int], force: bool = False,
                 progress: bool = True, *, classes: int | None = None, examples: int | None = None,
                 draws: int | None = None) -> Probe:
-    """Node vectors at masked positions ([MASK] in the input) and the tokens hidden there.
+    """Node vectors of ``backbone`` (a frozen ``BertModel``, or a checkpoint directory) at masked
+    positions ([MASK] in the input) and the tokens hidden there.
 
     Classes: ``profile.token_classes`` (``classes`` overrides): 0 = every vocabulary token
     (class = token id); K = the K most frequent training tokens, class c = the c-th most
@@ -301,7 +282,7 @@ def token_probe(profile, checkpoint, tokenizer, corpus_: Corpus, blocks: list[in
     k = profile.token_classes if classes is None else int(classes)
     n_train = profile.token_examples if examples is None else int(examples)
     draws = profile.token_mask_draws if draws is None else int(draws)
-    model = checkpoint if not isinstance(checkpoint, (str, Path)) else load_backbone(checkpoint)
+    model = load_backbone(backbone) if isinstance(backbone, (str, Path)) else backbone
     blocks = blocks_through(blocks)
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     cfg = model.config
@@ -347,9 +328,6 @@ def mlm_head_predictions(checkpoint, probe: Probe, batch_size: int = 64, progres
 
     ``checkpoint``: the BertForMaskedLM directory the probe's backbone was loaded from (or the
     model itself).  Its encoder must be the probe's backbone (weights fingerprint), else ValueError."""
-    import torch
-    from transformers import BertForMaskedLM
-
     if probe.task != "tokens" or probe.test_input_ids is None:
         raise ValueError("mlm_head_predictions needs a token probe made by token_probe (with its test inputs)")
     model = checkpoint if not isinstance(checkpoint, (str, Path)) else \
@@ -389,9 +367,6 @@ def probe_baselines(probe: Probe, probe_predictions: np.ndarray, mlm_predictions
     "gate": stats.probe_gate(...) of the probe against the constant predictor,
     "mlm_vs_constant" / "probe_vs_mlm": stats.paired_accuracy_test records (None without MLM),
     "classes_note": probe.classes_note}."""
-    import pandas as pd
-    from . import stats
-
     y = np.asarray(probe.y_test)
     pred = np.asarray(probe_predictions)
     if pred.shape != y.shape:
@@ -414,10 +389,11 @@ def probe_baselines(probe: Probe, probe_predictions: np.ndarray, mlm_predictions
     return out
 
 
-def fewrel_probe(profile, checkpoint, tokenizer, split, blocks: list[int], pooling: str | None = None,
+def fewrel_probe(profile, backbone, tokenizer, split, blocks: list[int], pooling: str | None = None,
                  force: bool = False, progress: bool = True) -> Probe:
-    """Node vectors of FewRel sentences at [CLS] or averaged over real tokens, per block."""
-    model = checkpoint if not isinstance(checkpoint, (str, Path)) else load_backbone(checkpoint)
+    """Node vectors of FewRel sentences at [CLS] or averaged over real tokens, per block, read
+    through ``backbone`` (a frozen ``BertModel``, or a checkpoint directory)."""
+    model = load_backbone(backbone) if isinstance(backbone, (str, Path)) else backbone
     pooling = pooling or profile.pooling
     blocks = blocks_through(blocks)
     max_len = min(profile.max_len, model.config.max_position_embeddings)
@@ -499,11 +475,8 @@ def untrained_backbone(profile, data_dir=None) -> Backbone:
     """The untrained-backbone control: BERT-6 of the profile's architecture built by
     ``model.build_bert6`` with the profile's seed and init "random", 0 training steps, with the
     main run's tokenizer (``corpus``).  Its ``model`` is a frozen ``BertModel`` like
-    ``nodes.load_backbone`` returns, so ``token_probe`` / ``fewrel_probe`` take it as they take
+    ``node_vectors.load_backbone`` returns, so ``token_probe`` / ``fewrel_probe`` take it as they take
     a trained backbone."""
-    from .model import build_bert6
-    from .nodes import attention_projections
-
     c = corpus(profile, data_dir, progress=False)
     tok = c.tokenizer
     mlm = build_bert6(len(tok), seed=profile.seed, init="random", n_layers=profile.n_layers, n_heads=profile.n_heads,

@@ -530,7 +530,7 @@ def plot_permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what
 
 
 def plot_ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
-    """The single-node statistics of ``nodal.ssb_along_blocks`` per block, one line per table
+    """The single-node statistics of ``recognition.ssb_along_blocks`` per block, one line per table
     (e.g. {"tokens": ..., "labels": ...}): median |R|, mean DC, node Jaccard and the fraction of
     nodes beyond the permutation null (with its Wilson interval).  Blocks whose probe failed its
     gate are drawn hollow."""

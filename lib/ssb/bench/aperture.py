@@ -33,8 +33,9 @@ import time
 import numpy as np
 import torch
 
-from ssb.aperture import evaluate_sets, head_sets, naive_predictions, single_node_sets
+from ssb.aperture import evaluate_sets, naive_predictions
 from ssb.heads import train_head
+from ssb.node_sets import head_sets, single_node_sets
 from ssb.profiles import get_profile
 
 

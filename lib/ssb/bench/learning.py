@@ -17,7 +17,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
   against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
   of the paired difference (``pretrain.backbone_evaluation``);
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
-- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``nodal.fit_head``)
+- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_head``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
 - with ``--token-probe``: the token probe (``pipeline.token_probe``, the profile's head settings)
   against the constant predictor, for the profile's K most frequent tokens (``token_classes``) at
@@ -80,10 +80,11 @@ def _probe_row(prefix: str, probe, head_pred, block: int) -> dict:
 def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe: bool = False,
                       progress: bool = False) -> dict:
     """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
-    from .. import nodal, pipeline
+    from .. import pipeline
+    from ..heads import fit_head, predict
     from ..mlm import MaskingSpec
     from ..model import head_gap, node_gap
-    from ..nodes import load_backbone
+    from ..node_vectors import load_backbone
     from ..pretrain import backbone_evaluation, most_frequent_token
     from transformers import BertForMaskedLM
 
@@ -102,8 +103,8 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     backbone = load_backbone(directory)
     if split is not None:
         probe = pipeline.fewrel_probe(profile, backbone, corpus.tokenizer, split, [profile.block], progress=progress)
-        head = nodal.fit_head(profile, probe, profile.block, progress=progress)
-        row.update(_probe_row("fewrel", probe, nodal.predict(head, probe.z_test[profile.block]), profile.block))
+        head = fit_head(profile, probe, profile.block, progress=progress)
+        row.update(_probe_row("fewrel", probe, predict(head, probe.z_test[profile.block]), profile.block))
     if token_probe:
         # the profile's K (profile.token_classes) at every block: the gate and SSB along the blocks;
         # at the analysed block also the other K of TOKEN_CLASS_GRID (0 = the whole vocabulary)
@@ -114,9 +115,9 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
             at = blocks if k == own else [profile.block]
             probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
             for b in at:
-                head = nodal.fit_head(profile, probe, b, progress=progress)
+                head = fit_head(profile, probe, b, progress=progress)
                 label = f"token{k or 'all'}_b{b}"
-                row.update(_probe_row(label, probe, nodal.predict(head, probe.z_test[b]), b))
+                row.update(_probe_row(label, probe, predict(head, probe.z_test[b]), b))
         main_label = f"token{own or 'all'}_b{profile.block}"
         row.update({k.replace(main_label, "token"): v for k, v in row.items() if k.startswith(main_label + "_")})
         row["token_classes"] = own or "all"

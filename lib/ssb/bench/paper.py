@@ -8,7 +8,7 @@ steps after one untimed warm-up:
 
 - pre-training: ``ssb.pretrain.train_step`` (bf16 autocast on CUDA as the profile says) on
   synthetic Zipf blocks -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
-- node-vector extraction: ``ssb.nodes.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
+- node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
 - head training: ``ssb.heads.train_head`` of a 768 -> 30,522 token head -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
   -> sets/s at ``--samples`` test positions, and node x sample products / s.
@@ -153,11 +153,12 @@ def _reset_peak(device):
 
 
 def measure(p, device, steps: int, batch: int, samples: int) -> dict:
-    from ..aperture import evaluate_sets, head_sets, single_node_sets
+    from ..aperture import evaluate_sets
     from ..heads import train_head
     from ..mlm import MaskingSpec
     from ..model import build_bert6
-    from ..nodes import node_vectors
+    from ..node_sets import head_sets, single_node_sets
+    from ..node_vectors import node_vectors
     from ..pretrain import MaskedLMObjective, global_batch, make_optimizer, set_deterministic, train_step
     from .pretrain import synthetic_blocks
 

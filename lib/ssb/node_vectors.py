@@ -1,5 +1,6 @@
 """Node vectors: the input of a block's attention output projection W_O, read through
-forward hooks (no model surgery).
+forward hooks (no model surgery); the backbones they are read from; the ``Probe`` that
+holds them with their labels.
 
 For block ℓ the node vector z ∈ R^(n_heads·d_head) is the concatenation of the heads'
 attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
@@ -9,15 +10,15 @@ attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
     z = node_vectors(model, input_ids, attention_mask, blocks=[6], select="cls")[6]  # (N, D)
 
 The forward pass stops right after the deepest requested block: blocks after it are
-never run.  ``cached_node_vectors`` stores results on disk keyed by a hash of the
-weights, the input ids and the parameters, so a changed checkpoint or parameter never
-reuses a stale cache.
+never run.  ``cached_node_vectors`` stores results on disk under a ``cache_keys.cache_key``
+of the weights' and inputs' content fingerprints and the parameters, so a changed
+checkpoint or parameter never reuses a stale cache.  A ``Probe`` (built by
+``pipeline.token_probe`` / ``pipeline.fewrel_probe``) is what every analysis reads.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from . import atomic
+from .cache_keys import cache_key, canonical
 from .profiles import resolve_device
 
 
@@ -117,25 +119,6 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
     return model
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over every parameter and buffer (names, shapes, bytes)."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:20]
-
-
-def array_fingerprint(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(np.asarray(a))
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:20]
-
-
 def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
                  blocks: list[int], select: str | np.ndarray = "cls", batch_size: int = 64,
                  progress: bool = True, desc: str = "node vectors", device=None,
@@ -220,15 +203,14 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
 
 def cached_node_vectors(cache_dir: str | Path, key_parts: dict, compute: Callable[[], dict[int, np.ndarray]],
                         force: bool = False) -> dict[int, np.ndarray]:
-    """Load node vectors cached under a hash of ``key_parts`` (weights and data fingerprints,
-    blocks, selection...), or compute and store them atomically."""
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / f"nodes-{key}.pt"
+    """Load node vectors cached under ``cache_keys.cache_key(key_parts)`` (weights and data
+    fingerprints, blocks, selection...), or compute and store them atomically."""
+    parts = canonical(key_parts)
+    path = Path(cache_dir) / f"nodes-{cache_key(parts)}.pt"
     if path.exists() and not force:
         try:
             payload = torch.load(path, weights_only=False)
-            matches = payload.get("key_parts") == json.loads(json.dumps(key_parts, sort_keys=True, default=str))
-            z = {int(b): np.asarray(v) for b, v in payload["z"].items()} if matches else None
+            z = {int(b): np.asarray(v) for b, v in payload["z"].items()} if payload.get("key_parts") == parts else None
         except Exception as err:  # noqa: BLE001 - a truncated or foreign file: recompute it
             warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}); deleted, recomputing",
                           stacklevel=2)
@@ -238,5 +220,35 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict, compute: Callabl
             return z
     z = compute()
     with atomic.atomic_path(path, suffix=".pt") as tmp:
-        torch.save({"key_parts": json.loads(json.dumps(key_parts, sort_keys=True, default=str)), "z": z}, tmp)
+        torch.save({"key_parts": parts, "z": z}, tmp)
     return z
+
+
+@dataclass
+class Probe:
+    """Node vectors and labels of a classification probe, per block.
+
+    Token probes (``task="tokens"``) also carry ``class_token_ids`` (the token id of each class:
+    the K most frequent training tokens, or the whole vocabulary), ``classes_note`` (which
+    positions the probe trains and evaluates on, in words) and the held-out inputs
+    (``test_input_ids``, ``test_where``) so that the model's own MLM head can be evaluated at
+    exactly the probe's test positions (``pipeline.mlm_head_predictions``)."""
+    z_train: dict[int, np.ndarray]   # block -> (N_train, D)
+    y_train: np.ndarray              # (N_train,)
+    z_test: dict[int, np.ndarray]    # block -> (N_test, D)
+    y_test: np.ndarray               # (N_test,)
+    n_classes: int
+    label_names: list[str]
+    n_heads: int
+    d_head: int
+    checkpoint_fp: str = ""          # cache_keys.weights_fingerprint of the backbone
+    task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
+    class_token_ids: np.ndarray | None = None   # tokens: (n_classes,) token id of each class
+    classes_note: str = ""
+    test_input_ids: np.ndarray | None = None    # tokens: (M, T) held-out probe inputs ([MASK] at every draw's selection)
+    test_where: np.ndarray | None = None        # tokens: (M, T) bool, the test positions in row-major order
+
+    def require_block(self, block: int) -> None:
+        """ValueError naming the available blocks when ``block`` has no node vectors here."""
+        if block not in self.z_train:
+            raise ValueError(f"block {block} has no cached node vectors; available blocks: {sorted(self.z_train)}")

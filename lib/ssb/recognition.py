@@ -1,7 +1,7 @@
-"""Node-level analysis: a classifier head on one block's cached node vectors, and what
-single nodes, single heads and any node set still recognise through the limited aperture.
+"""What single nodes and single heads recognise (C1, C2, C3): a trained classifier head
+(``heads.fit_head``) on one block's node vectors, through the limited aperture.
 
-    head = fit_head(profile, probe, block=6)                 # cached under runs/<profile>/heads/
+    head = heads.fit_head(profile, probe, block=6)           # cached under runs/<profile>/heads/
     res = nodal_analysis(head, probe, block=6, profile=profile)
     res.singles.n_recognized          # (D,)  |R({k})| for every node k
     res.heads.recognized              # (H, C) recognised labels of each head's d_h nodes
@@ -22,75 +22,22 @@ Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import stats
-from .aperture import (ApertureResult, evaluate_sets, head_sets, naive_predictions, silent_prediction,
-                       single_node_sets)
-from .heads import UnreadableHead, load_head, save_head, train_head
+from .aperture import ApertureResult, evaluate_sets, naive_predictions, silent_accuracy
+from .heads import fit_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
+from .node_sets import all_nodes_set, head_sets, single_node_sets
+from .node_vectors import Probe
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, docs/method.md)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
 N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
-from .results import runs_dir
-
-
-def _check_block(probe, block: int) -> None:
-    if block not in probe.z_train:
-        raise ValueError(f"block {block} has no cached node vectors; available blocks: {sorted(probe.z_train)}")
-
-
-def head_epochs(profile, probe) -> int:
-    """Token heads (vocabulary-sized outputs) get ``token_head_epochs``, label heads ``head_epochs``."""
-    return profile.token_head_epochs if getattr(probe, "task", "labels") == "tokens" else profile.head_epochs
-
-
-def head_config(profile, probe, block: int, tied: bool, layers: int | None = None) -> dict:
-    """Everything a trained head depends on: its data (fingerprint) and its hyper-parameters."""
-    _check_block(probe, block)
-    z, y = probe.z_train[block], probe.y_train
-    options = {}                       # training options, keyed only when not the default (stable cache keys)
-    if profile.head_standardize:
-        options["standardize"] = True
-    if profile.head_lr_decay != 1.0:
-        options["lr_decay"] = profile.head_lr_decay
-    return options | {
-        "weights": probe.checkpoint_fp, "block": int(block), "n_train": int(len(y)), "n_in": int(z.shape[1]),
-        "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
-        "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
-        "batch": profile.head_batch, "patience": profile.head_patience, "seed": profile.seed,
-        "data": hashlib.sha256(np.ascontiguousarray(y).tobytes() + np.ascontiguousarray(z[:256]).tobytes()).hexdigest()[:16],
-    }
-
-
-def fit_head(profile, probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,
-             force: bool = False, progress: bool = True, cache_dir: str | Path | None = None):
-    """Train (or load the cached) classifier head on ``probe``'s node vectors of ``block``."""
-    block = profile.block if block is None else block
-    cfg = head_config(profile, probe, block, tied, layers)
-    key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:20]
-    path = Path(cache_dir or runs_dir(profile) / "heads") / f"head-{key}"
-    if path.exists() and not force:
-        try:
-            return load_head(path, n_in=cfg["n_in"])
-        except UnreadableHead:              # deleted with a one-line warning: retrain below
-            pass
-    head, history = train_head(
-        probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
-        epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
-        patience=profile.head_patience, seed=profile.seed,
-        tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
-        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
-    save_head(head, path, extra={"config": cfg, "history": history})
-    return head
 
 
 @dataclass
@@ -111,9 +58,9 @@ class NodalResult:
         return self.n_heads * self.d_head
 
 
-def nodal_analysis(head, probe, block: int, profile, progress: bool = False) -> NodalResult:
+def nodal_analysis(head, probe: Probe, block: int, profile, progress: bool = False) -> NodalResult:
     """Single nodes, heads and the full block of one trained head, on the held-out split."""
-    _check_block(probe, block)
+    probe.require_block(block)
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
     if n_nodes != probe.n_heads * probe.d_head:
@@ -122,10 +69,9 @@ def nodal_analysis(head, probe, block: int, profile, progress: bool = False) -> 
     kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile.device)
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), **kw)
-    full = evaluate_sets(head, z, y, [np.arange(n_nodes)], keep_predictions=True, **kw)
-    silent = float((y == silent_prediction(head)).mean())
-    return NodalResult(singles, heads, full, silent, probe.n_heads, probe.d_head, probe.n_classes, list(probe.label_names),
-                       np.asarray(probe.y_train))
+    full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
+    return NodalResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
+                       list(probe.label_names), np.asarray(probe.y_train))
 
 
 def node_table(res: NodalResult) -> pd.DataFrame:
@@ -196,16 +142,6 @@ def top_labels_by_frequency(y: np.ndarray, n: int) -> np.ndarray:
     return order[:min(n, int((counts > 0).sum()))]
 
 
-def predict(head, z: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """Argmax predictions of a head with every node active, (N,) int64."""
-    import torch
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(z), batch):
-            out.append(head(torch.from_numpy(np.ascontiguousarray(z[s:s + batch]))).argmax(-1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-
 def symmetry_control(profile, probe_for, variants=("random", "symmetric"), block: int | None = None,
                      progress: bool = False) -> dict:
     """C3 at the node level: for each pre-training variant, a head on its node vectors and the
@@ -230,18 +166,6 @@ def control_table(control: dict) -> pd.DataFrame:
         rows.append({"variant": variant, "head_jaccard": s["head_jaccard"], "node_jaccard": s["mean_jaccard_nodes"],
                      "median_recognized_node": s["median_recognized_node"],
                      "median_recognized_head": s["median_recognized_head"], "accuracy_full": s["accuracy_full"]})
-    return pd.DataFrame(rows)
-
-
-def accuracy_by_block(profile, probes: dict, progress: bool = False) -> pd.DataFrame:
-    """Test accuracy of a head on every block's node vectors, for each pooling's probe.
-    ``probes``: pooling name -> Probe holding all blocks."""
-    rows = []
-    for pooling, probe in probes.items():
-        for block in sorted(probe.z_train):
-            head = fit_head(profile, probe, block, progress=progress)
-            acc = float((predict(head, probe.z_test[block]) == probe.y_test).mean())
-            rows.append({"pooling": pooling, "block": block, "accuracy": acc})
     return pd.DataFrame(rows)
 
 
@@ -478,7 +402,7 @@ def checks_table(section_stats: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aperture_demo(head, probe, block: int, node: int) -> dict:
+def aperture_demo(head, probe: Probe, block: int, node: int) -> dict:
     """The aperture definition on one node, spelled out: copy the head, zero every fc1 weight
     column except ``node``'s (the silenced nodes), run the copy on the full held-out node
     vectors and take the argmax (``aperture.naive_predictions``) -- against the engine
@@ -486,7 +410,7 @@ def aperture_demo(head, probe, block: int, node: int) -> dict:
     {node}.  Returns {"node", "naive", "engine" (predictions, (N,) int), "n_zeroed_columns",
     "agree" (bool), "n_differ"}; ``agree`` must be True (docs/method.md, "Nodes and the limited
     aperture")."""
-    _check_block(probe, block)
+    probe.require_block(block)
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
     if not 0 <= int(node) < n_nodes:
