@@ -17,27 +17,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from ssb import schema
 from ssb.results import strip_timings
+
+from summaries import assert_schema_keys  # noqa: E402  (shared with the tests of hand-made summaries)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-EXPECTED = {
-    "pretrain": {"steps", "tokens_seen", "mlm_accuracy", "baseline_accuracy", "tokens_per_second"},
-    "ssb": {"gap_final"},
-    "apt": {"mean_by_layer", "spearman_freq"},
-    "nodes_pretrain": {"median_tokens_recognized_node", "median_tokens_recognized_head", "mean_jaccard_nodes",
-                       "random_head_jaccard", "symmetric_head_jaccard", "stats", "untrained",
-                       "median_tokens_recognized_node_chance_rule", "along_blocks"},
-    "finetune": {"n_labels", "accuracy_by_layer", "accuracy_full_finetune", "pooling", "stats"},
-    "nodes_finetune": {"median_labels_recognized_node", "median_labels_recognized_head",
-                       "mean_diagonal_confidence_node", "random_head_jaccard", "symmetric_head_jaccard", "stats",
-                       "untrained", "median_labels_recognized_node_chance_rule", "along_blocks"},
-    "crossover": {"n", "accuracy_mean", "accuracy_std", "recognized_mean", "union_individual_mean",
-                  "sum_individual_gain_mean", "silent_accuracy", "has_dip", "n_min"},
-    "hull": {"single_node_bound_median", "single_node_bound_observed_median", "single_node_realized_median",
-             "efficiency_by_n", "violations"},
-}
+# every key of every notebook section (ssb.schema); the paper rehearsal checks the same
+EXPECTED = {name: set(cls.keys()) for name, cls in schema.NOTEBOOK_SECTIONS.items()}
 
 
 def test_committed_notebooks_have_no_outputs():
@@ -72,8 +61,8 @@ def test_smoke_pipeline_twice_is_reproducible(tmp_path, data_dir):
         summary_path = root / "figures" / "smoke" / "summary.json"
         summary = json.loads(summary_path.read_text())
         assert summary["profile"] == "smoke"
-        for section, keys in EXPECTED.items():
-            assert keys <= set(summary.get(section, {})), f"{section}: missing {keys - set(summary.get(section, {}))}"
+        assert set(summary) == schema.TOP_LEVEL_KEYS           # every section written, none outside the schema
+        assert_schema_keys(summary)
         assert summary["hull"]["violations"] == 0
         assert summary["ssb"]["gap_final"]["symmetric"] == 0.0
         assert summary["nodes_pretrain"]["symmetric_head_jaccard"] == 1.0
@@ -123,7 +112,8 @@ def test_other_fewrel_file_and_checkpoint_run_04_to_07(tmp_path, data_dir):
     assert not (root / "figures" / "smoke").exists()
     summary = json.loads(summary_path.read_text())
     assert summary["finetune"]["n_labels"] == 5
-    assert len(summary["finetune"]["accuracy_by_layer"]) == 4          # the other model's 4 blocks
+    assert len(summary["finetune"]["accuracy_by_block"]) == 4          # the other model's 4 blocks
+    assert_schema_keys(summary)
     assert summary["nodes_finetune"]["n_labels"] == 5
     assert summary["nodes_finetune"]["symmetric_head_jaccard"] is None  # controls exist only for our BERT-6
     assert summary["hull"]["violations"] == 0 and summary["hull"]["n_labels"] == 5
