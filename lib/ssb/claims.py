@@ -105,7 +105,7 @@ CLAIMS: dict[str, tuple[str, str]] = {
 # ----------------------------------------------------------------------------- reading the summary
 
 
-def get(summary: Any, path: str) -> Any:
+def lookup(summary: Any, path: str) -> Any:
     """summary["a"]["b"]... for path "a.b..." (``schema.Section.path``), None where any level is missing."""
     node = summary
     for key in path.split("."):
@@ -123,7 +123,7 @@ def section(summary: dict, cls: type[Section]) -> dict | None:
 
 def record(summary: dict, path: str, label: str | None = None) -> dict:
     """The gate/check record at ``path`` with its path and label; a stand-in when missing."""
-    rec = get(summary, path)
+    rec = lookup(summary, path)
     name = label or path.rsplit(".", 1)[-1]
     if not isinstance(rec, dict):
         return {"name": name, "path": path, "missing": True, "passed": None}
@@ -158,7 +158,7 @@ def failed_gates(gates: Sequence[dict]) -> list[str]:
 
 def _ours(summary: dict) -> bool:
     """The label probes ran on our own pre-trained backbone (not another checkpoint)."""
-    return get(summary, Finetune.path("checkpoint")) in (None, "ours")
+    return lookup(summary, Finetune.path("checkpoint")) in (None, "ours")
 
 
 def _backbone(summary: dict, labels: bool) -> list[dict]:
@@ -182,13 +182,13 @@ def _node_rule(summary: dict, cls: type[Section], labels: bool) -> tuple[list, l
 def _c3_rule(summary: dict) -> tuple[list, list] | None:
     gates, checks = [], []
     if section(summary, Ssb) is not None:
-        node_level = isinstance(get(summary, Ssb.path("stats", "checks", "node_symmetric_exact")), dict)
+        node_level = isinstance(lookup(summary, Ssb.path("stats", "checks", "node_symmetric_exact")), dict)
         for v in ("symmetric", "symmetric_eps") + (("node_symmetric",) if node_level else ()):
             gates.append(record(summary, Pretrain.path("variants", v, "gate"), f"backbone[{v}]"))
         checks += _checks(summary, Ssb, SSB_CHECKS)
     for cls in (NodesPretrain, NodesFinetune):
         order = cls.path("stats", "checks", "head_order_parameter")
-        if isinstance(get(summary, order), dict):
+        if isinstance(lookup(summary, order), dict):
             # the functional order parameter's own gates: a failed probe makes THIS check not
             # testable (excluded), not the weight-level checks above, which have their own gates
             own = [{**record(summary, cls.path("stats", "gates", f"probe_{v}"), f"probe[{cls.section}, {v}]"),
@@ -202,7 +202,7 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
 
 
 def _deepest_apt_gate(summary: dict) -> list[dict]:
-    gates = get(summary, Apt.path("stats", "gates"))
+    gates = lookup(summary, Apt.path("stats", "gates"))
     prefix = "probe_block_"
     blocks = [int(k[len(prefix):]) for k in (gates if isinstance(gates, dict) else ())
               if k.startswith(prefix) and k[len(prefix):].isdigit()]
@@ -223,7 +223,8 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
     if claim == "C4":
         if section(summary, Crossover) is None:
             return None
-        return _backbone(summary, True) + [_probe_gate(summary, Crossover)], _checks(summary, Crossover, CROSSOVER_CHECKS)
+        return (_backbone(summary, True) + [_probe_gate(summary, Crossover)],
+                _checks(summary, Crossover, CROSSOVER_CHECKS))
     if claim == "C5":
         if section(summary, Hull) is None:
             return None
@@ -238,7 +239,7 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
 def tokens_crossover_verdict(summary: dict) -> str | None:
     """C4's rule applied to ``crossover.tokens`` (the token head; reported beside C4, not part of
     its verdict); None when the summary has no token crossover."""
-    if not isinstance(get(summary, Crossover.path("tokens", "stats")), dict):
+    if not isinstance(lookup(summary, Crossover.path("tokens", "stats")), dict):
         return None
     gates = [record(summary, Crossover.path("tokens", "stats", "gates", "probe"), "probe")]
     checks = [record(summary, Crossover.path("tokens", "stats", "checks", c)) for c in CROSSOVER_CHECKS]

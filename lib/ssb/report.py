@@ -366,26 +366,29 @@ _NODE_CONTEXT = {"C1": (schema.NodesPretrain, "tokens", "tokens_recognized_full"
 
 def _descriptive(summary: dict, claim: str) -> str:
     """Context numbers beside the checks (the earlier rule's counts, the untrained control, ...)."""
-    get = claims.get
     parts = []
     if claim in _NODE_CONTEXT:
         sec, what, full_key = _NODE_CONTEXT[claim]
-        parts.append(f"median {what} recognized per node {fmt(get(summary, sec.path(f'median_{what}_recognized_node')))} "
-                     f"(DC > 1/C rule: {fmt(get(summary, sec.path(f'median_{what}_recognized_node_chance_rule')))}), "
-                     f"per head {fmt(get(summary, sec.path(f'median_{what}_recognized_head')))}")
-        full = get(summary, sec.path(full_key))
+
+        def value(key: str) -> str:
+            return fmt(claims.lookup(summary, sec.path(key)))
+
+        parts.append(f"median {what} recognized per node {value(f'median_{what}_recognized_node')} "
+                     f"(DC > 1/C rule: {value(f'median_{what}_recognized_node_chance_rule')}), "
+                     f"per head {value(f'median_{what}_recognized_head')}")
+        full = claims.lookup(summary, sec.path(full_key))
         if full is not None:
             parts.append(f"all nodes {fmt(full)}")
-        u = get(summary, sec.path("stats", "nulls", "untrained", "fraction_beyond_null"))
-        b = get(summary, sec.path("stats", "checks", "beyond_permutation_null", "value"))
+        u = claims.lookup(summary, sec.path("stats", "nulls", "untrained", "fraction_beyond_null"))
+        b = claims.lookup(summary, sec.path("stats", "checks", "beyond_permutation_null", "value"))
         if b is not None:
             parts.append(f"nodes beyond null: trained {fmt(b)}, untrained {fmt(u)}")
-        seeds = get(summary, sec.path("stats", "seeds", "fraction_beyond_null"))
+        seeds = claims.lookup(summary, sec.path("stats", "seeds", "fraction_beyond_null"))
         if isinstance(seeds, dict) and seeds.get("mean") is not None:
             lo, hi = seeds.get("range", [None, None])
             parts.append(f"across probe seeds {fmt(seeds['mean'])} (range {fmt(lo)}-{fmt(hi)})")
     elif claim == "C3":
-        gaps = get(summary, schema.Ssb.path("gap_final"))
+        gaps = claims.lookup(summary, schema.Ssb.path("gap_final"))
         if isinstance(gaps, dict):
             parts.append("final head gap g: " + ", ".join(f"{k} {fmt(v)}" for k, v in gaps.items()))
     elif claim == "C4":
@@ -393,7 +396,7 @@ def _descriptive(summary: dict, claim: str) -> str:
         if tokens is not None:
             parts.append(f"tokens (not in the verdict): {tokens}")
     elif claim == "C6":
-        rho = get(summary, schema.Apt.path("spearman_freq"))
+        rho = claims.lookup(summary, schema.Apt.path("spearman_freq"))
         if rho is not None:
             parts.append(f"Spearman(APT, frequency) {fmt(rho)}")
     return "; ".join(parts)
@@ -424,7 +427,8 @@ def claims_table(summary: dict) -> list[dict]:
     for claim, (title, paper) in claims.CLAIMS.items():
         v, gates, checks = decided[claim]["verdict"], decided[claim]["gates"], decided[claim]["checks"]
         if v == "not measured":
-            rows.append({"claim": claim, "title": title, "paper": paper, "why": "", "measured": "not measured in this run",
+            rows.append({"claim": claim, "title": title, "paper": paper, "why": "",
+                         "measured": "not measured in this run",
                          "gate": "", "statistic": "", "interval": "", "null": "", "verdict": v})
             continue
         rows.append({"claim": claim, "title": title, "paper": paper, "why": _why_not_testable(summary, gates, v),

@@ -183,7 +183,8 @@ class NodesPretrain(Section):
     mean_diagonal_confidence_node: float | None = described("mean diagonal confidence of a node's predicted tokens")
     median_tokens_recognized_node_chance_rule: float = described("median_tokens_recognized_node under the earlier "
                                                                  "DC > 1/C rule (comparison only)")
-    median_tokens_recognized_head_chance_rule: float = described("median_tokens_recognized_head under the DC > 1/C rule")
+    median_tokens_recognized_head_chance_rule: float = described("median_tokens_recognized_head under the "
+                                                                 "DC > 1/C rule")
     tokens_recognized_full_chance_rule: int = described("tokens_recognized_full under the DC > 1/C rule")
     random_head_jaccard: float | None = described("mean pairwise Jaccard of the heads' recognised sets, random "
                                                   "initialisation (C3's order parameter)")
@@ -216,7 +217,8 @@ class NodesFinetune(Section):
                                                             "(chance: 1 / n_labels)")
     median_labels_recognized_node_chance_rule: float = described("median_labels_recognized_node under the earlier "
                                                                  "DC > 1/C rule (comparison only)")
-    median_labels_recognized_head_chance_rule: float = described("median_labels_recognized_head under the DC > 1/C rule")
+    median_labels_recognized_head_chance_rule: float = described("median_labels_recognized_head under the "
+                                                                 "DC > 1/C rule")
     labels_recognized_full_chance_rule: int = described("labels_recognized_full under the DC > 1/C rule")
     random_head_jaccard: float | None = described("mean pairwise head Jaccard, random initialisation; null when the "
                                                   "backbone is not ours (no symmetric control)")
@@ -306,7 +308,8 @@ class Crossover(Section):
     predicted_mean: list = described("mean |P|, the labels a set predicts, per n")
     recognized_mean: list = described("mean |R|, the labels a set recognises, per n")
     union_individual_mean: list = described("mean size of the union of the set's nodes' individual R, per n")
-    kappa_R_mean: list = described("mean over the sets of kappa_R = |R(S)| / |union of its nodes' R| (sets with an empty union left out), per n")
+    kappa_R_mean: list = described("mean over the sets of kappa_R = |R(S)| / |union of its nodes' R|, per n "
+                                   "(sets with an empty union left out)")
     gain_mean: list = described("mean gain A(S) - A(empty set), per n")
     sum_individual_gain_mean: list = described("mean sum of the set's nodes' individual gains, per n")
     silent_accuracy: float = described("accuracy A(empty set) of the silenced head")
@@ -339,7 +342,8 @@ class Hull(Section):
     single_node_bound_observed_median: float = described("median of the bound for inputs in the observed box")
     single_node_predicted_median: float = described("median |P| of a single node")
     single_node_realized_median: float = described("median |R| of a single node")
-    efficiency_by_n: dict = described("{n as a string: efficiency eta = |R| / U of a set, averaged over the sets of size n}")
+    efficiency_by_n: dict = described("{n as a string: efficiency eta = |R| / U of a set, averaged over the "
+                                      "sets of size n}")
     bound_by_n: dict = described("{n as a string: mean bound U}")
     efficiency_ci_by_n: dict = described("{n as a string: [lo, hi] 95 % bootstrap interval of eta}")
     violations: int = described("sets predicting a label outside their observed-box bound (a bug unless 0)")
