@@ -29,7 +29,6 @@ Renamed keys (``RENAMED_KEYS``): ``layer`` and ``block`` named the same thing; t
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
@@ -395,7 +394,7 @@ def with_current_keys(summary: Mapping[str, Any]) -> dict:
         values = out.get(section)
         if not isinstance(values, dict) or not any(old in values for old in renamed):
             continue
-        values = copy.copy(values)
+        values = dict(values)
         for old, new in renamed.items():
             if old in values:
                 value = values.pop(old)
