@@ -1,9 +1,20 @@
-"""Hand-made summaries in the verdict schema, shared by the claims and fidelity tests."""
+"""Hand-made summaries in the verdict schema, shared by the claims, report and fidelity tests, and
+the check that a written summary has exactly the keys of ``ssb.schema`` (``assert_schema_keys``).
+
+Their sections hold only some keys of each section, every one of them a key of ``ssb.schema``."""
 from __future__ import annotations
 
 import copy
 
-from ssb import stats
+from ssb import schema, stats
+from ssb.results import STAMP_KEY
+
+
+def part(cls: type[schema.Section], **values) -> tuple[str, dict]:
+    """(section name, some of its keys) of the section ``cls``, the keys checked against the schema."""
+    unknown = set(values) - set(cls.keys())
+    assert not unknown, f"{cls.section} has no keys {sorted(unknown)}"
+    return cls.section, values
 
 
 def gate(value=0.3, null=0.1, p=1e-6):
@@ -32,28 +43,39 @@ def holding_summary() -> dict:
     for s in (np_stats, nf_stats):
         s["gates"].update(probe_random=gate(), probe_symmetric=gate())
         s["checks"]["head_order_parameter"] = copy.deepcopy(head_order)
-    return {
-        "profile": "smoke",
-        "pretrain": {"steps": 40, "variants": variants},
-        "ssb": {"gap_final": {"random": 1.37, "symmetric": 0.0, "symmetric_eps": 0.0123},
-                "stats": {"checks": {"symmetric_exact": check("symmetric_exact", 0.0, None, 0.0, "equal"),
-                                     "node_symmetric_exact": check("node_symmetric_exact", 0.0, None, 0.0, "equal"),
-                                     "eps_amplified": check("eps_amplified", 0.05, [0.03, 0.07], 0.0, "greater")}}},
-        "nodes_pretrain": {"median_tokens_recognized_node": 3.0, "median_tokens_recognized_node_chance_rule": 7.0,
-                           "stats": np_stats},
-        "finetune": {"n_labels": 16, "checkpoint": "ours", "stats": {"gates": {"probe": gate()}}},
-        "nodes_finetune": {"median_labels_recognized_node": 2.0, "stats": nf_stats},
-        "crossover": {"stats": {"gates": {"probe": gate()}, "checks": {
+    sections = [
+        part(schema.Pretrain, steps=40, variants=variants),
+        part(schema.Ssb, gap_final={"random": 1.37, "symmetric": 0.0, "symmetric_eps": 0.0123}, stats={"checks": {
+            "symmetric_exact": check("symmetric_exact", 0.0, None, 0.0, "equal"),
+            "node_symmetric_exact": check("node_symmetric_exact", 0.0, None, 0.0, "equal"),
+            "eps_amplified": check("eps_amplified", 0.05, [0.03, 0.07], 0.0, "greater")}}),
+        part(schema.NodesPretrain, median_tokens_recognized_node=3.0, median_tokens_recognized_node_chance_rule=7.0,
+             stats=np_stats),
+        part(schema.Finetune, n_labels=16, checkpoint="ours", stats={"gates": {"probe": gate()}}),
+        part(schema.NodesFinetune, median_labels_recognized_node=2.0, stats=nf_stats),
+        part(schema.Crossover, stats={"gates": {"probe": gate()}, "checks": {
             "cooperation_R": check("cooperation_R", 1.8, [1.4, 2.2], 1.0, "greater"),
             "cooperation_A": check("cooperation_A", 1.3, [1.1, 1.5], 1.0, "greater"),
             "dip_across": check("dip_across", 0.02, [0.01, 0.03], 0.0, "greater"),
-            "dip_in_head": check("dip_in_head", 0.01, [0.004, 0.02], 0.0, "greater")}}},
-        "hull": {"stats": {"gates": {"probe": gate()}, "checks": {
+            "dip_in_head": check("dip_in_head", 0.01, [0.004, 0.02], 0.0, "greater")}}),
+        part(schema.Hull, stats={"gates": {"probe": gate()}, "checks": {
             "no_violations": check("no_violations", 0, None, 0, "equal"),
             "gap_grows": check("gap_grows", 2.0, [1.0, 3.0], 0.0, "greater"),
-            "efficiency_falls": check("efficiency_falls", -0.1, [-0.2, -0.05], 0.0, "less")}}},
-        "apt": {"spearman_freq": 0.61, "stats": {"gates": {"probe_block_1": gate(p=0.5), "probe_block_6": gate()},
-                                                 "checks": {"frequency": check("frequency", 0.2, [0.1, 0.3], 0.0, "greater"),
-                                                            "grows_along_blocks": check("grows_along_blocks", 0.8, [0.5, 1.0],
-                                                                                        0.0, "greater")}}},
-    }
+            "efficiency_falls": check("efficiency_falls", -0.1, [-0.2, -0.05], 0.0, "less")}}),
+        part(schema.Apt, spearman_freq=0.61, stats={
+            "gates": {"probe_block_1": gate(p=0.5), "probe_block_6": gate()},
+            "checks": {"frequency": check("frequency", 0.2, [0.1, 0.3], 0.0, "greater"),
+                       "grows_along_blocks": check("grows_along_blocks", 0.8, [0.5, 1.0], 0.0, "greater")}}),
+    ]
+    return {"profile": "smoke", **dict(sections)}
+
+
+def assert_schema_keys(summary: dict) -> None:
+    """Every section of a written ``summary`` has exactly the keys ``ssb.schema`` defines (and its run stamp)."""
+    assert set(summary) <= schema.TOP_LEVEL_KEYS, f"keys outside the schema: {set(summary) - schema.TOP_LEVEL_KEYS}"
+    for name, cls in schema.SECTIONS.items():
+        if name in summary:
+            assert set(summary[name]) - {STAMP_KEY} == set(cls.keys()), \
+                f"{name}: {set(summary[name]) - {STAMP_KEY} ^ set(cls.keys())} differ from schema.{cls.__name__}"
+    if "crossover" in summary:
+        assert set(summary["crossover"]["tokens"]) == set(schema.CrossoverTokens.keys())

@@ -1,8 +1,11 @@
-"""The claims table (ssb.claims) on hand-made summaries in the verdict schema (common.md)."""
+"""The verdict rules (ssb.claims) on hand-made summaries in the verdict schema (common.md);
+the rows a reader sees of them are tested in test_report.py."""
 from __future__ import annotations
 
+import ast
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +16,7 @@ from summaries import check, gate, holding_summary, node_stats  # noqa: E402  (s
 
 
 def verdicts(summary: dict) -> dict[str, str]:
-    return {row["claim"]: row["verdict"] for row in claims.claims_table(summary)}
+    return claims.claims_summary(summary)["claims"]
 
 
 ALL_CHECKS = [("C1", "nodes_pretrain.stats.checks", n) for n in claims.NODE_CHECKS] + \
@@ -31,7 +34,7 @@ def at(summary, path):
 
 
 def test_every_claim_holds_on_a_holding_summary():
-    rows = claims.claims_table(holding_summary())
+    rows = report.claims_table(holding_summary())
     assert [r["claim"] for r in rows] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert {r["claim"]: r["verdict"] for r in rows} == {c: "holds" for c in claims.CLAIMS}
     for r in rows:
@@ -87,7 +90,7 @@ def test_a_failed_or_missing_gate_gives_not_testable(claim, paths):
         assert verdicts(s)[claim] == "not testable", path
         del at(s, parent)[key]
         assert verdicts(s)[claim] == "not testable", path
-        row = {r["claim"]: r for r in claims.claims_table(s)}[claim]
+        row = {r["claim"]: r for r in report.claims_table(s)}[claim]
         assert "missing" in row["gate"] or "FAILED" in row["gate"]     # C6: block 1 is then the deepest
 
 
@@ -138,8 +141,9 @@ def test_no_holds_without_an_interval_excluding_the_null():
             t = copy.deepcopy(s)
             at(t, path)[name] = stats.check(name, "x", c["value"], ci, c["null"], c["direction"])
             assert verdicts(t)[claim] != "holds"
-    for row, summ in itertools.product(claims.claims_table(s), [s]):
+    for row, summ in itertools.product(report.claims_table(s), [s]):
         assert row["verdict"] == "holds"
+    assert set(verdicts(s).values()) == {"holds"}
 
 
 def test_claims_summary_records_paths_and_verdicts():
@@ -154,85 +158,12 @@ def test_claims_summary_records_paths_and_verdicts():
     json.dumps(out)                                                          # storable in summary.json
 
 
-def test_measured_strings_come_from_the_summary():
-    s = holding_summary()
-    rows = {r["claim"]: r for r in claims.claims_table(s)}
-    assert "3" in rows["C1"]["measured"] and "7" in rows["C1"]["measured"]     # base-rate and 1/C rule counts
-    assert "0.4 [0.3, 0.5]" in rows["C1"]["interval"] and "> 0.05" in rows["C1"]["null"]
-    assert "1.37" in rows["C3"]["measured"] and "== 0" in rows["C3"]["null"]
-    assert "0.61" in rows["C6"]["measured"]
-    assert "statistic of small_sets" in rows["C1"]["statistic"]
-
-
-def test_markdown_contains_numbers_figures_and_escapes():
-    s = holding_summary()
-    figures = ["03_node_token_map.png", "07_efficiency.png", "99_extra.png"]
-    md = claims.claims_markdown(s, figures)
-    assert md == claims.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
-    assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
-    for number in ("0.4 [0.3, 0.5]", "1.37", "0.61"):
-        assert number in md
-    assert md.count("| **holds** |") == 6
-    assert "![03_node_token_map](03_node_token_map.png)" in md
-    c1 = md.index("### C1"), md.index("03_node_token_map.png)")
-    assert c1[0] < c1[1] < md.index("### C5") < md.index("07_efficiency.png)") < md.index("### Other figures")
-    s["nodes_pretrain"]["median_tokens_recognized_head"] = "x|<y>"
-    md = claims.claims_markdown(s)
-    assert "x\\|&lt;y&gt;" in md and "## Figures" not in md
-    with pytest.raises(ValueError, match="summary"):
-        claims.claims_table([1, 2])
-
-
-def test_write_claims_markdown_and_index(tmp_path, monkeypatch):
-    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    s = holding_summary()
-    s["nodes_pretrain"]["stats"]["checks"]["node_specific"]["passed"] = False      # C1 partly
-    fig_dir = results.figures_dir("smoke")
-    (fig_dir / "summary.json").write_text(json.dumps(s))
-    (fig_dir / "03_node_token_map.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    md_path = claims.write_claims_markdown("smoke")
-    assert md_path == fig_dir / "claims.md"
-    md = md_path.read_text()
-    assert "![03_node_token_map](03_node_token_map.png)" in md and "**partly**" in md
-    reports = tmp_path / "reports" / "smoke"
-    reports.mkdir(parents=True)
-    text = report.write_index("smoke").read_text()
-    assert "partly" in text and report.VERDICT_COLOURS["partly"] in text
-
-
-def test_show_prints_the_selected_claims(capsys):
-    report.show_claims(holding_summary(), ["C5", "C3"])
-    out = capsys.readouterr().out
-    assert "C3 Deterministic dynamics: HOLDS" in out and "C5 Convex hull: HOLDS" in out
-    assert out.index("C3") < out.index("C5") and "C1" not in out and "1.37" in out and "gate:" in out
-    report.show_claims({}, ["C6"])
-    assert "C6 APT: NOT MEASURED" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="C7"):
-        report.show_claims(holding_summary(), ["C7"])
-
-
-def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
-    """A "not testable" verdict names its failed gates, the profile, and the larger profile."""
-    from ssb import report
-    summary = {"profile": "quick", "pretrain": {"variants": {"main": {"gate": {"passed": False, "value": 0.05, "null": 0.05}}}},
-               "apt": {"stats": {"gates": {"probe_block_6": {"passed": True}},
-                                 "checks": {"frequency": {"passed": True, "direction": "greater"}}}}}
-    row = {r["claim"]: r for r in claims.claims_table(summary)}["C6"]
-    assert row["verdict"] == "not testable"
-    assert "not testable on quick" in row["why"] and "backbone" in row["why"] and "`standard`" in row["why"]
-    assert "probe[block 6]" not in row["why"]               # that gate passed
-    assert row["why"] in claims.claims_markdown(summary) and row["why"] in claims.claims_text(summary)
-    assert "class=\"why\"" in report.claims_html(summary)
-    summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
-    assert {r["claim"]: r for r in claims.claims_table(summary)}["C6"]["why"] == ""
-
-
 def test_c3_functional_check_gated_by_its_own_probe_leaves_the_weight_checks_deciding():
     """A failed token probe (nodes_pretrain) makes head_order_parameter[nodes_pretrain] not
     testable, not C3: the weight-level checks have their own (backbone) gates."""
     s = holding_summary()
     s["nodes_pretrain"]["stats"]["gates"]["probe_random"]["passed"] = False
-    row = {r["claim"]: r for r in claims.claims_table(s)}["C3"]
+    row = {r["claim"]: r for r in report.claims_table(s)}["C3"]
     assert row["verdict"] == "holds"
     assert "head_order_parameter[nodes_pretrain]" in row["interval"] and "not testable" in row["interval"]
     assert "gates only its own check" in row["gate"]
@@ -245,3 +176,20 @@ def test_c3_functional_check_gated_by_its_own_probe_leaves_the_weight_checks_dec
     # every check gated out and no other check: not testable
     only = {"profile": "quick", "nodes_pretrain": copy.deepcopy(s["nodes_pretrain"])}
     assert verdicts(only)["C3"] == "not testable"
+
+
+def test_claims_decides_and_does_not_draw():
+    """The rules do not import the rendering (ssb.report imports ssb.claims, not the other way)."""
+    tree = ast.parse(Path(claims.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {"report", "ssb.report", "results"} & imported, imported
+
+
+def test_old_key_names_give_the_same_verdicts():
+    """A summary written before layer -> block (figures/quick as committed) is read with its old keys."""
+    s = holding_summary()
+    s["apt"]["mean_by_block"] = [0.1, 0.2]
+    old = copy.deepcopy(s)
+    old["apt"]["mean_by_layer"] = old["apt"].pop("mean_by_block")
+    assert claims.claims_summary(old) == claims.claims_summary(s)

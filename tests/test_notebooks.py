@@ -20,6 +20,8 @@ import pytest
 from notebook_outputs import EXPECTED, NOTEBOOKS
 from ssb.results import strip_timings
 
+from summaries import assert_schema_keys  # noqa: E402  (shared with the tests of hand-made summaries)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -55,8 +57,8 @@ def test_smoke_pipeline_twice_is_reproducible(tmp_path, data_dir):
         summary_path = root / "figures" / "smoke" / "summary.json"
         summary = json.loads(summary_path.read_text())
         assert summary["profile"] == "smoke"
-        for section, keys in EXPECTED.items():
-            assert keys <= set(summary.get(section, {})), f"{section}: missing {keys - set(summary.get(section, {}))}"
+        assert set(summary) == schema.TOP_LEVEL_KEYS           # every section written, none outside the schema
+        assert_schema_keys(summary)
         assert summary["hull"]["violations"] == 0
         assert summary["ssb"]["gap_final"]["symmetric"] == 0.0
         assert summary["nodes_pretrain"]["symmetric_head_jaccard"] == 1.0
@@ -106,7 +108,8 @@ def test_other_fewrel_file_and_checkpoint_run_04_to_07(tmp_path, data_dir):
     assert not (root / "figures" / "smoke").exists()
     summary = json.loads(summary_path.read_text())
     assert summary["finetune"]["n_labels"] == 5
-    assert len(summary["finetune"]["accuracy_by_layer"]) == 4          # the other model's 4 blocks
+    assert len(summary["finetune"]["accuracy_by_block"]) == 4          # the other model's 4 blocks
+    assert_schema_keys(summary)
     assert summary["nodes_finetune"]["n_labels"] == 5
     assert summary["nodes_finetune"]["symmetric_head_jaccard"] is None  # controls exist only for our BERT-6
     assert summary["hull"]["violations"] == 0 and summary["hull"]["n_labels"] == 5

@@ -2,6 +2,7 @@
 executed notebooks and summaries in a temporary SSB_OUTPUT_DIR: no kernel, no data."""
 from __future__ import annotations
 
+import copy
 import json
 import struct
 import zlib
@@ -10,8 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ssb import report, results, runner
+from ssb import claims, report, results, runner
 from ssb.profiles import get_profile
+
+from summaries import holding_summary  # noqa: E402  (shared builders)
 
 
 @pytest.fixture
@@ -168,7 +171,7 @@ def test_index_links_claims_to_sections_groups_figures_and_shows_only_this_run(o
     write_png(fig_dir / "02_apt.png", 300, 300)
     write_png(fig_dir / "99_misc.png", 20, 20)
     with results.run_context("run-old", "smoke"):
-        results.update_summary("smoke", "apt", {"mean_by_layer": [0.1, 0.2], "spearman_freq": 0.777})
+        results.update_summary("smoke", "apt", {"mean_by_block": [0.1, 0.2], "spearman_freq": 0.777})
     with results.run_context("run-new", "smoke"):
         results.update_summary("smoke", "hull", {"violations": 0})
 
@@ -242,3 +245,80 @@ def test_notebooks_meta_sets_the_project_kernel_and_keeps_cells(tmp_path):
     again = nbformat.read(path, as_version=4)
     assert again.metadata["kernelspec"] == notebooks_meta.KERNELSPEC and again.cells[0].source == "x = 1"
     assert notebooks_meta.main(["--check", str(path)]) == 0 and notebooks_meta.set_kernelspec([path]) == []
+
+
+# ----------------------------------------------------------------------------- the claims for a reader
+
+
+def test_measured_strings_come_from_the_summary():
+    s = holding_summary()
+    rows = {r["claim"]: r for r in report.claims_table(s)}
+    assert "3" in rows["C1"]["measured"] and "7" in rows["C1"]["measured"]     # base-rate and 1/C rule counts
+    assert "0.4 [0.3, 0.5]" in rows["C1"]["interval"] and "> 0.05" in rows["C1"]["null"]
+    assert "1.37" in rows["C3"]["measured"] and "== 0" in rows["C3"]["null"]
+    assert "0.61" in rows["C6"]["measured"]
+    assert "statistic of small_sets" in rows["C1"]["statistic"]
+
+
+def test_markdown_contains_numbers_figures_and_escapes():
+    s = holding_summary()
+    figures = ["03_node_token_map.png", "07_efficiency.png", "99_extra.png"]
+    md = report.claims_markdown(s, figures)
+    assert md == report.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
+    assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
+    for number in ("0.4 [0.3, 0.5]", "1.37", "0.61"):
+        assert number in md
+    assert md.count("| **holds** |") == 6
+    assert "![03_node_token_map](03_node_token_map.png)" in md
+    c1 = md.index("### C1"), md.index("03_node_token_map.png)")
+    assert c1[0] < c1[1] < md.index("### C5") < md.index("07_efficiency.png)") < md.index("### Other figures")
+    s["nodes_pretrain"]["median_tokens_recognized_head"] = "x|<y>"
+    md = report.claims_markdown(s)
+    assert "x\\|&lt;y&gt;" in md and "## Figures" not in md
+    with pytest.raises(ValueError, match="summary"):
+        report.claims_table([1, 2])
+    with pytest.raises(ValueError, match="summary"):
+        claims.claims_summary([1, 2])
+
+
+def test_write_claims_markdown_and_index(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    s = holding_summary()
+    s["nodes_pretrain"]["stats"]["checks"]["node_specific"]["passed"] = False      # C1 partly
+    fig_dir = results.figures_dir("smoke")
+    (fig_dir / "summary.json").write_text(json.dumps(s))
+    (fig_dir / "03_node_token_map.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    md_path = report.write_claims_markdown("smoke")
+    assert md_path == fig_dir / "claims.md"
+    md = md_path.read_text()
+    assert "![03_node_token_map](03_node_token_map.png)" in md and "**partly**" in md
+    reports = tmp_path / "reports" / "smoke"
+    reports.mkdir(parents=True)
+    text = report.write_index("smoke").read_text()
+    assert "partly" in text and report.VERDICT_COLOURS["partly"] in text
+
+
+def test_show_prints_the_selected_claims(capsys):
+    report.show_claims(holding_summary(), ["C5", "C3"])
+    out = capsys.readouterr().out
+    assert "C3 Deterministic dynamics: HOLDS" in out and "C5 Convex hull: HOLDS" in out
+    assert out.index("C3") < out.index("C5") and "C1" not in out and "1.37" in out and "gate:" in out
+    report.show_claims({}, ["C6"])
+    assert "C6 APT: NOT MEASURED" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="C7"):
+        report.show_claims(holding_summary(), ["C7"])
+
+
+def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
+    """A "not testable" verdict names its failed gates, the profile, and the larger profile."""
+    summary = {"profile": "quick", "pretrain": {"variants": {"main": {"gate": {"passed": False, "value": 0.05, "null": 0.05}}}},
+               "apt": {"stats": {"gates": {"probe_block_6": {"passed": True}},
+                                 "checks": {"frequency": {"passed": True, "direction": "greater"}}}}}
+    row = {r["claim"]: r for r in report.claims_table(summary)}["C6"]
+    assert row["verdict"] == "not testable"
+    assert "not testable on quick" in row["why"] and "backbone" in row["why"] and "`standard`" in row["why"]
+    assert "probe[block 6]" not in row["why"]               # that gate passed
+    assert row["why"] in report.claims_markdown(summary) and row["why"] in report.claims_text(summary)
+    assert "class=\"why\"" in report.claims_html(summary)
+    summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
+    assert {r["claim"]: r for r in report.claims_table(summary)}["C6"]["why"] == ""

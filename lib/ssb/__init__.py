@@ -8,6 +8,7 @@ Configuration and files
 - ``atomic``         write-to-temp-then-rename helpers used for every file the project writes
 - ``cache_keys``     cache keys: content fingerprints of arrays, weights, texts and files, hashed into one key
 - ``results``        figures/<name>/, summary.json (sections stamped with their run), runs/<profile>/
+- ``schema``         the keys of summary.json: one dataclass per section (what, units, null), renamed keys
 - ``session``        notebook set-up: one call after the parameters cell (profile, paths, style, unknown names)
 Data and pre-training (01)
 - ``data``           data directory, pre-training corpora, FewRel files (local first, download second)
@@ -31,11 +32,11 @@ Claims
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
 - ``hull``           convex-hull bound of what a linear head can output, and its tables (C5)
 - ``stats``          tests, intervals, gates and check records behind every verdict
-- ``claims``         the verdict rules: claims table from summary.json (holds / partly / does not hold / not testable)
+- ``claims``         the verdict rules: each claim's verdict from summary.json (holds / partly / does not hold / not testable)
 Reading and running
 - ``plots``          every figure of the notebooks (one style, ``setup_style``)
 - ``tables``         DataFrames as a reader wants them (``tables.show``)
-- ``report``         reports/<name>/: index, reader-mode pages, combined report; ``show_claims`` in notebooks
+- ``report``         what a reader sees: claims table (claims.md, HTML, ``show_claims``), reports/<name>/ pages
 - ``notebooks_meta`` the kernel spec the notebooks carry
 - ``runner``         ``python -m ssb.runner``: the notebooks in order with papermill, then the reports
 - ``bench``          measurement commands: ``python -m ssb.bench {aperture,pretrain,learning,fidelity,...}``
@@ -43,4 +44,4 @@ Reading and running
 
 __version__ = "0.1.0"
 
-from . import profiles, session  # noqa: E402,F401  (light: torch is imported only when a session starts)
+from . import profiles, schema, session  # noqa: E402,F401  (light: torch is imported only when a session starts)

@@ -1,9 +1,15 @@
-"""Reports of a run: reports/<name>/index.html, the notebook pages and the combined report.
+"""Everything a reader sees of a run: the claims (text, Markdown, HTML), reports/<name>/index.html,
+the notebook pages and the combined report.
+
+The claims for a reader: ``claims_table`` (one row of text per claim, from the verdicts and
+records that ``ssb.claims`` decides; nothing here decides), ``claims_text``, ``claims_markdown``
+and ``write_claims_markdown`` (figures/<name>/claims.md), ``claims_html`` and ``show_claims``
+(the claim check in a notebook).
 
 ``<name>`` is the run's results name (``results.results_name``: the profile, plus its
 overrides, e.g. ``quick-block5``).  The index, from top to bottom:
 
-1. the claims table (``claims.claims_table`` of figures/<name>/summary.json), verdicts
+1. the claims table (``claims_table`` of figures/<name>/summary.json), verdicts
    coloured, each row linking to the notebook sections that measure the claim (the cells that
    call ``report.show_claims``, anchored ``#claim-C3``).  With a run id only that run's sections are
    used; sections left from earlier runs are named with their time (``results.stale_sections``);
@@ -29,14 +35,15 @@ from __future__ import annotations
 import copy
 import html
 import json
+import math
 import os
 import re
 import struct
 import urllib.parse
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from . import atomic, claims, results
+from . import atomic, claims, results, schema
 
 # Cells removed in reader mode: bookkeeping (writing summary.json and the like) and the cell
 # papermill injects with the run's parameters (it repeats absolute paths).
@@ -289,6 +296,223 @@ def write_combined(name: str, exporter=None) -> Path | None:
     return path
 
 
+# ----------------------------------------------------------------------------- the claims for a reader
+#
+# The verdicts and the records behind them come from ``claims.claims_summary``; what follows
+# only turns them into rows of text, Markdown (claims.md) and, further down, HTML.
+
+# Which notebooks' figures illustrate which claim (by the figure name's "NN_" prefix).
+CLAIM_NOTEBOOKS: dict[str, tuple[str, ...]] = {
+    "C1": ("03",), "C2": ("04", "05"), "C3": ("01",), "C4": ("06",), "C5": ("07",), "C6": ("02",),
+}
+# where a claim is not testable on a profile, the profile that is sized to test it
+LARGER_PROFILE = {"smoke": "quick", "quick": "standard", "standard": "paper"}
+_SIDE = {"greater": ">", "less": "<", "equal": "=="}
+
+
+def fmt(x: Any) -> str:
+    """A summary value as a short string: ints as ints, floats to 3 significant digits."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "n/a"
+        if x.is_integer() and abs(x) < 1e6:
+            return str(int(x))
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _gate_text(g: dict) -> str:
+    if g.get("missing"):
+        return f"{g['name']}: missing"
+    state = {True: "passed", False: "FAILED", None: "n/a"}[g.get("passed")]
+    detail = f"{fmt(g.get('value'))} vs {fmt(g.get('null'))}"
+    if g.get("p") is not None:
+        detail += f", p {fmt(g.get('p'))}"
+    scope = " (gates only its own check)" if g.get("scope") == "check" else ""
+    return f"{g['name']}: {state} ({detail}){scope}"
+
+
+def _interval_text(c: dict) -> str:
+    if c.get("missing"):
+        return f"{c['name']}: missing"
+    if c.get("gated_out"):
+        return f"{c['name']} {fmt(c.get('value'))}: not testable (its probe gate failed; left out of the verdict)"
+    lo, hi = (c.get("ci") or [None, None])[:2]
+    ci = "" if c.get("direction") == "equal" else f" [{fmt(lo)}, {fmt(hi)}]"
+    state = {True: "passed", False: "not passed", None: "n/a"}[c.get("passed")]
+    return f"{c['name']} {fmt(c.get('value'))}{ci} ({state})"
+
+
+def _null_text(c: dict) -> str:
+    if c.get("missing"):
+        return f"{c['name']}: missing"
+    return f"{c['name']}: {_SIDE.get(c.get('direction'), '?')} {fmt(c.get('null'))}"
+
+
+def _statistic_text(c: dict) -> str:
+    return f"{c['name']}: {c.get('statistic') or 'missing'}"
+
+
+# C1 and C2's context numbers: (section, what it recognises, its recognised-by-all-nodes key)
+_NODE_CONTEXT = {"C1": (schema.NodesPretrain, "tokens", "tokens_recognized_full"),
+                 "C2": (schema.NodesFinetune, "labels", "labels_recognized_full")}
+
+
+def _descriptive(summary: dict, claim: str) -> str:
+    """Context numbers beside the checks (the earlier rule's counts, the untrained control, ...)."""
+    parts = []
+    if claim in _NODE_CONTEXT:
+        sec, what, full_key = _NODE_CONTEXT[claim]
+
+        def value(key: str) -> str:
+            return fmt(claims.lookup(summary, sec.path(key)))
+
+        parts.append(f"median {what} recognized per node {value(f'median_{what}_recognized_node')} "
+                     f"(DC > 1/C rule: {value(f'median_{what}_recognized_node_chance_rule')}), "
+                     f"per head {value(f'median_{what}_recognized_head')}")
+        full = claims.lookup(summary, sec.path(full_key))
+        if full is not None:
+            parts.append(f"all nodes {fmt(full)}")
+        u = claims.lookup(summary, sec.path("stats", "nulls", "untrained", "fraction_beyond_null"))
+        b = claims.lookup(summary, sec.path("stats", "checks", "beyond_permutation_null", "value"))
+        if b is not None:
+            parts.append(f"nodes beyond null: trained {fmt(b)}, untrained {fmt(u)}")
+        seeds = claims.lookup(summary, sec.path("stats", "seeds", "fraction_beyond_null"))
+        if isinstance(seeds, dict) and seeds.get("mean") is not None:
+            lo, hi = seeds.get("range", [None, None])
+            parts.append(f"across probe seeds {fmt(seeds['mean'])} (range {fmt(lo)}-{fmt(hi)})")
+    elif claim == "C3":
+        gaps = claims.lookup(summary, schema.Ssb.path("gap_final"))
+        if isinstance(gaps, dict):
+            parts.append("final head gap g: " + ", ".join(f"{k} {fmt(v)}" for k, v in gaps.items()))
+    elif claim == "C4":
+        tokens = claims.tokens_crossover_verdict(summary)
+        if tokens is not None:
+            parts.append(f"tokens (not in the verdict): {tokens}")
+    elif claim == "C6":
+        rho = claims.lookup(summary, schema.Apt.path("spearman_freq"))
+        if rho is not None:
+            parts.append(f"Spearman(APT, frequency) {fmt(rho)}")
+    return "; ".join(parts)
+
+
+def _why_not_testable(summary: dict, gates: Sequence[dict], v: str) -> str:
+    """For a "not testable" verdict: which gates failed (or went missing), on which profile, and
+    which profile trains long enough to try again; "" for the other verdicts."""
+    if v != "not testable":
+        return ""
+    failed = claims.failed_gates(gates)
+    reason = (f"gate {', '.join(failed)} not passed" if failed else "no check could be computed")
+    profile = str(summary.get("profile") or "")
+    base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
+    text = f"not testable on {profile}: {reason}" if profile else f"not testable: {reason}"
+    if base in LARGER_PROFILE:
+        text += f"; the `{LARGER_PROFILE[base]}` profile trains longer (figures/{LARGER_PROFILE[base]}/claims.md)"
+    return text
+
+
+def claims_table(summary: dict) -> list[dict]:
+    """One row per claim C1..C6: {"claim", "title", "paper", "why", "measured", "gate",
+    "statistic", "interval", "null", "verdict"}, strings built from the verdicts and records of
+    ``claims.claims_summary``."""
+    decided = claims.claims_summary(summary)["stats"]
+    summary = schema.with_current_keys(summary)
+    rows = []
+    for claim, (title, paper) in claims.CLAIMS.items():
+        v, gates, checks = decided[claim]["verdict"], decided[claim]["gates"], decided[claim]["checks"]
+        if v == "not measured":
+            rows.append({"claim": claim, "title": title, "paper": paper, "why": "",
+                         "measured": "not measured in this run",
+                         "gate": "", "statistic": "", "interval": "", "null": "", "verdict": v})
+            continue
+        rows.append({"claim": claim, "title": title, "paper": paper, "why": _why_not_testable(summary, gates, v),
+                     "measured": _descriptive(summary, claim) or "; ".join(_interval_text(c) for c in checks),
+                     "gate": "; ".join(_gate_text(g) for g in gates) or "none",
+                     "statistic": "; ".join(_statistic_text(c) for c in checks),
+                     "interval": "; ".join(_interval_text(c) for c in checks),
+                     "null": "; ".join(_null_text(c) for c in checks),
+                     "verdict": v})
+    return rows
+
+
+def select_rows(summary: dict, which: Sequence[str] | None = None) -> list[dict]:
+    """claims_table rows of the claims named in ``which`` ("C1".."C6"), in table order."""
+    rows = claims_table(summary)
+    if which is None:
+        return rows
+    which = [which] if isinstance(which, str) else list(which)
+    unknown = [c for c in which if c not in claims.CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claim(s) {unknown}; choose from {list(claims.CLAIMS)}")
+    return [r for r in rows if r["claim"] in which]
+
+
+def claims_text(summary: dict, which: Sequence[str] | None = None) -> str:
+    """The rows of the claims in ``which`` (default all) as plain text, one paragraph each."""
+    rows = select_rows(summary, which)
+    return "\n".join(f"{r['claim']} {r['title']}: {r['verdict'].upper()}"
+                     + (f" ({r['why']})" if r.get("why") else "") + f"\n  paper:     {r['paper']}\n"
+                     f"  measured:  {r['measured']}\n  gate:      {r['gate']}\n  statistic: {r['statistic']}\n"
+                     f"  interval:  {r['interval']}\n  null:      {r['null']}" for r in rows)
+
+
+def _md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no pipes, newlines or raw HTML."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    """The verdict comes right after the claim: a reader sees it without scrolling."""
+    lines = ["| claim | verdict | paper | measured | gate | statistic | interval | null |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| **{r['claim']}** {_md_cell(r['title'])} | **{r['verdict']}**"
+                     + (f"<br>{_md_cell(r['why'])}" if r.get("why") else "") + f" | {_md_cell(r['paper'])} | "
+                     f"{_md_cell(r['measured'])} | {_md_cell(r['gate'])} | {_md_cell(r['statistic'])} | "
+                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} |")
+    return "\n".join(lines)
+
+
+def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
+    """The claims table as Markdown, then (optionally) the figures grouped by claim.
+
+    ``figures``: paths relative to where the Markdown will live, e.g. "03_node_token_map.png";
+    a figure goes under the claim whose notebook number (its name's "NN_" prefix) is listed
+    in CLAIM_NOTEBOOKS, the rest under "Other figures".
+    """
+    rows = claims_table(summary)
+    profile = summary.get("profile")
+    lines = [f"# Claims check{f' — profile `{profile}`' if profile else ''}", "",
+             "Every measured value comes from `summary.json` of the run; the verdict rules (gate, null, "
+             "statistic, threshold of each claim) are in `lib/ssb/claims.py`. A check passes only when its "
+             "interval excludes its null; a failed gate makes the claim \"not testable\".", "",
+             _markdown_table(rows)]
+    if figures:
+        lines += ["", "## Figures"]
+        for heading, group in figures_by_claim([Path(f) for f in figures]):
+            lines += ["", f"### {heading}", ""]
+            lines += [f"![{f.stem}]({f.as_posix()})" for f in group]
+    return "\n".join(lines) + "\n"
+
+
+def write_claims_markdown(profile_name: str, path: str | os.PathLike | None = None) -> Path:
+    """Write the claims Markdown of a profile's summary.json, with every PNG of
+    figures/<profile>/ linked relative to ``path`` (default figures/<profile>/claims.md)."""
+    name = results.profile_name(profile_name)
+    fig_dir = results.figures_dir(name)
+    path = Path(path) if path is not None else fig_dir / "claims.md"
+    figures = [os.path.relpath(p, path.parent.resolve()) for p in sorted(fig_dir.resolve().glob("*.png"))]
+    atomic.write_text(path, claims_markdown(results.current_run_sections(results.load_summary(name)), figures))
+    return path
+
+
 # ----------------------------------------------------------------------------- the index
 
 
@@ -320,7 +544,7 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
               "<th>interval</th><th>null</th>") + \
              ("<th>measured in</th>" if linked else "") + "</tr>"
     rows = ["<table class=\"claims\">", header]
-    for r in claims.select_rows(summary, which):
+    for r in select_rows(summary, which):
         colour = VERDICT_COLOURS.get(r["verdict"], "#1f2328")
         cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td>"
                  + f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}"
@@ -389,10 +613,10 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 def figures_by_claim(pngs: list[Path]) -> list[tuple[str, list[Path]]]:
     """[(heading, figures)] grouped as in claims.md: by the claim whose notebooks (their
-    "NN_" prefix, ``claims.CLAIM_NOTEBOOKS``) drew them; the rest under "Other figures"."""
+    "NN_" prefix, ``CLAIM_NOTEBOOKS``) drew them; the rest under "Other figures"."""
     remaining = list(pngs)
     groups = []
-    for claim, prefixes in claims.CLAIM_NOTEBOOKS.items():
+    for claim, prefixes in CLAIM_NOTEBOOKS.items():
         mine = [p for p in remaining if p.name[:2] in prefixes]
         if mine:
             groups.append((f"{claim} {claims.CLAIMS[claim][0]}", mine))
@@ -489,9 +713,9 @@ def show_claims(summary: dict, which: Sequence[str] | None = None) -> None:
     plain-text fallback), printed text elsewhere."""
     note = results.describe_stale(results.stale_sections(summary))   # values of earlier runs are left out
     summary = results.current_run_sections(summary)
-    rows = claims.select_rows(summary, which)
+    rows = select_rows(summary, which)
     names = [r["claim"] for r in rows]
-    text = claims.claims_text(summary, names) + (f"\n{note}" if note else "")
+    text = claims_text(summary, names) + (f"\n{note}" if note else "")
     try:
         from IPython import get_ipython
         from IPython.display import display

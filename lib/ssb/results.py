@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic
+from . import atomic, schema
 
 # Wall-clock measurements: the only values of summary.json that may differ between two
 # runs of the same profile and seed (the reproducibility test ignores exactly these).
@@ -233,18 +233,26 @@ def summary_path(profile) -> Path:
 
 
 def load_summary(profile) -> dict:
+    """The profile's summary.json ({} when absent), keys renamed since it was written under
+    their current names (``schema.with_current_keys``)."""
     path = summary_path(profile)
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        return schema.with_current_keys(json.loads(path.read_text()))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the notebooks") from None
 
 
 def update_summary(profile, section: str, values: Any) -> dict:
     """Set ``summary[section] = values`` (and ``summary['profile']``, ``summary['overrides']``),
-    stamp a dict section with the run that wrote it (``written_by``), atomically."""
+    stamp a dict section with the run that wrote it (``written_by``), atomically.
+
+    ``values``: a ``schema.Section`` (whose name must be ``section``) or plain JSON-able values."""
+    if isinstance(values, schema.Section):
+        if values.section != section:
+            raise ValueError(f"a schema.{type(values).__name__} is the section {values.section!r}, not {section!r}")
+        values = values.as_dict()
     summary = load_summary(profile)
     summary["profile"] = profile_name(profile)
     summary["overrides"] = to_jsonable(_recorded_overrides(profile))

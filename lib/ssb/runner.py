@@ -410,7 +410,7 @@ def write_run_reports(plan: "Plan") -> None:
         verdicts = claims.claims_summary(current)
         results.update_summary(plan.results_name, "claims", verdicts["claims"])
         results.update_summary(plan.results_name, "claims_stats", verdicts["stats"])
-        claims.write_claims_markdown(plan.results_name)
+        report.write_claims_markdown(plan.results_name)
     if plan.html:
         try:
             combined = report.write_combined(plan.results_name)
