@@ -331,3 +331,47 @@ def test_first_passing_needs_the_gate_to_stay_passed():
     assert first_passing(rows, "g") == {"step": 200, "tokens": 2000}
     assert first_passing([{"step": 1, "tokens": 1, "g": False}], "g") is None
     assert snapshot_grid(200) == [25, 50, 100, 200]
+
+
+# ---------------------------------------------------------------------------- runs in parallel processes
+
+def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_path, monkeypatch):
+    """pipeline.pretrained_runs on 2 worker processes (1 thread each) gives bit-identical weights
+    and logs to the same runs trained one by one in this process, and reuses finished runs."""
+    from ssb import pipeline
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "parallel"))   # the spawned workers see it too
+    tok, train, held = data
+    c = pipeline.Corpus(tok, train, held)
+    profile = tiny_profile(ssb_steps=5)
+    names = ["main", "symmetric", "node_symmetric"]
+    par = pipeline.pretrained_runs(profile, names, corpus_=c, progress=False, workers=2)
+    assert list(par) == names
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "alone"))
+    for v in names:
+        alone = pipeline.pretrained(profile, v, corpus_=c, progress=False)
+        assert alone.out_dir != par[v].out_dir
+        assert_same_weights(state(par[v].model), state(alone.model))
+        assert without_elapsed(par[v].log) == without_elapsed(alone.log)
+    assert par["symmetric"].log[-1]["gap"] == 0.0 and par["node_symmetric"].log[-1]["node_gap"] == 0.0
+    # finished runs are loaded, not retrained: no worker is started
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "parallel"))
+    monkeypatch.setattr(pipeline, "_train_in_parallel", lambda *a, **k: pytest.fail("retrained a finished run"))
+    again = pipeline.pretrained_runs(profile, ["random", "symmetric"], corpus_=c, progress=False, workers=2)
+    assert again["random"].out_dir == par["main"].out_dir
+
+
+def test_pretrain_threads_fix_the_weights_whatever_torchs_thread_setting(data, tmp_path):
+    """profile.pretrain_threads, not the caller's torch setting, decides the intra-op threads
+    (rounding depends on them), and the caller's setting is restored."""
+    profile = tiny_profile(steps=4, pretrain_threads=1)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = run(data, tmp_path / "a", profile=profile)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        b = run(data, tmp_path / "b", profile=profile)
+    finally:
+        torch.set_num_threads(before)
+    assert_same_weights(state(a.model), state(b.model))
+    assert a.config["pretrain_threads"] == 1

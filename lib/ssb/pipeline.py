@@ -16,6 +16,7 @@ the path of a checkpoint directory that ``node_vectors.load_backbone`` loads).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .model import build_bert6
 from .node_vectors import Probe, attention_projections, cached_node_vectors, load_backbone, node_vectors
-from .pretrain import PretrainRun, pretrain, snapshot_grid
+from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
 from .profiles import resolve_device
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
@@ -131,25 +132,139 @@ def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
 
 
 def pretrained(profile, variant: str = "main", data_dir=None, force: bool = False, progress: bool = True,
-               corpus_: Corpus | None = None) -> PretrainRun:
+               corpus_: Corpus | None = None, on_step=None) -> PretrainRun:
     """The pre-trained BERT-6 of a variant, reused from runs/<profile>/pretrain/<variant>/ if its
     configuration matches, resumed if interrupted, trained otherwise. "random" is an alias of
-    "main" (the same run, the same directory)."""
+    "main" (the same run, the same directory). on_step: see ``pretrain.pretrain``."""
+    c = corpus_ or corpus(profile, data_dir, progress=progress)
+    name, run_args = _variant_run(profile, variant)
+    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
+                    force=force, progress=progress, desc=f"pretrain[{name}]", on_step=on_step, **run_args)
+
+
+def _variant_run(profile, variant: str) -> tuple[str, dict]:
+    """(run directory name, ``pretrain`` keyword arguments) of a variant."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
     init, steps_field, dropout = VARIANTS[variant]
     if isinstance(dropout, str):
         dropout = getattr(profile, dropout)
-    c = corpus_ or corpus(profile, data_dir, progress=progress)
     name = VARIANT_ALIASES.get(variant, variant)
     steps = getattr(profile, steps_field)
     # profile.snapshots: the main run keeps its weights on the study's log grid, so that
     # `python -m ssb.bench learning evaluate --snapshots runs/<profile>/pretrain/main/snapshots`
     # measures every gate along this very run (no second long pre-training)
     snapshot_steps = snapshot_grid(steps) if profile.snapshots and name == "main" else ()
-    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
-                    init=init, steps=steps, dropout=dropout, force=force,
-                    progress=progress, desc=f"pretrain[{name}]", snapshot_steps=snapshot_steps)
+    return name, {"init": init, "steps": steps, "dropout": dropout, "snapshot_steps": snapshot_steps}
+
+
+def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progress: bool = True,
+                    corpus_: Corpus | None = None, workers: int | None = None) -> dict[str, PretrainRun]:
+    """``pretrained`` for several variants (a dict in the order given), the unfinished ones
+    trained in parallel.
+
+    On the CPU, ``workers`` processes (None: ``profile.pretrain_workers``; 0: the usable cores //
+    ``profile.pretrain_threads``, at most one per unfinished run) each train one run at a time
+    on ``profile.pretrain_threads`` threads, longest run first.  Two one-thread runs on two cores
+    do more steps per second than one two-thread run: the quick model's matrices are too small
+    to keep two threads busy (docs/benchmarks.md).  The weights are those of a run trained alone,
+    because every run uses the same fixed thread count.  On CUDA, or with one worker, the runs
+    train one after another in this process.  Every run resumes from its own checkpoint, so an
+    interrupted call continues where each run stopped; an interruption stops every worker."""
+    c = corpus_ or corpus(profile, data_dir, progress=progress)
+    variants = list(dict.fromkeys(variants))
+    names = list(dict.fromkeys(_variant_run(profile, v)[0] for v in variants))
+    pending = names if force else [n for n in names if not _finished(profile, n, c)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = profile.pretrain_threads or cores
+    n_workers = workers if workers is not None else profile.pretrain_workers
+    n_workers = min(len(pending), n_workers or max(1, cores // threads))
+    if n_workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if len(pending) > 1 and n_workers > 1 and resolve_device(profile.device).type == "cpu":
+        _train_in_parallel(profile, pending, c, force, progress, n_workers)
+        force = False                                   # retrained just now: load what the workers wrote
+    runs, retrained = {}, set()
+    for v in variants:                                  # force: each run directory is deleted once
+        name = _variant_run(profile, v)[0]
+        runs[v] = pretrained(profile, v, data_dir, force=force and name not in retrained, progress=progress, corpus_=c)
+        retrained.add(name)
+    return runs
+
+
+def _run_steps(profile, name: str) -> int:
+    return _variant_run(profile, name)[1]["steps"]
+
+
+def _finished(profile, name: str, c: Corpus) -> bool:
+    """Whether runs/<profile>/pretrain/<name>/final holds a finished run of this configuration."""
+    run_args = _variant_run(profile, name)[1]
+    return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks,
+                             c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"])
+
+
+def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progress: bool, n_workers: int) -> None:
+    """Train ``names`` in ``n_workers`` spawned processes (each gets the corpus ``c``); a progress
+    bar over all their steps."""
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")             # no fork of a process with threads running
+    order = sorted(names, key=lambda n: -_run_steps(profile, n) * (2 if n == "node_symmetric" else 1))
+    done_steps = ctx.Array("l", len(order), lock=False)    # steps finished, per run (workers write)
+    total = sum(_run_steps(profile, n) for n in order)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, unit="step",
+                   desc=f"pretrain {len(order)} runs on {n_workers} processes x {profile.pretrain_threads} thread(s)")
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(done_steps,))
+    try:
+        futures = {pool.submit(_train_one, profile, n, i, c, force): n for i, n in enumerate(order)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+            for f in finished:
+                try:
+                    f.result()                              # a worker's error is raised here
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        f"a pre-training worker process died while training {futures[f]!r} (out of memory, "
+                        "killed, or -- in a script -- the script re-ran on import: spawned workers import the "
+                        "main module, so call this under `if __name__ == '__main__':`). Finished runs are "
+                        "kept; pretrain_workers=1 trains in this process instead") from None
+            if bar is not None:
+                bar.n = int(sum(done_steps))
+                bar.refresh()
+        pool.shutdown()
+        if bar is not None:
+            bar.n = total
+    except BaseException:                                   # KeyboardInterrupt included: stop every worker
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+_WORKER_STEPS = None
+
+
+def _worker_init(done_steps) -> None:
+    global _WORKER_STEPS
+    _WORKER_STEPS = done_steps
+
+
+def _train_one(profile, name: str, slot: int, c: Corpus, force: bool) -> str:
+    """One run in a worker process (``_train_in_parallel``); the weights land on disk."""
+    def report(done: int) -> None:
+        _WORKER_STEPS[slot] = done
+
+    pretrained(profile, name, force=force, progress=False, corpus_=c, on_step=report)
+    return name
 
 
 @dataclass

@@ -23,6 +23,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -45,7 +46,7 @@ from .profiles import resolve_device
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
                    "warmup_steps", "weight_decay", "mask_prob", "mixed_precision",
-                   "eval_every", "eval_batches")
+                   "eval_every", "eval_batches", "pretrain_threads")
 
 
 class Interrupted(RuntimeError):
@@ -306,10 +307,19 @@ def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -
     return [float(v) for v in t] if rank == 0 else [0.0, 0.0, 0.0]
 
 
+def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
+                      init: str = "random", steps: int | None = None, dropout: float | None = None) -> bool:
+    """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would load it)."""
+    cfg = run_config(profile, init=init, steps=profile.steps if steps is None else steps,
+                     dropout=profile.dropout if dropout is None else dropout,
+                     data_fp=blocks_fingerprint(train_blocks, eval_blocks), tok_fp=tokenizer_fingerprint(tokenizer))
+    return _matches(Path(out_dir) / "final", cfg)
+
+
 def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              force: bool = False, progress: bool = True, stop_after: int | None = None,
-             desc: str | None = None, snapshot_steps=()) -> PretrainRun:
+             desc: str | None = None, snapshot_steps=(), on_step=None) -> PretrainRun:
     """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
 
     train_blocks, eval_blocks: (n, max_len) int64 token blocks (``encode_corpus``).
@@ -321,6 +331,12 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     snapshot_steps: steps after which the weights are also kept in ``snapshots/step_NNNNNN/``
     (``save_pretrained`` layout with the log so far): the learning-budget study reads them.
     They do not change the weights, so they are not part of the run's configuration.
+    on_step: called with the number of finished steps after every step (a progress report for
+    ``pipeline.pretrained_runs``' parallel workers).
+
+    On the CPU, training runs on ``profile.pretrain_threads`` intra-op threads (torch's
+    setting is restored afterwards): float rounding depends on the thread count, so fixing it
+    makes the weights the same on machines with different numbers of cores.
 
     A finished run whose ``run_config.json`` matches this configuration is loaded, not
     retrained; a ``checkpoint/`` of this configuration is resumed. The log is a list of
@@ -367,6 +383,31 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
 
     set_deterministic(True)
     device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
+    with cpu_threads(profile.pretrain_threads if device.type == "cpu" else 0):
+        return _train(profile, out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout,
+                      progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=snapshot_steps,
+                      on_step=on_step, cfg=cfg, device=device, spec=spec, baseline_token=baseline_token,
+                      world=world, rank=rank)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run the block on ``n`` intra-op threads (0: leave torch's setting), then restore it."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init, steps, dropout, progress,
+           stop_after, desc, snapshot_steps, on_step, cfg, device, spec, baseline_token, world, rank) -> PretrainRun:
+    """The training of ``pretrain`` (fresh or resumed), on ``device``; see there."""
+    from transformers import BertForMaskedLM
+
+    final, ckpt = out_dir / "final", out_dir / "checkpoint"
     model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
@@ -424,6 +465,8 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{ce_sum / max(1, count):.3f}")
+        if on_step is not None:
+            on_step(done)
         is_eval = done % profile.eval_every == 0 or done == steps
         is_checkpoint = done < steps and done % profile.checkpoint_every == 0
         if is_eval or is_checkpoint:

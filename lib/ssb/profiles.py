@@ -52,6 +52,8 @@ class Profile:
     mixed_precision: str = "no"          # "no" | "bf16" (GPU)
     device: str = "auto"                 # "auto" (CUDA when available, else CPU) | "cpu" | "cuda": every stage
     snapshots: bool = False              # main run also keeps its weights at steps 25, 50, 100, ... (learning study)
+    pretrain_threads: int = 1            # CPU: intra-op threads of each pre-training run (fixed: rounding depends on it)
+    pretrain_workers: int = 0            # CPU: runs pre-trained at once in separate processes (0 = cores // threads)
 
     # --- SSB variants (C3). "random" IS the main run (same init, ``steps``); symmetric,
     # symmetric_eps, symmetric_dropout and node_symmetric train ``ssb_steps`` steps each ---
@@ -328,6 +330,7 @@ def _validate(p: Profile) -> None:
         "token_classes": between(0, p.vocab_size),
         "head_lr_decay": between(0, 1, lo_open=True),
         "ssb_dropout": between(0, 1, lo_open=True, hi_open=True),
+        "pretrain_threads": between(0, 256), "pretrain_workers": between(0, 256),
     }
     for f in fields(p):
         value = getattr(p, f.name)
