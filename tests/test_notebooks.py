@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from notebook_outputs import EXPECTED, NOTEBOOKS
+from ssb import schema
 from ssb.results import strip_timings
 
 from summaries import assert_schema_keys  # noqa: E402  (shared with the tests of hand-made summaries)
