@@ -20,6 +20,7 @@ from ssb.pretrain import pretrain
 from ssb.profiles import get_profile
 
 
+@pytest.mark.slow                         # 76 s on the loaded 2-core VM
 def test_paper_profile_two_steps_nodes_and_aperture(tmp_path):
     profile = get_profile("paper", steps=2, batch_size=4, eval_batches=1, eval_every=1, checkpoint_every=100,
                           warmup_steps=1, mixed_precision="no" if not torch.cuda.is_available() else "bf16")
