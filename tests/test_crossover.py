@@ -308,7 +308,7 @@ def test_interval_overlays_draw():
     fig2 = plots.plot_efficiency_bands(plots.plot_efficiency_curve(eff), bands)
     apt_bands = pd.DataFrame({"block": [1, 2, 3], "mean_apt": [0.01, 0.1, 0.2], "mean_apt_lo": [0.0, 0.08, 0.17],
                               "mean_apt_hi": [0.03, 0.12, 0.23]})
-    fig3 = plots.plot_apt_block_bands(plots.plot_apt_by_layer({1: 0.01, 2: 0.1, 3: 0.2}), apt_bands, gated=[2, 3])
+    fig3 = plots.plot_apt_block_bands(plots.plot_apt_by_block({1: 0.01, 2: 0.1, 3: 0.2}), apt_bands, gated=[2, 3])
     for f in (fig, fig2, fig3):
         f.canvas.draw()
         plt.close(f)

@@ -95,7 +95,7 @@ def test_label_confusion_keys_full_names():
 
 
 def test_apt_gets_its_own_axis():
-    fig = plots.plot_apt_by_layer({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
+    fig = plots.plot_apt_by_block({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
     apt_ax, acc_ax = fig.axes[0], fig.axes[1]
     assert apt_ax.get_shared_x_axes().joined(apt_ax, acc_ax)
     assert apt_ax.get_ylim()[1] < 0.01 < acc_ax.get_ylim()[0]   # each axis spans its own scale

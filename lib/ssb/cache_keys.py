@@ -61,6 +61,11 @@ def text_fingerprint(texts) -> str:
     return _digest(h)
 
 
+def vocabulary_fingerprint(tokenizer) -> str:
+    """sha256 over a tokenizer's whole vocabulary (every (token, id) pair, in id order)."""
+    return text_fingerprint([json.dumps(sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]))])
+
+
 def files_fingerprint(paths) -> str:
     """sha256 over the name and every byte of each file, in the given order."""
     h = hashlib.sha256()

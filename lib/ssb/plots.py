@@ -6,7 +6,7 @@ Figure; notebooks save it with ``results.save_figure``.  Every drawing function 
 One look for every figure: ``setup_style()`` (called by ``ssb.session.start``) sets the
 matplotlib style once.  Conventions the functions follow so that a figure can be read:
 
-- quantities on different scales get their own axis (``plot_apt_by_layer``: ⟨APT⟩ ≈ 0.003 on the
+- quantities on different scales get their own axis (``plot_apt_by_block``: ⟨APT⟩ ≈ 0.003 on the
   left, accuracy ≈ 0.05 on a secondary axis on the right);
 - node x label maps show only the columns with at least one non-zero cell, sorted so that each
   node's labels sit together, cropped to ``max_columns``; the title says how many were dropped;
@@ -131,18 +131,18 @@ def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token aga
     return fig
 
 
-def plot_apt_by_layer(mean_by_layer: dict, accuracy_by_layer: dict | None = None):
+def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None):
     """⟨APT⟩ (left axis) and accuracy (secondary right axis: the two differ ~10x in scale) of a
     token head trained on each block's node vectors."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    blocks = sorted(mean_by_layer)
-    ax.plot(blocks, [mean_by_layer[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩ (left axis)")
+    blocks = sorted(mean_by_block)
+    ax.plot(blocks, [mean_by_block[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩ (left axis)")
     ax.set(xlabel="block", title="Token head on each block's node vectors", xticks=blocks)
     ax.set_ylabel("⟨APT⟩ (held-out)", color="C0")
     ax.tick_params(axis="y", colors="C0")
-    if accuracy_by_layer:
+    if accuracy_by_block:
         right = ax.twinx()
-        right.plot(blocks, [accuracy_by_layer[b] for b in blocks], marker="s", ls="--", color="C1",
+        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", ls="--", color="C1",
                    label="accuracy (right axis)")
         right.set_ylabel("accuracy (held-out)", color="C1")
         right.tick_params(axis="y", colors="C1")
@@ -327,7 +327,7 @@ def plot_jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the 
 
 # --- 04: fine-tuning ------------------------------------------------------------------
 
-def plot_accuracy_by_layer(table, chance: float, full_finetune: float | None = None):
+def plot_accuracy_by_block(table, chance: float, full_finetune: float | None = None):
     """Head accuracy on frozen node vectors per block and pooling, with chance and full FT."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (pool, g) in enumerate(table.groupby("pooling")):
@@ -496,7 +496,7 @@ def plot_efficiency_bands(fig, bands):
 
 
 def plot_apt_block_bands(fig, bands, gated=None):
-    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``plot_apt_by_layer``'s axes;
+    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``plot_apt_by_block``'s axes;
     blocks whose head fails the probe gate are marked with an open grey circle."""
     ax = fig.axes[0]
     m = bands["mean_apt"].to_numpy()

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from . import atomic, stats
+from .cache_keys import array_fingerprint, vocabulary_fingerprint
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
 from .model import build_bert6, head_gap, node_gap
 from .profiles import resolve_device
@@ -89,19 +89,6 @@ def snapshot_grid(steps: int, first: int = 25) -> list[int]:
         grid.append(s)
         s *= 2
     return grid + [steps]
-
-
-def blocks_fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-        h.update(str(a.shape).encode())
-    return h.hexdigest()[:16]
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:16]
 
 
 def run_config(profile, *, init: str, steps: int, dropout: float, data_fp: str, tok_fp: str) -> dict:
@@ -312,7 +299,7 @@ def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eva
     """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would load it)."""
     cfg = run_config(profile, init=init, steps=profile.steps if steps is None else steps,
                      dropout=profile.dropout if dropout is None else dropout,
-                     data_fp=blocks_fingerprint(train_blocks, eval_blocks), tok_fp=tokenizer_fingerprint(tokenizer))
+                     data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
     return _matches(Path(out_dir) / "final", cfg)
 
 
@@ -357,7 +344,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     if stop_after is not None and not 1 <= stop_after:
         raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
     cfg = run_config(profile, init=init, steps=steps, dropout=dropout,
-                     data_fp=blocks_fingerprint(train_blocks, eval_blocks), tok_fp=tokenizer_fingerprint(tokenizer))
+                     data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
     final, ckpt = out_dir / "final", out_dir / "checkpoint"
     world, rank = join_process_group()
     if profile.batch_size < world:
