@@ -375,3 +375,19 @@ def test_pretrain_threads_fix_the_weights_whatever_torchs_thread_setting(data, t
         torch.set_num_threads(before)
     assert_same_weights(state(a.model), state(b.model))
     assert a.config["pretrain_threads"] == 1
+
+
+def test_worker_plan_balances_the_busiest_worker():
+    """pipeline.worker_plan: the least possible load on the busiest worker, every run once."""
+    from ssb.pipeline import worker_plan
+    costs = {"main": 300, "node_symmetric": 320, "symmetric": 230, "symmetric_eps": 230, "symmetric_dropout": 230}
+    plan = worker_plan(costs, 2)
+    assert sorted(n for b in plan for n in b) == sorted(costs)
+    assert max(sum(costs[n] for n in b) for b in plan) == 690          # {main, node_symmetric} | the rest
+    assert worker_plan(costs, 1) == [sorted(costs, key=lambda n: (-costs[n], n))]
+    assert len(worker_plan(costs, 9)) == 5                              # never an idle worker
+    many = {str(i): float(i) for i in range(40)}                       # too many to try: longest first
+    loads = [sum(many[n] for n in b) for b in worker_plan(many, 4)]
+    assert max(loads) - min(loads) <= 39 and sum(loads) == sum(many.values())
+    with pytest.raises(ValueError, match="n_workers"):
+        worker_plan(costs, 0)

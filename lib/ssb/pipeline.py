@@ -16,6 +16,7 @@ the path of a checkpoint directory that ``node_vectors.load_backbone`` loads).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import warnings
@@ -203,6 +204,41 @@ def _finished(profile, name: str, c: Corpus) -> bool:
                              c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"])
 
 
+# Relative cost of a step on the CPU (main run = 1), for sharing runs among workers: the
+# symmetric variants' head-exact backward loops over heads, node_symmetric's over every node
+# (measured on quick, one thread: 0.70, 0.77-0.82 and 1.12 s a step; docs/benchmarks.md).
+RUN_COST_PER_STEP = {"symmetric": 1.15, "symmetric_eps": 1.15, "symmetric_dropout": 1.15, "node_symmetric": 1.6}
+
+
+def worker_plan(costs: dict[str, float], n_workers: int) -> list[list[str]]:
+    """Share runs among ``n_workers`` workers so that the busiest worker's total cost is least.
+
+    Exact (every assignment tried) while there are at most 50,000 of them, else longest run to
+    the least loaded worker.  Deterministic: ties go to the earlier assignment.  Returns the
+    non-empty lists of run names, each longest first."""
+    if n_workers < 1:
+        raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+    names = sorted(costs, key=lambda n: (-costs[n], n))
+    n_workers = min(n_workers, len(names))
+    if n_workers ** len(names) <= 50_000:
+        import itertools
+        best, best_load = None, math.inf
+        for assign in itertools.product(range(n_workers), repeat=len(names)):
+            loads = [0.0] * n_workers
+            for n, w in zip(names, assign):
+                loads[w] += costs[n]
+            if max(loads) < best_load - 1e-9:
+                best, best_load = assign, max(loads)
+    else:
+        loads, best = [0.0] * n_workers, []
+        for n in names:
+            w = loads.index(min(loads))
+            loads[w] += costs[n]
+            best.append(w)
+    bins = [[n for n, w in zip(names, best) if w == k] for k in range(n_workers)]
+    return [b for b in bins if b]
+
+
 def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progress: bool, n_workers: int) -> None:
     """Train ``names`` in ``n_workers`` spawned processes (each gets the corpus ``c``); a progress
     bar over all their steps."""
@@ -211,17 +247,19 @@ def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progre
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")             # no fork of a process with threads running
-    order = sorted(names, key=lambda n: -_run_steps(profile, n) * (2 if n == "node_symmetric" else 1))
-    done_steps = ctx.Array("l", len(order), lock=False)    # steps finished, per run (workers write)
-    total = sum(_run_steps(profile, n) for n in order)
+    costs = {n: _run_steps(profile, n) * RUN_COST_PER_STEP.get(n, 1.0) for n in names}
+    plan = worker_plan(costs, n_workers)                   # one list of runs per worker, balanced
+    slot = {n: i for i, n in enumerate(names)}
+    done_steps = ctx.Array("l", len(names), lock=False)    # steps finished, per run (workers write)
+    total = sum(_run_steps(profile, n) for n in names)
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, unit="step",
-                   desc=f"pretrain {len(order)} runs on {n_workers} processes x {profile.pretrain_threads} thread(s)")
-    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init, initargs=(done_steps,))
+                   desc=f"pretrain {len(names)} runs on {len(plan)} processes x {profile.pretrain_threads} thread(s)")
+    pool = ProcessPoolExecutor(len(plan), mp_context=ctx, initializer=_worker_init, initargs=(done_steps,))
     try:
-        futures = {pool.submit(_train_one, profile, n, i, c, force): n for i, n in enumerate(order)}
+        futures = {pool.submit(_train_in_turn, profile, runs, [slot[n] for n in runs], c, force): runs for runs in plan}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
@@ -230,7 +268,7 @@ def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progre
                     f.result()                              # a worker's error is raised here
                 except BrokenProcessPool:
                     raise RuntimeError(
-                        f"a pre-training worker process died while training {futures[f]!r} (out of memory, "
+                        f"a pre-training worker process died while training {futures[f]} (out of memory, "
                         "killed, or -- in a script -- the script re-ran on import: spawned workers import the "
                         "main module, so call this under `if __name__ == '__main__':`). Finished runs are "
                         "kept; pretrain_workers=1 trains in this process instead") from None
@@ -258,13 +296,14 @@ def _worker_init(done_steps) -> None:
     _WORKER_STEPS = done_steps
 
 
-def _train_one(profile, name: str, slot: int, c: Corpus, force: bool) -> str:
-    """One run in a worker process (``_train_in_parallel``); the weights land on disk."""
-    def report(done: int) -> None:
-        _WORKER_STEPS[slot] = done
+def _train_in_turn(profile, names: list[str], slots: list[int], c: Corpus, force: bool) -> list[str]:
+    """One worker's share of ``_train_in_parallel``: its runs one after another (weights on disk)."""
+    for name, slot in zip(names, slots):
+        def report(done: int, slot: int = slot) -> None:
+            _WORKER_STEPS[slot] = done
 
-    pretrained(profile, name, force=force, progress=False, corpus_=c, on_step=report)
-    return name
+        pretrained(profile, name, force=force, progress=False, corpus_=c, on_step=report)
+    return names
 
 
 @dataclass
