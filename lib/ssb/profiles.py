@@ -138,8 +138,8 @@ PROFILES: dict[str, Profile] = {
     # 1e-3 left it only at step ~175, once the decay had brought the lr below ~8e-4. At 5e-4
     # (measured on 2,400 held-out positions, 1 thread): random passes the backbone gate from
     # step 125 of a 300-step schedule (0.068 vs 0.051 at step 200), symmetric from step 125
-    # and node_symmetric from step 150 of a 200-step schedule. 300 + 4 x 200 steps keep the
-    # pre-training near 9.5 minutes (~0.46 s a step at 2 threads).
+    # and node_symmetric from step 150 of a 200-step schedule. 300 + 4 x 200 steps, trained two
+    # runs at a time on one thread each, keep the pre-training near 8.5 minutes (docs/benchmarks.md).
     "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4,
                      **CONVERGED_TOKEN_PROBE),
     # Longer CPU run, <= 90 min on this 2-core machine even on ONE core (measured: see README):
