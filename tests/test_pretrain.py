@@ -335,7 +335,7 @@ def test_first_passing_needs_the_gate_to_stay_passed():
 
 # ---------------------------------------------------------------------------- runs in parallel processes
 
-def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_path, monkeypatch):
+def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_path, monkeypatch, capsys):
     """pipeline.pretrained_runs on 2 worker processes (1 thread each) gives bit-identical weights
     and logs to the same runs trained one by one in this process, and reuses finished runs."""
     from ssb import pipeline
@@ -344,8 +344,10 @@ def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_p
     c = pipeline.Corpus(tok, train, held)
     profile = tiny_profile(ssb_steps=5)
     names = ["main", "symmetric", "node_symmetric"]
-    par = pipeline.pretrained_runs(profile, names, corpus_=c, progress=False, workers=2)
+    par = pipeline.pretrained_runs(profile, names, corpus_=c, progress=True, workers=2)
     assert list(par) == names
+    said = capsys.readouterr().out                       # what a saved notebook keeps of the progress
+    assert "pre-trained main, symmetric, node_symmetric: 19 steps" in said and "2 processes x 1 thread(s)" in said
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "alone"))
     for v in names:
         alone = pipeline.pretrained(profile, v, corpus_=c, progress=False)

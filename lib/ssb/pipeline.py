@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,6 +258,7 @@ def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progre
         from tqdm.auto import tqdm
         bar = tqdm(total=total, unit="step",
                    desc=f"pretrain {len(names)} runs on {len(plan)} processes x {profile.pretrain_threads} thread(s)")
+    start = time.perf_counter()
     pool = ProcessPoolExecutor(len(plan), mp_context=ctx, initializer=_worker_init, initargs=(done_steps,))
     try:
         futures = {pool.submit(_train_in_turn, profile, runs, [slot[n] for n in runs], c, force): runs for runs in plan}
@@ -278,6 +280,9 @@ def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progre
         pool.shutdown()
         if bar is not None:
             bar.n = total
+            # a saved notebook keeps only the bar's first frame: say in text what was done
+            print(f"pre-trained {', '.join(names)}: {total} steps in {time.perf_counter() - start:.0f} s on "
+                  f"{len(plan)} processes x {profile.pretrain_threads} thread(s) ({' | '.join(map(' + '.join, plan))})")
     except BaseException:                                   # KeyboardInterrupt included: stop every worker
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
