@@ -85,3 +85,13 @@ def data():
     blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
     train, held = split_blocks(blocks, 0.1, seed=0)
     return tok, train, held
+
+
+@pytest.fixture
+def out_root(tmp_path, monkeypatch):
+    """SSB_OUTPUT_DIR in tmp_path, and no run stamp or results name inherited from the environment."""
+    from ssb import results
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    for key in (results.RUN_ID_ENV, results.RESULTS_NAME_ENV, results.RESULTS_OVERRIDES_ENV):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path

@@ -17,14 +17,6 @@ from ssb.profiles import get_profile
 from summaries import holding_summary  # noqa: E402  (shared builders)
 
 
-@pytest.fixture
-def out_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    for key in (results.RUN_ID_ENV, results.RESULTS_NAME_ENV, results.RESULTS_OVERRIDES_ENV):
-        monkeypatch.delenv(key, raising=False)
-    return tmp_path
-
-
 def write_png(path: Path, width: int, height: int) -> None:
     """A valid grey PNG of the given size."""
     raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))

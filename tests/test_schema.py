@@ -17,14 +17,6 @@ from summaries import assert_schema_keys  # noqa: E402  (shared builders)
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def out_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    for key in (results.RUN_ID_ENV, results.RESULTS_NAME_ENV, results.RESULTS_OVERRIDES_ENV):
-        monkeypatch.delenv(key, raising=False)
-    return tmp_path
-
-
 def test_every_key_is_described_and_every_section_named_once():
     assert list(schema.NOTEBOOK_SECTIONS) == ["pretrain", "ssb", "apt", "nodes_pretrain", "finetune",
                                               "nodes_finetune", "crossover", "hull"]

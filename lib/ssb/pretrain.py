@@ -297,10 +297,16 @@ def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -
 def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
                       init: str = "random", steps: int | None = None, dropout: float | None = None) -> bool:
     """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would load it)."""
-    cfg = run_config(profile, init=init, steps=profile.steps if steps is None else steps,
-                     dropout=profile.dropout if dropout is None else dropout,
-                     data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
+    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init,
+                           steps=profile.steps if steps is None else steps,
+                           dropout=profile.dropout if dropout is None else dropout)
     return _matches(Path(out_dir) / "final", cfg)
+
+
+def _data_run_config(profile, tokenizer, train_blocks, eval_blocks, *, init: str, steps: int, dropout: float) -> dict:
+    """``run_config`` of a run on these blocks with this tokenizer (their content hashes)."""
+    return run_config(profile, init=init, steps=steps, dropout=dropout,
+                      data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
 
 
 def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
@@ -343,8 +349,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if stop_after is not None and not 1 <= stop_after:
         raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
-    cfg = run_config(profile, init=init, steps=steps, dropout=dropout,
-                     data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
+    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout)
     final, ckpt = out_dir / "final", out_dir / "checkpoint"
     world, rank = join_process_group()
     if profile.batch_size < world:
