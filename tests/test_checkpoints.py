@@ -105,18 +105,20 @@ def test_checkpoint_without_weights_is_refused(tmp_path):
 def test_truncated_node_vector_cache_is_deleted_and_recomputed(tmp_path):
     calls = []
 
-    def compute():
+    def compute(allocate):
         calls.append(1)
-        return {6: np.arange(6, dtype=np.float32).reshape(2, 3)}
+        out = allocate(6, (2, 3))
+        out[:] = np.arange(6, dtype=np.float32).reshape(2, 3)
+        return {6: out}
 
-    key = {"weights": "w", "inputs": "i"}
-    first = cached_node_vectors(tmp_path, key, compute)
-    (path,) = list(tmp_path.glob("nodes-*.pt"))
+    key = {"weights": "w", "inputs": "i", "blocks": [6]}
+    first = np.array(cached_node_vectors(tmp_path, key, compute)[6])
+    (path,) = list(tmp_path.glob("nodes-*/block-6.npy"))
     path.write_bytes(path.read_bytes()[:40])
-    with pytest.warns(UserWarning, match=f"node-vector cache {path}.*deleted, recomputing"):
+    with pytest.warns(UserWarning, match=f"node-vector cache {path.parent}.*deleted, recomputing"):
         again = cached_node_vectors(tmp_path, key, compute)
-    assert len(calls) == 2 and np.array_equal(first[6], again[6])
-    assert np.array_equal(cached_node_vectors(tmp_path, key, compute)[6], first[6]) and len(calls) == 2
+    assert len(calls) == 2 and np.array_equal(first, again[6])
+    assert np.array_equal(cached_node_vectors(tmp_path, key, compute)[6], first) and len(calls) == 2
 
 
 def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):

@@ -196,3 +196,50 @@ def test_lr_decays_on_epochs_without_improvement():
     assert {h["lr"] for h in constant} == {5e-2}
     with pytest.raises(ValueError, match="lr_decay"):
         train_head(z, y, 3, lr_decay=0.0, progress=False)
+
+
+# ----------------------------------------------------------------------------- node vectors stream from disk
+
+def test_head_trained_from_a_memory_mapped_cache_is_the_same_head(tmp_path):
+    z, y = blobs(900, 4, 24, sep=2.0)
+    np.save(tmp_path / "z.npy", z)
+    mapped = np.load(tmp_path / "z.npy", mmap_mode="r")
+    for kw in ({}, {"standardize": True}, {"tied_blocks": (3, 8), "lr_decay": 0.5}):
+        a, hist_a = train_head(z, y, 4, epochs=3, batch_size=64, progress=False, **kw)
+        b, hist_b = train_head(mapped, y, 4, epochs=3, batch_size=64, progress=False, **kw)
+        assert hist_a == hist_b
+        assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
+def test_node_scales_chunked_equal_one_reduction(monkeypatch):
+    import ssb.heads
+
+    z = (np.random.default_rng(1).standard_normal((2500, 20)) * 5).astype(np.float32)
+    z[:, 3] = 0.0
+    whole = node_scales(z)
+    monkeypatch.setattr(ssb.heads, "CHUNK_ROWS", 300)               # 9 chunks
+    assert np.array_equal(node_scales(z), whole)
+    zd = np.asarray(z, dtype=np.float64)
+    reference = np.sqrt(np.mean(zd * zd, axis=0))
+    assert np.array_equal(whole, np.where(reference > 0, reference, 1.0).astype(np.float32))
+    assert whole[3] == 1.0
+
+
+def test_training_a_head_never_copies_the_node_vectors(tmp_path):
+    """From a memory-mapped cache of 160 MB the host heap grows by a chunk (node scales), a
+    batch and the head's state, not by a copy of z (the old code held z[train_idx] and its
+    scaled copy: 2 copies, 320 MB)."""
+    from host_memory import peak_anonymous_growth
+
+    n, d = 52_000, 768
+    mapped = np.lib.format.open_memmap(tmp_path / "z.npy", mode="w+", dtype=np.float32, shape=(n, d))
+    rng = np.random.default_rng(0)
+    for s in range(0, n, 10_000):
+        mapped[s:s + 10_000] = rng.standard_normal((min(10_000, n - s), d), dtype=np.float32)
+    mapped.flush()
+    del mapped
+    z = np.load(tmp_path / "z.npy", mmap_mode="r")
+    y = rng.integers(0, 8, n)
+    _, growth = peak_anonymous_growth(lambda: train_head(z, y, 8, epochs=1, batch_size=512, standardize=True,
+                                                         progress=False))
+    assert growth < 0.4 * z.nbytes, f"heap grew by {growth / 1e6:.0f} MB for {z.nbytes / 1e6:.0f} MB of node vectors"

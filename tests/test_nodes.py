@@ -88,24 +88,24 @@ def test_cache_never_reuses_a_stale_entry(tmp_path):
     ids, am = inputs()
     calls = []
 
-    def compute(model, select):
+    def compute(model, select, allocate):
         calls.append(1)
-        return node_vectors(model, ids, am, blocks=[3], select=select, progress=False)
+        return node_vectors(model, ids, am, blocks=[3], select=select, progress=False, allocate=allocate)
 
     a, b = tiny_bert(seed=0), tiny_bert(seed=1)
     key = lambda m, select: {"weights": weights_fingerprint(m), "inputs": array_fingerprint(ids, am), "blocks": [3], "select": select}
-    z1 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
-    z2 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
+    z1 = cached_node_vectors(tmp_path, key(a, "cls"), lambda alloc: compute(a, "cls", alloc))
+    z2 = cached_node_vectors(tmp_path, key(a, "cls"), lambda alloc: compute(a, "cls", alloc))
     assert len(calls) == 1 and np.array_equal(z1[3], z2[3])                  # reused
-    z3 = cached_node_vectors(tmp_path, key(b, "cls"), lambda: compute(b, "cls"))
+    z3 = cached_node_vectors(tmp_path, key(b, "cls"), lambda alloc: compute(b, "cls", alloc))
     assert len(calls) == 2 and not np.array_equal(z1[3], z3[3])              # other checkpoint
-    cached_node_vectors(tmp_path, key(a, "mean"), lambda: compute(a, "mean"))
+    cached_node_vectors(tmp_path, key(a, "mean"), lambda alloc: compute(a, "mean", alloc))
     assert len(calls) == 3                                                    # other parameter
     with torch.no_grad():                                                     # same object, changed weights
         a.encoder.layer[0].attention.self.query.weight.add_(0.1)
-    z4 = cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"))
+    z4 = cached_node_vectors(tmp_path, key(a, "cls"), lambda alloc: compute(a, "cls", alloc))
     assert len(calls) == 4 and not np.array_equal(z1[3], z4[3])
-    cached_node_vectors(tmp_path, key(a, "cls"), lambda: compute(a, "cls"), force=True)
+    cached_node_vectors(tmp_path, key(a, "cls"), lambda alloc: compute(a, "cls", alloc), force=True)
     assert len(calls) == 5
     assert not list(tmp_path.glob(".*")), "temporary files left behind"
 
@@ -116,3 +116,43 @@ def test_head_for_other_hidden_size_is_refused(tmp_path):
     save_head(head, tmp_path / "head")
     with pytest.raises(ValueError):
         load_head(tmp_path / "head", n_in=48)          # cached vectors of a checkpoint with another hidden size
+
+
+def test_cache_streams_to_disk_and_is_read_only(tmp_path):
+    model = tiny_bert()
+    ids, am = inputs()
+    key = {"weights": weights_fingerprint(model), "inputs": array_fingerprint(ids, am), "blocks": [1, 3],
+           "select": "masked"}
+    kinds = []
+
+    def compute(allocate):
+        z = node_vectors(model, ids, am, blocks=[1, 3], select=am.astype(bool), progress=False, allocate=allocate)
+        kinds.extend(type(a) for a in z.values())
+        return z
+
+    cached = cached_node_vectors(tmp_path, key, compute)
+    assert kinds == [np.memmap, np.memmap]                                    # filled in place, on disk
+    direct = node_vectors(model, ids, am, blocks=[1, 3], select=am.astype(bool), progress=False)
+    for block in (1, 3):
+        assert np.array_equal(cached[block], direct[block]) and not cached[block].flags.writeable
+    (path,) = tmp_path.glob("nodes-*")
+    assert sorted(p.name for p in path.iterdir()) == ["block-1.npy", "block-3.npy", "key_parts.json"]
+
+
+def test_interrupted_extraction_leaves_no_cache(tmp_path):
+    def compute(allocate):
+        allocate(2, (4, 3))[:] = 1.0
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_node_vectors(tmp_path, {"weights": "w", "blocks": [2]}, compute)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="must name the cached 'blocks'"):
+        cached_node_vectors(tmp_path, {"weights": "w"}, compute)
+
+
+def test_allocate_must_fit():
+    model = tiny_bert()
+    ids, am = inputs()
+    with pytest.raises(ValueError, match=r"expected float32 \(5, 16\)"):
+        node_vectors(model, ids, am, blocks=[1], progress=False, allocate=lambda b, shape: np.empty((4, 16), np.float32))

@@ -47,6 +47,7 @@ import torch
 
 from . import metrics
 from .node_sets import check_node_sets
+from .node_vectors import as_tensor
 from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
@@ -331,7 +332,7 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     on_cpu = param.device.type == "cpu"
     if chunk_elems is None:
         chunk_elems = 2 ** 20 if on_cpu else CUDA_CHUNK_ELEMS
-    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
+    z = as_tensor(z).to(param.device, param.dtype)
     if z.ndim != 2 or z.shape[1] != param.shape[1]:
         raise ValueError(f"z must be (N, {param.shape[1]}) for this head, got {tuple(z.shape)}")
     if z.shape[0] == 0:
@@ -396,7 +397,7 @@ def naive_predictions(head: torch.nn.Module, z, sets) -> np.ndarray:
     """The reference: for each set, copy the head, zero fc1.weight's columns outside S, run
     the head on the full z (N, D), take the argmax.  Returns (S, N) int32.  Slow by design."""
     param = head.fc1.weight
-    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param.device, param.dtype)
+    z = as_tensor(z).to(param.device, param.dtype)
     sets = check_node_sets(sets, z.shape[1])
     out = np.empty((len(sets), z.shape[0]), dtype=np.int32)
     for i, s in enumerate(sets):

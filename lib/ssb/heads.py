@@ -34,7 +34,7 @@ import torch
 
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key
-from .node_vectors import Probe
+from .node_vectors import Probe, as_tensor
 from .model import headwise_linear
 from .profiles import resolve_device
 from .results import runs_dir
@@ -98,8 +98,10 @@ def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torc
     return h if head.fc2 is None else head.fc2(torch.relu(h))
 
 
-def _as_tensors(z, y, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+def _checked(z, y, n_classes: int) -> tuple[np.ndarray, torch.Tensor]:
+    """z as a float32 (N, D) array (not copied when it is one already: a memory-mapped cache
+    stays on disk) and y as int64 labels, both checked."""
+    z = z if isinstance(z, np.ndarray) and z.dtype == np.float32 else np.asarray(z, dtype=np.float32)
     y = torch.as_tensor(np.asarray(y).astype(np.int64))
     if z.ndim != 2 or y.ndim != 1 or len(z) != len(y):
         raise ValueError(f"expected z (N, D) and y (N,), got {tuple(z.shape)} and {tuple(y.shape)}")
@@ -110,15 +112,49 @@ def _as_tensors(z, y, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     return z, y
 
 
+# rows read from the host array at once (node scales: a float64 buffer of 25 MB at D = 768;
+# filling a device copy: 13 MB of float32)
+CHUNK_ROWS = 4096
+
+
+class NodeRows:
+    """Rows of z (N, D), divided by ``scale`` when given, gathered a batch at a time.
+
+    On the CPU every batch is read from z itself (a memory-mapped cache reads only those
+    rows), so the host holds one batch, never a copy of z.  On another device z is copied
+    there once, ``CHUNK_ROWS`` rows at a time, and batches are gathered on the device.  A
+    batch is ``z[idx] / scale`` either way: the same numbers as indexing a scaled copy of z."""
+
+    def __init__(self, z: np.ndarray, scale: torch.Tensor | None, device: torch.device):
+        self.z, self.scale, self.device = z, scale, device
+        self.on_device = None
+        if device.type != "cpu":
+            self.on_device = torch.empty(z.shape, dtype=torch.float32, device=device)
+            for s in range(0, len(z), CHUNK_ROWS):
+                chunk = self._scaled(torch.from_numpy(np.array(z[s:s + CHUNK_ROWS])))
+                self.on_device[s:s + CHUNK_ROWS] = chunk.to(device)
+
+    def _scaled(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows if self.scale is None else rows / self.scale
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        """(len(idx), D) float32 on the device, for int64 row indices idx (a CPU tensor)."""
+        if self.on_device is not None:
+            return self.on_device[idx.to(self.device)]
+        return self._scaled(torch.from_numpy(self.z[idx.numpy()]))
+
+
 @torch.no_grad()
-def _evaluate(head: ClassifierHead, z: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) on (z, y)."""
+def _evaluate(head: ClassifierHead, rows: NodeRows, idx: torch.Tensor, y: torch.Tensor,
+              batch: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) on the rows ``idx`` of z, with labels y[idx]."""
     loss, hits = 0.0, 0
-    for s in range(0, len(y), batch):
-        logits = head(z[s:s + batch])
-        loss += float(torch.nn.functional.cross_entropy(logits, y[s:s + batch], reduction="sum"))
-        hits += int((logits.argmax(-1) == y[s:s + batch]).sum())
-    return loss / len(y), hits / len(y)
+    for s in range(0, len(idx), batch):
+        logits = head(rows[idx[s:s + batch]])
+        y_batch = y[idx[s:s + batch]].to(logits.device)
+        loss += float(torch.nn.functional.cross_entropy(logits, y_batch, reduction="sum"))
+        hits += int((logits.argmax(-1) == y_batch).sum())
+    return loss / len(idx), hits / len(idx)
 
 
 def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
@@ -164,7 +200,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    z, y = _as_tensors(z_train, y_train, n_classes)
+    z, y = _checked(z_train, y_train, n_classes)
     n = len(y)
 
     # Seeded split and initial weights; the global RNG state is restored afterwards.
@@ -179,16 +215,10 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         tie_blocks(head, *tied_blocks)
         d_block = int(tied_blocks[1])
 
-    z_tr, y_tr = z[train_idx], y[train_idx]
-    z_val, y_val = z[val_idx], y[val_idx]
-    scale = None
-    if standardize:
-        scale = torch.from_numpy(node_scales(z.numpy()))         # over every example passed in
-        z_tr, z_val = z_tr / scale, z_val / scale
-    if device is not None:
-        device = resolve_device(device)
-        head.to(device)
-        z_tr, y_tr, z_val, y_val = (t.to(device) for t in (z_tr, y_tr, z_val, y_val))
+    scale = torch.from_numpy(node_scales(z)) if standardize else None    # over every example passed in
+    device = resolve_device(device) if device is not None else torch.device("cpu")
+    head.to(device)
+    rows = NodeRows(z, scale, device)               # batches of z (scaled), never a copy of z on the host
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history: list[dict] = []
@@ -201,21 +231,21 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     for epoch in epoch_iter:
         head.train()
         epoch_lr = opt.param_groups[0]["lr"]
-        perm = torch.randperm(len(y_tr), generator=shuffle)
+        perm = torch.randperm(len(train_idx), generator=shuffle)
         total = 0.0
         for s in range(0, len(perm), batch_size):
-            idx = perm[s:s + batch_size].to(z_tr.device)
-            loss = torch.nn.functional.cross_entropy(_forward(head, z_tr[idx], d_block), y_tr[idx])
+            idx = train_idx[perm[s:s + batch_size]]                      # rows of z in this batch
+            loss = torch.nn.functional.cross_entropy(_forward(head, rows[idx], d_block), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
         head.eval()
-        val_loss, val_acc = _evaluate(head, z_val, y_val, 4096) if n_val else (float("nan"), float("nan"))
-        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "val_loss": val_loss, "val_accuracy": val_acc,
-                        "lr": epoch_lr})
+        val_loss, val_acc = _evaluate(head, rows, val_idx, y, 4096) if n_val else (float("nan"), float("nan"))
+        history.append({"epoch": epoch, "train_loss": total / len(train_idx), "val_loss": val_loss,
+                        "val_accuracy": val_acc, "lr": epoch_lr})
         if progress:
-            epoch_iter.set_postfix(loss=f"{total / len(y_tr):.3f}", val=f"{val_loss:.3f}")
+            epoch_iter.set_postfix(loss=f"{total / len(train_idx):.3f}", val=f"{val_loss:.3f}")
         if n_val:
             if val_loss < best_loss:
                 best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
@@ -239,9 +269,22 @@ def node_scales(z: np.ndarray) -> np.ndarray:
 
     Computed column by column in float64 with the same operations for every column, so
     identical columns get bit-identical scales (the tied-block control stays exact)."""
-    z = np.asarray(z, dtype=np.float64)
-    s = np.sqrt(np.mean(z * z, axis=0))
-    return np.where(s > 0, s, 1.0).astype(np.float32)
+    z = np.asarray(z)
+    if z.ndim != 2 or len(z) == 0:
+        raise ValueError(f"node_scales needs z of shape (N, D) with N > 0, got {z.shape}")
+    # The sum of squares in float64, CHUNK_ROWS rows at a time (the host holds one buffer):
+    # buffer = [running sum; this chunk's squares], reduced over axis 0, adds row after row in
+    # order: the same additions as one reduction over all of z (np.mean(z * z, axis=0)).
+    buffer = np.empty((min(CHUNK_ROWS, len(z)) + 1, z.shape[1]), dtype=np.float64)
+    buffer[0] = 0.0
+    for s in range(0, len(z), CHUNK_ROWS):
+        rows = buffer[1:1 + len(z[s:s + CHUNK_ROWS])]
+        rows[:] = z[s:s + CHUNK_ROWS]
+        np.multiply(rows, rows, out=rows)
+        buffer[0] = np.add.reduce(buffer[:1 + len(rows)], axis=0)
+    total = buffer[0]
+    rms = np.sqrt(total / len(z))
+    return np.where(rms > 0, rms, 1.0).astype(np.float32)
 
 
 def training_outcome(history: list[dict], patience: int) -> dict:
@@ -370,7 +413,7 @@ def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = Fa
 @torch.no_grad()
 def predict(head: torch.nn.Module, z: np.ndarray, batch: int = 8192) -> np.ndarray:
     """Argmax predictions of a head with every node active, (N,) int64."""
-    out = [head(torch.from_numpy(np.ascontiguousarray(z[s:s + batch]))).argmax(-1).numpy()
+    out = [head(as_tensor(z[s:s + batch])).argmax(-1).numpy()
            for s in range(0, len(z), batch)]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 

@@ -122,7 +122,8 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
 def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
                  blocks: list[int], select: str | np.ndarray = "cls", batch_size: int = 64,
                  progress: bool = True, desc: str = "node vectors", device=None,
-                 bf16: bool = False) -> dict[int, np.ndarray]:
+                 bf16: bool = False, allocate: Callable[[int, tuple], np.ndarray] | None = None,
+                 ) -> dict[int, np.ndarray]:
     """Node vectors of each requested block (1-based), as float32 arrays.
 
     select: "cls" -> z at position 0, shape (N, D); "mean" -> mean of z over real tokens,
@@ -131,6 +132,11 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     ``profiles.resolve_device``; None: the model's own device).  The model is moved there for
     the call and back afterwards; batches run in inference mode.  bf16: bfloat16 autocast on
     CUDA (ignored on the CPU); the stored node vectors are float32 either way.
+
+    Each block's output is allocated once at its final size and filled batch by batch, so
+    the host holds the result and one batch, never a list of pieces and their concatenation.
+    ``allocate(block, shape)`` returns the float32 array to fill (default ``np.empty``; the
+    cache passes a memory-mapped ``.npy`` file, so the result streams to disk).
     """
     projections = attention_projections(model)
     n_layers = len(projections)
@@ -164,8 +170,16 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     home = next(model.parameters()).device
     device = home if device is None else resolve_device(device)
     autocast = bool(bf16) and device.type == "cuda"
+    n_rows = int(positions.sum()) if positions is not None else len(input_ids)
+    d_model = projections[0].in_features
+    allocate = allocate or (lambda block, shape: np.empty(shape, dtype=np.float32))
+    out = {b: allocate(b, (n_rows, d_model)) for b in blocks}
+    for b, arr in out.items():
+        if arr.shape != (n_rows, d_model) or arr.dtype != np.float32:
+            raise ValueError(f"allocate returned {arr.dtype} {arr.shape} for block {b}; "
+                             f"expected float32 {(n_rows, d_model)}")
     handles = [projections[b - 1].register_forward_pre_hook(make_hook(b)) for b in blocks]
-    out: dict[int, list[np.ndarray]] = {b: [] for b in blocks}
+    row = 0                                                          # first output row of this batch
     starts = range(0, len(input_ids), batch_size)
     if progress:
         from tqdm import tqdm
@@ -188,40 +202,103 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                     z = captured[b].float()                      # (B, T, D)
                     if positions is not None:
                         sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
-                        out[b].append(z[sel].cpu().numpy())      # (M_batch, D)
+                        rows = z[sel]                            # (M_batch, D)
                     elif select == "cls":
-                        out[b].append(z[:, 0].cpu().numpy())
+                        rows = z[:, 0]                           # (B, D)
                     else:
                         w = am.unsqueeze(-1).float()
-                        out[b].append(((z * w).sum(1) / w.sum(1).clamp(min=1)).cpu().numpy())
+                        rows = (z * w).sum(1) / w.sum(1).clamp(min=1)
+                    out[b][row:row + len(rows)] = rows.cpu().numpy()
+                row += len(rows)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training).to(home)
-    return {b: np.concatenate(v).astype(np.float32) for b, v in out.items()}
+    return out
 
 
-def cached_node_vectors(cache_dir: str | Path, key_parts: dict, compute: Callable[[], dict[int, np.ndarray]],
+def as_tensor(z) -> torch.Tensor:
+    """Node vectors (N, D) as a torch tensor of their dtype, sharing z's memory when it can (a
+    tensor is returned as it is).  A read-only, memory-mapped cache is wrapped without torch's
+    "not writable" warning: the analyses read node vectors, never write them."""
+    if isinstance(z, torch.Tensor):
+        return z
+    z = np.ascontiguousarray(z)
+    if z.flags.writeable:
+        return torch.from_numpy(z)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(z)
+
+
+_CACHE_KEYS_FILE = "key_parts.json"
+
+
+def _block_file(block: int) -> str:
+    return f"block-{int(block)}.npy"
+
+
+def _read_cache(path: Path, parts: dict) -> dict[int, np.ndarray] | None:
+    """The cached blocks, memory-mapped read-only; None when the key differs; an exception when
+    the files are damaged (truncated, missing, of unequal length)."""
+    import json
+
+    if json.loads((path / _CACHE_KEYS_FILE).read_text()) != parts:
+        return None
+    z = {int(b): np.load(path / _block_file(b), mmap_mode="r") for b in parts["blocks"]}
+    shapes = {a.shape[0] for a in z.values()}
+    if len(shapes) != 1 or any(a.ndim != 2 or a.dtype != np.float32 for a in z.values()):
+        raise ValueError(f"blocks of unequal length or type: {[(a.dtype, a.shape) for a in z.values()]}")
+    return z
+
+
+def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
+                        compute: Callable[[Callable[[int, tuple], np.ndarray]], dict[int, np.ndarray]],
                         force: bool = False) -> dict[int, np.ndarray]:
-    """Load node vectors cached under ``cache_keys.cache_key(key_parts)`` (weights and data
-    fingerprints, blocks, selection...), or compute and store them atomically."""
+    """Node vectors cached under ``cache_keys.cache_key(key_parts)`` (weights and data
+    fingerprints, ``blocks``, selection...), computed and stored on a miss.
+
+    The cache is a directory ``nodes-<key>/`` with ``key_parts.json`` and one float32
+    ``block-<b>.npy`` per block.  ``compute(allocate)`` fills the arrays that ``allocate(block,
+    shape)`` hands it (``node_vectors(..., allocate=allocate)``): memory-mapped files in a
+    temporary directory, swapped into place when complete, so the node vectors stream to disk
+    and an interrupted run leaves no half-written cache.  What comes back is memory-mapped and
+    read-only: the host holds only the pages an analysis reads (at paper scale 7.4 GB per
+    backbone stay on disk; see docs/benchmarks.md), and a cache that cannot be read is deleted
+    with a warning and recomputed."""
+    import json
+    import shutil
+
     parts = canonical(key_parts)
-    path = Path(cache_dir) / f"nodes-{cache_key(parts)}.pt"
-    if path.exists() and not force:
+    if "blocks" not in parts:
+        raise ValueError("key_parts must name the cached 'blocks'")
+    path = Path(cache_dir) / f"nodes-{cache_key(parts)}"
+    if path.is_dir() and not force:
         try:
-            payload = torch.load(path, weights_only=False)
-            z = {int(b): np.asarray(v) for b, v in payload["z"].items()} if payload.get("key_parts") == parts else None
+            z = _read_cache(path, parts)
         except Exception as err:  # noqa: BLE001 - a truncated or foreign file: recompute it
-            warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}); deleted, recomputing",
-                          stacklevel=2)
-            path.unlink(missing_ok=True)
+            warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
+                          "recomputing", stacklevel=2)
+            shutil.rmtree(path, ignore_errors=True)
             z = None
         if z is not None:
             return z
-    z = compute()
-    with atomic.atomic_path(path, suffix=".pt") as tmp:
-        torch.save({"key_parts": parts, "z": z}, tmp)
-    return z
+    atomic.remove_stale_temporaries(path.parent, f".{path.name}.*")
+    with atomic.atomic_dir(path) as tmp:
+        def allocate(block: int, shape: tuple) -> np.ndarray:
+            return np.lib.format.open_memmap(tmp / _block_file(block), mode="w+", dtype=np.float32, shape=shape)
+
+        z = compute(allocate)
+        if sorted(z) != sorted(int(b) for b in parts["blocks"]):
+            raise ValueError(f"computed blocks {sorted(z)} differ from the key's {parts['blocks']}")
+        for block, arr in z.items():
+            if isinstance(arr, np.memmap):
+                arr.flush()
+            else:                                   # compute did not use allocate: store what it returned
+                np.save(tmp / _block_file(block), np.asarray(arr, dtype=np.float32))
+        del z, arr
+        (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts, sort_keys=True))
+    return _read_cache(path, parts)
 
 
 @dataclass

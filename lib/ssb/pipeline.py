@@ -465,8 +465,9 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
         z = cached_node_vectors(runs_dir(profile) / "cache",
                                 {"weights": fp, "inputs": array_fingerprint(pos.input_ids, pos.where),
                                  "blocks": sorted(blocks), "select": "masked"} | key_extra,
-                                lambda: node_vectors(model, pos.input_ids, am, blocks, select=pos.where,
-                                                     progress=progress, desc=f"node vectors ({part})", **options),
+                                lambda allocate: node_vectors(model, pos.input_ids, am, blocks, select=pos.where,
+                                                              progress=progress, desc=f"node vectors ({part})",
+                                                              allocate=allocate, **options),
                                 force=force)
         out[part] = (z, lookup[pos.tokens], pos)
     vocab = tokenizer.convert_ids_to_tokens([int(t) for t in class_ids])
@@ -567,8 +568,9 @@ def fewrel_probe(profile, backbone, tokenizer, split, blocks: list[int], pooling
         out[part] = cached_node_vectors(runs_dir(profile) / "cache",
                                         {"weights": fp, "inputs": array_fingerprint(ids, am), "blocks": sorted(blocks),
                                          "select": pooling} | key_extra,
-                                        lambda: node_vectors(model, ids, am, blocks, select=pooling, progress=progress,
-                                                             desc=f"node vectors ({part})", **options), force=force)
+                                        lambda allocate: node_vectors(model, ids, am, blocks, select=pooling,
+                                                                      progress=progress, desc=f"node vectors ({part})",
+                                                                      allocate=allocate, **options), force=force)
     n_heads = model.config.num_attention_heads
     return Probe(out["train"], split.train_labels, out["test"], split.test_labels, split.n_labels(),
                  list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp)

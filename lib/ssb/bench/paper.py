@@ -102,23 +102,48 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
 
 
 def peak_memory(p, positions_per_sequence: float) -> dict:
-    """Computed peak memory per stage in bytes (device, host), from tensor sizes."""
+    """Computed peak memory per stage in bytes: (device, host heap), from tensor sizes.
+
+    Node vectors never sit in the host heap: ``cached_node_vectors`` streams them into
+    memory-mapped ``.npy`` files and hands back read-only maps, ``train_head`` gathers a batch
+    at a time (or copies z to the device in chunks), ``node_scales`` reads chunks.  The heap
+    holds the backbone, one batch and one chunk; the caches are file pages the kernel can
+    drop (their size is ``node_vector_disk_bytes``).  On a CPU device and host are one memory:
+    add the two columns."""
+    from ..heads import CHUNK_ROWS
+
     d, T, V, L, B = p.hidden_size, p.max_len, p.vocab_size, p.n_layers, p.batch_size
     params = body_parameters(p) + (V + T + 2) * d + 2 * d * d + V
     optimizer = 16 * params                                      # fp32 weights, grads, AdamW m and v
     activations = B * T * L * (34 * d + 5 * p.n_heads * T) * (2 if p.mixed_precision == "bf16" else 4)
     mlm_logits = 3 * 4 * p.mask_prob * B * T * V
     w = paper_workload(p, positions_per_sequence)
-    train_z = p.token_examples * L * d * 4                      # blocks 1..6 cached, fp32
-    test_z = w["test_positions"] * L * d * 4
+    extraction_batch = 512
+    batch_z = extraction_batch * T * d * 4                      # one captured block (B, T, D) float32
+    batch_rows = extraction_batch * positions_per_sequence * d * 4   # its selected rows, copied to the host
     head_state = 16 * d * V                                      # head weights, grads, AdamW m and v
+    head_batch = 3 * 4 * p.head_batch * V                        # logits, softmax, their gradient
+    block_train_z = p.token_examples * d * 4                     # one block's training node vectors
+    block_test_z = w["test_positions"] * d * 4
+    chunk = (CHUNK_ROWS + 1) * d * 8                             # node_scales' float64 buffer
     return {
         "pretrain": (optimizer + activations + mlm_logits, 2 * 4 * params),
-        "extraction": (4 * params + 512 * T * d * 4 * 3, train_z + test_z),
-        "token_head": (p.token_examples * d * 4 + head_state + 3 * 4 * p.head_batch * V, train_z + test_z),
-        "aperture": (w["test_positions"] * d * 4 + 3 * 4 * 2 ** 26, test_z + 4 * p.hidden_size * w["test_positions"]),
+        "extraction": (4 * params + batch_z * (L + 3), 4 * params + L * batch_rows),
+        "token_head": (block_train_z + head_state + head_batch, chunk + p.head_batch * d * 4 + 4 * d * V),
+        "aperture": (block_test_z + 4 * d * V + 3 * 4 * 2 ** 26, 4 * d * V + 8 * w["test_positions"]),
         "finetune": (optimizer + p.finetune_batch * T * L * (34 * d + 5 * p.n_heads * T) * 4, 2 * 4 * params),
     }
+
+
+def node_vector_disk_bytes(p, positions_per_sequence: float) -> int:
+    """The node-vector caches of the full run on disk: blocks 1..6 of the training and
+    held-out positions of the 3 token probes, and of the FewRel sentences (4 backbones x 2
+    poolings)."""
+    w = paper_workload(p, positions_per_sequence)
+    d, L = p.hidden_size, p.n_layers
+    token = 3 * (p.token_examples + w["test_positions"]) * L * d * 4
+    fewrel = 4 * 2 * 64 * (p.n_train_per_relation + p.n_test_per_relation) * L * d * 4
+    return int(token + fewrel)
 
 
 # ---------------------------------------------------------------------------
@@ -308,7 +333,7 @@ def main(argv: list[str]) -> int:
           f"{w['extraction_sequences']:,.0f} sequences through the backbone, {w['token_head_examples']:,} token-head "
           f"examples x epochs, {w['test_positions']:,.0f} token test positions per probe")
     print(f"\nprojected full `paper` run on this device:")
-    print(f"  {'stage':<14}{'wall time':>12}{'FLOPs':>12}{'device peak':>14}{'host peak':>12}  (computed; measured device peak)")
+    print(f"  {'stage':<14}{'wall time':>12}{'FLOPs':>12}{'device peak':>14}{'host heap':>12}  (computed; measured device peak)")
     total = 0.0
     for stage, (seconds, flops) in stages.items():
         total += seconds
@@ -317,5 +342,7 @@ def main(argv: list[str]) -> int:
         print(f"  {stage:<14}{_hours(seconds):>12}{flops:>12.2e}{_gb(dev):>14}{_gb(host):>12}"
               + (f"  (measured {_gb(measured)} at batch {batch})" if measured else ""))
     print(f"  {'total':<14}{_hours(total):>12}")
+    print(f"node-vector caches on disk (memory-mapped, never in the heap): "
+          f"{_gb(node_vector_disk_bytes(p, m['extraction']['positions_per_sequence']))}")
     print(f"host peak RSS of this benchmark: {_gb(m['host_peak_rss_bytes'])}")
     return 0
