@@ -32,6 +32,47 @@ def data_dir() -> Path:
     return d
 
 
+# ---------------------------------------------------------------- end-to-end runs in the background
+
+_BACKGROUND = pytest.StashKey()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that read background runs go last, so the rest of the suite runs while they work."""
+    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the end-to-end runs the selected tests ask for (tests/background_runs.py) now, in
+    the background, when the offline data is there (else their tests skip)."""
+    import background_runs
+
+    names = background_runs.requested(session.items)
+    data = shared_data_dir()
+    if names and data is not None:
+        runs = background_runs.BackgroundRuns(data)
+        session.config.stash[_BACKGROUND] = runs
+        for name in names:
+            runs.start(name)
+
+
+def pytest_sessionfinish(session):
+    runs = session.config.stash.get(_BACKGROUND, None)
+    if runs is not None:
+        runs.close()
+
+
+@pytest.fixture(scope="session")
+def background(request, data_dir):
+    """The background end-to-end runs (started at collection; started here if not)."""
+    import background_runs
+
+    runs = request.config.stash.get(_BACKGROUND, None)
+    if runs is None:
+        runs = request.config.stash[_BACKGROUND] = background_runs.BackgroundRuns(data_dir)
+    return runs
+
+
 @pytest.fixture
 def one_thread():
     """Tiny tensors run as fast on one thread, and one thread is immune to OpenMP spin-waiting

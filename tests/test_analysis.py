@@ -287,6 +287,11 @@ def test_seeds_and_ssb_along_blocks(profile):
     assert table["block"].tolist() == [5, 6]
     assert table["probe_gate"].tolist() == [False, True]
     assert table["fraction_beyond_null"].iloc[1] > table["fraction_beyond_null"].iloc[0]
+    assert recognition.ssb_along_blocks(profile, probe, 6, n_permutations=50)["block"].tolist() == [6]
+    with pytest.raises(ValueError, match="a list of block numbers, got '\\[6\\]'"):
+        recognition.ssb_along_blocks(profile, probe, "[6]")              # a list given as text
+    with pytest.raises(ValueError, match="available blocks: \\[5, 6\\]"):
+        recognition.ssb_along_blocks(profile, probe, [4])
     seeds = recognition.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50)
     assert seeds["seed"].tolist() == [profile.seed, profile.seed + 1]
     agg = recognition.across_seeds(seeds)

@@ -4,14 +4,12 @@ One test runs the pipeline twice in separate output roots (SSB_OUTPUT_DIR) and c
 (a) the reports, index.html and the summary keys each issue asks for, and (b) that the two
 summary.json files are byte-identical once the wall-clock keys (results.TIMING_KEYS:
 tokens_per_second, wall_seconds, train_seconds) are removed -- those measure the machine,
-not the model, and are the only values allowed to differ.
+not the model, and are the only values allowed to differ.  The runs start in the background
+when pytest has collected the tests (tests/background_runs.py) and run beside the rest of the suite.
 """
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -21,6 +19,7 @@ from notebook_outputs import EXPECTED, NOTEBOOKS
 from ssb import schema
 from ssb.results import strip_timings
 
+import background_runs
 from summaries import assert_schema_keys  # noqa: E402  (shared with the tests of hand-made summaries)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,18 +36,20 @@ def test_committed_notebooks_have_no_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} is committed with outputs"
 
 
-def run_smoke(root: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SSB_OUTPUT_DIR": str(root), "SSB_DATA_DIR": str(data_dir), "SSB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "ssb.runner", "--profile", "smoke", *extra],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+@background_runs.register("smoke-a", timeout=1800)
+@background_runs.register("smoke-b", timeout=1800)
+def smoke_run(root: Path, data_dir: Path) -> list[str]:
+    return background_runs.runner_argv("--profile", "smoke")
 
 
 @pytest.mark.slow
-def test_smoke_pipeline_twice_is_reproducible(tmp_path, data_dir):
+@pytest.mark.background("smoke-a", "smoke-b")
+def test_smoke_pipeline_twice_is_reproducible(background):
+    """Two runs from scratch, in separate output roots, side by side in the background."""
     summaries = []
-    for name in ("a", "b"):
-        root = tmp_path / name
-        proc = run_smoke(root, data_dir)
+    for name in ("smoke-a", "smoke-b"):
+        root = background.root(name)
+        proc = background.result(name)
         assert proc.returncode == 0, f"run {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         reports = root / "reports" / "smoke"
         for nb in NOTEBOOKS:
@@ -93,17 +94,25 @@ def write_other_checkpoint(directory: Path, texts: list[str]) -> None:
     tok.save_pretrained(directory)
 
 
-@pytest.mark.slow
-def test_other_fewrel_file_and_checkpoint_run_04_to_07(tmp_path, data_dir):
-    small = tmp_path / "five_relations.json"
+@background_runs.register("smoke-other-inputs", timeout=1800)
+def smoke_other_inputs(root: Path, data_dir: Path) -> list[str]:
+    """Notebooks 04-07 on a five-relation FewRel file and a BERT this project did not train."""
+    inputs = root / "inputs"
+    inputs.mkdir()
+    small = inputs / "five_relations.json"
     chosen = write_small_fewrel(data_dir / "fewrel" / "val_wiki.json", small)
     data = json.loads(small.read_text())
     texts = [" ".join(inst["tokens"]) for r in chosen for inst in data[r]]
-    other = tmp_path / "other_bert"
-    write_other_checkpoint(other, texts * 5)
-    root = tmp_path / "out"
-    proc = run_smoke(root, data_dir, "--only", "04,05,06,07", "-p", "fewrel_file", str(small),
-                     "-p", "checkpoint", str(other), "-p", "block", "4")
+    write_other_checkpoint(inputs / "other_bert", texts * 5)
+    return background_runs.runner_argv("--profile", "smoke", "--only", "04,05,06,07", "-p", "fewrel_file", str(small),
+                                       "-p", "checkpoint", str(inputs / "other_bert"), "-p", "block", "4")
+
+
+@pytest.mark.slow
+@pytest.mark.background("smoke-other-inputs")
+def test_other_fewrel_file_and_checkpoint_run_04_to_07(background):
+    root = background.root("smoke-other-inputs")
+    proc = background.result("smoke-other-inputs")
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     [summary_path] = list((root / "figures").glob("smoke-*/summary.json"))   # a run with overrides has its own folder
     assert not (root / "figures" / "smoke").exists()

@@ -202,6 +202,9 @@ def test_parse_value():
     assert runner.parse_value("None") is None and runner.parse_value("null") is None
     assert runner.parse_value("val_wiki.json") == "val_wiki.json"
     assert runner.parse_value("1.2.3") == "1.2.3"
+    assert runner.parse_value("[4, 6]") == [4, 6] and runner.parse_value("[6]") == [6]   # e.g. -p blocks_along [6]
+    with pytest.raises(ValueError, match="looks like a list but is not valid JSON"):
+        runner.parse_value("[4, 6")
 
 
 def test_coerce_parameter_uses_the_field_type():

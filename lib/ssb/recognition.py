@@ -382,7 +382,14 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
     """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a head
     and the single-node statistics (median |R|, mean DC, node Jaccard, fraction beyond the
     permutation null with its Wilson interval, probe gate)."""
-    blocks = sorted(probe.z_train) if blocks is None else list(blocks)
+    if blocks is None:
+        blocks = sorted(probe.z_train)
+    elif isinstance(blocks, (int, np.integer)):
+        blocks = [int(blocks)]
+    elif isinstance(blocks, str) or not all(isinstance(b, (int, np.integer)) for b in blocks):
+        raise ValueError(f"blocks must be None, a block number or a list of block numbers, got {blocks!r}")
+    for b in blocks:
+        probe.require_block(int(b))
     rows = []
     for b in blocks:
         res = nodal_analysis(fit_head(profile, probe, b, progress=progress), probe, b, profile)

@@ -44,6 +44,7 @@ for this process only; the user's Jupyter configuration is never touched.
 from __future__ import annotations
 
 import argparse
+import json
 import importlib.util
 import logging
 import os
@@ -83,9 +84,18 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value that is no profile field, as None, bool, int, float, or (otherwise)
-    the string itself (the words and number formats of ``profiles``)."""
+    """A command-line value that is no profile field, as None, bool, int, float, a list (JSON,
+    e.g. ``[4, 6]``), or (otherwise) the string itself (the words and number formats of
+    ``profiles``).  ValueError for a list that is not valid JSON."""
     word = text.strip().lower()
+    if word.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{text!r} looks like a list but is not valid JSON ({err.msg}); e.g. [4, 6]") from None
+        if not isinstance(value, list):
+            raise ValueError(f"{text!r} is not a list")
+        return value
     if word in profiles.NONE_WORDS:
         return None
     if word == "true":
