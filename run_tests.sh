@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up .venv if missing, then run the test suite.
-#   ./run_tests.sh                 # everything (about 6-9 minutes on 2 CPU cores)
-#   ./run_tests.sh -m "not slow"   # skip the end-to-end papermill / DDP runs
+#   ./run_tests.sh                 # everything (about 8 minutes on 2 CPU cores)
+#   ./run_tests.sh -m "not slow"   # skip the end-to-end papermill / DDP runs (they start in the
+#                                  # background at collection: tests/background_runs.py)
 #   ./run_tests.sh tests/test_aperture.py -k naive
 # Tests read data from $SSB_DATA_DIR, else ../shared/data, else ./data; the end-to-end
 # tests are skipped (with the reason) when FewRel or WikiText-103 is absent.

@@ -393,3 +393,59 @@ def test_worker_plan_balances_the_busiest_worker():
     assert max(loads) - min(loads) <= 39 and sum(loads) == sum(many.values())
     with pytest.raises(ValueError, match="n_workers"):
         worker_plan(costs, 0)
+
+
+# ----------------------------------------------------------------------------- exact symmetry: guard and fallback
+
+def _break_symmetry_in(monkeypatch, precisions: tuple[str, ...]):
+    """Make the training step of the given precisions do what a kernel that rounds one head
+    differently would do (nudge one weight of head 0), and let bf16 "autocast" on the CPU
+    (the step itself still runs in float32).  Returns the list of steps taken, as (use_bf16,)."""
+    real_step = pretrain_mod.train_step
+    taken = []
+
+    def step(net, model, optimizer, *args, use_bf16=False, **kwargs):
+        out = real_step(net, model, optimizer, *args, use_bf16=False, **kwargs)
+        taken.append(use_bf16)
+        if ("bf16" if use_bf16 else "no") in precisions:
+            with torch.no_grad():
+                model.bert.encoder.layer[0].attention.self.query.weight[0, 0] += 1e-3
+        return out
+
+    monkeypatch.setattr(pretrain_mod, "train_step", step)
+    monkeypatch.setattr(pretrain_mod, "bf16_autocast", lambda profile, device: profile.mixed_precision == "bf16")
+    return taken
+
+
+def test_symmetry_broken_by_bf16_is_retrained_in_float32(data, tmp_path, monkeypatch):
+    taken = _break_symmetry_in(monkeypatch, ("bf16",))
+    bf16 = tiny_profile(mixed_precision="bf16", steps=6)
+    with pytest.warns(UserWarning, match=r"stopped being bit-identical at step 3 .* trained again from step 0 in float32"):
+        sym = run(data, tmp_path / "sym", profile=bf16, init="symmetric")
+    assert taken[:3] == [True] * 3 and taken[3:] == [False] * 6         # 3 bf16 steps, then 6 in float32
+    assert [row["gap"] for row in sym.log] == [0.0] * len(sym.log) and head_gap(sym.model) == 0.0
+    saved = json.loads((tmp_path / "sym" / "final" / "run_config.json").read_text())
+    assert saved["mixed_precision"] == "no" and saved["precision_fallback"] == "bf16"
+    assert not (tmp_path / "sym" / "checkpoint").exists()
+    # the same weights as a run asked for in float32
+    direct = run(data, tmp_path / "fp32", profile=tiny_profile(mixed_precision="no", steps=6), init="symmetric")
+    for name, tensor in state(direct.model).items():
+        assert torch.equal(tensor, state(sym.model)[name]), name
+    # a bf16 profile reuses the fallback run: no step is taken again
+    taken.clear()
+    tok, train, held = data
+    assert pretrain_mod.pretrain_finished(bf16, tmp_path / "sym", tok, train, held, init="symmetric")
+    again = run(data, tmp_path / "sym", profile=bf16, init="symmetric")
+    assert taken == [] and again.config["precision_fallback"] == "bf16"
+
+
+def test_symmetry_broken_in_float32_stops_with_the_way_out(data, tmp_path, monkeypatch):
+    _break_symmetry_in(monkeypatch, ("no", "bf16"))
+    with pytest.raises(pretrain_mod.SymmetryBroken, match=r"heads stopped being bit-identical at step 3.*-p device cpu"):
+        run(data, tmp_path / "sym", profile=tiny_profile(mixed_precision="no", steps=6), init="symmetric")
+    assert not (tmp_path / "sym" / "final").exists()
+    # node_symmetric is guarded on its node gap; random and the eps/dropout variants are not guarded
+    with pytest.warns(UserWarning, match="node_symmetric variant's nodes stopped"):
+        with pytest.raises(pretrain_mod.SymmetryBroken, match="nodes stopped being bit-identical"):
+            run(data, tmp_path / "node", profile=tiny_profile(mixed_precision="bf16", steps=6), init="node_symmetric")
+    assert run(data, tmp_path / "eps", profile=tiny_profile(steps=6), init="symmetric_eps").log[-1]["gap"] > 0

@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace as _replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,22 @@ from .profiles import resolve_device
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
                    "warmup_steps", "weight_decay", "mask_prob", "mixed_precision",
                    "eval_every", "eval_batches", "pretrain_threads")
+
+
+# initialisations whose symmetry must stay exact in training without dropout (a symmetric run
+# with dropout, symmetric_dropout, breaks it on purpose), and the gap (log key) that measures it.
+# ``pretrain`` stops such a run at the first evaluation where the gap is not 0; under bf16
+# autocast on a GPU it trains the run again in float32 and records that (``precision_fallback``).
+EXACT_SYMMETRY = {"symmetric": "gap", "node_symmetric": "node_gap"}
+
+
+class SymmetryBroken(RuntimeError):
+    """A symmetric variant's heads (or nodes) stopped being bit-identical during training."""
+
+
+def bf16_autocast(profile, device) -> bool:
+    """Whether training runs under bfloat16 autocast: the profile asks for it and the device is a GPU."""
+    return profile.mixed_precision == "bf16" and device.type == "cuda"
 
 
 class Interrupted(RuntimeError):
@@ -300,7 +316,23 @@ def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eva
     cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init,
                            steps=profile.steps if steps is None else steps,
                            dropout=profile.dropout if dropout is None else dropout)
-    return _matches(Path(out_dir) / "final", cfg)
+    return _finished_config(Path(out_dir) / "final", cfg, init) is not None
+
+
+def _float32_fallback(cfg: dict) -> dict:
+    """The configuration of a symmetric run retrained in float32 because bf16 broke its symmetry."""
+    return {**cfg, "mixed_precision": "no", "precision_fallback": cfg["mixed_precision"]}
+
+
+def _finished_config(final: Path, cfg: dict, init: str) -> dict | None:
+    """The configuration ``final`` was trained with when it is this run's (``cfg``, or for a
+    symmetric variant its float32 fallback), else None."""
+    if _matches(final, cfg):
+        return cfg
+    if (init in EXACT_SYMMETRY and cfg["dropout"] == 0 and cfg["mixed_precision"] == "bf16"
+            and _matches(final, _float32_fallback(cfg))):
+        return _float32_fallback(cfg)
+    return None
 
 
 def _data_run_config(profile, tokenizer, train_blocks, eval_blocks, *, init: str, steps: int, dropout: float) -> dict:
@@ -362,7 +394,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     baseline_token = most_frequent_token(train_blocks, spec.special_ids)
-    if _matches(final, cfg):                          # reuse a finished run of this configuration
+    finished = _finished_config(final, cfg, init)
+    if finished is not None:                          # reuse a finished run of this configuration
+        cfg = finished
         try:
             model = BertForMaskedLM.from_pretrained(final).eval()
         except Exception as err:                      # noqa: BLE001 - truncated or corrupt weights
@@ -375,11 +409,27 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
 
     set_deterministic(True)
     device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
+    train = dict(progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=snapshot_steps, on_step=on_step,
+                 device=device, spec=spec, baseline_token=baseline_token, world=world, rank=rank)
+    fallback = (_float32_fallback(cfg) if init in EXACT_SYMMETRY and dropout == 0 and cfg["mixed_precision"] == "bf16"
+                else None)
     with cpu_threads(profile.pretrain_threads if device.type == "cpu" else 0):
-        return _train(profile, out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout,
-                      progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=snapshot_steps,
-                      on_step=on_step, cfg=cfg, device=device, spec=spec, baseline_token=baseline_token,
-                      world=world, rank=rank)
+        if fallback is None or not _matches(ckpt, fallback):   # (else: resume an interrupted fallback below)
+            try:
+                return _train(profile, out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps,
+                              dropout=dropout, cfg=cfg, **train)
+            except SymmetryBroken as err:
+                if fallback is None or not bf16_autocast(profile, device):
+                    raise SymmetryBroken(
+                        f"{err}, without mixed precision: exact symmetry cannot be kept with {device}'s kernels; "
+                        f"train the symmetric variants on the CPU, where it is exact (-p device cpu)") from None
+                warnings.warn(f"{err} under bf16 autocast on {device}: the {init} variant is trained again from "
+                              "step 0 in float32 (mixed_precision 'no', recorded as precision_fallback 'bf16' in "
+                              "its run_config.json)", stacklevel=2)
+                if rank == 0:
+                    shutil.rmtree(ckpt, ignore_errors=True)           # the bf16 run's checkpoint, if any
+        return _train(_replace(profile, mixed_precision="no"), out_dir, tokenizer, train_blocks, eval_blocks,
+                      init=init, steps=steps, dropout=dropout, cfg=fallback, **train)
 
 
 @contextlib.contextmanager
@@ -424,13 +474,18 @@ def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init
     net = objective
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
-    use_bf16 = profile.mixed_precision == "bf16" and device.type == "cuda"
+    use_bf16 = bf16_autocast(profile, device)
+    # exact symmetry is expected of deterministic dynamics (no dropout) in one process (several: the final check)
+    exact = EXACT_SYMMETRY.get(init) if world == 1 and dropout == 0 else None
 
     def evaluate(step, extra):
         row = {"step": step, **extra, **evaluate_mlm(model, eval_blocks, spec, seed=profile.seed,
                batch_size=profile.batch_size, n_batches=profile.eval_batches, baseline_token=baseline_token, device=device),
                "gap": head_gap(model), "node_gap": node_gap(model), "lr": optimizer.param_groups[0]["lr"]}
         log.append(row)
+        if exact and row[exact] != 0.0:               # stop at once: nothing broken is saved
+            raise SymmetryBroken(f"the {init} variant's {'heads' if exact == 'gap' else 'nodes'} stopped being "
+                                 f"bit-identical at step {step} ({exact} {row[exact]:.3g})")
 
     if start == 0 and rank == 0:
         evaluate(0, {"loss": None, "train_accuracy": None, "elapsed": 0.0})
