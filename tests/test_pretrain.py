@@ -360,6 +360,8 @@ def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_p
     monkeypatch.setattr(pipeline, "_train_in_parallel", lambda *a, **k: pytest.fail("retrained a finished run"))
     again = pipeline.pretrained_runs(profile, ["random", "symmetric"], corpus_=c, progress=False, workers=2)
     assert again["random"].out_dir == par["main"].out_dir
+    with pytest.raises(ValueError, match=r"workers must be >= 0 \(0: one per core\), got -1"):
+        pipeline.pretrained_runs(profile, ["random"], corpus_=c, progress=False, workers=-1)   # nothing pending
 
 
 def test_pretrain_threads_fix_the_weights_whatever_torchs_thread_setting(data, tmp_path):

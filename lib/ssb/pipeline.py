@@ -180,9 +180,9 @@ def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progr
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = profile.pretrain_threads or cores
     n_workers = workers if workers is not None else profile.pretrain_workers
-    n_workers = min(len(pending), n_workers or max(1, cores // threads))
     if n_workers < 0:
-        raise ValueError(f"workers must be >= 0, got {workers}")
+        raise ValueError(f"workers must be >= 0 (0: one per core), got {n_workers}")
+    n_workers = min(len(pending), n_workers or max(1, cores // threads))
     if len(pending) > 1 and n_workers > 1 and resolve_device(profile.device).type == "cpu":
         _train_in_parallel(profile, pending, c, force, progress, n_workers)
         force = False                                   # retrained just now: load what the workers wrote
