@@ -286,6 +286,8 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     atomic.remove_stale_temporaries(path.parent, f".{path.name}.*")
     with atomic.atomic_dir(path) as tmp:
         def allocate(block: int, shape: tuple) -> np.ndarray:
+            if 0 in shape:                          # nothing to map (np.save stores it below)
+                return np.empty(shape, dtype=np.float32)
             return np.lib.format.open_memmap(tmp / _block_file(block), mode="w+", dtype=np.float32, shape=shape)
 
         z = compute(allocate)
