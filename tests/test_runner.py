@@ -350,3 +350,34 @@ def test_a_notebooks_own_parameter_is_accepted_and_goes_only_to_the_notebooks_de
     bad = runner.build_parser().parse_args(["--profile", "smoke", "--notebooks-dir", str(nbs), "-p", "n_permutatons", "3"])
     with pytest.raises(ValueError, match="did you mean n_permutations"):
         runner.build_plan(bad)
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch, capsys):
+    """Two runs starting kernels at the same moment can pick the same TCP port (jupyter_client's
+    free-port race: 'Address already in use', then 'Kernel died before replying to kernel_info');
+    nothing ran, so the kernel is started again.  An error after a cell ran is never retried."""
+    target = tmp_path / "01_x.ipynb"
+    calls = []
+
+    def once(source, target_, parameters, kernel_name, cwd, *, ran: bool, fail_times: int):
+        calls.append(1)
+        if len(calls) <= fail_times:
+            if ran:
+                target_.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": 1}]}))
+            return RuntimeError("Kernel died before replying to kernel_info"), ran
+        return None, True
+
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    monkeypatch.setattr(runner, "_execute_once", lambda *a: once(*a, ran=False, fail_times=1))
+    assert runner.execute_notebook(tmp_path / "src.ipynb", target, {}, "python3", tmp_path) == (None, True)
+    assert len(calls) == 2 and "the kernel did not start" in capsys.readouterr().out
+
+    calls.clear()                                     # never starting: the error after KERNEL_STARTS tries
+    monkeypatch.setattr(runner, "_execute_once", lambda *a: once(*a, ran=False, fail_times=99))
+    error, _ = runner.execute_notebook(tmp_path / "src.ipynb", target, {}, "python3", tmp_path)
+    assert "kernel_info" in str(error) and len(calls) == runner.KERNEL_STARTS
+
+    calls.clear()                                     # a cell ran: reported, not retried
+    monkeypatch.setattr(runner, "_execute_once", lambda *a: once(*a, ran=True, fail_times=1))
+    error, written = runner.execute_notebook(tmp_path / "src.ipynb", target, {}, "python3", tmp_path)
+    assert error is not None and written and len(calls) == 1

@@ -370,6 +370,28 @@ def _error_html(title: str, text: str) -> str:
             f"<body><h1>{escape(title)} failed</h1><pre>{escape(text)}</pre></body></html>\n")
 
 
+# A kernel that fails while starting, before any cell ran, is started again (at most this many
+# starts in all).  jupyter_client picks a kernel's TCP ports by binding free ports and releasing
+# them, so kernels started at the same moment by two runs can pick the same port ("Address
+# already in use", then "Kernel died before replying to kernel_info"); a heavily loaded machine
+# can also miss the start-up timeout.
+KERNEL_STARTS = 3
+_KERNEL_START_ERRORS = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
+def _kernel_did_not_start(error: BaseException | None, target: Path) -> bool:
+    """Whether ``error`` is a kernel start-up failure and no cell of ``target`` ran."""
+    if error is None or not any(text in str(error) for text in _KERNEL_START_ERRORS):
+        return False
+    if not target.is_file():
+        return True
+    try:
+        cells = json.loads(target.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return True
+    return all(cell.get("execution_count") is None for cell in cells if cell.get("cell_type") == "code")
+
+
 def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: str,
                      cwd: Path) -> tuple[BaseException | None, bool]:
     """Run ``source`` into ``target`` (atomically).  Returns (error or None, whether ``target``
@@ -377,7 +399,21 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: 
 
     On a failure inside the notebook papermill has already written the executed cells and the
     traceback into the output notebook, which is kept; when papermill wrote nothing (unreadable
-    input, no kernel), ``target`` is left as it was and the second value is False."""
+    input, no kernel), ``target`` is left as it was and the second value is False.  A kernel
+    that dies while starting, before any cell ran, is started again (``KERNEL_STARTS``), with a
+    line saying so."""
+    for start in range(1, KERNEL_STARTS + 1):
+        error, written = _execute_once(source, target, parameters, kernel_name, cwd)
+        if start == KERNEL_STARTS or not _kernel_did_not_start(error, target):
+            return error, written
+        print(f"    the kernel did not start ({str(error).splitlines()[0]}); starting it again "
+              f"({start + 1} of {KERNEL_STARTS})", flush=True)
+        time.sleep(1.0 * start)
+    raise AssertionError("unreachable")
+
+
+def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str,
+                  cwd: Path) -> tuple[BaseException | None, bool]:
     import papermill
 
     error: BaseException | None = None
