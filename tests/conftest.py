@@ -49,7 +49,7 @@ def pytest_collection_finish(session):
 
     names = background_runs.requested(session.items)
     data = shared_data_dir()
-    if names and data is not None:
+    if names and data is not None and not session.config.option.collectonly:
         runs = background_runs.BackgroundRuns(data)
         session.config.stash[_BACKGROUND] = runs
         for name in names:

@@ -243,3 +243,19 @@ def test_training_a_head_never_copies_the_node_vectors(tmp_path):
     _, growth = peak_anonymous_growth(lambda: train_head(z, y, 8, epochs=1, batch_size=512, standardize=True,
                                                          progress=False))
     assert growth < 0.4 * z.nbytes, f"heap grew by {growth / 1e6:.0f} MB for {z.nbytes / 1e6:.0f} MB of node vectors"
+
+
+def test_node_rows_on_the_device_equal_rows_gathered_from_the_host(monkeypatch):
+    """The GPU's code path (z copied to the device in chunks, then indexed there), run on the
+    CPU: the same batches as gathering each one from the host array, with and without scale."""
+    import ssb.heads
+    from ssb.heads import NodeRows
+
+    monkeypatch.setattr(ssb.heads, "CHUNK_ROWS", 70)                   # several chunks, a partial last one
+    z, _ = blobs(500, 3, 12, sep=1.0)
+    idx = torch.from_numpy(np.random.default_rng(2).permutation(500)[:128])
+    cpu = torch.device("cpu")
+    for scale in (None, torch.from_numpy(node_scales(z))):
+        gathered, copied = NodeRows(z, scale, cpu), NodeRows(z, scale, cpu, copy=True)
+        assert gathered.on_device is None and copied.on_device is not None
+        assert torch.equal(gathered[idx], copied[idx])

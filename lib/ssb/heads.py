@@ -125,10 +125,13 @@ class NodeRows:
     there once, ``CHUNK_ROWS`` rows at a time, and batches are gathered on the device.  A
     batch is ``z[idx] / scale`` either way: the same numbers as indexing a scaled copy of z."""
 
-    def __init__(self, z: np.ndarray, scale: torch.Tensor | None, device: torch.device):
+    def __init__(self, z: np.ndarray, scale: torch.Tensor | None, device: torch.device,
+                 copy: bool | None = None):
+        """``copy``: hold z on ``device`` (default: when it is not the CPU; True on the CPU runs
+        the GPU's code path there, for the tests)."""
         self.z, self.scale, self.device = z, scale, device
         self.on_device = None
-        if device.type != "cpu":
+        if device.type != "cpu" if copy is None else copy:
             self.on_device = torch.empty(z.shape, dtype=torch.float32, device=device)
             for s in range(0, len(z), CHUNK_ROWS):
                 chunk = self._scaled(torch.from_numpy(np.array(z[s:s + CHUNK_ROWS])))
