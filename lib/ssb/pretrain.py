@@ -420,9 +420,11 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
                               dropout=dropout, cfg=cfg, **train)
             except SymmetryBroken as err:
                 if fallback is None or not bf16_autocast(profile, device):
-                    raise SymmetryBroken(
-                        f"{err}, without mixed precision: exact symmetry cannot be kept with {device}'s kernels; "
-                        f"train the symmetric variants on the CPU, where it is exact (-p device cpu)") from None
+                    way_out = ("train the symmetric variants on the CPU, where it is exact (-p device cpu)"
+                               if device.type != "cpu" else "on the CPU this is a bug (tests/test_pretrain.py "
+                               "checks exactness): please report it with this run's configuration")
+                    raise SymmetryBroken(f"{err}, without mixed precision: exact symmetry cannot be kept with "
+                                         f"{device}'s kernels; {way_out}") from None
                 warnings.warn(f"{err} under bf16 autocast on {device}: the {init} variant is trained again from "
                               "step 0 in float32 (mixed_precision 'no', recorded as precision_fallback 'bf16' in "
                               "its run_config.json)", stacklevel=2)
