@@ -218,8 +218,8 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
 
 
 def as_tensor(z) -> torch.Tensor:
-    """Node vectors (N, D) as a torch tensor of their dtype, sharing z's memory when it can (a
-    tensor is returned as it is).  A read-only, memory-mapped cache is wrapped without torch's
+    """An array (node vectors (N, D), token ids, masks) as a torch tensor of its dtype, sharing
+    its memory when it is contiguous (a tensor is returned as it is).  A read-only, memory-mapped cache is wrapped without torch's
     "not writable" warning: the analyses read node vectors, never write them."""
     if isinstance(z, torch.Tensor):
         return z

@@ -35,7 +35,8 @@ from .data import load_corpus, network_available, resolve_data_dir
 from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .model import build_bert6
-from .node_vectors import Probe, attention_projections, cached_node_vectors, load_backbone, node_vectors
+from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vectors, load_backbone,
+                           node_vectors)
 from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
 from .profiles import resolve_device
 from .results import runs_dir
@@ -351,7 +352,7 @@ def _masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: 
     selected = np.zeros((draws, n, blocks.shape[1]), dtype=bool)
     for d in range(draws):
         for i, s in enumerate(range(0, n, chunk)):
-            _, y = mask_tokens(torch_from(blocks[s:s + chunk]), spec, _draw_generator(seed, stream, d, i), all_mask=True)
+            _, y = mask_tokens(as_tensor(blocks[s:s + chunk]), spec, _draw_generator(seed, stream, d, i), all_mask=True)
             selected[d, s:s + chunk] = (y != -100).numpy()
     probe = selected & keep[blocks][None] if keep is not None else selected
     counts = probe.sum(-1).reshape(-1)                      # (draws * n,) probe positions per row
@@ -418,10 +419,6 @@ def extraction_options(profile) -> tuple[dict, dict]:
         return {"device": device}, {}
     bf16 = profile.mixed_precision == "bf16"
     return {"device": device, "bf16": bf16, "batch_size": 512}, ({"autocast": "bf16"} if bf16 else {})
-
-
-def torch_from(a):  # noqa: D103 - numpy -> torch without a copy when contiguous
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int], force: bool = False,
@@ -510,9 +507,9 @@ def mlm_head_predictions(checkpoint, probe: Probe, batch_size: int = 64, progres
     try:
         with torch.no_grad():
             for s in starts:
-                h = model.bert(input_ids=torch_from(x[s:s + batch_size]),
-                               attention_mask=torch_from(am[s:s + batch_size])).last_hidden_state
-                logits = model.cls(h[torch_from(where[s:s + batch_size])])          # (m, V)
+                h = model.bert(input_ids=as_tensor(x[s:s + batch_size]),
+                               attention_mask=as_tensor(am[s:s + batch_size])).last_hidden_state
+                logits = model.cls(h[as_tensor(where[s:s + batch_size])])          # (m, V)
                 out.append(logits[:, cls_ids].argmax(-1).numpy())
     finally:
         model.train(was_training)

@@ -379,11 +379,12 @@ KERNEL_STARTS = 3
 _KERNEL_START_ERRORS = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
 
 
-def _kernel_did_not_start(error: BaseException | None, target: Path) -> bool:
-    """Whether ``error`` is a kernel start-up failure and no cell of ``target`` ran."""
+def _kernel_did_not_start(error: BaseException | None, target: Path, written: bool) -> bool:
+    """Whether ``error`` is a kernel start-up failure and no cell ran (``target``, when this
+    attempt ``written`` it, has no executed cell)."""
     if error is None or not any(text in str(error) for text in _KERNEL_START_ERRORS):
         return False
-    if not target.is_file():
+    if not written:
         return True
     try:
         cells = json.loads(target.read_text())["cells"]
@@ -402,14 +403,14 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: 
     input, no kernel), ``target`` is left as it was and the second value is False.  A kernel
     that dies while starting, before any cell ran, is started again (``KERNEL_STARTS``), with a
     line saying so."""
-    for start in range(1, KERNEL_STARTS + 1):
+    for start in range(1, KERNEL_STARTS):
         error, written = _execute_once(source, target, parameters, kernel_name, cwd)
-        if start == KERNEL_STARTS or not _kernel_did_not_start(error, target):
+        if not _kernel_did_not_start(error, target, written):
             return error, written
         print(f"    the kernel did not start ({str(error).splitlines()[0]}); starting it again "
               f"({start + 1} of {KERNEL_STARTS})", flush=True)
         time.sleep(1.0 * start)
-    raise AssertionError("unreachable")
+    return _execute_once(source, target, parameters, kernel_name, cwd)
 
 
 def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str,
