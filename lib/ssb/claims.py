@@ -5,67 +5,75 @@ that the notebooks store in ``summary.json`` under ``<section>.stats`` (and
 ``pretrain.variants.<v>.gate``).  No number is typed here; thresholds are fixed from principles
 in ``ssb.stats`` (ALPHA = 0.05 two-sided intervals, GATE_ALPHA = 0.01 probe gate, FDR = 0.05).
 
+Roles
+-----
+Each claim's records have one of four roles, fixed here before any number is seen:
+
+- **gate**: did the model and the probe learn at all?  A failed or missing gate makes the claim
+  "not testable" (a gate with scope "check" vetoes only its own check);
+- **sanity**: what holds by construction (exact symmetry under tied training, hull containment).
+  Shown; a failed one is an error (``errors``: a bug to report), but it never moves a verdict;
+- **context**: a statistic a no-information model passes too (an empty set is "small", the hull
+  gap grows with n by geometry alone, κ at the largest n meets a ceiling).  Shown, never evidence;
+- **evidence**: a check beside a null that a no-information model could pass.  One of them is
+  the claim's **core** check, the one without which the claim's words are not shown; for what
+  training does (C1, C2, C4, C5) it compares the trained model with the untrained backbone or
+  with random heads on the same data.
+
 Verdicts
 --------
-One of "holds", "partly", "does not hold", "not testable", "not measured" (``verdict``):
+One of "holds", "partly", "inconclusive", "does not hold", "not testable", "not measured":
 
 - the claim's summary section is missing                                   -> "not measured";
-- any gate failed or is missing (the model or the probe learned nothing)  -> "not testable"
-  (a gate with scope "check" vetoes only its own check, which is then left out);
-- an invariant check (direction "equal") failed                           -> "does not hold";
-- every check passed                                                      -> "holds";
-- no check passed                                                         -> "does not hold";
-- otherwise                                                               -> "partly".
+- a gate failed, a gate is missing, or the core check is missing            -> "not testable"
+  (the reason says which, and says "missing" for a record that is not there);
+- an evidence check's interval lies on the wrong side of its null          -> "does not hold";
+- every evidence check passes (none missing)                               -> "holds";
+- the core check and at least one other pass, none contradicts             -> "partly"
+  (also the most a claim with a missing evidence check can get; the reason names it);
+- otherwise (nothing passes, or the core check does not)                   -> "inconclusive".
 
-A check passes only when its whole interval lies on the claimed side of its null (``stats.check``),
-so "holds" always rests on intervals that exclude the null.  A check whose value or interval is
-missing counts as not passed; when every check is missing the claim is "not testable".
+A check passes only when its whole interval lies on the claimed side of its null (``stats.check``);
+it contradicts when its whole interval lies on the other side (``contradicts``).
 
 The rules
 ---------
-Gates shared by several claims: **backbone** = ``pretrain.variants.main.gate`` (held-out MLM
-accuracy above the most-frequent-token baseline, exact paired McNemar, p < 0.05); it applies to
-C2/C4/C5 only when the FewRel probe runs on our own backbone (``finetune.checkpoint`` "ours").
+Shared gates: **backbone** = ``pretrain.variants.main.gate`` (held-out MLM accuracy above the
+most-frequent-token baseline, exact paired McNemar, p < 0.05), or, in a result directory without
+the pre-training section (``--only 04,...``), the same record that notebooks 04-07 copy from the
+checkpoint they used (``<section>.stats.gates.backbone``); for the label claims it applies only
+when the FewRel probe runs on our own backbone (``finetune.checkpoint`` "ours").
 **probe** = ``<section>.stats.gates.probe`` (full-aperture head above the constant predictor,
-exact paired McNemar, p < 0.01).
+p < 0.01; token probes clustered by sequence).
 
-- **C1** (``nodes_pretrain``, tokens). Gates: backbone, probe.  Checks (``stats.checks``):
-  ``beyond_permutation_null``: fraction of single nodes whose |R| exceeds the 95th percentile of
-  their label-permutation null (>= 200 seeded permutations), Wilson interval, null 0.05, greater;
-  ``node_specific``: mean pairwise node Jaccard minus the frequency-matched null's, bootstrap over
-  nodes, null 0, less; ``small_sets``: mean |R(node)| / |R(all nodes)|, bootstrap, null 0.5, less;
-  ``beyond_untrained``: fraction beyond the null, trained minus untrained backbone (same
-  architecture and seed, 0 steps), Newcombe interval, null 0, greater.
-- **C2** (``nodes_finetune``, labels). Gates: backbone (our checkpoint only), probe.  Checks: as C1.
-- **C3** (``ssb``; ``nodes_pretrain`` / ``nodes_finetune``). Gates: ``pretrain.variants.<v>.gate``
-  for v = symmetric, symmetric_eps (and node_symmetric when its check exists): the variants left
-  the loss plateau.  For each node section holding ``head_order_parameter``, its
-  ``stats.gates.probe_random`` and ``probe_symmetric`` gate THAT check only (scope "check"): when
-  one fails, the check is "not testable" and left out of the verdict, while the weight-level
-  checks, gated by the variants' backbones, still decide.  Checks: ``ssb.stats.checks.symmetric_exact``
-  (head gap of the symmetric variant == 0, invariant), ``node_symmetric_exact`` (node-level gap
-  == 0, invariant), ``eps_amplified`` (growth rate of g(t) of symmetric+eps, t-interval, null 0,
-  greater); ``<nodes_*>.stats.checks.head_order_parameter`` (mean pairwise head Jaccard of
-  recognised sets, symmetric minus random, bootstrap over heads, null 0, greater).
-  ``ssb.gap_final`` (incl. symmetric_dropout) is descriptive.
-- **C4** (``crossover``, labels). Gates: backbone (our checkpoint only), ``crossover.stats.gates.probe``.
-  Checks: ``cooperation_R`` (kappa_R at the largest n < n_nodes, bootstrap over sets, null 1,
-  greater); ``cooperation_A`` (kappa_A, null 1, greater); ``dip_across`` and ``dip_in_head``
-  (min(A(first), A(last)) - min interior A, paired bootstrap over items and sets, null 0,
-  greater).  ``crossover.tokens`` (same names) is reported beside it, not part of the verdict.
-- **C5** (``hull``). Gates: backbone (our checkpoint only), ``hull.stats.gates.probe``.  Checks:
-  ``no_violations`` (violations == 0, invariant: a violation is a bug -> "does not hold");
-  ``gap_grows`` (slope of U - |R| against log n where U < C, bootstrap, null 0, greater);
-  ``efficiency_falls`` (slope of eta against log n where U < C, bootstrap, null 0, less).
-- **C6** (``apt``). Gates: backbone, the deepest block's ``apt.stats.gates.probe_block_<l>``.
-  Checks: ``frequency`` (Spearman(APT, train frequency) minus the unigram/constant predictor's,
-  bootstrap over tokens, null 0, greater); ``grows_along_blocks`` (Spearman of <APT> with the block
-  index over gated blocks, bootstrap over tokens, null 0, greater).
+- **C1** (``nodes_pretrain``, tokens). Gates: backbone, probe, and ``probe_untrained`` (the probe
+  beats the untrained backbone's probe on the same positions).  Evidence: ``beyond_untrained``
+  (core), ``beyond_permutation_null``, ``each_node``, ``heads_beyond_null``, ``node_specific``.
+  Context: ``small_sets``.
+- **C2** (``nodes_finetune``, labels). Gates: backbone (ours only), probe.  Evidence: as C1, plus
+  ``probe_untrained`` (as evidence: a random network's features already separate relations).
+- **C3** (``ssb``; ``nodes_*``). Gates: the backbone gates of the symmetric variants.  Sanity:
+  ``symmetric_exact``, ``node_symmetric_exact``, ``tied_heads_identical[nodes_*]``.  Evidence:
+  ``eps_amplified`` (core: growth rate of the dense g(t), Newey-West interval) and
+  ``eps_heads_differ[nodes_*]`` (the ε model's heads recognise different sets; each gated by its
+  own probes).  Context: ``head_order_parameter`` of older summaries (tied symmetric vs random: 1
+  by construction).
+- **C4** (``crossover``, labels). Gates: backbone (ours only), probe.  Evidence:
+  ``cooperation_beyond_untrained`` (core: A(S) minus the independent voters' accuracy, trained
+  minus untrained backbone, sets inside one head), ``cooperation_beyond_voters``,
+  ``kappa_R_beyond_untrained``, ``dip_across_beyond_untrained``, ``dip_in_head_beyond_untrained``.
+  Context: ``cooperation_R``, ``cooperation_A``, ``dip_across``, ``dip_in_head``.
+- **C5** (``hull``). Gates: backbone (ours only), probe.  Sanity: ``no_violations``.  Evidence:
+  ``reach_beyond_random`` (core: η trained minus random heads of the same shape and row norms) and
+  ``efficiency_falls_beyond_random`` (slope of η against log n, trained minus random).  Context:
+  ``gap_grows``, ``efficiency_falls``.
+- **C6** (``apt``). Gates: backbone, the deepest block's probe.  Evidence: ``frequency`` (core:
+  Spearman(APT, frequency) minus that of the model's own predictions shuffled across items) and
+  ``grows_along_blocks``.
 
 ``claims_summary(summary)`` gives the ``claims`` / ``claims_stats`` dicts the runner stores in
-summary.json: per claim its verdict and the gate and check records behind it (each with its
-summary path).  Summary keys are read through ``ssb.schema``.  This module decides; ``ssb.report``
-draws the claims for a reader (claims.md, the HTML table, ``report.show_claims`` in a notebook).
+summary.json: per claim its verdict, its reason, its core check and every record with its role
+and summary path.  This module decides; ``ssb.report`` draws.
 """
 from __future__ import annotations
 
@@ -74,13 +82,22 @@ from typing import Any, Sequence
 from . import schema
 from .schema import Apt, Crossover, Finetune, Hull, NodesFinetune, NodesPretrain, Pretrain, Section, Ssb
 
-VERDICTS = ("holds", "partly", "does not hold", "not testable", "not measured")
+VERDICTS = ("holds", "partly", "inconclusive", "does not hold", "not testable", "not measured")
+ROLES = ("evidence", "sanity", "context")
 
-NODE_CHECKS = ("beyond_permutation_null", "node_specific", "small_sets", "beyond_untrained")
-SSB_CHECKS = ("symmetric_exact", "node_symmetric_exact", "eps_amplified")
-CROSSOVER_CHECKS = ("cooperation_R", "cooperation_A", "dip_across", "dip_in_head")
-HULL_CHECKS = ("no_violations", "gap_grows", "efficiency_falls")
-APT_CHECKS = ("frequency", "grows_along_blocks")
+# (check name, role) per section, in display order; the core check of each claim is CORE[claim]
+NODE_CHECKS = (("beyond_untrained", "evidence"), ("beyond_permutation_null", "evidence"), ("each_node", "evidence"),
+               ("heads_beyond_null", "evidence"), ("node_specific", "evidence"), ("small_sets", "context"))
+SSB_CHECKS = (("eps_amplified", "evidence"), ("symmetric_exact", "sanity"), ("node_symmetric_exact", "sanity"))
+CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooperation_beyond_voters", "evidence"),
+                    ("kappa_R_beyond_untrained", "evidence"), ("dip_across_beyond_untrained", "evidence"),
+                    ("dip_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
+                    ("cooperation_A", "context"), ("dip_across", "context"), ("dip_in_head", "context"))
+HULL_CHECKS = (("reach_beyond_random", "evidence"), ("efficiency_falls_beyond_random", "evidence"),
+               ("no_violations", "sanity"), ("gap_grows", "context"), ("efficiency_falls", "context"))
+APT_CHECKS = (("frequency", "evidence"), ("grows_along_blocks", "evidence"))
+CORE = {"C1": "beyond_untrained", "C2": "beyond_untrained", "C3": "eps_amplified",
+        "C4": "cooperation_beyond_untrained", "C5": "reach_beyond_random", "C6": "frequency"}
 
 CLAIMS: dict[str, tuple[str, str]] = {
     "C1": ("Pre-training SSB",
@@ -121,33 +138,94 @@ def section(summary: dict, cls: type[Section]) -> dict | None:
     return value if isinstance(value, dict) and value else None
 
 
-def record(summary: dict, path: str, label: str | None = None) -> dict:
-    """The gate/check record at ``path`` with its path and label; a stand-in when missing."""
+def record(summary: dict, path: str, label: str | None = None, role: str | None = None) -> dict:
+    """The gate/check record at ``path`` with its path, label and role; a stand-in marked
+    ``missing`` when the summary does not hold it."""
     rec = lookup(summary, path)
     name = label or path.rsplit(".", 1)[-1]
-    if not isinstance(rec, dict):
-        return {"name": name, "path": path, "missing": True, "passed": None}
-    return {**rec, "name": name, "path": path}
+    extra = {} if role is None else {"role": role}
+    if not isinstance(rec, dict) or rec.get("missing"):
+        return {**(rec if isinstance(rec, dict) else {}), "name": name, "path": path, "missing": True,
+                "passed": None, **extra}
+    return {**rec, "name": name, "path": path, **extra}
+
+
+def gate_as_check(rec: dict) -> dict:
+    """A gate record (A beats B, paired) read as an evidence check: its difference, the
+    difference's interval, null 0, direction greater."""
+    if rec.get("missing"):
+        return {**rec, "role": "evidence"}
+    ci = rec.get("ci") or [None, None]
+    diff = rec.get("difference")
+    return {**rec, "value": diff, "ci": list(ci), "null": 0.0, "direction": "greater", "role": "evidence",
+            "accuracy": rec.get("value"), "accuracy_null": rec.get("null")}
 
 
 # ----------------------------------------------------------------------------- the rules
 
 
-def verdict(gates: Sequence[dict], checks: Sequence[dict]) -> str:
-    """The verdict rule of the module docstring, from gate and check records."""
-    if any(g.get("passed") is not True for g in gates if g.get("scope") != "check"):
-        return "not testable"
-    checks = [c for c in checks if not c.get("gated_out")]        # its own gate failed: excluded
-    if any(c.get("direction") == "equal" and c.get("passed") is False for c in checks):
-        return "does not hold"
-    passed = [c.get("passed") for c in checks]
-    if not checks or all(p is None for p in passed):
-        return "not testable"
-    if all(p is True for p in passed):
-        return "holds"
-    if not any(p is True for p in passed):
-        return "does not hold"
-    return "partly"
+def contradicts(c: dict) -> bool:
+    """The check's whole interval lies on the wrong side of its null: evidence against."""
+    ci, null, d = c.get("ci") or [None, None], c.get("null"), c.get("direction")
+    if c.get("missing") or c.get("gated_out") or null is None or ci[0] is None or ci[1] is None:
+        return False
+    if d == "greater":
+        return ci[1] < null
+    if d == "less":
+        return ci[0] > null
+    return False
+
+
+def _missing(c: dict) -> bool:
+    return bool(c.get("missing")) or (c.get("passed") is None and c.get("value") is None)
+
+
+def decide(gates: Sequence[dict], checks: Sequence[dict], core: str | None = None) -> tuple[str, str]:
+    """(verdict, reason) by the rules of the module docstring.  ``checks`` carry their role;
+    only "evidence" ones decide, ``core`` names the core check."""
+    blocking = [g for g in gates if g.get("scope") != "check"]
+    missing_gates = [g["name"] for g in blocking if g.get("missing")]
+    failed = [g["name"] for g in blocking if not g.get("missing") and g.get("passed") is not True]
+    if failed or missing_gates:
+        parts = ([f"gate {', '.join(failed)} not passed"] if failed else []) + \
+                ([f"gate {', '.join(missing_gates)} missing (not recorded in this result directory)"]
+                 if missing_gates else [])
+        return "not testable", "; ".join(parts)
+    evidence = [c for c in checks if c.get("role", "evidence") == "evidence" and not c.get("gated_out")]
+    core_rec = next((c for c in evidence if c.get("name") == core), None) if core else None
+    if core and (core_rec is None or _missing(core_rec)):
+        return "not testable", f"core check {core} missing"
+    present = [c for c in evidence if not _missing(c)]
+    missing = [c["name"] for c in evidence if _missing(c)]
+    if not present:
+        return "not testable", "no evidence check could be computed"
+    against = [c["name"] for c in present if contradicts(c)]
+    passed = [c["name"] for c in present if c.get("passed") is True]
+    not_passed = [c["name"] for c in present if c.get("passed") is not True]
+    if against:
+        return "does not hold", f"evidence against: {', '.join(against)}"
+    if not missing and len(passed) == len(present):
+        return "holds", "every evidence check passed"
+    core_ok = core is None or core_rec.get("passed") is True
+    if core_ok and passed and (len(passed) >= 2 or core is None):
+        why = [f"not passed: {', '.join(not_passed)}"] if not_passed else []
+        why += [f"missing: {', '.join(missing)}"] if missing else []
+        return "partly", "; ".join(why) or "partly"
+    if core_ok and passed and missing and not not_passed:
+        return "partly", f"missing: {', '.join(missing)}"
+    if not passed:
+        return "inconclusive", "no evidence check passed, none contradicts"
+    return "inconclusive", f"core check {core} not passed" if not core_ok else "only the core check passed"
+
+
+def verdict(gates: Sequence[dict], checks: Sequence[dict], core: str | None = None) -> str:
+    """The verdict of ``decide``."""
+    return decide(gates, checks, core)[0]
+
+
+def sanity_errors(checks: Sequence[dict]) -> list[str]:
+    """Names of the sanity checks that failed: each one is a bug, never a finding."""
+    return [c["name"] for c in checks if c.get("role") == "sanity" and c.get("passed") is False]
 
 
 def failed_gates(gates: Sequence[dict]) -> list[str]:
@@ -161,22 +239,39 @@ def _ours(summary: dict) -> bool:
     return lookup(summary, Finetune.path("checkpoint")) in (None, "ours")
 
 
-def _backbone(summary: dict, labels: bool) -> list[dict]:
+def _backbone(summary: dict, labels: bool, cls: type[Section] | None = None) -> list[dict]:
     if labels and not _ours(summary):
         return []
-    return [record(summary, Pretrain.path("variants", "main", "gate"), "backbone")]
+    main = record(summary, Pretrain.path("variants", "main", "gate"), "backbone")
+    if main.get("missing") and cls is not None:
+        # a result directory made by --only 04,...: the gate recorded with the checkpoint it used
+        carried = record(summary, cls.path("stats", "gates", "backbone"), "backbone")
+        if not carried.get("missing"):
+            return [carried]
+        for other in (Finetune, NodesFinetune, Crossover, Hull):
+            carried = record(summary, other.path("stats", "gates", "backbone"), "backbone")
+            if not carried.get("missing"):
+                return [carried]
+    return [main]
 
 
 def _probe_gate(summary: dict, cls: type[Section]) -> dict:
     return record(summary, cls.path("stats", "gates", "probe"), "probe")
 
 
-def _checks(summary: dict, cls: type[Section], names: Sequence[str]) -> list[dict]:
-    return [record(summary, cls.path("stats", "checks", c)) for c in names]
+def _checks(summary: dict, cls: type[Section], names) -> list[dict]:
+    return [record(summary, cls.path("stats", "checks", c), role=role) for c, role in names]
 
 
 def _node_rule(summary: dict, cls: type[Section], labels: bool) -> tuple[list, list]:
-    return _backbone(summary, labels) + [_probe_gate(summary, cls)], _checks(summary, cls, NODE_CHECKS)
+    gates = _backbone(summary, labels, cls) + [_probe_gate(summary, cls)]
+    checks = _checks(summary, cls, NODE_CHECKS)
+    untrained = record(summary, cls.path("stats", "gates", "probe_untrained"), "probe_untrained")
+    if labels:
+        checks.insert(1, gate_as_check(untrained))
+    else:
+        gates.append(untrained)
+    return gates, checks
 
 
 def _c3_rule(summary: dict) -> tuple[list, list] | None:
@@ -185,16 +280,19 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
         node_level = isinstance(lookup(summary, Ssb.path("stats", "checks", "node_symmetric_exact")), dict)
         for v in ("symmetric", "symmetric_eps") + (("node_symmetric",) if node_level else ()):
             gates.append(record(summary, Pretrain.path("variants", v, "gate"), f"backbone[{v}]"))
-        checks += _checks(summary, Ssb, SSB_CHECKS)
+        checks += [c for c in _checks(summary, Ssb, SSB_CHECKS)
+                   if not (c.get("missing") and c["name"] == "node_symmetric_exact")]
     for cls in (NodesPretrain, NodesFinetune):
-        order = cls.path("stats", "checks", "head_order_parameter")
-        if isinstance(lookup(summary, order), dict):
-            # the functional order parameter's own gates: a failed probe makes THIS check not
-            # testable (excluded), not the weight-level checks above, which have their own gates
+        for name, role, variants in (("eps_heads_differ", "evidence", ("random", "symmetric_eps")),
+                                     ("tied_heads_identical", "sanity", ()),
+                                     ("head_order_parameter", "context", ())):
+            path = cls.path("stats", "checks", name)
+            if not isinstance(lookup(summary, path), dict):
+                continue
             own = [{**record(summary, cls.path("stats", "gates", f"probe_{v}"), f"probe[{cls.section}, {v}]"),
-                    "scope": "check"} for v in ("random", "symmetric")]
+                    "scope": "check"} for v in variants]
             gates += own
-            check = record(summary, order, f"head_order_parameter[{cls.section}]")
+            check = record(summary, path, f"{name}[{cls.section}]", role=role)
             if any(g.get("passed") is not True for g in own):
                 check = {**check, "passed": None, "gated_out": True}
             checks.append(check)
@@ -213,7 +311,8 @@ def _deepest_apt_gate(summary: dict) -> list[dict]:
 
 
 def rule(summary: dict, claim: str) -> tuple[list, list] | None:
-    """(gates, checks) records of a claim, None when its section is missing (not measured)."""
+    """(gates, checks) records of a claim (each check with its role), None when its section is
+    missing (not measured)."""
     if claim == "C1":
         return _node_rule(summary, NodesPretrain, labels=False) if section(summary, NodesPretrain) else None
     if claim == "C2":
@@ -223,12 +322,12 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
     if claim == "C4":
         if section(summary, Crossover) is None:
             return None
-        return (_backbone(summary, True) + [_probe_gate(summary, Crossover)],
+        return (_backbone(summary, True, Crossover) + [_probe_gate(summary, Crossover)],
                 _checks(summary, Crossover, CROSSOVER_CHECKS))
     if claim == "C5":
         if section(summary, Hull) is None:
             return None
-        return _backbone(summary, True) + [_probe_gate(summary, Hull)], _checks(summary, Hull, HULL_CHECKS)
+        return _backbone(summary, True, Hull) + [_probe_gate(summary, Hull)], _checks(summary, Hull, HULL_CHECKS)
     if claim == "C6":
         if section(summary, Apt) is None:
             return None
@@ -242,14 +341,16 @@ def tokens_crossover_verdict(summary: dict) -> str | None:
     if not isinstance(lookup(summary, Crossover.path("tokens", "stats")), dict):
         return None
     gates = [record(summary, Crossover.path("tokens", "stats", "gates", "probe"), "probe")]
-    checks = [record(summary, Crossover.path("tokens", "stats", "checks", c)) for c in CROSSOVER_CHECKS]
-    return verdict(gates, checks)
+    checks = [record(summary, Crossover.path("tokens", "stats", "checks", c), role=role) for c, role in CROSSOVER_CHECKS]
+    return verdict(gates, checks, CORE["C4"])
 
 
 def claims_summary(summary: dict) -> dict:
-    """{"claims": {C1..C6: verdict}, "stats": {Ck: {"verdict", "gates": [...], "checks": [...]}}}:
-    what the runner stores in summary.json (each record with its summary path).  Keys renamed
-    since ``summary`` was written are read under their current names (``schema.with_current_keys``)."""
+    """{"claims": {C1..C6: verdict}, "stats": {Ck: {"verdict", "reason", "core", "gates", "checks",
+    "evidence", "sanity", "context", "errors"}}}: what the runner stores in summary.json.  Every
+    record carries its summary path; ``checks`` holds every check with its role, ``evidence`` /
+    ``sanity`` / ``context`` their names by role, ``errors`` the failed sanity checks (bugs).
+    Keys renamed since ``summary`` was written are read under their current names."""
     if not isinstance(summary, dict):
         raise ValueError(f"summary must be a dict (the content of summary.json), got {type(summary).__name__}")
     summary = schema.with_current_keys(summary)
@@ -258,11 +359,16 @@ def claims_summary(summary: dict) -> dict:
         found = rule(summary, claim)
         if found is None:
             out["claims"][claim] = "not measured"
-            out["stats"][claim] = {"verdict": "not measured", "gates": [], "checks": []}
+            out["stats"][claim] = {"verdict": "not measured", "reason": "its notebook did not run in this result directory",
+                                   "core": CORE[claim], "gates": [], "checks": [], "evidence": [], "sanity": [],
+                                   "context": [], "errors": []}
             continue
         gates, checks = found
-        v = verdict(gates, checks)
+        v, reason = decide(gates, checks, CORE[claim])
         assert v in VERDICTS, v
         out["claims"][claim] = v
-        out["stats"][claim] = {"verdict": v, "gates": gates, "checks": checks}
+        out["stats"][claim] = {"verdict": v, "reason": reason, "core": CORE[claim], "gates": gates, "checks": checks,
+                               **{role: [c["name"] for c in checks if c.get("role", "evidence") == role]
+                                  for role in ROLES},
+                               "errors": sanity_errors(checks)}
     return out

@@ -294,22 +294,26 @@ def dip(curve: pd.DataFrame) -> tuple[bool, int | None]:
     return interior_minimum(curve["n"].to_numpy(), curve["accuracy_mean"].to_numpy(), sem)
 
 
-def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP) -> dict:
-    """Notebook 06's measurement for one task, with the statistics of C4.
+def voter_predictions(single_predictions: np.ndarray, sets: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """The independent-voter prediction of each set: every node of S votes for the label it
+    predicts alone (``single_predictions`` (D, N), the single-node apertures), the plurality
+    wins, ties go to the lowest label id.  Returns (S, N) int64.  A set whose nodes merely pool
+    their individual outputs scores this; cooperation is what A(S) adds beyond it."""
+    preds = np.asarray(single_predictions, dtype=np.int64)
+    n_items = preds.shape[1]
+    out = np.empty((len(sets), n_items), dtype=np.int64)
+    cols = np.arange(n_items)
+    for i, s in enumerate(sets):
+        votes = np.zeros((n_classes, n_items), dtype=np.int32)
+        np.add.at(votes, (preds[np.asarray(s)], np.broadcast_to(cols, (len(s), n_items))), 1)
+        out[i] = votes.argmax(0)                    # first maximum: the lowest label among ties
+    return out
 
-    Three families of node sets: random sets across the block and random sets inside single
-    heads (``crossover_table``), and nested sets grown node by node inside every head
-    (sizes ``in_head_grid(d_h)``, ceil(crossover_sets / n_heads) seeded orders per head).
-    For each family A(n) gets a paired bootstrap over test items and node sets
-    (``paired_bootstrap_accuracy``; the nested chains are resampled as chains).
 
-    Returns {"across", "inside", "nested": tables, "curves": {family: curve},
-    "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
-    block at 2 sigma against both ends), "stats": {"gates": {"probe"}, "checks":
-    {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}, "nulls"}}.  Grid points with
-    fewer than ``MIN_DISTINCT_SETS`` distinct sets (the full block: one set) are
-    drawn but left out of the checks."""
-    block = profile.block if block is None else block
+def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
+    """The three families of node sets through the aperture of one head, with their paired
+    bootstraps (see ``crossover_experiment``) and the independent-voter comparison of the sets
+    drawn inside one head (2 <= n <= d_h)."""
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
     families = {name: (_random_sets(n_nodes, probe.d_head, within, profile, offset), False)   # crossover_table's sets
@@ -317,8 +321,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     orders = max(1, -(-profile.crossover_sets // probe.n_heads))
     nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
     families["grown inside each head"] = (flatten(nested_sets), True)
-
-    tables, curves, bands, boot, left_out = {}, {}, {}, {}, {}
+    tables, curves, bands, boot, left_out, correct_of = {}, {}, {}, {}, {}, {}
     for name, (sets, chained) in families.items():
         table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
         sizes = table["n"].to_numpy()
@@ -329,8 +332,117 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
         curves[name] = summarize_by_size(sizes, table.drop(columns="n"))
         boot[name] = (n[enough], a[enough], a_boot[:, enough])
         left_out[name] = n[~enough].tolist()
-    across, inside = tables["across the block"], tables["inside one head"]
+        correct_of[name] = correct
+    inside_sets = families["inside one head"][0]
+    small = np.flatnonzero(np.array([len(s) >= 2 for s in inside_sets]))
+    coop = None
+    if len(small) >= MIN_DISTINCT_SETS:
+        votes = voter_predictions(res.singles.predictions, [inside_sets[i] for i in small], probe.n_classes)
+        diff = correct_of["inside one head"][small].astype(np.float32) - (votes == np.asarray(y)[None, :])
+        _, c, c_boot = paired_bootstrap_accuracy({0: diff}, n_boot=n_boot, seed=profile.seed)
+        coop = {"value": float(c[0]), "boot": c_boot[:, 0], "sets": int(len(small)),
+                "kappa_R": tables["inside one head"]["kappa_R"].to_numpy()[small]}
+    return {"tables": tables, "curves": curves, "bands": bands, "boot": boot, "left_out": left_out, "coop": coop}
+
+
+def _interval(reps) -> list:
+    reps = np.asarray(reps, dtype=float)
+    reps = reps[np.isfinite(reps)]
+    if len(reps) == 0:
+        return [None, None]
+    lo, hi = np.quantile(reps, [stats.ALPHA / 2, 1 - stats.ALPHA / 2])
+    return [float(lo), float(hi)]
+
+
+def _dip_reps(n, a, a_boot):
+    """The dip statistic of ``dip_check`` and its bootstrap replicates (None: under 3 points)."""
+    a, a_boot = np.asarray(a, dtype=float), np.asarray(a_boot, dtype=float)
+    if a.size < 3:
+        return None, None
+    i = 1 + int(np.argmin(a[1:-1]))
+    return float(min(a[0], a[-1]) - a[i]), np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i]
+
+
+def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
+    """C4's evidence: what the trained head's sets show beyond the untrained backbone's head on
+    the same test items and the same node sets (both bootstraps use the same seed, so replicate
+    b resamples the same items and sets in both: the differences are paired).
+
+    cooperation_beyond_voters: A(S) minus the independent voters' accuracy, sets inside one head
+    with 2 <= n <= d_h, null 0; cooperation_beyond_untrained (core): that difference, trained
+    minus untrained; kappa_R_beyond_untrained: mean kappa_R of those sets, trained minus
+    untrained (bootstrap over the sets where both are defined); dip_*_beyond_untrained: the dip
+    statistic, trained minus untrained."""
+    out = {}
+    c = trained["coop"]
+    stat_v = ("A(S) minus the accuracy of S's nodes voting independently (plurality of their single-node "
+              "predictions), sets inside one head with 2 <= n <= d_h; paired bootstrap over test items and sets")
+    out["cooperation_beyond_voters"] = stats.check(
+        "cooperation beyond independent voters", stat_v, None if c is None else c["value"],
+        None if c is None else _interval(c["boot"]), 0.0, "greater", sets=None if c is None else c["sets"])
+    u = None if untrained is None else untrained["coop"]
+    missing = {"missing": True} if untrained is None else {}
+    ok = c is not None and u is not None and len(c["boot"]) == len(u["boot"])
+    out["cooperation_beyond_untrained"] = stats.check(
+        "cooperation beyond the untrained backbone", "the same, trained minus untrained backbone (same sets, same "
+        "items, paired bootstrap)", c["value"] - u["value"] if ok else None,
+        _interval(c["boot"] - u["boot"]) if ok else None, 0.0, "greater",
+        trained=None if c is None else c["value"], untrained=None if u is None else u["value"], **missing)
+    if ok:
+        both = np.isfinite(c["kappa_R"]) & np.isfinite(u["kappa_R"])
+        d = c["kappa_R"][both] - u["kappa_R"][both]
+        value, ci = stats.mean_ci(d) if len(d) >= MIN_DISTINCT_SETS else (None, None)
+    else:
+        value, ci, both = None, None, np.zeros(0, dtype=bool)
+    out["kappa_R_beyond_untrained"] = stats.check(
+        "kappa_R beyond the untrained backbone", "mean kappa_R of the sets inside one head (2 <= n <= d_h), trained "
+        "minus untrained (bootstrap over the sets where both are defined)", value, ci, 0.0, "greater",
+        sets=int(both.sum()), **missing)
+    for key, family in (("dip_across_beyond_untrained", "across the block"),
+                        ("dip_in_head_beyond_untrained", "grown inside each head")):
+        t_val, t_reps = _dip_reps(*trained["boot"][family])
+        u_val, u_reps = (None, None) if untrained is None else _dip_reps(*untrained["boot"][family])
+        ok = t_val is not None and u_val is not None and len(t_reps) == len(u_reps)
+        out[key] = stats.check(
+            f"dip of A(n) beyond the untrained backbone ({family})", "min(A(first n), A(last n)) - A(interior "
+            "minimum), trained minus untrained (same sets and items, paired bootstrap)",
+            t_val - u_val if ok else None, _interval(t_reps - u_reps) if ok else None, 0.0, "greater",
+            trained=t_val, untrained=u_val, **missing)
+    return out
+
+
+def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,
+                         untrained: tuple | None = None, backbone_gate: dict | None = None) -> dict:
+    """Notebook 06's measurement for one task, with the statistics of C4.
+
+    Three families of node sets: random sets across the block and random sets inside single
+    heads (``crossover_table``), and nested sets grown node by node inside every head
+    (sizes ``in_head_grid(d_h)``, ceil(crossover_sets / n_heads) seeded orders per head).
+    For each family A(n) gets a paired bootstrap over test items and node sets
+    (``paired_bootstrap_accuracy``; the nested chains are resampled as chains).
+    ``untrained``: (head, probe, res) of the untrained backbone on the same test items; the
+    same sets go through its aperture, and the evidence checks compare with it
+    (``beyond_untrained_checks``).  ``backbone_gate``: kept as ``gates.backbone``.
+
+    Returns {"across", "inside", "nested": tables, "curves": {family: curve},
+    "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
+    block at 2 sigma against both ends), "stats": {"gates": {"probe"}, "checks", "nulls"}}.
+    Grid points with fewer than ``MIN_DISTINCT_SETS`` distinct sets (the full block: one set)
+    are drawn but left out of the checks."""
+    block = profile.block if block is None else block
+    z, y = probe.z_test[block], probe.y_test
+    n_nodes = z.shape[1]
+    m = _measure(head, probe, res, profile, block, n_boot)
+    mu = None
+    if untrained is not None:
+        head_u, probe_u, res_u = untrained
+        if not np.array_equal(np.asarray(probe_u.y_test), np.asarray(y)) or probe_u.z_test[block].shape != z.shape:
+            raise ValueError("the untrained backbone's probe must hold the same test items and node count")
+        mu = _measure(head_u, probe_u, res_u, profile, block, n_boot)
+    tables, curves, bands, boot = m["tables"], m["curves"], m["bands"], m["boot"]
+    across = tables["across the block"]
     checks = {
+        **beyond_untrained_checks(m, mu),
         "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
                                      "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
         "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],
@@ -339,11 +451,18 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
         "dip_in_head": dip_check("interior minimum of A(n), sets grown node by node inside each head",
                                  *boot["grown inside each head"]),
     }
-    gates = {"probe": stats.probe_gate(y, res.full.predictions[0], probe.y_train)}
+    gates = {"probe": stats.probe_gate(y, res.full.predictions[0], probe.y_train, clusters=probe.test_clusters,
+                                       keys=probe.test_keys)}
+    if backbone_gate is not None:
+        gates["backbone"] = backbone_gate
     dip_across = checks["dip_across"]
     has_dip = bool(dip_across["passed"])
-    return {"across": across, "inside": inside, "nested": tables["grown inside each head"], "curves": curves,
-            "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
-            "stats": {"gates": gates, "checks": checks,
-                      "nulls": {"kappa": 1.0, "dip": 0.0, "silent_accuracy": res.silent_accuracy,
-                                "n_left_out_of_checks": left_out, "n_boot": int(n_boot)}}}
+    nulls = {"kappa": 1.0, "dip": 0.0, "silent_accuracy": res.silent_accuracy,
+             "n_left_out_of_checks": m["left_out"], "n_boot": int(n_boot)}
+    if mu is not None:
+        nulls["untrained"] = {"silent_accuracy": untrained[2].silent_accuracy,
+                              "curve": mu["curves"]["across the block"][["n", "accuracy_mean"]].to_dict(orient="list")}
+    return {"across": across, "inside": tables["inside one head"], "nested": tables["grown inside each head"],
+            "curves": curves, "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
+            "untrained_curves": None if mu is None else mu["curves"],
+            "stats": {"gates": gates, "checks": checks, "nulls": nulls}}

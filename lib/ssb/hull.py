@@ -830,3 +830,101 @@ def hull_stats(table: pd.DataFrame, n_classes: int, *, n_boot: int = stats.N_BOO
                                         "achievable(S) on the observed box, summed over the sets", violations, None, 0.0,
                                         "equal", sets=int(len(table))), **out}
     return {"checks": out, "nulls": {"n_with_U_below_C": below, "n_with_U_equal_C": saturated, "n_labels": int(n_classes)}}
+
+
+# ----------------------------------------------------------------------------- C5 beside random heads
+
+def random_heads(head, n_heads: int, seed: int) -> list:
+    """``n_heads`` copies of a 1-FC head whose weight rows are Gaussian, each rescaled to the
+    norm of the trained row it replaces; the bias (and any input scaling) stays.  Same shape,
+    same norms, no information: the null of C5's evidence."""
+    import copy
+
+    import torch
+    first_fc(head)                                           # a 1-FC head, else ValueError
+    w = head.fc1.weight.detach()
+    norms = w.norm(dim=1, keepdim=True)
+    g = torch.Generator().manual_seed(int(seed))
+    out = []
+    for _ in range(int(n_heads)):
+        r = torch.randn(w.shape, generator=g, dtype=w.dtype)
+        r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-30) * norms
+        h = copy.deepcopy(head)
+        with torch.no_grad():
+            h.fc1.weight.copy_(r)
+        out.append(h)
+    return out
+
+
+def _eta(table: pd.DataFrame) -> np.ndarray:
+    return (table["recognized"] / table["U"].clip(lower=1)).to_numpy(float)
+
+
+def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame], n_classes: int, *,
+                         n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
+    """C5's evidence against random heads of the same shape and norms on the same node sets
+    (``random_heads`` through ``hull_table``): the trained head's η = |R|/U minus the random
+    heads' mean η, set by set.
+
+    reach_beyond_random (core): mean difference over the sets, bootstrap over sets, greater
+    than 0 -- learning reaches a part of the bound that a head without information does not.
+    efficiency_falls_beyond_random: slope of the difference against log n over the n whose
+    bound is below C (stratified bootstrap), less than 0 -- the unrealised share of the bound
+    grows with n beyond what geometry alone gives."""
+    if not random_tables:
+        missing = {"missing": True}
+        return {"reach_beyond_random": stats.check("reach beyond random heads", "random heads not run", None, None,
+                                                   0.0, "greater", **missing),
+                "efficiency_falls_beyond_random": stats.check("efficiency falls beyond random heads",
+                                                              "random heads not run", None, None, 0.0, "less", **missing)}
+    for t in random_tables:
+        if not np.array_equal(t["n"].to_numpy(), table["n"].to_numpy()):
+            raise ValueError("the random heads' tables must hold the same node sets as the trained head's")
+    eta_r = np.mean([_eta(t) for t in random_tables], axis=0)
+    diff = _eta(table) - eta_r
+    value, ci = stats.mean_ci(diff, n_boot=n_boot, seed=seed)
+    out = {"reach_beyond_random": stats.check(
+        "reach beyond random heads", f"mean over node sets of eta = |R|/U, trained head minus {len(random_tables)} random "
+        "heads of the same shape and row norms (same sets; bootstrap over sets)", value, ci, 0.0, "greater",
+        trained=float(_eta(table).mean()), random=float(eta_r.mean()), random_heads=len(random_tables))}
+    below = table.groupby("n")["U"].mean()
+    below = below[below < n_classes].index.to_numpy()
+    keep = table["n"].isin(below).to_numpy()
+    if len(below) >= 2:
+        value, ci = stats.stratified_slope_ci(np.log(table["n"].to_numpy(float)[keep]), diff[keep], n_boot=n_boot,
+                                              seed=seed)
+    else:
+        value, ci = None, None
+    out["efficiency_falls_beyond_random"] = stats.check(
+        "efficiency falls beyond random heads", "slope against log n of eta trained minus random heads, over n with "
+        "U < C (bootstrap of the sets within each n)", value, ci, 0.0, "less", n_used=[int(n) for n in below])
+    return out
+
+
+def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_heads: int = 3) -> list:
+    """``hull_table`` of ``n_heads`` random heads (``random_heads``, seeded by the profile) on the
+    same node vectors and the same node sets as the trained head's table."""
+    from .node_sets import single_node_sets as _singles
+    tables = []
+    for h in random_heads(head, n_heads, profile.seed + 11):
+        singles = evaluate_sets(h, z, y, _singles(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
+                                device=profile.device)
+        tables.append(hull_table(h, z, y, profile, singles, n_classes=n_classes))
+    return tables
+
+
+def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
+                     y_train: np.ndarray, profile, *, n_classes: int, n_random_heads: int = 3,
+                     backbone_gate: dict | None = None) -> tuple[dict, list]:
+    """C5's finished ``hull.stats`` record: the probe gate (full head against the constant
+    predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
+    geometry alone passes) and ``beyond_random_checks`` against ``n_random_heads`` random heads
+    on the same sets.  Returns (stats, the random heads' tables)."""
+    out = hull_stats(table, n_classes, seed=profile.seed)
+    random_tables = random_head_tables(head, z, y, profile, n_classes=n_classes, n_heads=n_random_heads)
+    out["checks"].update(beyond_random_checks(table, random_tables, n_classes, seed=profile.seed))
+    out["gates"] = {"probe": stats.probe_gate(y, full_predictions, y_train)}
+    if backbone_gate is not None:
+        out["gates"]["backbone"] = backbone_gate
+    out["nulls"]["random_heads"] = int(n_random_heads)
+    return out, random_tables

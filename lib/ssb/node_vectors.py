@@ -326,6 +326,16 @@ class Probe:
     classes_note: str = ""
     test_input_ids: np.ndarray | None = None    # tokens: (M, T) held-out probe inputs ([MASK] at every draw's selection)
     test_where: np.ndarray | None = None        # tokens: (M, T) bool, the test positions in row-major order
+    test_sequences: np.ndarray | None = None    # tokens: (N_test,) the held-out sequence of each test item (the
+                                                # independent unit: positions of one sequence are correlated)
+    test_keys: np.ndarray | None = None         # tokens: (N_test,) sequence * T + position: an item masked in
+                                                # several draws has one key (``stats.first_occurrence``)
+
+    @property
+    def test_clusters(self) -> np.ndarray | None:
+        """The independent unit of each test item: its sequence (tokens), None (labels: every
+        FewRel sentence is its own unit)."""
+        return self.test_sequences
 
     def require_block(self, block: int) -> None:
         """ValueError naming the available blocks when ``block`` has no node vectors here."""

@@ -469,6 +469,7 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
         out[part] = (z, lookup[pos.tokens], pos)
     vocab = tokenizer.convert_ids_to_tokens([int(t) for t in class_ids])
     test = out["test"][2]
+    rows, cols = np.nonzero(test.where)                   # row-major: the order of the test items
     scope = "every vocabulary token" if k == 0 else f"the {k} most frequent training tokens"
     note = (f"{len(out['train'][1])} training positions (of {out['train'][2].available} offered by {draws} mask "
             f"draw(s) over all {len(corpus_.train_blocks)} training blocks) and {len(test.tokens)} held-out "
@@ -476,7 +477,8 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
             + ("" if k == 0 else "; only positions holding one of them are used, for training and for evaluation"))
     return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(class_ids), vocab,
                  n_heads, cfg.hidden_size // n_heads, fp, task="tokens", class_token_ids=class_ids,
-                 classes_note=note, test_input_ids=test.input_ids, test_where=test.where)
+                 classes_note=note, test_input_ids=test.input_ids, test_where=test.where,
+                 test_sequences=test.block[rows], test_keys=test.block[rows] * test.where.shape[1] + cols)
 
 
 def mlm_head_predictions(checkpoint, probe: Probe, batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -594,6 +596,7 @@ class Backbone:
     tokenizer: object
     source: str
     variant: str | None = None
+    gate: dict | None = None         # our runs: the backbone gate recorded with the checkpoint (runs/...)
 
 
 def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | None = None,
@@ -626,7 +629,8 @@ def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | No
                   f"vocabulary {cfg.vocab_size}, tokenizer {len(tok)} entries")
         return Backbone(model, tok, str(checkpoint), None)
     run = pretrained(profile, variant, data_dir, force=force, progress=progress)
-    return Backbone(load_backbone(run.final_dir), run.tokenizer, str(run.final_dir), variant)
+    return Backbone(load_backbone(run.final_dir), run.tokenizer, str(run.final_dir), variant,
+                    (run.backbone or {}).get("gate"))
 
 
 def untrained_backbone(profile, data_dir=None) -> Backbone:

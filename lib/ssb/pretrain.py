@@ -46,7 +46,7 @@ from .profiles import resolve_device
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
                    "warmup_steps", "weight_decay", "mask_prob", "mixed_precision",
-                   "eval_every", "eval_batches", "pretrain_threads")
+                   "eval_every", "eval_batches", "pretrain_threads", "gap_every")
 
 
 # initialisations whose symmetry must stay exact in training without dropout (a symmetric run
@@ -480,10 +480,13 @@ def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init
     # exact symmetry is expected of deterministic dynamics (no dropout) in one process (several: the final check)
     exact = EXACT_SYMMETRY.get(init) if world == 1 and dropout == 0 else None
 
+    trace = []          # [step, g(t)] every ``gap_every`` steps between evaluations (C3's dense g(t))
+
     def evaluate(step, extra):
-        row = {"step": step, **extra, **evaluate_mlm(model, eval_blocks, spec, seed=profile.seed,
+        row = {"step": step, **extra, "gap_trace": list(trace), **evaluate_mlm(model, eval_blocks, spec, seed=profile.seed,
                batch_size=profile.batch_size, n_batches=profile.eval_batches, baseline_token=baseline_token, device=device),
                "gap": head_gap(model), "node_gap": node_gap(model), "lr": optimizer.param_groups[0]["lr"]}
+        trace.clear()
         log.append(row)
         if exact and row[exact] != 0.0:               # stop at once: nothing broken is saved
             raise SymmetryBroken(f"the {init} variant's {'heads' if exact == 'gap' else 'nodes'} stopped being "
@@ -517,6 +520,8 @@ def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init
         if on_step is not None:
             on_step(done)
         is_eval = done % profile.eval_every == 0 or done == steps
+        if rank == 0 and not is_eval and profile.gap_every and done % profile.gap_every == 0:
+            trace.append([done, head_gap(model)])
         is_checkpoint = done < steps and done % profile.checkpoint_every == 0
         if is_eval or is_checkpoint:
             stats = _all_reduce_train_stats(stats, world, rank, device)
@@ -613,15 +618,29 @@ def log_series(log: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r["step"] for r in rows], dtype=float), np.array([r[key] for r in rows], dtype=float)
 
 
+def gap_series(log: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The dense head gap g(t) of a training log: every evaluation's ``gap`` and the
+    ``gap_trace`` points logged between evaluations (every ``gap_every`` steps), by step."""
+    points = []
+    for r in log:
+        points += [(float(s), float(g)) for s, g in r.get("gap_trace") or ()]
+        if r.get("gap") is not None:
+            points.append((float(r["step"]), float(r["gap"])))
+    points.sort()
+    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+
+
 def eps_growth_check(log: list[dict], eps: float) -> dict:
     """``ssb.stats.checks.eps_amplified``: exponential growth rate of the head gap g(t) of the
-    symmetric + eps run (``stats.growth_rate``: slope of log g on the step, t-interval),
-    null 0, direction "greater". ``g_final / eps`` is kept as the amplification factor."""
-    t, g = log_series(log, "gap")
-    fit = stats.growth_rate(t, g)
-    return stats.check("eps amplified", "growth rate of log g(t) per step of symmetric_eps (least squares, "
-                       "95 % t-interval)", fit["rate"], fit["ci"], 0.0, "greater", points=fit["points"],
-                       eps=eps, g_final=float(g[-1]) if len(g) else None,
+    symmetric + eps run on its dense series (``gap_series``), slope of log g on the step with a
+    Newey-West interval (``stats.hac_growth_rate``: neighbouring points of one training run are
+    not independent), null 0, direction "greater".  ``g_final / eps`` is kept as the
+    amplification factor."""
+    t, g = gap_series(log)
+    fit = stats.hac_growth_rate(t, g)
+    return stats.check("eps amplified", "growth rate of log g(t) per step of symmetric_eps, g every few steps "
+                       "(least squares, 95 % Newey-West interval)", fit["rate"], fit["ci"], 0.0, "greater",
+                       points=fit["points"], lags=fit["lags"], eps=eps, g_final=float(g[-1]) if len(g) else None,
                        amplification=float(g[-1] / eps) if len(g) and eps > 0 else None)
 
 

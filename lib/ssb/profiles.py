@@ -47,6 +47,7 @@ class Profile:
     dropout: float = 0.0                 # 0 = deterministic mode (default); 0.1 = stochastic
     mask_prob: float = 0.15
     eval_every: int = 50
+    gap_every: int = 5        # head gap g(t) logged every this many steps (C3's growth rate); 0: at evaluations only
     eval_batches: int = 8
     checkpoint_every: int = 100
     mixed_precision: str = "no"          # "no" | "bf16" (GPU)
@@ -155,7 +156,7 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile(
         name="paper", corpus="wikipedia", n_articles=90_000, sequences="first", eval_fraction=0.02, tokenizer="bert-base-uncased",
         vocab_size=30_522, d_head=64, max_len=128, steps=140_000, batch_size=32, lr=5e-5,
-        warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000,
+        warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000, gap_every=100,
         mixed_precision="bf16", ssb_steps=5000, fewrel_file="train_wiki.json",
         token_examples=400_000, head_epochs=100, token_head_epochs=30, finetune_steps=3000, finetune_lr=5e-5,
         crossover_sets=50, crossover_points=14, hull_max_sets=100, hull_max_n=64,
@@ -310,7 +311,7 @@ def _validate(p: Profile) -> None:
         "weight_decay": between(0, 1),
         "dropout": between(0, 1, hi_open=True),
         "mask_prob": between(0, 1, lo_open=True, hi_open=True),
-        "eval_every": positive, "eval_batches": positive, "checkpoint_every": positive,
+        "eval_every": positive, "eval_batches": positive, "checkpoint_every": positive, "gap_every": non_negative,
         "mixed_precision": one_of("no", "bf16"),
         "device": one_of("auto", "cpu", "cuda"),
         "ssb_steps": positive,

@@ -52,6 +52,8 @@ class NodalResult:
     n_classes: int
     label_names: list
     y_train: np.ndarray | None = None   # the head's training labels (the probe gate's constant predictor)
+    clusters: np.ndarray | None = None  # tokens: the sequence of each test item (``Probe.test_clusters``)
+    keys: np.ndarray | None = None      # tokens: sequence * T + position of each test item
 
     @property
     def n_nodes(self) -> int:
@@ -68,10 +70,10 @@ def nodal_analysis(head, probe: Probe, block: int, profile, progress: bool = Fal
                          f"{probe.n_heads} heads x {probe.d_head} = {probe.n_heads * probe.d_head}")
     kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile.device)
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
-    heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), **kw)
+    heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), keep_predictions=True, **kw)
     full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
     return NodalResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
-                       list(probe.label_names), np.asarray(probe.y_train))
+                       list(probe.label_names), np.asarray(probe.y_train), probe.test_clusters, probe.test_keys)
 
 
 def node_table(res: NodalResult) -> pd.DataFrame:
@@ -142,18 +144,19 @@ def top_labels_by_frequency(y: np.ndarray, n: int) -> np.ndarray:
     return order[:min(n, int((counts > 0).sum()))]
 
 
-def symmetry_control(profile, probe_for, variants=("random", "symmetric"), block: int | None = None,
+def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symmetric_eps"), block: int | None = None,
                      progress: bool = False) -> dict:
     """C3 at the node level: for each pre-training variant, a head on its node vectors and the
     aperture over heads and single nodes.  Symmetric variants get a tied head (per-head column
-    blocks copied from head 0, docs/method.md); the others a standard one.
+    blocks copied from head 0, docs/method.md: symmetric_eps and symmetric_dropout too, so that
+    only the backbone can break their heads' symmetry); the others a standard one.
 
     ``probe_for(variant) -> Probe`` supplies the node vectors (token or FewRel task)."""
     block = profile.block if block is None else block
     out = {}
     for variant in variants:
         probe = probe_for(variant)
-        head = fit_head(profile, probe, block, tied=(variant == "symmetric"), progress=progress)
+        head = fit_head(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
         out[variant] = nodal_analysis(head, probe, block, profile)
     return out
 
@@ -218,24 +221,27 @@ def jaccard_rows(masks: np.ndarray) -> np.ndarray:
 
 
 def jaccard_null(recognized: np.ndarray, n_draws: int = N_NULL_DRAWS, seed: int = 0) -> np.ndarray:
-    """Frequency-matched null of node-specificity: every set with |R| > 0 draws, without
-    replacement, a set of its own size from the pooled recognised items (each item weighted
-    by how many sets recognise it).  Returns (n_draws, K) per-set mean Jaccard to the others."""
+    """Null of node-specificity: the node x item recognition matrix swap-randomised
+    (``stats.swap_randomized``: every non-empty set keeps its size, every item the number of
+    sets recognising it) ``n_draws`` times.  Returns (n_draws, K) per-set mean Jaccard to the
+    others, K = sets with |R| > 0.
+
+    An earlier null redrew each set from a pool weighted by the observed sets, its own items
+    included; that inflated the null's overlap by about (1 - J)/K, so structureless sets passed
+    as "node-specific" in most draws.  This one keeps the margins exactly and holds no set's
+    own items twice (its false-pass rate on independent sets: ``docs/calibration.md``)."""
     m = np.asarray(recognized, dtype=bool)
     m = m[m.any(axis=1)]
     k = len(m)
     if k < 2:
         return np.zeros((n_draws, 0))
-    weight = m.sum(0)
-    items = np.flatnonzero(weight)
-    logw = np.log(weight[items].astype(float))
-    sizes = m.sum(1)
-    rng = np.random.default_rng(seed)
+    m = m[:, m.any(axis=0)]
+    rng = np.random.default_rng([seed, 17])
     out = np.empty((n_draws, k))
+    current = m
     for d in range(n_draws):
-        keys = logw[None, :] + rng.gumbel(size=(k, len(items)))              # Gumbel top-k: weighted, no replacement
-        ranks = np.argsort(np.argsort(-keys, axis=1), axis=1)
-        out[d] = jaccard_rows(ranks < sizes[:, None])
+        current = stats.swap_randomized(current, rng)          # a chain: each draw continues the last
+        out[d] = jaccard_rows(current)
     return out
 
 
@@ -243,7 +249,22 @@ def probe_gate(res: NodalResult, name: str = "probe learned") -> dict:
     """``stats.probe_gate`` of the full-aperture head of ``res`` (all nodes active)."""
     if res.y_train is None or res.full.predictions is None:
         raise ValueError("the probe gate needs the training labels and the full set's predictions (nodal_analysis keeps both)")
-    return stats.probe_gate(res.full.y_true, res.full.predictions[0], res.y_train, name=name)
+    return stats.probe_gate(res.full.y_true, res.full.predictions[0], res.y_train, name=name,
+                            clusters=res.clusters, keys=res.keys)
+
+
+def probe_beyond_untrained(res: NodalResult, untrained: NodalResult, name: str = "probe beyond the untrained backbone") -> dict:
+    """The trained backbone's full-aperture probe against the untrained backbone's, on the same
+    test items (``stats.paired_gate``; clustered by sequence for tokens): did pre-training add
+    anything a random network's features do not already give?"""
+    if untrained.full.predictions is None or res.full.predictions is None:
+        raise ValueError("probe_beyond_untrained needs the full set's predictions (nodal_analysis keeps them)")
+    if not np.array_equal(res.full.y_true, untrained.full.y_true):
+        raise ValueError("the trained and untrained probes were evaluated on different test items")
+    y = res.full.y_true
+    return stats.paired_gate(name, "accuracy of the full-aperture head minus the untrained backbone's head",
+                             res.full.predictions[0] == y, untrained.full.predictions[0] == y,
+                             clusters=res.clusters, keys=res.keys)
 
 
 def fraction_beyond(res: NodalResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> dict:
@@ -254,17 +275,46 @@ def fraction_beyond(res: NodalResult, n_permutations: int = N_PERMUTATIONS, seed
     return {"beyond": beyond, "null": null, "k": k, "n": n, "fraction": k / n, "ci": stats.proportion_ci(k, n)}
 
 
+EACH_NODE = 0.5    # "each node recognises ...": a majority of nodes beyond the null (lower 95 % bound above one half)
+
+
 def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_permutations: int = N_PERMUTATIONS,
-                n_draws: int = N_NULL_DRAWS, seed: int = 0, what: str = "labels") -> tuple[dict, np.ndarray]:
-    """The C1/C2 ``stats`` sub-dict of a node section (common.md schema): gates.probe and the
-    checks beyond_permutation_null, node_specific, small_sets, beyond_untrained, with the nulls.
+                n_draws: int = N_NULL_DRAWS, seed: int = 0, what: str = "labels",
+                backbone_gate: dict | None = None) -> tuple[dict, np.ndarray]:
+    """The C1/C2 ``stats`` sub-dict of a node section: gates (``probe``; ``probe_untrained`` when
+    the untrained control ran) and the checks, each beside a null that a no-information model
+    could pass (docs/method.md, "Verdicts"):
+
+    - ``beyond_permutation_null``: fraction of single nodes whose |R| exceeds their label
+      permutation null's 95th percentile (Wilson), null 0.05;
+    - ``each_node``: the same fraction against EACH_NODE = 0.5 ("each node" needs a majority);
+    - ``heads_beyond_null``: fraction of heads beyond their own permutation null, null 0.05;
+    - ``node_specific``: mean pairwise Jaccard of the nodes' recognised sets minus that of the
+      swap-randomised matrix (same set sizes and item counts), less than 0;
+    - ``small_sets``: mean |R(node)| / |R(all nodes)|, less than 0.5 (context: an empty set is small);
+    - ``beyond_untrained``: the fraction beyond the null, trained minus the untrained backbone
+      (Newcombe), greater than 0 -- the core check: what pre-training added.
+
+    ``backbone_gate``: the backbone gate recorded with the checkpoint the probe used
+    (``pipeline.Backbone.gate``), kept as ``gates.backbone`` so that a result directory without
+    the pre-training section still knows it.
     Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
     trained = fraction_beyond(res, n_permutations, seed)
+    frac_stat = (f"fraction of single nodes whose |R| ({what}) exceeds the 95th percentile of their "
+                 f"{n_permutations}-permutation null (Wilson interval)")
     checks = {"beyond_permutation_null": stats.check(
-        "beyond_permutation_null",
-        f"fraction of single nodes whose |R| ({what}) exceeds the 95th percentile of their "
-        f"{n_permutations}-permutation null (Wilson interval)",
-        trained["fraction"], trained["ci"], stats.ALPHA, "greater", k=trained["k"], n=trained["n"])}
+        "beyond_permutation_null", frac_stat, trained["fraction"], trained["ci"], stats.ALPHA, "greater",
+        k=trained["k"], n=trained["n"])}
+    checks["each_node"] = stats.check(
+        "each_node", frac_stat + f"; 'each node' needs more than {EACH_NODE:g} of them", trained["fraction"],
+        trained["ci"], EACH_NODE, "greater", k=trained["k"], n=trained["n"])
+    head_null = permutation_null(res.heads, n_permutations, seed)
+    head_beyond = beyond_null(res.heads.n_recognized, head_null)
+    hk, hn = int(head_beyond.sum()), len(head_beyond)
+    checks["heads_beyond_null"] = stats.check(
+        "heads_beyond_null", f"fraction of heads whose |R| ({what}) exceeds the 95th percentile of their "
+        f"{n_permutations}-permutation null (Wilson interval)", hk / hn, stats.proportion_ci(hk, hn), stats.ALPHA,
+        "greater", k=hk, n=hn)
 
     rows = jaccard_rows(res.singles.recognized)
     null_rows = jaccard_null(res.singles.recognized, n_draws, seed)
@@ -275,9 +325,9 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     else:
         value, ci, observed, null_mean = None, None, None, None
     checks["node_specific"] = stats.check(
-        "node_specific", "mean pairwise Jaccard of the nodes' recognised sets minus the frequency-matched "
-        "null's (bootstrap over nodes)", value, ci, 0.0, "less", observed=observed, null_mean=null_mean,
-        nodes=int(len(rows)))
+        "node_specific", "mean pairwise Jaccard of the nodes' recognised sets minus that of the swap-randomised "
+        "node x item matrix (set sizes and item counts kept; bootstrap over nodes)", value, ci, 0.0, "less",
+        observed=observed, null_mean=null_mean, nodes=int(len(rows)))
 
     full = int(res.full.n_recognized[0])
     if full > 0:
@@ -291,7 +341,10 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
 
     nulls = {"permutations": n_permutations, "null_95th_median": float(np.median(null_thresholds(trained["null"]))),
              "null_mean_recognized_node": float(trained["null"].mean()),
-             "jaccard_null_draws": n_draws, "jaccard_null_mean": null_mean}
+             "jaccard_null": "swap randomisation", "jaccard_null_draws": n_draws, "jaccard_null_mean": null_mean}
+    gates = {"probe": probe_gate(res)}
+    if backbone_gate is not None:
+        gates["backbone"] = backbone_gate
     if untrained is not None:
         u = fraction_beyond(untrained, n_permutations, seed)
         value, ci = stats.newcombe_ci(trained["k"], trained["n"], u["k"], u["n"])
@@ -299,6 +352,7 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
             "beyond_untrained", "fraction beyond the permutation null, trained minus untrained backbone "
             "(same architecture and seed, 0 steps; Newcombe interval)", value, ci, 0.0, "greater",
             trained=trained["fraction"], untrained=u["fraction"])
+        gates["probe_untrained"] = probe_beyond_untrained(res, untrained)
         nulls["untrained"] = {"fraction_beyond_null": u["fraction"], "fraction_beyond_null_ci": u["ci"],
                               "median_recognized_node": float(np.median(untrained.singles.n_recognized)),
                               "recognized_full": int(untrained.full.n_recognized[0]),
@@ -307,8 +361,8 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
                               "probe_gate": probe_gate(untrained)}
     else:
         checks["beyond_untrained"] = stats.check("beyond_untrained", "untrained-backbone control not run",
-                                                 None, None, 0.0, "greater")
-    return {"gates": {"probe": probe_gate(res)}, "checks": checks, "nulls": nulls}, trained["null"]
+                                                 None, None, 0.0, "greater", missing=True)
+    return {"gates": gates, "checks": checks, "nulls": nulls}, trained["null"]
 
 
 def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int = 0) -> dict:
@@ -330,6 +384,47 @@ def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int 
                        symmetric=float(sym.mean()), random=float(rnd.mean()),
                        symmetric_heads_recognizing=int(symmetric.heads.recognized.any(1).sum()),
                        random_heads_recognizing=int(random.heads.recognized.any(1).sum()))
+
+
+def _head_rows(res: NodalResult) -> np.ndarray:
+    """Each head's mean Jaccard to the other heads' recognised sets (empty sets count as equal)."""
+    j = pairwise_jaccard(res.heads.recognized)
+    np.fill_diagonal(j, 0.0)
+    return j.sum(1) / (res.n_heads - 1)
+
+
+def symmetry_checks(control: dict, seed: int = 0) -> tuple[dict, dict]:
+    """C3 at the node level, from ``symmetry_control``'s results: (gates, checks).
+
+    Gates (each vetoes only its check): the probes of the random and symmetric_eps variants.
+    Checks:
+    - ``tied_heads_identical`` (sanity): the tied symmetric model's mean pairwise head Jaccard
+      equals 1 -- true by construction under deterministic training;
+    - ``eps_heads_differ`` (evidence): the symmetric + eps model's per-head mean Jaccard minus 1
+      (bootstrap over heads), less than 0: its heads recognise different sets, i.e. the tiny
+      perturbation was amplified up to what a reader can see.  A perturbation that stayed
+      tiny gives exactly 1 and fails.  The random model's value is kept beside it."""
+    missing = [v for v in ("random", "symmetric_eps") if v not in control]
+    gates, checks = {}, {}
+    for v in ("random", "symmetric_eps"):
+        if v in control:
+            gates[f"probe_{v}"] = probe_gate(control[v], f"probe learned ({v} variant)")
+    if "symmetric" in control and control["symmetric"].n_heads >= 2:
+        checks["tied_heads_identical"] = stats.check(
+            "tied symmetric heads recognise identical sets", "mean pairwise head Jaccard of the tied symmetric model "
+            "(1 by construction)", head_jaccard(control["symmetric"]), None, 1.0, "equal")
+    if missing or control["symmetric_eps"].n_heads < 2:
+        checks["eps_heads_differ"] = stats.check("eps heads differ", f"variants missing: {missing}", None, None, 0.0,
+                                                 "less", missing=True)
+        return gates, checks
+    eps, rnd = _head_rows(control["symmetric_eps"]), _head_rows(control["random"])
+    value, ci = stats.mean_ci(eps - 1.0, seed=seed)
+    checks["eps_heads_differ"] = stats.check(
+        "the symmetric + eps model's heads recognise different sets", "mean pairwise head Jaccard of the symmetric + "
+        "eps model minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
+        eps_jaccard=float(eps.mean()), random_jaccard=float(rnd.mean()),
+        eps_heads_recognizing=int(control["symmetric_eps"].heads.recognized.any(1).sum()))
+    return gates, checks
 
 
 def _headline(res: NodalResult, n_permutations: int, seed: int) -> dict:

@@ -253,15 +253,37 @@ def quantile_of_null(null: np.ndarray, q: float = 1 - ALPHA) -> float:
     return float(np.quantile(np.asarray(null, dtype=float), q))
 
 
-def probe_gate(y_true, y_pred, y_train, name: str = "probe learned") -> dict:
+def probe_gate(y_true, y_pred, y_train, name: str = "probe learned", *, clusters=None, keys=None) -> dict:
     """The probe gate: full-aperture predictions against the constant predictor (the most
-    frequent training label), exact one-sided McNemar test on the same test items, p < GATE_ALPHA."""
+    frequent training label), one-sided on the same test items, p < GATE_ALPHA.
+
+    Independent items (labels): exact McNemar test.  Token items (``clusters``: the sequence of
+    each item; ``keys``: sequence * T + position) are correlated within a sequence and repeat
+    across mask draws: each key counts once and the test is ``cluster_paired_test`` over
+    sequences."""
     y_true = np.asarray(y_true)
     constant = int(np.bincount(np.asarray(y_train)).argmax())
-    t = paired_accuracy_test(np.asarray(y_pred) == y_true, y_true == constant)
-    return gate(name, "accuracy of the full-aperture head minus the constant predictor's (paired, exact McNemar)",
-                t["accuracy_a"], t["accuracy_b"], t["p"], GATE_ALPHA, difference=t["difference"], ci=t["ci"],
-                n=t["n"], constant_label=constant)
+    return paired_gate(name, "accuracy of the full-aperture head minus the constant predictor's",
+                       np.asarray(y_pred) == y_true, y_true == constant, clusters=clusters, keys=keys,
+                       constant_label=constant)
+
+
+def paired_gate(name: str, statistic: str, correct_a, correct_b, *, clusters=None, keys=None,
+                level: float = GATE_ALPHA, **extra) -> dict:
+    """A gate record: predictor A beats predictor B on the same test items (one-sided,
+    p < ``level``).  Exact McNemar without ``clusters``; with them, repeated ``keys`` count
+    once and ``cluster_paired_test`` resamples nothing but treats sequences as the unit."""
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if clusters is None:
+        t = paired_accuracy_test(a, b)
+        return gate(name, statistic + " (paired, exact McNemar)", t["accuracy_a"], t["accuracy_b"], t["p"], level,
+                    difference=t["difference"], ci=t["ci"], n=t["n"], **extra)
+    g = np.asarray(clusters)
+    keep = first_occurrence(keys) if keys is not None else np.ones(len(a), dtype=bool)
+    t = cluster_paired_test(a[keep], b[keep], g[keep])
+    return gate(name, statistic + " (paired, clustered by sequence; repeated positions once)", t["accuracy_a"],
+                t["accuracy_b"], t["p"], level, difference=t["difference"], ci=t["ci"], n=t["n"],
+                clusters=t["clusters"], **extra)
 
 
 def stratified_slope_ci(x, y, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, list[float]]:
@@ -285,3 +307,147 @@ def stratified_slope_ci(x, y, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> tu
     slopes = (means - means.mean(1, keepdims=True)) @ xc / float(xc @ xc)
     lo, hi = np.quantile(slopes, [ALPHA / 2, 1 - ALPHA / 2])
     return full, [float(lo), float(hi)]
+
+
+# --------------------------------------------------------------------------- dependent data
+#
+# Token statistics come from masked positions of whole sequences: positions of one sequence
+# share their context, and a position masked in several draws is the same item again.  The
+# independent unit is the sequence (``clusters``); ``first_occurrence`` keeps each repeated
+# position once.  Growth curves g(t) logged during training are autocorrelated in t: their
+# slope gets a Newey-West (HAC) interval, not the i.i.d. t-interval.
+
+
+def first_occurrence(keys) -> np.ndarray:
+    """(N,) booleans: True at the first occurrence of each key (e.g. sequence * T + position),
+    so an item repeated across mask draws counts once."""
+    keys = np.asarray(keys).reshape(-1)
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[np.unique(keys, return_index=True)[1]] = True
+    return keep
+
+
+def cluster_paired_test(correct_a, correct_b, clusters, alpha: float = ALPHA) -> dict:
+    """One-sided test that predictor A is more accurate than B on the same items, with items
+    grouped in independent clusters (sequences): the accuracy difference is a ratio of cluster
+    totals, its standard error the cluster-robust (linearised) one, the p-value one-sided
+    normal.  Returns accuracy of each, the difference, its 95 % interval, the cluster count,
+    the item count and p.  With one item per cluster it is the paired Wald test."""
+    a = np.asarray(correct_a, dtype=float).reshape(-1)
+    b = np.asarray(correct_b, dtype=float).reshape(-1)
+    g = np.asarray(clusters).reshape(-1)
+    if not (a.shape == b.shape == g.shape):
+        raise ValueError(f"correct_a, correct_b and clusters must have the same length, got {a.shape}, {b.shape}, {g.shape}")
+    if len(a) == 0:
+        raise ValueError("cluster_paired_test needs at least one item")
+    _, idx = np.unique(g, return_inverse=True)
+    k = int(idx.max()) + 1
+    d_c = np.bincount(idx, weights=a - b, minlength=k)
+    n_c = np.bincount(idx, minlength=k).astype(float)
+    n = float(n_c.sum())
+    diff = float(d_c.sum() / n)
+    if k > 1:
+        resid = d_c - diff * n_c
+        se = math.sqrt(k / (k - 1) * float((resid ** 2).sum())) / n
+    else:
+        se = 0.0
+    zq = _st.norm.ppf(1 - alpha / 2)
+    if se > 0:
+        p = float(_st.norm.sf(diff / se))
+    else:
+        p = 1.0 if diff <= 0 else 0.0
+    return {"accuracy_a": float(a.mean()), "accuracy_b": float(b.mean()), "difference": diff,
+            "ci": [diff - zq * se, diff + zq * se], "clusters": k, "n": int(n), "p": p}
+
+
+def cluster_bootstrap_ci(statistic: Callable[[np.ndarray], float], clusters, *, n_boot: int = N_BOOTSTRAP,
+                         seed: int = 0, alpha: float = ALPHA) -> tuple[float, list[float]]:
+    """Percentile bootstrap that resamples whole clusters: ``statistic(item_index_array)``
+    gets the indices of every item of the drawn clusters (with repeats).  Returns (statistic
+    on all items, [lo, hi]); non-finite replicates are dropped."""
+    g = np.asarray(clusters).reshape(-1)
+    if len(g) == 0:
+        raise ValueError("cluster_bootstrap_ci needs at least one item")
+    _, idx = np.unique(g, return_inverse=True)
+    k = int(idx.max()) + 1
+    order = np.argsort(idx, kind="stable")
+    starts = np.searchsorted(idx[order], np.arange(k))
+    sizes = np.bincount(idx, minlength=k)
+    members = [order[s:s + m] for s, m in zip(starts, sizes)]
+    rng = np.random.default_rng(seed)
+    full = float(statistic(np.arange(len(g))))
+    vals = np.array([statistic(np.concatenate([members[c] for c in rng.integers(0, k, k)])) for _ in range(n_boot)])
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return full, [float("nan"), float("nan")]
+    lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2])
+    return full, [float(lo), float(hi)]
+
+
+def hac_slope(t, y, alpha: float = ALPHA, lags: int | None = None) -> dict:
+    """Least-squares slope of y on t with a Newey-West (Bartlett kernel) standard error, robust
+    to the autocorrelation of a curve sampled along training; interval from Student's t with
+    n - 2 degrees of freedom.  ``lags`` defaults to floor(4 (n/100)^(2/9)) (at least 1).
+    Fewer than 5 finite points: None values."""
+    t, y = np.asarray(t, dtype=float).reshape(-1), np.asarray(y, dtype=float).reshape(-1)
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y = t[keep], y[keep]
+    n = len(t)
+    if n < 5 or np.ptp(t) == 0:
+        return {"slope": None, "ci": [None, None], "points": int(n), "lags": None}
+    tc = t - t.mean()
+    sxx = float(tc @ tc)
+    slope = float(tc @ (y - y.mean()) / sxx)
+    e = (y - y.mean()) - slope * tc
+    u = tc * e
+    L = max(1, int(4 * (n / 100) ** (2 / 9))) if lags is None else int(lags)
+    L = min(L, n - 1)
+    s = float(u @ u)
+    for lag in range(1, L + 1):
+        s += 2 * (1 - lag / (L + 1)) * float(u[lag:] @ u[:-lag])
+    se = math.sqrt(max(s, 0.0)) / sxx
+    q = _st.t.ppf(1 - alpha / 2, n - 2)
+    return {"slope": slope, "ci": [slope - q * se, slope + q * se], "points": int(n), "lags": L}
+
+
+def hac_growth_rate(t, g, alpha: float = ALPHA) -> dict:
+    """``growth_rate`` with the Newey-West interval of ``hac_slope``: slope of log g(t) on t over
+    the points with g > 0.  Returns {"rate", "ci", "points", "lags"}."""
+    t, g = np.asarray(t, dtype=float), np.asarray(g, dtype=float)
+    keep = np.isfinite(g) & (g > 0) & np.isfinite(t)
+    fit = hac_slope(t[keep], np.log(g[keep]), alpha)
+    return {"rate": fit["slope"], "ci": fit["ci"], "points": fit["points"], "lags": fit["lags"]}
+
+
+# --------------------------------------------------------------------------- an unbiased overlap null
+
+
+def swap_randomized(masks, rng, n_trades: int | None = None) -> np.ndarray:
+    """A random (K, M) boolean matrix with the same row sums (each set's size) and column sums
+    (each item's count) as ``masks``: the curveball algorithm (Strona et al. 2014), ``n_trades``
+    trades between random row pairs (default 5 K).  Sets drawn this way share no structure
+    beyond their sizes and the items' popularity, and never see their own items twice, so the
+    overlap they show is the overlap of structureless sets of those margins."""
+    m = np.asarray(masks, dtype=bool)
+    k = len(m)
+    rows = [set(np.flatnonzero(r).tolist()) for r in m]
+    trades = 5 * k if n_trades is None else int(n_trades)
+    if k >= 2:
+        pairs = rng.integers(0, k, (trades, 2))
+        for a, b in pairs:
+            if a == b:
+                continue
+            ra, rb = rows[a], rows[b]
+            only_a, only_b = ra - rb, rb - ra
+            if not only_a or not only_b:
+                continue
+            pool = np.array(sorted(only_a | only_b))
+            rng.shuffle(pool)
+            na = len(only_a)
+            rows[a] = (ra & rb) | set(pool[:na].tolist())
+            rows[b] = (ra & rb) | set(pool[na:].tolist())
+    out = np.zeros_like(m)
+    for i, r in enumerate(rows):
+        if r:
+            out[i, list(r)] = True
+    return out
