@@ -26,8 +26,10 @@ def check(name, value, ci, null, direction):
 
 
 def node_stats():
-    return {"gates": {"probe": gate()},
-            "checks": {"beyond_permutation_null": check("beyond_permutation_null", 0.4, [0.3, 0.5], 0.05, "greater"),
+    return {"gates": {"probe": gate(), "probe_untrained": gate(0.3, 0.2, 1e-5)},
+            "checks": {"beyond_permutation_null": check("beyond_permutation_null", 0.6, [0.55, 0.7], 0.05, "greater"),
+                       "each_node": check("each_node", 0.6, [0.55, 0.7], 0.5, "greater"),
+                       "heads_beyond_null": check("heads_beyond_null", 0.75, [0.45, 0.9], 0.05, "greater"),
                        "node_specific": check("node_specific", -0.12, [-0.2, -0.05], 0.0, "less"),
                        "small_sets": check("small_sets", 0.03, [0.02, 0.04], 0.5, "less"),
                        "beyond_untrained": check("beyond_untrained", 0.35, [0.2, 0.45], 0.0, "greater")},
@@ -35,14 +37,15 @@ def node_stats():
 
 
 def holding_summary() -> dict:
-    """A summary in which every claim holds: every gate passed, every interval excludes its null."""
+    """A summary in which every claim holds: every gate passed, every evidence interval excludes
+    its null on the claimed side, every sanity check holds."""
     variants = {v: {"gate": gate(), "mlm_accuracy": 0.2, "baseline_accuracy": 0.05, "steps": 100}
                 for v in ("main", "symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")}
-    head_order = check("head_order_parameter", 0.6, [0.5, 0.7], 0.0, "greater")
     np_stats, nf_stats = node_stats(), node_stats()
     for s in (np_stats, nf_stats):
-        s["gates"].update(probe_random=gate(), probe_symmetric=gate())
-        s["checks"]["head_order_parameter"] = copy.deepcopy(head_order)
+        s["gates"].update(probe_random=gate(), probe_symmetric_eps=gate())
+        s["checks"]["eps_heads_differ"] = check("eps_heads_differ", -0.4, [-0.5, -0.3], 0.0, "less")
+        s["checks"]["tied_heads_identical"] = check("tied_heads_identical", 1.0, None, 1.0, "equal")
     sections = [
         part(schema.Pretrain, steps=40, variants=variants),
         part(schema.Ssb, gap_final={"random": 1.37, "symmetric": 0.0, "symmetric_eps": 0.0123}, stats={"checks": {
@@ -54,11 +57,18 @@ def holding_summary() -> dict:
         part(schema.Finetune, n_labels=16, checkpoint="ours", stats={"gates": {"probe": gate()}}),
         part(schema.NodesFinetune, median_labels_recognized_node=2.0, stats=nf_stats),
         part(schema.Crossover, stats={"gates": {"probe": gate()}, "checks": {
+            "cooperation_beyond_untrained": check("cooperation_beyond_untrained", 0.03, [0.01, 0.05], 0.0, "greater"),
+            "cooperation_beyond_voters": check("cooperation_beyond_voters", 0.05, [0.02, 0.08], 0.0, "greater"),
+            "kappa_R_beyond_untrained": check("kappa_R_beyond_untrained", 0.2, [0.1, 0.3], 0.0, "greater"),
+            "dip_across_beyond_untrained": check("dip_across_beyond_untrained", 0.02, [0.01, 0.03], 0.0, "greater"),
+            "dip_in_head_beyond_untrained": check("dip_in_head_beyond_untrained", 0.01, [0.004, 0.02], 0.0, "greater"),
             "cooperation_R": check("cooperation_R", 1.8, [1.4, 2.2], 1.0, "greater"),
             "cooperation_A": check("cooperation_A", 1.3, [1.1, 1.5], 1.0, "greater"),
             "dip_across": check("dip_across", 0.02, [0.01, 0.03], 0.0, "greater"),
             "dip_in_head": check("dip_in_head", 0.01, [0.004, 0.02], 0.0, "greater")}}),
         part(schema.Hull, stats={"gates": {"probe": gate()}, "checks": {
+            "reach_beyond_random": check("reach_beyond_random", 0.3, [0.2, 0.4], 0.0, "greater"),
+            "efficiency_falls_beyond_random": check("efficiency_falls_beyond_random", -0.1, [-0.2, -0.05], 0.0, "less"),
             "no_violations": check("no_violations", 0, None, 0, "equal"),
             "gap_grows": check("gap_grows", 2.0, [1.0, 3.0], 0.0, "greater"),
             "efficiency_falls": check("efficiency_falls", -0.1, [-0.2, -0.05], 0.0, "less")}}),

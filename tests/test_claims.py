@@ -19,12 +19,18 @@ def verdicts(summary: dict) -> dict[str, str]:
     return claims.claims_summary(summary)["claims"]
 
 
-ALL_CHECKS = [("C1", "nodes_pretrain.stats.checks", n) for n in claims.NODE_CHECKS] + \
-             [("C2", "nodes_finetune.stats.checks", n) for n in claims.NODE_CHECKS] + \
-             [("C3", "ssb.stats.checks", "eps_amplified"), ("C3", "nodes_pretrain.stats.checks", "head_order_parameter")] + \
-             [("C4", "crossover.stats.checks", n) for n in claims.CROSSOVER_CHECKS] + \
-             [("C5", "hull.stats.checks", n) for n in ("gap_grows", "efficiency_falls")] + \
-             [("C6", "apt.stats.checks", n) for n in claims.APT_CHECKS]
+def _evidence(names):
+    return [n for n, role in names if role == "evidence"]
+
+
+# every evidence check of every claim: (claim, where its record is, its name)
+ALL_CHECKS = [("C1", "nodes_pretrain.stats.checks", n) for n in _evidence(claims.NODE_CHECKS)] + \
+             [("C2", "nodes_finetune.stats.checks", n) for n in _evidence(claims.NODE_CHECKS)] + \
+             [("C3", "ssb.stats.checks", "eps_amplified"), ("C3", "nodes_pretrain.stats.checks", "eps_heads_differ"),
+              ("C3", "nodes_finetune.stats.checks", "eps_heads_differ")] + \
+             [("C4", "crossover.stats.checks", n) for n in _evidence(claims.CROSSOVER_CHECKS)] + \
+             [("C5", "hull.stats.checks", n) for n in _evidence(claims.HULL_CHECKS)] + \
+             [("C6", "apt.stats.checks", n) for n in _evidence(claims.APT_CHECKS)]
 
 
 def at(summary, path):
@@ -66,14 +72,29 @@ def test_one_check_not_passed_gives_partly_and_a_holds_needs_its_interval(claim,
                          else [lo, c["null"]], c["null"], c["direction"]))
     assert c["passed"] is False
     v = verdicts(s)
-    assert v[claim] == "partly"
+    core = name == claims.CORE[claim]
+    # without its core check a claim's words are not shown; with it, the others make it "partly"
+    assert v[claim] == ("inconclusive" if core else "partly"), (claim, name)
     assert all(v[k] == "holds" for k in claims.CLAIMS if k != claim)
-    at(s, path)[name]["passed"] = None                                   # missing value: not passed either
-    assert verdicts(s)[claim] == "partly"
+    at(s, path)[name] = {"missing": True}                                # a missing record caps the verdict
+    v = verdicts(s)[claim]
+    assert v == ("not testable" if core else "partly"), (claim, name)
+
+
+@pytest.mark.parametrize("claim, path, name", ALL_CHECKS)
+def test_an_interval_on_the_wrong_side_gives_does_not_hold(claim, path, name):
+    s = holding_summary()
+    c = at(s, path)[name]
+    lo, hi = c["ci"]
+    null, width = c["null"], hi - lo
+    wrong = [null - 2 * width, null - width] if c["direction"] == "greater" else [null + width, null + 2 * width]
+    at(s, path)[name] = stats.check(name, c["statistic"], sum(wrong) / 2, wrong, null, c["direction"])
+    assert verdicts(s)[claim] == "does not hold"
 
 
 @pytest.mark.parametrize("claim, paths", [
-    ("C1", ["nodes_pretrain.stats.gates.probe", "pretrain.variants.main.gate"]),
+    ("C1", ["nodes_pretrain.stats.gates.probe", "nodes_pretrain.stats.gates.probe_untrained",
+            "pretrain.variants.main.gate"]),
     ("C2", ["nodes_finetune.stats.gates.probe", "pretrain.variants.main.gate"]),
     ("C3", ["pretrain.variants.symmetric.gate", "pretrain.variants.symmetric_eps.gate",
             "pretrain.variants.node_symmetric.gate"]),          # the probes gate only their own check (below)
@@ -104,31 +125,42 @@ def test_c6_block_one_gate_failing_does_not_matter_and_other_checkpoint_skips_ba
     assert v["C2"] == v["C4"] == v["C5"] == "holds" and v["C1"] == v["C6"] == "not testable"
 
 
-def test_failed_invariants_and_no_passed_check():
+def test_failed_invariants_are_errors_and_never_move_a_verdict():
     s = holding_summary()
     s["hull"]["stats"]["checks"]["no_violations"] = check("no_violations", 2, None, 0, "equal")
-    assert verdicts(s)["C5"] == "does not hold"
+    out = claims.claims_summary(s)
+    assert out["claims"]["C5"] == "holds" and out["stats"]["C5"]["errors"] == ["no_violations"]
     s = holding_summary()
     s["ssb"]["stats"]["checks"]["symmetric_exact"] = check("symmetric_exact", 3e-8, None, 0.0, "equal")
-    assert verdicts(s)["C3"] == "does not hold"
+    out = claims.claims_summary(s)
+    assert out["claims"]["C3"] == "holds" and out["stats"]["C3"]["errors"] == ["symmetric_exact"]
+    assert out["stats"]["C3"]["sanity"] == ["symmetric_exact", "node_symmetric_exact",
+                                             "tied_heads_identical[nodes_pretrain]", "tied_heads_identical[nodes_finetune]"]
+
+
+def test_nothing_passing_is_inconclusive_and_nothing_computed_is_not_testable():
     s = holding_summary()
-    for name in claims.NODE_CHECKS:
-        at(s, "nodes_pretrain.stats.checks")[name]["passed"] = False
-    assert verdicts(s)["C1"] == "does not hold"
-    for name in claims.NODE_CHECKS:
-        at(s, "nodes_pretrain.stats.checks")[name]["passed"] = None
-    assert verdicts(s)["C1"] == "not testable"                             # every check missing
+    for name in _evidence(claims.NODE_CHECKS):
+        c = at(s, "nodes_pretrain.stats.checks")[name]
+        at(s, "nodes_pretrain.stats.checks")[name] = stats.check(name, "x", c["null"], [c["null"] - 1, c["null"] + 1],
+                                                                 c["null"], c["direction"])
+    assert verdicts(s)["C1"] == "inconclusive"
+    for name in _evidence(claims.NODE_CHECKS):
+        at(s, "nodes_pretrain.stats.checks")[name] = {"missing": True}
+    out = claims.claims_summary(s)
+    assert out["claims"]["C1"] == "not testable" and "missing" in out["stats"]["C1"]["reason"]
 
 
 def test_c3_parts():
     s = holding_summary()
     del s["ssb"]["stats"]["checks"]["node_symmetric_exact"]               # not written: no node_symmetric gate
     del s["pretrain"]["variants"]["node_symmetric"]
-    assert verdicts(s)["C3"] == "partly"                                    # the check itself counts as missing
+    assert verdicts(s)["C3"] == "holds"                                     # a sanity check decides nothing
     s = holding_summary()
     del s["ssb"]
     for sec in ("nodes_pretrain", "nodes_finetune"):
-        del s[sec]["stats"]["checks"]["head_order_parameter"]
+        for name in ("eps_heads_differ", "tied_heads_identical"):
+            del s[sec]["stats"]["checks"][name]
     assert verdicts(s)["C3"] == "not measured"
 
 
@@ -146,35 +178,38 @@ def test_no_holds_without_an_interval_excluding_the_null():
     assert set(verdicts(s).values()) == {"holds"}
 
 
-def test_claims_summary_records_paths_and_verdicts():
+def test_claims_summary_records_paths_roles_and_verdicts():
     s = holding_summary()
-    s["apt"]["stats"]["checks"]["frequency"]["passed"] = False
+    s["apt"]["stats"]["checks"]["grows_along_blocks"]["passed"] = False
+    s["apt"]["stats"]["checks"]["grows_along_blocks"]["ci"] = [-0.1, 1.0]
     out = claims.claims_summary(s)
     assert out["claims"]["C6"] == "partly" and out["claims"]["C1"] == "holds"
     st = out["stats"]["C6"]
-    assert st["verdict"] == "partly"
+    assert st["verdict"] == "partly" and st["core"] == "frequency" and "grows_along_blocks" in st["reason"]
     assert [g["path"] for g in st["gates"]] == ["pretrain.variants.main.gate", "apt.stats.gates.probe_block_6"]
     assert [c["path"] for c in st["checks"]] == ["apt.stats.checks.frequency", "apt.stats.checks.grows_along_blocks"]
+    assert st["evidence"] == ["frequency", "grows_along_blocks"] and st["sanity"] == [] and st["context"] == []
+    assert {c["role"] for c in out["stats"]["C5"]["checks"]} == {"evidence", "sanity", "context"}
     json.dumps(out)                                                          # storable in summary.json
 
 
-def test_c3_functional_check_gated_by_its_own_probe_leaves_the_weight_checks_deciding():
-    """A failed token probe (nodes_pretrain) makes head_order_parameter[nodes_pretrain] not
-    testable, not C3: the weight-level checks have their own (backbone) gates."""
+def test_c3_functional_check_gated_by_its_own_probe_leaves_the_others_deciding():
+    """A failed token probe (nodes_pretrain) makes eps_heads_differ[nodes_pretrain] not
+    testable, not C3: the other checks have their own gates."""
     s = holding_summary()
     s["nodes_pretrain"]["stats"]["gates"]["probe_random"]["passed"] = False
     row = {r["claim"]: r for r in report.claims_table(s)}["C3"]
     assert row["verdict"] == "holds"
-    assert "head_order_parameter[nodes_pretrain]" in row["interval"] and "not testable" in row["interval"]
+    assert "eps_heads_differ[nodes_pretrain]" in row["interval"] and "not testable" in row["interval"]
     assert "gates only its own check" in row["gate"]
-    # the excluded check cannot rescue a failing one ...
+    # the excluded check cannot rescue a failing core ...
     s["ssb"]["stats"]["checks"]["eps_amplified"]["passed"] = False
-    assert verdicts(s)["C3"] == "partly"
+    assert verdicts(s)["C3"] == "inconclusive"
     # ... and a variant's backbone gate still vetoes the whole claim
     s["pretrain"]["variants"]["symmetric"]["gate"]["passed"] = False
     assert verdicts(s)["C3"] == "not testable"
-    # every check gated out and no other check: not testable
-    only = {"profile": "quick", "nodes_pretrain": copy.deepcopy(s["nodes_pretrain"])}
+    # without the core check (no ssb section): not testable
+    only = {"profile": "quick", "nodes_pretrain": copy.deepcopy(holding_summary()["nodes_pretrain"])}
     assert verdicts(only)["C3"] == "not testable"
 
 

@@ -29,7 +29,7 @@ One of "holds", "partly", "inconclusive", "does not hold", "not testable", "not 
   (the reason says which, and says "missing" for a record that is not there);
 - an evidence check's interval lies on the wrong side of its null          -> "does not hold";
 - every evidence check passes (none missing)                               -> "holds";
-- the core check and at least one other pass, none contradicts             -> "partly"
+- the core check passes, not all do, none contradicts                      -> "partly"
   (also the most a claim with a missing evidence check can get; the reason names it);
 - otherwise (nothing passes, or the core check does not)                   -> "inconclusive".
 
@@ -207,15 +207,13 @@ def decide(gates: Sequence[dict], checks: Sequence[dict], core: str | None = Non
     if not missing and len(passed) == len(present):
         return "holds", "every evidence check passed"
     core_ok = core is None or core_rec.get("passed") is True
-    if core_ok and passed and (len(passed) >= 2 or core is None):
+    if core_ok and passed:
         why = [f"not passed: {', '.join(not_passed)}"] if not_passed else []
         why += [f"missing: {', '.join(missing)}"] if missing else []
-        return "partly", "; ".join(why) or "partly"
-    if core_ok and passed and missing and not not_passed:
-        return "partly", f"missing: {', '.join(missing)}"
+        return "partly", "; ".join(why)
     if not passed:
         return "inconclusive", "no evidence check passed, none contradicts"
-    return "inconclusive", f"core check {core} not passed" if not core_ok else "only the core check passed"
+    return "inconclusive", f"core check {core} not passed"
 
 
 def verdict(gates: Sequence[dict], checks: Sequence[dict], core: str | None = None) -> str:

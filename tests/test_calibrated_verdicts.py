@@ -1,0 +1,262 @@
+"""Calibrated verdicts (docs/method.md, "Verdicts"): the five verdict rules, the unbiased overlap
+null, the clustered token statistics, the dense growth rate, and each new null."""
+import numpy as np
+import pytest
+import torch
+
+from ssb import apt, claims, crossover, hull, recognition, stats
+
+
+def _check(name, value, ci, null=0.0, direction="greater", role="evidence", **extra):
+    return {**stats.check(name, "test statistic", value, ci, null, direction), "name": name, "role": role, **extra}
+
+
+PASSED_GATE = {"name": "probe", "passed": True}
+
+
+# ----------------------------------------------------------------------------- the five verdicts
+
+def test_holds_needs_every_evidence_check():
+    checks = [_check("core", 1.0, [0.5, 1.5]), _check("other", 1.0, [0.2, 2.0])]
+    assert claims.decide([PASSED_GATE], checks, "core") == ("holds", "every evidence check passed")
+
+
+def test_partly_needs_the_core_check():
+    checks = [_check("core", 1.0, [0.5, 1.5]), _check("a", 1.0, [0.2, 2.0]), _check("b", 0.1, [-0.5, 0.7])]
+    v, why = claims.decide([PASSED_GATE], checks, "core")
+    assert v == "partly" and "b" in why
+    # without the core, the same passes say nothing about the claim's words
+    checks = [_check("core", 0.1, [-0.5, 0.7]), _check("a", 1.0, [0.2, 2.0]), _check("b", 1.0, [0.2, 2.0])]
+    assert claims.decide([PASSED_GATE], checks, "core")[0] == "inconclusive"
+
+
+def test_does_not_hold_needs_an_interval_on_the_wrong_side():
+    checks = [_check("core", 1.0, [0.5, 1.5]), _check("a", -1.0, [-2.0, -0.5])]
+    v, why = claims.decide([PASSED_GATE], checks, "core")
+    assert v == "does not hold" and "a" in why
+    less = [_check("core", 1.0, [0.5, 1.5]), _check("a", 1.0, [0.5, 1.5], direction="less")]
+    assert claims.decide([PASSED_GATE], less, "core")[0] == "does not hold"
+
+
+def test_inconclusive_when_nothing_passes_and_nothing_contradicts():
+    checks = [_check("core", 0.0, [-1.0, 1.0]), _check("a", 0.0, [-1.0, 1.0])]
+    assert claims.decide([PASSED_GATE], checks, "core")[0] == "inconclusive"
+
+
+def test_not_testable_says_failed_or_missing():
+    checks = [_check("core", 1.0, [0.5, 1.5])]
+    v, why = claims.decide([{"name": "backbone", "passed": False}], checks, "core")
+    assert v == "not testable" and "not passed" in why and "missing" not in why
+    v, why = claims.decide([{"name": "backbone", "missing": True, "passed": None}], checks, "core")
+    assert v == "not testable" and "missing" in why and "not passed" not in why
+    v, why = claims.decide([PASSED_GATE], [{"name": "core", "missing": True, "passed": None, "role": "evidence"}], "core")
+    assert v == "not testable" and "core check core missing" in why
+
+
+def test_a_missing_evidence_check_caps_the_verdict_at_partly():
+    checks = [_check("core", 1.0, [0.5, 1.5]), _check("a", 1.0, [0.5, 1.5]),
+              {"name": "b", "missing": True, "passed": None, "role": "evidence"}]
+    v, why = claims.decide([PASSED_GATE], checks, "core")
+    assert v == "partly" and "missing: b" in why
+
+
+def test_sanity_and_context_never_move_a_verdict():
+    evidence = [_check("core", 0.0, [-1.0, 1.0])]
+    for role in ("sanity", "context"):
+        passing = evidence + [_check("x", 1.0, [0.5, 1.5], role=role)]
+        assert claims.decide([PASSED_GATE], passing, "core")[0] == "inconclusive"
+        against = evidence + [_check("x", -1.0, [-2.0, -0.5], role=role)]
+        assert claims.decide([PASSED_GATE], against, "core")[0] == "inconclusive"
+    broken = [{**stats.check("exact", "gap", 1e-7, None, 0.0, "equal"), "role": "sanity"}]
+    assert claims.sanity_errors(broken) == ["exact"]
+
+
+def test_invariants_are_sanity_checks_in_the_rules():
+    roles = dict(claims.SSB_CHECKS) | dict(claims.HULL_CHECKS)
+    assert roles["symmetric_exact"] == roles["node_symmetric_exact"] == roles["no_violations"] == "sanity"
+    assert roles["gap_grows"] == "context" and dict(claims.NODE_CHECKS)["small_sets"] == "context"
+    for claim, core in claims.CORE.items():
+        assert core, claim
+
+
+def test_a_partial_run_reads_the_backbone_gate_its_sections_carry():
+    gate = {"name": "backbone learned", "passed": True, "value": 0.1, "null": 0.05, "p": 1e-9}
+    summary = {"finetune": {"checkpoint": "ours"},
+               "hull": {"stats": {"gates": {"probe": {"passed": True}, "backbone": gate},
+                                  "checks": {"reach_beyond_random": stats.check("r", "s", 0.2, [0.1, 0.3], 0.0),
+                                             "efficiency_falls_beyond_random": stats.check("e", "s", -0.1, [-0.2, -0.05],
+                                                                                           0.0, "less")}}}}
+    out = claims.claims_summary(summary)
+    assert out["claims"]["C5"] == "holds"
+    del summary["hull"]["stats"]["gates"]["backbone"]
+    out = claims.claims_summary(summary)
+    assert out["claims"]["C5"] == "not testable" and "missing" in out["stats"]["C5"]["reason"]
+
+
+# ----------------------------------------------------------------------------- the overlap null
+
+def _independent_sets(rng, k, m, size_max):
+    masks = np.zeros((k, m), dtype=bool)
+    popularity = rng.dirichlet(np.ones(m) * 0.7)
+    for i in range(k):
+        size = rng.integers(1, size_max + 1)
+        masks[i, rng.choice(m, size, replace=False, p=popularity)] = True
+    return masks
+
+
+def test_swap_randomisation_keeps_set_sizes_and_item_counts():
+    rng = np.random.default_rng(0)
+    m = _independent_sets(rng, 30, 40, 6)
+    out = stats.swap_randomized(m, rng)
+    assert (out.sum(1) == m.sum(1)).all() and (out.sum(0) == m.sum(0)).all()
+    assert not np.array_equal(out, m)
+
+
+@pytest.mark.parametrize("k,m,size_max", [(43, 60, 5), (8, 30, 6), (40, 16, 4)])
+def test_the_node_specific_null_rarely_passes_structureless_sets(k, m, size_max):
+    """Independent sets drawn from a shared popularity: node_specific must pass in at most 5 %
+    of draws (the earlier pool null passed in 65-94 %)."""
+    passes = 0
+    draws = 40
+    for seed in range(draws):
+        rng = np.random.default_rng([seed, k])
+        masks = _independent_sets(rng, k, m, size_max)
+        rows = recognition.jaccard_rows(masks)
+        null = recognition.jaccard_null(masks, 60, seed)
+        value, ci = stats.mean_ci(rows - null.mean(0), n_boot=300, seed=seed)
+        passes += stats.check("node_specific", "", value, ci, 0.0, "less")["passed"]
+    assert passes / draws <= 0.05 + 1e-9, passes
+
+
+def _node_specific(masks, seed=0):
+    rows = recognition.jaccard_rows(masks)
+    null = recognition.jaccard_null(masks, 200, seed)
+    value, ci = stats.mean_ci(rows - null.mean(0), seed=seed)
+    return stats.check("node_specific", "", value, ci, 0.0, "less")
+
+
+def test_the_node_specific_null_sees_planted_specificity():
+    """The lines of the projective plane of order 3 (difference set {0, 1, 3, 9} mod 13): every
+    node holds 4 items, every item 4 nodes, and any two nodes share exactly one item -- less
+    overlap than sets of those margins share by chance."""
+    masks = np.zeros((13, 13), dtype=bool)
+    for i in range(13):
+        masks[i, [(i + d) % 13 for d in (0, 1, 3, 9)]] = True
+    assert _node_specific(masks)["passed"]
+
+
+def test_planted_shared_sets_are_evidence_against_node_specificity():
+    """Two groups of nodes, each recognising only its group's items: more overlap than chance."""
+    masks = np.zeros((20, 20), dtype=bool)
+    rng = np.random.default_rng(2)
+    for i in range(20):
+        group = np.arange(10) + 10 * (i % 2)
+        masks[i, rng.choice(group, 5, replace=False)] = True
+    c = _node_specific(masks)
+    assert c["passed"] is False and claims.contradicts(c)
+
+
+# ----------------------------------------------------------------------------- clustered statistics
+
+def test_cluster_paired_test_is_the_paired_wald_test_for_singletons():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(400) < 0.6, rng.random(400) < 0.5
+    t = stats.cluster_paired_test(a, b, np.arange(400))
+    w = stats.paired_accuracy_test(a, b)
+    assert t["difference"] == pytest.approx(w["difference"])
+    assert t["ci"][0] == pytest.approx(w["ci"][0], rel=1e-2)
+
+
+def test_clustering_widens_the_interval_of_correlated_items():
+    """Whole sequences right or wrong together: the clustered interval is wider and the gate
+    that counted positions as independent would pass falsely."""
+    rng = np.random.default_rng(3)
+    seq = np.repeat(np.arange(40), 25)
+    a = np.repeat(rng.random(40) < 0.55, 25)
+    b = np.repeat(rng.random(40) < 0.45, 25)
+    t = stats.cluster_paired_test(a, b, seq)
+    w = stats.paired_accuracy_test(a, b)
+    assert (t["ci"][1] - t["ci"][0]) > 3 * (w["ci"][1] - w["ci"][0])
+    assert t["clusters"] == 40
+
+
+def test_a_repeated_position_counts_once_in_the_gate():
+    y = np.array([1, 1, 1, 0, 0, 2])
+    pred = np.array([1, 1, 1, 1, 0, 2])
+    keys = np.array([7, 7, 7, 8, 9, 10])              # item 7 masked in three draws
+    g = stats.probe_gate(y, pred, np.array([0, 0, 0, 1]), clusters=np.array([0, 0, 0, 1, 2, 3]), keys=keys)
+    assert g["n"] == 4
+    assert stats.first_occurrence(keys).tolist() == [True, False, False, True, True, True]
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    seq = np.repeat(np.arange(5), 3)
+    seen = []
+    stats.cluster_bootstrap_ci(lambda i: seen.append(np.bincount(seq[i], minlength=5)) or 0.0, seq, n_boot=20)
+    for counts in seen[1:]:
+        assert (counts % 3 == 0).all()
+
+
+def test_newey_west_interval_is_wider_for_a_random_walk_and_rarely_passes():
+    passes_iid = passes_hac = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        walk = np.cumsum(rng.normal(size=60)) * 0.05        # log g(t) wandering without a trend
+        t = np.arange(60.0)
+        hac = stats.hac_slope(t, walk)
+        iid = stats.growth_rate(t, np.exp(walk))
+        passes_hac += hac["ci"][0] > 0
+        passes_iid += iid["ci"][0] > 0
+    assert passes_hac < passes_iid
+    assert stats.hac_slope(np.arange(4.0), np.ones(4))["slope"] is None
+
+
+# ----------------------------------------------------------------------------- C4, C5, C6 nulls
+
+def test_independent_voters_take_the_plurality_lowest_label_on_ties():
+    singles = np.array([[0, 1, 2], [1, 1, 0], [2, 0, 0], [3, 3, 3]])
+    out = crossover.voter_predictions(singles, [np.array([0, 1]), np.array([0, 1, 2])], 4)
+    assert out[0].tolist() == [0, 1, 0]          # item 0: {0, 1} tie -> 0; item 2: {2, 0} tie -> 0
+    assert out[1].tolist() == [0, 1, 0]
+
+
+def test_random_heads_keep_shape_row_norms_and_bias():
+    from ssb.heads import ClassifierHead
+    head = ClassifierHead(12, 5, layers=1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        head.fc1.weight.normal_()
+        head.fc1.bias.normal_()
+    rh = hull.random_heads(head, 2, seed=0)
+    for h in rh:
+        assert h.fc1.weight.shape == head.fc1.weight.shape
+        assert torch.allclose(h.fc1.weight.norm(dim=1), head.fc1.weight.norm(dim=1), rtol=1e-5)
+        assert torch.equal(h.fc1.bias, head.fc1.bias)
+        assert not torch.equal(h.fc1.weight, head.fc1.weight)
+    assert not torch.equal(rh[0].fc1.weight, rh[1].fc1.weight)
+
+
+def test_beyond_random_checks_pass_a_reaching_head_and_not_its_copy():
+    import pandas as pd
+    n = np.repeat([1, 2, 4, 8], 10)
+    u = np.repeat([3, 6, 9, 12], 10).astype(float)
+    trained = pd.DataFrame({"n": n, "U": u, "recognized": np.repeat([2, 3, 3, 3], 10)})
+    rnd = pd.DataFrame({"n": n, "U": u, "recognized": np.zeros(40)})
+    out = hull.beyond_random_checks(trained, [rnd, rnd], 16)
+    assert out["reach_beyond_random"]["passed"] and out["efficiency_falls_beyond_random"]["passed"]
+    same = hull.beyond_random_checks(rnd, [rnd], 16)
+    assert not same["reach_beyond_random"]["passed"]
+
+
+def test_shuffled_predictions_do_not_penalise_knowing_rare_tokens():
+    """A model right on every rare token and on no frequent one: its APT falls with frequency,
+    and so does nothing of its shuffled predictions -- the check says "against", not a false
+    pass; a model that predicts only the frequent tokens gets no free pass either."""
+    rng = np.random.default_rng(0)
+    counts = np.array([1000, 500, 200, 100, 50, 20, 10, 5])
+    y = rng.choice(8, 4000, p=counts / counts.sum())
+    frequent_only = np.where(y < 2, y, 0)
+    check, nulls = apt.frequency_check(y, frequent_only, counts, 8, 5, n_null=10, n_boot=200)
+    assert not check["passed"]
+    assert "shuffled" in check["statistic"]
+    assert nulls["spearman_shuffled_predictions"] is not None
