@@ -273,9 +273,27 @@ def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
     profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
     head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
     res = recognition.nodal_analysis(head, probe, 6, profile)
-    out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100)
+    # the untrained control: the same test items, node vectors without information
+    noise = Probe({6: rng.normal(0, 0.3, ztr.shape).astype(np.float32)}, ytr,
+                  {6: rng.normal(0, 0.3, zte.shape).astype(np.float32)}, yte, n_classes,
+                  [f"l{i}" for i in range(n_classes)], n_heads, d_head, checkpoint_fp="synthetic-crossover-noise")
+    head0 = heads.fit_head(profile, noise, 6, layers=1, progress=False)
+    res0 = recognition.nodal_analysis(head0, noise, 6, profile)
+    out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained=(head0, noise, res0),
+                                         backbone_gate={"name": "backbone", "passed": True})
     checks, gates = out["stats"]["checks"], out["stats"]["gates"]
-    assert set(checks) == {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head"}
+    assert set(checks) == {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head", "cooperation_beyond_voters",
+                           "cooperation_beyond_untrained", "kappa_R_beyond_untrained", "dip_across_beyond_untrained",
+                           "dip_in_head_beyond_untrained"}
+    assert gates["backbone"]["passed"] is True
+    c = checks["cooperation_beyond_untrained"]
+    assert c["value"] == pytest.approx(c["trained"] - c["untrained"])
+    # against itself the paired difference is exactly 0, whatever the resample
+    same = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50, untrained=(head, probe, res))
+    for name in ("cooperation_beyond_untrained", "dip_across_beyond_untrained", "dip_in_head_beyond_untrained"):
+        assert same["stats"]["checks"][name]["ci"] == [0.0, 0.0] and same["stats"]["checks"][name]["passed"] is False
+    alone = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50)
+    assert alone["stats"]["checks"]["cooperation_beyond_untrained"]["missing"] is True
     assert gates["probe"]["passed"] is True                                  # the synthetic head learned
     assert checks["dip_across"]["n_last"] < n_heads * d_head                   # the one full set is left out
     assert checks["dip_in_head"]["n_last"] == d_head

@@ -246,7 +246,7 @@ def test_measured_strings_come_from_the_summary():
     s = holding_summary()
     rows = {r["claim"]: r for r in report.claims_table(s)}
     assert "3" in rows["C1"]["measured"] and "7" in rows["C1"]["measured"]     # base-rate and 1/C rule counts
-    assert "0.4 [0.3, 0.5]" in rows["C1"]["interval"] and "> 0.05" in rows["C1"]["null"]
+    assert "0.6 [0.55, 0.7]" in rows["C1"]["interval"] and "> 0.05" in rows["C1"]["null"]
     assert "1.37" in rows["C3"]["measured"] and "== 0" in rows["C3"]["null"]
     assert "0.61" in rows["C6"]["measured"]
     assert "statistic of small_sets" in rows["C1"]["statistic"]
@@ -258,7 +258,7 @@ def test_markdown_contains_numbers_figures_and_escapes():
     md = report.claims_markdown(s, figures)
     assert md == report.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
     assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
-    for number in ("0.4 [0.3, 0.5]", "1.37", "0.61"):
+    for number in ("0.6 [0.55, 0.7]", "1.37", "0.61"):
         assert number in md
     assert md.count("| **holds** |") == 6
     assert "![03_node_token_map](03_node_token_map.png)" in md

@@ -352,7 +352,11 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
             "beyond_untrained", "fraction beyond the permutation null, trained minus untrained backbone "
             "(same architecture and seed, 0 steps; Newcombe interval)", value, ci, 0.0, "greater",
             trained=trained["fraction"], untrained=u["fraction"])
-        gates["probe_untrained"] = probe_beyond_untrained(res, untrained)
+        if np.array_equal(res.full.y_true, untrained.full.y_true):
+            gates["probe_untrained"] = probe_beyond_untrained(res, untrained)
+        else:                         # not paired: the gate cannot be taken (C1 then says it is missing)
+            gates["probe_untrained"] = {"name": "probe beyond the untrained backbone", "missing": True, "passed": None,
+                                        "reason": "the untrained probe was evaluated on other test items"}
         nulls["untrained"] = {"fraction_beyond_null": u["fraction"], "fraction_beyond_null_ci": u["ci"],
                               "median_recognized_node": float(np.median(untrained.singles.n_recognized)),
                               "recognized_full": int(untrained.full.n_recognized[0]),
