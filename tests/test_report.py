@@ -260,7 +260,7 @@ def test_markdown_contains_numbers_figures_and_escapes():
     assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
     for number in ("0.6 [0.55, 0.7]", "1.37", "0.61"):
         assert number in md
-    assert md.count("| **holds** |") == 6
+    assert md.count("| **holds**<br>") == 6 and "(core) ✓" in md
     assert "![03_node_token_map](03_node_token_map.png)" in md
     c1 = md.index("### C1"), md.index("03_node_token_map.png)")
     assert c1[0] < c1[1] < md.index("### C5") < md.index("07_efficiency.png)") < md.index("### Other figures")
@@ -313,4 +313,5 @@ def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
     assert row["why"] in report.claims_markdown(summary) and row["why"] in report.claims_text(summary)
     assert "class=\"why\"" in report.claims_html(summary)
     summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
-    assert {r["claim"]: r for r in report.claims_table(summary)}["C6"]["why"] == ""
+    why = {r["claim"]: r for r in report.claims_table(summary)}["C6"]["why"]
+    assert why == "frequency (core) ✓ · grows along blocks –"          # the checks at a glance

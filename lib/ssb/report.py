@@ -338,15 +338,41 @@ def _gate_text(g: dict) -> str:
     return f"{g['name']}: {state} ({detail}){scope}"
 
 
+def _role(c: dict) -> str:
+    role = c.get("role", "evidence")
+    return "" if role == "evidence" else f"[{role}] "
+
+
 def _interval_text(c: dict) -> str:
     if c.get("missing"):
-        return f"{c['name']}: missing"
+        return f"{_role(c)}{c['name']}: missing"
     if c.get("gated_out"):
         return f"{c['name']} {fmt(c.get('value'))}: not testable (its probe gate failed; left out of the verdict)"
     lo, hi = (c.get("ci") or [None, None])[:2]
     ci = "" if c.get("direction") == "equal" else f" [{fmt(lo)}, {fmt(hi)}]"
     state = {True: "passed", False: "not passed", None: "n/a"}[c.get("passed")]
-    return f"{c['name']} {fmt(c.get('value'))}{ci} ({state})"
+    if c.get("role", "evidence") == "evidence" and claims.contradicts(c):
+        state = "against"
+    if c.get("role") == "sanity" and c.get("passed") is False:
+        state = "FAILED: a bug, please report it"
+    return f"{_role(c)}{c['name']} {fmt(c.get('value'))}{ci} ({state})"
+
+
+def check_marks(checks: Sequence[dict], core: str | None = None) -> str:
+    """The evidence checks of a claim at a glance: name ✓ (passed), ✗ (interval on the wrong side
+    of its null), · (not passed, inconclusive) or – (missing, or left out by its own gate); the
+    core check first, marked "core"."""
+    ev = [c for c in checks if c.get("role", "evidence") == "evidence"]
+    ev.sort(key=lambda c: c.get("name") != core)
+
+    def mark(c):
+        if c.get("missing") or c.get("gated_out") or (c.get("passed") is None and c.get("value") is None):
+            return "–"
+        if claims.contradicts(c):
+            return "✗"
+        return "✓" if c.get("passed") is True else "·"
+    return " · ".join(f"{c['name'].replace('_', ' ')}{' (core)' if c.get('name') == core else ''} {mark(c)}"
+                      for c in ev)
 
 
 def _null_text(c: dict) -> str:
@@ -402,13 +428,19 @@ def _descriptive(summary: dict, claim: str) -> str:
     return "; ".join(parts)
 
 
-def _why_not_testable(summary: dict, gates: Sequence[dict], v: str) -> str:
-    """For a "not testable" verdict: which gates failed (or went missing), on which profile, and
-    which profile trains long enough to try again; "" for the other verdicts."""
-    if v != "not testable":
+def _why(summary: dict, decided: dict) -> str:
+    """The one-line reason of a verdict: its evidence checks ✓/✗ (``check_marks``) and, for
+    "not testable", which gate failed or went missing, on which profile, and which profile
+    trains long enough to try again."""
+    v = decided["verdict"]
+    if v == "not measured":
         return ""
-    failed = claims.failed_gates(gates)
-    reason = (f"gate {', '.join(failed)} not passed" if failed else "no check could be computed")
+    if v != "not testable":
+        marks = check_marks(decided["checks"], decided.get("core"))
+        errors = decided.get("errors") or []
+        bug = f"; SANITY CHECK FAILED (a bug): {', '.join(errors)}" if errors else ""
+        return f"{marks}{bug}" if marks else decided.get("reason", "")
+    reason = decided.get("reason") or "no check could be computed"
     profile = str(summary.get("profile") or "")
     base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
     text = f"not testable on {profile}: {reason}" if profile else f"not testable: {reason}"
@@ -431,7 +463,7 @@ def claims_table(summary: dict) -> list[dict]:
                          "measured": "not measured in this run",
                          "gate": "", "statistic": "", "interval": "", "null": "", "verdict": v})
             continue
-        rows.append({"claim": claim, "title": title, "paper": paper, "why": _why_not_testable(summary, gates, v),
+        rows.append({"claim": claim, "title": title, "paper": paper, "why": _why(summary, decided[claim]),
                      "measured": _descriptive(summary, claim) or "; ".join(_interval_text(c) for c in checks),
                      "gate": "; ".join(_gate_text(g) for g in gates) or "none",
                      "statistic": "; ".join(_statistic_text(c) for c in checks),
