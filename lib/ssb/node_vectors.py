@@ -63,6 +63,43 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.in
                  "pytorch_model.bin.index.json")
 
 
+# What the analysis assumes of the encoder (docs/method.md): bidirectional self-attention over
+# one sentence, absolute position embeddings read at positions 0..T-1, every head of width
+# hidden_size / num_attention_heads.  A config field that computes something else is refused;
+# transformers 5 would otherwise ignore some of them (position_embedding_type) and run another model.
+def encoder_config_problems(config) -> list[str]:
+    """Why a BERT config's encoder computes something other than what the node analysis assumes
+    ([] when nothing)."""
+    problems = []
+    if getattr(config, "is_decoder", False):
+        problems.append("is_decoder is true (causal attention: each position sees only the ones before it)")
+    if getattr(config, "add_cross_attention", False):
+        problems.append("add_cross_attention is true (a decoder's cross-attention blocks)")
+    if getattr(config, "is_encoder_decoder", False):
+        problems.append("is_encoder_decoder is true")
+    position = getattr(config, "position_embedding_type", "absolute")
+    if position not in (None, "absolute"):
+        problems.append(f"position_embedding_type is {position!r} (the analysis reads absolute position "
+                        "embeddings; this transformers version would silently run absolute ones instead)")
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    if not heads or hidden % heads:
+        problems.append(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads} "
+                        "(node k belongs to head k // d_head)")
+    if getattr(config, "pruned_heads", None):
+        problems.append(f"pruned_heads {config.pruned_heads} (blocks of unequal width)")
+    return problems
+
+
+def _weights_files(path: Path) -> list[str]:
+    return [name for name in _WEIGHT_FILES if (path / name).is_file()] or list(_WEIGHT_FILES[:1])
+
+
+def non_finite_weights(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding NaN or infinite values."""
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def load_backbone(checkpoint: str | Path, allow_download: bool = False):
     """A frozen ``BertModel`` from a local directory (ours or any BERT checkpoint), or from the
     Hub when ``allow_download``, verified rather than trusted:
@@ -70,14 +107,23 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
     - ``model_type`` must be one of SUPPORTED_MODEL_TYPES (ValueError naming the type);
     - every backbone weight must be in the file (ValueError listing the first missing ones);
       unused heads (MLM, classifier, pooler) are fine, any other unexpected weight is an error;
-    - the geometry is the loaded model's (``model.config``), which then matches the file.
+    - the geometry is the loaded model's (``model.config``), which then matches the file;
+    - the config computes what the analysis assumes (``encoder_config_problems``: no decoder,
+      no cross-attention, absolute positions, equal heads), ValueError naming the field;
+    - every weight is finite (ValueError naming the first tensors holding NaN or inf).
 
     FileNotFoundError when the directory, its config.json or its weights are missing; ValueError
-    naming the file when they cannot be read."""
+    naming the file when they cannot be read (a truncated model.safetensors, say)."""
     from transformers import AutoConfig, BertModel
 
     path = Path(str(checkpoint)).expanduser()
+    if path.is_file() and path.parent.is_dir() and path.name in ("config.json", *_WEIGHT_FILES):
+        raise FileNotFoundError(f"checkpoint {path} is a file; pass the directory that holds it: "
+                                f"-p checkpoint {path.parent}")
     if path.exists():
+        if not path.is_dir():
+            raise FileNotFoundError(f"checkpoint {path} is a file, not a model directory "
+                                    "(a directory with config.json and model weights)")
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is not a model checkpoint: no config.json in it")
         if not any((path / name).is_file() for name in _WEIGHT_FILES):
@@ -97,12 +143,19 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
         raise ValueError(f"checkpoint {label} has model_type {model_type!r}; supported: "
                          f"{', '.join(SUPPORTED_MODEL_TYPES)} (BertModel layout: node vectors are the input of "
                          "encoder.layer[i].attention.output.dense, absolute position ids from 0)")
+    problems = encoder_config_problems(config)
+    if problems:
+        raise ValueError(f"checkpoint {label}: its config.json describes an encoder that computes something other "
+                         f"than the analysed BERT encoder: {'; '.join(problems)}. Use a plain bidirectional "
+                         "BERT encoder checkpoint (or fix config.json if these fields are wrong)")
     try:
         model, info = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False,
                                                 output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ValueError(f"checkpoint {label}: the weights cannot be loaded as a BertModel "
-                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own SafetensorError, torch RuntimeError...
+        where = ", ".join(str(path / name) for name in _weights_files(path)) if local else label
+        raise ValueError(f"checkpoint {label}: the weights file {where} cannot be loaded as a BertModel "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it is "
+                         "probably truncated or corrupt: copy or save the checkpoint again") from None
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ValueError(f"checkpoint {label}: {len(missing)} backbone weight(s) missing from the weights file "
@@ -115,6 +168,11 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
                          f"({len(unexpected)} unexpected, {len(mismatched)} of another shape), e.g. "
                          f"{', '.join((unexpected + mismatched)[:5])}")
     attention_projections(model)
+    bad = non_finite_weights(model)
+    if bad:
+        raise ValueError(f"checkpoint {label}: {len(bad)} weight tensor(s) hold NaN or infinite values, e.g. "
+                         f"{', '.join(bad[:5])}; every node vector would be garbage. The training that wrote "
+                         "it diverged or the file is damaged: use another checkpoint")
     model.eval().requires_grad_(False)
     return model
 
