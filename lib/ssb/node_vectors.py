@@ -266,6 +266,13 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                     else:
                         w = am.unsqueeze(-1).float()
                         rows = (z * w).sum(1) / w.sum(1).clamp(min=1)
+                    if not bool(torch.isfinite(rows).all()):    # stop: nothing non-finite is ever cached
+                        source = getattr(model.config, "_name_or_path", "") or "(in memory)"
+                        raise FloatingPointError(
+                            f"node-vector extraction: block {b} gives NaN or infinite node vectors for input rows "
+                            f"{s}..{s + len(ids) - 1} (checkpoint {source}); nothing was cached. Check the "
+                            "checkpoint's weights (load_backbone refuses non-finite ones), or run on the CPU "
+                            "without bf16 (-p mixed_precision no)")
                     out[b][row:row + len(rows)] = rows.cpu().numpy()
                 row += len(rows)
     finally:
