@@ -284,3 +284,57 @@ def test_config_json_given_instead_of_its_directory_names_the_directory(tmp_path
     d = save_bert(tmp_path / "bert")
     with pytest.raises(FileNotFoundError, match=rf"is a file; pass the directory that holds it: -p checkpoint {d}$"):
         load_backbone(d / "config.json")
+
+
+def test_garbage_in_a_node_vector_cache_is_detected_named_and_recomputed(tmp_path, capfd):
+    """The header stays intact and the file keeps its size: only the recorded checksum can tell."""
+    calls = []
+
+    def compute(allocate):
+        calls.append(1)
+        out = allocate(6, (50, 4))
+        out[:] = np.arange(200, dtype=np.float32).reshape(50, 4)
+        return {6: out}
+
+    key = {"weights": "w", "inputs": "i", "blocks": [6]}
+    first = np.array(cached_node_vectors(tmp_path, key, compute)[6])
+    (path,) = list(tmp_path.glob("nodes-*/block-6.npy"))
+    header = len(path.read_bytes()) - first.nbytes
+    garbage = np.random.default_rng(0).normal(size=first.shape).astype(np.float32)
+    with open(path, "r+b") as f:
+        f.seek(header)
+        f.write(garbage.tobytes())
+    assert np.array_equal(np.load(path), garbage)                 # a valid .npy of the right shape
+    with pytest.warns(UserWarning, match=rf"node-vector cache {path.parent} cannot be read \(CacheContentChanged: "
+                      r"the content of block-6\.npy differs from the checksum.*deleted, recomputing"):
+        again = cached_node_vectors(tmp_path, key, compute)
+    assert len(calls) == 2 and np.array_equal(again[6], first)
+    np.asarray(cached_node_vectors(tmp_path, key, compute)[6])
+    assert len(calls) == 2                                          # the recomputed entry verifies
+
+
+def test_node_vector_cache_without_checksums_is_recomputed(tmp_path):
+    def compute(allocate):
+        out = allocate(6, (3, 2))
+        out[:] = 1.0
+        return {6: out}
+
+    key = {"weights": "w", "blocks": [6]}
+    cached_node_vectors(tmp_path, key, compute)
+    (record,) = list(tmp_path.glob("nodes-*/checksums.json"))
+    record.unlink()
+    with pytest.warns(UserWarning, match=r"no readable checksums\.json.*cannot be verified.*recomputing"):
+        cached_node_vectors(tmp_path, key, compute)
+    assert record.exists()
+
+
+def test_cache_warnings_also_reach_the_terminal(monkeypatch, capfd):
+    import io
+    import sys
+
+    from ssb.node_vectors import warn_cache
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())               # as inside a kernel: stderr is captured
+    with pytest.warns(UserWarning, match="cache x changed"):
+        warn_cache("cache x changed")
+    assert "warning: cache x changed" in capfd.readouterr().err

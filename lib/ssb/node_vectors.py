@@ -303,13 +303,40 @@ def _block_file(block: int) -> str:
     return f"block-{int(block)}.npy"
 
 
-def _read_cache(path: Path, parts: dict) -> dict[int, np.ndarray] | None:
+class CacheContentChanged(ValueError):
+    """A cache file's bytes differ from the checksum recorded when it was written."""
+
+
+def warn_cache(message: str, stacklevel: int = 3) -> None:
+    """A cache warning, shown where the code runs and also on the terminal: inside a notebook
+    kernel the warning lands in the notebook, so it is also written to the process's own stderr
+    (the runner's terminal)."""
+    import sys
+
+    warnings.warn(message, stacklevel=stacklevel)
+    terminal = sys.__stderr__
+    if terminal is not None and terminal is not sys.stderr:
+        try:
+            print(f"warning: {message}", file=terminal, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def _read_cache(path: Path, parts: dict, verify: bool = True) -> dict[int, np.ndarray] | None:
     """The cached blocks, memory-mapped read-only; None when the key differs; an exception when
-    the files are damaged (truncated, missing, of unequal length)."""
+    the files are damaged (truncated, missing, of unequal length, or bytes that differ from the
+    checksums recorded when they were written: CacheContentChanged)."""
     import json
 
     if json.loads((path / _CACHE_KEYS_FILE).read_text()) != parts:
         return None
+    changed = atomic.changed_files(path) if verify else []
+    if changed == [atomic.CHECKSUMS_FILE]:
+        raise CacheContentChanged(f"it has no readable {atomic.CHECKSUMS_FILE} (written before content checksums "
+                                  "were recorded, or damaged), so its content cannot be verified")
+    if changed:
+        raise CacheContentChanged(f"the content of {', '.join(changed)} differs from the checksum recorded when "
+                                  "it was written (the file was modified or damaged on disk)")
     z = {int(b): np.load(path / _block_file(b), mmap_mode="r") for b in parts["blocks"]}
     shapes = {a.shape[0] for a in z.values()}
     if len(shapes) != 1 or any(a.ndim != 2 or a.dtype != np.float32 for a in z.values()):
@@ -323,8 +350,10 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     """Node vectors cached under ``cache_keys.cache_key(key_parts)`` (weights and data
     fingerprints, ``blocks``, selection...), computed and stored on a miss.
 
-    The cache is a directory ``nodes-<key>/`` with ``key_parts.json`` and one float32
-    ``block-<b>.npy`` per block.  ``compute(allocate)`` fills the arrays that ``allocate(block,
+    The cache is a directory ``nodes-<key>/`` with ``key_parts.json``, one float32
+    ``block-<b>.npy`` per block and ``checksums.json``, the content digest of every block file
+    (``atomic.write_checksums``), verified on every read: a file whose bytes changed on disk is
+    a warning naming the entry (also on the terminal), and the entry is recomputed.  ``compute(allocate)`` fills the arrays that ``allocate(block,
     shape)`` hands it (``node_vectors(..., allocate=allocate)``): memory-mapped files in a
     temporary directory, swapped into place when complete, so the node vectors stream to disk
     and an interrupted run leaves no half-written cache.  What comes back is memory-mapped and
@@ -341,9 +370,9 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     if path.is_dir() and not force:
         try:
             z = _read_cache(path, parts)
-        except Exception as err:  # noqa: BLE001 - a truncated or foreign file: recompute it
-            warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
-                          "recomputing", stacklevel=2)
+        except Exception as err:  # noqa: BLE001 - a truncated, modified or foreign file: recompute it
+            warn_cache(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
+                       "recomputing")
             shutil.rmtree(path, ignore_errors=True)
             z = None
         if z is not None:
@@ -364,8 +393,9 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
             else:                                   # compute did not use allocate: store what it returned
                 np.save(tmp / _block_file(block), np.asarray(arr, dtype=np.float32))
         del z, arr
+        atomic.write_checksums(tmp, [_block_file(b) for b in parts["blocks"]])
         (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts, sort_keys=True))
-    return _read_cache(path, parts)
+    return _read_cache(path, parts, verify=False)           # just written and hashed: read as it is
 
 
 @dataclass
