@@ -57,7 +57,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import atomic, claims, profiles, report, results
+from . import atomic, claims, notebooks_meta, profiles, report, results
 
 # Parameters every notebook accepts besides the profile fields; set by options, not by -p.
 DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
@@ -140,7 +140,13 @@ def resolve_path_parameter(name: str, value: Any, cwd: str | os.PathLike | None 
     looks_like_path = given.is_absolute() or value.startswith(("./", "../", "~", ".\\", "..\\")) \
         or value in (".", "..")
     if candidate.exists():
-        return str(Path(os.path.normpath(candidate.absolute())))
+        resolved = Path(os.path.normpath(candidate.absolute()))
+        if name == "checkpoint" and resolved.is_file():
+            raise ValueError(f"-p checkpoint {value}: {resolved} is a file; a checkpoint is the directory holding "
+                             f"config.json and the weights: -p checkpoint {resolved.parent}")
+        if name == "fewrel_file" and resolved.is_dir():
+            raise ValueError(f"-p fewrel_file {value}: {resolved} is a directory; give the FewRel JSON file itself")
+        return str(resolved)
     if looks_like_path:
         raise ValueError(f"-p {name} {value}: {candidate} does not exist (relative paths are resolved "
                          f"against the directory the command was run from, {base})")
@@ -199,6 +205,17 @@ def check_notebooks_accept(notebooks: list[Path], overrides: dict[str, Any]) -> 
             hint = f"; run only the notebooks that take it: --only {','.join(accepting)}" if accepting else ""
             raise ValueError(f"-p {name} is not accepted by {', '.join(refusing)} (they would ignore it and "
                              f"analyse our own pre-trained BERT-6){hint}")
+
+
+def check_device(setting: str) -> None:
+    """ValueError naming ``-p device`` when the device cannot be had here (``cuda`` without a GPU);
+    torch is imported only for ``cuda``."""
+    if setting in ("auto", "cpu"):
+        return
+    try:
+        profiles.resolve_device(setting)
+    except ValueError as err:
+        raise ValueError(f"-p device {setting}: {err}") from None
 
 
 def check_writable(directory: Path) -> None:
@@ -266,7 +283,11 @@ def build_plan(args: argparse.Namespace) -> Plan:
         value = coerce_parameter(name, text, sorted(own))
         overrides[name] = resolve_path_parameter(name, value) if name in PATH_PARAMETERS else value
     profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS and k not in own}
-    profiles.get_profile(args.profile, **profile_fields)          # unknown names, bad values: ValueError
+    profile = profiles.get_profile(args.profile, **profile_fields)  # unknown names, bad values: ValueError
+    for name, value in overrides.items():                         # the notebooks' own parameters (n_seeds, ...)
+        if name in own:
+            notebooks_meta.check_notebook_parameter(name, value, profile)
+    check_device(profile.device)
     data_dir = args.data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir is not None and str(data_dir).strip():
         given = data_dir
