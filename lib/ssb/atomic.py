@@ -218,18 +218,32 @@ def changed_files(directory: str | os.PathLike) -> list[str]:
 # ----------------------------------------------------------------------------- one writer at a time
 
 
+_LOCKS: dict[str, Any] = {}
+
+
+def _file_lock(lock_file: Path):
+    """One ``filelock.FileLock`` per lock file and process, so that nested ``locked`` blocks of one
+    process re-enter it instead of waiting for themselves."""
+    from filelock import FileLock
+
+    key = os.path.abspath(lock_file)
+    if key not in _LOCKS:
+        _LOCKS[key] = FileLock(key)
+    return _LOCKS[key]
+
+
 @contextlib.contextmanager
 def locked(path: str | os.PathLike, timeout: float = 600.0) -> Iterator[None]:
     """Hold an exclusive advisory lock for ``path`` (on ``.<name>.lock`` beside it) for the block:
     read-modify-write a shared file inside it and no concurrent update is lost.  Re-entrant within
     a process (``filelock``); TimeoutError naming the lock file after ``timeout`` seconds."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_file = path.parent / f".{path.name}.lock"
     try:
-        with FileLock(str(lock_file), timeout=timeout):
+        with _file_lock(lock_file).acquire(timeout=timeout):
             yield
     except Timeout:
         raise TimeoutError(f"{path} is locked by another process (lock file {lock_file}) for more than "
