@@ -239,3 +239,102 @@ def test_two_processes_racing_on_one_atomic_target(tmp_path, kind):
         text = target.read_text()
         assert text in {f"{t}-299\n" * 500 for t in "pq"}
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
+
+
+# ----------------------------------------------------------------------------- what a checkpoint computes (issue 23)
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("is_decoder", True, "is_decoder is true (causal attention"),
+    ("add_cross_attention", True, "add_cross_attention is true"),
+    ("position_embedding_type", "relative_key", "position_embedding_type is 'relative_key'"),
+])
+def test_config_that_changes_what_the_encoder_computes_is_refused(tmp_path, field, value, reason):
+    d = save_bert(tmp_path / "bert")
+    config = json.loads((d / "config.json").read_text())
+    config[field] = value
+    (d / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"computes something other than the analysed BERT encoder: .*"
+                       + reason.replace("(", r"\(")):
+        load_backbone(d)
+
+
+def test_non_finite_weight_is_refused_naming_the_tensor(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d = save_bert(tmp_path / "bert")
+    weights = load_file(str(d / "model.safetensors"))
+    name = next(k for k in weights if k.endswith("layer.1.attention.self.query.weight"))
+    weights[name][0, 0] = float("nan")
+    save_file(weights, str(d / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"1 weight tensor\(s\) hold NaN or infinite values, e\.g\. "
+                       r"encoder\.layer\.1\.attention\.self\.query\.weight"):
+        load_backbone(d)
+
+
+def test_truncated_weights_file_is_named(tmp_path):
+    d = save_bert(tmp_path / "bert")
+    weights = d / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"the weights file {weights} cannot be loaded.*SafetensorError.*truncated"):
+        load_backbone(d)
+
+
+def test_config_json_given_instead_of_its_directory_names_the_directory(tmp_path):
+    d = save_bert(tmp_path / "bert")
+    with pytest.raises(FileNotFoundError, match=rf"is a file; pass the directory that holds it: -p checkpoint {d}$"):
+        load_backbone(d / "config.json")
+
+
+def test_garbage_in_a_node_vector_cache_is_detected_named_and_recomputed(tmp_path, capfd):
+    """The header stays intact and the file keeps its size: only the recorded checksum can tell."""
+    calls = []
+
+    def compute(allocate):
+        calls.append(1)
+        out = allocate(6, (50, 4))
+        out[:] = np.arange(200, dtype=np.float32).reshape(50, 4)
+        return {6: out}
+
+    key = {"weights": "w", "inputs": "i", "blocks": [6]}
+    first = np.array(cached_node_vectors(tmp_path, key, compute)[6])
+    (path,) = list(tmp_path.glob("nodes-*/block-6.npy"))
+    header = len(path.read_bytes()) - first.nbytes
+    garbage = np.random.default_rng(0).normal(size=first.shape).astype(np.float32)
+    with open(path, "r+b") as f:
+        f.seek(header)
+        f.write(garbage.tobytes())
+    assert np.array_equal(np.load(path), garbage)                 # a valid .npy of the right shape
+    with pytest.warns(UserWarning, match=rf"node-vector cache {path.parent} cannot be read \(CacheContentChanged: "
+                      r"the content of block-6\.npy differs from the checksum.*deleted, recomputing"):
+        again = cached_node_vectors(tmp_path, key, compute)
+    assert len(calls) == 2 and np.array_equal(again[6], first)
+    np.asarray(cached_node_vectors(tmp_path, key, compute)[6])
+    assert len(calls) == 2                                          # the recomputed entry verifies
+
+
+def test_node_vector_cache_without_checksums_is_recomputed(tmp_path):
+    def compute(allocate):
+        out = allocate(6, (3, 2))
+        out[:] = 1.0
+        return {6: out}
+
+    key = {"weights": "w", "blocks": [6]}
+    cached_node_vectors(tmp_path, key, compute)
+    (record,) = list(tmp_path.glob("nodes-*/checksums.json"))
+    record.unlink()
+    with pytest.warns(UserWarning, match=r"no readable checksums\.json.*cannot be verified.*recomputing"):
+        cached_node_vectors(tmp_path, key, compute)
+    assert record.exists()
+
+
+def test_cache_warnings_also_reach_the_terminal(monkeypatch, capfd):
+    import io
+    import sys
+
+    from ssb.node_vectors import warn_cache
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())               # as inside a kernel: stderr is captured
+    with pytest.warns(UserWarning, match="cache x changed"):
+        warn_cache("cache x changed")
+    assert "warning: cache x changed" in capfd.readouterr().err

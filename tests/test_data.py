@@ -5,6 +5,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import os
 import socket
 import sys
@@ -479,3 +480,57 @@ def test_real_fewrel_files_match_pins():
         assert digest == data.FEWREL_SHA256[name]
     val = data.load_fewrel(data.fewrel_path("val_wiki.json", SHARED, download_missing=False))
     assert len(val) == 16 and {len(v) for v in val.values()} == {700}
+
+
+# --- issue 23: FewRel input is checked, not trusted -------------------------------------------
+
+
+def test_load_fewrel_refuses_a_duplicated_relation_id_naming_both(tmp_path):
+    one, two = json.dumps([fewrel_instance()] * 3), json.dumps([fewrel_instance()] * 2)
+    path = tmp_path / "mine.json"
+    path.write_text(f'{{"P1": {one}, "P2": {one}, "P1": {two}}}')    # json.loads would keep the last P1
+    with pytest.raises(DataError) as err:
+        data.load_fewrel(path)
+    message = str(err.value)
+    assert "'P1' twice" in message and "entry 1 (3 instances)" in message and "entry 3 (2 instances)" in message
+    assert str(path) in message
+
+
+@pytest.mark.parametrize("tokens, head, problem", [
+    (["", "", ""], (0,), "only blank tokens"),
+    (["a", " ", "\n", "b"], (1, 2), "'h' span [1, 2] whose tokens are all blank"),
+])
+def test_load_fewrel_refuses_blank_sentences_and_blank_entities(tmp_path, tokens, head, problem):
+    record = fewrel_record()
+    record["P2"][1] = {"tokens": tokens, "h": ["x", "Q1", [list(head)]], "t": ["y", "Q2", [[len(tokens) - 1]]]}
+    path = write_json(tmp_path / "mine.json", record)
+    with pytest.raises(DataError, match=r"relation 'P2', instance 1 has .*" + re.escape(problem)):
+        data.load_fewrel(path)
+
+
+def test_load_fewrel_keeps_sentences_with_some_blank_tokens(tmp_path):
+    """FewRel's own val_wiki.json has 178 sentences holding a blank token ('\\xa0', '\\n'): fine."""
+    record = fewrel_record()
+    record["P1"][0]["tokens"][2] = "\xa0"
+    assert data.load_fewrel(write_json(tmp_path / "mine.json", record)) == record
+
+
+def test_advice_for_a_custom_fewrel_file_points_to_no_upstream_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "network_available", lambda timeout=3.0: True)
+    broken = tmp_path / "mine.json"
+    broken.write_text('{"P1": [')
+    with pytest.raises(DataError) as err:
+        data.load_fewrel(broken)
+    assert "thunlp" not in str(err.value) and "pass another FewRel-format file" in str(err.value)
+    with pytest.raises(DataError) as err:                    # not downloaded from a URL that has no such file
+        data.fewrel_path("mine_elsewhere.json", tmp_path)
+    assert "thunlp" not in str(err.value) and "none of FewRel's own files" in str(err.value)
+    official = write_json(tmp_path / "val_wiki.json", {"P1": []})
+    with pytest.raises(DataError, match=r"github\.com/thunlp/FewRel, data/val_wiki\.json"):
+        data.load_fewrel(official)
+
+
+def test_fewrel_path_to_a_directory_says_so(tmp_path):
+    (tmp_path / "fewrel").mkdir()
+    with pytest.raises(DataError, match=r"is a directory, not a FewRel JSON file"):
+        data.fewrel_path(tmp_path / "fewrel")

@@ -149,17 +149,17 @@ def test_failing_notebook_stops_the_run_and_is_reported(tmp_path, out_root, caps
     assert rc != 0
     assert not any(p.exists() for p in stale) and keep.exists()
     assert "removed .01_breaks.ipynb.k3j2a_x9.ipynb" in out
-    assert "FAILED: 01_breaks (see reports/smoke/01_breaks.html)" in out
+    assert "FAILED: 01_breaks (see reports/smoke/01_breaks.failed.html)" in out
     assert "boom-marker-xyz" in out
     assert [r["notebook"] for r in read_log(out_root)] == ["01_breaks"]     # 02 never started
 
-    assert "boom-marker-xyz" in (reports / "01_breaks.html").read_text()   # rendered despite --no-html
-    assert not (reports / "02_after.ipynb").exists()
+    assert "boom-marker-xyz" in (reports / "01_breaks.failed.html").read_text()   # rendered despite --no-html
+    assert not (reports / "01_breaks.html").exists() and not (reports / "02_after.ipynb").exists()
     timings = json.loads((reports / "timings.json").read_text())
     assert timings["01_breaks"]["status"] == "failed"
     assert timings["02_after"]["status"] == "skipped"
     index = (reports / "index.html").read_text()
-    assert "01_breaks.html" in index and "failed" in index
+    assert "01_breaks.failed.html" in index and "failed" in index
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -266,8 +266,9 @@ def test_unreadable_notebook_fails_with_an_error_page(tmp_path, out_root, capsys
 
     rc = runner.main(["--profile", "smoke", "--notebooks-dir", str(nbs)])
     assert rc == 1
-    assert "FAILED: 01_broken (see reports/smoke/01_broken.html)" in capsys.readouterr().out
-    page = (reports / "01_broken.html").read_text()
+    assert "FAILED: 01_broken (see reports/smoke/01_broken.failed.html) (its last good report is kept)" \
+        in capsys.readouterr().out
+    page = (reports / "01_broken.failed.html").read_text()
     assert "01_broken failed" in page and "stale copy" not in page
     assert (reports / "01_broken.ipynb").read_text() == "stale copy from an earlier run"   # left as it was
     assert not read_log(out_root) and not (reports / "02_after.ipynb").exists()

@@ -7,6 +7,12 @@ race with another writer is retried, and the last writer wins with a complete co
 
 Temporary names look like ``.<target name>.<pid>-<random><suffix>``;
 ``remove_stale_temporaries`` deletes those whose process is gone (after a SIGKILL).
+
+What is on disk is verified, not trusted: ``write_checksums`` records a content digest of
+files (xxh3-128 when ``xxhash`` is installed, else blake2b) and ``changed_files`` names the
+ones whose bytes differ now (``python -m ssb.bench cache_check`` measures what it costs).
+Shared files that several processes update (``summary.json``) are read, modified and written
+inside ``locked(path)``, an advisory lock on ``<dir>/.<name>.lock``, so no update is lost.
 """
 from __future__ import annotations
 
@@ -144,3 +150,101 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Canonical JSON (sorted keys, 2-space indent, trailing newline), written atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+# ----------------------------------------------------------------------------- content checksums
+
+CHECKSUMS_FILE = "checksums.json"
+_HASH_CHUNK = 8 << 20
+
+
+def digest_algorithm() -> str:
+    """The content digest in use: "xxh3_128" (fast, when the xxhash package is installed), else "blake2b"."""
+    try:
+        import xxhash  # noqa: F401
+    except ImportError:
+        return "blake2b"
+    return "xxh3_128"
+
+
+def _hasher(algorithm: str):
+    if algorithm == "xxh3_128":
+        import xxhash
+        return xxhash.xxh3_128()
+    if algorithm == "blake2b":
+        import hashlib
+        return hashlib.blake2b(digest_size=16)
+    raise ValueError(f"unknown digest algorithm {algorithm!r}")
+
+
+def file_digest(path: str | os.PathLike, algorithm: str | None = None) -> str:
+    """The content digest of every byte of ``path``."""
+    h = _hasher(algorithm or digest_algorithm())
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_checksums(directory: str | os.PathLike, names: list[str]) -> Path:
+    """Record the digest of each file ``names`` of ``directory`` in ``directory/checksums.json``."""
+    directory = Path(directory)
+    algorithm = digest_algorithm()
+    record = {"algorithm": algorithm, "files": {n: file_digest(directory / n, algorithm) for n in sorted(names)}}
+    write_json(directory / CHECKSUMS_FILE, record)
+    return directory / CHECKSUMS_FILE
+
+
+def changed_files(directory: str | os.PathLike) -> list[str]:
+    """The files of ``directory`` whose bytes differ from its ``checksums.json`` (missing files
+    included); ``[CHECKSUMS_FILE]`` when that record is missing or unreadable; [] when all match."""
+    directory = Path(directory)
+    try:
+        record = json.loads((directory / CHECKSUMS_FILE).read_text())
+        algorithm, files = record["algorithm"], dict(record["files"])
+        _hasher(algorithm)
+    except (OSError, ValueError, KeyError, TypeError):
+        return [CHECKSUMS_FILE]
+    changed = []
+    for name, digest in sorted(files.items()):
+        try:
+            if file_digest(directory / name, algorithm) != digest:
+                changed.append(name)
+        except OSError:
+            changed.append(name)
+    return changed
+
+
+# ----------------------------------------------------------------------------- one writer at a time
+
+
+_LOCKS: dict[str, Any] = {}
+
+
+def _file_lock(lock_file: Path):
+    """One ``filelock.FileLock`` per lock file and process, so that nested ``locked`` blocks of one
+    process re-enter it instead of waiting for themselves."""
+    from filelock import FileLock
+
+    key = os.path.abspath(lock_file)
+    if key not in _LOCKS:
+        _LOCKS[key] = FileLock(key)
+    return _LOCKS[key]
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike, timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive advisory lock for ``path`` (on ``.<name>.lock`` beside it) for the block:
+    read-modify-write a shared file inside it and no concurrent update is lost.  Re-entrant within
+    a process (``filelock``); TimeoutError naming the lock file after ``timeout`` seconds."""
+    from filelock import Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = path.parent / f".{path.name}.lock"
+    try:
+        with _file_lock(lock_file).acquire(timeout=timeout):
+            yield
+    except Timeout:
+        raise TimeoutError(f"{path} is locked by another process (lock file {lock_file}) for more than "
+                           f"{timeout:.0f} s; if no other run is going on, delete the lock file") from None

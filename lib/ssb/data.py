@@ -426,6 +426,12 @@ def fewrel_path(
     given = Path(name_or_path).expanduser()
     if given.is_file():
         return given.absolute()
+    if given.is_dir():
+        raise DataError(
+            f"FewRel file {given.absolute()} is a directory, not a FewRel JSON file; give the file "
+            f"itself (e.g. {given / 'val_wiki.json'}), or a bare file name such as val_wiki.json "
+            f"to use the data directory."
+        )
     if given.parent != Path("."):
         raise DataError(
             f"FewRel file {given} not found (looked in {given.absolute().parent}); give an "
@@ -436,6 +442,13 @@ def fewrel_path(
     target = folder / name
     if target.is_file():
         return target
+    official = name in FEWREL_SHA256
+    if not official:                  # no such file upstream: nothing to download or point to
+        raise DataError(
+            f"FewRel file {name} not found in {folder}, and it is none of FewRel's own files "
+            f"({', '.join(sorted(FEWREL_SHA256))}); give the path of your file (e.g. ./{name}), put "
+            f"it into {folder}/, or {SET_DATA_DIR} to a directory holding fewrel/{name}."
+        )
     if download_missing and network_available():
         return download(FEWREL_URL.format(name=name), target, FEWREL_SHA256.get(name))
     reason = "offline, so it cannot be downloaded" if download_missing else "downloading is disabled"
@@ -446,19 +459,58 @@ def fewrel_path(
     )
 
 
-def _read_json(path: Path, what: str) -> Any:
-    """Parse a JSON file; any failure becomes a DataError naming the file and position."""
+def fewrel_fix(path: Path) -> str:
+    """What to do about a broken FewRel-format file: fetch the original again for one of FewRel's
+    own files, fix or replace it for any other (a user's file has no original to point to)."""
+    if path.name in FEWREL_SHA256:
+        return f"replace it with the original (github.com/thunlp/FewRel, data/{path.name})"
+    return "fix the file, or pass another FewRel-format file with -p fewrel_file"
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: Any, second: Any, first_index: int, second_index: int):
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+        self.first_index, self.second_index = first_index, second_index
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``json.loads`` object hook: the object as a dict, _DuplicateKey when a key repeats
+    (``json.loads`` would silently keep the last copy)."""
+    out: dict = {}
+    where: dict[str, int] = {}
+    for index, (key, value) in enumerate(pairs):
+        if key in out:
+            raise _DuplicateKey(key, out[key], value, where[key], index)
+        out[key], where[key] = value, index
+    return out
+
+
+def _describe(value: Any) -> str:
+    return f"{len(value)} instances" if isinstance(value, list) else f"a {type(value).__name__}"
+
+
+def _read_json(path: Path, what: str, unique_keys: bool = False) -> Any:
+    """Parse a JSON file; any failure becomes a DataError naming the file and position.
+    ``unique_keys``: a key that repeats within an object (a duplicated relation id) is an error
+    naming both copies."""
+    fix = fewrel_fix(path) if what == "FewRel file" else "replace it with the original file"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read {what} {path} ({e}); replace it with the original file") from e
+        raise DataError(f"cannot read {what} {path} ({e}); {fix}") from e
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys if unique_keys else None)
+    except _DuplicateKey as dup:
+        raise DataError(
+            f"{what} {path} holds the key {dup.key!r} twice: entry {dup.first_index + 1} "
+            f"({_describe(dup.first)}) and entry {dup.second_index + 1} ({_describe(dup.second)}) of "
+            f"the same object; a JSON reader keeps only the last copy. Merge or rename them; {fix}."
+        ) from None
     except json.JSONDecodeError as e:
         raise DataError(
             f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; "
-            f"the file is probably truncated or corrupt: replace it with the original "
-            f"(github.com/thunlp/FewRel, data/{path.name})."
+            f"the file is probably truncated or corrupt: {fix}."
         ) from e
 
 
@@ -476,6 +528,8 @@ def _instance_problem(instance: Any) -> str | None:
     tokens = instance["tokens"]
     if not isinstance(tokens, list) or not tokens or not all(isinstance(tok, str) for tok in tokens):
         return "has 'tokens' that is not a non-empty list of strings"
+    if not any(tok.strip() for tok in tokens):
+        return f"has only blank tokens ({tokens[:3]!r}{', ...' if len(tokens) > 3 else ''}): an empty sentence"
     for key in ("h", "t"):
         entity = instance[key]
         if not (isinstance(entity, list) and len(entity) >= 3 and isinstance(entity[2], list) and entity[2]):
@@ -487,18 +541,23 @@ def _instance_problem(instance: Any) -> str | None:
             if outside:
                 return (f"has a {key!r} span {span} with position(s) {outside} outside the "
                         f"sentence of {len(tokens)} tokens (0..{len(tokens) - 1})")
+            if not any(tokens[p].strip() for p in span):
+                return (f"has a {key!r} span {span} whose tokens are all blank "
+                        f"({[tokens[p] for p in span][:3]!r}): the entity is empty")
     return None
 
 
 def load_fewrel(path: str | os.PathLike) -> dict[str, list[dict]]:
     """Read and validate a FewRel file: ``{relation id: [instance, ...]}``.
 
-    Each instance has ``tokens`` (non-empty list of strings) and ``h``/``t`` entities
-    ``[name, id, [[positions...], ...]]`` whose positions index into ``tokens``.
+    Each instance has ``tokens`` (non-empty list of strings, not all blank) and ``h``/``t``
+    entities ``[name, id, [[positions...], ...]]`` whose positions index into ``tokens`` and
+    cover at least one token that is not blank.  A relation id that appears twice is an error
+    naming both copies (a JSON reader would keep the last one silently).
     """
     path = Path(path)
-    fix = f"replace it with the original (github.com/thunlp/FewRel, data/{path.name})"
-    data = _read_json(path, "FewRel file")
+    fix = fewrel_fix(path)
+    data = _read_json(path, "FewRel file", unique_keys=True)
     if not isinstance(data, dict):
         raise DataError(
             f"FewRel file {path} holds a JSON {type(data).__name__}, not an object keyed by "

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key, files_fingerprint, text_fingerprint
 from .fewrel import encode_sentences
+from .node_vectors import non_finite_weights
 from .pretrain import linear_schedule, set_deterministic
 from .profiles import resolve_device
 from .results import runs_dir
@@ -83,6 +84,10 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
         model = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=split.n_labels(), local_files_only=True)
     except Exception as err:                          # noqa: BLE001 - truncated or foreign weights
         raise ValueError(f"checkpoint {checkpoint} cannot be loaded for fine-tuning ({type(err).__name__}: {err})") from None
+    bad = non_finite_weights(model.bert)
+    if bad:
+        raise FloatingPointError(f"full fine-tuning: checkpoint {checkpoint} holds NaN or infinite weights "
+                                 f"({', '.join(bad[:3])}); nothing was trained or cached. Use another checkpoint")
     max_len = min(profile.max_len, model.config.max_position_embeddings)
     ids, am = map(torch.from_numpy, encode_sentences(tokenizer, split.train_texts, max_len))
     y = torch.as_tensor(split.train_labels)
@@ -113,7 +118,16 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        if not torch.isfinite(loss):                  # stop: no NaN result is ever cached
+            raise FloatingPointError(f"full fine-tuning of checkpoint {checkpoint}: the loss is {loss.item()} at step "
+                                     f"{step + 1} of {steps} (finetune_lr {lr}); nothing was cached. Lower "
+                                     f"finetune_lr (-p finetune_lr {lr / 10:g}) or check the checkpoint's weights")
         log.append({"step": step + 1, "loss": loss.item()})
+    bad = non_finite_weights(model)
+    if bad:
+        raise FloatingPointError(f"full fine-tuning of checkpoint {checkpoint}: the weights {', '.join(bad[:3])} "
+                                 f"hold NaN or infinite values after {steps} steps; nothing was cached. Lower "
+                                 f"finetune_lr (-p finetune_lr {lr / 10:g})")
     result = {"accuracy": _accuracy(model, tids, tam, ty), "steps": steps, "log": log,
               "train_seconds": time.perf_counter() - t0, "config": cfg}
     atomic.write_json(path, result)

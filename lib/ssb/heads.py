@@ -239,6 +239,13 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
         for s in range(0, len(perm), batch_size):
             idx = train_idx[perm[s:s + batch_size]]                      # rows of z in this batch
             loss = torch.nn.functional.cross_entropy(_forward(head, rows[idx], d_block), y[idx].to(device))
+            if not torch.isfinite(loss):        # stop: a NaN head is never kept nor cached
+                bad_rows = not bool(torch.isfinite(rows[idx]).all())
+                raise FloatingPointError(
+                    f"head training: the loss is {float(loss.detach())} in epoch {epoch} "
+                    + ("because the node vectors of this batch hold NaN or infinite values (the backbone or "
+                       "its cached node vectors are broken: rerun with force=True, or use another checkpoint)"
+                       if bad_rows else f"(lr {lr}); lower head_lr (-p head_lr {lr / 10:g})"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -403,12 +410,16 @@ def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = Fa
             return load_head(path, n_in=cfg["n_in"])
         except UnreadableHead:              # deleted with a one-line warning: retrain below
             pass
-    head, history = train_head(
-        probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
-        epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
-        patience=profile.head_patience, seed=profile.seed,
-        tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
-        standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
+    try:
+        head, history = train_head(
+            probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
+            epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
+            patience=profile.head_patience, seed=profile.seed,
+            tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
+            standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
+    except FloatingPointError as err:
+        raise FloatingPointError(f"{err} [{probe.task} probe, block {block}, backbone weights "
+                                 f"{probe.checkpoint_fp or 'unknown'}; nothing was cached]") from None
     save_head(head, path, extra={"config": cfg, "history": history})
     return head
 

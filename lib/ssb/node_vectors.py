@@ -63,6 +63,43 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.in
                  "pytorch_model.bin.index.json")
 
 
+# What the analysis assumes of the encoder (docs/method.md): bidirectional self-attention over
+# one sentence, absolute position embeddings read at positions 0..T-1, every head of width
+# hidden_size / num_attention_heads.  A config field that computes something else is refused;
+# transformers 5 would otherwise ignore some of them (position_embedding_type) and run another model.
+def encoder_config_problems(config) -> list[str]:
+    """Why a BERT config's encoder computes something other than what the node analysis assumes
+    ([] when nothing)."""
+    problems = []
+    if getattr(config, "is_decoder", False):
+        problems.append("is_decoder is true (causal attention: each position sees only the ones before it)")
+    if getattr(config, "add_cross_attention", False):
+        problems.append("add_cross_attention is true (a decoder's cross-attention blocks)")
+    if getattr(config, "is_encoder_decoder", False):
+        problems.append("is_encoder_decoder is true")
+    position = getattr(config, "position_embedding_type", "absolute")
+    if position not in (None, "absolute"):
+        problems.append(f"position_embedding_type is {position!r} (the analysis reads absolute position "
+                        "embeddings; this transformers version would silently run absolute ones instead)")
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    if not heads or hidden % heads:
+        problems.append(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads} "
+                        "(node k belongs to head k // d_head)")
+    if getattr(config, "pruned_heads", None):
+        problems.append(f"pruned_heads {config.pruned_heads} (blocks of unequal width)")
+    return problems
+
+
+def _weights_files(path: Path) -> list[str]:
+    return [name for name in _WEIGHT_FILES if (path / name).is_file()] or list(_WEIGHT_FILES[:1])
+
+
+def non_finite_weights(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding NaN or infinite values."""
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def load_backbone(checkpoint: str | Path, allow_download: bool = False):
     """A frozen ``BertModel`` from a local directory (ours or any BERT checkpoint), or from the
     Hub when ``allow_download``, verified rather than trusted:
@@ -70,14 +107,23 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
     - ``model_type`` must be one of SUPPORTED_MODEL_TYPES (ValueError naming the type);
     - every backbone weight must be in the file (ValueError listing the first missing ones);
       unused heads (MLM, classifier, pooler) are fine, any other unexpected weight is an error;
-    - the geometry is the loaded model's (``model.config``), which then matches the file.
+    - the geometry is the loaded model's (``model.config``), which then matches the file;
+    - the config computes what the analysis assumes (``encoder_config_problems``: no decoder,
+      no cross-attention, absolute positions, equal heads), ValueError naming the field;
+    - every weight is finite (ValueError naming the first tensors holding NaN or inf).
 
     FileNotFoundError when the directory, its config.json or its weights are missing; ValueError
-    naming the file when they cannot be read."""
+    naming the file when they cannot be read (a truncated model.safetensors, say)."""
     from transformers import AutoConfig, BertModel
 
     path = Path(str(checkpoint)).expanduser()
+    if path.is_file() and path.parent.is_dir() and path.name in ("config.json", *_WEIGHT_FILES):
+        raise FileNotFoundError(f"checkpoint {path} is a file; pass the directory that holds it: "
+                                f"-p checkpoint {path.parent}")
     if path.exists():
+        if not path.is_dir():
+            raise FileNotFoundError(f"checkpoint {path} is a file, not a model directory "
+                                    "(a directory with config.json and model weights)")
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is not a model checkpoint: no config.json in it")
         if not any((path / name).is_file() for name in _WEIGHT_FILES):
@@ -97,12 +143,19 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
         raise ValueError(f"checkpoint {label} has model_type {model_type!r}; supported: "
                          f"{', '.join(SUPPORTED_MODEL_TYPES)} (BertModel layout: node vectors are the input of "
                          "encoder.layer[i].attention.output.dense, absolute position ids from 0)")
+    problems = encoder_config_problems(config)
+    if problems:
+        raise ValueError(f"checkpoint {label}: its config.json describes an encoder that computes something other "
+                         f"than the analysed BERT encoder: {'; '.join(problems)}. Use a plain bidirectional "
+                         "BERT encoder checkpoint (or fix config.json if these fields are wrong)")
     try:
         model, info = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False,
                                                 output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ValueError(f"checkpoint {label}: the weights cannot be loaded as a BertModel "
-                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own SafetensorError, torch RuntimeError...
+        where = ", ".join(str(path / name) for name in _weights_files(path)) if local else label
+        raise ValueError(f"checkpoint {label}: the weights file {where} cannot be loaded as a BertModel "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it is "
+                         "probably truncated or corrupt: copy or save the checkpoint again") from None
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ValueError(f"checkpoint {label}: {len(missing)} backbone weight(s) missing from the weights file "
@@ -115,6 +168,11 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
                          f"({len(unexpected)} unexpected, {len(mismatched)} of another shape), e.g. "
                          f"{', '.join((unexpected + mismatched)[:5])}")
     attention_projections(model)
+    bad = non_finite_weights(model)
+    if bad:
+        raise ValueError(f"checkpoint {label}: {len(bad)} weight tensor(s) hold NaN or infinite values, e.g. "
+                         f"{', '.join(bad[:5])}; every node vector would be garbage. The training that wrote "
+                         "it diverged or the file is damaged: use another checkpoint")
     model.eval().requires_grad_(False)
     return model
 
@@ -208,6 +266,13 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                     else:
                         w = am.unsqueeze(-1).float()
                         rows = (z * w).sum(1) / w.sum(1).clamp(min=1)
+                    if not bool(torch.isfinite(rows).all()):    # stop: nothing non-finite is ever cached
+                        source = getattr(model.config, "_name_or_path", "") or "(in memory)"
+                        raise FloatingPointError(
+                            f"node-vector extraction: block {b} gives NaN or infinite node vectors for input rows "
+                            f"{s}..{s + len(ids) - 1} (checkpoint {source}); nothing was cached. Check the "
+                            "checkpoint's weights (load_backbone refuses non-finite ones), or run on the CPU "
+                            "without bf16 (-p mixed_precision no)")
                     out[b][row:row + len(rows)] = rows.cpu().numpy()
                 row += len(rows)
     finally:
@@ -238,13 +303,40 @@ def _block_file(block: int) -> str:
     return f"block-{int(block)}.npy"
 
 
-def _read_cache(path: Path, parts: dict) -> dict[int, np.ndarray] | None:
+class CacheContentChanged(ValueError):
+    """A cache file's bytes differ from the checksum recorded when it was written."""
+
+
+def warn_cache(message: str, stacklevel: int = 3) -> None:
+    """A cache warning, shown where the code runs and also on the terminal: inside a notebook
+    kernel the warning lands in the notebook, so it is also written to the process's own stderr
+    (the runner's terminal)."""
+    import sys
+
+    warnings.warn(message, stacklevel=stacklevel)
+    terminal = sys.__stderr__
+    if terminal is not None and terminal is not sys.stderr:
+        try:
+            print(f"warning: {message}", file=terminal, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def _read_cache(path: Path, parts: dict, verify: bool = True) -> dict[int, np.ndarray] | None:
     """The cached blocks, memory-mapped read-only; None when the key differs; an exception when
-    the files are damaged (truncated, missing, of unequal length)."""
+    the files are damaged (truncated, missing, of unequal length, or bytes that differ from the
+    checksums recorded when they were written: CacheContentChanged)."""
     import json
 
     if json.loads((path / _CACHE_KEYS_FILE).read_text()) != parts:
         return None
+    changed = atomic.changed_files(path) if verify else []
+    if changed == [atomic.CHECKSUMS_FILE]:
+        raise CacheContentChanged(f"it has no readable {atomic.CHECKSUMS_FILE} (written before content checksums "
+                                  "were recorded, or damaged), so its content cannot be verified")
+    if changed:
+        raise CacheContentChanged(f"the content of {', '.join(changed)} differs from the checksum recorded when "
+                                  "it was written (the file was modified or damaged on disk)")
     z = {int(b): np.load(path / _block_file(b), mmap_mode="r") for b in parts["blocks"]}
     shapes = {a.shape[0] for a in z.values()}
     if len(shapes) != 1 or any(a.ndim != 2 or a.dtype != np.float32 for a in z.values()):
@@ -258,8 +350,10 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     """Node vectors cached under ``cache_keys.cache_key(key_parts)`` (weights and data
     fingerprints, ``blocks``, selection...), computed and stored on a miss.
 
-    The cache is a directory ``nodes-<key>/`` with ``key_parts.json`` and one float32
-    ``block-<b>.npy`` per block.  ``compute(allocate)`` fills the arrays that ``allocate(block,
+    The cache is a directory ``nodes-<key>/`` with ``key_parts.json``, one float32
+    ``block-<b>.npy`` per block and ``checksums.json``, the content digest of every block file
+    (``atomic.write_checksums``), verified on every read: a file whose bytes changed on disk is
+    a warning naming the entry (also on the terminal), and the entry is recomputed.  ``compute(allocate)`` fills the arrays that ``allocate(block,
     shape)`` hands it (``node_vectors(..., allocate=allocate)``): memory-mapped files in a
     temporary directory, swapped into place when complete, so the node vectors stream to disk
     and an interrupted run leaves no half-written cache.  What comes back is memory-mapped and
@@ -276,9 +370,9 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     if path.is_dir() and not force:
         try:
             z = _read_cache(path, parts)
-        except Exception as err:  # noqa: BLE001 - a truncated or foreign file: recompute it
-            warnings.warn(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
-                          "recomputing", stacklevel=2)
+        except Exception as err:  # noqa: BLE001 - a truncated, modified or foreign file: recompute it
+            warn_cache(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
+                       "recomputing")
             shutil.rmtree(path, ignore_errors=True)
             z = None
         if z is not None:
@@ -299,8 +393,9 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
             else:                                   # compute did not use allocate: store what it returned
                 np.save(tmp / _block_file(block), np.asarray(arr, dtype=np.float32))
         del z, arr
+        atomic.write_checksums(tmp, [_block_file(b) for b in parts["blocks"]])
         (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts, sort_keys=True))
-    return _read_cache(path, parts)
+    return _read_cache(path, parts, verify=False)           # just written and hashed: read as it is
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The kernel the notebooks carry, and the command that sets it.
+"""The notebooks' own parameters (type and range, checked by the runner before any kernel
+starts), the kernel the notebooks carry, and the command that sets it.
+
+``NOTEBOOK_PARAMETERS`` declares every parameter a notebook takes besides the profile fields
+and ``checkpoint`` (``n_seeds``, ``n_permutations``, ``blocks_along``): the runner
+(``ssb.runner``) checks ``-p NAME VALUE`` against it with ``check_notebook_parameter`` and
+exits with status 2 naming the parameter, so no kernel fails late on a bad value.
 
 JupyterLab marks a notebook modified as soon as it opens when the notebook's kernel spec
 differs from the kernel it starts.  The README's set-up installs one kernel spec into the
@@ -20,7 +26,55 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from . import atomic, results
+
+
+@dataclass(frozen=True)
+class NotebookParameter:
+    """A notebook's own parameter: what it means, what it allows (in words) and the check."""
+    name: str
+    meaning: str
+    allowed: str
+    ok: Callable[[Any, Any], bool]          # (value, profile) -> allowed?
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _blocks_ok(value: Any, profile: Any) -> bool:
+    if value is None:
+        return True
+    return (isinstance(value, list) and bool(value) and all(_is_int(b) for b in value)
+            and len(set(value)) == len(value) and all(1 <= b <= profile.block for b in value))
+
+
+# The lower bound of n_permutations: the null's p-values need at least this many (docs/method.md).
+MIN_PERMUTATIONS = 200
+MAX_SEEDS = 100
+
+NOTEBOOK_PARAMETERS: dict[str, NotebookParameter] = {p.name: p for p in (
+    NotebookParameter("n_seeds", "heads trained with seeds seed, seed+1, ...: the spread of the headline numbers",
+                      f"an integer from 1 to {MAX_SEEDS}", lambda v, profile: _is_int(v) and 1 <= v <= MAX_SEEDS),
+    NotebookParameter("n_permutations", "label permutations of the null",
+                      f"an integer >= {MIN_PERMUTATIONS}", lambda v, profile: _is_int(v) and v >= MIN_PERMUTATIONS),
+    NotebookParameter("blocks_along", "the blocks of \"SSB along the blocks\" (None: every block 1..block)",
+                      "None or a list of distinct block numbers from 1 to the profile's block, e.g. [2, 4, 6]",
+                      _blocks_ok),
+)}
+
+
+def check_notebook_parameter(name: str, value: Any, profile: Any) -> Any:
+    """``value`` when it is allowed for notebook parameter ``name`` under ``profile``; ValueError
+    naming the parameter, the value and what is allowed otherwise (names not declared here pass)."""
+    rule = NOTEBOOK_PARAMETERS.get(name)
+    if rule is None or rule.ok(value, profile):
+        return value
+    allowed = rule.allowed.replace("the profile's block", f"the profile's block ({profile.block})")
+    raise ValueError(f"-p {name} {value!r}: {rule.meaning}; allowed: {allowed}")
 
 KERNEL_NAME = "ssb"
 KERNEL_DISPLAY_NAME = "Python 3 (ssb)"

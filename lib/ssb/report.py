@@ -599,7 +599,8 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
 def notebooks_html(name: str) -> str:
     out_dir = reports_dir(name)
     timings = load_timings(name)
-    stems = _notebook_stems(out_dir)
+    # a notebook that failed is listed with its failure page (NN.failed.html) beside its last good report
+    stems = sorted(set(_notebook_stems(out_dir)) | {p.name[:-len(".failed.html")] for p in out_dir.glob("[0-9][0-9]_*.failed.html")})
     if not stems:
         return "<p>No notebook reports yet: run <code>./run_all.sh</code>.</p>"
     rows = ["<table class=\"notebooks\">", "<tr><th>notebook</th><th>status</th><th>seconds</th><th>parameters</th></tr>"]
@@ -614,6 +615,11 @@ def notebooks_html(name: str) -> str:
         executed = out_dir / f"{stem}.ipynb"
         if executed.is_file():
             extras.append(f"<a href=\"{_href(executed, out_dir)}\">ipynb</a>")
+        failure = out_dir / f"{stem}.failed.html"
+        if status in ("failed", "interrupted") and failure.is_file():
+            extras.append(f"<a href=\"{_href(failure, out_dir)}\">the failure</a>")
+        if status in ("failed", "interrupted") and page.is_file():
+            extras.append("the link shows the last good run")
         if extras:
             name_html += " (" + ", ".join(extras) + ")"
         seconds = timing.get("seconds") if timing else None

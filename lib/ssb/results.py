@@ -50,6 +50,10 @@ RESULTS_OVERRIDES_ENV = "SSB_RESULTS_OVERRIDES"     # JSON of the runner's overr
 # Parameters that are not profile fields but change the results (notebooks 04-07).
 RESULT_PARAMETERS = ("checkpoint",)
 _MAX_NAME = 80
+# Set by the runner while a notebook runs: the directory where that notebook's figures, tables
+# and summary sections are staged until it finishes (``commit_staged``); a notebook that fails
+# or is interrupted never replaces the last good results (``discard_staged``).
+STAGING_ENV = "SSB_STAGING_DIR"
 _PROCESS_RUN_ID: str | None = None
 
 
@@ -232,10 +236,22 @@ def summary_path(profile) -> Path:
     return figures_dir(profile) / "summary.json"
 
 
-def load_summary(profile) -> dict:
-    """The profile's summary.json ({} when absent), keys renamed since it was written under
-    their current names (``schema.with_current_keys``)."""
-    path = summary_path(profile)
+def staging_dir() -> Path | None:
+    """Where the running notebook stages its outputs (``SSB_STAGING_DIR``), None outside a runner."""
+    env = os.environ.get(STAGING_ENV, "").strip()
+    return Path(env) if env else None
+
+
+def _output_path(profile, file_name: str) -> Path:
+    """figures/<name>/<file_name>, or its staged copy while a runner's notebook runs."""
+    staged = staging_dir()
+    if staged is None:
+        return figures_dir(profile) / file_name
+    staged.mkdir(parents=True, exist_ok=True)
+    return staged / file_name
+
+
+def _read_summary_file(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
@@ -244,25 +260,70 @@ def load_summary(profile) -> dict:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the notebooks") from None
 
 
+def load_summary(profile) -> dict:
+    """The profile's summary.json ({} when absent), keys renamed since it was written under
+    their current names (``schema.with_current_keys``); inside a runner's notebook, with the
+    sections that notebook has staged so far on top."""
+    summary = _read_summary_file(summary_path(profile))
+    staged = staging_dir()
+    if staged is not None:
+        summary.update(_read_summary_file(staged / "summary.json"))
+    return summary
+
+
+def commit_staged(profile, staged: Path) -> list[str]:
+    """Move what a finished notebook staged into figures/<name>/: its summary sections merged into
+    summary.json under the lock, every other file renamed into place.  Returns the names moved."""
+    staged = Path(staged)
+    if not staged.is_dir():
+        return []
+    moved = []
+    sections = _read_summary_file(staged / "summary.json")
+    if sections:
+        with atomic.locked(summary_path(profile)):
+            summary = _read_summary_file(summary_path(profile))
+            summary.update(sections)
+            atomic.write_json(summary_path(profile), summary)
+        moved.append("summary.json")
+    target = figures_dir(profile)
+    for item in sorted(staged.iterdir()):
+        if item.name != "summary.json" and item.is_file():
+            os.replace(item, target / item.name)
+            moved.append(item.name)
+    discard_staged(staged)
+    return moved
+
+
+def discard_staged(staged: Path) -> None:
+    """Drop what a failed or interrupted notebook staged: the last good results stay as they were."""
+    import shutil
+
+    shutil.rmtree(staged, ignore_errors=True)
+
+
 def update_summary(profile, section: str, values: Any) -> dict:
     """Set ``summary[section] = values`` (and ``summary['profile']``, ``summary['overrides']``),
-    stamp a dict section with the run that wrote it (``written_by``), atomically.
+    stamp a dict section with the run that wrote it (``written_by``), atomically and under the
+    file's lock (``atomic.locked``): processes updating sections at once lose nothing.
 
     ``values``: a ``schema.Section`` (whose name must be ``section``) or plain JSON-able values."""
     if isinstance(values, schema.Section):
         if values.section != section:
             raise ValueError(f"a schema.{type(values).__name__} is the section {values.section!r}, not {section!r}")
         values = values.as_dict()
-    summary = load_summary(profile)
-    summary["profile"] = profile_name(profile)
-    summary["overrides"] = to_jsonable(_recorded_overrides(profile))
     values = to_jsonable(values)
     if isinstance(values, dict):
         values[STAMP_KEY] = {"run_id": current_run_id(), "results_name": results_name(profile),
                              "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    summary[section] = values
-    atomic.write_json(summary_path(profile), summary)
-    return summary
+    staged = staging_dir()
+    path = staged / "summary.json" if staged is not None else summary_path(profile)
+    with atomic.locked(path):                           # read-modify-write: no concurrent update is lost
+        summary = _read_summary_file(path)
+        summary["profile"] = profile_name(profile)
+        summary["overrides"] = to_jsonable(_recorded_overrides(profile))
+        summary[section] = values
+        atomic.write_json(path, summary)
+    return load_summary(profile) if staged is not None else summary
 
 
 def _recorded_overrides(profile) -> dict[str, Any]:
@@ -289,7 +350,7 @@ def strip_timings(obj: Any) -> Any:
 
 def save_figure(fig, profile, name: str, dpi: int = 120) -> Path:
     """Save a matplotlib figure as figures/<profile>/<name>.png (atomically, no timestamp)."""
-    path = figures_dir(profile) / f"{name}.png"
+    path = _output_path(profile, f"{name}.png")
     with atomic.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
     return path
@@ -297,7 +358,7 @@ def save_figure(fig, profile, name: str, dpi: int = 120) -> Path:
 
 def save_table(df, profile, name: str) -> Path:
     """Save a pandas DataFrame as figures/<profile>/<name>.csv (atomically)."""
-    path = figures_dir(profile) / f"{name}.csv"
+    path = _output_path(profile, f"{name}.csv")
     with atomic.atomic_path(path, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
     return path

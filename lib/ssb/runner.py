@@ -57,7 +57,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import atomic, claims, profiles, report, results
+from . import atomic, claims, notebooks_meta, profiles, report, results
 
 # Parameters every notebook accepts besides the profile fields; set by options, not by -p.
 DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
@@ -73,6 +73,9 @@ PATH_PARAMETERS = ("checkpoint", "fewrel_file")
 EVERY_NOTEBOOK_TAKES = profiles.FIELD_NAMES | set(EXTRA_PARAMETERS) | {"profile", "data_dir", "force"}
 # Temporary files of an interrupted run in reports/<profile>/ (atomic.atomic_path of a notebook)
 REPORT_TEMPORARIES = ".[0-9][0-9]_*.ipynb.*"
+
+# Exit status of a run stopped with Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
 
 PRIVATE_KERNEL_NAME = "ssb-python"
 # The kernel's own log goes to this terminal (not into the notebook); keep it to errors so the
@@ -140,7 +143,13 @@ def resolve_path_parameter(name: str, value: Any, cwd: str | os.PathLike | None 
     looks_like_path = given.is_absolute() or value.startswith(("./", "../", "~", ".\\", "..\\")) \
         or value in (".", "..")
     if candidate.exists():
-        return str(Path(os.path.normpath(candidate.absolute())))
+        resolved = Path(os.path.normpath(candidate.absolute()))
+        if name == "checkpoint" and resolved.is_file():
+            raise ValueError(f"-p checkpoint {value}: {resolved} is a file; a checkpoint is the directory holding "
+                             f"config.json and the weights: -p checkpoint {resolved.parent}")
+        if name == "fewrel_file" and resolved.is_dir():
+            raise ValueError(f"-p fewrel_file {value}: {resolved} is a directory; give the FewRel JSON file itself")
+        return str(resolved)
     if looks_like_path:
         raise ValueError(f"-p {name} {value}: {candidate} does not exist (relative paths are resolved "
                          f"against the directory the command was run from, {base})")
@@ -199,6 +208,17 @@ def check_notebooks_accept(notebooks: list[Path], overrides: dict[str, Any]) -> 
             hint = f"; run only the notebooks that take it: --only {','.join(accepting)}" if accepting else ""
             raise ValueError(f"-p {name} is not accepted by {', '.join(refusing)} (they would ignore it and "
                              f"analyse our own pre-trained BERT-6){hint}")
+
+
+def check_device(setting: str) -> None:
+    """ValueError naming ``-p device`` when the device cannot be had here (``cuda`` without a GPU);
+    torch is imported only for ``cuda``."""
+    if setting in ("auto", "cpu"):
+        return
+    try:
+        profiles.resolve_device(setting)
+    except ValueError as err:
+        raise ValueError(f"-p device {setting}: {err}") from None
 
 
 def check_writable(directory: Path) -> None:
@@ -266,7 +286,11 @@ def build_plan(args: argparse.Namespace) -> Plan:
         value = coerce_parameter(name, text, sorted(own))
         overrides[name] = resolve_path_parameter(name, value) if name in PATH_PARAMETERS else value
     profile_fields = {k: v for k, v in overrides.items() if k not in EXTRA_PARAMETERS and k not in own}
-    profiles.get_profile(args.profile, **profile_fields)          # unknown names, bad values: ValueError
+    profile = profiles.get_profile(args.profile, **profile_fields)  # unknown names, bad values: ValueError
+    for name, value in overrides.items():                         # the notebooks' own parameters (n_seeds, ...)
+        if name in own:
+            notebooks_meta.check_notebook_parameter(name, value, profile)
+    check_device(profile.device)
     data_dir = args.data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir is not None and str(data_dir).strip():
         given = data_dir
@@ -447,26 +471,39 @@ def render_html(executed: Path, target: Path, exporter=None) -> None:
             atomic.write_text(page, body)
 
 
-def write_run_reports(plan: "Plan") -> None:
+def write_run_reports(plan: "Plan", succeeded: bool = True) -> None:
     """After the notebooks: claims.md, the combined report (unless --no-html) and the index,
     all for this run's results name; the index uses only the sections this run wrote.
     The verdicts of this run's sections are stored in summary.json: ``claims`` {C1..C6: verdict}
-    and ``claims_stats`` {Ck: verdict, gates, checks} (``claims.claims_summary``)."""
-    with results.run_context(plan.run_id, plan.results_name, plan.overrides):
-        current = results.current_run_sections(results.load_summary(plan.results_name))
-        verdicts = claims.claims_summary(current)
-        results.update_summary(plan.results_name, "claims", verdicts["claims"])
-        results.update_summary(plan.results_name, "claims_stats", verdicts["stats"])
-        report.write_claims_markdown(plan.results_name)
+    and ``claims_stats`` {Ck: verdict, gates, checks} (``claims.claims_summary``).
+
+    A run that failed or was interrupted (``succeeded`` False) replaces none of the last good
+    results: claims.md, the verdicts in summary.json and all_notebooks.html stay as they were;
+    only the index is rewritten, marking what failed and showing the claims of the last run
+    that finished (the one that wrote summary.json's ``claims``)."""
+    name = plan.results_name
+    if not succeeded:
+        with results.run_context(plan.run_id, name, plan.overrides):
+            last_good = results.section_stamp(results.load_summary(name), "claims") or {}
+            print(f"index: {report.write_index(name, last_good.get('run_id'))} (the claims of the last run that "
+                  f"finished{', ' + str(last_good.get('time')) if last_good else ': none yet'})", flush=True)
+        return
+    with results.run_context(plan.run_id, name, plan.overrides):
+        with atomic.locked(results.summary_path(name)):        # read the sections and store the verdicts as one
+            current = results.current_run_sections(results.load_summary(name))
+            verdicts = claims.claims_summary(current)
+            results.update_summary(name, "claims", verdicts["claims"])
+            results.update_summary(name, "claims_stats", verdicts["stats"])
+            report.write_claims_markdown(name)
     if plan.html:
         try:
-            combined = report.write_combined(plan.results_name)
+            combined = report.write_combined(name)
         except Exception as err:           # noqa: BLE001 - the index matters more than this page
             print(f"error: the combined report failed: {_short_error(err)}", file=sys.stderr, flush=True)
         else:
             if combined is not None:
                 print(f"combined report: {combined}", flush=True)
-    print(f"index: {report.write_index(plan.results_name, plan.run_id)}", flush=True)
+    print(f"index: {report.write_index(name, plan.run_id)}", flush=True)
 
 
 def _short_error(error: BaseException) -> str:
@@ -477,7 +514,15 @@ def _short_error(error: BaseException) -> str:
 
 
 def _write_timings(plan: Plan, timings: dict) -> None:
-    atomic.write_json(report.reports_dir(plan.results_name) / "timings.json", timings)
+    """This run's entries merged into timings.json under its lock (another run's entries are kept)."""
+    path = report.reports_dir(plan.results_name) / "timings.json"
+    with atomic.locked(path):
+        atomic.write_json(path, {**report.load_timings(plan.results_name), **timings})
+
+
+def failure_page(reports_dir: Path, stem: str) -> Path:
+    """NN_name.failed.html: the report of a notebook that failed, beside its last good NN_name.html."""
+    return reports_dir / f"{stem}.failed.html"
 
 
 def run(plan: Plan, kernel_name: str) -> int:
@@ -487,44 +532,78 @@ def run(plan: Plan, kernel_name: str) -> int:
 
 
 def _run(plan: Plan, kernel_name: str) -> int:
+    """Each notebook executes into ``NN_name.attempt.ipynb`` with its figures, tables and summary
+    sections staged (``results.STAGING_ENV``); only a notebook that finishes replaces
+    ``NN_name.ipynb``/``.html`` and moves its staged results into figures/<name>/.  A failure
+    keeps the last good ones and is reported beside them (``NN_name.failed.ipynb``/``.html``);
+    Ctrl-C (KeyboardInterrupt) discards the notebook's attempt and is re-raised after timings.json
+    records it as "interrupted"."""
     from nbconvert import HTMLExporter
 
     reports_dir = report.reports_dir(plan.results_name)
     reports_dir.mkdir(parents=True, exist_ok=True)
     for stale in atomic.remove_stale_temporaries(reports_dir, REPORT_TEMPORARIES):
         print(f"removed {stale.name} (temporary file of an interrupted run)", flush=True)
-    timings = report.load_timings(plan.results_name)
+    figures = results.output_root() / "figures" / plan.results_name
+    for stale in atomic.remove_stale_temporaries(figures, ".staging-*"):
+        print(f"removed {stale.name} (results staged by an interrupted run)", flush=True)
     exporter = HTMLExporter() if plan.html else None
-    status = 0
+    timings: dict = {}
     total = len(plan.notebooks)
     for i, source in enumerate(plan.notebooks, start=1):
         stem = source.stem
         executed = reports_dir / source.name
+        attempt = reports_dir / f"{stem}.attempt.ipynb"
+        failed = reports_dir / f"{stem}.failed.ipynb"
+        staged = figures / f".staging-{stem}.{os.getpid()}-{plan.run_id}"
         print(f"[{i}/{total}] {stem} ...", end="", flush=True)
         start = time.perf_counter()
-        error, written = execute_notebook(source, executed, parameters_for(source, plan.parameters), kernel_name,
-                                          plan.notebooks_dir)
+        os.environ[results.STAGING_ENV] = str(staged)
+        try:
+            error, written = execute_notebook(source, attempt, parameters_for(source, plan.parameters), kernel_name,
+                                              plan.notebooks_dir)
+            if getattr(error, "ename", None) == "KeyboardInterrupt":    # the kernel got the Ctrl-C first
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            results.discard_staged(staged)
+            attempt.unlink(missing_ok=True)
+            timings[stem] = {"seconds": round(time.perf_counter() - start, 2), "status": "interrupted",
+                             "parameters": plan.parameters}
+            for later in plan.notebooks[i:]:
+                timings[later.stem] = {"seconds": None, "status": "skipped", "parameters": plan.parameters}
+            _write_timings(plan, timings)
+            raise
+        finally:
+            os.environ.pop(results.STAGING_ENV, None)
         seconds = time.perf_counter() - start
-        page = reports_dir / f"{stem}.html"
-        if error is not None and not written:  # nothing executed: the error itself is the report
-            atomic.write_text(page, _error_html(stem, "".join(traceback.format_exception(error))))
-        elif plan.html or error is not None:   # a failure is always rendered, to be readable
-            render_html(executed, page, exporter)
         timings[stem] = {"seconds": round(seconds, 2), "status": "failed" if error else "ok",
                          "parameters": plan.parameters}
-        _write_timings(plan, timings)
         if error is None:
+            results.commit_staged(plan.results_name, staged)
+            os.replace(attempt, executed)
+            for leftover in (failed, failure_page(reports_dir, stem), report.full_page(failure_page(reports_dir, stem))):
+                leftover.unlink(missing_ok=True)
+            if plan.html:
+                render_html(executed, reports_dir / f"{stem}.html", exporter)
+            _write_timings(plan, timings)
             print(f" ok ({seconds:.1f} s)", flush=True)
             continue
+        results.discard_staged(staged)
+        page = failure_page(reports_dir, stem)
+        if written:
+            os.replace(attempt, failed)
+            render_html(failed, page, exporter)          # a failure is always rendered, to be readable
+        else:                                            # nothing executed: the error itself is the report
+            atomic.write_text(page, _error_html(stem, "".join(traceback.format_exception(error))))
         print(f" failed ({seconds:.1f} s)", flush=True)
         print(f"  {_short_error(error)}", flush=True)
         for later in plan.notebooks[i:]:
             timings[later.stem] = {"seconds": None, "status": "skipped", "parameters": plan.parameters}
         _write_timings(plan, timings)
-        print(f"FAILED: {stem} (see reports/{plan.results_name}/{stem}.html)", flush=True)
-        status = 1
-        break
-    return status
+        kept = " (its last good report is kept)" if executed.is_file() else ""
+        print(f"FAILED: {stem} (see reports/{plan.results_name}/{page.name}){kept}", flush=True)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,12 +642,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 1
     try:
         status = run(plan, kernel_name)
-    finally:
-        try:
-            write_run_reports(plan)
-        except (OSError, ValueError) as err:   # reported, without hiding the run's own outcome
-            print(f"error: writing the index failed: {err}", file=sys.stderr, flush=True)
-            status = status or 1
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    try:
+        write_run_reports(plan, succeeded=status == 0)
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    except (OSError, ValueError) as err:       # reported, without hiding the run's own outcome
+        print(f"error: writing the index failed: {err}", file=sys.stderr, flush=True)
+        status = status or 1
+    if status == INTERRUPTED:
+        print(f"\ninterrupted (Ctrl-C): the last good reports and figures of {plan.results_name} are kept; "
+              f"timings.json records the interruption", file=sys.stderr, flush=True)
     return status
 
 

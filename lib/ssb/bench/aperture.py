@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ssb.aperture import evaluate_sets, naive_predictions
+from ssb.bench._args import non_negative_int, positive_int, profile_name
 from ssb.heads import train_head
 from ssb.node_sets import head_sets, single_node_sets
 from ssb.profiles import get_profile
@@ -132,21 +133,21 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ssb.bench aperture", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="quick", help="profile for --features cached (default quick)")
+    ap.add_argument("--profile", type=profile_name, default="quick", help="profile for --features cached (default quick)")
     ap.add_argument("--features", choices=("synthetic", "cached"), default="synthetic")
-    ap.add_argument("--n-test", type=int, default=2000, help="held-out node vectors (default 2000)")
-    ap.add_argument("--n-train", type=int, default=8000, help="synthetic training vectors (default 8000)")
-    ap.add_argument("--n-heads", type=int, default=12)
-    ap.add_argument("--d-head", type=int, default=16)
-    ap.add_argument("--token-classes", type=int, default=4096, help="classes of the token head (default 4096)")
-    ap.add_argument("--label-classes", type=int, default=16, help="classes of the label head (default 16)")
-    ap.add_argument("--head-epochs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3, help="engine runs; the median is reported")
+    ap.add_argument("--n-test", type=positive_int, default=2000, help="held-out node vectors (default 2000)")
+    ap.add_argument("--n-train", type=positive_int, default=8000, help="synthetic training vectors (default 8000)")
+    ap.add_argument("--n-heads", type=positive_int, default=12)
+    ap.add_argument("--d-head", type=positive_int, default=16)
+    ap.add_argument("--token-classes", type=positive_int, default=4096, help="classes of the token head (default 4096)")
+    ap.add_argument("--label-classes", type=positive_int, default=16, help="classes of the label head (default 16)")
+    ap.add_argument("--head-epochs", type=positive_int, default=3)
+    ap.add_argument("--repeats", type=positive_int, default=3, help="engine runs; the median is reported")
     ap.add_argument("--tie-tolerance", type=float, default=1e-5,
                     help="largest relative float64 margin accepted for a float32 near-tie (default 1e-5)")
-    ap.add_argument("--threads", type=int, default=None,
+    ap.add_argument("--threads", type=positive_int, default=None,
                     help="torch intra-op threads (default: torch's own default); the naive loop runs with these")
-    ap.add_argument("--engine-threads", type=int, default=1,
+    ap.add_argument("--engine-threads", type=non_negative_int, default=1,
                     help="evaluate_sets(threads=...): 1 = its default; 0 = torch's setting (--threads)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

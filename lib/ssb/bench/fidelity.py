@@ -88,8 +88,15 @@ def main(argv=None) -> int:
     for path in (args.a, args.b):
         p = Path(path)
         if not p.is_file():
-            raise SystemExit(f"no summary at {p}: give the summary.json of a finished run (figures/<run>/summary.json)")
-        loaded.append(json.loads(p.read_text()))
+            ap.error(f"no summary at {p}: give the summary.json of a finished run (figures/<run>/summary.json)")
+        try:
+            summary = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            ap.error(f"{p} cannot be read as JSON ({err}); give the summary.json of a finished run")
+        if not isinstance(summary, dict):
+            ap.error(f"{p} holds a JSON {type(summary).__name__}, not a summary (an object of sections); "
+                     "give the summary.json of a finished run (figures/<run>/summary.json)")
+        loaded.append(summary)
     verdicts, records = compare(*loaded)
     command = "python -m ssb.bench fidelity A/summary.json B/summary.json"
     text = markdown(verdicts, records, args.label_a or args.a, args.label_b or args.b, command)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic, profiles
+from ._args import non_negative_int, positive_int, profile_name
 from ..results import repo_root, runs_dir
 
 # token-probe class counts measured at the analysed block besides the profile's own K (0 = all; left out:
@@ -287,9 +288,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ssb.bench learning", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["train", "evaluate"])
-    ap.add_argument("--profile", default="quick")
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--profile", type=profile_name, default="quick")
+    ap.add_argument("--steps", type=positive_int, default=6000)
+    ap.add_argument("--eval-every", type=positive_int, default=100)
     ap.add_argument("--data-dir", default=os.environ.get("SSB_DATA_DIR"))
     ap.add_argument("--snapshots", default=None,
                     help="evaluate: snapshot folder (default: the main run's, runs/<profile>/pretrain/main/snapshots, "
@@ -297,7 +298,7 @@ def main(argv=None) -> None:
     ap.add_argument("--token-probe", action="store_true", help="evaluate: also the token probes (slow)")
     ap.add_argument("--no-fewrel", action="store_true", help="evaluate: skip the FewRel probe")
     ap.add_argument("--out", default=None, help="evaluate: output stem (default docs/learning_budget_<profile>)")
-    ap.add_argument("--max-new", type=int, default=None, help="evaluate: at most this many new snapshots (0: report only)")
+    ap.add_argument("--max-new", type=non_negative_int, default=None, help="evaluate: at most this many new snapshots (0: report only)")
     a = ap.parse_args(argv)
     p = profiles.get_profile(a.profile, steps=a.steps, eval_every=a.eval_every, checkpoint_every=200)
     # the evaluate phase reads the snapshots with the profile as it is (block, probe settings)

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from ..mlm import MaskingSpec
+from ._args import positive_int, profile_name
 from ..model import build_bert6
 from ..pretrain import (MaskedLMObjective, global_batch, linear_schedule, make_optimizer, set_deterministic,
                         set_learning_rate, train_step)
@@ -155,17 +156,14 @@ def run_trainer(profile, vocab_size: int, batches, warmup: int) -> tuple[list[fl
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m ssb.bench pretrain", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="quick")
-    ap.add_argument("--steps", type=int, default=30, help="timed steps per side (default 30)")
-    ap.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first (default 3, at least 1)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of both sides (default 2)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--profile", type=profile_name, default="quick")
+    ap.add_argument("--steps", type=positive_int, default=30, help="timed steps per side (default 30)")
+    ap.add_argument("--warmup-steps", type=positive_int, default=3, help="untimed steps first (default 3, at least 1)")
+    ap.add_argument("--rounds", type=positive_int, default=2, help="alternating rounds of both sides (default 2)")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--data-dir", default=None, help="real corpus from here (default: $SSB_DATA_DIR)")
     ap.add_argument("--synthetic", action="store_true", help="synthetic token blocks even with a data dir")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.warmup_steps < 1 or args.rounds < 1:
-        raise ValueError(f"--steps, --warmup-steps and --rounds must be >= 1, got {args.steps}, "
-                         f"{args.warmup_steps} and {args.rounds}")
     profile = get_profile(args.profile)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
