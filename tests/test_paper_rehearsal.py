@@ -39,7 +39,7 @@ FEWREL_RELATIONS = 8        # of val_wiki.json's 16, 20 instances each, staged a
 
 # the notebooks' own parameters, passed to the notebooks that declare them: few permutations, one
 # probe seed and SSB along the analysed block only (the shape, not the statistics, is rehearsed)
-NOTEBOOK_PARAMETERS = {"n_permutations": 10, "n_seeds": 1, "blocks_along": "[6]"}
+NOTEBOOK_PARAMETERS = {"n_permutations": 20, "n_seeds": 1, "blocks_along": "[6]"}
 
 
 def stage_paper_data(root: Path, shared: Path) -> Path:

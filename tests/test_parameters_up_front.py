@@ -17,9 +17,9 @@ OWN = 'profile = "quick"\ndata_dir = None\nforce = False\ncheckpoint = None\nfew
 @pytest.mark.parametrize("argv, message", [
     (["-p", "n_seeds", "0"], "-p n_seeds 0: heads trained with seeds"),
     (["-p", "n_seeds", "2.5"], "-p n_seeds 2.5: "),
-    (["-p", "n_permutations", "abc"], "-p n_permutations 'abc': label permutations of the null; allowed: an integer >= 200"),
+    (["-p", "n_permutations", "abc"], "-p n_permutations 'abc': label permutations of the null; allowed: an integer >= 20"),
     (["-p", "n_permutations", "0"], "-p n_permutations 0: "),
-    (["-p", "n_permutations", "5"], "allowed: an integer >= 200"),
+    (["-p", "n_permutations", "5"], "allowed: an integer >= 20"),
     (["-p", "blocks_along", "[9]"], "-p blocks_along [9]: the blocks of \"SSB along the blocks\""),
     (["-p", "blocks_along", "[2, 2]"], "from 1 to the profile's block (6)"),
     (["-p", "blocks_along", "[]"], "-p blocks_along []"),

@@ -35,7 +35,7 @@ from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 from .node_sets import all_nodes_set, head_sets, single_node_sets
 from .node_vectors import Probe
 
-N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (at least 200, docs/method.md)
+N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (default; at least 20, notebooks_meta)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
 N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
 
