@@ -67,6 +67,7 @@ def holding_summary() -> dict:
             "dip_across": check("dip_across", 0.02, [0.01, 0.03], 0.0, "greater"),
             "dip_in_head": check("dip_in_head", 0.01, [0.004, 0.02], 0.0, "greater")}}),
         part(schema.Hull, stats={"gates": {"probe": gate()}, "checks": {
+            "reach_beyond_untrained": check("reach_beyond_untrained", 0.1, [0.05, 0.15], 0.0, "greater"),
             "reach_beyond_random": check("reach_beyond_random", 0.3, [0.2, 0.4], 0.0, "greater"),
             "efficiency_falls_beyond_random": check("efficiency_falls_beyond_random", -0.1, [-0.2, -0.05], 0.0, "less"),
             "no_violations": check("no_violations", 0, None, 0, "equal"),

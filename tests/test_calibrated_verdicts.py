@@ -83,7 +83,8 @@ def test_a_partial_run_reads_the_backbone_gate_its_sections_carry():
     gate = {"name": "backbone learned", "passed": True, "value": 0.1, "null": 0.05, "p": 1e-9}
     summary = {"finetune": {"checkpoint": "ours"},
                "hull": {"stats": {"gates": {"probe": {"passed": True}, "backbone": gate},
-                                  "checks": {"reach_beyond_random": stats.check("r", "s", 0.2, [0.1, 0.3], 0.0),
+                                  "checks": {"reach_beyond_untrained": stats.check("u", "s", 0.1, [0.05, 0.2], 0.0),
+                                             "reach_beyond_random": stats.check("r", "s", 0.2, [0.1, 0.3], 0.0),
                                              "efficiency_falls_beyond_random": stats.check("e", "s", -0.1, [-0.2, -0.05],
                                                                                            0.0, "less")}}}}
     out = claims.claims_summary(summary)
@@ -260,3 +261,32 @@ def test_shuffled_predictions_do_not_penalise_knowing_rare_tokens():
     assert not check["passed"]
     assert "shuffled" in check["statistic"]
     assert nulls["spearman_shuffled_predictions"] is not None
+
+
+# ----------------------------------------------------------------------------- the calibration study
+
+def test_calibration_study_on_two_seeds(tmp_path):
+    """The study runs the notebooks' functions on every case; on two seeds already, no
+    no-information case gets "holds" or "partly", the planted C2 and C3 worlds pass their core
+    checks, and the report names the targets.  (The committed docs/calibration.md runs 20 seeds.)"""
+    from ssb import calibration
+    from ssb.bench import calibration as bench
+    table = calibration.run(2, progress=False)
+    summary = calibration.rates(table)
+    verdicts = summary[summary["role"] == "verdict"]
+    no_info = verdicts[verdicts["case"].isin(calibration.NO_INFORMATION + ("no_growth", "random", "constant"))]
+    assert len(no_info) >= 15 and (no_info["pass_rate"] == 0).all(), no_info
+    planted = summary[(summary["case"] == "planted") & (summary["role"] == "evidence")]
+    core = {("C2", "beyond_untrained"), ("C4", "cooperation_beyond_untrained"), ("C5", "reach_beyond_untrained"),
+            ("C3", "eps_amplified")}
+    for r in planted.itertuples():
+        if (r.claim, r.check) in core:
+            assert r.pass_rate == 1.0, (r.claim, r.check)
+    checkpoint = verdicts[verdicts["case"] == "untrained_as_checkpoint"]
+    assert (checkpoint["verdicts"] == "not testable 100%").all()
+    # the targets are enforced: a no-information pass is reported
+    bad = summary.copy()
+    bad.loc[(bad["case"] == "noise") & (bad["role"] == "verdict"), "pass_rate"] = 0.5
+    assert any("noise" in f for f in calibration.failures(bad))
+    text = bench.report(summary, 2, 1.0, calibration.failures(summary))
+    assert "## Verdicts per case and claim" in text and "untrained_as_checkpoint" in text

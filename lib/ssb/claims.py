@@ -64,8 +64,10 @@ p < 0.01; token probes clustered by sequence).
   ``kappa_R_beyond_untrained``, ``dip_across_beyond_untrained``, ``dip_in_head_beyond_untrained``.
   Context: ``cooperation_R``, ``cooperation_A``, ``dip_across``, ``dip_in_head``.
 - **C5** (``hull``). Gates: backbone (ours only), probe.  Sanity: ``no_violations``.  Evidence:
-  ``reach_beyond_random`` (core: η trained minus random heads of the same shape and row norms) and
-  ``efficiency_falls_beyond_random`` (slope of η against log n, trained minus random).  Context:
+  ``reach_beyond_untrained`` (core: η = |R|/U of the head on the trained backbone minus the head
+  on the untrained one, same sets), ``reach_beyond_random`` (η minus random heads of the same
+  shape and row norms) and ``efficiency_falls_beyond_random`` (slope of η against log n, trained
+  minus random).  Context:
   ``gap_grows``, ``efficiency_falls``.
 - **C6** (``apt``). Gates: backbone, the deepest block's probe.  Evidence: ``frequency`` (core:
   Spearman(APT, frequency) minus that of the model's own predictions shuffled across items) and
@@ -93,11 +95,12 @@ CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooperation_
                     ("kappa_R_beyond_untrained", "evidence"), ("dip_across_beyond_untrained", "evidence"),
                     ("dip_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
                     ("cooperation_A", "context"), ("dip_across", "context"), ("dip_in_head", "context"))
-HULL_CHECKS = (("reach_beyond_random", "evidence"), ("efficiency_falls_beyond_random", "evidence"),
+HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "evidence"),
+               ("efficiency_falls_beyond_random", "evidence"),
                ("no_violations", "sanity"), ("gap_grows", "context"), ("efficiency_falls", "context"))
 APT_CHECKS = (("frequency", "evidence"), ("grows_along_blocks", "evidence"))
 CORE = {"C1": "beyond_untrained", "C2": "beyond_untrained", "C3": "eps_amplified",
-        "C4": "cooperation_beyond_untrained", "C5": "reach_beyond_random", "C6": "frequency"}
+        "C4": "cooperation_beyond_untrained", "C5": "reach_beyond_untrained", "C6": "frequency"}
 
 CLAIMS: dict[str, tuple[str, str]] = {
     "C1": ("Pre-training SSB",

@@ -913,18 +913,46 @@ def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes
     return tables
 
 
+def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFrame | None, *,
+                                 n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
+    """C5's core check: η = |R|/U of the head on the trained backbone minus η of the head on the
+    untrained backbone (same architecture and seed, 0 steps), set by set on the same node sets;
+    bootstrap over sets, greater than 0.  A head on a random network's features learns too (they
+    separate relations); only what pre-training adds to the reach counts."""
+    name, statistic = "reach beyond the untrained backbone", ("mean over node sets of eta = |R|/U, head on the trained "
+                                                               "backbone minus head on the untrained one (same sets; "
+                                                               "bootstrap over sets)")
+    if untrained_table is None:
+        return stats.check(name, "untrained-backbone control not run", None, None, 0.0, "greater", missing=True)
+    if not np.array_equal(untrained_table["n"].to_numpy(), table["n"].to_numpy()):
+        raise ValueError("the untrained backbone's table must hold the same node sets as the trained one's")
+    diff = _eta(table) - _eta(untrained_table)
+    value, ci = stats.mean_ci(diff, n_boot=n_boot, seed=seed)
+    return stats.check(name, statistic, value, ci, 0.0, "greater", trained=float(_eta(table).mean()),
+                       untrained=float(_eta(untrained_table).mean()))
+
+
 def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
                      y_train: np.ndarray, profile, *, n_classes: int, n_random_heads: int = 3,
-                     backbone_gate: dict | None = None) -> tuple[dict, list]:
+                     untrained: tuple | None = None, backbone_gate: dict | None = None) -> tuple[dict, list]:
     """C5's finished ``hull.stats`` record: the probe gate (full head against the constant
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
-    geometry alone passes) and ``beyond_random_checks`` against ``n_random_heads`` random heads
-    on the same sets.  Returns (stats, the random heads' tables)."""
+    geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random heads
+    on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
+    backbone's head, the core ``reach_beyond_untrained``.  Returns (stats, the random heads'
+    tables)."""
     out = hull_stats(table, n_classes, seed=profile.seed)
     random_tables = random_head_tables(head, z, y, profile, n_classes=n_classes, n_heads=n_random_heads)
     out["checks"].update(beyond_random_checks(table, random_tables, n_classes, seed=profile.seed))
+    untrained_table = None
+    if untrained is not None:
+        head_u, z_u, singles_u = untrained
+        untrained_table = hull_table(head_u, z_u, y, profile, singles_u, n_classes=n_classes)
+    out["checks"]["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
     out["gates"] = {"probe": stats.probe_gate(y, full_predictions, y_train)}
     if backbone_gate is not None:
         out["gates"]["backbone"] = backbone_gate
     out["nulls"]["random_heads"] = int(n_random_heads)
+    if untrained_table is not None:
+        out["nulls"]["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")
     return out, random_tables

@@ -116,8 +116,9 @@ class Ssb(Section):
                                              "null without that variant")
     eps: float = described("size of the perturbation epsilon of the symmetric_eps variant")
     steps: int = described("optimizer steps of each C3 variant")
-    stats: dict = described("gates {variant: backbone gate}, checks symmetric_exact, node_symmetric_exact, "
-                            "eps_amplified (a check whose variant did not run is left out), nulls")
+    stats: dict = described("gates {variant: backbone gate}, checks eps_amplified (core: Newey-West growth "
+                            "rate of the dense g(t)), symmetric_exact and node_symmetric_exact (sanity: exact by "
+                            "construction; a check whose variant did not run is left out), nulls")
 
 
 # ----------------------------------------------------------------------------- 02 APT
@@ -163,8 +164,11 @@ _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, 
               "of the untrained backbone (same architecture and seed, 0 steps)")
 _ALONG = ("{block, median_recognized_node, mean_dc_node, node_jaccard, fraction_beyond_null[_lo, _hi], "
           "recognized_full, accuracy_full, probe_gate}: one list entry per block")
-_NODE_STATS = ("gates probe, probe_random, probe_symmetric; checks beyond_permutation_null, node_specific, "
-               "small_sets, beyond_untrained, head_order_parameter; nulls; seeds (probe-seed replicates)")
+_NODE_STATS = ("gates probe, probe_untrained (the head beyond the untrained backbone's), backbone (the checkpoint's "
+               "backbone gate), probe_random, probe_symmetric_eps; checks beyond_untrained (core), "
+               "beyond_permutation_null, each_node, heads_beyond_null, node_specific (swap-randomised null), "
+               "small_sets (context), eps_heads_differ, tied_heads_identical (sanity); nulls; seeds (probe-seed "
+               "replicates). Roles and rules: ssb.claims")
 
 
 @dataclass(frozen=True)
@@ -317,7 +321,10 @@ class Crossover(Section):
     kappa_A_undefined_sets: int = described("sets whose summed individual gain is <= 0 (kappa_A undefined)")
     inside_head: dict = described("{n, accuracy_mean}: the curve of sets drawn inside one head")
     bands: dict = described(_BANDS)
-    stats: dict = described("gates probe; checks cooperation_R, cooperation_A, dip_across, dip_in_head; nulls")
+    stats: dict = described("gates probe, backbone; checks cooperation_beyond_untrained (core), "
+                            "cooperation_beyond_voters, kappa_R_beyond_untrained, dip_across_beyond_untrained, "
+                            "dip_in_head_beyond_untrained; context cooperation_R, cooperation_A, dip_across, "
+                            "dip_in_head; nulls (incl. the untrained backbone's curve)")
     tokens: CrossoverTokens = described("the token experiment (CrossoverTokens)")
 
     @classmethod
@@ -349,7 +356,9 @@ class Hull(Section):
     sets_checked: int = described("node sets whose bound was computed")
     convex_hull_crosscheck: dict = described("{agree, checked}: LP bound against scipy's ConvexHull for |S| = 2, 3")
     n_labels: int = described("number of relation labels C")
-    stats: dict = described("gates probe; checks no_violations, gap_grows, efficiency_falls; nulls")
+    stats: dict = described("gates probe, backbone; checks reach_beyond_untrained (core), reach_beyond_random, "
+                            "efficiency_falls_beyond_random; sanity no_violations; context gap_grows, "
+                            "efficiency_falls; nulls")
 
 
 # ----------------------------------------------------------------------------- written outside the notebooks
@@ -371,7 +380,8 @@ SECTIONS: dict[str, type[Section]] = {**NOTEBOOK_SECTIONS, Inputs.section: Input
 # Keys that are not sections of this schema: {key: description}.
 RUN_KEYS = {"profile": "the base profile's name", "overrides": "{field: value} the run changed from the profile"}
 RUNNER_KEYS = {"claims": "{C1..C6: verdict} (ssb.claims)",
-               "claims_stats": "{C1..C6: {verdict, gates, checks}}: the records behind each verdict (ssb.claims)"}
+               "claims_stats": "{C1..C6: {verdict, reason, core, gates, checks (each with its role), evidence, sanity, "
+                               "context, errors}}: the records behind each verdict (ssb.claims)"}
 TOP_LEVEL_KEYS = frozenset(SECTIONS) | frozenset(RUN_KEYS) | frozenset(RUNNER_KEYS)
 
 # ----------------------------------------------------------------------------- renamed keys

@@ -1,0 +1,326 @@
+"""Calibration of the verdict machine: the gates, checks and rules of ``ssb.claims`` run on
+cases that carry no information, and on planted effects, over many seeds.
+
+A check that passes for a model that knows nothing is not evidence; a rule that never says
+"holds" for a planted effect has no power.  Each case builds a small world in which the truth
+is known -- node vectors with or without label information, heads trained on true or shuffled
+labels, random heads, training curves with or without growth, predictions with or without a
+frequency effect -- and puts it through the *same* functions the notebooks use
+(``recognition.claim_stats``, ``crossover.crossover_experiment``, ``hull.hull_claim_stats``,
+``pretrain.eps_growth_check``, ``apt.frequency_check``) and the same verdict rule
+(``claims.decide``).  ``run`` returns one row per (case, seed, claim, check); ``rates``
+summarises them; ``python -m ssb.bench calibration`` writes docs/calibration.md.
+
+The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
+
+- **planted**: every node carries a signed signal for two labels of its own (node k: labels
+  L_k = {a_k, b_k}; z_k = +s for a_k, -s for b_k, 0 otherwise, plus noise); the labels of a head
+  are spread over its nodes so that a head recognises jointly what its nodes give weakly.  Its
+  control ("untrained") is noise of the same scale.
+- **untrained_as_main**: the main model is a no-information backbone of the same kind as its
+  control (both: weak random features of the label, independent seeds): what an untrained
+  BERT passed as the main model, or as a checkpoint, gives.
+- **shuffled_labels**: planted features, the head trained on labels shuffled across items.
+- **random_heads**: planted features, the head replaced by a random head of the same shape
+  and row norms.
+- **noise**: features without information, control the same.
+
+C3 (g(t)) and C6 (APT) have worlds of their own: a log-gap that wanders without a trend or grows
+exponentially; predictions that ignore the token, are a constant, or hit frequent tokens more
+often.  Node-specificity gets independent random recognised sets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import apt, claims, crossover, hull, recognition, stats
+from .heads import train_head
+from .node_vectors import Probe
+
+LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
+               "control_of_another_seed")
+NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise")
+
+
+@dataclass(frozen=True)
+class World:
+    """The size of the synthetic label task."""
+    n_heads: int = 4
+    d_head: int = 4
+    n_classes: int = 8
+    n_train: int = 800
+    n_test: int = 400
+    signal: float = 1.5         # planted signal per node, in noise standard deviations
+    weak: float = 0.35          # the no-information backbone's random features of the label
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_heads * self.d_head
+
+
+def _labels(world: World, rng, n: int) -> np.ndarray:
+    return rng.integers(0, world.n_classes, n)
+
+
+def planted_layout(world: World, seed: int) -> list[tuple[int, int]]:
+    """Node k's two labels: within a head the nodes cover the labels in a seeded order, so
+    different heads (and nodes) hold different label pairs."""
+    rng = np.random.default_rng([seed, 31])
+    out = []
+    for h in range(world.n_heads):
+        order = rng.permutation(world.n_classes)
+        for j in range(world.d_head):
+            out.append((int(order[(2 * j) % world.n_classes]), int(order[(2 * j + 1) % world.n_classes])))
+    return out
+
+
+def _weak(world: World, rng, y: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """Random features of the label: a fixed random projection of its one-hot code, scaled to
+    ``weak``, plus unit noise (an untrained network's features separate classes a little)."""
+    return (rng.normal(0, 1, (len(y), world.n_nodes)) + world.weak * proj[y]).astype(np.float32)
+
+
+def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | None]:
+    """(main probe, untrained-control probe or None) of a label case, on the same labels.
+
+    The untrained control of our own runs is the main model's initialisation (same seed, 0
+    steps): "untrained" features are weak random features of the label (``_weak``); training
+    adds the planted signal on top of them (planted, shuffled_labels, random_heads).  A
+    checkpoint has no control of its own (untrained_as_checkpoint: its core checks are
+    missing).  control_of_another_seed is a diagnostic, not a pipeline case: an untrained main
+    model against an untrained control of another seed."""
+    rng = np.random.default_rng([seed, 1])
+    y_tr, y_te = _labels(world, rng, world.n_train), _labels(world, rng, world.n_test)
+    names = [f"label{i}" for i in range(world.n_classes)]
+
+    def probe(z_tr, z_te, ytr=y_tr, tag=""):
+        return Probe({1: z_tr}, ytr, {1: z_te}, y_te, world.n_classes, names, world.n_heads, world.d_head,
+                     checkpoint_fp=f"calibration-{case}-{seed}-{tag}")
+
+    proj0, proj1 = (np.random.default_rng([seed, 2, i]).normal(0, 1, (world.n_classes, world.n_nodes)) for i in (0, 1))
+    init = probe(_weak(world, rng, y_tr, proj0), _weak(world, rng, y_te, proj0), tag="init")
+    if case == "untrained_as_main":
+        return init, init
+    if case in ("untrained_as_checkpoint", "control_of_another_seed"):
+        other = probe(_weak(world, rng, y_tr, proj1), _weak(world, rng, y_te, proj1), tag="other")
+        return other, (init if case == "control_of_another_seed" else None)
+    if case == "noise":
+        noise = [rng.normal(0, 1, (n, world.n_nodes)).astype(np.float32) for n in (world.n_train, world.n_test) * 2]
+        return probe(noise[0], noise[1], tag="noise"), probe(noise[2], noise[3], tag="noise-control")
+    layout = planted_layout(world, seed)
+    signal = [_planted_signal(world, y, layout) for y in (y_tr, y_te)]
+    main = probe(init.z_train[1] + signal[0], init.z_test[1] + signal[1], tag="main")
+    if case == "shuffled_labels":
+        main = probe(main.z_train[1], main.z_test[1], ytr=rng.permutation(y_tr), tag="shuffled")
+    return main, init
+
+
+def _planted_signal(world: World, y: np.ndarray, layout) -> np.ndarray:
+    out = np.zeros((len(y), world.n_nodes), dtype=np.float32)
+    for k, (a, b) in enumerate(layout):
+        out[y == a, k] += world.signal
+        out[y == b, k] -= world.signal
+    return out
+
+
+def _head(world: World, probe: Probe, seed: int, epochs: int):
+    head, _ = train_head(probe.z_train[1], probe.y_train, probe.n_classes, layers=1, epochs=epochs, lr=1e-2,
+                         batch_size=128, patience=4, seed=seed, progress=False)
+    return head
+
+
+def label_records(world: World, case: str, seed: int, profile, *, n_permutations: int = 100,
+                  n_boot: int = 300, epochs: int = 25) -> dict[str, tuple[list, list]]:
+    """{claim: (gates, checks)} of C2, C4 and C5 for one case and seed, built by the notebooks'
+    functions, with the roles of ``claims``."""
+    main, ctrl = make_probes(world, case, seed)
+    head = _head(world, main, seed, epochs)
+    if case == "random_heads":
+        head = hull.random_heads(head, 1, seed + 5)[0]
+    res = recognition.nodal_analysis(head, main, 1, profile)
+    head_u = res_u = None
+    if ctrl is not None:
+        head_u = head if ctrl is main else _head(world, ctrl, seed, epochs)
+        res_u = res if ctrl is main else recognition.nodal_analysis(head_u, ctrl, 1, profile)
+    passed = {"name": "backbone", "passed": True}
+    node_st, _ = recognition.claim_stats(res, untrained=res_u, n_permutations=n_permutations, seed=seed,
+                                         backbone_gate=passed)
+    cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=n_boot,
+                                           untrained=None if ctrl is None else (head_u, ctrl, res_u),
+                                           backbone_gate=passed)["stats"]
+    table = hull.hull_table(head, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
+    hull_st, _ = hull.hull_claim_stats(head, table, main.z_test[1], main.y_test, res.full.predictions[0],
+                                       main.y_train, profile, n_classes=world.n_classes, n_random_heads=2,
+                                       untrained=None if ctrl is None else (head_u, ctrl.z_test[1], res_u.singles),
+                                       backbone_gate=passed)
+    summary = {"finetune": {"checkpoint": "ours"}, "pretrain": {"variants": {"main": {"gate": passed}}},
+               "nodes_finetune": {"stats": node_st}, "crossover": {"stats": cross}, "hull": {"stats": hull_st}}
+    return {c: claims.rule(summary, c) for c in ("C2", "C4", "C5")}
+
+
+def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence: int = 10) -> dict:
+    """C1's gate against the untrained backbone on token positions clustered in sequences:
+    'untrained_as_main' -- both models equally good, their errors shared within a sequence;
+    'planted' -- the main model 8 points better.  Returns the clustered gate record and, for
+    comparison, the gate that counts positions as independent."""
+    rng = np.random.default_rng([seed, 3])
+    seq = np.repeat(np.arange(n_sequences), per_sequence)
+    ease = np.repeat(rng.normal(0, 1.2, n_sequences), per_sequence)          # some sequences are easy
+    base = 0.3 + (0.08 if case == "planted" else 0.0)
+    p_main = 1 / (1 + np.exp(-(np.log(base / (1 - base)) + ease)))
+    p_ctrl = 1 / (1 + np.exp(-(np.log(0.3 / 0.7) + ease)))
+    a, b = rng.random(len(seq)) < p_main, rng.random(len(seq)) < p_ctrl
+    return {"clustered": stats.paired_gate("probe_untrained", "", a, b, clusters=seq, keys=np.arange(len(seq))),
+            "independent": stats.paired_gate("probe_untrained", "", a, b)}
+
+
+def gap_curve(seed: int, case: str, points: int = 40, every: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A head gap g(t) sampled every ``every`` steps: 'no_growth' -- log g wanders (AR(1), no
+    trend) around log eps; 'planted' -- it grows by 0.01 per step on top of the same wander."""
+    rng = np.random.default_rng([seed, 4])
+    t = np.arange(1, points + 1) * every
+    e = np.zeros(points)
+    for i in range(1, points):
+        e[i] = 0.8 * e[i - 1] + rng.normal(0, 0.15)
+    slope = 0.01 if case == "planted" else 0.0
+    return t.astype(float), 1e-4 * np.exp(slope * t + e)
+
+
+def apt_case(seed: int, case: str, n_tokens: int = 60, n_items: int = 6000) -> tuple:
+    """(y_true, y_pred, train_counts) of a token task with Zipf frequencies: 'random' --
+    predictions drawn from the model's marginal (the true frequencies), unrelated to the item;
+    'constant' -- always the most frequent token; 'planted' -- right with a probability that
+    grows with the token's log frequency, else a random token."""
+    rng = np.random.default_rng([seed, 5])
+    freq = 1.0 / np.arange(1, n_tokens + 1)
+    counts = np.round(freq / freq.sum() * 50 * n_items).astype(int) + 1
+    y = rng.choice(n_tokens, n_items, p=counts / counts.sum())
+    if case == "constant":
+        pred = np.zeros(n_items, dtype=np.int64)
+    elif case == "random":
+        pred = rng.choice(n_tokens, n_items, p=counts / counts.sum())
+    else:
+        p_hit = 0.15 + 0.5 * (np.log(counts[y]) - np.log(counts).min()) / np.ptp(np.log(counts))
+        hit = rng.random(n_items) < p_hit
+        pred = np.where(hit, y, rng.integers(0, n_tokens, n_items))
+    return y, pred, counts
+
+
+def independent_sets(seed: int, k: int = 43, m: int = 60, size_max: int = 5) -> np.ndarray:
+    """k random recognised sets over m items drawn from one popularity: no node-specific structure."""
+    rng = np.random.default_rng([seed, 6])
+    popularity = rng.dirichlet(np.ones(m) * 0.7)
+    masks = np.zeros((k, m), dtype=bool)
+    for i in range(k):
+        masks[i, rng.choice(m, rng.integers(1, size_max + 1), replace=False, p=popularity)] = True
+    return masks
+
+
+def _rows(case: str, seed: int, claim: str, gates: list, checks: list) -> list[dict]:
+    verdict, _ = claims.decide(gates, checks, claims.CORE.get(claim))
+    gates_ok = all(g.get("passed") is True for g in gates if g.get("scope") != "check")
+    out = [{"case": case, "seed": seed, "claim": claim, "check": "(verdict)", "role": "verdict",
+            "passed": verdict in ("holds", "partly"), "against": verdict == "does not hold", "verdict": verdict,
+            "gates_passed": gates_ok}]
+    for c in checks:
+        out.append({"case": case, "seed": seed, "claim": claim, "check": c["name"], "role": c.get("role", "evidence"),
+                    "passed": c.get("passed") is True, "against": claims.contradicts(c), "verdict": verdict,
+                    "gates_passed": gates_ok})
+    for g in gates:
+        out.append({"case": case, "seed": seed, "claim": claim, "check": f"gate {g['name']}", "role": "gate",
+                    "passed": g.get("passed") is True, "against": False, "verdict": verdict, "gates_passed": gates_ok})
+    return out
+
+
+def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool = True) -> pd.DataFrame:
+    """Every case over ``seeds`` seeds: one row per (case, seed, claim, check or gate), with
+    passed / against / the claim's verdict.  ``profile``: aperture and crossover settings (a
+    small smoke profile by default)."""
+    from .profiles import get_profile
+    if seeds < 1:
+        raise ValueError(f"seeds must be positive, got {seeds}")
+    profile = profile or get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3,
+                                     hull_max_n=8, seed=0)
+    rows = []
+    it = range(seeds)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="calibration", unit="seed")
+    for seed in it:
+        for case in LABEL_CASES:
+            for claim, (gates, checks) in label_records(world, case, seed, profile).items():
+                rows += _rows(case, seed, claim, gates, checks)
+        for case in ("untrained_as_main", "planted"):
+            g = token_gate_records(seed, case)
+            for kind, rec in g.items():
+                rows.append({"case": case, "seed": seed, "claim": "C1", "check": f"gate probe_untrained ({kind})",
+                             "role": "gate", "passed": rec["passed"] is True, "against": False, "verdict": None,
+                             "gates_passed": None})
+        for case in ("no_growth", "planted"):
+            t, g = gap_curve(seed, case)
+            check = {**recognition.stats.check("eps_amplified", "", *(lambda f: (f["rate"], f["ci"]))(
+                stats.hac_growth_rate(t, g)), 0.0, "greater"), "name": "eps_amplified", "role": "evidence"}
+            rows += _rows(case, seed, "C3", [{"name": "backbone", "passed": True}], [check])
+            iid = stats.growth_rate(t, g)
+            rows.append({"case": case, "seed": seed, "claim": "C3", "check": "eps_amplified (i.i.d. t-interval)",
+                         "role": "comparison", "passed": iid["ci"][0] is not None and iid["ci"][0] > 0,
+                         "against": False, "verdict": None, "gates_passed": None})
+        for case in ("random", "constant", "planted"):
+            y, pred, counts = apt_case(seed, case)
+            check, _ = apt.frequency_check(y, pred, counts, len(counts), 5, n_null=10, n_boot=200, seed=seed)
+            gate = stats.probe_gate(y, pred, np.repeat(np.arange(len(counts)), counts))
+            rows += _rows(case, seed, "C6", [{**gate, "name": "probe"}],
+                          [{**check, "name": "frequency", "role": "evidence"}])
+        masks = independent_sets(seed)
+        rows_j = recognition.jaccard_rows(masks)
+        null = recognition.jaccard_null(masks, 100, seed)
+        value, ci = stats.mean_ci(rows_j - null.mean(0), n_boot=300, seed=seed)
+        c = {**stats.check("node_specific", "", value, ci, 0.0, "less"), "name": "node_specific", "role": "evidence"}
+        rows.append({"case": "independent_sets", "seed": seed, "claim": "C1/C2", "check": "node_specific",
+                     "role": "evidence", "passed": c["passed"] is True, "against": claims.contradicts(c),
+                     "verdict": None, "gates_passed": None})
+    return pd.DataFrame(rows)
+
+
+def rates(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (case, claim, check): seeds, the rate at which it passed, the rate at which its
+    interval lay on the wrong side (against), the seeds whose gates passed and the pass rate
+    among them (``pass_rate_gated``: where a check could move a verdict), and for verdict rows
+    the share of each verdict ("holds or partly" is the verdict row's pass rate)."""
+    table = table.assign(passed_gated=table["passed"] & (table["gates_passed"] != False),   # noqa: E712 (None: no gate)
+                         gated=table["gates_passed"] != False)                         # noqa: E712
+    g = table.groupby(["case", "claim", "check", "role"], sort=False)
+    out = g.agg(seeds=("seed", "nunique"), pass_rate=("passed", "mean"), against_rate=("against", "mean"),
+                seeds_gated=("gated", "sum"), passed_gated=("passed_gated", "sum")).reset_index()
+    out["pass_rate_gated"] = out["passed_gated"] / out["seeds_gated"].clip(lower=1)
+    out = out.drop(columns="passed_gated")
+    verdicts = table[table["role"] == "verdict"]
+    shares = (verdicts.groupby(["case", "claim"])["verdict"].value_counts(normalize=True).unstack(fill_value=0.0)
+              if len(verdicts) else pd.DataFrame())
+    out["verdicts"] = [", ".join(f"{v} {shares.loc[(r.case, r.claim), v]:.0%}" for v in shares.columns
+                                 if shares.loc[(r.case, r.claim), v] > 0)
+                       if r.role == "verdict" and (r.case, r.claim) in shares.index else ""
+                       for r in out.itertuples()]
+    return out
+
+
+PLANTED = ("planted",)
+
+
+def failures(summary: pd.DataFrame, max_false_pass: float = 0.05) -> list[str]:
+    """What the calibration targets refuse: in a no-information case, an evidence check passing
+    in more than ``max_false_pass`` of the seeds *whose gates passed* (where it could move a
+    verdict), or any "holds" / "partly" verdict."""
+    out = []
+    no_info = set(NO_INFORMATION) | {"no_growth", "random", "constant", "independent_sets"}
+    for r in summary.itertuples():
+        if r.case not in no_info:
+            continue
+        if r.role == "evidence" and r.pass_rate_gated > max_false_pass:
+            out.append(f"{r.case} {r.claim} {r.check}: passes in {r.pass_rate_gated:.0%} of the seeds whose gates passed")
+        if r.role == "verdict" and r.pass_rate > 0:
+            out.append(f"{r.case} {r.claim}: 'holds' or 'partly' in {r.pass_rate:.0%} of the seeds ({r.verdicts})")
+    return out
