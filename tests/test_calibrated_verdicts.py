@@ -290,3 +290,30 @@ def test_calibration_study_on_two_seeds(tmp_path):
     assert any("noise" in f for f in calibration.failures(bad))
     text = bench.report(summary, 2, 1.0, calibration.failures(summary))
     assert "## Verdicts per case and claim" in text and "untrained_as_checkpoint" in text
+
+
+def test_records_of_a_superseded_method_count_as_missing():
+    from summaries import holding_summary
+    s = holding_summary()
+    s["nodes_finetune"]["stats"]["checks"]["node_specific"]["statistic"] = (
+        "mean pairwise Jaccard of the nodes' recognised sets minus the frequency-matched null's (bootstrap over nodes)")
+    out = claims.claims_summary(s)
+    rec = next(c for c in out["stats"]["C2"]["checks"] if c["name"] == "node_specific")
+    assert rec["missing"] and "pool null" in rec["superseded"]
+    assert out["claims"]["C2"] == "partly" and "missing: node_specific" in out["stats"]["C2"]["reason"]
+
+
+def test_rejudge_rewrites_the_verdicts_and_says_so(tmp_path, monkeypatch, capsys):
+    import json
+    from summaries import holding_summary
+    from ssb.bench import rejudge
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    d = tmp_path / "figures" / "old"
+    d.mkdir(parents=True)
+    s = holding_summary()
+    s["claims"] = {c: "partly" for c in claims.CLAIMS}
+    (d / "summary.json").write_text(json.dumps(s))
+    assert rejudge.main(["--profile", "old"]) == 0
+    assert "C1: partly -> holds" in capsys.readouterr().out
+    assert json.loads((d / "summary.json").read_text())["claims"]["C1"] == "holds"
+    assert "Re-judged, not re-run" in (d / "claims.md").read_text()

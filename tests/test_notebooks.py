@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from notebook_outputs import EXPECTED, NOTEBOOKS
-from ssb import schema
+from ssb import claims, schema
 from ssb.results import strip_timings
 
 import background_runs
@@ -124,3 +124,8 @@ def test_other_fewrel_file_and_checkpoint_run_04_to_07(background):
     assert summary["nodes_finetune"]["symmetric_head_jaccard"] is None  # controls exist only for our BERT-6
     assert summary["hull"]["violations"] == 0 and summary["hull"]["n_labels"] == 5
     assert max(summary["crossover"]["n"]) == 32                       # all nodes of the other model
+    # a checkpoint has no untrained control of its own: its core checks are missing, never "holds"
+    for claim in ("C2", "C4", "C5"):
+        assert summary["claims"][claim] in ("not testable", "inconclusive", "does not hold"), summary["claims"]
+        assert claims.CORE[claim] in [c["name"] for c in summary["claims_stats"][claim]["checks"]
+                                      if c.get("missing")] or summary["claims"][claim] == "not testable"

@@ -141,15 +141,30 @@ def section(summary: dict, cls: type[Section]) -> dict | None:
     return value if isinstance(value, dict) and value else None
 
 
+# Records measured with a method these rules no longer accept, recognised by their own statistic
+# text (each record says how it was computed): they count as missing, never as evidence.
+SUPERSEDED = {
+    "node_specific": ("frequency-matched", "the pool null (biased: it counted each set's own items)"),
+    "frequency": ("drawn from the training distribution", "the unigram-sampler null (it penalised knowing rare tokens)"),
+    "eps_amplified": ("95 % t-interval", "an i.i.d. t-interval on a few autocorrelated points"),
+}
+
+
 def record(summary: dict, path: str, label: str | None = None, role: str | None = None) -> dict:
     """The gate/check record at ``path`` with its path, label and role; a stand-in marked
-    ``missing`` when the summary does not hold it."""
+    ``missing`` when the summary does not hold it, or holds it measured by a superseded method
+    (``SUPERSEDED``; its values are kept for display, ``superseded`` says why)."""
     rec = lookup(summary, path)
-    name = label or path.rsplit(".", 1)[-1]
+    key = path.rsplit(".", 1)[-1]
+    name = label or key
     extra = {} if role is None else {"role": role}
     if not isinstance(rec, dict) or rec.get("missing"):
         return {**(rec if isinstance(rec, dict) else {}), "name": name, "path": path, "missing": True,
                 "passed": None, **extra}
+    marker, why = SUPERSEDED.get(key, (None, None))
+    if marker and marker in str(rec.get("statistic", "")):
+        return {**rec, "name": name, "path": path, "missing": True, "passed": None,
+                "superseded": f"measured with {why}; rerun to measure it", **extra}
     return {**rec, "name": name, "path": path, **extra}
 
 

@@ -344,6 +344,8 @@ def _role(c: dict) -> str:
 
 
 def _interval_text(c: dict) -> str:
+    if c.get("superseded"):
+        return f"{_role(c)}{c['name']} {fmt(c.get('value'))}: missing ({c['superseded']})"
     if c.get("missing"):
         return f"{_role(c)}{c['name']}: missing"
     if c.get("gated_out"):
@@ -522,9 +524,13 @@ def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
     rows = claims_table(summary)
     profile = summary.get("profile")
     lines = [f"# Claims check{f' — profile `{profile}`' if profile else ''}", "",
-             "Every measured value comes from `summary.json` of the run; the verdict rules (gate, null, "
-             "statistic, threshold of each claim) are in `lib/ssb/claims.py`. A check passes only when its "
-             "interval excludes its null; a failed gate makes the claim \"not testable\".", "",
+             "Every measured value comes from `summary.json` of the run; the verdict rules are in "
+             "`lib/ssb/claims.py` and docs/method.md (\"Verdicts\"). Only *evidence* checks decide: each "
+             "beside a null that a model without information could pass, one of them the claim's core "
+             "check. Sanity checks (true by construction) and context are shown, marked, and never decide. "
+             "A check passes when its whole 95 % interval lies on the claimed side of its null (✓), "
+             "contradicts when it lies on the other side (✗); · inconclusive, – missing. A failed or "
+             "missing gate, or a missing core check, makes the claim \"not testable\".", "",
              _markdown_table(rows)]
     if figures:
         lines += ["", "## Figures"]
