@@ -33,6 +33,12 @@ CASE_TEXT = {
     "random": "C6: predictions drawn from the true token frequencies, unrelated to the item",
     "constant": "C6: the constant predictor (most frequent token)",
     "independent_sets": "node-specificity: 43 independent random recognised sets over 60 items of one popularity",
+    "planted_design": "node-specificity planted: the lines of the projective plane of order 3 (any two nodes "
+                      "share exactly one item: less overlap than their margins give by chance)",
+    "planted_dip": "C4: a trained A(n) that dips (0.50, 0.40, 0.34, 0.40, 0.52, 0.60) against a flat untrained one",
+    "flat_curves": "C4: trained and untrained A(n) both flat",
+    "planted_efficiency": "C5: a head realising 60 % of its bound at n = 1, falling to 20 % at n = 8; random heads ~2 %",
+    "random_reach": "C5: a head realising what random heads realise",
 }
 
 
@@ -100,11 +106,12 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "comparison across seeds can pass or contradict by chance. A checkpoint therefore gets no core "
         "verdict until it has a same-architecture control over several seeds (not built yet): its label "
         "claims say 'not testable: core check missing'.",
-        "- The planted worlds plant node-level recognition and cooperation, not a dip of A(n) and not a "
-        "falling efficiency: C4 and C5 then read 'does not hold' where those parts are contradicted, which "
-        "is the correct answer for those worlds. node_specific's power is tested on a planted design with "
-        "less overlap than its margins (tests/test_calibrated_verdicts.py); the planted world here has "
-        "none, and the check stays inconclusive.",
+        "- The planted label world plants node-level recognition and cooperation, not a dip of A(n), not a "
+        "falling efficiency and no node-specificity beyond its margins: C2 then reads 'partly' and C4 and C5 "
+        "'does not hold' where those parts are contradicted -- the correct answers for that world. The power "
+        "of those checks is shown on worlds that plant them: `planted_design` (node_specific), `planted_dip` "
+        "(the dip beyond the untrained backbone), `planted_efficiency` (reach and falling efficiency beyond "
+        "random heads).",
         "",
     ]
     return "\n".join(parts)
