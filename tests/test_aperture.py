@@ -66,6 +66,52 @@ def test_single_nodes_are_bit_identical_in_float32(n_classes):
     np.testing.assert_array_equal(small.predictions, res.predictions)
 
 
+def near_tie_head_and_samples(n_classes: int, seed: int):
+    """A float32 1-FC head whose lines meet in exact ties, 1-ulp near-ties and nearly parallel
+    pairs, and node values on and within an ulp of the breakpoints between its winners."""
+    rng = np.random.default_rng(seed)
+    head = make_head(n_classes, seed=seed, dtype=torch.float32)
+    with torch.no_grad():
+        w, b = head.fc1.weight, head.fc1.bias                          # (C, D), (C,)
+        w[n_classes - 1], b[n_classes - 1] = w[3], b[3]                 # an exact duplicate of label 3
+        w[n_classes - 2] = w[5]
+        b[n_classes - 2] = torch.nextafter(b[5], torch.tensor(np.inf))  # label 5 raised by one ulp
+        w[n_classes - 3] = torch.nextafter(w[7], torch.tensor(np.inf))  # nearly parallel to label 7
+        b[n_classes - 3] = b[7]
+        b[:] = torch.where(torch.rand(n_classes) < 0.3, b.round(), b)    # many equal intercepts
+    z, _ = make_data(300, n_classes, seed=seed, dtype=np.float32)
+    W, bb = w.detach().double().numpy(), b.detach().double().numpy()
+    extra = []
+    for k in range(D):                                                 # breakpoints of label pairs
+        c, d = rng.choice(n_classes, 2, replace=False)
+        for c, d in [(c, d), (3, 5), (7, n_classes - 3)]:
+            if W[c, k] != W[d, k]:
+                extra.append(((bb[d] - bb[c]) / (W[c, k] - W[d, k]), k))
+    rows = np.zeros((3 * len(extra), D), dtype=np.float32)
+    for i, (x, k) in enumerate(extra):
+        x = np.float32(np.clip(x, -50, 50))
+        rows[3 * i:3 * i + 3, k] = [np.nextafter(x, np.float32(-np.inf)), x, np.nextafter(x, np.float32(np.inf))]
+    return head, np.concatenate([z, rows])
+
+
+@pytest.mark.parametrize("n_classes,seed", [(12, 0), (300, 1), (1500, 2)])
+def test_single_node_envelope_is_bit_identical_at_float32_near_ties(n_classes, seed):
+    """The envelope answers every sample exactly as the full float32 logits fl(fl(z·w) + b) and
+    their first maximum do: on exact ties, one-ulp near-ties and on the breakpoints themselves."""
+    head, z = near_tie_head_and_samples(n_classes, seed)
+    y = np.zeros(len(z), dtype=np.int64)
+    sets = single_node_sets(D)
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    zt = torch.from_numpy(z).t()                                                       # (D, N)
+    w1t, b = head.fc1.weight.detach().t(), head.fc1.bias.detach()
+    logits = zt[:, :, None] * w1t[:, None, :]                                          # (D, N, C) fl(z·w)
+    logits += b                                                                        # fl(fl(z·w) + b)
+    np.testing.assert_array_equal(res.predictions, logits.argmax(-1).numpy())
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    tiny = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=64)       # one node, few samples at a time
+    np.testing.assert_array_equal(tiny.predictions, res.predictions)
+
+
 def test_ties_go_to_the_lowest_label():
     head = make_head(300)
     with torch.no_grad():                                            # labels 40 and 7 identical to label 250
@@ -81,16 +127,20 @@ def test_ties_go_to_the_lowest_label():
     assert (res.predictions == 7).all()
 
 
-def test_pruning_keeps_few_candidates_and_every_winner():
+def test_envelope_candidates_keep_few_labels_and_every_winner():
     head = make_head(300)
     z, _ = make_data(400, 300)
-    zt = torch.from_numpy(z).t().contiguous()
-    w1t = head.fc1.weight.detach().t().contiguous()
-    mask = aperture._single_node_candidates(zt, w1t, head.fc1.bias.detach())          # (D, C)
-    logits = zt[:, :, None] * w1t[:, None, :] + head.fc1.bias.detach()              # (D, N, C)
-    winners = logits.argmax(-1)                                                       # (D, N)
-    assert mask.gather(1, winners).all()
-    assert mask.sum(1).float().mean() < 0.2 * 300
+    zt = torch.from_numpy(z).t().contiguous()                                         # (D, N)
+    w1t = head.fc1.weight.detach().t().contiguous()                                   # (D, C)
+    b = head.fc1.bias.detach()
+    lo, hi = zt.amin(1, keepdim=True), zt.amax(1, keepdim=True)
+    tol = torch.full((D, 1), 1e-9, dtype=torch.float64)
+    every = torch.ones(w1t.shape, dtype=torch.bool)
+    for anchors in (2, 4, 32):
+        mask = aperture._envelope_candidates(lo, hi, w1t, b.expand(D, -1), every, tol, anchors)   # (D, C)
+        logits = zt[:, :, None] * w1t[:, None, :] + b                                   # (D, N, C)
+        assert mask.gather(1, logits.argmax(-1)).all()
+        assert mask.sum(1).float().mean() < 0.2 * 300
 
 
 def test_first_argmax_matches_torch_with_ties():

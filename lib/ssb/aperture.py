@@ -11,11 +11,11 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 - groups the sets by size k and, per chunk of sets and samples (at most ``chunk_elems``
   elements of temporaries), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
-- for single nodes of a 1-FC head with many classes (C ≥ ``PRUNE_MIN_CLASSES``) first
-  discards the labels that cannot win anywhere on the node's observed value range (the
-  upper envelope of the lines x·W[c,k] + b_c, docs/method.md, "Convex-hull bound") with a margin far above float
-  rounding, then scores only the few survivors (typically 5-50 of 4096): exact, and much
-  cheaper than N·C;
+- for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
+  (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
+  observed range (typically 5-50 of thousands), the segments of that range where one label
+  alone is within rounding distance of the maximum, then a binary search per sample; the
+  rare samples near a breakpoint are scored directly (``_single_node_predictions``);
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
     res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
@@ -27,9 +27,11 @@ What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero
 columns outside S, run the head on the full z, argmax.  The engine computes the same
 logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
 - Single nodes, 1-FC head: each logit is fl(fl(z·W) + b), exactly what the BLAS product
-  with zeroed columns gives (checked against MKL: the zero terms add nothing), and the
-  label pruning only drops labels at least 64·eps·scale below the maximum, so predictions
-  are bit-identical, in float32 too (tests/test_aperture.py).
+  with zeroed columns gives (checked against MKL: the zero terms add nothing).  The envelope
+  answers a sample only where one label is more than 16·eps·scale above every other (the
+  float argmax then cannot differ); every other sample gets those logits for every label
+  within 64·eps·scale of the envelope and their first maximum, so predictions are
+  bit-identical, in float32 too, ties and near-ties included (tests/test_aperture.py).
 - Other sets: the k products may be summed in a different order than the BLAS kernel sums
   them, so logits can differ in the last bits and a prediction can differ only where the
   top two logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in
@@ -51,10 +53,8 @@ from .node_vectors import as_tensor
 from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
-PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
-_ANCHORS = 32              # points per node's value range used to bound the upper envelope
+_ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
-_PRUNE_NODES = 2           # single nodes pruned together: small (G, m, C) temporaries stay in cache
 
 
 @dataclass
@@ -164,69 +164,124 @@ def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
     return out.view(lead)
 
 
-def _anchors(x: torch.Tensor, n_anchors: int) -> torch.Tensor:
-    """(G, m) ascending anchor points per node: m evenly spaced points from min to max of x (G, N)."""
-    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
-    steps = torch.linspace(0, 1, max(2, n_anchors), dtype=x.dtype, device=x.device)
-    anchors = lo + (hi - lo) * steps
-    anchors[:, -1:] = hi                                           # exactly the maximum, despite rounding
-    return anchors
+def _line_ranges(w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                 slack) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where on [lo, hi] each line comes within ``slack`` of the best line, per node.
+
+    w, b (G, m) slopes and intercepts (float64), valid (G, m) bool (False: padding, ignored),
+    lo, hi (G, 1) the node's value range, slack a float or (G, 1).  For line c the set
+    {x in [lo, hi] : x·w_c + b_c >= x·w_d + b_d - slack for every valid d} is an interval
+    [start_c, end_c] (an intersection of half-lines); returns (start, end) (G, m), both +inf
+    where it is empty or c is not valid.  With slack 0 the non-empty ranges are the pieces of
+    the upper envelope.  O(m²) per node: m is small here."""
+    dw = w[:, :, None] - w[:, None, :]                                   # (G, m, m) w_c - w_d
+    need = b[:, None, :] - b[:, :, None] - slack[..., None] if torch.is_tensor(slack) else \
+        b[:, None, :] - b[:, :, None] - slack                            # b_d - b_c - slack: need dw·x >= need
+    ratio = need / torch.where(dw == 0, torch.ones_like(dw), dw)
+    others = valid[:, None, :] & ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
+    inf = torch.tensor(float("inf"), dtype=w.dtype, device=w.device)
+    start = torch.maximum(torch.where(others & (dw > 0), ratio, -inf).amax(2), lo)
+    end = torch.minimum(torch.where(others & (dw < 0), ratio, inf).amin(2), hi)
+    empty = (others & (dw == 0) & (need > 0)).any(2) | ~valid | (start > end)
+    return start.masked_fill(empty, float("inf")), end.masked_fill(empty, float("inf"))
 
 
-def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n_anchors: int = _ANCHORS
-                            ) -> torch.Tensor:
-    """Which labels can be the (float) argmax of x[g, n]·w[g, c] + b[c], per node g.
+def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor,
+                         tol: torch.Tensor, n_anchors: int) -> torch.Tensor:
+    """Which of the lines x·w[g, c] + b[g, c] come within ``tol`` of their upper envelope
+    somewhere on [lo_g, hi_g]: a (G, m) mask, a superset of them (never missing one).
 
-    x (G, N) values of G nodes, w (G, C) their weight columns, b (C,) the bias; returns a
-    (G, C) boolean mask, True for every label that can win on some sample.
+    w, b (G, m) in the head's dtype, valid (G, m) (padding False), lo, hi, tol (G, 1).  The
+    winners at ``n_anchors`` points of [lo, hi] are lines of the envelope env, so their own
+    envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
+    concave and piecewise linear, so its maximum over [lo, hi] is at an end of one of L's
+    pieces; a line with c - L < -tol at every such vertex stays more than tol below env on
+    the whole range.  The vertices are evaluated in the head's dtype; tol (64·eps·scale) is far
+    above that rounding (≤ ~10·eps·scale, the vertices' own rounding included)."""
+    x = torch.linspace(0, 1, max(2, n_anchors), dtype=torch.float64, device=w.device)
+    anchors = lo + (hi - lo) * x                                                   # (G, a) float64
+    lines = torch.stack([w, b], 1)                                                 # (G, 2, m)
+    f = torch.bmm(torch.stack([anchors.to(w.dtype), torch.ones_like(anchors, dtype=w.dtype)], 2), lines)
+    f.masked_fill_(~valid[:, None, :], float("-inf"))                              # (G, a, m)
+    top = f.argmax(-1)                                                             # (G, a) winners
+    w_top, b_top = w.gather(1, top).double(), b.gather(1, top).double()
+    start, _ = _line_ranges(w_top, b_top, torch.ones_like(top, dtype=torch.bool), lo, hi, 0.0)
+    vertices = torch.cat([torch.where(torch.isinf(start), lo, start), hi], 1)      # (G, a+1) L's breakpoints, hi
+    lower = (vertices[:, :, None] * w_top[:, None, :] + b_top[:, None, :]).amax(2)  # (G, a+1) L there
+    f = torch.bmm(torch.stack([vertices.to(w.dtype), torch.ones_like(vertices, dtype=w.dtype)], 2), lines)
+    f -= lower.to(w.dtype)[:, :, None]                                             # (G, a+1, m) c - L
+    return (f.amax(1) >= -tol) & valid
 
-    In exact arithmetic the argmax follows the upper envelope env(x) = max_c (x·w_c + b_c)
-    (docs/method.md, "Convex-hull bound").  Take ``n_anchors`` points lo < hi < ... from the smallest to the
-    largest sample and, at each anchor, env and the slope w_t of the winning line.  On
-    [lo, hi] env lies above both winners' lines, so the gap f_c(x) = x·w_c + b_c - env(x)
-    obeys two linear bounds,
-        f_c(x) <= f_c(lo) + max(w_c - w_t(lo), 0)·(hi - lo)
-        f_c(x) <= f_c(hi) + max(w_t(hi) - w_c, 0)·(hi - lo),
-    and a label whose bound is below -tol on every interval never comes within tol of the
-    maximum.  tol = 64·eps·scale (scale = max|x|·max|w| + max|b|) is well above the rounding
-    of any logit (≤ 1.5·eps·scale) plus that of this bound, so no label that could win after
-    rounding is dropped.  No division, so nearly parallel lines need no special care.
-    """
-    anchors = _anchors(x, n_anchors)                                                     # (G, m)
-    f = anchors[:, :, None] * w[:, None, :] + b                                          # (G, m, C) logits at anchors
-    top = first_argmax(f)                                                                # (G, m)
-    f -= f.gather(2, top[:, :, None])                                                    # f_c(anchor) <= 0
-    scale = x.abs().amax(1) * w.abs().amax(1) + b.abs().max()                            # (G,)
-    tol = 64.0 * torch.finfo(x.dtype).eps * scale[:, None]                               # (G, 1)
-    w_top = w.gather(1, top)                                                             # (G, m) winners' slopes
-    width = (anchors[:, 1:] - anchors[:, :-1])[:, :, None]                               # (G, m-1, 1)
-    from_lo = f[:, :-1] + (w[:, None, :] - w_top[:, :-1, None]).clamp_(min=0) * width    # (G, m-1, C)
-    from_hi = f[:, 1:] + (w_top[:, 1:, None] - w[:, None, :]).clamp_(min=0) * width
-    return torch.minimum(from_lo, from_hi).amax(1) >= -tol
+
+def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The True columns of a (G, M) mask (at least one per row) as (G, m) column indices in
+    ascending order, padded at the end with repeats of the row's last one, and the (G, m)
+    mask of the real (unpadded) entries."""
+    counts = mask.sum(1)                                                           # (G,) >= 1
+    rows, cols = torch.nonzero(mask, as_tuple=True)                                # row-major: ascending per row
+    first = torch.cumsum(counts, 0) - counts                                       # (G,) offset of each row
+    place = torch.arange(rows.numel(), device=mask.device) - first[rows]
+    width = int(counts.max())
+    real = torch.arange(width, device=mask.device)[None, :] < counts[:, None]      # (G, m)
+    out = cols[(first + counts - 1)][:, None].repeat(1, width)                     # the last column everywhere
+    out[rows, place] = cols
+    return out, real
 
 
 def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
-    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels.
+    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels,
+    exactly what the full product with the other columns zeroed returns (lowest label on ties).
 
-    Only the candidate labels (``_single_node_candidates``) are scored, each logit computed
-    as fl(fl(x·w) + b) like the full product with zeroed columns.  Candidates are listed in
-    ascending label order and padded at the end with repeats of the last one, so argmax's
-    first-maximum rule still returns the lowest tied label."""
-    mask = _single_node_candidates(x, w, b)                                                 # (G, C)
-    n_classes = mask.shape[1]
-    counts = mask.sum(1)                                                                    # (G,) >= 1
-    key = torch.where(mask, torch.arange(n_classes, device=mask.device), n_classes)
-    cand = torch.sort(key, dim=1).values[:, :int(counts.max())]                             # (G, m) labels, then C
-    last = cand.gather(1, (counts - 1)[:, None])                                            # (G, 1)
-    cand = torch.where(cand == n_classes, last, cand)
-    w_cand, b_cand = w.gather(1, cand)[:, None, :], b[cand][:, None, :]                    # (G, 1, m) each
-    step = max(1, chunk_elems // cand.numel())
-    out = torch.empty(x.shape, dtype=torch.long, device=x.device)
-    for n0 in range(0, x.shape[1], step):
-        logits = x[:, n0:n0 + step, None] * w_cand                                          # (G, n, m)
-        logits += b_cand
-        out[:, n0:n0 + step] = cand.gather(1, logits.argmax(-1))
-    return out                                                                              # (G, N)
+    Per node, the prediction follows the upper envelope of the C lines x·w_c + b_c.
+    1. Candidates: every label that comes within tol = 64·eps·scale of the envelope somewhere
+       on the node's observed range (``_envelope_candidates``, once over all C labels with 4
+       anchors, again over the survivors with 32), typically 5-50 of thousands.
+    2. On the candidates, exactly (``_line_ranges``, O(m²)), the range of each label within
+       delta = 16·eps·scale of the best; their ends cut the range into segments, and a segment
+       covered by one label's range alone is *certain*: that label is the only one within delta
+       of the maximum, far above the rounding of any logit (≤ 2·eps·scale each), so it is the
+       float argmax too.  scale = max|x|·max|w| + max|b|.
+    3. Each sample is answered by a binary search on the segment ends (O(log m)).  A sample on
+       an uncertain segment, or exactly on an end, is scored the engine's way: the candidates'
+       logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
+       float near-ties resolve exactly as ``first_argmax`` of the full logits does.
+    """
+    n_nodes, n_samples = x.shape
+    n_classes = w.shape[1]
+    dtype, device = x.dtype, x.device
+    eps = torch.finfo(dtype).eps
+    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)                      # (G, 1)
+    scale = (x.abs().amax(1, keepdim=True) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()
+    tol, delta = 64.0 * eps * scale, 16.0 * eps * scale                            # (G, 1) float64
+    lo64, hi64 = lo.double(), hi.double()
+    b_rows = b.expand(n_nodes, n_classes)
+    every = torch.ones((n_nodes, n_classes), dtype=torch.bool, device=device)
+    mask = _envelope_candidates(lo64, hi64, w, b_rows, every, tol.to(dtype), _ENVELOPE_ANCHORS[0])
+    cand, real = _compact(mask)                                                    # (G, m1) labels
+    mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
+    keep, real = _compact(mask)                                                    # (G, m) columns of cand
+    cand = cand.gather(1, keep)                                                    # (G, m) labels, ascending
+    w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) head dtype
+    start, end = _line_ranges(w_cand.double(), b_cand.double(), real, lo64, hi64, delta)   # (G, m)
+    ends = torch.sort(torch.cat([start, end], 1), dim=1).values                    # (G, 2m) segment ends
+    mid = torch.cat([ends[:, :1], (ends[:, :-1] + ends[:, 1:]) / 2], 1)           # (G, 2m) segment i: (ends[i-1], ends[i])
+    covers = (start[:, None, :] <= mid[:, :, None]) & (mid[:, :, None] <= end[:, None, :])   # (G, 2m, m)
+    certain = covers.sum(2) == 1
+    certain[:, 0] = False                                                          # below the first end: no sample
+    owner = cand.gather(1, covers.to(torch.uint8).argmax(2))                       # (G, 2m) the one label there
+    x64 = x.double()
+    seg = torch.searchsorted(ends, x64).clamp_(max=ends.shape[1] - 1)              # first end >= x
+    on_end = ends.gather(1, seg) == x64
+    out = owner.gather(1, seg)
+    doubt = ~certain.gather(1, seg) | on_end                                       # (G, N)
+    g, n = torch.nonzero(doubt, as_tuple=True)
+    step = max(1, chunk_elems // cand.shape[1])
+    for i0 in range(0, g.numel(), step):
+        gi, ni = g[i0:i0 + step], n[i0:i0 + step]
+        logits = x[gi, ni][:, None] * w_cand[gi]                                   # (u, m) fl(x·w)
+        logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
+        out[gi, ni] = cand[gi].gather(1, logits.argmax(-1, keepdim=True))[:, 0]
+    return out
 
 
 @contextlib.contextmanager
@@ -269,8 +324,8 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
         by_size[len(s)].append(i)
 
     for k, members in sorted(by_size.items()):
-        if k == 1 and w2t is None and n_out >= PRUNE_MIN_CLASSES:
-            per_chunk = max(1, min(_PRUNE_NODES, chunk_elems // (_ANCHORS * n_out)))
+        if k == 1 and w2t is None:
+            per_chunk = max(1, chunk_elems // (3 * _ENVELOPE_ANCHORS[0] * n_out))
             for g0 in range(0, len(members), per_chunk):
                 rows = members[g0:g0 + per_chunk]
                 nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
