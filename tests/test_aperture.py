@@ -1,6 +1,8 @@
 """The batched aperture engine against the naive per-set loop, and its measurements."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,8 @@ import torch
 from ssb import aperture, metrics
 from ssb.aperture import evaluate_sets, first_argmax, naive_predictions, silent_accuracy, silent_prediction
 from ssb.heads import ClassifierHead
-from ssb.node_sets import all_nodes_set, head_of_node, head_sets, single_node_sets
+from ssb.node_sets import (all_nodes_set, flatten, head_of_node, head_sets, in_head_grid, nested_head_sets,
+                           single_node_sets)
 
 N_HEADS, D_HEAD = 4, 6
 D = N_HEADS * D_HEAD
@@ -110,6 +113,51 @@ def test_single_node_envelope_is_bit_identical_at_float32_near_ties(n_classes, s
     np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
     tiny = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=64)       # one node, few samples at a time
     np.testing.assert_array_equal(tiny.predictions, res.predictions)
+
+
+def nested_sets() -> list[np.ndarray]:
+    """Sets grown node by node inside each head (1, 2, 4, 6 nodes, two orders per head), the
+    full set and the single nodes: chains 2 ⊂ 4 ⊂ 6 ⊂ all nodes, mixed with sets outside them."""
+    grown = flatten(nested_head_sets(N_HEADS, D_HEAD, in_head_grid(D_HEAD), orders=2, seed=0))
+    return grown + [all_nodes_set(D)] + single_node_sets(D)
+
+
+def test_chain_parents_find_the_largest_nested_set():
+    sets = nested_sets()
+    parent = aperture.chain_parents(sets, D)
+    for i, s in enumerate(sets):                                     # brute force: the largest strict subset
+        inside = [j for j, t in enumerate(sets) if len(t) >= 2 and set(t) < set(s)]
+        expected = max(inside, key=lambda j: (len(sets[j]), -j)) if inside else -1
+        assert parent[i] == expected
+    assert (parent >= 0).sum() == N_HEADS * 2 * 2 + 1               # sizes 4 and 6 of every chain, and the full set
+    paths = aperture._paths(sets, parent)
+    assert sorted(i for path in paths for i in path) == list(range(len(sets)))
+    assert max(len(path) for path in paths) == 4                    # 2 -> 4 -> 6 -> all nodes
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_chains_accumulate_to_the_naive_predictions(layers):
+    """float64: exactly the naive loop; float32: a prediction may differ only at a near-tie of
+    the float64 logits (the chain adds the new nodes' products to the previous set's sums)."""
+    sets = nested_sets()
+    for dtype, np_dtype in ((torch.float64, np.float64), (torch.float32, np.float32)):
+        head = make_head(300, layers, seed=4, dtype=dtype)
+        z, y = make_data(600, 300, seed=4, dtype=np_dtype)
+        res = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=40_000)
+        naive = naive_predictions(head, z, sets)
+        if dtype == torch.float64:
+            np.testing.assert_array_equal(res.predictions, naive)
+            continue
+        with torch.no_grad():
+            double = copy.deepcopy(head).double()
+        for i, n in zip(*np.nonzero(res.predictions != naive)):
+            silenced = copy.deepcopy(double)
+            outside = np.setdiff1d(np.arange(D), sets[i])
+            with torch.no_grad():
+                silenced.fc1.weight[:, outside] = 0.0
+                logits = silenced(torch.from_numpy(z[n:n + 1].astype(np.float64)))[0]
+            gap = abs(float(logits[res.predictions[i, n]] - logits[naive[i, n]]))
+            assert gap <= 1e-5 * float(logits.abs().max()), (i, n, gap)
 
 
 def test_ties_go_to_the_lowest_label():

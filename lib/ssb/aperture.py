@@ -55,6 +55,7 @@ from .profiles import resolve_device
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
+MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
 
 @dataclass
@@ -300,56 +301,121 @@ def _intra_op_threads(threads: int | None):
         torch.set_num_threads(previous)
 
 
-def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int) -> tuple[int, int]:
+def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int,
+            k_weights: int | None = None) -> tuple[int, int]:
     """(sets per chunk, samples per chunk) so that one chunk's tensors, s·n·(width + k)
-    logits and gathered node values plus s·k·hidden gathered weights, hold at most
-    ``chunk_elems`` elements (at least one set and one sample)."""
+    logits and gathered node values plus s·k_weights·hidden gathered weights (k_weights
+    defaults to k), hold at most ``chunk_elems`` elements, with at least one set and
+    ``MIN_CHUNK_SAMPLES`` samples (or all of them): fewer would turn each product into a
+    matrix-vector one, many times slower per multiply-add, when one set's weights alone fill
+    the budget (768 nodes x 30,522 labels)."""
+    k_weights = k if k_weights is None else k_weights
     per_sample = width + k
-    samples = max(1, min(n_samples, (chunk_elems - k * hidden) // per_sample))
-    sets = max(1, min(n_sets, chunk_elems // (samples * per_sample + k * hidden)))
+    samples = max(min(n_samples, MIN_CHUNK_SAMPLES), min(n_samples, (chunk_elems - k_weights * hidden) // per_sample))
+    sets = max(1, min(n_sets, chunk_elems // (samples * per_sample + k_weights * hidden)))
     return sets, samples
+
+
+def chain_parents(sets: list[np.ndarray], n_nodes: int, min_parent: int = 2) -> np.ndarray:
+    """For each set, the largest other set of at least ``min_parent`` nodes that it strictly
+    contains (the lowest index among equally large ones), or -1: (S,) int64.
+
+    Sets grown node by node (``node_sets.nested_head_sets``: 2 ⊂ 4 ⊂ 8 ...) form chains, and
+    along a chain a set's logits are its parent's plus the added nodes' contribution.  Found
+    with one product of the sets' indicator matrices, a block of rows at a time."""
+    parent = np.full(len(sets), -1, dtype=np.int64)
+    rows = np.array([i for i, s in enumerate(sets) if len(s) >= min_parent], dtype=np.int64)
+    if rows.size < 2:
+        return parent
+    sizes = np.array([len(sets[i]) for i in rows], dtype=np.float32)
+    member = np.zeros((rows.size, n_nodes), dtype=np.float32)
+    for r, i in enumerate(rows):
+        member[r, sets[i]] = 1.0
+    order = np.arange(rows.size, dtype=np.float32)
+    block = max(1, 2 ** 22 // rows.size)
+    for r0 in range(0, rows.size, block):
+        shared = member[r0:r0 + block] @ member.T                                  # (b, S') |S_i ∩ S_j| (exact)
+        inside = (shared == sizes[None, :]) & (sizes[None, :] < sizes[r0:r0 + block, None])   # S_j ⊊ S_i
+        score = np.where(inside, sizes[None, :] * rows.size - order[None, :], -1.0)  # largest, then lowest index
+        best = score.argmax(1)
+        found = inside.any(1)
+        parent[rows[r0:r0 + block][found]] = rows[best[found]]
+    return parent
+
+
+def _paths(sets: list[np.ndarray], parent: np.ndarray) -> list[list[int]]:
+    """The sets as paths i0 -> i1 -> ... in which each set is its successor's parent.  A
+    parent continues into its first child; its other children start paths of their own."""
+    following = {}
+    for i, p in enumerate(parent):
+        if p >= 0 and p not in following:
+            following[int(p)] = i
+    continues = set(following.values())
+    paths = []
+    for i in range(len(sets)):
+        if i in continues:
+            continue
+        path = [i]
+        while path[-1] in following:
+            path.append(following[path[-1]])
+        paths.append(path)
+    return paths
 
 
 @torch.no_grad()
 def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
-    """Argmax predictions (S, N) int32 of every set, grouped by set size."""
+    """Argmax predictions (S, N) int32 of every set.
+
+    Single nodes of a 1-FC head: ``_single_node_predictions``.  Every other set belongs to a
+    path of nested sets (``chain_parents``; most paths are one set long): the first set's
+    hidden values (logits of a 1-FC head) are W1[:, S]·z[S] + b1, each next set adds its new
+    nodes' W1[:, Δ]·z[Δ] to them.  Paths with the same sequence of |Δ| run together, one
+    ``bmm`` per step and chunk of paths and samples."""
     w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C
     n_samples = z.shape[0]
     n_out = w1t.shape[1] if w2t is None else w2t.shape[1]
     width = n_out if w2t is None else w1t.shape[1] + n_out    # logits (and hidden) per (set, sample)
     zt = z.t().contiguous()                                    # (D, N): a node's values are one row
     preds = np.empty((len(sets), n_samples), dtype=np.int32)
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(sets):
-        by_size[len(s)].append(i)
 
-    for k, members in sorted(by_size.items()):
-        if k == 1 and w2t is None:
-            per_chunk = max(1, chunk_elems // (3 * _ENVELOPE_ANCHORS[0] * n_out))
-            for g0 in range(0, len(members), per_chunk):
-                rows = members[g0:g0 + per_chunk]
-                nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
-                preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1, chunk_elems).cpu().numpy()
-                bar.update(len(rows))
-            continue
-        idx_all = torch.from_numpy(np.stack([sets[i] for i in members])).to(zt.device)   # (s, k)
-        sets_per, samples_per = _chunks(len(members), n_samples, k, w1t.shape[1], width, chunk_elems)
+    singles = [i for i, s in enumerate(sets) if len(s) == 1] if w2t is None else []
+    per_chunk = max(1, chunk_elems // (3 * _ENVELOPE_ANCHORS[0] * n_out))
+    for g0 in range(0, len(singles), per_chunk):
+        rows = singles[g0:g0 + per_chunk]
+        nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
+        preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1, chunk_elems).cpu().numpy()
+        bar.update(len(rows))
+
+    dense = [i for i in range(len(sets)) if not (w2t is None and len(sets[i]) == 1)]   # every other set
+    local = [sets[i] for i in dense]
+    by_shape: dict[tuple, list[list[np.ndarray]]] = defaultdict(list)   # |Δ| per step -> [(rows, Δ_0, Δ_1, ...)]
+    for path in _paths(local, chain_parents(local, zt.shape[0])):
+        steps = [local[path[0]]] + [np.setdiff1d(local[b], local[a], assume_unique=True) for a, b in zip(path, path[1:])]
+        by_shape[tuple(len(d) for d in steps)].append([np.array([dense[i] for i in path])] + steps)
+
+    for shape, members in sorted(by_shape.items()):
+        idx_steps = [torch.from_numpy(np.stack([m[1 + t] for m in members])).to(zt.device) for t in range(len(shape))]
+        rows_all = np.stack([m[0] for m in members])                                    # (paths, steps) set indices
+        sets_per, samples_per = _chunks(len(members), n_samples, max(shape), w1t.shape[1], width, chunk_elems,
+                                        k_weights=sum(shape))
         for g0 in range(0, len(members), sets_per):
-            idx = idx_all[g0:g0 + sets_per]                    # (s, k)
-            w_sel = w1t[idx]                                   # (s, k, H): W1[:, S]ᵀ
+            w_steps = [idx[g0:g0 + sets_per] for idx in idx_steps]                    # (s, |Δ_t|) each
+            w_sel = [w1t[idx] for idx in w_steps]                                      # (s, |Δ_t|, H): W1[:, Δ_t]ᵀ
             for n0 in range(0, n_samples, samples_per):
-                zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, k): z[n, S]
-                if k == 1:
-                    h = zs * w_sel                             # (s, n, 1) * (s, 1, H) -> (s, n, H)
-                else:
-                    h = torch.bmm(zs, w_sel)                   # (s, n, H)
-                h += b1
-                if w2t is not None:
-                    h = torch.relu_(h) @ w2t                   # (s, n, C)
-                    h += b2
-                rows = [members[g0 + j] for j in range(idx.shape[0])]
-                preds[rows, n0:n0 + samples_per] = first_argmax(h).cpu().numpy()
-            bar.update(idx.shape[0])
+                acc = None
+                for t, (idx, w) in enumerate(zip(w_steps, w_sel)):
+                    zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, |Δ_t|): z[n, Δ_t]
+                    h = zs * w if idx.shape[1] == 1 else torch.bmm(zs, w)          # (s, n, H)
+                    if acc is None:
+                        h += b1
+                    else:
+                        h += acc
+                    acc = h if t + 1 < len(shape) else None
+                    if w2t is not None:
+                        h = (torch.relu(h) if acc is not None else torch.relu_(h)) @ w2t   # (s, n, C)
+                        h += b2
+                    preds[rows_all[g0:g0 + sets_per, t], n0:n0 + samples_per] = first_argmax(h).cpu().numpy()
+            bar.update(w_steps[0].shape[0] * len(shape))
     return preds
 
 
