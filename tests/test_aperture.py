@@ -210,8 +210,8 @@ def test_envelope_candidates_keep_few_labels_and_every_winner():
     lo, hi = zt.amin(1, keepdim=True), zt.amax(1, keepdim=True)
     tol = torch.full((D, 1), 1e-9, dtype=torch.float64)
     every = torch.ones(w1t.shape, dtype=torch.bool)
-    for anchors in (2, 4, 32):
-        mask = aperture._envelope_candidates(lo, hi, w1t, b.expand(D, -1), every, tol, anchors)   # (D, C)
+    for anchors, valid in ((2, None), (4, every), (32, None)):
+        mask = aperture._envelope_candidates(lo, hi, w1t, b.expand(D, -1), valid, tol, anchors)   # (D, C)
         logits = zt[:, :, None] * w1t[:, None, :] + b                                   # (D, N, C)
         assert mask.gather(1, logits.argmax(-1)).all()
         assert mask.sum(1).float().mean() < 0.2 * 300

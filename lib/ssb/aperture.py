@@ -54,6 +54,7 @@ from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
+_ENVELOPE_NODES = 64          # single nodes whose envelopes are found together
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
@@ -192,7 +193,8 @@ def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b:
     """Which of the lines x·w[g, c] + b[g, c] come within ``tol`` of their upper envelope
     somewhere on [lo_g, hi_g]: a (G, m) mask, a superset of them (never missing one).
 
-    w, b (G, m) in the head's dtype, valid (G, m) (padding False), lo, hi, tol (G, 1).  The
+    w, b (G, m) in the head's dtype, valid (G, m) (padding False; None: all real), lo, hi,
+    tol (G, 1).  The
     winners at ``n_anchors`` points of [lo, hi] are lines of the envelope env, so their own
     envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
     concave and piecewise linear, so its maximum over [lo, hi] is at an end of one of L's
@@ -203,15 +205,17 @@ def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b:
     anchors = lo + (hi - lo) * x                                                   # (G, a) float64
     lines = torch.stack([w, b], 1)                                                 # (G, 2, m)
     f = torch.bmm(torch.stack([anchors.to(w.dtype), torch.ones_like(anchors, dtype=w.dtype)], 2), lines)
-    f.masked_fill_(~valid[:, None, :], float("-inf"))                              # (G, a, m)
-    top = f.argmax(-1)                                                             # (G, a) winners
+    if valid is not None:
+        f.masked_fill_(~valid[:, None, :], float("-inf"))                          # (G, a, m)
+    top = first_argmax(f)                                                          # (G, a) winners
     w_top, b_top = w.gather(1, top).double(), b.gather(1, top).double()
     start, _ = _line_ranges(w_top, b_top, torch.ones_like(top, dtype=torch.bool), lo, hi, 0.0)
     vertices = torch.cat([torch.where(torch.isinf(start), lo, start), hi], 1)      # (G, a+1) L's breakpoints, hi
     lower = (vertices[:, :, None] * w_top[:, None, :] + b_top[:, None, :]).amax(2)  # (G, a+1) L there
     f = torch.bmm(torch.stack([vertices.to(w.dtype), torch.ones_like(vertices, dtype=w.dtype)], 2), lines)
     f -= lower.to(w.dtype)[:, :, None]                                             # (G, a+1, m) c - L
-    return (f.amax(1) >= -tol) & valid
+    keep = f.amax(1) >= -tol
+    return keep if valid is None else keep & valid
 
 
 def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,9 +259,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     scale = (x.abs().amax(1, keepdim=True) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()
     tol, delta = 64.0 * eps * scale, 16.0 * eps * scale                            # (G, 1) float64
     lo64, hi64 = lo.double(), hi.double()
-    b_rows = b.expand(n_nodes, n_classes)
-    every = torch.ones((n_nodes, n_classes), dtype=torch.bool, device=device)
-    mask = _envelope_candidates(lo64, hi64, w, b_rows, every, tol.to(dtype), _ENVELOPE_ANCHORS[0])
+    mask = _envelope_candidates(lo64, hi64, w, b.expand(n_nodes, n_classes), None, tol.to(dtype), _ENVELOPE_ANCHORS[0])
     cand, real = _compact(mask)                                                    # (G, m1) labels
     mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
     keep, real = _compact(mask)                                                    # (G, m) columns of cand
@@ -379,7 +381,7 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     preds = np.empty((len(sets), n_samples), dtype=np.int32)
 
     singles = [i for i, s in enumerate(sets) if len(s) == 1] if w2t is None else []
-    per_chunk = max(1, chunk_elems // (3 * _ENVELOPE_ANCHORS[0] * n_out))
+    per_chunk = max(1, min(_ENVELOPE_NODES, 4 * chunk_elems // ((2 * _ENVELOPE_ANCHORS[0] + 3) * n_out)))
     for g0 in range(0, len(singles), per_chunk):
         rows = singles[g0:g0 + per_chunk]
         nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
