@@ -55,6 +55,7 @@ from .profiles import resolve_device
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
 _ENVELOPE_NODES = 64          # single nodes whose envelopes are found together
+_ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candidate (no pruning passes)
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
@@ -240,7 +241,8 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     Per node, the prediction follows the upper envelope of the C lines x·w_c + b_c.
     1. Candidates: every label that comes within tol = 64·eps·scale of the envelope somewhere
        on the node's observed range (``_envelope_candidates``, once over all C labels with 4
-       anchors, again over the survivors with 32), typically 5-50 of thousands.
+       anchors, again over the survivors with 32), typically 5-50 of thousands; all labels
+       when there are at most ``_ENVELOPE_ALL_LABELS``.
     2. On the candidates, exactly (``_line_ranges``, O(m²)), the range of each label within
        delta = 16·eps·scale of the best; their ends cut the range into segments, and a segment
        covered by one label's range alone is *certain*: that label is the only one within delta
@@ -259,11 +261,16 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     scale = (x.abs().amax(1, keepdim=True) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()
     tol, delta = 64.0 * eps * scale, 16.0 * eps * scale                            # (G, 1) float64
     lo64, hi64 = lo.double(), hi.double()
-    mask = _envelope_candidates(lo64, hi64, w, b.expand(n_nodes, n_classes), None, tol.to(dtype), _ENVELOPE_ANCHORS[0])
-    cand, real = _compact(mask)                                                    # (G, m1) labels
-    mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
-    keep, real = _compact(mask)                                                    # (G, m) columns of cand
-    cand = cand.gather(1, keep)                                                    # (G, m) labels, ascending
+    if n_classes <= _ENVELOPE_ALL_LABELS:                                          # few labels: all are candidates
+        cand = torch.arange(n_classes, device=device).expand(n_nodes, n_classes)
+        real = torch.ones((n_nodes, n_classes), dtype=torch.bool, device=device)
+    else:
+        mask = _envelope_candidates(lo64, hi64, w, b.expand(n_nodes, n_classes), None, tol.to(dtype),
+                                    _ENVELOPE_ANCHORS[0])
+        cand, real = _compact(mask)                                                # (G, m1) labels
+        mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
+        keep, real = _compact(mask)                                                # (G, m) columns of cand
+        cand = cand.gather(1, keep)                                                # (G, m) labels, ascending
     w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) head dtype
     start, end = _line_ranges(w_cand.double(), b_cand.double(), real, lo64, hi64, delta)   # (G, m)
     ends = torch.sort(torch.cat([start, end], 1), dim=1).values                    # (G, 2m) segment ends
