@@ -1,6 +1,6 @@
 """Benchmark: the batched aperture engine against the naive per-set loop.
 
-    python -m ssb.bench aperture                       # synthetic node vectors, no data needed
+    OMP_WAIT_POLICY=PASSIVE python -m ssb.bench aperture   # synthetic node vectors, no data needed
     python -m ssb.bench aperture --under-load          # print the ratios although the machine is busy
     python -m ssb.bench aperture --features cached --profile smoke   # the pipeline's token probe
 
@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     busy = start_load > LOAD_PER_CORE_LIMIT * cores
     args.show_ratios = not busy or args.under_load
 
-    print(f"machine: {platform.platform()}, {platform.processor() or 'cpu'}, {cores} CPUs, torch {torch.__version__}; "
+    print(f"machine: {platform.platform()}, {platform.processor() or 'cpu'}, {cores} CPUs, torch {torch.__version__}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
           f"load average at the start {start_load:.2f} ({start_load / cores:.2f} per core)")
     if busy:
         print(f"the machine is busy (more than {LOAD_PER_CORE_LIMIT} per core): "
