@@ -178,8 +178,8 @@ def _line_ranges(w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, lo: torc
     where it is empty or c is not valid.  With slack 0 the non-empty ranges are the pieces of
     the upper envelope.  O(m²) per node: m is small here."""
     dw = w[:, :, None] - w[:, None, :]                                   # (G, m, m) w_c - w_d
-    need = b[:, None, :] - b[:, :, None] - slack[..., None] if torch.is_tensor(slack) else \
-        b[:, None, :] - b[:, :, None] - slack                            # b_d - b_c - slack: need dw·x >= need
+    slack = slack[..., None] if torch.is_tensor(slack) else slack       # (G, 1, 1) or a float
+    need = b[:, None, :] - b[:, :, None] - slack                         # b_d - b_c - slack: need dw·x >= need
     ratio = need / torch.where(dw == 0, torch.ones_like(dw), dw)
     others = valid[:, None, :] & ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
     inf = torch.tensor(float("inf"), dtype=w.dtype, device=w.device)
@@ -195,9 +195,8 @@ def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b:
     somewhere on [lo_g, hi_g]: a (G, m) mask, a superset of them (never missing one).
 
     w, b (G, m) in the head's dtype, valid (G, m) (padding False; None: all real), lo, hi,
-    tol (G, 1).  The
-    winners at ``n_anchors`` points of [lo, hi] are lines of the envelope env, so their own
-    envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
+    tol (G, 1).  The winners at ``n_anchors`` points of [lo, hi] are lines of the envelope
+    env, so their own envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
     concave and piecewise linear, so its maximum over [lo, hi] is at an end of one of L's
     pieces; a line with c - L < -tol at every such vertex stays more than tol below env on
     the whole range.  The vertices are evaluated in the head's dtype; tol (64·eps·scale) is far
