@@ -26,6 +26,7 @@ batch-independent (a lower bound at the full batch).  Results and the command: d
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import subprocess
@@ -350,11 +351,13 @@ def main(argv: list[str]) -> int:
             before = engine_at(args.before)
         except (OSError, subprocess.CalledProcessError) as err:
             print(f"the engine at {args.before} cannot be loaded ({err}); measuring today's engine only")
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     m = measure(p, device, args.steps, batch, samples, before)
     stages, w = project(p, m)
     flops_rate = m["pretrain"]["tokens_per_second"] * pretrain_flops_per_token(p)
-    print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all):")
+    print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all; 1-minute load average "
+          f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, this benchmark's threads included):")
     print(f"  pre-training      batch {batch} x {p.max_len}: {m['pretrain']['tokens_per_second']:,.0f} tokens/s "
           f"({m['pretrain']['step_seconds']:.3f} s/step), {flops_rate / 1e12:.3f} TFLOP/s"
           + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
