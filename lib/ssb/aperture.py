@@ -499,10 +499,11 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
     apt_mean = np.empty(n_sets)
     mean_dc = np.empty(n_sets)
     recognized = np.empty((n_sets, n_classes), dtype=bool)
+    old_rule = np.empty((n_sets, n_classes), dtype=bool)
     row = np.bincount(y, minlength=n_classes)
     rate = metrics.base_rate(row)
     keep = row >= min_count                                    # labels in ⟨APT⟩
-    block = max(1, 2 ** 22 // n_classes)
+    block = max(1, 2 ** 20 // n_classes)                       # every measurement is per set: blocks change nothing
     for s0 in range(0, n_sets, block):
         d, c, _ = metrics.label_counts_batched(y, preds[s0:s0 + block], n_classes)   # (b, C) each
         diag[s0:s0 + block], col[s0:s0 + block] = d, c
@@ -510,8 +511,8 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
         mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
         recognized[s0:s0 + block] = metrics.recognized_mask(d, c, rate, min_hits=min_hits)
+        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance)
     predicted = metrics.predicted_mask(col)
-    old_rule = metrics.recognized_chance_rule(diag, col, min_hits=min_hits, chance=chance)
     return ApertureResult(
         sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,
         diag=diag, col=col, row=row, predicted=predicted, recognized=recognized,
