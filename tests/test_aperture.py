@@ -186,6 +186,24 @@ def test_predictions_equal_the_engine_before_the_envelope_and_the_chains():
         assert_differ_at_near_ties_only(head, z, sets, now, then)
 
 
+def test_a_node_with_every_label_tied_is_scored_directly(monkeypatch):
+    """A silent node (all values 0) of a head with equal biases ties all 300 labels everywhere:
+    too many candidates for the O(m²) envelope; the direct scoring gives the lowest label, as naive."""
+    head = make_head(300, dtype=torch.float32)
+    with torch.no_grad():
+        head.fc1.bias.zero_()
+    z, y = make_data(200, 300, seed=7, dtype=np.float32)
+    z[:, 3] = 0.0
+    sets = single_node_sets(D)
+    widths = []
+    line_ranges = aperture._line_ranges
+    monkeypatch.setattr(aperture, "_line_ranges", lambda w, *a: widths.append(w.shape[1]) or line_ranges(w, *a))
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    assert max(widths) < 300                                          # node 3 kept out of it
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    assert (res.predictions[3] == 0).all()
+
+
 def test_ties_go_to_the_lowest_label():
     head = make_head(300)
     with torch.no_grad():                                            # labels 40 and 7 identical to label 250

@@ -56,6 +56,7 @@ CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float3
 _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
 _ENVELOPE_NODES = 64          # single nodes whose envelopes are found together
 _ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candidate (no pruning passes)
+_ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on its whole range) is scored directly
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
@@ -250,7 +251,9 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     3. Each sample is answered by a binary search on the segment ends (O(log m)).  A sample on
        an uncertain segment, or exactly on an end, is scored the engine's way: the candidates'
        logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
-       float near-ties resolve exactly as ``first_argmax`` of the full logits does.
+       float near-ties resolve exactly as ``first_argmax`` of the full logits does.  So is
+       every sample of a node with more than ``_ENVELOPE_MAX_CANDIDATES`` candidates (many
+       labels tied on its whole range, e.g. a silent node and equal biases).
     """
     n_nodes, n_samples = x.shape
     n_classes = w.shape[1]
@@ -271,13 +274,17 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
         keep, real = _compact(mask)                                                # (G, m) columns of cand
         cand = cand.gather(1, keep)                                                # (G, m) labels, ascending
     w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) head dtype
-    start, end = _line_ranges(w_cand.double(), b_cand.double(), real, lo64, hi64, delta)   # (G, m)
+    counts = real.sum(1)
+    exact = counts <= _ENVELOPE_MAX_CANDIDATES              # else (many labels tied everywhere): score directly
+    width = max(1, int(counts[exact].max()) if exact.any() else 1)
+    start, end = _line_ranges(w_cand[:, :width].double(), b_cand[:, :width].double(), real[:, :width] & exact[:, None],
+                              lo64, hi64, delta)                                   # (G, m)
     ends = torch.sort(torch.cat([start, end], 1), dim=1).values                    # (G, 2m) segment ends
     mid = torch.cat([ends[:, :1], (ends[:, :-1] + ends[:, 1:]) / 2], 1)           # (G, 2m) segment i: (ends[i-1], ends[i])
     covers = (start[:, None, :] <= mid[:, :, None]) & (mid[:, :, None] <= end[:, None, :])   # (G, 2m, m)
     certain = covers.sum(2) == 1
     certain[:, 0] = False                                                          # below the first end: no sample
-    owner = cand.gather(1, covers.to(torch.uint8).argmax(2))                       # (G, 2m) the one label there
+    owner = cand[:, :width].gather(1, covers.to(torch.uint8).argmax(2))            # (G, 2m) the one label there
     x64 = x.double()
     seg = torch.searchsorted(ends, x64).clamp_(max=ends.shape[1] - 1)              # first end >= x
     on_end = ends.gather(1, seg) == x64
