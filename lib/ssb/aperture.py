@@ -11,6 +11,8 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 - groups the sets by size k and, per chunk of sets and samples (at most ``chunk_elems``
   elements of temporaries), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
+- when a set contains another set of the list (nested sets grown node by node: 2 ⊂ 4 ⊂ 8
+  ...), starts from that set's sums and adds only the new nodes' products (``chain_parents``);
 - for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
   (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
   observed range (typically 5-50 of thousands), the segments of that range where one label
@@ -33,9 +35,11 @@ logits in the head's dtype, with argmax ties going to the lowest label as in tor
   within 64·eps·scale of the envelope and their first maximum, so predictions are
   bit-identical, in float32 too, ties and near-ties included (tests/test_aperture.py).
 - Other sets: the k products may be summed in a different order than the BLAS kernel sums
-  them, so logits can differ in the last bits and a prediction can differ only where the
-  top two logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in
-  float64).  Tests run head and z in float64 and require identical predictions.
+  them (and along a chain the new nodes' products are added to the previous set's sums), so
+  logits can differ in the last bits and a prediction can differ only where the top two
+  logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in float64).
+  Tests run head and z in float64 and require identical predictions; in float32 they allow
+  differences only at such near-ties.
 """
 from __future__ import annotations
 
