@@ -71,7 +71,7 @@ def test_single_nodes_are_bit_identical_in_float32(n_classes):
 
 def near_tie_head_and_samples(n_classes: int, seed: int):
     """A float32 1-FC head whose lines meet in exact ties, 1-ulp near-ties and nearly parallel
-    pairs, and node values on and within an ulp of the breakpoints between its winners."""
+    pairs, and node values on and within an ulp of the breakpoints of label pairs."""
     rng = np.random.default_rng(seed)
     head = make_head(n_classes, seed=seed, dtype=torch.float32)
     with torch.no_grad():
