@@ -277,7 +277,7 @@ def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
     # deterministic (compared as JSON: NaN, e.g. the Jaccard of nodes recognising nothing, equals itself there)
     import json
     again = recognition.claim_stats(res, untrained=res0, n_permutations=200, seed=0)[0]
-    assert json.dumps(again, sort_keys=True) == json.dumps(st, sort_keys=True)
+    assert json.dumps(again.as_dict(), sort_keys=True) == json.dumps(st.as_dict(), sort_keys=True)
 
 
 def test_head_order_parameter_symmetric_against_random(profile):

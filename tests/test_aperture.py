@@ -1,6 +1,8 @@
 """The batched aperture engine against the naive per-set loop, and its measurements."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,8 @@ import torch
 from ssb import aperture, metrics
 from ssb.aperture import evaluate_sets, first_argmax, naive_predictions, silent_accuracy, silent_prediction
 from ssb.heads import ClassifierHead
-from ssb.node_sets import all_nodes_set, head_of_node, head_sets, single_node_sets
+from ssb.node_sets import (all_nodes_set, flatten, head_of_node, head_sets, in_head_grid, nested_head_sets,
+                           single_node_sets)
 
 N_HEADS, D_HEAD = 4, 6
 D = N_HEADS * D_HEAD
@@ -66,6 +69,141 @@ def test_single_nodes_are_bit_identical_in_float32(n_classes):
     np.testing.assert_array_equal(small.predictions, res.predictions)
 
 
+def near_tie_head_and_samples(n_classes: int, seed: int):
+    """A float32 1-FC head whose lines meet in exact ties, 1-ulp near-ties and nearly parallel
+    pairs, and node values on and within an ulp of the breakpoints of label pairs."""
+    rng = np.random.default_rng(seed)
+    head = make_head(n_classes, seed=seed, dtype=torch.float32)
+    with torch.no_grad():
+        w, b = head.fc1.weight, head.fc1.bias                          # (C, D), (C,)
+        w[n_classes - 1], b[n_classes - 1] = w[3], b[3]                 # an exact duplicate of label 3
+        w[n_classes - 2] = w[5]
+        b[n_classes - 2] = torch.nextafter(b[5], torch.tensor(np.inf))  # label 5 raised by one ulp
+        w[n_classes - 3] = torch.nextafter(w[7], torch.tensor(np.inf))  # nearly parallel to label 7
+        b[n_classes - 3] = b[7]
+        b[:] = torch.where(torch.rand(n_classes) < 0.3, b.round(), b)    # many equal intercepts
+    z, _ = make_data(300, n_classes, seed=seed, dtype=np.float32)
+    W, bb = w.detach().double().numpy(), b.detach().double().numpy()
+    extra = []
+    for k in range(D):                                                 # breakpoints of label pairs
+        c, d = rng.choice(n_classes, 2, replace=False)
+        for c, d in [(c, d), (3, 5), (7, n_classes - 3)]:
+            if W[c, k] != W[d, k]:
+                extra.append(((bb[d] - bb[c]) / (W[c, k] - W[d, k]), k))
+    rows = np.zeros((3 * len(extra), D), dtype=np.float32)
+    for i, (x, k) in enumerate(extra):
+        x = np.float32(np.clip(x, -50, 50))
+        rows[3 * i:3 * i + 3, k] = [np.nextafter(x, np.float32(-np.inf)), x, np.nextafter(x, np.float32(np.inf))]
+    return head, np.concatenate([z, rows])
+
+
+@pytest.mark.parametrize("n_classes,seed", [(12, 0), (300, 1), (1500, 2)])
+def test_single_node_envelope_is_bit_identical_at_float32_near_ties(n_classes, seed):
+    """The envelope answers every sample exactly as the full float32 logits fl(fl(z·w) + b) and
+    their first maximum do: on exact ties, one-ulp near-ties and on the breakpoints themselves."""
+    head, z = near_tie_head_and_samples(n_classes, seed)
+    y = np.zeros(len(z), dtype=np.int64)
+    sets = single_node_sets(D)
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    zt = torch.from_numpy(z).t()                                                       # (D, N)
+    w1t, b = head.fc1.weight.detach().t(), head.fc1.bias.detach()
+    logits = zt[:, :, None] * w1t[:, None, :]                                          # (D, N, C) fl(z·w)
+    logits += b                                                                        # fl(fl(z·w) + b)
+    np.testing.assert_array_equal(res.predictions, logits.argmax(-1).numpy())
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    tiny = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=64)       # one node, few samples at a time
+    np.testing.assert_array_equal(tiny.predictions, res.predictions)
+
+
+def assert_differ_at_near_ties_only(head, z, sets, a: np.ndarray, b: np.ndarray, relative: float = 1e-5):
+    """Where predictions a and b (S, N) differ, the two labels' float64 logits are within
+    ``relative`` of the largest logit's size."""
+    with torch.no_grad():
+        double = copy.deepcopy(head).double()
+    for i, n in zip(*np.nonzero(a != b)):
+        silenced = copy.deepcopy(double)
+        outside = np.setdiff1d(np.arange(D), sets[i])
+        with torch.no_grad():
+            silenced.fc1.weight[:, outside] = 0.0
+            logits = silenced(torch.from_numpy(z[n:n + 1].astype(np.float64)))[0]
+        gap = abs(float(logits[a[i, n]] - logits[b[i, n]]))
+        assert gap <= relative * float(logits.abs().max()), (i, n, gap)
+
+
+def nested_sets() -> list[np.ndarray]:
+    """Sets grown node by node inside each head (1, 2, 4, 6 nodes, two orders per head), the
+    full set and the single nodes: chains 2 ⊂ 4 ⊂ 6 ⊂ all nodes, mixed with sets outside them."""
+    grown = flatten(nested_head_sets(N_HEADS, D_HEAD, in_head_grid(D_HEAD), orders=2, seed=0))
+    return grown + [all_nodes_set(D)] + single_node_sets(D)
+
+
+def test_chain_parents_find_the_largest_nested_set():
+    sets = nested_sets()
+    parent = aperture.chain_parents(sets, D)
+    for i, s in enumerate(sets):                                     # brute force: the largest strict subset
+        inside = [j for j, t in enumerate(sets) if len(t) >= 2 and set(t) < set(s)]
+        expected = max(inside, key=lambda j: (len(sets[j]), -j)) if inside else -1
+        assert parent[i] == expected
+    assert (parent >= 0).sum() == N_HEADS * 2 * 2 + 1               # sizes 4 and 6 of every chain, and the full set
+    paths = aperture._paths(sets, parent)
+    assert sorted(i for path in paths for i in path) == list(range(len(sets)))
+    assert max(len(path) for path in paths) == 4                    # 2 -> 4 -> 6 -> all nodes
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_chains_accumulate_to_the_naive_predictions(layers):
+    """float64: exactly the naive loop; float32: a prediction may differ only at a near-tie of
+    the float64 logits (the chain adds the new nodes' products to the previous set's sums)."""
+    sets = nested_sets()
+    for dtype, np_dtype in ((torch.float64, np.float64), (torch.float32, np.float32)):
+        head = make_head(300, layers, seed=4, dtype=dtype)
+        z, y = make_data(600, 300, seed=4, dtype=np_dtype)
+        res = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=40_000)
+        naive = naive_predictions(head, z, sets)
+        if dtype == torch.float64:
+            np.testing.assert_array_equal(res.predictions, naive)
+            continue
+        assert_differ_at_near_ties_only(head, z, sets, res.predictions, naive)
+
+
+def test_predictions_equal_the_engine_before_the_envelope_and_the_chains():
+    """All committed results come from the engine at BEFORE_REVISION: in float32 today's engine
+    returns its single-node predictions bit for bit, and other sets' up to float32 near-ties."""
+    import subprocess
+    from ssb.bench.paper import BEFORE_REVISION, engine_at
+    try:
+        before = engine_at(BEFORE_REVISION)
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"the engine at {BEFORE_REVISION} is not in this checkout: {err}")
+    sets = nested_sets() + head_sets(N_HEADS, D_HEAD)
+    for n_classes, seed in ((300, 5), (12, 6)):
+        head, z = near_tie_head_and_samples(n_classes, seed)
+        y = np.zeros(len(z), dtype=np.int64)
+        now = evaluate_sets(head, z, y, sets, keep_predictions=True).predictions
+        then = before.evaluate_sets(head, z, y, sets, keep_predictions=True).predictions
+        singles = np.array([len(s) == 1 for s in sets])
+        np.testing.assert_array_equal(now[singles], then[singles])
+        assert_differ_at_near_ties_only(head, z, sets, now, then)
+
+
+def test_a_node_with_every_label_tied_is_scored_directly(monkeypatch):
+    """A silent node (all values 0) of a head with equal biases ties all 300 labels everywhere:
+    too many candidates for the O(m²) envelope; the direct scoring gives the lowest label, as naive."""
+    head = make_head(300, dtype=torch.float32)
+    with torch.no_grad():
+        head.fc1.bias.zero_()
+    z, y = make_data(200, 300, seed=7, dtype=np.float32)
+    z[:, 3] = 0.0
+    sets = single_node_sets(D)
+    widths = []
+    line_ranges = aperture._line_ranges
+    monkeypatch.setattr(aperture, "_line_ranges", lambda w, *a: widths.append(w.shape[1]) or line_ranges(w, *a))
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    assert max(widths) < 300                                          # node 3 kept out of it
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    assert (res.predictions[3] == 0).all()
+
+
 def test_ties_go_to_the_lowest_label():
     head = make_head(300)
     with torch.no_grad():                                            # labels 40 and 7 identical to label 250
@@ -81,16 +219,20 @@ def test_ties_go_to_the_lowest_label():
     assert (res.predictions == 7).all()
 
 
-def test_pruning_keeps_few_candidates_and_every_winner():
+def test_envelope_candidates_keep_few_labels_and_every_winner():
     head = make_head(300)
     z, _ = make_data(400, 300)
-    zt = torch.from_numpy(z).t().contiguous()
-    w1t = head.fc1.weight.detach().t().contiguous()
-    mask = aperture._single_node_candidates(zt, w1t, head.fc1.bias.detach())          # (D, C)
-    logits = zt[:, :, None] * w1t[:, None, :] + head.fc1.bias.detach()              # (D, N, C)
-    winners = logits.argmax(-1)                                                       # (D, N)
-    assert mask.gather(1, winners).all()
-    assert mask.sum(1).float().mean() < 0.2 * 300
+    zt = torch.from_numpy(z).t().contiguous()                                         # (D, N)
+    w1t = head.fc1.weight.detach().t().contiguous()                                   # (D, C)
+    b = head.fc1.bias.detach()
+    lo, hi = zt.amin(1, keepdim=True), zt.amax(1, keepdim=True)
+    tol = torch.full((D, 1), 1e-9, dtype=torch.float64)
+    every = torch.ones(w1t.shape, dtype=torch.bool)
+    for anchors, valid in ((2, None), (4, every), (32, None)):
+        mask = aperture._envelope_candidates(lo, hi, w1t, b.expand(D, -1), valid, tol, anchors)   # (D, C)
+        logits = zt[:, :, None] * w1t[:, None, :] + b                                   # (D, N, C)
+        assert mask.gather(1, logits.argmax(-1)).all()
+        assert mask.sum(1).float().mean() < 0.2 * 300
 
 
 def test_first_argmax_matches_torch_with_ties():

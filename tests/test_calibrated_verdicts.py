@@ -317,3 +317,23 @@ def test_rejudge_rewrites_the_verdicts_and_says_so(tmp_path, monkeypatch, capsys
     assert "C1: partly -> holds" in capsys.readouterr().out
     assert json.loads((d / "summary.json").read_text())["claims"]["C1"] == "holds"
     assert "Re-judged, not re-run" in (d / "claims.md").read_text()
+
+
+def test_claim_stats_are_read_only_and_merge_without_overwriting():
+    import json
+    a = stats.ClaimStats(gates={"probe": {"passed": True}}, checks={"x": stats.check("x", "s", 1.0, [0.5, 1.5], 0.0)},
+                         nulls={"n": 1})
+    with pytest.raises(TypeError):
+        a.checks["y"] = {}                                       # no editing nested dicts
+    with pytest.raises(AttributeError):
+        a.gates = {}
+    b = a.merged(gates={"backbone": {"passed": True}}, checks={"y": stats.check("y", "s", 0.0, [-1, 1], 0.0)},
+                 seeds={"seeds": [0, 1]})
+    assert set(b.gates) == {"probe", "backbone"} and set(a.gates) == {"probe"}
+    with pytest.raises(ValueError, match="recorded twice"):
+        b.merged(checks={"x": {}})
+    assert stats.ClaimStats(gates={"backbone": None}).gates == {}          # None: not recorded
+    d = b.as_dict()
+    assert set(d) == {"gates", "checks", "nulls", "seeds"} and json.loads(json.dumps(d)) == d
+    assert b["checks"]["x"]["passed"] is True                                # reads like summary.json's dict
+    assert "x:" in b.describe() and len(b.table()) == 4

@@ -259,3 +259,22 @@ def test_node_rows_on_the_device_equal_rows_gathered_from_the_host(monkeypatch):
         gathered, copied = NodeRows(z, scale, cpu), NodeRows(z, scale, cpu, copy=True)
         assert gathered.on_device is None and copied.on_device is not None
         assert torch.equal(gathered[idx], copied[idx])
+
+
+def test_a_head_cache_with_garbage_weights_is_retrained(tmp_path):
+    """Overwrite the weights' data (header intact): the loaded head would differ silently; the
+    recorded checksum catches it, the cache is deleted and UnreadableHead raised (fit_head
+    then trains again)."""
+    import numpy as np
+    from ssb.heads import ClassifierHead, UnreadableHead, load_head, save_head
+    head = ClassifierHead(6, 3, layers=1)
+    path = save_head(head, tmp_path / "h")
+    assert load_head(path, 6, 3) is not None
+    weights = path / "head.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-24:] = np.random.default_rng(0).bytes(24)              # the last floats, the header untouched
+    weights.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="cannot be trusted"):
+        with pytest.raises(UnreadableHead, match="differs from the checksum"):
+            load_head(path, 6, 3)
+    assert not path.exists()

@@ -11,11 +11,13 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 - groups the sets by size k and, per chunk of sets and samples (at most ``chunk_elems``
   elements of temporaries), gathers z[:, S] (s, n, k) and W[:, S]ᵀ (s, k, H) and multiplies
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
-- for single nodes of a 1-FC head with many classes (C ≥ ``PRUNE_MIN_CLASSES``) first
-  discards the labels that cannot win anywhere on the node's observed value range (the
-  upper envelope of the lines x·W[c,k] + b_c, docs/method.md, "Convex-hull bound") with a margin far above float
-  rounding, then scores only the few survivors (typically 5-50 of 4096): exact, and much
-  cheaper than N·C;
+- when a set contains another set of the list (nested sets grown node by node: 2 ⊂ 4 ⊂ 8
+  ...), starts from that set's sums and adds only the new nodes' products (``chain_parents``);
+- for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
+  (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
+  observed range (typically 5-50 of thousands), the segments of that range where one label
+  alone is within rounding distance of the maximum, then a binary search per sample; the
+  rare samples near a breakpoint are scored directly (``_single_node_predictions``);
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
     res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
@@ -27,13 +29,17 @@ What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero
 columns outside S, run the head on the full z, argmax.  The engine computes the same
 logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
 - Single nodes, 1-FC head: each logit is fl(fl(z·W) + b), exactly what the BLAS product
-  with zeroed columns gives (checked against MKL: the zero terms add nothing), and the
-  label pruning only drops labels at least 64·eps·scale below the maximum, so predictions
-  are bit-identical, in float32 too (tests/test_aperture.py).
+  with zeroed columns gives (checked against MKL: the zero terms add nothing).  The envelope
+  answers a sample only where one label is more than 16·eps·scale above every other (the
+  float argmax then cannot differ); every other sample gets those logits for every label
+  within 64·eps·scale of the envelope and their first maximum, so predictions are
+  bit-identical, in float32 too, ties and near-ties included (tests/test_aperture.py).
 - Other sets: the k products may be summed in a different order than the BLAS kernel sums
-  them, so logits can differ in the last bits and a prediction can differ only where the
-  top two logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in
-  float64).  Tests run head and z in float64 and require identical predictions.
+  them (and along a chain the new nodes' products are added to the previous set's sums), so
+  logits can differ in the last bits and a prediction can differ only where the top two
+  logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in float64).
+  Tests run head and z in float64 and require identical predictions; in float32 they allow
+  differences only at such near-ties.
 """
 from __future__ import annotations
 
@@ -51,10 +57,12 @@ from .node_vectors import as_tensor
 from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
-PRUNE_MIN_CLASSES = 256    # single-node label pruning pays off above this many classes
-_ANCHORS = 32              # points per node's value range used to bound the upper envelope
+_ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
+_ENVELOPE_NODES = 64          # single nodes whose envelopes are found together
+_ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candidate (no pruning passes)
+_ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on its whole range) is scored directly
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
-_PRUNE_NODES = 2           # single nodes pruned together: small (G, m, C) temporaries stay in cache
+MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
 
 @dataclass
@@ -164,69 +172,136 @@ def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
     return out.view(lead)
 
 
-def _anchors(x: torch.Tensor, n_anchors: int) -> torch.Tensor:
-    """(G, m) ascending anchor points per node: m evenly spaced points from min to max of x (G, N)."""
-    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
-    steps = torch.linspace(0, 1, max(2, n_anchors), dtype=x.dtype, device=x.device)
-    anchors = lo + (hi - lo) * steps
-    anchors[:, -1:] = hi                                           # exactly the maximum, despite rounding
-    return anchors
+def _line_ranges(w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                 slack) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where on [lo, hi] each line comes within ``slack`` of the best line, per node.
+
+    w, b (G, m) slopes and intercepts (float64), valid (G, m) bool (False: padding, ignored),
+    lo, hi (G, 1) the node's value range, slack a float or (G, 1).  For line c the set
+    {x in [lo, hi] : x·w_c + b_c >= x·w_d + b_d - slack for every valid d} is an interval
+    [start_c, end_c] (an intersection of half-lines); returns (start, end) (G, m), both +inf
+    where it is empty or c is not valid.  With slack 0 the non-empty ranges are the pieces of
+    the upper envelope.  O(m²) per node: m is small here."""
+    dw = w[:, :, None] - w[:, None, :]                                   # (G, m, m) w_c - w_d
+    slack = slack[..., None] if torch.is_tensor(slack) else slack       # (G, 1, 1) or a float
+    need = b[:, None, :] - b[:, :, None] - slack                         # b_d - b_c - slack: need dw·x >= need
+    ratio = need / torch.where(dw == 0, torch.ones_like(dw), dw)
+    others = valid[:, None, :] & ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
+    inf = torch.tensor(float("inf"), dtype=w.dtype, device=w.device)
+    start = torch.maximum(torch.where(others & (dw > 0), ratio, -inf).amax(2), lo)
+    end = torch.minimum(torch.where(others & (dw < 0), ratio, inf).amin(2), hi)
+    empty = (others & (dw == 0) & (need > 0)).any(2) | ~valid | (start > end)
+    return start.masked_fill(empty, float("inf")), end.masked_fill(empty, float("inf"))
 
 
-def _single_node_candidates(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n_anchors: int = _ANCHORS
-                            ) -> torch.Tensor:
-    """Which labels can be the (float) argmax of x[g, n]·w[g, c] + b[c], per node g.
+def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor,
+                         tol: torch.Tensor, n_anchors: int) -> torch.Tensor:
+    """Which of the lines x·w[g, c] + b[g, c] come within ``tol`` of their upper envelope
+    somewhere on [lo_g, hi_g]: a (G, m) mask, a superset of them (never missing one).
 
-    x (G, N) values of G nodes, w (G, C) their weight columns, b (C,) the bias; returns a
-    (G, C) boolean mask, True for every label that can win on some sample.
+    w, b (G, m) in the head's dtype, valid (G, m) (padding False; None: all real), lo, hi,
+    tol (G, 1).  The winners at ``n_anchors`` points of [lo, hi] are lines of the envelope
+    env, so their own envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
+    concave and piecewise linear, so its maximum over [lo, hi] is at an end of one of L's
+    pieces; a line with c - L < -tol at every such vertex stays more than tol below env on
+    the whole range.  The vertices are evaluated in the head's dtype; tol (64·eps·scale) is far
+    above that rounding (≤ ~10·eps·scale, the vertices' own rounding included)."""
+    x = torch.linspace(0, 1, max(2, n_anchors), dtype=torch.float64, device=w.device)
+    anchors = lo + (hi - lo) * x                                                   # (G, a) float64
+    lines = torch.stack([w, b], 1)                                                 # (G, 2, m)
+    f = torch.bmm(torch.stack([anchors.to(w.dtype), torch.ones_like(anchors, dtype=w.dtype)], 2), lines)
+    if valid is not None:
+        f.masked_fill_(~valid[:, None, :], float("-inf"))                          # (G, a, m)
+    top = first_argmax(f)                                                          # (G, a) winners
+    w_top, b_top = w.gather(1, top).double(), b.gather(1, top).double()
+    start, _ = _line_ranges(w_top, b_top, torch.ones_like(top, dtype=torch.bool), lo, hi, 0.0)
+    vertices = torch.cat([torch.where(torch.isinf(start), lo, start), hi], 1)      # (G, a+1) L's breakpoints, hi
+    lower = (vertices[:, :, None] * w_top[:, None, :] + b_top[:, None, :]).amax(2)  # (G, a+1) L there
+    f = torch.bmm(torch.stack([vertices.to(w.dtype), torch.ones_like(vertices, dtype=w.dtype)], 2), lines)
+    f -= lower.to(w.dtype)[:, :, None]                                             # (G, a+1, m) c - L
+    keep = f.amax(1) >= -tol
+    return keep if valid is None else keep & valid
 
-    In exact arithmetic the argmax follows the upper envelope env(x) = max_c (x·w_c + b_c)
-    (docs/method.md, "Convex-hull bound").  Take ``n_anchors`` points lo < hi < ... from the smallest to the
-    largest sample and, at each anchor, env and the slope w_t of the winning line.  On
-    [lo, hi] env lies above both winners' lines, so the gap f_c(x) = x·w_c + b_c - env(x)
-    obeys two linear bounds,
-        f_c(x) <= f_c(lo) + max(w_c - w_t(lo), 0)·(hi - lo)
-        f_c(x) <= f_c(hi) + max(w_t(hi) - w_c, 0)·(hi - lo),
-    and a label whose bound is below -tol on every interval never comes within tol of the
-    maximum.  tol = 64·eps·scale (scale = max|x|·max|w| + max|b|) is well above the rounding
-    of any logit (≤ 1.5·eps·scale) plus that of this bound, so no label that could win after
-    rounding is dropped.  No division, so nearly parallel lines need no special care.
-    """
-    anchors = _anchors(x, n_anchors)                                                     # (G, m)
-    f = anchors[:, :, None] * w[:, None, :] + b                                          # (G, m, C) logits at anchors
-    top = first_argmax(f)                                                                # (G, m)
-    f -= f.gather(2, top[:, :, None])                                                    # f_c(anchor) <= 0
-    scale = x.abs().amax(1) * w.abs().amax(1) + b.abs().max()                            # (G,)
-    tol = 64.0 * torch.finfo(x.dtype).eps * scale[:, None]                               # (G, 1)
-    w_top = w.gather(1, top)                                                             # (G, m) winners' slopes
-    width = (anchors[:, 1:] - anchors[:, :-1])[:, :, None]                               # (G, m-1, 1)
-    from_lo = f[:, :-1] + (w[:, None, :] - w_top[:, :-1, None]).clamp_(min=0) * width    # (G, m-1, C)
-    from_hi = f[:, 1:] + (w_top[:, 1:, None] - w[:, None, :]).clamp_(min=0) * width
-    return torch.minimum(from_lo, from_hi).amax(1) >= -tol
+
+def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The True columns of a (G, M) mask (at least one per row) as (G, m) column indices in
+    ascending order, padded at the end with repeats of the row's last one, and the (G, m)
+    mask of the real (unpadded) entries."""
+    counts = mask.sum(1)                                                           # (G,) >= 1
+    rows, cols = torch.nonzero(mask, as_tuple=True)                                # row-major: ascending per row
+    first = torch.cumsum(counts, 0) - counts                                       # (G,) offset of each row
+    place = torch.arange(rows.numel(), device=mask.device) - first[rows]
+    width = int(counts.max())
+    real = torch.arange(width, device=mask.device)[None, :] < counts[:, None]      # (G, m)
+    out = cols[(first + counts - 1)][:, None].repeat(1, width)                     # the last column everywhere
+    out[rows, place] = cols
+    return out, real
 
 
 def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
-    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels.
+    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels,
+    exactly what the full product with the other columns zeroed returns (lowest label on ties).
 
-    Only the candidate labels (``_single_node_candidates``) are scored, each logit computed
-    as fl(fl(x·w) + b) like the full product with zeroed columns.  Candidates are listed in
-    ascending label order and padded at the end with repeats of the last one, so argmax's
-    first-maximum rule still returns the lowest tied label."""
-    mask = _single_node_candidates(x, w, b)                                                 # (G, C)
-    n_classes = mask.shape[1]
-    counts = mask.sum(1)                                                                    # (G,) >= 1
-    key = torch.where(mask, torch.arange(n_classes, device=mask.device), n_classes)
-    cand = torch.sort(key, dim=1).values[:, :int(counts.max())]                             # (G, m) labels, then C
-    last = cand.gather(1, (counts - 1)[:, None])                                            # (G, 1)
-    cand = torch.where(cand == n_classes, last, cand)
-    w_cand, b_cand = w.gather(1, cand)[:, None, :], b[cand][:, None, :]                    # (G, 1, m) each
-    step = max(1, chunk_elems // cand.numel())
-    out = torch.empty(x.shape, dtype=torch.long, device=x.device)
-    for n0 in range(0, x.shape[1], step):
-        logits = x[:, n0:n0 + step, None] * w_cand                                          # (G, n, m)
-        logits += b_cand
-        out[:, n0:n0 + step] = cand.gather(1, logits.argmax(-1))
-    return out                                                                              # (G, N)
+    Per node, the prediction follows the upper envelope of the C lines x·w_c + b_c.
+    1. Candidates: every label that comes within tol = 64·eps·scale of the envelope somewhere
+       on the node's observed range (``_envelope_candidates``, once over all C labels with 4
+       anchors, again over the survivors with 32), typically 5-50 of thousands; all labels
+       when there are at most ``_ENVELOPE_ALL_LABELS``.
+    2. On the candidates, exactly (``_line_ranges``, O(m²)), the range of each label within
+       delta = 16·eps·scale of the best; their ends cut the range into segments, and a segment
+       covered by one label's range alone is *certain*: that label is the only one within delta
+       of the maximum, far above the rounding of any logit (≤ 2·eps·scale each), so it is the
+       float argmax too.  scale = max|x|·max|w| + max|b|.
+    3. Each sample is answered by a binary search on the segment ends (O(log m)).  A sample on
+       an uncertain segment, or exactly on an end, is scored the engine's way: the candidates'
+       logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
+       float near-ties resolve exactly as ``first_argmax`` of the full logits does.  So is
+       every sample of a node with more than ``_ENVELOPE_MAX_CANDIDATES`` candidates (many
+       labels tied on its whole range, e.g. a silent node and equal biases).
+    """
+    n_nodes, n_samples = x.shape
+    n_classes = w.shape[1]
+    dtype, device = x.dtype, x.device
+    eps = torch.finfo(dtype).eps
+    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)                      # (G, 1)
+    scale = (x.abs().amax(1, keepdim=True) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()
+    tol, delta = 64.0 * eps * scale, 16.0 * eps * scale                            # (G, 1) float64
+    lo64, hi64 = lo.double(), hi.double()
+    if n_classes <= _ENVELOPE_ALL_LABELS:                                          # few labels: all are candidates
+        cand = torch.arange(n_classes, device=device).expand(n_nodes, n_classes)
+        real = torch.ones((n_nodes, n_classes), dtype=torch.bool, device=device)
+    else:
+        mask = _envelope_candidates(lo64, hi64, w, b.expand(n_nodes, n_classes), None, tol.to(dtype),
+                                    _ENVELOPE_ANCHORS[0])
+        cand, real = _compact(mask)                                                # (G, m1) labels
+        mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
+        keep, real = _compact(mask)                                                # (G, m) columns of cand
+        cand = cand.gather(1, keep)                                                # (G, m) labels, ascending
+    w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) head dtype
+    counts = real.sum(1)
+    exact = counts <= _ENVELOPE_MAX_CANDIDATES              # else (many labels tied everywhere): score directly
+    width = max(1, int(counts[exact].max()) if exact.any() else 1)
+    start, end = _line_ranges(w_cand[:, :width].double(), b_cand[:, :width].double(), real[:, :width] & exact[:, None],
+                              lo64, hi64, delta)                                   # (G, m)
+    ends = torch.sort(torch.cat([start, end], 1), dim=1).values                    # (G, 2m) segment ends
+    mid = torch.cat([ends[:, :1], (ends[:, :-1] + ends[:, 1:]) / 2], 1)           # (G, 2m) segment i: (ends[i-1], ends[i])
+    covers = (start[:, None, :] <= mid[:, :, None]) & (mid[:, :, None] <= end[:, None, :])   # (G, 2m, m)
+    certain = covers.sum(2) == 1
+    certain[:, 0] = False                                                          # below the first end: no sample
+    owner = cand[:, :width].gather(1, covers.to(torch.uint8).argmax(2))            # (G, 2m) the one label there
+    x64 = x.double()
+    seg = torch.searchsorted(ends, x64).clamp_(max=ends.shape[1] - 1)              # first end >= x
+    on_end = ends.gather(1, seg) == x64
+    out = owner.gather(1, seg)
+    doubt = ~certain.gather(1, seg) | on_end                                       # (G, N)
+    g, n = torch.nonzero(doubt, as_tuple=True)
+    step = max(1, chunk_elems // cand.shape[1])
+    for i0 in range(0, g.numel(), step):
+        gi, ni = g[i0:i0 + step], n[i0:i0 + step]
+        logits = x[gi, ni][:, None] * w_cand[gi]                                   # (u, m) fl(x·w)
+        logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
+        out[gi, ni] = cand[gi].gather(1, logits.argmax(-1, keepdim=True))[:, 0]
+    return out
 
 
 @contextlib.contextmanager
@@ -245,56 +320,121 @@ def _intra_op_threads(threads: int | None):
         torch.set_num_threads(previous)
 
 
-def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int) -> tuple[int, int]:
+def _chunks(n_sets: int, n_samples: int, k: int, hidden: int, width: int, chunk_elems: int,
+            k_weights: int | None = None) -> tuple[int, int]:
     """(sets per chunk, samples per chunk) so that one chunk's tensors, s·n·(width + k)
-    logits and gathered node values plus s·k·hidden gathered weights, hold at most
-    ``chunk_elems`` elements (at least one set and one sample)."""
+    logits and gathered node values plus s·k_weights·hidden gathered weights (k_weights
+    defaults to k), hold at most ``chunk_elems`` elements, with at least one set and
+    ``MIN_CHUNK_SAMPLES`` samples (or all of them): fewer would turn each product into a
+    matrix-vector one, many times slower per multiply-add, when one set's weights alone fill
+    the budget (768 nodes x 30,522 labels)."""
+    k_weights = k if k_weights is None else k_weights
     per_sample = width + k
-    samples = max(1, min(n_samples, (chunk_elems - k * hidden) // per_sample))
-    sets = max(1, min(n_sets, chunk_elems // (samples * per_sample + k * hidden)))
+    samples = max(min(n_samples, MIN_CHUNK_SAMPLES), min(n_samples, (chunk_elems - k_weights * hidden) // per_sample))
+    sets = max(1, min(n_sets, chunk_elems // (samples * per_sample + k_weights * hidden)))
     return sets, samples
+
+
+def chain_parents(sets: list[np.ndarray], n_nodes: int, min_parent: int = 2) -> np.ndarray:
+    """For each set, the largest other set of at least ``min_parent`` nodes that it strictly
+    contains (the lowest index among equally large ones), or -1: (S,) int64.
+
+    Sets grown node by node (``node_sets.nested_head_sets``: 2 ⊂ 4 ⊂ 8 ...) form chains, and
+    along a chain a set's logits are its parent's plus the added nodes' contribution.  Found
+    with one product of the sets' indicator matrices, a block of rows at a time."""
+    parent = np.full(len(sets), -1, dtype=np.int64)
+    rows = np.array([i for i, s in enumerate(sets) if len(s) >= min_parent], dtype=np.int64)
+    if rows.size < 2:
+        return parent
+    sizes = np.array([len(sets[i]) for i in rows], dtype=np.float32)
+    member = np.zeros((rows.size, n_nodes), dtype=np.float32)
+    for r, i in enumerate(rows):
+        member[r, sets[i]] = 1.0
+    order = np.arange(rows.size, dtype=np.float32)
+    block = max(1, 2 ** 22 // rows.size)
+    for r0 in range(0, rows.size, block):
+        shared = member[r0:r0 + block] @ member.T                                  # (b, S') |S_i ∩ S_j| (exact)
+        inside = (shared == sizes[None, :]) & (sizes[None, :] < sizes[r0:r0 + block, None])   # S_j ⊊ S_i
+        score = np.where(inside, sizes[None, :] * rows.size - order[None, :], -1.0)  # largest, then lowest index
+        best = score.argmax(1)
+        found = inside.any(1)
+        parent[rows[r0:r0 + block][found]] = rows[best[found]]
+    return parent
+
+
+def _paths(sets: list[np.ndarray], parent: np.ndarray) -> list[list[int]]:
+    """The sets as paths i0 -> i1 -> ... in which each set is its successor's parent.  A
+    parent continues into its first child; its other children start paths of their own."""
+    following = {}
+    for i, p in enumerate(parent):
+        if p >= 0 and p not in following:
+            following[int(p)] = i
+    continues = set(following.values())
+    paths = []
+    for i in range(len(sets)):
+        if i in continues:
+            continue
+        path = [i]
+        while path[-1] in following:
+            path.append(following[path[-1]])
+        paths.append(path)
+    return paths
 
 
 @torch.no_grad()
 def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
-    """Argmax predictions (S, N) int32 of every set, grouped by set size."""
+    """Argmax predictions (S, N) int32 of every set.
+
+    Single nodes of a 1-FC head: ``_single_node_predictions``.  Every other set belongs to a
+    path of nested sets (``chain_parents``; most paths are one set long): the first set's
+    hidden values (logits of a 1-FC head) are W1[:, S]·z[S] + b1, each next set adds its new
+    nodes' W1[:, Δ]·z[Δ] to them.  Paths with the same sequence of |Δ| run together, one
+    ``bmm`` per step and chunk of paths and samples."""
     w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C
     n_samples = z.shape[0]
     n_out = w1t.shape[1] if w2t is None else w2t.shape[1]
     width = n_out if w2t is None else w1t.shape[1] + n_out    # logits (and hidden) per (set, sample)
     zt = z.t().contiguous()                                    # (D, N): a node's values are one row
     preds = np.empty((len(sets), n_samples), dtype=np.int32)
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(sets):
-        by_size[len(s)].append(i)
 
-    for k, members in sorted(by_size.items()):
-        if k == 1 and w2t is None and n_out >= PRUNE_MIN_CLASSES:
-            per_chunk = max(1, min(_PRUNE_NODES, chunk_elems // (_ANCHORS * n_out)))
-            for g0 in range(0, len(members), per_chunk):
-                rows = members[g0:g0 + per_chunk]
-                nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
-                preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1, chunk_elems).cpu().numpy()
-                bar.update(len(rows))
-            continue
-        idx_all = torch.from_numpy(np.stack([sets[i] for i in members])).to(zt.device)   # (s, k)
-        sets_per, samples_per = _chunks(len(members), n_samples, k, w1t.shape[1], width, chunk_elems)
+    singles = [i for i, s in enumerate(sets) if len(s) == 1] if w2t is None else []
+    per_chunk = max(1, min(_ENVELOPE_NODES, 4 * chunk_elems // ((2 * _ENVELOPE_ANCHORS[0] + 3) * n_out)))
+    for g0 in range(0, len(singles), per_chunk):
+        rows = singles[g0:g0 + per_chunk]
+        nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
+        preds[rows] = _single_node_predictions(zt[nodes], w1t[nodes], b1, chunk_elems).cpu().numpy()
+        bar.update(len(rows))
+
+    dense = [i for i in range(len(sets)) if not (w2t is None and len(sets[i]) == 1)]   # every other set
+    local = [sets[i] for i in dense]
+    by_shape: dict[tuple, list[list[np.ndarray]]] = defaultdict(list)   # |Δ| per step -> [(rows, Δ_0, Δ_1, ...)]
+    for path in _paths(local, chain_parents(local, zt.shape[0])):
+        steps = [local[path[0]]] + [np.setdiff1d(local[b], local[a], assume_unique=True) for a, b in zip(path, path[1:])]
+        by_shape[tuple(len(d) for d in steps)].append([np.array([dense[i] for i in path])] + steps)
+
+    for shape, members in sorted(by_shape.items()):
+        idx_steps = [torch.from_numpy(np.stack([m[1 + t] for m in members])).to(zt.device) for t in range(len(shape))]
+        rows_all = np.stack([m[0] for m in members])                                    # (paths, steps) set indices
+        sets_per, samples_per = _chunks(len(members), n_samples, max(shape), w1t.shape[1], width, chunk_elems,
+                                        k_weights=sum(shape))
         for g0 in range(0, len(members), sets_per):
-            idx = idx_all[g0:g0 + sets_per]                    # (s, k)
-            w_sel = w1t[idx]                                   # (s, k, H): W1[:, S]ᵀ
+            w_steps = [idx[g0:g0 + sets_per] for idx in idx_steps]                    # (s, |Δ_t|) each
+            w_sel = [w1t[idx] for idx in w_steps]                                      # (s, |Δ_t|, H): W1[:, Δ_t]ᵀ
             for n0 in range(0, n_samples, samples_per):
-                zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, k): z[n, S]
-                if k == 1:
-                    h = zs * w_sel                             # (s, n, 1) * (s, 1, H) -> (s, n, H)
-                else:
-                    h = torch.bmm(zs, w_sel)                   # (s, n, H)
-                h += b1
-                if w2t is not None:
-                    h = torch.relu_(h) @ w2t                   # (s, n, C)
-                    h += b2
-                rows = [members[g0 + j] for j in range(idx.shape[0])]
-                preds[rows, n0:n0 + samples_per] = first_argmax(h).cpu().numpy()
-            bar.update(idx.shape[0])
+                acc = None
+                for t, (idx, w) in enumerate(zip(w_steps, w_sel)):
+                    zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, |Δ_t|): z[n, Δ_t]
+                    h = zs * w if idx.shape[1] == 1 else torch.bmm(zs, w)          # (s, n, H)
+                    if acc is None:
+                        h += b1
+                    else:
+                        h += acc
+                    acc = h if t + 1 < len(shape) else None
+                    if w2t is not None:
+                        h = (torch.relu(h) if acc is not None else torch.relu_(h)) @ w2t   # (s, n, C)
+                        h += b2
+                    preds[rows_all[g0:g0 + sets_per, t], n0:n0 + samples_per] = first_argmax(h).cpu().numpy()
+            bar.update(w_steps[0].shape[0] * len(shape))
     return preds
 
 
@@ -370,10 +510,11 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
     apt_mean = np.empty(n_sets)
     mean_dc = np.empty(n_sets)
     recognized = np.empty((n_sets, n_classes), dtype=bool)
+    old_rule = np.empty((n_sets, n_classes), dtype=bool)
     row = np.bincount(y, minlength=n_classes)
     rate = metrics.base_rate(row)
     keep = row >= min_count                                    # labels in ⟨APT⟩
-    block = max(1, 2 ** 22 // n_classes)
+    block = max(1, 2 ** 20 // n_classes)                       # every measurement is per set: blocks change nothing
     for s0 in range(0, n_sets, block):
         d, c, _ = metrics.label_counts_batched(y, preds[s0:s0 + block], n_classes)   # (b, C) each
         diag[s0:s0 + block], col[s0:s0 + block] = d, c
@@ -381,8 +522,8 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
         mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
         recognized[s0:s0 + block] = metrics.recognized_mask(d, c, rate, min_hits=min_hits)
+        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance)
     predicted = metrics.predicted_mask(col)
-    old_rule = metrics.recognized_chance_rule(diag, col, min_hits=min_hits, chance=chance)
     return ApertureResult(
         sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,
         diag=diag, col=col, row=row, predicted=predicted, recognized=recognized,

@@ -258,6 +258,6 @@ def apt_stats(y_test, predictions: dict, train_counts, y_train, n_classes: int, 
     gates = block_gates(y_test, predictions, y_train, clusters=clusters, keys=keys)
     freq, nulls = frequency_check(y_test, predictions[block], train_counts, n_classes, min_count, n_boot=n_boot, seed=seed)
     trend = grows_along_blocks_check(y_test, predictions, gates, n_classes, min_count, n_boot=n_boot, seed=seed)
-    return {"gates": {f"probe_block_{b}": g for b, g in gates.items()},
-            "checks": {"frequency": {**freq, "block": int(block)}, "grows_along_blocks": trend},
-            "nulls": {**nulls, "blocks_gated": trend["blocks"]}}
+    return stats_.ClaimStats({f"probe_block_{b}": g for b, g in gates.items()},
+                             {"frequency": {**freq, "block": int(block)}, "grows_along_blocks": trend},
+                             {**nulls, "blocks_gated": trend["blocks"]})

@@ -79,6 +79,7 @@ and summary path.  This module decides; ``ssb.report`` draws.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 from . import schema
@@ -129,7 +130,7 @@ def lookup(summary: Any, path: str) -> Any:
     """summary["a"]["b"]... for path "a.b..." (``schema.Section.path``), None where any level is missing."""
     node = summary
     for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
+        if not isinstance(node, Mapping) or key not in node:
             return None
         node = node[key]
     return node

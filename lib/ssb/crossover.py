@@ -465,4 +465,4 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     return {"across": across, "inside": tables["inside one head"], "nested": tables["grown inside each head"],
             "curves": curves, "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,
             "untrained_curves": None if mu is None else mu["curves"],
-            "stats": {"gates": gates, "checks": checks, "nulls": nulls}}
+            "stats": stats.ClaimStats(gates, checks, nulls)}

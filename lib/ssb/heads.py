@@ -34,7 +34,7 @@ import torch
 
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key
-from .node_vectors import Probe, as_tensor
+from .node_vectors import Probe, as_tensor, warn_cache
 from .model import headwise_linear
 from .profiles import resolve_device
 from .results import runs_dir
@@ -323,6 +323,7 @@ def save_head(head: ClassifierHead, path: str | Path, extra: dict | None = None)
     with atomic.atomic_dir(path) as tmp:
         save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(tmp / _WEIGHTS))
         atomic.write_json(tmp / _CONFIG, {"head": head.config, "extra": extra or {}})
+        atomic.write_checksums(tmp, [_WEIGHTS, _CONFIG])          # what is read back is verified
     return path
 
 
@@ -344,6 +345,15 @@ def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None =
     path = Path(path)
     if not (path / _WEIGHTS).is_file() or not (path / _CONFIG).is_file():
         raise FileNotFoundError(f"{path} holds no saved head (expected {_WEIGHTS} and {_CONFIG})")
+    changed = atomic.changed_files(path)
+    if changed:                           # garbage with an intact header loads fine: the bytes are checked
+        why = ("it has no readable checksums.json (written before content checksums were recorded, or damaged)"
+               if changed == [atomic.CHECKSUMS_FILE] else
+               f"the content of {', '.join(changed)} differs from the checksum recorded when it was written")
+        message = f"head cache {path} cannot be trusted ({why}); deleted, retraining"
+        warn_cache(message)
+        shutil.rmtree(path, ignore_errors=True)
+        raise UnreadableHead(message)
     try:
         cfg = json.loads((path / _CONFIG).read_text())["head"]
         state = load_file(str(path / _WEIGHTS))

@@ -935,24 +935,23 @@ def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFr
 def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
                      y_train: np.ndarray, profile, *, n_classes: int, n_random_heads: int = 3,
                      untrained: tuple | None = None, backbone_gate: dict | None = None) -> tuple[dict, list]:
-    """C5's finished ``hull.stats`` record: the probe gate (full head against the constant
+    """C5's finished ``hull.stats`` record (``stats.ClaimStats``): the probe gate (full head against the constant
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
     geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random heads
     on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
     backbone's head, the core ``reach_beyond_untrained``.  Returns (stats, the random heads'
     tables)."""
-    out = hull_stats(table, n_classes, seed=profile.seed)
+    found = hull_stats(table, n_classes, seed=profile.seed)
+    checks, nulls = dict(found["checks"]), dict(found["nulls"])
     random_tables = random_head_tables(head, z, y, profile, n_classes=n_classes, n_heads=n_random_heads)
-    out["checks"].update(beyond_random_checks(table, random_tables, n_classes, seed=profile.seed))
+    checks.update(beyond_random_checks(table, random_tables, n_classes, seed=profile.seed))
     untrained_table = None
     if untrained is not None:
         head_u, z_u, singles_u = untrained
         untrained_table = hull_table(head_u, z_u, y, profile, singles_u, n_classes=n_classes)
-    out["checks"]["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
-    out["gates"] = {"probe": stats.probe_gate(y, full_predictions, y_train)}
-    if backbone_gate is not None:
-        out["gates"]["backbone"] = backbone_gate
-    out["nulls"]["random_heads"] = int(n_random_heads)
+    checks["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
+    nulls["random_heads"] = int(n_random_heads)
     if untrained_table is not None:
-        out["nulls"]["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")
-    return out, random_tables
+        nulls["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")
+    gates = {"probe": stats.probe_gate(y, full_predictions, y_train), "backbone": backbone_gate}
+    return stats.ClaimStats(gates, checks, nulls), random_tables

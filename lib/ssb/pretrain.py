@@ -670,4 +670,4 @@ def ssb_section(runs: dict[str, PretrainRun], eps: float, ssb_steps: int) -> dic
         checks["eps_amplified"] = eps_growth_check(runs["symmetric_eps"].log, eps)
     gates = {v: r.backbone["gate"] for v, r in runs.items() if r.backbone is not None}
     return {"gap_final": gap_final, "node_gap_final": node_final, "eps": eps, "steps": ssb_steps,
-            "stats": {"gates": gates, "checks": checks, "nulls": {"gap": 0.0, "node_gap": 0.0}}}
+            "stats": stats.ClaimStats(gates, checks, {"gap": 0.0, "node_gap": 0.0})}

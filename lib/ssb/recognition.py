@@ -366,7 +366,7 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     else:
         checks["beyond_untrained"] = stats.check("beyond_untrained", "untrained-backbone control not run",
                                                  None, None, 0.0, "greater", missing=True)
-    return {"gates": gates, "checks": checks, "nulls": nulls}, trained["null"]
+    return stats.ClaimStats(gates, checks, nulls), trained["null"]
 
 
 def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int = 0) -> dict:
@@ -397,8 +397,8 @@ def _head_rows(res: NodalResult) -> np.ndarray:
     return j.sum(1) / (res.n_heads - 1)
 
 
-def symmetry_checks(control: dict, seed: int = 0) -> tuple[dict, dict]:
-    """C3 at the node level, from ``symmetry_control``'s results: (gates, checks).
+def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
+    """C3 at the node level, from ``symmetry_control``'s results: its gates and checks.
 
     Gates (each vetoes only its check): the probes of the random and symmetric_eps variants.
     Checks:
@@ -420,7 +420,7 @@ def symmetry_checks(control: dict, seed: int = 0) -> tuple[dict, dict]:
     if missing or control["symmetric_eps"].n_heads < 2:
         checks["eps_heads_differ"] = stats.check("eps heads differ", f"variants missing: {missing}", None, None, 0.0,
                                                  "less", missing=True)
-        return gates, checks
+        return stats.ClaimStats(gates, checks)
     eps, rnd = _head_rows(control["symmetric_eps"]), _head_rows(control["random"])
     value, ci = stats.mean_ci(eps - 1.0, seed=seed)
     checks["eps_heads_differ"] = stats.check(
@@ -428,7 +428,7 @@ def symmetry_checks(control: dict, seed: int = 0) -> tuple[dict, dict]:
         "eps model minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
         eps_jaccard=float(eps.mean()), random_jaccard=float(rnd.mean()),
         eps_heads_recognizing=int(control["symmetric_eps"].heads.recognized.any(1).sum()))
-    return gates, checks
+    return stats.ClaimStats(gates, checks)
 
 
 def _headline(res: NodalResult, n_permutations: int, seed: int) -> dict:
@@ -496,8 +496,10 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
     return pd.DataFrame(rows)
 
 
-def checks_table(section_stats: dict) -> pd.DataFrame:
-    """The gates and checks of a ``stats`` sub-dict as one table (for display next to the numbers)."""
+def checks_table(section_stats) -> pd.DataFrame:
+    """The gates and checks of a ``stats`` record (``stats.ClaimStats`` or its dict) as one table."""
+    if isinstance(section_stats, stats.ClaimStats):
+        return section_stats.table()
     rows = []
     for kind in ("gates", "checks"):
         for name, r in section_stats.get(kind, {}).items():

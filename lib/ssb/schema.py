@@ -60,7 +60,7 @@ class Record:
 
     def as_dict(self) -> dict[str, Any]:
         """{key: value}, nested records as dicts (values are not copied)."""
-        return {key: (value.as_dict() if isinstance(value, Record) else value)
+        return {key: (value.as_dict() if hasattr(value, "as_dict") else value)     # records, ClaimStats
                 for key, value in ((k, getattr(self, k)) for k in self.keys())}
 
 

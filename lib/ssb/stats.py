@@ -24,6 +24,8 @@ Levels are fixed here, from principles, not from any run's numbers:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Callable, Sequence
 
 import numpy as np
@@ -65,6 +67,112 @@ def _num(x):
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+class ClaimStats(Mapping):
+    """The verdict records of one summary section, read-only: ``gates`` and ``checks`` (name ->
+    record of ``gate`` / ``check``), ``nulls`` (what the nulls gave, for display) and ``seeds``
+    (probe-seed replicates, or None).  Functions return it finished; a notebook combines two
+    with ``merged`` and never edits nested dicts.  Stored in summary.json as ``as_dict()``;
+    reads like that dict too (``st["checks"]``), for code that only looks."""
+
+    __slots__ = ("_parts",)
+    FIELDS = ("gates", "checks", "nulls", "seeds")
+
+    def __init__(self, gates=None, checks=None, nulls=None, seeds=None):
+        parts = {"gates": {k: v for k, v in (gates or {}).items() if v is not None},        # None: not recorded
+                 "checks": {k: v for k, v in (checks or {}).items() if v is not None}, "nulls": dict(nulls or {}),
+                 "seeds": None if seeds is None else dict(seeds)}
+        for kind in ("gates", "checks"):
+            for name, rec in parts[kind].items():
+                if not isinstance(rec, Mapping):
+                    raise TypeError(f"{kind[:-1]} {name!r} must be a record (stats.{kind[:-1]}), got {type(rec).__name__}")
+        object.__setattr__(self, "_parts", {k: (None if v is None else MappingProxyType(v)) for k, v in parts.items()})
+
+    def __setattr__(self, name, value):
+        raise AttributeError("ClaimStats is read-only: combine records with merged(...)")
+
+    @property
+    def gates(self) -> Mapping[str, dict]:
+        return self._parts["gates"]
+
+    @property
+    def checks(self) -> Mapping[str, dict]:
+        return self._parts["checks"]
+
+    @property
+    def nulls(self) -> Mapping:
+        return self._parts["nulls"]
+
+    @property
+    def seeds(self) -> Mapping | None:
+        return self._parts["seeds"]
+
+    # the read-only dict view summary.json stores
+    def __getitem__(self, key):
+        if key == "seeds" and self.seeds is None:
+            raise KeyError("seeds")
+        return self._parts[key]
+
+    def __iter__(self):
+        return iter(k for k in self.FIELDS if self._parts[k] is not None)
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def merged(self, other: "ClaimStats | None" = None, *, gates=None, checks=None, nulls=None,
+               seeds=None) -> "ClaimStats":
+        """A new record with ``other``'s and the given gates, checks and nulls added (a name
+        already present is an error: two records must not silently replace each other)."""
+        out = {k: dict(self._parts[k] or {}) for k in ("gates", "checks", "nulls")}
+        for kind, extra in (("gates", gates), ("checks", checks), ("nulls", nulls)):
+            for source in ((other._parts[kind] if other is not None else None), extra):
+                for name, rec in (source or {}).items():
+                    if name in out[kind]:
+                        raise ValueError(f"{kind[:-1]} {name!r} is recorded twice")
+                    out[kind][name] = rec
+        new_seeds = seeds if seeds is not None else (other.seeds if other is not None else None)
+        if new_seeds is not None and self.seeds is not None:
+            raise ValueError("seeds are recorded twice")
+        return ClaimStats(out["gates"], out["checks"], out["nulls"], new_seeds if new_seeds is not None else self.seeds)
+
+    def as_dict(self) -> dict:
+        """The JSON-ready dict of summary.json (records copied)."""
+        def plain(x):
+            if isinstance(x, Mapping):
+                return {k: plain(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [plain(v) for v in x]
+            return x
+        return {k: plain(self._parts[k]) for k in self}
+
+    def table(self):
+        """Gates and checks as one table: kind, name, value, interval, null, direction, p, passed."""
+        import pandas as pd
+        rows = []
+        for kind in ("gates", "checks"):
+            for name, r in self._parts[kind].items():
+                ci = r.get("ci") or [None, None]
+                rows.append({"kind": kind[:-1], "name": name, "value": r.get("value"), "ci_lo": ci[0], "ci_hi": ci[1],
+                             "null": r.get("null"), "direction": r.get("direction", "greater"), "p": r.get("p"),
+                             "passed": r.get("passed")})
+        return pd.DataFrame(rows)
+
+    def describe(self) -> str:
+        """One line per gate and check: value, 95 % interval, null and direction, outcome."""
+        lines = []
+        for name, g in self.gates.items():
+            p = g.get("p")
+            lines.append(f"gate {name}: passed = {g.get('passed')}" + (f" (p = {p:.2g})" if p is not None else ""))
+        for name, c in self.checks.items():
+            ci = c.get("ci") or [None, None]
+            ci_text = "None" if ci[0] is None else f"[{ci[0]:.3g}, {ci[1]:.3g}]"
+            value = "None" if c.get("value") is None else f"{c['value']:.3g}"
+            null = c.get("null")
+            lines.append(f"  {name}: {value}, 95 % CI {ci_text}, null {'None' if null is None else f'{null:g}'} "
+                         f"({c.get('direction')}) -> passed {c.get('passed')}"
+                         + (f"; not testable: {c['reason']}" if c.get("reason") else ""))
+        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- tests

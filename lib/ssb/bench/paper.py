@@ -1,6 +1,6 @@
 """The full `paper` run, projected from a few measured steps of each stage at paper shape.
 
-    python -m ssb.bench paper [--device auto|cpu|cuda] [--steps 3] [--batch B] [--samples N]
+    python -m ssb.bench paper [--device auto|cpu|cuda] [--steps 3] [--batch B] [--samples N] [--before REV]
 
 At the paper's shape (d_h 64, hidden 768, 12 heads, 6 blocks, 128 tokens, vocabulary 30,522)
 on the chosen device (the profile's ``device`` setting, default "auto"), each stage runs a few
@@ -11,7 +11,10 @@ steps after one untimed warm-up:
 - node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
 - head training: ``ssb.heads.train_head`` of a 768 -> 30,522 token head -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
-  -> sets/s at ``--samples`` test positions, and node x sample products / s.
+  -> sets/s at ``--samples`` test positions, and node x sample products / s; the same with the
+  engine as it was at git revision ``--before`` (default ``BEFORE_REVISION``, the engine before
+  the exact single-node envelope and the nested-set chains), loaded beside the current one, so
+  that the analysis stage is projected before and after from one run on one machine.
 
 The projection multiplies each rate by the stage's work in the full run (``paper_workload``:
 counts from the profile, the rest stated there) and prints wall time, the FLOP counts used and
@@ -23,9 +26,14 @@ batch-independent (a lower bound at the full batch).  Results and the command: d
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
+import subprocess
+import sys
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +41,22 @@ import torch
 from ..profiles import get_profile, resolve_device
 
 H100_BF16_DENSE_TFLOPS = 989.0   # NVIDIA H100 SXM, bf16 tensor cores, dense
+BEFORE_REVISION = "801ab15"      # the aperture engine before the single-node envelope and the chains
+
+
+def engine_at(revision: str):
+    """``ssb.aperture`` as it was at a git ``revision`` of this repository, loaded as a module
+    of its own beside the current one (its relative imports resolve in today's package)."""
+    root = Path(__file__).resolve().parents[3]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:lib/ssb/aperture.py"],
+                            capture_output=True, text=True, check=True).stdout
+    name = f"ssb._aperture_at_{revision}"
+    module = types.ModuleType(name)
+    module.__package__ = "ssb"
+    module.__file__ = f"{revision}:lib/ssb/aperture.py"
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +201,7 @@ def _reset_peak(device):
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def measure(p, device, steps: int, batch: int, samples: int) -> dict:
+def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dict:
     from ..aperture import evaluate_sets
     from ..heads import train_head
     from ..mlm import MaskingSpec
@@ -248,15 +272,25 @@ def measure(p, device, steps: int, batch: int, samples: int) -> dict:
     y_test = rng.integers(0, p.vocab_size, size=samples)
     singles = single_node_sets(p.hidden_size)[:64 if device.type == "cpu" else p.hidden_size]
     heads = head_sets(p.n_heads, p.d_head)
-    _reset_peak(device)
-    s_single = _timed(lambda: evaluate_sets(head, z_test, y_test, singles, device=device), device, 1)
-    s_heads = _timed(lambda: evaluate_sets(head, z_test, y_test, heads, device=device), device, 1)
-    out["aperture"] = {"samples": samples, "single_sets_per_second": len(singles) / s_single,
-                       "head_sets_per_second": len(heads) / s_heads,
-                       "node_sample_products_per_second": len(heads) * p.d_head * samples / s_heads,
-                       "peak_device_bytes": _peak_device_bytes(device)}
+    engines = [("aperture", evaluate_sets)] + ([("aperture_before", before.evaluate_sets)] if before else [])
+    for key, evaluate in engines:
+        _reset_peak(device)
+        s_single = _timed(lambda: evaluate(head, z_test, y_test, singles, device=device), device, 1)
+        s_heads = _timed(lambda: evaluate(head, z_test, y_test, heads, device=device), device, 1)
+        out[key] = {"samples": samples, "single_sets_per_second": len(singles) / s_single,
+                    "head_sets_per_second": len(heads) / s_heads,
+                    "node_sample_products_per_second": len(heads) * p.d_head * samples / s_heads,
+                    "peak_device_bytes": _peak_device_bytes(device)}
     out["host_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
+
+
+def aperture_seconds(w: dict, rates: dict) -> float:
+    """The analysis stage: every single node at the measured single-node rate (scaled linearly
+    from the measured test positions: an upper bound for the envelope, whose per-node part does
+    not grow with them) and the multi-node products at the head sets' rate."""
+    return (w["single_node_sets"] / rates["single_sets_per_second"] * w["test_positions"] / rates["samples"]
+            + w["multi_node_products"] / rates["node_sample_products_per_second"])
 
 
 def project(p, m: dict) -> dict:
@@ -269,9 +303,7 @@ def project(p, m: dict) -> dict:
     pretrain_s = tokens / tok_rate + eval_tokens / (3 * tok_rate)
     extraction_s = w["extraction_sequences"] / seq_rate
     head_s = (w["token_head_examples"] + w["label_head_examples"] * 64 / p.vocab_size) / m["token_head"]["examples_per_second"]
-    ap = m["aperture"]
-    aperture_s = (w["single_node_sets"] / ap["single_sets_per_second"] * w["test_positions"] / ap["samples"]
-                  + w["multi_node_products"] / ap["node_sample_products_per_second"])
+    aperture_s = aperture_seconds(w, m["aperture"])
     finetune_s = w["finetune_steps"] * p.finetune_batch * p.max_len / tok_rate * 1.2
     return {
         "pretrain": (pretrain_s, tokens * pretrain_flops_per_token(p)),
@@ -300,6 +332,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
                     help="the device's bf16 dense peak for MFU (default: H100 SXM, 989)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU (default: torch's choice)")
+    ap.add_argument("--before", default=BEFORE_REVISION,
+                    help=f"git revision whose aperture engine is measured too (default {BEFORE_REVISION}; 'none': skip)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -311,11 +345,19 @@ def main(argv: list[str]) -> int:
     print(f"paper shape: {p.n_layers} blocks, {p.n_heads} heads x d_h {p.d_head} = {p.hidden_size}, {p.max_len} tokens, "
           f"vocabulary {p.vocab_size}; device {device} ({name}); mixed_precision {p.mixed_precision}"
           f"{' (bf16 autocast)' if device.type == 'cuda' and p.mixed_precision == 'bf16' else ' (fp32 on CPU)'}")
+    before = None
+    if args.before.lower() != "none":
+        try:
+            before = engine_at(args.before)
+        except (OSError, subprocess.CalledProcessError) as err:
+            print(f"the engine at {args.before} cannot be loaded ({err}); measuring today's engine only")
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
-    m = measure(p, device, args.steps, batch, samples)
+    m = measure(p, device, args.steps, batch, samples, before)
     stages, w = project(p, m)
     flops_rate = m["pretrain"]["tokens_per_second"] * pretrain_flops_per_token(p)
-    print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all):")
+    print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all; 1-minute load average "
+          f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, this benchmark's threads included):")
     print(f"  pre-training      batch {batch} x {p.max_len}: {m['pretrain']['tokens_per_second']:,.0f} tokens/s "
           f"({m['pretrain']['step_seconds']:.3f} s/step), {flops_rate / 1e12:.3f} TFLOP/s"
           + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
@@ -325,6 +367,9 @@ def main(argv: list[str]) -> int:
           f"({p.hidden_size} -> {p.vocab_size}, batch {p.head_batch})")
     print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
           f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
+    if "aperture_before" in m:
+        print(f"    (at {args.before}: {m['aperture_before']['single_sets_per_second']:,.1f} single-node sets/s and "
+              f"{m['aperture_before']['head_sets_per_second']:,.2f} head sets/s)")
     pm = peak_memory(p, m["extraction"]["positions_per_sequence"])
     print(f"\nFLOPs used: pre-training {pretrain_flops_per_token(p) / 1e9:.3f} GFLOP/token (3 x forward), "
           f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token head "
@@ -342,6 +387,11 @@ def main(argv: list[str]) -> int:
         print(f"  {stage:<14}{_hours(seconds):>12}{flops:>12.2e}{_gb(dev):>14}{_gb(host):>12}"
               + (f"  (measured {_gb(measured)} at batch {batch})" if measured else ""))
     print(f"  {'total':<14}{_hours(total):>12}")
+    if "aperture_before" in m:
+        after = stages["aperture"][0]
+        earlier = aperture_seconds(w, m["aperture_before"])
+        print(f"analysis stage (aperture engine), the same work: {_hours(earlier)} with the engine at {args.before}, "
+              f"{_hours(after)} now ({earlier / after:.1f}x lower); total {_hours(total - after + earlier)} -> {_hours(total)}")
     print(f"node-vector caches on disk (memory-mapped, never in the heap): "
           f"{_gb(node_vector_disk_bytes(p, m['extraction']['positions_per_sequence']))}")
     print(f"host peak RSS of this benchmark: {_gb(m['host_peak_rss_bytes'])}")
