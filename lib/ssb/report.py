@@ -58,6 +58,7 @@ _NOISE = re.compile(r"^.*IProgress not found.*$\n?(^\s*from \.autonotebook impor
 VERDICT_COLOURS = {
     "holds": "#1a7f37",
     "partly": "#9a6700",
+    "inconclusive": "#57606a",
     "does not hold": "#cf222e",
     "not testable": "#8250df",
     "not measured": "#6e7781",
@@ -77,6 +78,12 @@ th, td { border: 1px solid #d0d7de; padding: 0.4em 0.6em; text-align: left; vert
 th { background: #f6f8fa; }
 td.verdict { font-weight: bold; white-space: nowrap; }
 td.verdict small.why { display: block; white-space: normal; min-width: 14em; max-width: 20em; font-weight: normal; }
+table.claims { width: 100%; table-layout: fixed; }
+table.claims td, table.claims th { overflow-wrap: anywhere; }
+table.claims col.claim { width: 16%; } table.claims col.verdict { width: 11%; }
+table.claims col.why { width: 38%; } table.claims col.headline { width: 25%; } table.claims col.where { width: 10%; }
+table.claims tr.details td { background: #f6f8fa; font-size: 0.9em; }
+table.claims details > summary { cursor: pointer; color: #0969da; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .thumbs figure { margin: 0; width: 380px; }
 .thumbs figure.wide { width: 100%; max-width: 1160px; }
@@ -572,23 +579,38 @@ def claim_sections(out_dir: Path) -> dict[str, list[str]]:
     return found
 
 
+def headline(decided: dict) -> str:
+    """A claim's core check as one line: name, value, 95 % interval and what it is held against."""
+    core = next((c for c in decided.get("checks", []) if c.get("name") == decided.get("core")), None)
+    if core is None:
+        return ""
+    if core.get("missing"):
+        return f"{core['name']}: missing" + (f" ({core['superseded']})" if core.get("superseded") else "")
+    lo, hi = (core.get("ci") or [None, None])[:2]
+    side = _SIDE.get(core.get("direction"), "?")
+    return f"{core['name']} {fmt(core.get('value'))} [{fmt(lo)}, {fmt(hi)}], pass if {side} {fmt(core.get('null'))}"
+
+
 def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None = None,
                 out_dir: Path | None = None) -> str:
-    """The claims table (or the rows of the claims in ``which``) as an HTML table.  With
-    ``sections`` ({claim: [notebook stems]}) a column links each claim to the notebook sections
-    that measure it (pages NN_name.html#claim-Cn in ``out_dir``)."""
+    """The claims dashboard (or the rows of the claims in ``which``) as an HTML table that fits
+    the page: claim, verdict (coloured), its reason (evidence checks ✓/✗, or the gate that failed),
+    the core check with its interval and, with ``sections`` ({claim: [notebook stems]}), links to
+    the notebook sections that measure it (pages NN_name.html#claim-Cn in ``out_dir``).  The
+    paper's words, gates, statistics, intervals and nulls unfold below each row."""
     linked = sections is not None
-    header = ("<tr><th>claim</th><th>verdict</th><th>paper</th><th>measured</th><th>gate</th><th>statistic</th>"
-              "<th>interval</th><th>null</th>") + \
-             ("<th>measured in</th>" if linked else "") + "</tr>"
+    decided = claims.claims_summary(summary)["stats"]
+    cols = ["claim", "verdict", "why", "headline"] + (["where"] if linked else [])
+    header = ("<colgroup>" + "".join(f"<col class=\"{c}\">" for c in cols) + "</colgroup>"
+              "<tr><th>claim</th><th>verdict</th><th>why: evidence checks (core first)</th><th>core check</th>"
+              + ("<th>measured in</th>" if linked else "") + "</tr>")
     rows = ["<table class=\"claims\">", header]
     for r in select_rows(summary, which):
         colour = VERDICT_COLOURS.get(r["verdict"], "#1f2328")
         cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td>"
-                 + f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}"
-                 + (f"<br><small class=\"why\">{_esc(r['why'])}</small>" if r.get("why") else "") + "</td>"
-                 + f"<td>{_esc(r['paper'])}</td><td>{_esc(r['measured'])}</td>"
-                 + "".join(f"<td class=\"rule\">{_esc(r.get(k, ''))}</td>" for k in ("gate", "statistic", "interval", "null")))
+                 f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}</td>"
+                 f"<td><small class=\"why\">{_esc(r.get('why') or '')}</small></td>"
+                 f"<td>{_esc(headline(decided[r['claim']]))}</td>")
         if linked:
             links = []
             for stem in sections.get(r["claim"], []):
@@ -598,6 +620,11 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
                              else _esc(stem))
             cells += f"<td>{'<br>'.join(links)}</td>"
         rows.append(f"<tr>{cells}</tr>")
+        if r["verdict"] != "not measured":
+            detail = "".join(f"<p><b>{k}</b>: {_esc(r.get(k, ''))}</p>"
+                             for k in ("paper", "measured", "gate", "statistic", "interval", "null"))
+            rows.append(f"<tr class=\"details\"><td colspan=\"{len(cols)}\"><details><summary>{_esc(r['claim'])}: "
+                        f"the paper's words, gates, statistics, intervals and nulls</summary>{detail}</details></td></tr>")
     rows.append("</table>")
     return "\n".join(rows)
 
