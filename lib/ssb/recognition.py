@@ -306,11 +306,11 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     initialisation of its own to compare with, and one random network of another seed is no
     valid null (two random networks differ by more than node or item intervals allow), so
     ``beyond_untrained`` and the ``probe_untrained`` gate then ask whether the checkpoint lies
-    outside the controls' population (``stats.beyond_controls``: a prediction interval)."""
+    outside the controls' population (``stats.beyond_controls``: a prediction interval).
+    Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
     if untrained is not None and untrained_controls:
         raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
                          "random-init controls), not both")
-    Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
     trained = fraction_beyond(res, n_permutations, seed)
     frac_stat = (f"fraction of single nodes whose |R| ({what}) exceeds the 95th percentile of their "
                  f"{n_permutations}-permutation null (Wilson interval)")
