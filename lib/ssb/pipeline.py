@@ -697,7 +697,7 @@ def backbone_corpus(profile, bb: Backbone, data_dir=None, force: bool = False, p
     return corpus(profile, data_dir, force=force, progress=progress, tokenizer=bb.tokenizer, max_len=max_len)
 
 
-def untrained_controls(profile, bb: Backbone) -> list[Backbone]:
+def untrained_controls(profile, bb: Backbone, data_dir=None) -> list[Backbone]:
     """The untrained controls of a backbone, as a list.
 
     Our own runs: one, ``untrained_backbone`` -- the main run's own initialisation (same
@@ -709,7 +709,7 @@ def untrained_controls(profile, bb: Backbone) -> list[Backbone]:
     checkpoint's tokenizer; ``recognition.claim_stats(untrained_controls=...)`` compares the
     checkpoint with their spread."""
     if not bb.is_checkpoint:
-        return [untrained_backbone(profile)]
+        return [untrained_backbone(profile, data_dir)]
     from transformers import BertModel
 
     out = []
