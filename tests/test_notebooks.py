@@ -136,6 +136,8 @@ def test_checkpoint_token_analysis_runs_01_to_03(background):
     assert len(list((root / "runs" / "smoke").glob("corpus-*"))) == 1        # cached under the tokenizer's key
     assert not (root / "runs" / "smoke" / "corpus").exists()
     assert len(summary["apt"]["accuracy_by_block"]) == 4                     # the checkpoint's own blocks
+    along = summary["apt"]["stats"]["nulls"]["untrained_controls_by_block"]   # each block against 3 random inits
+    assert along["block"] == [1, 2, 3, 4] and all(len(c) == 3 for c in along["controls"])
     node = summary["nodes_pretrain"]
     assert node["block"] == 4 and node["symmetric_head_jaccard"] is None
     untrained = node["stats"]["nulls"]["untrained"]
