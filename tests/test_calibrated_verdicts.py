@@ -292,6 +292,28 @@ def test_calibration_study_on_two_seeds(tmp_path):
     assert "## Verdicts per case and claim" in text and "untrained_as_checkpoint" in text
 
 
+def test_a_random_init_checkpoint_does_not_pass_against_its_controls():
+    """untrained_as_checkpoint_with_controls: a "checkpoint" that is one more random init, against
+    3 random inits of other seeds (stats.beyond_controls).  Its core check and its C2 verdict
+    never pass (20 seeds: 0 of 20, python -m ssb.bench calibration); the planted checkpoint's
+    probe beats the controls."""
+    from ssb import calibration
+    from ssb.profiles import get_profile
+    profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8,
+                          seed=0)
+    for seed in range(4):
+        gates, checks = calibration.label_records(calibration.World(), "untrained_as_checkpoint_with_controls", seed,
+                                                  profile)["C2"]
+        core = next(c for c in checks if c["name"] == "beyond_untrained")
+        assert core["passed"] is False and core["controls"] == 3, core
+        assert claims.decide(gates, checks, claims.CORE["C2"])[0] not in ("holds", "partly")
+        assert not any(g["name"] == "backbone" for g in gates)                 # no backbone gate for a checkpoint
+    passed = [next(c for c in calibration.label_records(calibration.World(), "planted_checkpoint_with_controls", seed,
+                                                         profile)["C2"][1] if c["name"] == "probe_untrained")["passed"]
+              for seed in range(4)]
+    assert sum(p is True for p in passed) >= 2, passed          # seeds 1 and 2 here; 18 of 20 seeds in the study
+
+
 def test_records_of_a_superseded_method_count_as_missing():
     from summaries import holding_summary
     s = holding_summary()

@@ -338,3 +338,26 @@ def test_cache_warnings_also_reach_the_terminal(monkeypatch, capfd):
     with pytest.warns(UserWarning, match="cache x changed"):
         warn_cache("cache x changed")
     assert "warning: cache x changed" in capfd.readouterr().err
+
+
+def test_a_checkpoints_untrained_controls_are_its_config_with_seeded_random_weights(tmp_path):
+    """K = untrained_seeds random inits of the checkpoint's own configuration (seeds seed, +1, ...):
+    distinct from each other and from the checkpoint, the same on every call, the global RNG untouched."""
+    from ssb.cache_keys import weights_fingerprint
+    from ssb.profiles import get_profile
+    profile = get_profile("smoke", untrained_seeds=3, seed=5)        # save_bert draws its weights with seed 0
+    bb = pipeline.backbone(profile, checkpoint=str(save_bert(tmp_path / "bert")), progress=False)
+    assert bb.is_checkpoint and bb.blocks == [1, 2, 3]
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    controls = pipeline.untrained_controls(profile, bb)
+    assert torch.rand(1) == before                                  # the caller's random stream is left alone
+    prints = [weights_fingerprint(c.model) for c in controls]
+    assert len(set(prints)) == 3 and weights_fingerprint(bb.model) not in prints
+    assert prints == [weights_fingerprint(c.model) for c in pipeline.untrained_controls(profile, bb)]
+    for c in controls:
+        assert c.model.config.to_dict() == bb.model.config.to_dict() and c.tokenizer is bb.tokenizer
+        assert not c.model.training and not any(p.requires_grad for p in c.model.parameters())
+    with pytest.raises(ValueError, match="-p block 5: .* has 3 blocks"):
+        bb.check_block(5)

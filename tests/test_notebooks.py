@@ -108,6 +108,47 @@ def smoke_other_inputs(root: Path, data_dir: Path) -> list[str]:
                                        "-p", "checkpoint", str(inputs / "other_bert"), "-p", "block", "4")
 
 
+@background_runs.register("smoke-checkpoint-tokens", timeout=1800)
+def smoke_checkpoint_tokens(root: Path, data_dir: Path) -> list[str]:
+    """Notebooks 01-03 on a BERT this project did not train, with its own WordPiece tokenizer."""
+    inputs = root / "inputs"
+    inputs.mkdir()
+    lines = (data_dir / "wikitext-103" / "wiki.valid.tokens").read_text().splitlines()
+    write_other_checkpoint(inputs / "other_bert", [l for l in lines if len(l.split()) > 20][:400])
+    return background_runs.runner_argv("--profile", "smoke", "--only", "01,02,03",
+                                       "-p", "checkpoint", str(inputs / "other_bert"), "-p", "block", "4")
+
+
+@pytest.mark.slow
+@pytest.mark.background("smoke-checkpoint-tokens")
+def test_checkpoint_token_analysis_runs_01_to_03(background):
+    """Tokens of a checkpoint: the corpus in its own tokenizer (a cache entry of its own), its
+    4 blocks from its config, K random-init controls of its config; 01 trains nothing; C3 says why
+    it cannot be tested."""
+    root = background.root("smoke-checkpoint-tokens")
+    proc = background.result("smoke-checkpoint-tokens")
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    [summary_path] = list((root / "figures").glob("smoke-*/summary.json"))
+    summary = json.loads(summary_path.read_text())
+    assert_schema_keys(summary)
+    assert "pretrain" not in summary and "ssb" not in summary                # 01 trained nothing
+    assert not (root / "runs" / "smoke" / "pretrain").exists()
+    assert len(list((root / "runs" / "smoke").glob("corpus-*"))) == 1        # cached under the tokenizer's key
+    assert not (root / "runs" / "smoke" / "corpus").exists()
+    assert len(summary["apt"]["accuracy_by_block"]) == 4                     # the checkpoint's own blocks
+    along = summary["apt"]["stats"]["nulls"]["untrained_controls_by_block"]   # each block against 3 random inits
+    assert along["block"] == [1, 2, 3, 4] and all(len(c) == 3 for c in along["controls"])
+    node = summary["nodes_pretrain"]
+    assert node["block"] == 4 and node["symmetric_head_jaccard"] is None
+    untrained = node["stats"]["nulls"]["untrained"]
+    assert untrained["controls"] == 3 and len(untrained["accuracy_full_by_control"]) == 3
+    core = node["stats"]["checks"]["beyond_untrained"]
+    assert "random initialisations" in core["statistic"] and core["controls"] == 3
+    assert summary["claims"]["C3"] == "not testable"
+    assert "symmetric variants" in summary["claims_stats"]["C3"]["reason"]
+    assert summary["claims"]["C1"] in ("not testable", "inconclusive", "does not hold"), summary["claims"]
+
+
 @pytest.mark.slow
 @pytest.mark.background("smoke-other-inputs")
 def test_other_fewrel_file_and_checkpoint_run_04_to_07(background):
@@ -124,6 +165,7 @@ def test_other_fewrel_file_and_checkpoint_run_04_to_07(background):
     assert summary["nodes_finetune"]["symmetric_head_jaccard"] is None  # controls exist only for our BERT-6
     assert summary["hull"]["violations"] == 0 and summary["hull"]["n_labels"] == 5
     assert max(summary["crossover"]["n"]) == 32                       # all nodes of the other model
+    assert max(summary["crossover"]["tokens"]["n"]) == 32             # the token half reads the checkpoint too
     # a checkpoint has no untrained control of its own: its core checks are missing, never "holds"
     for claim in ("C2", "C4", "C5"):
         assert summary["claims"][claim] in ("not testable", "inconclusive", "does not hold"), summary["claims"]

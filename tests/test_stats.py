@@ -75,3 +75,50 @@ def test_intervals():
     assert g["rate"] == pytest.approx(0.3) and g["ci"][0] == pytest.approx(0.3)
     assert stats.growth_rate([0, 1], [1, 2])["rate"] is None
     assert stats.quantile_of_null(np.arange(101)) == pytest.approx(95.0)
+
+
+# ----------------------------------------------------------------------------- against a population of controls
+
+def test_beyond_controls_is_the_prediction_interval():
+    """difference = value - mean(controls); half-width t_{K-1, .975} sqrt(s^2 (1 + 1/K) + se^2)."""
+    from scipy import stats as st
+    controls = [0.10, 0.14, 0.12]
+    r = stats.beyond_controls(0.30, 0.02, controls)
+    s2 = np.var(controls, ddof=1)
+    half = st.t.ppf(0.975, 2) * np.sqrt(s2 * (1 + 1 / 3) + 0.02 ** 2)
+    assert r["difference"] == pytest.approx(0.30 - 0.12)
+    assert r["ci"] == pytest.approx([0.18 - half, 0.18 + half])
+    assert r["df"] == 2 and r["k"] == 3
+    assert r["p"] == pytest.approx(st.t.sf(0.18 / np.sqrt(s2 * (1 + 1 / 3) + 0.02 ** 2), 2))
+    assert stats.check("b", "", r["difference"], r["ci"], 0.0)["passed"] is True
+    inside = stats.beyond_controls(0.13, 0.02, controls)            # within the controls' spread
+    assert stats.check("b", "", inside["difference"], inside["ci"], 0.0)["passed"] is False
+    one = stats.beyond_controls(0.30, 0.02, [0.1])                  # one control: no spread, no interval
+    assert one["ci"] == [None, None] and one["p"] is None
+    assert stats.check("b", "", one["difference"], one["ci"], 0.0)["passed"] is None
+
+
+def test_beyond_controls_false_pass_rate_when_the_value_is_one_more_control():
+    """A 'checkpoint' that is one more random init (same population, its own sampling noise)
+    passes in at most 5 % of draws (two-sided 95 %: about 2.5 % on the claimed side)."""
+    rng = np.random.default_rng(0)
+    passed = 0
+    n_draws = 4000
+    for _ in range(n_draws):
+        inits = rng.normal(0.12, 0.02, 4)                 # the population of random initialisations
+        se = 0.01
+        value = inits[0] + rng.normal(0, se)              # the "checkpoint": one more init, measured with noise
+        controls = inits[1:] + rng.normal(0, se, 3)
+        r = stats.beyond_controls(value, se, controls)
+        passed += r["ci"][0] > 0
+    assert passed / n_draws <= 0.05
+    # and it has power: a value far outside the population passes
+    r = stats.beyond_controls(0.30, 0.01, [0.11, 0.13, 0.12])
+    assert r["ci"][0] > 0 and r["p"] < 0.01
+
+
+def test_accuracy_se_counts_sequences_not_items():
+    correct = np.repeat([1, 0, 1, 0, 1, 1, 0, 0], 10)       # whole sequences right or wrong
+    clusters = np.repeat(np.arange(8), 10)
+    assert stats.accuracy_se(correct, clusters) > 2 * stats.accuracy_se(correct)
+    assert stats.proportion_se(0, 50) > 0

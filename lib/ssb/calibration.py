@@ -24,6 +24,12 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
 - **random_heads**: planted features, the head replaced by a random head of the same shape
   and row norms.
 - **noise**: features without information, control the same.
+- **untrained_as_checkpoint_with_controls**: a "checkpoint" that is one more random
+  initialisation (weak random features of its own projection), compared -- as
+  ``pipeline.untrained_controls`` does for a checkpoint -- with ``CHECKPOINT_CONTROLS``
+  random initialisations of other seeds through ``stats.beyond_controls`` (a prediction
+  interval over the controls' spread).  Its C2 core check must pass in at most 5 % of seeds.
+  **planted_checkpoint_with_controls**: the planted signal on top of such a checkpoint (power).
 
 C3 (g(t)) and C6 (APT) have worlds of their own: a log-gap that wanders without a trend or grows
 exponentially; predictions that ignore the token, are a constant, or hit frequent tokens more
@@ -41,8 +47,11 @@ from .heads import train_head
 from .node_vectors import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
-               "control_of_another_seed")
-NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise")
+               "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls")
+NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
+                  "untrained_as_checkpoint_with_controls")
+# a checkpoint's controls: random initialisations of its configuration (pipeline.untrained_controls)
+CHECKPOINT_CONTROLS = 3
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,9 @@ def _weak(world: World, rng, y: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return (rng.normal(0, 1, (len(y), world.n_nodes)) + world.weak * proj[y]).astype(np.float32)
 
 
-def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | None]:
-    """(main probe, untrained-control probe or None) of a label case, on the same labels.
+def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list[Probe] | None]:
+    """(main probe, untrained-control probe, a list of a checkpoint's controls, or None) of a
+    label case, on the same labels.
 
     The untrained control of our own runs is the main model's initialisation (same seed, 0
     steps): "untrained" features are weak random features of the label (``_weak``); training
@@ -104,6 +114,17 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | None
     init = probe(_weak(world, rng, y_tr, proj0), _weak(world, rng, y_te, proj0), tag="init")
     if case == "untrained_as_main":
         return init, init
+    if case in ("untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls"):
+        controls = []
+        for i in range(CHECKPOINT_CONTROLS):
+            proj = np.random.default_rng([seed, 2, 2 + i]).normal(0, 1, (world.n_classes, world.n_nodes))
+            controls.append(probe(_weak(world, rng, y_tr, proj), _weak(world, rng, y_te, proj), tag=f"control{i}"))
+        ckpt = probe(_weak(world, rng, y_tr, proj1), _weak(world, rng, y_te, proj1), tag="checkpoint")
+        if case == "planted_checkpoint_with_controls":
+            layout = planted_layout(world, seed)
+            ckpt = probe(ckpt.z_train[1] + _planted_signal(world, y_tr, layout),
+                         ckpt.z_test[1] + _planted_signal(world, y_te, layout), tag="planted-checkpoint")
+        return ckpt, controls
     if case in ("untrained_as_checkpoint", "control_of_another_seed"):
         other = probe(_weak(world, rng, y_tr, proj1), _weak(world, rng, y_te, proj1), tag="other")
         return other, (init if case == "control_of_another_seed" else None)
@@ -141,6 +162,8 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     if case == "random_heads":
         head = hull.random_heads(head, 1, seed + 5)[0]
     res = recognition.nodal_analysis(head, main, 1, profile)
+    if isinstance(ctrl, list):                     # a checkpoint with its random-init controls
+        return _checkpoint_records(world, main, head, res, ctrl, seed, profile, n_permutations, epochs)
     head_u = res_u = None
     if ctrl is not None:
         head_u = head if ctrl is main else _head(world, ctrl, seed, epochs)
@@ -159,6 +182,19 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     summary = {"finetune": {"checkpoint": "ours"}, "pretrain": {"variants": {"main": {"gate": passed}}},
                "nodes_finetune": {"stats": node_st}, "crossover": {"stats": cross}, "hull": {"stats": hull_st}}
     return {c: claims.rule(summary, c) for c in ("C2", "C4", "C5")}
+
+
+def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Probe], seed: int, profile,
+                        n_permutations: int, epochs: int) -> dict[str, tuple[list, list]]:
+    """C2's records of a checkpoint against its random-init controls (``claim_stats``'s
+    ``untrained_controls`` path; no backbone gate, as for any checkpoint).  C4 and C5 compare
+    with one untrained backbone only, which a checkpoint does not have: left out here."""
+    res_controls = [recognition.nodal_analysis(_head(world, c, seed, epochs), c, 1, profile) for c in controls]
+    node_st, _ = recognition.claim_stats(res, untrained_controls=res_controls, n_permutations=n_permutations,
+                                         seed=seed)
+    summary = {"finetune": {"checkpoint": "/a/checkpoint"}, "inputs": {"checkpoint": "/a/checkpoint"},
+               "nodes_finetune": {"stats": node_st}}
+    return {"C2": claims.rule(summary, "C2")}
 
 
 def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence: int = 10) -> dict:

@@ -49,7 +49,9 @@ p < 0.01; token probes clustered by sequence).
 - **C1** (``nodes_pretrain``, tokens). Gates: backbone, probe, and ``probe_untrained`` (the probe
   beats the untrained backbone's probe on the same positions).  Evidence: ``beyond_untrained``
   (core), ``beyond_permutation_null``, ``each_node``, ``heads_beyond_null``, ``node_specific``.
-  Context: ``small_sets``.
+  Context: ``small_sets``.  A checkpoint run (``inputs.checkpoint``; C1 and C6): no backbone gate
+  of ours; ``probe_untrained`` and ``beyond_untrained`` compare it with ``untrained_seeds``
+  random initialisations of its configuration (``stats.beyond_controls``, a prediction interval).
 - **C2** (``nodes_finetune``, labels). Gates: backbone (ours only), probe.  Evidence: as C1, plus
   ``probe_untrained`` (as evidence: a random network's features already separate relations).
 - **C3** (``ssb``; ``nodes_*``). Gates: the backbone gates of the symmetric variants.  Sanity:
@@ -57,7 +59,8 @@ p < 0.01; token probes clustered by sequence).
   ``eps_amplified`` (core: growth rate of the dense g(t), Newey-West interval) and
   ``eps_heads_differ[nodes_*]`` (the ε model's heads recognise different sets; each gated by its
   own probes).  Context: ``head_order_parameter`` of older summaries (tied symmetric vs random: 1
-  by construction).
+  by construction).  A checkpoint run: "not testable" (``CHECKPOINT_C3_REASON``: no symmetric
+  variants of a model trained elsewhere).
 - **C4** (``crossover``, labels). Gates: backbone (ours only), probe.  Evidence:
   ``cooperation_beyond_untrained`` (core: A(S) minus the independent voters' accuracy, trained
   minus untrained backbone, sets inside one head), ``cooperation_beyond_voters``,
@@ -83,7 +86,7 @@ from collections.abc import Mapping
 from typing import Any, Sequence
 
 from . import schema
-from .schema import Apt, Crossover, Finetune, Hull, NodesFinetune, NodesPretrain, Pretrain, Section, Ssb
+from .schema import Apt, Crossover, Finetune, Hull, Inputs, NodesFinetune, NodesPretrain, Pretrain, Section, Ssb
 
 VERDICTS = ("holds", "partly", "inconclusive", "does not hold", "not testable", "not measured")
 ROLES = ("evidence", "sanity", "context")
@@ -256,8 +259,25 @@ def _ours(summary: dict) -> bool:
     return lookup(summary, Finetune.path("checkpoint")) in (None, "ours")
 
 
+def checkpoint_run(summary: dict) -> str | None:
+    """The checkpoint a result directory analysed (``inputs.checkpoint``, written by every
+    notebook's session; a run with ``-p checkpoint`` has a result directory of its own), None
+    for our own BERT-6."""
+    value = lookup(summary, Inputs.path("checkpoint"))
+    return value if isinstance(value, str) and value else None
+
+
+# C3 on a checkpoint: why it cannot be tested
+CHECKPOINT_C3_REASON = ("a checkpoint run: C3 needs symmetric variants pre-trained from symmetric initial weights on "
+                        "the same data, and a checkpoint trained elsewhere has none (notebook 01 trains nothing for it)")
+
+
 def _backbone(summary: dict, labels: bool, cls: type[Section] | None = None) -> list[dict]:
     if labels and not _ours(summary):
+        return []
+    if not labels and checkpoint_run(summary):
+        # a checkpoint has no backbone gate of ours (its MLM head, if any, is not what we trained); its token
+        # claims are gated by the probe against the constant predictor and against its random-init controls
         return []
     main = record(summary, Pretrain.path("variants", "main", "gate"), "backbone")
     if main.get("missing") and cls is not None:
@@ -335,7 +355,7 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
     if claim == "C2":
         return _node_rule(summary, NodesFinetune, labels=True) if section(summary, NodesFinetune) else None
     if claim == "C3":
-        return _c3_rule(summary)
+        return None if checkpoint_run(summary) else _c3_rule(summary)
     if claim == "C4":
         if section(summary, Crossover) is None:
             return None
@@ -374,6 +394,11 @@ def claims_summary(summary: dict) -> dict:
     out = {"claims": {}, "stats": {}}
     for claim in CLAIMS:
         found = rule(summary, claim)
+        if found is None and claim == "C3" and checkpoint_run(summary):
+            out["claims"][claim] = "not testable"
+            out["stats"][claim] = {"verdict": "not testable", "reason": CHECKPOINT_C3_REASON, "core": CORE[claim],
+                                   "gates": [], "checks": [], "evidence": [], "sanity": [], "context": [], "errors": []}
+            continue
         if found is None:
             out["claims"][claim] = "not measured"
             out["stats"][claim] = {"verdict": "not measured", "reason": "its notebook did not run in this result directory",

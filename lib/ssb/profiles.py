@@ -79,6 +79,7 @@ class Profile:
     head_standardize: bool = False       # train heads on z_k / rms_k, scale folded into fc1 (silencing stays z_k = 0)
     head_lr_decay: float = 1.0           # head lr factor after an epoch without lower validation loss (1 = constant)
     min_hits: int = 3
+    untrained_seeds: int = 3             # a checkpoint's untrained controls: random inits of its config, seeds seed, seed+1, ...
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
 
     # --- FewRel (docs/method.md, "Data") ---
@@ -329,6 +330,7 @@ def _validate(p: Profile) -> None:
         "hull_max_sets": positive, "hull_max_n": positive,
         "token_mask_draws": positive,
         "token_classes": between(0, p.vocab_size),
+        "untrained_seeds": between(2, 100),
         "head_lr_decay": between(0, 1, lo_open=True),
         "ssb_dropout": between(0, 1, lo_open=True, hi_open=True),
         "pretrain_threads": between(0, 256), "pretrain_workers": between(0, 256),

@@ -23,6 +23,7 @@ Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -280,7 +281,8 @@ EACH_NODE = 0.5    # "each node recognises ...": a majority of nodes beyond the 
 
 def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_permutations: int = N_PERMUTATIONS,
                 n_draws: int = N_NULL_DRAWS, seed: int = 0, what: str = "labels",
-                backbone_gate: dict | None = None) -> tuple[dict, np.ndarray]:
+                backbone_gate: dict | None = None,
+                untrained_controls: Sequence[NodalResult] | None = None) -> tuple[dict, np.ndarray]:
     """The C1/C2 ``stats`` sub-dict of a node section: gates (``probe``; ``probe_untrained`` when
     the untrained control ran) and the checks, each beside a null that a no-information model
     could pass (docs/method.md, "Verdicts"):
@@ -298,7 +300,17 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     ``backbone_gate``: the backbone gate recorded with the checkpoint the probe used
     (``pipeline.Backbone.gate``), kept as ``gates.backbone`` so that a result directory without
     the pre-training section still knows it.
+
+    ``untrained_controls`` (instead of ``untrained``): a checkpoint's K random-init controls of
+    its own configuration (``pipeline.untrained_controls``).  A foreign checkpoint has no
+    initialisation of its own to compare with, and one random network of another seed is no
+    valid null (two random networks differ by more than node or item intervals allow), so
+    ``beyond_untrained`` and the ``probe_untrained`` gate then ask whether the checkpoint lies
+    outside the controls' population (``stats.beyond_controls``: a prediction interval).
     Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
+    if untrained is not None and untrained_controls:
+        raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
+                         "random-init controls), not both")
     trained = fraction_beyond(res, n_permutations, seed)
     frac_stat = (f"fraction of single nodes whose |R| ({what}) exceeds the 95th percentile of their "
                  f"{n_permutations}-permutation null (Wilson interval)")
@@ -345,7 +357,9 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     gates = {"probe": probe_gate(res)}
     if backbone_gate is not None:
         gates["backbone"] = backbone_gate
-    if untrained is not None:
+    if untrained_controls:
+        _controls_stats(res, list(untrained_controls), trained, checks, gates, nulls, n_permutations, seed)
+    elif untrained is not None:
         u = fraction_beyond(untrained, n_permutations, seed)
         value, ci = stats.newcombe_ci(trained["k"], trained["n"], u["k"], u["n"])
         checks["beyond_untrained"] = stats.check(
@@ -367,6 +381,46 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
         checks["beyond_untrained"] = stats.check("beyond_untrained", "untrained-backbone control not run",
                                                  None, None, 0.0, "greater", missing=True)
     return stats.ClaimStats(gates, checks, nulls), trained["null"]
+
+
+def _controls_stats(res: NodalResult, controls: list[NodalResult], trained: dict, checks: dict, gates: dict,
+                    nulls: dict, n_permutations: int, seed: int) -> None:
+    """``beyond_untrained`` and the ``probe_untrained`` gate of a checkpoint against its K
+    random-init controls (``stats.beyond_controls``), written into ``checks`` / ``gates`` / ``nulls``."""
+    fractions = [fraction_beyond(c, n_permutations, seed) for c in controls]
+    pop = stats.beyond_controls(trained["fraction"], stats.proportion_se(trained["k"], trained["n"]),
+                                [u["fraction"] for u in fractions])
+    checks["beyond_untrained"] = stats.check(
+        "beyond_untrained", f"fraction beyond the permutation null, checkpoint minus the mean of {len(controls)} "
+        "random initialisations of its configuration (95 % prediction interval over the controls' spread)",
+        pop["difference"], pop["ci"], 0.0, "greater", trained=trained["fraction"], controls_mean=pop["controls_mean"],
+        controls_sd=pop["controls_sd"], controls=len(controls))
+    paired = all(np.array_equal(res.full.y_true, c.full.y_true) for c in controls)
+    if paired:
+        y = res.full.y_true
+        correct = res.full.predictions[0] == y
+        keep = stats.first_occurrence(res.keys) if res.keys is not None else np.ones(len(y), dtype=bool)
+        clusters = None if res.clusters is None else np.asarray(res.clusters)[keep]
+        accs = [float((c.full.predictions[0] == y)[keep].mean()) for c in controls]
+        acc = float(correct[keep].mean())
+        g = stats.beyond_controls(acc, stats.accuracy_se(correct[keep], clusters), accs)
+        gates["probe_untrained"] = stats.gate(
+            "probe beyond the untrained backbone", f"accuracy of the full-aperture head minus the mean of {len(controls)} "
+            "random initialisations of the checkpoint's configuration (one-sided Student t over the controls' spread, "
+            "prediction interval)", acc, g["controls_mean"], g["p"], stats.GATE_ALPHA, difference=g["difference"],
+            ci=g["ci"], controls=accs)
+    else:
+        gates["probe_untrained"] = {"name": "probe beyond the untrained backbone", "missing": True, "passed": None,
+                                    "reason": "the controls' probes were evaluated on other test items"}
+    nulls["untrained"] = {"controls": len(controls),
+                          "fraction_beyond_null": float(np.mean([u["fraction"] for u in fractions])),
+                          "fraction_beyond_null_by_control": [u["fraction"] for u in fractions],
+                          "median_recognized_node": float(np.median(controls[0].singles.n_recognized)),
+                          "recognized_full": int(controls[0].full.n_recognized[0]),
+                          "accuracy_full": float(np.mean([c.full.accuracy[0] for c in controls])),
+                          "accuracy_full_by_control": [float(c.full.accuracy[0]) for c in controls],
+                          "mean_jaccard_nodes": node_jaccard(controls[0]),
+                          "probe_gate": probe_gate(controls[0])}
 
 
 def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int = 0) -> dict:

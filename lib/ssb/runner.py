@@ -12,7 +12,7 @@ validated (``profiles.get_profile``: every field's range) before any notebook ru
 paths, resolved against the directory the command was run from and passed on absolute
 (``--data-dir``, ``-p checkpoint``, ``-p fewrel_file``; ``$SSB_OUTPUT_DIR``, ``$SSB_DATA_DIR``),
 the output directories (writable), and ``-p checkpoint`` (refused when a selected notebook does
-not declare it in its parameters cell: 01-03 analyse our own BERT-6).  Stale temporary files
+not declare it in its parameters cell).  Stale temporary files
 of an interrupted run in ``reports/<profile>/`` are removed at the start.
 
 Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the repository):
@@ -61,7 +61,7 @@ from . import atomic, claims, notebooks_meta, profiles, report, results
 
 # Parameters every notebook accepts besides the profile fields; set by options, not by -p.
 DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
-# Parameters that are not profile fields but that notebooks 04-07 accept through -p.
+# Parameters that are not profile fields but that the notebooks accept through -p.
 EXTRA_PARAMETERS = ("checkpoint",)
 # Parameters holding a path.  They are resolved against the directory the command was run
 # from (the notebooks run in the notebooks directory) and passed on as absolute paths: one that
@@ -197,8 +197,7 @@ def notebook_own_parameters(notebooks: list[Path]) -> set[str]:
 
 def check_notebooks_accept(notebooks: list[Path], overrides: dict[str, Any]) -> None:
     """Every parameter that is not a profile field (``checkpoint``) must be declared by every
-    selected notebook: a notebook that does not declare it would ignore it silently (01-03
-    analyse our own BERT-6)."""
+    selected notebook: a notebook that does not declare it would ignore it silently."""
     extra = [k for k, v in overrides.items() if k in EXTRA_PARAMETERS and v is not None]
     for name in extra:
         refusing = [nb.stem for nb in notebooks if (declared := declared_parameters(nb)) is not None

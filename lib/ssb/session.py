@@ -13,8 +13,9 @@ in ``summary.json`` under ``inputs`` (``inputs.data_dir``, ``inputs.checkpoint``
 
 ``accepts`` names the parameters other than profile fields that the notebook uses
 (``checkpoint``, and a notebook's own ones such as ``n_seeds``): one of them given to a notebook
-that does not accept it is an error, never silently ignored.  ``start(globals(), accepts=())``
-in notebooks 01-03 refuses ``checkpoint``.
+that does not accept it is an error, never silently ignored: ``start(globals(), accepts=())``
+refuses ``checkpoint``.  Every notebook 01-07 accepts it (01 then only loads it, 02/03 and 06
+read tokens through it).
 
 Unknown names are errors too.  With ``accepts`` given, every plain value in the namespace
 (number, string, bool, None, list, tuple, dict; not a module, function or class, not a name
@@ -109,8 +110,8 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
         accepts = tuple(accepts)
         refused = [k for k in NOTEBOOK_PARAMETERS if k not in set(accepts) and namespace.get(k) is not None]
         if refused:
-            raise ValueError(f"this notebook does not take {', '.join(refused)} (it analyses our own pre-trained "
-                             f"BERT-6); run it without -p {refused[0]}, or run notebooks 04-07 for another checkpoint")
+            raise ValueError(f"this notebook does not take {', '.join(refused)} (it would ignore it); run it "
+                             f"without -p {refused[0]}, or run the notebooks whose parameters cell declares it")
         if not any(isinstance(v, Session) for v in namespace.values()):
             _check_unknown(namespace, accepts)
     overrides = {k: namespace[k] for k in sorted(FIELD_NAMES - {"name"}) if namespace.get(k) is not None}

@@ -559,3 +559,64 @@ def swap_randomized(masks, rng, n_trades: int | None = None) -> np.ndarray:
         if r:
             out[i, list(r)] = True
     return out
+
+
+# --------------------------------------------------------------------------- against a population of controls
+
+def beyond_controls(value: float, value_se: float, controls: Sequence[float], alpha: float = ALPHA) -> dict:
+    """Is ``value`` (with standard error ``value_se``) outside the population the ``controls``
+    were drawn from?  The K controls are the same statistic on K independent draws of the null
+    model (random initialisations of a checkpoint's configuration, seeds seed, seed+1, ...).
+
+    difference = value - mean(controls); the interval is a *prediction* interval,
+
+        difference ± t_{K-1, 1-alpha/2} · sqrt(s² (1 + 1/K) + value_se²),
+
+    s the controls' sample standard deviation: a new draw of the null model falls inside it with
+    probability 1 - alpha (the value's own sampling noise added), so a value outside it is not
+    explained by which random initialisation it came from.  A single control of another seed is
+    no such population: two random networks differ by more than item-level intervals allow
+    (docs/calibration.md).  ``p``: the one-sided p-value of difference > 0 (Student t, K-1
+    degrees of freedom).  K < 2: difference, ci and p are None (no spread to compare with)."""
+    c = np.asarray(list(controls), dtype=float)
+    k = len(c)
+    if k == 0 or value is None or not math.isfinite(float(value)) or not np.isfinite(c).all():
+        return {"difference": None, "ci": [None, None], "p": None, "df": max(k - 1, 0), "scale": None,
+                "controls_mean": None, "controls_sd": None, "k": k}
+    diff = float(value) - float(c.mean())
+    if k < 2:
+        return {"difference": diff, "ci": [None, None], "p": None, "df": 0, "scale": None,
+                "controls_mean": float(c.mean()), "controls_sd": None, "k": k}
+    sd = float(c.std(ddof=1))
+    scale = math.sqrt(sd * sd * (1 + 1 / k) + float(value_se) ** 2)
+    t = _st.t.ppf(1 - alpha / 2, k - 1)
+    if scale > 0:
+        p = float(_st.t.sf(diff / scale, k - 1))
+    else:                                     # no spread at all: only an exact tie is not beyond
+        p = 0.0 if diff > 0 else 1.0
+    return {"difference": diff, "ci": [diff - t * scale, diff + t * scale], "p": p, "df": k - 1, "scale": scale,
+            "controls_mean": float(c.mean()), "controls_sd": sd, "k": k}
+
+
+def proportion_se(k: int, n: int, alpha: float = ALPHA) -> float:
+    """Standard error of a proportion k/n read off its Wilson interval (half-width / z), so that
+    0 or n successes still get a positive error."""
+    lo, hi = proportion_ci(k, n, alpha)
+    return (hi - lo) / (2 * _st.norm.ppf(1 - alpha / 2))
+
+
+def accuracy_se(correct, clusters=None) -> float:
+    """Standard error of a mean of 0/1 outcomes; with ``clusters`` (the sequence of each item) the
+    cluster-robust one (items of one sequence are not independent)."""
+    a = np.asarray(correct, dtype=float)
+    n = len(a)
+    if n < 2:
+        return float("nan")
+    if clusters is None:
+        return float(a.std(ddof=1) / math.sqrt(n))
+    _, g = np.unique(np.asarray(clusters), return_inverse=True)
+    m = int(g.max()) + 1
+    if m < 2:
+        return float("nan")
+    resid = np.bincount(g, weights=a - a.mean(), minlength=m)
+    return float(math.sqrt(m / (m - 1) * (resid ** 2).sum()) / n)
