@@ -18,7 +18,7 @@ PASSED_GATE = {"name": "probe", "passed": True}
 
 def test_holds_needs_every_evidence_check():
     checks = [_check("core", 1.0, [0.5, 1.5]), _check("other", 1.0, [0.2, 2.0])]
-    assert claims.decide([PASSED_GATE], checks, "core") == ("holds", "every evidence check passed")
+    assert claims.decide([PASSED_GATE], checks, "core")[0] == "holds"
 
 
 def test_partly_needs_the_core_check():
@@ -58,6 +58,18 @@ def test_a_missing_evidence_check_caps_the_verdict_at_partly():
               {"name": "b", "missing": True, "passed": None, "role": "evidence"}]
     v, why = claims.decide([PASSED_GATE], checks, "core")
     assert v == "partly" and "missing: b" in why
+
+
+def test_a_requirement_never_supports_but_can_contradict():
+    """A level the claim's words need (e.g. "each node"): an untrained network may meet it, so it
+    cannot make a verdict on its own; "holds" needs it; its interval on the wrong side contradicts."""
+    req = lambda v, ci: _check("each_node", v, ci, role="requirement")
+    core_fails = [_check("core", 0.0, [-1.0, 1.0])]
+    assert claims.decide([PASSED_GATE], core_fails + [req(0.9, [0.8, 0.95])], "core")[0] == "inconclusive"
+    core_ok = [_check("core", 1.0, [0.5, 1.5])]
+    assert claims.decide([PASSED_GATE], core_ok + [req(0.9, [0.8, 0.95])], "core")[0] == "holds"
+    assert claims.decide([PASSED_GATE], core_ok + [req(0.1, [-0.5, 0.7])], "core")[0] == "partly"
+    assert claims.decide([PASSED_GATE], core_ok + [req(-1.0, [-2.0, -0.5])], "core")[0] == "does not hold"
 
 
 def test_sanity_and_context_never_move_a_verdict():

@@ -20,7 +20,7 @@ def verdicts(summary: dict) -> dict[str, str]:
 
 
 def _evidence(names):
-    return [n for n, role in names if role == "evidence"]
+    return [n for n, role in names if role in ("evidence", "requirement")]
 
 
 # every evidence check of every claim: (claim, where its record is, its name)
@@ -189,7 +189,7 @@ def test_claims_summary_records_paths_roles_and_verdicts():
     assert [g["path"] for g in st["gates"]] == ["pretrain.variants.main.gate", "apt.stats.gates.probe_block_6"]
     assert [c["path"] for c in st["checks"]] == ["apt.stats.checks.frequency", "apt.stats.checks.grows_along_blocks"]
     assert st["evidence"] == ["frequency", "grows_along_blocks"] and st["sanity"] == [] and st["context"] == []
-    assert {c["role"] for c in out["stats"]["C5"]["checks"]} == {"evidence", "sanity", "context"}
+    assert {c["role"] for c in out["stats"]["C5"]["checks"]} == {"evidence", "requirement", "sanity", "context"}
     json.dumps(out)                                                          # storable in summary.json
 
 

@@ -15,10 +15,15 @@ Each claim's records have one of four roles, fixed here before any number is see
   Shown; a failed one is an error (``errors``: a bug to report), but it never moves a verdict;
 - **context**: a statistic a no-information model passes too (an empty set is "small", the hull
   gap grows with n by geometry alone, κ at the largest n meets a ceiling).  Shown, never evidence;
-- **evidence**: a check beside a null that a no-information model could pass.  One of them is
-  the claim's **core** check, the one without which the claim's words are not shown; for what
-  training does (C1, C2, C4, C5) it compares the trained model with the untrained backbone or
-  with random heads on the same data.
+- **evidence**: a check beside a null that a no-information model could pass, and that such a
+  model passes in at most 5 % of seeds (docs/calibration.md).  One of them is the claim's **core**
+  check, the one without which the claim's words are not shown; for what training does (C1, C2,
+  C4, C5) it compares the trained model with the untrained backbone on the same data;
+- **requirement**: a level the claim's own words need (single nodes beyond their permutation
+  null, "each node" -- a majority, heads beyond theirs, a set beyond its independent voters,
+  reach beyond random heads).  An untrained network with informative random features meets some
+  of them, so a requirement never supports a verdict on its own; but "holds" needs it, and its
+  interval on the wrong side contradicts the claim.
 
 Verdicts
 --------
@@ -27,8 +32,8 @@ One of "holds", "partly", "inconclusive", "does not hold", "not testable", "not 
 - the claim's summary section is missing                                   -> "not measured";
 - a gate failed, a gate is missing, or the core check is missing            -> "not testable"
   (the reason says which, and says "missing" for a record that is not there);
-- an evidence check's interval lies on the wrong side of its null          -> "does not hold";
-- every evidence check passes (none missing)                               -> "holds";
+- an evidence check's or requirement's interval lies on the wrong side      -> "does not hold";
+- every evidence check and requirement passes (none missing)               -> "holds";
 - the core check passes, not all do, none contradicts                      -> "partly"
   (also the most a claim with a missing evidence check can get; the reason names it);
 - otherwise (nothing passes, or the core check does not)                   -> "inconclusive".
@@ -89,18 +94,19 @@ from . import schema
 from .schema import Apt, Crossover, Finetune, Hull, Inputs, NodesFinetune, NodesPretrain, Pretrain, Section, Ssb
 
 VERDICTS = ("holds", "partly", "inconclusive", "does not hold", "not testable", "not measured")
-ROLES = ("evidence", "sanity", "context")
+ROLES = ("evidence", "requirement", "sanity", "context")
 
 # (check name, role) per section, in display order; the core check of each claim is CORE[claim]
-NODE_CHECKS = (("beyond_untrained", "evidence"), ("beyond_permutation_null", "evidence"), ("each_node", "evidence"),
-               ("heads_beyond_null", "evidence"), ("node_specific", "evidence"), ("small_sets", "context"))
+NODE_CHECKS = (("beyond_untrained", "evidence"), ("beyond_permutation_null", "requirement"),
+               ("each_node", "requirement"), ("heads_beyond_null", "requirement"), ("node_specific", "evidence"),
+               ("small_sets", "context"))
 SSB_CHECKS = (("eps_amplified", "evidence"), ("symmetric_exact", "sanity"), ("node_symmetric_exact", "sanity"))
-CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooperation_beyond_voters", "evidence"),
+CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooperation_beyond_voters", "requirement"),
                     ("kappa_R_beyond_untrained", "evidence"), ("dip_across_beyond_untrained", "evidence"),
                     ("dip_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
                     ("cooperation_A", "context"), ("dip_across", "context"), ("dip_in_head", "context"))
-HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "evidence"),
-               ("efficiency_falls_beyond_random", "evidence"),
+HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "requirement"),
+               ("efficiency_falls_beyond_random", "requirement"),
                ("no_violations", "sanity"), ("gap_grows", "context"), ("efficiency_falls", "context"))
 APT_CHECKS = (("frequency", "evidence"), ("grows_along_blocks", "evidence"))
 CORE = {"C1": "beyond_untrained", "C2": "beyond_untrained", "C3": "eps_amplified",
@@ -214,12 +220,13 @@ def decide(gates: Sequence[dict], checks: Sequence[dict], core: str | None = Non
                  if missing_gates else [])
         return "not testable", "; ".join(parts)
     evidence = [c for c in checks if c.get("role", "evidence") == "evidence" and not c.get("gated_out")]
+    required = [c for c in checks if c.get("role") == "requirement" and not c.get("gated_out")]
     core_rec = next((c for c in evidence if c.get("name") == core), None) if core else None
     if core and (core_rec is None or _missing(core_rec)):
         return "not testable", f"core check {core} missing"
-    present = [c for c in evidence if not _missing(c)]
-    missing = [c["name"] for c in evidence if _missing(c)]
-    if not present:
+    present = [c for c in evidence + required if not _missing(c)]
+    missing = [c["name"] for c in evidence + required if _missing(c)]
+    if not any(not _missing(c) for c in evidence):
         return "not testable", "no evidence check could be computed"
     against = [c["name"] for c in present if contradicts(c)]
     passed = [c["name"] for c in present if c.get("passed") is True]
@@ -227,13 +234,14 @@ def decide(gates: Sequence[dict], checks: Sequence[dict], core: str | None = Non
     if against:
         return "does not hold", f"evidence against: {', '.join(against)}"
     if not missing and len(passed) == len(present):
-        return "holds", "every evidence check passed"
+        return "holds", "every evidence check and requirement passed"
     core_ok = core is None or core_rec.get("passed") is True
-    if core_ok and passed:
+    evidence_passed = [c["name"] for c in evidence if not _missing(c) and c.get("passed") is True]
+    if core_ok and evidence_passed:
         why = [f"not passed: {', '.join(not_passed)}"] if not_passed else []
         why += [f"missing: {', '.join(missing)}"] if missing else []
         return "partly", "; ".join(why)
-    if not passed:
+    if not evidence_passed:
         return "inconclusive", "no evidence check passed, none contradicts"
     return "inconclusive", f"core check {core} not passed"
 

@@ -360,7 +360,7 @@ def _interval_text(c: dict) -> str:
     lo, hi = (c.get("ci") or [None, None])[:2]
     ci = "" if c.get("direction") == "equal" else f" [{fmt(lo)}, {fmt(hi)}]"
     state = {True: "passed", False: "not passed", None: "n/a"}[c.get("passed")]
-    if c.get("role", "evidence") == "evidence" and claims.contradicts(c):
+    if c.get("role", "evidence") in ("evidence", "requirement") and claims.contradicts(c):
         state = "against"
     if c.get("role") == "sanity" and c.get("passed") is False:
         state = "FAILED: a bug, please report it"
@@ -371,8 +371,8 @@ def check_marks(checks: Sequence[dict], core: str | None = None) -> str:
     """The evidence checks of a claim at a glance: name ✓ (passed), ✗ (interval on the wrong side
     of its null), · (not passed, inconclusive) or – (missing, or left out by its own gate); the
     core check first, marked "core"."""
-    ev = [c for c in checks if c.get("role", "evidence") == "evidence"]
-    ev.sort(key=lambda c: c.get("name") != core)
+    ev = [c for c in checks if c.get("role", "evidence") in ("evidence", "requirement")]
+    ev.sort(key=lambda c: (c.get("name") != core, c.get("role", "evidence") != "evidence"))
 
     def mark(c):
         if c.get("missing") or c.get("gated_out") or (c.get("passed") is None and c.get("value") is None):

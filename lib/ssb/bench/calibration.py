@@ -55,7 +55,7 @@ def _md_table(df, columns) -> str:
 
 def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
     verdict_rows = summary[summary["role"] == "verdict"]
-    check_rows = summary[summary["role"].isin(["evidence", "gate", "comparison"])]
+    check_rows = summary[summary["role"].isin(["evidence", "requirement", "gate", "comparison"])]
     parts = [
         "# Calibration of the verdict machine",
         "",
@@ -67,9 +67,12 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "`crossover.crossover_experiment`, `hull.hull_claim_stats`, `pretrain.eps_growth_check`'s "
         "Newey-West rate, `apt.frequency_check`) and the verdict rule `claims.decide`.",
         "",
-        "**Targets.** No-information cases: no verdict 'holds' or 'partly'; no evidence check passing in "
-        "more than 5 % of the seeds whose gates passed (where it could move a verdict). Planted effects: "
-        "'holds' in at least 80 % of the seeds.",
+        "**Targets.** No-information cases: no verdict 'holds' or 'partly'; no *evidence* check passing in "
+        "more than 5 % of the seeds whose gates passed (where it could move a verdict). *Requirements* (levels "
+        "the claim's words need: nodes beyond their permutation null, 'each node', heads beyond theirs, a set "
+        "beyond its independent voters, reach beyond random heads) are listed too: a no-information model may "
+        "meet them, which is why they never support a verdict on their own (docs/method.md). Planted effects: "
+        "their checks pass in at least 80 % of the seeds.",
         "",
         "**Outcome.** " + ("Every no-information target is met." if not failures else
                            "Targets missed:\n\n" + "\n".join(f"- {f}" for f in failures)),
@@ -96,11 +99,12 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "",
         "## Reading it",
         "",
-        "- Checks that a model with informative *random* features passes (nodes beyond their permutation "
-        "null, heads beyond theirs, cooperation beyond independent voters, reach beyond random heads) are "
-        "true statements about that model, not evidence of training. That is why each claim about training "
-        "has a core check against the untrained backbone: with the control of our own runs (the main run's "
-        "initialisation, same seed) the no-information cases never get 'holds' or 'partly'.",
+        "- The requirements that a model with informative *random* features meets (nodes beyond their "
+        "permutation null, heads beyond theirs, cooperation beyond independent voters, reach beyond random "
+        "heads) are true statements about that model, not evidence of training. That is why they are "
+        "requirements, and why each claim about training has a core check against the untrained backbone: "
+        "with the control of our own runs (the main run's initialisation, same seed) the no-information "
+        "cases never get 'holds' or 'partly'.",
         "- `control_of_another_seed` shows why the control must be the main model's own initialisation: two "
         "different random networks differ by more than the node- or item-level intervals allow for, so a "
         "comparison across seeds can pass or contradict by chance. A checkpoint therefore gets no core "
