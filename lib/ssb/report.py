@@ -532,9 +532,11 @@ def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
     profile = summary.get("profile")
     lines = [f"# Claims check{f' — profile `{profile}`' if profile else ''}", "",
              "Every measured value comes from `summary.json` of the run; the verdict rules are in "
-             "`lib/ssb/claims.py` and docs/method.md (\"Verdicts\"). Only *evidence* checks decide: each "
-             "beside a null that a model without information could pass, one of them the claim's core "
-             "check. Sanity checks (true by construction) and context are shown, marked, and never decide. "
+             "`lib/ssb/claims.py` and docs/method.md (\"Verdicts\"). *Evidence* checks decide: each beside a "
+             "null that a model without information could pass, one of them the claim's core check. "
+             "*Requirements* (levels the claim's words need, e.g. \"each node\") never support a verdict on "
+             "their own, but \"holds\" needs them and they can contradict. Sanity checks (true by "
+             "construction) and context are shown, marked, and never decide. "
              "A check passes when its whole 95 % interval lies on the claimed side of its null (✓), "
              "contradicts when it lies on the other side (✗); · inconclusive, – missing. A failed or "
              "missing gate, or a missing core check, makes the claim \"not testable\".", "",
