@@ -368,9 +368,9 @@ def _interval_text(c: dict) -> str:
 
 
 def check_marks(checks: Sequence[dict], core: str | None = None) -> str:
-    """The evidence checks of a claim at a glance: name ✓ (passed), ✗ (interval on the wrong side
-    of its null), · (not passed, inconclusive) or – (missing, or left out by its own gate); the
-    core check first, marked "core"."""
+    """The evidence checks and requirements of a claim at a glance: name ✓ (passed), ✗ (interval on
+    the wrong side of its null), ○ (not passed, inconclusive) or – (missing, or left out by its own
+    gate); the core check first, marked "core", then the other evidence, then the requirements."""
     ev = [c for c in checks if c.get("role", "evidence") in ("evidence", "requirement")]
     ev.sort(key=lambda c: (c.get("name") != core, c.get("role", "evidence") != "evidence"))
 
@@ -379,7 +379,7 @@ def check_marks(checks: Sequence[dict], core: str | None = None) -> str:
             return "–"
         if claims.contradicts(c):
             return "✗"
-        return "✓" if c.get("passed") is True else "·"
+        return "✓" if c.get("passed") is True else "○"
     return " · ".join(f"{c['name'].replace('_', ' ')}{' (core)' if c.get('name') == core else ''} {mark(c)}"
                       for c in ev)
 
@@ -538,7 +538,7 @@ def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
              "their own, but \"holds\" needs them and they can contradict. Sanity checks (true by "
              "construction) and context are shown, marked, and never decide. "
              "A check passes when its whole 95 % interval lies on the claimed side of its null (✓), "
-             "contradicts when it lies on the other side (✗); · inconclusive, – missing. A failed or "
+             "contradicts when it lies on the other side (✗); ○ inconclusive, – missing. A failed or "
              "missing gate, or a missing core check, makes the claim \"not testable\".", "",
              _markdown_table(rows)]
     if figures:
