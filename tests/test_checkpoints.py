@@ -136,6 +136,25 @@ def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):
         assert np.array_equal(f["train"], first.train_blocks)
 
 
+def test_changed_numbers_in_a_corpus_cache_are_caught(tmp_path, monkeypatch, data_dir):
+    """Valid files with other numbers (stats.json edited) load without an error; the recorded
+    checksums catch them and the cache is rebuilt."""
+    import json as _json
+
+    from ssb.profiles import get_profile
+
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    profile = get_profile("smoke", corpus_max_words=3000, vocab_size=300, max_len=16)
+    first = pipeline.corpus(profile, data_dir, progress=False)
+    stats_file = tmp_path / "runs" / "smoke" / "corpus" / "stats.json"
+    stats = _json.loads(stats_file.read_text())
+    stats["words"] += 1
+    stats_file.write_text(_json.dumps(stats))
+    with pytest.warns(UserWarning, match="corpus cache .* differs from the checksum"):
+        second = pipeline.corpus(profile, data_dir, progress=False)
+    assert second.stats == first.stats
+
+
 def test_corrupt_head_cache_is_deleted(tmp_path):
     from ssb.heads import ClassifierHead, UnreadableHead, load_head, save_head
 
@@ -143,7 +162,7 @@ def test_corrupt_head_cache_is_deleted(tmp_path):
     assert load_head(path, n_in=8).n_in == 8
     weights = path / "head.safetensors"
     weights.write_bytes(weights.read_bytes()[:20])
-    with pytest.warns(UserWarning, match="head cache .*head-x cannot be read"):
+    with pytest.warns(UserWarning, match="head cache .*head-x cannot be (read|trusted)"):
         with pytest.raises(UnreadableHead, match="head-x"):
             load_head(path, n_in=8)
     assert not path.exists()

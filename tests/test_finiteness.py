@@ -30,6 +30,25 @@ def test_full_finetune_stops_on_a_nan_loss_and_caches_nothing(tmp_path, monkeypa
     assert not list((tmp_path / "out").rglob("full-*.json"))
 
 
+def test_a_changed_fine_tuning_result_is_recomputed(tmp_path, monkeypatch):
+    """The cached result is valid JSON with another accuracy: its digest catches it."""
+    import json
+
+    from ssb import finetune
+
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "out"))
+    tok, split = _finetune_inputs(tmp_path)
+    profile = get_profile("smoke", device="cpu", max_len=16)
+    first = finetune.full_finetune(profile, tmp_path / "ckpt", tok, split, steps=2, batch_size=8, progress=False)
+    [path] = list((tmp_path / "out").rglob("full-*.json"))
+    record = json.loads(path.read_text())
+    record["content"]["accuracy"] = 0.99
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="fine-tuning cache .* differs from the digest"):
+        again = finetune.full_finetune(profile, tmp_path / "ckpt", tok, split, steps=2, batch_size=8, progress=False)
+    assert again["accuracy"] == first["accuracy"] != 0.99
+
+
 def test_full_finetune_refuses_a_checkpoint_with_nan_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file, save_file
 

@@ -215,6 +215,31 @@ def changed_files(directory: str | os.PathLike) -> list[str]:
     return changed
 
 
+def _json_digest(obj: Any) -> str:
+    h = _hasher(digest_algorithm())
+    h.update(json.dumps(obj, sort_keys=True, allow_nan=True).encode())
+    return f"{digest_algorithm()}:{h.hexdigest()}"
+
+
+def write_json_verified(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON with a digest of its content (``read_json_verified`` checks it)."""
+    write_json(path, {"content": obj, "digest": _json_digest(obj)})
+
+
+def read_json_verified(path: str | os.PathLike) -> Any:
+    """The content written by ``write_json_verified``; ValueError naming the file when it has no
+    digest (written before digests were recorded) or its content no longer matches it."""
+    record = json.loads(Path(path).read_text())
+    if not isinstance(record, dict) or "digest" not in record or "content" not in record:
+        raise ValueError(f"{path} records no content digest (written before digests were recorded)")
+    algorithm = str(record["digest"]).split(":", 1)[0]
+    h = _hasher(algorithm)
+    h.update(json.dumps(record["content"], sort_keys=True, allow_nan=True).encode())
+    if f"{algorithm}:{h.hexdigest()}" != record["digest"]:
+        raise ValueError(f"the content of {path} differs from the digest recorded when it was written")
+    return record["content"]
+
+
 # ----------------------------------------------------------------------------- one writer at a time
 
 

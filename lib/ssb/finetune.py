@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key, files_fingerprint, text_fingerprint
 from .fewrel import encode_sentences
-from .node_vectors import non_finite_weights
+from .node_vectors import non_finite_weights, warn_cache
 from .pretrain import linear_schedule, set_deterministic
 from .profiles import resolve_device
 from .results import runs_dir
@@ -69,13 +69,12 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
     path = runs_dir(profile) / "finetune" / f"full-{cache_key(cfg)}.json"
     if path.exists() and not force:
         try:
-            cached = json.loads(path.read_text())
+            cached = atomic.read_json_verified(path)      # its content is checked against its digest
             if isinstance(cached, dict) and "accuracy" in cached:
                 return cached
             raise ValueError("no accuracy in it")
-        except (OSError, ValueError) as err:          # truncated or foreign: computed again
-            warnings.warn(f"fine-tuning cache {path} cannot be read ({type(err).__name__}); deleted, recomputing",
-                          stacklevel=2)
+        except (OSError, ValueError) as err:          # truncated, foreign, changed or unverifiable: computed again
+            warn_cache(f"fine-tuning cache {path} cannot be read ({type(err).__name__}: {err}); deleted, recomputing")
             path.unlink(missing_ok=True)
 
     set_deterministic(True)
@@ -130,5 +129,5 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
                                  f"finetune_lr (-p finetune_lr {lr / 10:g})")
     result = {"accuracy": _accuracy(model, tids, tam, ty), "steps": steps, "log": log,
               "train_seconds": time.perf_counter() - t0, "config": cfg}
-    atomic.write_json(path, result)
+    atomic.write_json_verified(path, result)
     return result

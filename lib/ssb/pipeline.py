@@ -35,7 +35,7 @@ from .data import load_corpus, network_available, resolve_data_dir
 from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .model import build_bert6
-from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vectors, load_backbone,
+from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vectors, load_backbone, warn_cache,
                            node_vectors)
 from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
 from .profiles import resolve_device
@@ -127,6 +127,8 @@ def corpus(profile, data_dir=None, force: bool = False, progress: bool = True, *
             np.savez(f, train=train, eval=held)
         atomic.write_json(tmp / "stats.json", stats)
         atomic.write_json(tmp / "corpus_config.json", cfg)
+        atomic.write_checksums(tmp, ["blocks.npz", "stats.json", "corpus_config.json"]
+                               + [str(p.relative_to(tmp)) for p in sorted((tmp / "tokenizer").rglob("*")) if p.is_file()])
     return Corpus(tokenizer, train, held, stats)
 
 
@@ -140,14 +142,19 @@ def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
     try:
         if json.loads(config_file.read_text()) != cfg:
             return None
+        changed = atomic.changed_files(cache)
+        if changed:
+            raise ValueError("no readable checksums.json (written before content checksums were recorded)"
+                             if changed == [atomic.CHECKSUMS_FILE] else
+                             f"the content of {', '.join(changed)} differs from the checksum recorded when it was written")
         tokenizer = load_tokenizer(cache / "tokenizer")
         with np.load(cache / "blocks.npz") as f:
             train, held = f["train"], f["eval"]
         stats = json.loads((cache / "stats.json").read_text())
         return Corpus(tokenizer, train, held, stats)
     except Exception as err:  # noqa: BLE001 - any unreadable part: rebuild the whole cache
-        warnings.warn(f"corpus cache {cache} cannot be read ({type(err).__name__}: {err}); deleted, rebuilding",
-                      stacklevel=3)
+        warn_cache(f"corpus cache {cache} cannot be read ({type(err).__name__}: {err}); deleted, rebuilding",
+                   stacklevel=4)
         shutil.rmtree(cache, ignore_errors=True)
         return None
 
