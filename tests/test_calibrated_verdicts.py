@@ -371,3 +371,21 @@ def test_claim_stats_are_read_only_and_merge_without_overwriting():
     assert set(d) == {"gates", "checks", "nulls", "seeds"} and json.loads(json.dumps(d)) == d
     assert b["checks"]["x"]["passed"] is True                                # reads like summary.json's dict
     assert "x:" in b.describe() and len(b.table()) == 4
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.8, 1.0])
+def test_the_growth_rate_rarely_passes_a_trendless_wander_and_sees_growth(phi):
+    """log g(t) wandering as AR(1) (phi = 1: a random walk) without a trend: eps_amplified passes
+    in at most 5 % of seeds; with a trend of 0.01 per step (and no wander) it passes."""
+    passes = 0
+    for seed in range(100):
+        rng = np.random.default_rng([seed, int(phi * 10)])
+        t = np.arange(1, 41) * 5.0
+        e = np.zeros(40)
+        for i in range(1, 40):
+            e[i] = phi * e[i - 1] + rng.normal(0, 0.15)
+        ci = stats.hac_growth_rate(t, 1e-4 * np.exp(e))["ci"]
+        passes += ci[0] > 0
+    assert passes <= 5, passes
+    grown = stats.hac_growth_rate(t, 1e-4 * np.exp(0.01 * t + np.random.default_rng(0).normal(0, 0.05, 40)))
+    assert grown["ci"][0] > 0 and grown["rate"] == pytest.approx(0.01, rel=0.2)

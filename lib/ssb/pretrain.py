@@ -632,14 +632,14 @@ def gap_series(log: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def eps_growth_check(log: list[dict], eps: float) -> dict:
     """``ssb.stats.checks.eps_amplified``: exponential growth rate of the head gap g(t) of the
-    symmetric + eps run on its dense series (``gap_series``), slope of log g on the step with a
-    Newey-West interval (``stats.hac_growth_rate``: neighbouring points of one training run are
-    not independent), null 0, direction "greater".  ``g_final / eps`` is kept as the
+    symmetric + eps run on its dense series (``gap_series``): the mean per-step increment of log g
+    with a Newey-West interval (``stats.hac_growth_rate``: neighbouring points of one training run
+    are not independent, and its levels wander like a random walk), null 0, direction "greater".  ``g_final / eps`` is kept as the
     amplification factor."""
     t, g = gap_series(log)
     fit = stats.hac_growth_rate(t, g)
     return stats.check("eps amplified", "growth rate of log g(t) per step of symmetric_eps, g every few steps "
-                       "(least squares, 95 % Newey-West interval)", fit["rate"], fit["ci"], 0.0, "greater",
+                       "(mean increment of log g, 95 % Newey-West interval)", fit["rate"], fit["ci"], 0.0, "greater",
                        points=fit["points"], lags=fit["lags"], eps=eps, g_final=float(g[-1]) if len(g) else None,
                        amplification=float(g[-1] / eps) if len(g) and eps > 0 else None)
 
