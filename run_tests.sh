@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv if missing, then run the test suite.
-#   ./run_tests.sh                 # everything (about 7 minutes on 2 CPU cores)
+#   ./run_tests.sh                 # everything (about 11 minutes on 2 CPU cores)
 #   ./run_tests.sh -m "not slow"   # skip the end-to-end papermill / DDP runs (they start in the
 #                                  # background at collection: tests/background_runs.py)
 #   ./run_tests.sh tests/test_aperture.py -k naive

@@ -210,18 +210,15 @@ def test_cluster_bootstrap_resamples_whole_clusters():
         assert (counts % 3 == 0).all()
 
 
-def test_newey_west_interval_is_wider_for_a_random_walk_and_rarely_passes():
-    passes_iid = passes_hac = 0
-    for seed in range(40):
-        rng = np.random.default_rng(seed)
-        walk = np.cumsum(rng.normal(size=60)) * 0.05        # log g(t) wandering without a trend
-        t = np.arange(60.0)
-        hac = stats.hac_slope(t, walk)
-        iid = stats.growth_rate(t, np.exp(walk))
-        passes_hac += hac["ci"][0] > 0
-        passes_iid += iid["ci"][0] > 0
-    assert passes_hac < passes_iid
-    assert stats.hac_slope(np.arange(4.0), np.ones(4))["slope"] is None
+def test_newey_west_mean_is_wider_than_the_iid_interval_for_correlated_values():
+    rng = np.random.default_rng(0)
+    e = np.zeros(200)
+    for i in range(1, 200):
+        e[i] = 0.8 * e[i - 1] + rng.normal()
+    hac = stats.hac_mean(e)
+    iid_half = 1.96 * e.std(ddof=1) / np.sqrt(len(e))
+    assert (hac["ci"][1] - hac["ci"][0]) / 2 > 1.5 * iid_half
+    assert stats.hac_mean(np.ones(4))["mean"] is None                     # fewer than 5 values
 
 
 # ----------------------------------------------------------------------------- C4, C5, C6 nulls
@@ -277,13 +274,13 @@ def test_shuffled_predictions_do_not_penalise_knowing_rare_tokens():
 
 # ----------------------------------------------------------------------------- the calibration study
 
-def test_calibration_study_on_two_seeds(tmp_path):
-    """The study runs the notebooks' functions on every case; on two seeds already, no
+def test_calibration_study_on_one_seed(tmp_path):
+    """The study runs the notebooks' functions on every case; on one seed already, no
     no-information case gets "holds" or "partly", the planted C2 and C3 worlds pass their core
     checks, and the report names the targets.  (The committed docs/calibration.md runs 20 seeds.)"""
     from ssb import calibration
     from ssb.bench import calibration as bench
-    table = calibration.run(2, progress=False)
+    table = calibration.run(1, progress=False)
     summary = calibration.rates(table)
     verdicts = summary[summary["role"] == "verdict"]
     no_info = verdicts[verdicts["case"].isin(calibration.NO_INFORMATION + ("no_growth", "random", "constant"))]
@@ -300,7 +297,7 @@ def test_calibration_study_on_two_seeds(tmp_path):
     bad = summary.copy()
     bad.loc[(bad["case"] == "noise") & (bad["role"] == "verdict"), "pass_rate"] = 0.5
     assert any("noise" in f for f in calibration.failures(bad))
-    text = bench.report(summary, 2, 1.0, calibration.failures(summary))
+    text = bench.report(summary, 1, 1.0, calibration.failures(summary))
     assert "## Verdicts per case and claim" in text and "untrained_as_checkpoint" in text
 
 

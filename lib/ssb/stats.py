@@ -492,32 +492,6 @@ def cluster_bootstrap_ci(statistic: Callable[[np.ndarray], float], clusters, *, 
     return full, [float(lo), float(hi)]
 
 
-def hac_slope(t, y, alpha: float = ALPHA, lags: int | None = None) -> dict:
-    """Least-squares slope of y on t with a Newey-West (Bartlett kernel) standard error, robust
-    to the autocorrelation of a curve sampled along training; interval from Student's t with
-    n - 2 degrees of freedom.  ``lags`` defaults to floor(4 (n/100)^(2/9)) (at least 1).
-    Fewer than 5 finite points: None values."""
-    t, y = np.asarray(t, dtype=float).reshape(-1), np.asarray(y, dtype=float).reshape(-1)
-    keep = np.isfinite(t) & np.isfinite(y)
-    t, y = t[keep], y[keep]
-    n = len(t)
-    if n < 5 or np.ptp(t) == 0:
-        return {"slope": None, "ci": [None, None], "points": int(n), "lags": None}
-    tc = t - t.mean()
-    sxx = float(tc @ tc)
-    slope = float(tc @ (y - y.mean()) / sxx)
-    e = (y - y.mean()) - slope * tc
-    u = tc * e
-    L = max(1, int(4 * (n / 100) ** (2 / 9))) if lags is None else int(lags)
-    L = min(L, n - 1)
-    s = float(u @ u)
-    for lag in range(1, L + 1):
-        s += 2 * (1 - lag / (L + 1)) * float(u[lag:] @ u[:-lag])
-    se = math.sqrt(max(s, 0.0)) / sxx
-    q = _st.t.ppf(1 - alpha / 2, n - 2)
-    return {"slope": slope, "ci": [slope - q * se, slope + q * se], "points": int(n), "lags": L}
-
-
 def hac_mean(x, alpha: float = ALPHA, lags: int | None = None) -> dict:
     """Mean of a serially correlated series with a Newey-West (Bartlett) standard error and a
     Student-t interval (n - 1 degrees of freedom); ``lags`` defaults to floor(4 (n/100)^(2/9)),
@@ -531,7 +505,7 @@ def hac_mean(x, alpha: float = ALPHA, lags: int | None = None) -> dict:
     u = x - m
     L = min(n - 1, max(1, int(4 * (n / 100) ** (2 / 9))) if lags is None else int(lags))
     s = float(u @ u)
-    for lag in range(1, L + 1):
+    for lag in range(1, L + 1):                          # Bartlett weights
         s += 2 * (1 - lag / (L + 1)) * float(u[lag:] @ u[:-lag])
     se = math.sqrt(max(s, 0.0)) / n
     q = _st.t.ppf(1 - alpha / 2, n - 1)
