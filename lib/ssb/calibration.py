@@ -348,8 +348,9 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
                              "gates_passed": None})
         for case in ("no_growth", "planted"):
             t, g = gap_curve(seed, case)
-            check = {**recognition.stats.check("eps_amplified", "", *(lambda f: (f["rate"], f["ci"]))(
-                stats.hac_growth_rate(t, g)), 0.0, "greater"), "name": "eps_amplified", "role": "evidence"}
+            fit = stats.hac_growth_rate(t, g)           # what pretrain.eps_growth_check computes from a log
+            check = {**stats.check("eps_amplified", "", fit["rate"], fit["ci"], 0.0, "greater"),
+                     "name": "eps_amplified", "role": "evidence"}
             rows += _rows(case, seed, "C3", [{"name": "backbone", "passed": True}], [check])
             iid = stats.growth_rate(t, g)
             rows.append({"case": case, "seed": seed, "claim": "C3", "check": "eps_amplified (i.i.d. t-interval)",

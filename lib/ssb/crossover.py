@@ -200,12 +200,10 @@ def dip_check(name: str, n, a, a_boot) -> dict:
     a = np.asarray(a, dtype=float)
     a_boot = np.asarray(a_boot, dtype=float)
     statistic = "min(A(first n), A(last n)) - A(interior minimum); paired bootstrap over test items and node sets"
-    if a.size < 3:
+    value, reps, i = _dip_reps(n, a, a_boot)
+    if value is None:
         return stats.check(name, statistic, None, None, 0.0, "greater", n_min=None, z_first=None, z_last=None,
                               n_first=None, n_last=None)
-    i = 1 + int(np.argmin(a[1:-1]))
-    value = min(a[0], a[-1]) - a[i]
-    reps = np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i]
     lo, hi = np.quantile(reps, [stats.ALPHA / 2, 1 - stats.ALPHA / 2])
 
     def z(end):
@@ -355,12 +353,13 @@ def _interval(reps) -> list:
 
 
 def _dip_reps(n, a, a_boot):
-    """The dip statistic of ``dip_check`` and its bootstrap replicates (None: under 3 points)."""
+    """(dip statistic, its bootstrap replicates, index of the interior minimum) of a curve, the
+    minimum held fixed in every replicate; (None, None, None) under 3 points."""
     a, a_boot = np.asarray(a, dtype=float), np.asarray(a_boot, dtype=float)
     if a.size < 3:
-        return None, None
+        return None, None, None
     i = 1 + int(np.argmin(a[1:-1]))
-    return float(min(a[0], a[-1]) - a[i]), np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i]
+    return float(min(a[0], a[-1]) - a[i]), np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i], i
 
 
 def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
@@ -400,8 +399,8 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
         sets=int(both.sum()), **missing)
     for key, family in (("dip_across_beyond_untrained", "across the block"),
                         ("dip_in_head_beyond_untrained", "grown inside each head")):
-        t_val, t_reps = _dip_reps(*trained["boot"][family])
-        u_val, u_reps = (None, None) if untrained is None else _dip_reps(*untrained["boot"][family])
+        t_val, t_reps, _ = _dip_reps(*trained["boot"][family])
+        u_val, u_reps, _ = (None, None, None) if untrained is None else _dip_reps(*untrained["boot"][family])
         ok = t_val is not None and u_val is not None and len(t_reps) == len(u_reps)
         out[key] = stats.check(
             f"dip of A(n) beyond the untrained backbone ({family})", "min(A(first n), A(last n)) - A(interior "

@@ -904,10 +904,9 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
 def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_heads: int = 3) -> list:
     """``hull_table`` of ``n_heads`` random heads (``random_heads``, seeded by the profile) on the
     same node vectors and the same node sets as the trained head's table."""
-    from .node_sets import single_node_sets as _singles
     tables = []
     for h in random_heads(head, n_heads, profile.seed + 11):
-        singles = evaluate_sets(h, z, y, _singles(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
+        singles = evaluate_sets(h, z, y, single_node_sets(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
                                 device=profile.device)
         tables.append(hull_table(h, z, y, profile, singles, n_classes=n_classes))
     return tables
