@@ -386,3 +386,71 @@ def test_the_growth_rate_rarely_passes_a_trendless_wander_and_sees_growth(phi):
     assert passes <= 5, passes
     grown = stats.hac_growth_rate(t, 1e-4 * np.exp(0.01 * t + np.random.default_rng(0).normal(0, 0.05, 40)))
     assert grown["ci"][0] > 0 and grown["rate"] == pytest.approx(0.01, rel=0.2)
+
+
+# ----------------------------------------------------------------- resampling by sequence (tokens)
+
+
+def test_cluster_resamples_draw_whole_sequences():
+    seq = np.repeat(np.arange(7), 3)[::-1]
+    group, counts = stats.cluster_resamples(seq, 50, 0)
+    assert counts.shape == (50, 7) and (counts.sum(1) == 7).all()
+    assert (group[:3] == group[0]).all() and len(np.unique(group)) == 7
+    again = stats.cluster_resamples(seq, 50, 0)[1]
+    assert np.array_equal(counts, again)                                       # seeded
+
+
+def _clustered_outcomes(n_seq=200, per_seq=10, seed=0):
+    """Items whose outcome is shared within a sequence: the effective sample is n_seq, not n_seq*per_seq."""
+    rng = np.random.default_rng(seed)
+    outcome = rng.random(n_seq) < 0.5
+    return np.repeat(outcome, per_seq), np.repeat(np.arange(n_seq), per_seq)
+
+
+def test_crossover_bootstrap_by_sequence_is_wider_when_items_of_a_sequence_agree():
+    from ssb import crossover
+    correct, seq = _clustered_outcomes()
+    by_n = {1: correct[None, :], 2: correct[None, :]}
+    _, a, by_item = crossover.paired_bootstrap_accuracy(by_n, n_boot=400, seed=0)
+    _, a2, by_seq = crossover.paired_bootstrap_accuracy(by_n, n_boot=400, seed=0, clusters=seq)
+    assert np.array_equal(a, a2)
+    ratio = by_seq[:, 0].std() / by_item[:, 0].std()
+    assert 2.3 < ratio < 4.5, ratio                                             # about sqrt(10)
+    # one item per sequence: the same spread as the item bootstrap
+    _, _, single = crossover.paired_bootstrap_accuracy(by_n, n_boot=400, seed=0, clusters=np.arange(len(seq)))
+    assert 0.8 < single[:, 0].std() / by_item[:, 0].std() < 1.25
+    with pytest.raises(ValueError, match="one sequence id per test item"):
+        crossover.paired_bootstrap_accuracy(by_n, n_boot=10, clusters=seq[:5])
+
+
+def test_apt_intervals_by_sequence_are_wider_when_positions_of_a_sequence_agree():
+    from ssb import apt
+    rng = np.random.default_rng(1)
+    n_seq, per_seq = 300, 8
+    y = rng.integers(0, 5, n_seq * per_seq)
+    seq = np.repeat(np.arange(n_seq), per_seq)
+    right = np.repeat(rng.random(n_seq) < 0.6, per_seq)                        # a sequence is read right or wrong
+    pred = np.where(right, y, (y + 1) % 5)
+    by_tok = apt.block_apt_bands(y, {1: pred}, 5, 5, seed=0)
+    by_seq = apt.block_apt_bands(y, {1: pred}, 5, 5, seed=0, clusters=seq)
+    assert by_tok["mean_apt"].iloc[0] == pytest.approx(by_seq["mean_apt"].iloc[0])
+    w_tok = by_tok["mean_apt_hi"].iloc[0] - by_tok["mean_apt_lo"].iloc[0]
+    w_seq = by_seq["mean_apt_hi"].iloc[0] - by_seq["mean_apt_lo"].iloc[0]
+    assert w_seq > 1.5 * w_tok, (w_seq, w_tok)
+    assert by_seq["mean_apt_lo"].iloc[0] < by_seq["mean_apt"].iloc[0] < by_seq["mean_apt_hi"].iloc[0]
+    check, _ = apt.frequency_check(y, pred, np.array([50, 40, 30, 20, 10]), 5, 5, n_boot=100, clusters=seq)
+    assert "sequences" in check["statistic"] and check["ci"] is not None
+
+
+def test_c6_records_bootstrapped_over_tokens_count_as_missing():
+    """C6's checks resample test sequences now; a record that says "bootstrap over tokens" is superseded."""
+    from summaries import holding_summary
+    s = holding_summary()
+    checks = s["apt"]["stats"]["checks"]
+    checks["frequency"]["statistic"] = "Spearman(APT, training count) ...; bootstrap over tokens"
+    out = claims.claims_summary(s)
+    rec = next(c for c in out["stats"]["C6"]["checks"] if c["name"] == "frequency")
+    assert rec["missing"] and "sequence" in rec["superseded"]
+    checks["frequency"]["statistic"] = "Spearman(APT, training count) ...; bootstrap over test sequences (tokens fixed)"
+    rec = next(c for c in claims.claims_summary(s)["stats"]["C6"]["checks"] if c["name"] == "frequency")
+    assert not rec.get("missing")

@@ -377,3 +377,41 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
     with pytest.raises(ValueError, match="not both"):
         crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=20, untrained=controls[0],
                                        untrained_controls=controls)
+
+
+def test_the_shuffled_label_head_is_c4s_second_null(tmp_path, monkeypatch):
+    """shuffled_label_control: a head on the same node vectors with shuffled training labels; the
+    *_beyond_shuffled checks compare the trained head's dip and kappa_R with it, paired, and a
+    head compared with itself is never beyond it."""
+    from ssb import heads, recognition
+    from ssb.node_vectors import Probe
+    from ssb.profiles import get_profile
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    rng = np.random.default_rng(2)
+    n_heads, d_head, n_classes = 3, 4, 6
+
+    def draw(m):
+        y = rng.integers(0, n_classes, m)
+        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
+        z[np.arange(m), y % (n_heads * d_head)] += 2.0
+        return z, y
+    (ztr, ytr), (zte, yte) = draw(600), draw(300)
+    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, [f"l{i}" for i in range(n_classes)], n_heads, d_head,
+                  checkpoint_fp="shuffle-test")
+    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
+    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    res = recognition.nodal_analysis(head, probe, 6, profile)
+    shuffled = crossover.shuffled_label_control(profile, probe, 6, layers=1)
+    assert sorted(shuffled[1].y_train) == sorted(ytr) and not np.array_equal(shuffled[1].y_train, ytr)
+    assert np.array_equal(shuffled[1].y_test, yte)                       # the same test items
+    assert shuffled[2].full.accuracy[0] < 0.4 < res.full.accuracy[0]     # nothing to generalise
+    out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, shuffled=shuffled)
+    checks = out["stats"]["checks"]
+    for name in ("kappa_R_beyond_shuffled", "dip_across_beyond_shuffled", "dip_in_head_beyond_shuffled",
+                 "cooperation_beyond_shuffled"):
+        assert "shuffled labels" in checks[name]["statistic"] and not checks[name].get("missing"), name
+    assert "cooperation_beyond_voters" in checks
+    itself = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50, shuffled=(head, probe, res))
+    assert itself["stats"]["checks"]["dip_across_beyond_shuffled"]["passed"] is False
+    assert "kappa_R_beyond_shuffled" not in crossover.crossover_experiment(head, probe, res, profile, block=6,
+                                                                           n_boot=20)["stats"]["checks"]

@@ -176,6 +176,32 @@ def apt_of_tokens(y_true: np.ndarray, y_pred: np.ndarray, tokens: np.ndarray, n_
         return hits[tokens] / rows[tokens]
 
 
+def resampled_apt(y_true: np.ndarray, y_preds: list, tokens: np.ndarray, n_classes: int, clusters, n_boot: int,
+                  seed) -> list[np.ndarray]:
+    """APT of ``tokens`` for each prediction vector of ``y_preds`` in B resamples of the test
+    SEQUENCES (``stats.cluster_resamples``: positions of one sequence are drawn together, the
+    same resamples for every prediction vector).  Returns one (B, T) array per prediction
+    vector; NaN where a resample holds no occurrence of the token."""
+    y_true = np.asarray(y_true)
+    tokens = np.asarray(tokens, dtype=np.int64)
+    group, counts = stats_.cluster_resamples(clusters, n_boot, seed)                  # (N,), (B, G)
+    column = np.full(n_classes, -1, dtype=np.int64)
+    column[tokens] = np.arange(len(tokens))
+    t = column[y_true]
+    keep = t >= 0
+    n_groups, n_tokens = counts.shape[1], len(tokens)
+    cell = group[keep] * n_tokens + t[keep]
+    rows = np.bincount(cell, minlength=n_groups * n_tokens).reshape(n_groups, n_tokens)
+    rows_b = counts @ rows                                                                # (B, T)
+    out = []
+    for y_pred in y_preds:
+        hit = (np.asarray(y_pred) == y_true)[keep]
+        hits = np.bincount(cell[hit], minlength=n_groups * n_tokens).reshape(n_groups, n_tokens)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(rows_b > 0, (counts @ hits) / rows_b, np.nan))
+    return out
+
+
 def unigram_sampler_predictions(train_counts: np.ndarray, n: int, seed: int) -> np.ndarray:
     """n predictions drawn independently from the training frequency distribution (seeded)."""
     p = np.asarray(train_counts, dtype=float)
@@ -207,12 +233,14 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def frequency_check(y_true, y_pred, train_counts, n_classes: int, min_count: int, *, n_null: int = N_NULL_DRAWS,
-                    n_boot: int = 1000, seed: int = 0) -> tuple[dict, dict]:
+                    n_boot: int = 1000, seed: int = 0, clusters=None) -> tuple[dict, dict]:
     """C6 (a) as a check record: Spearman(APT, training frequency) of the head minus the mean
     Spearman of ``n_null`` unigram-sampler draws, over the tokens with >= min_count test
     occurrences; percentile bootstrap over tokens (replicate b pairs the head with sampler
     draw b mod n_null on the same resampled tokens); null 0, greater.  A sampler whose APT
-    is constant on a resample has no correlation: 0.  Returns (check, nulls)."""
+    is constant on a resample has no correlation: 0.  With ``clusters`` (the sequence of each
+    test position) the bootstrap resamples sequences instead, the tokens fixed: positions of one
+    sequence are not independent (``resampled_apt``).  Returns (check, nulls)."""
     tokens = tokens_averaged(y_true, n_classes, min_count)
     freq = np.asarray(train_counts, dtype=float)[tokens]
     observed = apt_of_tokens(y_true, y_pred, tokens, n_classes)
@@ -227,7 +255,18 @@ def frequency_check(y_true, y_pred, train_counts, n_classes: int, min_count: int
     rho = _spearman(observed, freq)
     value = rho - float(null_rho.mean()) if np.isfinite(rho) else None
     ci = None
-    if value is not None:
+    if value is not None and clusters is not None:
+        shuffled = [shuffled_predictions(y_pred, seed * 1000 + k) for k in range(n_null)]
+        obs_b, *null_b = resampled_apt(y_true, [y_pred, *shuffled], tokens, n_classes, clusters, n_boot, [int(seed), 7])
+        reps = []
+        for b in range(n_boot):
+            ok = np.isfinite(obs_b[b])
+            r_obs = _spearman(obs_b[b][ok], freq[ok])
+            if np.isfinite(r_obs):
+                n_ok = np.isfinite(null_b[b % n_null][b])
+                reps.append(r_obs - np.nan_to_num(_spearman(null_b[b % n_null][b][n_ok], freq[n_ok]), nan=0.0))
+        ci = list(np.quantile(reps, [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])) if reps else None
+    elif value is not None:
         rng = np.random.default_rng([int(seed), 7])
         reps = []
         for b in range(n_boot):
@@ -236,9 +275,10 @@ def frequency_check(y_true, y_pred, train_counts, n_classes: int, min_count: int
             if np.isfinite(r_obs):
                 reps.append(r_obs - np.nan_to_num(_spearman(null_apt[b % n_null][i], freq[i]), nan=0.0))
         ci = list(np.quantile(reps, [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])) if reps else None
+    unit = "bootstrap over test sequences (tokens fixed)" if clusters is not None else "bootstrap over tokens"
     check = stats_.check("APT grows with token frequency beyond the model's own shuffled predictions",
                          "Spearman(APT, training count) of the head minus that of its own predictions shuffled across "
-                         "the test items (same prediction distribution); bootstrap over tokens", value, ci, 0.0,
+                         f"the test items (same prediction distribution); {unit}", value, ci, 0.0,
                          "greater", tokens=int(len(tokens)))
     nulls = {"spearman_observed": rho, "spearman_shuffled_predictions": float(null_rho.mean()),
              "spearman_shuffled_draws": int(n_null),
@@ -248,25 +288,38 @@ def frequency_check(y_true, y_pred, train_counts, n_classes: int, min_count: int
 
 
 def block_apt_bands(y_true, predictions: dict, n_classes: int, min_count: int, *, n_boot: int = 1000,
-                    seed: int = 0) -> pd.DataFrame:
-    """Per block: ⟨APT⟩ with a 95 % percentile-bootstrap interval over tokens."""
+                    seed: int = 0, clusters=None) -> pd.DataFrame:
+    """Per block: ⟨APT⟩ with a 95 % percentile-bootstrap interval: over the test sequences
+    (``clusters``: the sequence of each position; the tokens fixed, ``resampled_apt``), else
+    over tokens."""
     tokens = tokens_averaged(y_true, n_classes, min_count)
+    blocks = sorted(predictions)
     rows = []
-    for b in sorted(predictions):
+    if clusters is not None and len(tokens):
+        reps = resampled_apt(y_true, [predictions[b] for b in blocks], tokens, n_classes, clusters, n_boot, [int(seed), 9])
+    for i, b in enumerate(blocks):
         a = apt_of_tokens(y_true, predictions[b], tokens, n_classes)
-        m, ci = stats_.mean_ci(a, n_boot=n_boot, seed=seed) if len(a) else (float("nan"), [float("nan")] * 2)
+        if not len(a):
+            m, ci = float("nan"), [float("nan")] * 2
+        elif clusters is not None:
+            m = float(a.mean())
+            ci = [float(v) for v in np.quantile(np.nanmean(reps[i], axis=1), [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])]
+        else:
+            m, ci = stats_.mean_ci(a, n_boot=n_boot, seed=seed)
         rows.append({"block": int(b), "mean_apt": m, "mean_apt_lo": ci[0], "mean_apt_hi": ci[1]})
     return pd.DataFrame(rows)
 
 
 def grows_along_blocks_check(y_true, predictions: dict, gates: dict, n_classes: int, min_count: int, *,
-                             n_boot: int = 1000, seed: int = 0) -> dict:
+                             n_boot: int = 1000, seed: int = 0, clusters=None) -> dict:
     """C6 (b) as a check record: Spearman of ⟨APT⟩ with the block index over the blocks whose
     probe gate passed, with a percentile bootstrap over tokens (the same resampled tokens
-    for every block); null 0, greater.  Fewer than MIN_GATED_BLOCKS gated blocks: None."""
+    for every block), or with ``clusters`` over the test sequences (the same resampled sequences
+    for every block, tokens fixed); null 0, greater.  Fewer than MIN_GATED_BLOCKS gated blocks: None."""
     tokens = tokens_averaged(y_true, n_classes, min_count)
     gated = [int(b) for b in sorted(predictions) if gates.get(int(b), {}).get("passed")]
-    statistic = "Spearman of <APT> with the block index over blocks whose head beats the constant predictor; bootstrap over tokens"
+    unit = "bootstrap over test sequences (tokens fixed)" if clusters is not None else "bootstrap over tokens"
+    statistic = f"Spearman of <APT> with the block index over blocks whose head beats the constant predictor; {unit}"
     name = "<APT> grows along the blocks"
     if len(gated) < MIN_GATED_BLOCKS or len(tokens) == 0:
         return stats_.check(name, statistic, None, None, 0.0, "greater", blocks=gated,
@@ -274,8 +327,14 @@ def grows_along_blocks_check(y_true, predictions: dict, gates: dict, n_classes: 
     m = np.stack([apt_of_tokens(y_true, predictions[b], tokens, n_classes) for b in gated])        # (L, T)
     x = np.asarray(gated, dtype=float)
     value = _spearman(x, m.mean(1))
-    rng = np.random.default_rng([int(seed), 8])
-    reps = [_spearman(x, m[:, rng.integers(0, m.shape[1], m.shape[1])].mean(1)) for _ in range(n_boot)]
+    if clusters is not None:
+        per_block = resampled_apt(y_true, [predictions[b] for b in gated], tokens, n_classes, clusters, n_boot,
+                                  [int(seed), 8])
+        means = np.stack([np.nanmean(a, axis=1) for a in per_block], axis=1)                  # (B, L)
+        reps = [_spearman(x, means[b]) for b in range(n_boot)]
+    else:
+        rng = np.random.default_rng([int(seed), 8])
+        reps = [_spearman(x, m[:, rng.integers(0, m.shape[1], m.shape[1])].mean(1)) for _ in range(n_boot)]
     reps = np.asarray(reps)[np.isfinite(reps)]
     ci = list(np.quantile(reps, [stats_.ALPHA / 2, 1 - stats_.ALPHA / 2])) if len(reps) else None
     return stats_.check(name, statistic, value, ci, 0.0, "greater", blocks=gated, reason=None)
@@ -286,8 +345,10 @@ def apt_stats(y_test, predictions: dict, train_counts, y_train, n_classes: int, 
     """``apt.stats`` of summary.json: {"gates": {"probe_block_<l>"}, "checks": {"frequency"
     (at ``block``), "grows_along_blocks"}, "nulls": {...}}."""
     gates = block_gates(y_test, predictions, y_train, clusters=clusters, keys=keys)
-    freq, nulls = frequency_check(y_test, predictions[block], train_counts, n_classes, min_count, n_boot=n_boot, seed=seed)
-    trend = grows_along_blocks_check(y_test, predictions, gates, n_classes, min_count, n_boot=n_boot, seed=seed)
+    freq, nulls = frequency_check(y_test, predictions[block], train_counts, n_classes, min_count, n_boot=n_boot, seed=seed,
+                                  clusters=clusters)
+    trend = grows_along_blocks_check(y_test, predictions, gates, n_classes, min_count, n_boot=n_boot, seed=seed,
+                                     clusters=clusters)
     return stats_.ClaimStats({f"probe_block_{b}": g for b, g in gates.items()},
                              {"frequency": {**freq, "block": int(block)}, "grows_along_blocks": trend},
                              {**nulls, "blocks_gated": trend["blocks"]})

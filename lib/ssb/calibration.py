@@ -225,6 +225,9 @@ def gap_curve(seed: int, case: str, points: int = 40, every: int = 5) -> tuple[n
     return t.astype(float), 1e-4 * np.exp(slope * t + e)
 
 
+TOKENS_PER_SEQUENCE = 12          # probe positions per sequence in the C6 cases (the bootstrap resamples sequences)
+
+
 def apt_case(seed: int, case: str, n_tokens: int = 60, n_items: int = 6000) -> tuple:
     """(y_true, y_pred, train_counts) of a token task with Zipf frequencies: 'random' --
     predictions drawn from the model's marginal (the true frequencies), unrelated to the item;
@@ -358,7 +361,8 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
                          "against": False, "verdict": None, "gates_passed": None})
         for case in ("random", "constant", "planted"):
             y, pred, counts = apt_case(seed, case)
-            check, _ = apt.frequency_check(y, pred, counts, len(counts), 5, n_null=10, n_boot=200, seed=seed)
+            seq = np.arange(len(y)) // TOKENS_PER_SEQUENCE          # resampled by sequence, as notebook 02 does
+            check, _ = apt.frequency_check(y, pred, counts, len(counts), 5, n_null=10, n_boot=200, seed=seed, clusters=seq)
             gate = stats.probe_gate(y, pred, np.repeat(np.arange(len(counts)), counts))
             rows += _rows(case, seed, "C6", [{**gate, "name": "probe"}],
                           [{**check, "name": "frequency", "role": "evidence"}])

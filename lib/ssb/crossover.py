@@ -16,6 +16,8 @@ Cooperation compares a set with its nodes taken one at a time:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -158,13 +160,15 @@ def _item_weights(n_items: int, n_boot: int, rng) -> np.ndarray:
     return w
 
 
-def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False
-                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
+                              clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
     and node sets.
 
     correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
     of every n are the same r chains (``nested_head_sets``); they are resampled together.
+    clusters: the sequence of each test item (tokens): whole sequences are resampled instead of
+    items (positions of one sequence are not independent; ``stats.cluster_resamples``).
     Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
     if not correct_by_n:
         raise ValueError("correct_by_n is empty")
@@ -178,12 +182,19 @@ def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: i
         raise ValueError("chained=True needs the same number of sets (chains) for every n")
     n_boot = positive_int(n_boot, "n_boot")
     rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 4])
-    weights = _item_weights(n_items, n_boot, rng)                                  # (N, B)
+    if clusters is None:
+        weights = _item_weights(n_items, n_boot, rng)                              # (N, B)
+    else:
+        if len(clusters) != n_items:
+            raise ValueError(f"clusters must hold one sequence id per test item ({n_items}), got {len(clusters)}")
+        group, counts = stats.cluster_resamples(clusters, n_boot, rng)
+        weights = np.ascontiguousarray(counts[:, group].T, dtype=np.float32)       # (N, B): a sequence's draws
+    totals = weights.sum(0)                                                        # (B,) items in each resample
     a_full = np.array([m.mean() for m in mats])
     a_boot = np.empty((n_boot, len(sizes)))
     chain_idx = rng.integers(0, mats[0].shape[0], (n_boot, mats[0].shape[0])) if chained else None
     for p, m in enumerate(mats):
-        per_set = (m.astype(np.float32) @ weights) / n_items                       # (r, B) per-set accuracy
+        per_set = (m.astype(np.float32) @ weights) / totals                        # (r, B) per-set accuracy
         idx = chain_idx if chained else rng.integers(0, m.shape[0], (n_boot, m.shape[0]))
         a_boot[:, p] = per_set[idx, np.arange(n_boot)[:, None]].mean(1)
     return np.asarray(sizes, dtype=np.int64), a_full, a_boot
@@ -324,7 +335,8 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
         table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
         sizes = table["n"].to_numpy()
         by_n = {int(n): correct[sizes == n] for n in np.unique(sizes)}
-        n, a, a_boot = paired_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained)
+        n, a, a_boot = paired_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained,
+                                                 clusters=probe.test_clusters)
         enough = np.array([distinct_sets([sets[i] for i in np.flatnonzero(sizes == k)]) >= MIN_DISTINCT_SETS for k in n])
         tables[name], bands[name] = table, curve_bands(n, a, a_boot)
         curves[name] = summarize_by_size(sizes, table.drop(columns="n"))
@@ -337,7 +349,8 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
     if len(small) >= MIN_DISTINCT_SETS:
         votes = voter_predictions(res.singles.predictions, [inside_sets[i] for i in small], probe.n_classes)
         diff = correct_of["inside one head"][small].astype(np.float32) - (votes == np.asarray(y)[None, :])
-        _, c, c_boot = paired_bootstrap_accuracy({0: diff}, n_boot=n_boot, seed=profile.seed)
+        _, c, c_boot = paired_bootstrap_accuracy({0: diff}, n_boot=n_boot, seed=profile.seed,
+                                                 clusters=probe.test_clusters)
         coop = {"value": float(c[0]), "boot": c_boot[:, 0], "sets": int(len(small)),
                 "kappa_R": tables["inside one head"]["kappa_R"].to_numpy()[small]}
     return {"tables": tables, "curves": curves, "bands": bands, "boot": boot, "left_out": left_out, "coop": coop}
@@ -362,7 +375,10 @@ def _dip_reps(n, a, a_boot):
     return float(min(a[0], a[-1]) - a[i]), np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i], i
 
 
-def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
+REFERENCES = {"untrained": "the untrained backbone", "shuffled": "a head trained on shuffled labels"}
+
+
+def beyond_untrained_checks(trained: dict, untrained: dict | None, against: str = "untrained") -> dict:
     """C4's evidence: what the trained head's sets show beyond the untrained backbone's head on
     the same test items and the same node sets (both bootstraps use the same seed, so replicate
     b resamples the same items and sets in both: the differences are paired).
@@ -371,7 +387,14 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
     with 2 <= n <= d_h, null 0; cooperation_beyond_untrained (core): that difference, trained
     minus untrained; kappa_R_beyond_untrained: mean kappa_R of those sets, trained minus
     untrained (bootstrap over the sets where both are defined); dip_*_beyond_untrained: the dip
-    statistic, trained minus untrained."""
+    statistic, trained minus untrained.
+
+    ``against="shuffled"``: the same comparisons with a head trained on shuffled labels on the
+    same node vectors (``shuffled_label_control``) as the reference: keys ``*_beyond_shuffled``,
+    no ``cooperation_beyond_voters`` (it does not compare)."""
+    if against not in REFERENCES:
+        raise ValueError(f"against must be one of {sorted(REFERENCES)}, got {against!r}")
+    ref = REFERENCES[against]
     out = {}
     c = trained["coop"]
     stat_v = ("A(S) minus the accuracy of S's nodes voting independently (plurality of their single-node "
@@ -382,29 +405,31 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None) -> dict:
     u = None if untrained is None else untrained["coop"]
     missing = {"missing": True} if untrained is None else {}
     ok = c is not None and u is not None and len(c["boot"]) == len(u["boot"])
-    out["cooperation_beyond_untrained"] = stats.check(
-        "cooperation beyond the untrained backbone", "the same, trained minus untrained backbone (same sets, same "
+    out[f"cooperation_beyond_{against}"] = stats.check(
+        f"cooperation beyond {ref}", f"the same, trained minus {ref} (same sets, same "
         "items, paired bootstrap)", c["value"] - u["value"] if ok else None,
         _interval(c["boot"] - u["boot"]) if ok else None, 0.0, "greater",
         trained=None if c is None else c["value"], untrained=None if u is None else u["value"], **missing)
+    if against != "untrained":
+        del out["cooperation_beyond_voters"]
     if ok:
         both = np.isfinite(c["kappa_R"]) & np.isfinite(u["kappa_R"])
         d = c["kappa_R"][both] - u["kappa_R"][both]
         value, ci = stats.mean_ci(d) if len(d) >= MIN_DISTINCT_SETS else (None, None)
     else:
         value, ci, both = None, None, np.zeros(0, dtype=bool)
-    out["kappa_R_beyond_untrained"] = stats.check(
-        "kappa_R beyond the untrained backbone", "mean kappa_R of the sets inside one head (2 <= n <= d_h), trained "
-        "minus untrained (bootstrap over the sets where both are defined)", value, ci, 0.0, "greater",
+    out[f"kappa_R_beyond_{against}"] = stats.check(
+        f"kappa_R beyond {ref}", "mean kappa_R of the sets inside one head (2 <= n <= d_h), trained "
+        f"minus {ref} (bootstrap over the sets where both are defined)", value, ci, 0.0, "greater",
         sets=int(both.sum()), **missing)
-    for key, family in (("dip_across_beyond_untrained", "across the block"),
-                        ("dip_in_head_beyond_untrained", "grown inside each head")):
+    for key, family in ((f"dip_across_beyond_{against}", "across the block"),
+                        (f"dip_in_head_beyond_{against}", "grown inside each head")):
         t_val, t_reps, _ = _dip_reps(*trained["boot"][family])
         u_val, u_reps, _ = (None, None, None) if untrained is None else _dip_reps(*untrained["boot"][family])
         ok = t_val is not None and u_val is not None and len(t_reps) == len(u_reps)
         out[key] = stats.check(
-            f"dip of A(n) beyond the untrained backbone ({family})", "min(A(first n), A(last n)) - A(interior "
-            "minimum), trained minus untrained (same sets and items, paired bootstrap)",
+            f"dip of A(n) beyond {ref} ({family})", "min(A(first n), A(last n)) - A(interior "
+            f"minimum), trained minus {ref} (same sets and items, paired bootstrap)",
             t_val - u_val if ok else None, _interval(t_reps - u_reps) if ok else None, 0.0, "greater",
             trained=t_val, untrained=u_val, **missing)
     return out
@@ -455,9 +480,24 @@ def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
     return out
 
 
+def shuffled_label_control(profile, probe, block: int | None = None, layers: int | None = None) -> tuple:
+    """(head, probe, result) of C4's second null: a head trained on the same node vectors with the
+    training labels shuffled across items (seeded by the profile's seed), read through the same
+    aperture.  It can fit its training set but has nothing to generalise; what the trained head's
+    curves show beyond it is not the readout's doing alone."""
+    from .heads import fit_head
+    from .recognition import nodal_analysis
+    block = profile.block if block is None else block
+    rng = np.random.default_rng([int(profile.seed), 11])
+    shuffled = dataclasses.replace(probe, y_train=rng.permutation(np.asarray(probe.y_train)),
+                                   checkpoint_fp=f"{probe.checkpoint_fp}-shuffled-labels")
+    head = fit_head(profile, shuffled, block, layers=layers, progress=False)
+    return head, shuffled, nodal_analysis(head, shuffled, block, profile)
+
+
 def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,
                          untrained: tuple | None = None, backbone_gate: dict | None = None,
-                         untrained_controls: list | None = None) -> dict:
+                         untrained_controls: list | None = None, shuffled: tuple | None = None) -> dict:
     """Notebook 06's measurement for one task, with the statistics of C4.
 
     Three families of node sets: random sets across the block and random sets inside single
@@ -469,6 +509,8 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     same sets go through its aperture, and the evidence checks compare with it
     (``beyond_untrained_checks``).  ``untrained_controls`` (instead, for a checkpoint): a list of
     such triples, the K random initialisations of its configuration (``beyond_controls_checks``).
+    ``shuffled``: (head, probe, res) of a head trained on shuffled labels on the same node vectors
+    (``shuffled_label_control``): the same sets through it, and the ``*_beyond_shuffled`` checks.
     ``backbone_gate``: kept as ``gates.backbone``.
 
     Returns {"across", "inside", "nested": tables, "curves": {family: curve},
@@ -492,10 +534,12 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
 
     mu = None if untrained is None else measured(untrained)
     mus = [measured(c) for c in untrained_controls or []]
+    ms = None if shuffled is None else measured(shuffled)
     tables, curves, bands, boot = m["tables"], m["curves"], m["bands"], m["boot"]
     across = tables["across the block"]
     checks = {
         **(beyond_controls_checks(m, mus) if mus else beyond_untrained_checks(m, mu)),
+        **({} if ms is None else beyond_untrained_checks(m, ms, against="shuffled")),
         "cooperation_R": kappa_check("cooperation: joint |R| over the union of the nodes' |R|", across["n"], across["kappa_R"],
                                      "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
         "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],

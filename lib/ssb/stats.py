@@ -468,6 +468,22 @@ def cluster_paired_test(correct_a, correct_b, clusters, alpha: float = ALPHA) ->
             "ci": [diff - zq * se, diff + zq * se], "clusters": k, "n": int(n), "p": p}
 
 
+def cluster_resamples(clusters, n_boot: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Resampling by sequence, as counts: (group (N,): each item's cluster as 0..G-1, counts
+    (B, G) float64: how often each of the G clusters is drawn in each of B resamples of G
+    clusters with replacement).  An item's weight in resample b is counts[b, group[i]]; a
+    statistic of weighted sums then resamples whole sequences (``seed``: a numpy seed or
+    seed sequence)."""
+    g = np.asarray(clusters).reshape(-1)
+    if len(g) == 0:
+        raise ValueError("cluster_resamples needs at least one item")
+    _, group = np.unique(g, return_inverse=True)
+    k = int(group.max()) + 1
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, k, k), minlength=k) for _ in range(int(n_boot))]).astype(np.float64)
+    return group.astype(np.int64), counts
+
+
 def cluster_bootstrap_ci(statistic: Callable[[np.ndarray], float], clusters, *, n_boot: int = N_BOOTSTRAP,
                          seed: int = 0, alpha: float = ALPHA) -> tuple[float, list[float]]:
     """Percentile bootstrap that resamples whole clusters: ``statistic(item_index_array)``

@@ -142,7 +142,7 @@ def order_parameters(task: str, block: int, res, controls: list, profile, n_perm
     row.update({"head_jaccard": iv["value"], "head_jaccard_lo": iv["lo"], "head_jaccard_hi": iv["hi"]})
     if predictions is not None:
         bands = apt.block_apt_bands(probe.y_test, {block: predictions}, probe.n_classes, profile.min_count,
-                                    seed=profile.seed)
+                                    seed=profile.seed, clusters=probe.test_clusters)
         r = bands.iloc[0]
         row.update({"mean_apt": float(r["mean_apt"]), "mean_apt_lo": float(r["mean_apt_lo"]),
                     "mean_apt_hi": float(r["mean_apt_hi"])})
