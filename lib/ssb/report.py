@@ -194,6 +194,40 @@ def _drop_progress_noise(nb) -> None:
         cell["outputs"] = kept
 
 
+_OUTPUT_TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def make_portable(nb) -> None:
+    """The notebook's sources and text outputs without this machine's folders (in place;
+    ``results.portable_text``): printed paths, tracebacks, papermill's injected parameters."""
+    def text(value):
+        if isinstance(value, list):
+            return [results.portable_text(v) if isinstance(v, str) else v for v in value]
+        return results.portable_text(value) if isinstance(value, str) else value
+
+    for cell in nb.cells:
+        cell["source"] = text(cell.get("source", ""))
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if "text" in out:
+                out["text"] = text(out["text"])
+            for kind in _OUTPUT_TEXT_TYPES:
+                if kind in out.get("data", {}):
+                    out["data"][kind] = text(out["data"][kind])
+            if "traceback" in out:
+                out["traceback"] = text(out["traceback"])
+            if "evalue" in out:
+                out["evalue"] = text(out["evalue"])
+
+
+def make_portable_file(path: Path) -> None:
+    """Rewrite an executed notebook without this machine's folders (``make_portable``), atomically."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    make_portable(nb)
+    atomic.write_text(path, nbformat.writes(nb))
+
+
 def prepare_for_reading(nb, stem: str, *, reader: bool = True, anchor_prefix: str = "", nav: str | None = None):
     """A copy of an executed notebook ready to render: claim anchors before each claim check,
     an optional navigation cell on top, and in reader mode without the bookkeeping and
@@ -201,6 +235,7 @@ def prepare_for_reading(nb, stem: str, *, reader: bool = True, anchor_prefix: st
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = copy.deepcopy(nb)
+    make_portable(nb)
     nb.metadata["title"] = notebook_title(stem, nb)
     if reader:
         remover = TagRemovePreprocessor(remove_cell_tags=set(READER_REMOVE_TAGS), enabled=True)
@@ -556,7 +591,8 @@ def write_claims_markdown(profile_name: str, path: str | os.PathLike | None = No
     fig_dir = results.figures_dir(name)
     path = Path(path) if path is not None else fig_dir / "claims.md"
     figures = [os.path.relpath(p, path.parent.resolve()) for p in sorted(fig_dir.resolve().glob("*.png"))]
-    atomic.write_text(path, claims_markdown(results.current_run_sections(results.load_summary(name)), figures))
+    text = claims_markdown(results.current_run_sections(results.load_summary(name)), figures)
+    atomic.write_text(path, results.portable_text(text))
     return path
 
 
@@ -759,7 +795,7 @@ def index_html(name: str, run_id: str | None = None) -> str:
         f"<h1>{_esc(title)}</h1>",
         f"<p>Companion to <i>Single-Nodal Spontaneous Symmetry Breaking in NLP Models</i> (arXiv 2601.20582). "
         f"Profile <code>{_esc(results.profile_name(summary.get('profile') or name.split('-')[0]))}</code>{overrides_text}; "
-        f"definitions in <a href=\"{_href(method, out_dir)}\">docs/method.md</a>, "
+        f"definitions in {_method_link(method, out_dir)}, "
         f"verdict rules in <code>lib/ssb/claims.py</code>.</p>",
         "<h2>Claims</h2>",
         summary_note + claims_html(current, sections=claim_sections(out_dir), out_dir=out_dir),
@@ -773,11 +809,20 @@ def index_html(name: str, run_id: str | None = None) -> str:
     ])
 
 
+def _method_link(method: Path, out_dir: Path) -> str:
+    """docs/method.md linked relatively when it lies under the output root with the reports (the
+    usual layout); else named only, as a link would lead through this machine's folders."""
+    root = results.output_root().resolve()
+    if method.resolve().is_relative_to(root):
+        return f"<a href=\"{_href(method, out_dir)}\">docs/method.md</a>"
+    return "<code>docs/method.md</code> (in the repository)"
+
+
 def write_index(name: str, run_id: str | None = None) -> Path:
     """Write reports/<name>/index.html (atomically) and return its path."""
     path = reports_dir(name) / INDEX_PAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, index_html(name, run_id))
+    atomic.write_text(path, results.portable_text(index_html(name, run_id)))
     return path
 
 

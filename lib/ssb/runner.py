@@ -591,6 +591,15 @@ def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str
     return error, written
 
 
+def _make_portable(executed: Path) -> None:
+    """The executed copy without this machine's folders (``report.make_portable_file``); a notebook
+    that cannot be read is left as papermill wrote it."""
+    try:
+        report.make_portable_file(executed)
+    except Exception as err:               # noqa: BLE001 - the report matters more than its paths
+        print(f"    (paths left as they are in {executed.name}: {_short_error(err)})", flush=True)
+
+
 def render_html(executed: Path, target: Path, exporter=None) -> None:
     """HTML of an executed notebook (atomically): ``target`` in reader mode and
     ``report.full_page(target)`` with every cell (``report.render_notebook_html``); a plain
@@ -649,7 +658,7 @@ def _write_timings(plan: Plan, timings: dict) -> None:
     """This run's entries merged into timings.json under its lock (another run's entries are kept)."""
     path = report.reports_dir(plan.results_name) / "timings.json"
     with atomic.locked(path):
-        atomic.write_json(path, {**report.load_timings(plan.results_name), **timings})
+        atomic.write_json(path, results.portable_paths({**report.load_timings(plan.results_name), **timings}))
 
 
 def failure_page(reports_dir: Path, stem: str) -> Path:
@@ -715,6 +724,7 @@ def _run(plan: Plan, kernel_name: str) -> int:
                          "parameters": plan.parameters}
         if error is None:
             results.commit_staged(plan.results_name, staged)
+            _make_portable(attempt)
             os.replace(attempt, executed)
             for leftover in (failed, failure_page(reports_dir, stem), report.full_page(failure_page(reports_dir, stem))):
                 leftover.unlink(missing_ok=True)
@@ -726,6 +736,7 @@ def _run(plan: Plan, kernel_name: str) -> int:
         results.discard_staged(staged)
         page = failure_page(reports_dir, stem)
         if written:
+            _make_portable(attempt)
             os.replace(attempt, failed)
             render_html(failed, page, exporter)          # a failure is always rendered, to be readable
         else:                                            # nothing executed: the error itself is the report
@@ -767,6 +778,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           results.output_root() / "runs" / plan.profile):
             check_writable(directory)
         kernel_name = kernel_name_for_this_python()
+        if plan.parameters.get("data_dir"):     # what the run writes spells it $SSB_DATA_DIR (results.portable_path)
+            os.environ["SSB_DATA_DIR"] = plan.parameters["data_dir"]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
