@@ -9,15 +9,21 @@ and ``write_claims_markdown`` (figures/<name>/claims.md), ``claims_html`` and ``
 ``<name>`` is the run's results name (``results.results_name``: the profile, plus its
 overrides, e.g. ``quick-block5``).  The index, from top to bottom:
 
+0. the effective parameters (``effective_parameters_html``: the overrides highlighted, every
+   profile field folded below) and, for a run with overrides, the claims it measured beside
+   the base profile's verdicts and core checks (``comparison_html``, read from
+   figures/<profile>/summary.json), a differing verdict highlighted;
 1. the claims table (``claims_table`` of figures/<name>/summary.json), verdicts
    coloured, each row linking to the notebook sections that measure the claim (the cells that
-   call ``report.show_claims``, anchored ``#claim-C3``).  With a run id only that run's sections are
+   call ``report.show_claims``, anchored ``#claim-C3``); the claims not measured share one line.  With a run id only that run's sections are
    used; sections left from earlier runs are named with their time (``results.stale_sections``);
 2. the notebook reports present in reports/<name>/ (``NN_name.html``), each with its status
    and wall-clock seconds from ``timings.json`` (written by ``ssb.runner``), and the combined
    printable report ``all_notebooks.html``;
-3. the figures figures/<name>/*.png grouped by claim (as in claims.md; a thumbnail opens the
-   full-size figure), and the tables figures/<name>/*.csv as links.
+3. the figures figures/<name>/*.png grouped by claim (as in claims.md) as uniform thumbnails
+   that open the full-size figure, each captioned with the sentence of its notebook's "What to
+   look for" paragraph that names the claim (``figure_captions``, ``look_for_sentence``), and
+   the tables figures/<name>/*.csv as links.
 
 Notebook pages (``render_notebook_html``): the title names the notebook, a bar on top links
 back to the index, every claim check has an anchor.  Reader mode (the default page) removes
@@ -25,6 +31,10 @@ the cells tagged ``bookkeeping`` and papermill's ``injected-parameters`` cell wi
 TagRemovePreprocessor, and tqdm's "IProgress not found" warning; ``NN_name.all-cells.html``
 keeps every cell, as does the executed ``.ipynb``.  ``write_combined`` joins the reader-mode
 notebooks into one page with a table of contents, for reading on paper.
+
+Reader pages show the same effective-parameters box below the parameters cell (papermill's
+injected cell is hidden there), from the parameters papermill recorded.  No page names a folder
+of this machine (``make_portable``, ``results.portable_text``).
 
 Links are relative, so the output root (reports/ and figures/ together) can be copied or
 served anywhere.  The page carries no timestamp: the same results give the same bytes, except
