@@ -151,7 +151,7 @@ def check_links(page: Path, links: list[str], own_ids: set[str]) -> tuple[list[s
             continue
         if parsed.fragment:
             ids = own_ids if target == page else cache.setdefault(target, page_ids(target))
-            if urllib.parse.unquote(parsed.fragment) not in ids:
+            if parsed.fragment not in ids and urllib.parse.unquote(parsed.fragment) not in ids:   # as browsers do
                 broken.append(f"{href} (no anchor #{parsed.fragment} in {target.name})")
     return broken, external
 
@@ -228,8 +228,8 @@ def main(argv=None) -> int:
         page = Page(ws)
         page.call("Page.enable")
         for path in pages:
-            shot = (Path(args.screenshot_dir) / f"{path.parent.name}.png") if args.screenshot_dir \
-                else path.with_suffix(".check.png")
+            label = path.parent.name if path.name == "index.html" else f"{path.parent.name}-{path.stem}"
+            shot = (Path(args.screenshot_dir) / f"{label}.png") if args.screenshot_dir else path.with_suffix(".check.png")
             problems = check_page(page, path, args.width, shot)
             for problem in problems:
                 print(f"  FAIL {problem}", flush=True)

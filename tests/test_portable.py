@@ -74,6 +74,7 @@ def test_index_claims_md_and_notebook_pages_carry_no_machine_folder(roots):
                     nbformat.v4.new_output("error", ename="E", evalue=f"{REPO}/x",
                                            traceback=[f"\x1b[31m{REPO}/lib/ssb/a.py\x1b[0m"])]
     nb.cells = [nbformat.v4.new_markdown_cell("# X"), cell]
+    nb.metadata["papermill"] = {"input_path": str(REPO / "notebooks" / "01_x.ipynb"), "parameters": {"data_dir": str(data)}}
     nbformat.write(nb, rdir / "01_x.ipynb")
     report.make_portable_file(rdir / "01_x.ipynb")
     report.render_notebook_html(rdir / "01_x.ipynb", rdir / "01_x.html")

@@ -331,13 +331,16 @@ def test_an_override_runs_index_leads_with_its_claims_beside_the_base_profiles(o
     (out_root / "figures" / "quick" / "summary.json").write_text(json.dumps(base))
     mine = holding_summary()
     with results.run_context("run-b5", "quick-block5", {"block": 5}):
-        for section in ("pretrain", "ssb", "nodes_pretrain"):
+        for section in ("pretrain", "ssb"):
             results.update_summary(get_profile("quick", block=5), section, mine[section])
+        results.update_summary("quick-block5", "nodes_pretrain", mine["nodes_pretrain"])   # as a notebook may record it
         page = report.index_html("quick-block5", "run-b5")
     compare = page[page.index('<table class="compare">'):]
     compare = compare[:compare.index("</table>")]
     assert page.index('<table class="compare">') < page.index("<h2>Claims</h2>")        # it leads
     assert "block = 5" in compare and "base profile <code>quick</code>" in compare
+    box = page[page.index('<div class="params"'):page.index("<details>", page.index('<div class="params"'))]
+    assert "profile <code>quick</code>" in box and "block = 5</span> (profile: 6)" in box
     rows = compare.split("<tr>")[2:]
     assert [r[r.index("<b>") + 3:r.index("</b>")] for r in rows] == ["C1", "C3"]
     c1, c3 = rows

@@ -229,6 +229,9 @@ def make_portable(nb) -> None:
             return [results.portable_text(v) if isinstance(v, str) else v for v in value]
         return results.portable_text(value) if isinstance(value, str) else value
 
+    papermill = nb.metadata.get("papermill")
+    if isinstance(papermill, dict):                   # input_path, output_path, parameters.data_dir
+        nb.metadata["papermill"] = results.portable_paths(papermill)
     for cell in nb.cells:
         cell["source"] = text(cell.get("source", ""))
         for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
@@ -1001,7 +1004,7 @@ def index_html(name: str, run_id: str | None = None) -> str:
     overrides_text = (" with overrides <code>" + _esc(", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items())))
                       + "</code>") if isinstance(overrides, dict) and overrides else ""
     method = results.repo_root() / "docs" / "method.md"
-    profile = results.profile_name(summary.get("profile") or name.split("-")[0])
+    profile = str(summary.get("profile") or name).split("-")[0]      # a summary may carry the results name
     base = base_summary(name)
     compare = comparison_html(current, base[0], base[1], overrides if isinstance(overrides, dict) else {}) \
         if base is not None else ""
