@@ -14,7 +14,7 @@ import pytest
 from ssb import claims, report, results, runner
 from ssb.profiles import get_profile
 
-from summaries import holding_summary  # noqa: E402  (shared builders)
+from summaries import check, holding_summary  # noqa: E402  (shared builders)
 
 
 def write_png(path: Path, width: int, height: int) -> None:
@@ -173,7 +173,7 @@ def test_index_links_claims_to_sections_groups_figures_and_shows_only_this_run(o
     assert "0.777" not in page and "Left out, from earlier runs: apt" in page        # stale C6 value
     assert page.index("<h3>C1 ") < page.index("03_node_map.png") < page.index("<h3>C6 ") \
         < page.index("02_apt.png") < page.index("<h3>Other figures</h3>") < page.index("99_misc.png")
-    assert '<figure class="wide"><a href="../../figures/smoke/03_node_map.png"' in page
+    assert '<figure><a class="thumb" href="../../figures/smoke/03_node_map.png"' in page   # uniform, wide or not
     assert 'href="all_notebooks.html"' in page and 'href="03_nodes.all-cells.html"' in page
     assert "03_nodes.all-cells</a>" not in page                          # not listed as a notebook
     assert "docs/method.md" in page
@@ -315,3 +315,112 @@ def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
     summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
     why = {r["claim"]: r for r in report.claims_table(summary)}["C6"]["why"]
     assert why == "frequency (core) ✓ · grows along blocks –"          # the checks at a glance
+
+
+# ----------------------------------------------------------------------------- the index at a glance
+
+
+def test_an_override_runs_index_leads_with_its_claims_beside_the_base_profiles(out_root):
+    """quick-block5 measured C1 and C3; the base profile quick (figures/quick/summary.json) has all six,
+    its C3 contradicted: the comparison shows both verdicts and core checks, the differing one
+    highlighted; the four claims not measured share one line."""
+    base = copy.deepcopy(holding_summary())
+    base["profile"] = "quick"
+    base["ssb"]["stats"]["checks"]["eps_amplified"] = check("eps_amplified", -0.05, [-0.07, -0.03], 0.0, "greater")
+    (out_root / "figures" / "quick").mkdir(parents=True)
+    (out_root / "figures" / "quick" / "summary.json").write_text(json.dumps(base))
+    mine = holding_summary()
+    with results.run_context("run-b5", "quick-block5", {"block": 5}):
+        for section in ("pretrain", "ssb"):
+            results.update_summary(get_profile("quick", block=5), section, mine[section])
+        results.update_summary("quick-block5", "nodes_pretrain", mine["nodes_pretrain"])   # as a notebook may record it
+        page = report.index_html("quick-block5", "run-b5")
+    compare = page[page.index('<table class="compare">'):]
+    compare = compare[:compare.index("</table>")]
+    assert page.index('<table class="compare">') < page.index("<h2>Claims</h2>")        # it leads
+    assert "block = 5" in compare and "base profile <code>quick</code>" in compare
+    box = page[page.index('<div class="params"'):page.index("<details>", page.index('<div class="params"'))]
+    assert "profile <code>quick</code>" in box and "block = 5</span> (profile: 6)" in box
+    rows = compare.split("<tr>")[2:]
+    assert [r[r.index("<b>") + 3:r.index("</b>")] for r in rows] == ["C1", "C3"]
+    c1, c3 = rows
+    assert c1.count("holds") == 2 and "changed" not in c1
+    assert c3.count('class="changed"') == 2 and "holds" in c3 and "does not hold" in c3
+    mine_cell, base_cell = c3.split("</td>")[1:3]                 # the core checks' numbers, each side its own
+    assert "eps_amplified 0.05 [0.03, 0.07]" in mine_cell and "eps_amplified -0.05 [-0.07, -0.03]" in base_cell
+    claims_part = page[page.index("<h2>Claims</h2>"):page.index("<h2>Notebook reports</h2>")]
+    assert claims_part.lower().count("not measured") == 1 and "Not measured in this run (4 of 6" in claims_part
+    assert all(f">{c}</span>" in claims_part for c in ("C2", "C4", "C5", "C6"))
+
+    (out_root / "figures" / "quick" / "summary.json").unlink()   # no base: said so, no table
+    with results.run_context("run-b5", "quick-block5", {"block": 5}):
+        page = report.index_html("quick-block5", "run-b5")
+    assert '<table class="compare">' not in page and "No base numbers to compare with" in page
+    assert '<table class="compare">' not in report.index_html("quick")   # a profile's own run compares with nothing
+
+
+def test_effective_parameters_box_highlights_the_overrides():
+    box = report.effective_parameters_html("quick", {"block": 5, "checkpoint": None, "steps": 800},
+                                           {"data_dir": "/nowhere/data"})
+    head = box[:box.index("<details>")]
+    assert 'class="override"' in head and "block = 5</span> (profile: 6)" in head
+    assert "steps = 800</span> (profile: 300)" in head and "checkpoint" not in head
+    folded = box[box.index("<details>"):]
+    assert folded.count('class="override"') == 2 and "lr = 0.0005" in folded and "n_layers = 6" in folded
+    assert "no overrides" in report.effective_parameters_html("quick")
+
+
+def test_reader_page_shows_the_effective_parameters_after_the_parameters_cell(out_root):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = 'quick'\nblock = None  # params-marker")
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell("profile = 'quick'\nblock = 5")
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"), params, injected, nbformat.v4.new_code_cell("x = 1")]
+    nb.metadata["papermill"] = {"parameters": {"profile": "quick", "block": 5, "data_dir": None, "force": False}}
+    path = out_root / "reports" / "quick-block5" / "05_x.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    report.render_notebook_html(path, path.with_suffix(".html"))
+    reader = path.with_suffix(".html").read_text()
+    assert "Effective parameters" in reader and "block = 5</span> (profile: 6)" in reader
+    assert reader.index("params-marker") < reader.index("Effective parameters") < reader.index("x</span>")   # right below the parameters cell
+    report.render_notebook_html(path, out_root / "full.html", reader=False)
+    assert "Effective parameters" not in (out_root / "full.html").read_text()     # every cell: the injected one shows it
+
+
+def test_gallery_captions_each_figure_with_its_what_to_look_for_sentence(out_root):
+    out_dir = out_root / "reports" / "smoke"
+    out_dir.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('fig = plots.x()\nresults.save_figure(fig, P, "03_map")'),
+                nbformat.v4.new_markdown_cell("**What to look for.** Rows: nodes; columns: tokens. C1 predicts a "
+                                              "sparse, scattered map. A full column means a frequency effect."),
+                nbformat.v4.new_code_cell('results.save_figure(fig, P, "03_hist")'),
+                nbformat.v4.new_markdown_cell("Bars: the share of nodes. Nothing else here."),
+                nbformat.v4.new_code_cell('results.save_figure(fig, P, "03_other")'),
+                nbformat.v4.new_markdown_cell("**What to look for.** Bars: the share of nodes per |R|.")]
+    nbformat.write(nb, out_dir / "03_nodes.ipynb")
+    for stem, size in (("03_map", (900, 300)), ("03_hist", (300, 300)), ("03_other", (400, 300)), ("03_bare", (50, 50))):
+        write_png(out_root / "figures" / "smoke" / f"{stem}.png", *size)
+    captions = report.figure_captions([out_dir / "03_nodes.ipynb"])
+    assert set(captions) == {"03_map", "03_hist", "03_other"} and captions["03_hist"] == captions["03_other"]
+    page = report.index_html("smoke")
+    gallery = page[page.index('<div class="gallery">'):]
+    figures = gallery.split("<figure>")[1:]
+    assert len(figures) == 4 and all('<a class="thumb" href="../../figures/smoke/' in f for f in figures)
+    by_name = {f[f.index('alt="') + 5:f.index('" loading')]: f for f in figures}
+    assert "C1 predicts a sparse, scattered map." in by_name["03_map"]
+    assert "<figcaption><span class=\"file\">03_map.png</span>C1 predicts" in by_name["03_map"]
+    assert "Bars: the share of nodes per |R|." in by_name["03_hist"] and "Nothing else here" not in page
+    assert "<figcaption><span class=\"file\">03_bare.png</span></figcaption>" in by_name["03_bare"]
+    assert ".gallery a.thumb { display: block; height: 190px" in page and "object-fit: contain" in page
+
+
+def test_the_real_notebooks_caption_their_committed_figures():
+    """Every figure of figures/quick has a "What to look for" sentence in the notebooks."""
+    repo = Path(__file__).resolve().parents[1]
+    captions = report.figure_captions(sorted((repo / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    missing = [p.stem for p in sorted((repo / "figures" / "quick").glob("*.png")) if p.stem not in captions]
+    assert not missing, missing
+    assert "C1 predicts" in report.look_for_sentence(captions["03_recognized_histogram"])

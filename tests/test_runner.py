@@ -379,3 +379,42 @@ def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatc
     monkeypatch.setattr(runner, "_execute_once", lambda *a: once(*a, ran=True, fail_times=1))
     error, written = runner.execute_notebook(tmp_path / "src.ipynb", target, {}, "python3", tmp_path)
     assert error is not None and written and len(calls) == 1
+
+
+def test_heartbeat_names_the_cell_and_the_section_it_is_in():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title\n\n## Loading"), nbformat.v4.new_code_cell("a = 1"),
+                nbformat.v4.new_markdown_cell("text\n### Permutation null"), nbformat.v4.new_code_cell("b = 2"),
+                nbformat.v4.new_code_cell("c = 3")]
+    beat = runner.Heartbeat("03_x", interval=0)
+    assert beat.line().endswith("03_x: 0 s, starting the kernel")
+    beat.cell_started(nb, 1)
+    assert beat.line().endswith('cell 1 of 3 ("Loading")')
+    beat.cell_started(nb, 4)
+    assert beat.line().endswith('cell 3 of 3 ("Permutation null")')
+    beat.start -= 3725
+    assert "03_x: 1 h 02 min, cell 3 of 3" in beat.line()
+
+
+def test_heartbeat_prints_while_a_notebook_runs(tmp_path, out_root, capsys):
+    """A cell that takes 2.5 s with a 0.4 s heartbeat: lines naming the notebook, the elapsed time
+    and the cell being run (the slow one, under its heading), then the run's outcome on its own line."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(PARAMETERS_CELL)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Slow"), params, nbformat.v4.new_markdown_cell("## The slow part"),
+                nbformat.v4.new_code_cell("import time\ntime.sleep(2.5)")]
+    nbformat.write(nb, nbs / "01_slow.ipynb")
+    os.environ[runner.HEARTBEAT_ENV] = "0.4"
+    try:
+        assert runner.main(["--notebooks-dir", str(nbs), "--no-html"]) == 0
+    finally:
+        del os.environ[runner.HEARTBEAT_ENV]
+    out = capsys.readouterr().out
+    beats = [line for line in out.splitlines() if line.startswith("    ... 01_slow: ")]
+    assert len(beats) >= 3, out
+    assert any(b.endswith('("The slow part")') and "cell 3 of 3" in b for b in beats), beats
+    assert "\n[1/1] 01_slow ok (" in out, out

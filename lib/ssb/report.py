@@ -9,15 +9,21 @@ and ``write_claims_markdown`` (figures/<name>/claims.md), ``claims_html`` and ``
 ``<name>`` is the run's results name (``results.results_name``: the profile, plus its
 overrides, e.g. ``quick-block5``).  The index, from top to bottom:
 
+0. the effective parameters (``effective_parameters_html``: the overrides highlighted, every
+   profile field folded below) and, for a run with overrides, the claims it measured beside
+   the base profile's verdicts and core checks (``comparison_html``, read from
+   figures/<profile>/summary.json), a differing verdict highlighted;
 1. the claims table (``claims_table`` of figures/<name>/summary.json), verdicts
    coloured, each row linking to the notebook sections that measure the claim (the cells that
-   call ``report.show_claims``, anchored ``#claim-C3``).  With a run id only that run's sections are
+   call ``report.show_claims``, anchored ``#claim-C3``); the claims not measured share one line.  With a run id only that run's sections are
    used; sections left from earlier runs are named with their time (``results.stale_sections``);
 2. the notebook reports present in reports/<name>/ (``NN_name.html``), each with its status
    and wall-clock seconds from ``timings.json`` (written by ``ssb.runner``), and the combined
    printable report ``all_notebooks.html``;
-3. the figures figures/<name>/*.png grouped by claim (as in claims.md; a thumbnail opens the
-   full-size figure), and the tables figures/<name>/*.csv as links.
+3. the figures figures/<name>/*.png grouped by claim (as in claims.md) as uniform thumbnails
+   that open the full-size figure, each captioned with the sentence of its notebook's "What to
+   look for" paragraph that names the claim (``figure_captions``, ``look_for_sentence``), and
+   the tables figures/<name>/*.csv as links.
 
 Notebook pages (``render_notebook_html``): the title names the notebook, a bar on top links
 back to the index, every claim check has an anchor.  Reader mode (the default page) removes
@@ -25,6 +31,10 @@ the cells tagged ``bookkeeping`` and papermill's ``injected-parameters`` cell wi
 TagRemovePreprocessor, and tqdm's "IProgress not found" warning; ``NN_name.all-cells.html``
 keeps every cell, as does the executed ``.ipynb``.  ``write_combined`` joins the reader-mode
 notebooks into one page with a table of contents, for reading on paper.
+
+Reader pages show the same effective-parameters box below the parameters cell (papermill's
+injected cell is hidden there), from the parameters papermill recorded.  No page names a folder
+of this machine (``make_portable``, ``results.portable_text``).
 
 Links are relative, so the output root (reports/ and figures/ together) can be copied or
 served anywhere.  The page carries no timestamp: the same results give the same bytes, except
@@ -84,11 +94,25 @@ table.claims col.claim { width: 16%; } table.claims col.verdict { width: 11%; }
 table.claims col.why { width: 38%; } table.claims col.headline { width: 25%; } table.claims col.where { width: 10%; }
 table.claims tr.details td { background: #f6f8fa; font-size: 0.9em; }
 table.claims details > summary { cursor: pointer; color: #0969da; }
-.thumbs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.thumbs figure { margin: 0; width: 380px; }
-.thumbs figure.wide { width: 100%; max-width: 1160px; }
-.thumbs img { width: 100%; border: 1px solid #d0d7de; }
-.thumbs figcaption { font-size: 0.85em; word-break: break-all; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 1em; }
+.gallery figure { margin: 0; min-width: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em;
+                  display: flex; flex-direction: column; }
+.gallery a.thumb { display: block; height: 190px; background: #fff; }
+.gallery img { width: 100%; height: 100%; object-fit: contain; display: block; }
+.gallery figcaption { font-size: 0.85em; margin-top: 0.4em; overflow-wrap: anywhere; }
+.gallery figcaption .file { display: block; font-family: ui-monospace, monospace; color: #57606a; }
+.gallery figcaption details > summary { cursor: pointer; color: #0969da; }
+.params { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 0.8em; margin: 1em 0;
+          background: #f6f8fa; font-size: 0.9em; }
+.params .override { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 4px; padding: 0 0.3em;
+                    font-weight: bold; }
+.params ul.all { columns: 16em; list-style: none; padding: 0; margin: 0.5em 0 0 0; }
+.params ul.all li { overflow-wrap: anywhere; }
+.params code { white-space: normal; }
+table.compare { width: 100%; table-layout: fixed; }
+table.compare td, table.compare th { overflow-wrap: anywhere; }
+table.compare td.changed { background: #fff8c5; }
+tr.unmeasured td { color: #6e7781; }
 .failed { color: #cf222e; font-weight: bold; }
 .stale { color: #6e7781; font-size: 0.9em; }
 nav.back { font-size: 0.9em; }
@@ -194,6 +218,43 @@ def _drop_progress_noise(nb) -> None:
         cell["outputs"] = kept
 
 
+_OUTPUT_TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def make_portable(nb) -> None:
+    """The notebook's sources and text outputs without this machine's folders (in place;
+    ``results.portable_text``): printed paths, tracebacks, papermill's injected parameters."""
+    def text(value):
+        if isinstance(value, list):
+            return [results.portable_text(v) if isinstance(v, str) else v for v in value]
+        return results.portable_text(value) if isinstance(value, str) else value
+
+    papermill = nb.metadata.get("papermill")
+    if isinstance(papermill, dict):                   # input_path, output_path, parameters.data_dir
+        nb.metadata["papermill"] = results.portable_paths(papermill)
+    for cell in nb.cells:
+        cell["source"] = text(cell.get("source", ""))
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if "text" in out:
+                out["text"] = text(out["text"])
+            for kind in _OUTPUT_TEXT_TYPES:
+                if kind in out.get("data", {}):
+                    out["data"][kind] = text(out["data"][kind])
+            if "traceback" in out:
+                out["traceback"] = text(out["traceback"])
+            if "evalue" in out:
+                out["evalue"] = text(out["evalue"])
+
+
+def make_portable_file(path: Path) -> None:
+    """Rewrite an executed notebook without this machine's folders (``make_portable``), atomically."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    make_portable(nb)
+    atomic.write_text(path, nbformat.writes(nb))
+
+
 def prepare_for_reading(nb, stem: str, *, reader: bool = True, anchor_prefix: str = "", nav: str | None = None):
     """A copy of an executed notebook ready to render: claim anchors before each claim check,
     an optional navigation cell on top, and in reader mode without the bookkeeping and
@@ -201,11 +262,13 @@ def prepare_for_reading(nb, stem: str, *, reader: bool = True, anchor_prefix: st
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = copy.deepcopy(nb)
+    make_portable(nb)
     nb.metadata["title"] = notebook_title(stem, nb)
     if reader:
         remover = TagRemovePreprocessor(remove_cell_tags=set(READER_REMOVE_TAGS), enabled=True)
         nb, _ = remover.preprocess(nb, {})
         _drop_progress_noise(nb)
+    box = _papermill_parameters_box(nb) if reader else None
     cells = []
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -213,6 +276,10 @@ def prepare_for_reading(nb, stem: str, *, reader: bool = True, anchor_prefix: st
             if ids:
                 cells.append(_anchor_cell(ids))
         cells.append(cell)
+        if box and "parameters" in cell.get("metadata", {}).get("tags", []):
+            import nbformat
+            cells.append(nbformat.v4.new_markdown_cell(box))   # the parameters cell says None; this, what ran
+            box = None
     if nav:
         import nbformat
         cells.insert(0, nbformat.v4.new_markdown_cell(nav))
@@ -556,7 +623,8 @@ def write_claims_markdown(profile_name: str, path: str | os.PathLike | None = No
     fig_dir = results.figures_dir(name)
     path = Path(path) if path is not None else fig_dir / "claims.md"
     figures = [os.path.relpath(p, path.parent.resolve()) for p in sorted(fig_dir.resolve().glob("*.png"))]
-    atomic.write_text(path, claims_markdown(results.current_run_sections(results.load_summary(name)), figures))
+    text = claims_markdown(results.current_run_sections(results.load_summary(name)), figures)
+    atomic.write_text(path, results.portable_text(text))
     return path
 
 
@@ -594,13 +662,15 @@ def headline(decided: dict) -> str:
 
 
 def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None = None,
-                out_dir: Path | None = None) -> str:
+                out_dir: Path | None = None, fold_unmeasured: bool = False) -> str:
     """The claims dashboard (or the rows of the claims in ``which``) as an HTML table that fits
     the page: claim, verdict (coloured), its reason (evidence checks ✓/✗, or the gate that failed),
     the core check with its interval and, with ``sections`` ({claim: [notebook stems]}), links to
     the notebook sections that measure it (pages NN_name.html#claim-Cn in ``out_dir``).  The
-    paper's words, gates, statistics, intervals and nulls unfold below each row."""
+    paper's words, gates, statistics, intervals and nulls unfold below each row.
+    ``fold_unmeasured``: the claims this run did not measure share one line at the end."""
     linked = sections is not None
+    unmeasured: list[str] = []
     decided = claims.claims_summary(summary)["stats"]
     cols = ["claim", "verdict", "why", "headline"] + (["where"] if linked else [])
     header = ("<colgroup>" + "".join(f"<col class=\"{c}\">" for c in cols) + "</colgroup>"
@@ -608,27 +678,152 @@ def claims_html(summary: dict, which=None, sections: dict[str, list[str]] | None
               + ("<th>measured in</th>" if linked else "") + "</tr>")
     rows = ["<table class=\"claims\">", header]
     for r in select_rows(summary, which):
+        if fold_unmeasured and r["verdict"] == "not measured":
+            unmeasured.append(r["claim"])
+            continue
         colour = VERDICT_COLOURS.get(r["verdict"], "#1f2328")
         cells = (f"<td id=\"{_esc(r['claim'])}\"><b>{_esc(r['claim'])}</b> {_esc(r['title'])}</td>"
                  f"<td class=\"verdict\" style=\"color: {colour}\">{_esc(r['verdict'])}</td>"
                  f"<td><small class=\"why\">{_esc(r.get('why') or '')}</small></td>"
                  f"<td>{_esc(headline(decided[r['claim']]))}</td>")
         if linked:
-            links = []
-            for stem in sections.get(r["claim"], []):
-                page = (out_dir / f"{stem}.html") if out_dir is not None else None
-                target = f"{stem}.html#{claim_anchor(r['claim'])}"
-                links.append(f"<a href=\"{_esc(target)}\">{_esc(stem)}</a>" if page is None or page.is_file()
-                             else _esc(stem))
-            cells += f"<td>{'<br>'.join(links)}</td>"
+            cells += f"<td>{'<br>'.join(_section_links(r['claim'], sections, out_dir))}</td>"
         rows.append(f"<tr>{cells}</tr>")
         if r["verdict"] != "not measured":
             detail = "".join(f"<p><b>{k}</b>: {_esc(r.get(k, ''))}</p>"
                              for k in ("paper", "measured", "gate", "statistic", "interval", "null"))
             rows.append(f"<tr class=\"details\"><td colspan=\"{len(cols)}\"><details><summary>{_esc(r['claim'])}: "
                         f"the paper's words, gates, statistics, intervals and nulls</summary>{detail}</details></td></tr>")
+    if unmeasured:
+        links = {c: _section_links(c, sections, out_dir) for c in unmeasured} if linked else {}
+        rows.append(f"<tr class=\"unmeasured\"><td colspan=\"{len(cols)}\">{_unmeasured_text(unmeasured, links)}</td></tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _section_links(claim: str, sections: dict[str, list[str]] | None, out_dir: Path | None) -> list[str]:
+    """Links to the notebook sections that show a claim's check (NN_name.html#claim-Cn)."""
+    links = []
+    for stem in (sections or {}).get(claim, []):
+        page = (out_dir / f"{stem}.html") if out_dir is not None else None
+        target = f"{stem}.html#{claim_anchor(claim)}"
+        links.append(f"<a href=\"{_esc(target)}\">{_esc(stem)}</a>" if page is None or page.is_file() else _esc(stem))
+    return links
+
+
+def _unmeasured_text(names: Sequence[str], links: dict[str, list[str]] | None = None) -> str:
+    links = links or {}
+    listed = ", ".join(f"<span id=\"{_esc(c)}\">{_esc(c)}</span> {_esc(claims.CLAIMS[c][0])}"
+                       + (f" ({', '.join(links[c])})" if links.get(c) else "") for c in names)
+    return f"Not measured in this run ({len(names)} of {len(claims.CLAIMS)}; their notebooks did not run): {listed}"
+
+
+# ----------------------------------------------------------------------------- runs with overrides
+
+
+def base_summary(name: str) -> tuple[str, dict] | None:
+    """(base profile, its summary) for a results name with overrides (``quick-block5`` -> the
+    profile ``quick``'s figures/quick/summary.json), None for a profile's own run or when the base
+    profile has no summary.json."""
+    base = name.split("-")[0]
+    if base == name:
+        return None
+    path = results.output_root() / "figures" / base / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        return base, schema.with_current_keys(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def _decided(summary: dict) -> dict:
+    """The verdicts and records of a summary: those stored by its last finished run
+    (``claims_stats``), else decided now."""
+    stored = summary.get("claims_stats")
+    if isinstance(stored, dict) and all(isinstance(stored.get(c), dict) for c in claims.CLAIMS):
+        return stored
+    return claims.claims_summary(summary)["stats"]
+
+
+def _verdict_cell(decided: dict, css: str = "") -> str:
+    v = decided.get("verdict", "not measured")
+    colour = VERDICT_COLOURS.get(v, "#1f2328")
+    line = headline(decided)
+    return (f"<td{css}><b style=\"color: {colour}\">{_esc(v)}</b>"
+            + (f"<br><small>{_esc(line)}</small>" if line else "") + "</td>")
+
+
+def comparison_html(summary: dict, base_name: str, base: dict, overrides: dict | None = None) -> str:
+    """The claims measured in a run with overrides beside the base profile's verdicts and core
+    checks (its summary.json); a verdict that differs is highlighted.  "" when the run measured no claim."""
+    mine, theirs = claims.claims_summary(summary)["stats"], _decided(base)
+    measured = [c for c in claims.CLAIMS if mine[c]["verdict"] != "not measured"]
+    if not measured:
+        return ""
+    changes = ", ".join(f"{k} = {v!r}" for k, v in sorted((overrides or {}).items()))
+    rows = ["<table class=\"compare\">",
+            "<colgroup><col style=\"width: 20%\"><col style=\"width: 40%\"><col style=\"width: 40%\"></colgroup>",
+            f"<tr><th>claim</th><th>this run ({_esc(changes) or 'overrides'})</th>"
+            f"<th>base profile <code>{_esc(base_name)}</code> (figures/{_esc(base_name)}/summary.json)</th></tr>"]
+    for c in measured:
+        other = theirs.get(c) or {"verdict": "not measured"}
+        changed = other.get("verdict") != mine[c]["verdict"]
+        css = " class=\"changed\"" if changed else ""
+        rows.append(f"<tr><td><a href=\"#{_esc(c)}\"><b>{_esc(c)}</b></a> {_esc(claims.CLAIMS[c][0])}</td>"
+                    f"{_verdict_cell(mine[c], css)}{_verdict_cell(other, css)}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- effective parameters
+
+
+def effective_parameters_html(profile: str, overrides: dict | None = None, extras: dict | None = None) -> str:
+    """A small box: the overrides highlighted (with the profile's own value), then every effective
+    profile field folded below.  ``overrides``: {field: value} that the run changed (non-profile
+    names such as ``checkpoint`` are shown as overrides too); ``extras``: other run parameters
+    shown plainly (``data_dir``).  Inline styles, so that it reads the same inside a notebook page."""
+    from . import profiles
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    fields = {k: v for k, v in overrides.items() if k in profiles.FIELD_NAMES}
+    try:
+        base = profiles.get_profile(profile).to_dict()
+        effective = profiles.get_profile(profile, **fields).to_dict()
+    except (KeyError, ValueError, TypeError) as err:
+        return f"<div class=\"params\"><b>Effective parameters</b>: profile <code>{_esc(profile)}</code> ({_esc(err)})</div>"
+    mark = ("background: #fff8c5; border: 1px solid #d4a72c; border-radius: 4px; padding: 0 0.3em; "
+            "font-weight: bold")
+    shown = []
+    for k, v in sorted(overrides.items()):
+        was = f" (profile: {base[k]!r})" if k in base else ""
+        shown.append(f"<span class=\"override\" style=\"{mark}\">{_esc(k)} = {_esc(repr(results.portable_paths(v)))}"
+                     f"</span>{_esc(was)}")
+    head = (f"<b>Effective parameters</b>: profile <code>{_esc(profile)}</code>, "
+            + ("overrides: " + " · ".join(shown) if shown else "no overrides"))
+    if extras:
+        head += "; " + ", ".join(f"{_esc(k)} = <code>{_esc(repr(results.portable_paths(v)))}</code>"
+                                 for k, v in sorted(extras.items()))
+    items = "".join(f"<li>" + (f"<span class=\"override\" style=\"{mark}\">" if k in overrides else "<span>")
+                    + f"{_esc(k)} = {_esc(repr(v))}</span></li>" for k, v in effective.items() if k != "name")
+    return (f"<div class=\"params\" style=\"border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 0.8em; "
+            f"background: #f6f8fa; font-size: 0.9em; margin: 1em 0\">{head}"
+            f"<details><summary>all {len(effective) - 1} profile fields</summary>"
+            f"<ul class=\"all\" style=\"columns: 16em; list-style: none; padding: 0; margin: 0.5em 0 0 0\">{items}</ul>"
+            f"</details></div>")
+
+
+def _papermill_parameters_box(nb) -> str | None:
+    """The effective-parameters box of an executed notebook, from the parameters papermill injected."""
+    from . import profiles
+
+    params = (nb.metadata.get("papermill") or {}).get("parameters")
+    if not isinstance(params, dict) or not params.get("profile"):
+        return None
+    overrides = {k: v for k, v in params.items() if k not in ("profile", "data_dir", "force") and v is not None}
+    extras = {k: params[k] for k in ("data_dir", "force") if params.get(k) not in (None, False)}
+    return effective_parameters_html(str(params["profile"]), overrides, extras)
 
 
 def notebooks_html(name: str) -> str:
@@ -699,22 +894,84 @@ def figures_by_claim(pngs: list[Path]) -> list[tuple[str, list[Path]]]:
     return groups
 
 
+_LOOK_FOR = "What to look for"
+_FIGURE_NAME = re.compile(r"""["'](\d\d_[A-Za-z0-9_]+)["']""")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
+def figure_captions(notebooks: Sequence[Path]) -> dict[str, str]:
+    """{figure name: its "What to look for" paragraph} from the notebooks: the Markdown cell that
+    starts with it describes the figures whose names ("NN_name") the code cells above it, since
+    the previous such paragraph, mention (``results.save_figure(fig, P, "03_node_token_map")``)."""
+    import nbformat
+
+    found: dict[str, str] = {}
+    for path in notebooks:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:                  # noqa: BLE001 - a notebook that cannot be read gives no captions
+            continue
+        pending: list[str] = []
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                pending += [n for n in _FIGURE_NAME.findall(cell.source) if n not in pending]
+            elif cell.cell_type == "markdown" and _LOOK_FOR in cell.source:
+                paragraph = " ".join(cell.source.split())
+                for name in pending:
+                    found.setdefault(name, paragraph)
+                pending = []
+    return found
+
+
+def look_for_sentence(paragraph: str) -> str:
+    """The sentence of a "What to look for" paragraph that says what the claim predicts (the first
+    naming a claim "Cn", else the first sentence), without Markdown emphasis."""
+    text = re.sub(r"\*\*?What to look for\.?\*\*?\s*", "", paragraph).replace("**", "").replace("`", "")
+    sentences = [x.strip() for x in _SENTENCE_END.split(text) if x.strip()]
+    if not sentences:
+        return ""
+    claim = next((x for x in sentences if re.search(r"\bC[1-6]\b", x)), None)
+    return claim or sentences[0]
+
+
+def look_for_paragraph(paragraph: str) -> str:
+    """The whole paragraph without its "What to look for." lead and Markdown emphasis."""
+    return re.sub(r"\*\*?What to look for\.?\*\*?\s*", "", paragraph).replace("**", "").replace("`", "")
+
+
+def _caption_sources(name: str) -> list[Path]:
+    """The executed notebooks of the run (they hold the paragraphs as they ran), else the repository's."""
+    out_dir = reports_dir(name)
+    executed = [out_dir / f"{s}.ipynb" for s in _notebook_stems(out_dir) if (out_dir / f"{s}.ipynb").is_file()]
+    return executed or sorted((results.repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
 def figures_html(name: str, start: Path) -> str:
+    """The gallery: uniform thumbnails grouped by claim, each opening the full-size figure and
+    captioned with the sentence of its "What to look for" paragraph that names the claim (the
+    whole paragraph unfolds below it); then the tables and summary.json."""
     fig_dir = results.figures_dir(name)
     pngs = sorted(fig_dir.glob("*.png"))
     csvs = sorted(fig_dir.glob("*.csv"))
+    captions = figure_captions(_caption_sources(name)) if pngs else {}
     parts = []
     if pngs:
         for heading, group in figures_by_claim(pngs):
             parts.append(f"<h3>{_esc(heading)}</h3>")
-            parts.append("<div class=\"thumbs\">")
+            parts.append("<div class=\"gallery\">")
             for p in group:
                 href = _href(p, start)
-                size = png_size(p)
-                wide = " class=\"wide\"" if size and size[0] > 2 * size[1] else ""
-                parts.append(f"<figure{wide}><a href=\"{href}\" title=\"open full size\"><img src=\"{href}\" "
-                             f"alt=\"{_esc(p.stem)}\" loading=\"lazy\"></a>"
-                             f"<figcaption>{_esc(p.name)}</figcaption></figure>")
+                paragraph = captions.get(p.stem, "")
+                sentence = look_for_sentence(paragraph) if paragraph else ""
+                caption = f"<span class=\"file\">{_esc(p.name)}</span>"
+                if sentence:
+                    caption += _esc(sentence)
+                    if len(paragraph) > len(sentence) + 40:
+                        caption += (f"<details><summary>what to look for</summary>"
+                                    f"{_esc(look_for_paragraph(paragraph))}</details>")
+                parts.append(f"<figure><a class=\"thumb\" href=\"{href}\" title=\"open {_esc(p.name)} full size\">"
+                             f"<img src=\"{href}\" alt=\"{_esc(p.stem)}\" loading=\"lazy\"></a>"
+                             f"<figcaption>{caption}</figcaption></figure>")
             parts.append("</div>")
     else:
         parts.append("<p>No figures yet.</p>")
@@ -747,6 +1004,17 @@ def index_html(name: str, run_id: str | None = None) -> str:
     overrides_text = (" with overrides <code>" + _esc(", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items())))
                       + "</code>") if isinstance(overrides, dict) and overrides else ""
     method = results.repo_root() / "docs" / "method.md"
+    profile = str(summary.get("profile") or name).split("-")[0]      # a summary may carry the results name
+    base = base_summary(name)
+    compare = comparison_html(current, base[0], base[1], overrides if isinstance(overrides, dict) else {}) \
+        if base is not None else ""
+    if compare:
+        compare = (f"<h2>Measured in this run, beside the profile <code>{_esc(base[0])}</code></h2>\n" + compare +
+                   f"<p class=\"stale\">Highlighted: a verdict that differs from the base profile's. The base "
+                   f"numbers are those of figures/{_esc(base[0])}/summary.json as its last run left them.</p>")
+    elif name != profile:
+        compare = (f"<p class=\"stale\">No base numbers to compare with: figures/{_esc(profile)}/summary.json "
+                   f"is absent, or this run measured no claim.</p>")
     return "\n".join([
         "<!DOCTYPE html>",
         "<html lang=\"en\">",
@@ -758,11 +1026,13 @@ def index_html(name: str, run_id: str | None = None) -> str:
         "<body>",
         f"<h1>{_esc(title)}</h1>",
         f"<p>Companion to <i>Single-Nodal Spontaneous Symmetry Breaking in NLP Models</i> (arXiv 2601.20582). "
-        f"Profile <code>{_esc(results.profile_name(summary.get('profile') or name.split('-')[0]))}</code>{overrides_text}; "
-        f"definitions in <a href=\"{_href(method, out_dir)}\">docs/method.md</a>, "
+        f"Profile <code>{_esc(profile)}</code>{overrides_text}; "
+        f"definitions in {_method_link(method, out_dir)}, "
         f"verdict rules in <code>lib/ssb/claims.py</code>.</p>",
+        effective_parameters_html(profile, overrides if isinstance(overrides, dict) else {}),
+        compare,
         "<h2>Claims</h2>",
-        summary_note + claims_html(current, sections=claim_sections(out_dir), out_dir=out_dir),
+        summary_note + claims_html(current, sections=claim_sections(out_dir), out_dir=out_dir, fold_unmeasured=True),
         "<h2>Notebook reports</h2>",
         notebooks_html(name),
         "<h2>Figures</h2>",
@@ -773,11 +1043,20 @@ def index_html(name: str, run_id: str | None = None) -> str:
     ])
 
 
+def _method_link(method: Path, out_dir: Path) -> str:
+    """docs/method.md linked relatively when it lies under the output root with the reports (the
+    usual layout); else named only, as a link would lead through this machine's folders."""
+    root = results.output_root().resolve()
+    if method.resolve().is_relative_to(root):
+        return f"<a href=\"{_href(method, out_dir)}\">docs/method.md</a>"
+    return "<code>docs/method.md</code> (in the repository)"
+
+
 def write_index(name: str, run_id: str | None = None) -> Path:
     """Write reports/<name>/index.html (atomically) and return its path."""
     path = reports_dir(name) / INDEX_PAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, index_html(name, run_id))
+    atomic.write_text(path, results.portable_text(index_html(name, run_id)))
     return path
 
 

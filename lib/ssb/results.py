@@ -311,7 +311,7 @@ def update_summary(profile, section: str, values: Any) -> dict:
         if values.section != section:
             raise ValueError(f"a schema.{type(values).__name__} is the section {values.section!r}, not {section!r}")
         values = values.as_dict()
-    values = to_jsonable(values)
+    values = portable_paths(to_jsonable(values))
     if isinstance(values, dict):
         values[STAMP_KEY] = {"run_id": current_run_id(), "results_name": results_name(profile),
                              "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -320,7 +320,7 @@ def update_summary(profile, section: str, values: Any) -> dict:
     with atomic.locked(path):                           # read-modify-write: no concurrent update is lost
         summary = _read_summary_file(path)
         summary["profile"] = profile_name(profile)
-        summary["overrides"] = to_jsonable(_recorded_overrides(profile))
+        summary["overrides"] = portable_paths(to_jsonable(_recorded_overrides(profile)))
         summary[section] = values
         atomic.write_json(path, summary)
     return load_summary(profile) if staged is not None else summary
@@ -337,6 +337,92 @@ def _recorded_overrides(profile) -> dict[str, Any]:
         except json.JSONDecodeError:
             pass
     return dict(sorted(found.items()))
+
+
+# ----------------------------------------------------------------------------- portable paths
+#
+# Nothing a run writes for a reader (summary.json, claims.md, the reports) names a folder of the
+# machine it ran on: a path under the data directory is written ``$SSB_DATA_DIR/...``, one under
+# the output root or the repository relative to it (``figures/quick/x.png``, ``lib/ssb/x.py``),
+# one in the virtual environment ``.venv/...``, one under the home directory ``~/...``.  A path
+# under none of these stays as it is (it has no portable spelling).
+DATA_DIR_TOKEN = "$SSB_DATA_DIR"
+
+
+def _portable_roots() -> list[tuple[str, str]]:
+    """[(absolute root, its portable spelling)], the longest root first; each root both as given
+    and with its symbolic links resolved."""
+    import sys
+
+    pairs: list[tuple[str | None, str]] = []
+    data = os.environ.get("SSB_DATA_DIR", "").strip()
+    if data:
+        pairs.append((os.path.expanduser(data), DATA_DIR_TOKEN))
+    pairs += [(str(output_root()), ""), (str(repo_root()), ""), (sys.prefix, ".venv"),
+              (os.path.expanduser("~"), "~")]
+    roots: dict[str, str] = {}
+    for root, token in pairs:
+        if not root or not os.path.isabs(root):
+            continue
+        for spelling in (os.path.normpath(os.path.abspath(root)), os.path.realpath(root)):
+            if spelling != os.sep:
+                roots.setdefault(spelling, token)
+    return sorted(roots.items(), key=lambda item: -len(item[0]))
+
+
+def _join(token: str, rest: str) -> str:
+    rest = rest.lstrip("/")
+    if not token:
+        return rest or "."
+    return f"{token}/{rest}" if rest else token
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` without this machine's folders: ``$SSB_DATA_DIR/fewrel/val_wiki.json``,
+    ``figures/quick/summary.json`` (relative to the output root or the repository),
+    ``.venv/...``, ``~/...``; a relative path, or an absolute one under none of these, unchanged.
+    This is what ``ssb.session.start`` should record as ``inputs`` (``update_summary`` applies it
+    to every path-like string anyway)."""
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    normal = os.path.normpath(text)
+    for root, token in _portable_roots():
+        if normal == root or normal.startswith(root + os.sep):
+            return _join(token, normal[len(root):])
+    return text
+
+
+def portable_paths(obj: Any) -> Any:
+    """``obj`` (plain JSON values) with every string that is an absolute path made portable
+    (``portable_path``)."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and "\n" not in obj:
+        return portable_path(obj)
+    return obj
+
+
+def portable_text(text: str) -> str:
+    """Free text (printed lines, tracebacks, HTML) with every occurrence of this machine's folders
+    replaced as in ``portable_path``."""
+    if not text or "/" not in text:
+        return text
+    roots = [(root, token) for root, token in _portable_roots() if root in text]
+    if not roots:
+        return text
+    parts = _ANSI.split(text)                  # colour codes of tracebacks kept, the text between them changed
+    for i in range(0, len(parts), 2):
+        for root, token in roots:
+            if root in parts[i]:
+                parts[i] = re.sub(r"(?<![\w.~$/-])" + re.escape(root) + r"(?=/|(?![\w.-]))(/?)",
+                                  lambda m, t=token: (t + "/" if t else "") if m.group(1) else (t or "."), parts[i])
+    return "".join(parts)
+
+
+_ANSI = re.compile(r"(\x1b\[[0-9;]*[A-Za-z])")
 
 
 def strip_timings(obj: Any) -> Any:

@@ -31,6 +31,10 @@ Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the reposito
 ``figures/<profile>/``.  All notebooks of one invocation share a run id (``results.run_context``)
 that stamps the summary sections they write; the index shows only that run's values.
 
+While a notebook runs, a line at least every 15 s names it, the time since it started and the
+cell it is executing with the Markdown heading above it (``Heartbeat``; ``$SSB_HEARTBEAT_S``
+sets the interval, 0 turns it off).
+
 The first failing notebook stops the run: ``FAILED: NN_name (see reports/<profile>/NN_name.html)``
 and exit status 1.  Bad options exit with status 2 before anything runs.
 
@@ -44,12 +48,14 @@ for this process only; the user's Jupyter configuration is never touched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import importlib.util
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -385,6 +391,126 @@ def prepare_environment() -> None:
         os.environ["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
 
 
+# ----------------------------------------------------------------------------- heartbeat
+
+# While a notebook runs, a line at least this often (seconds): the notebook, the time since it
+# started and the cell it is executing (``Heartbeat``).  ``$SSB_HEARTBEAT_S`` changes it; 0 turns it off.
+HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_ENV = "SSB_HEARTBEAT_S"
+HEARTBEAT_ENGINE = "ssb-heartbeat"
+
+
+def heartbeat_interval() -> float:
+    """``$SSB_HEARTBEAT_S`` (seconds, 0 = off), else ``HEARTBEAT_SECONDS``."""
+    text = os.environ.get(HEARTBEAT_ENV, "").strip()
+    try:
+        return max(0.0, float(text)) if text else HEARTBEAT_SECONDS
+    except ValueError:
+        return HEARTBEAT_SECONDS
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class Heartbeat:
+    """Progress of one notebook's execution, printed from a daemon thread every ``interval``
+    seconds: ``... 03_nodes_pretrain: 2 min 05 s, cell 12 of 40 ("Permutation null")``, the
+    cell counted among the code cells, the quoted text the last Markdown heading above it.
+    Papermill's engine reports each cell as it starts (``_HeartbeatEngine``)."""
+
+    def __init__(self, stem: str, interval: float = HEARTBEAT_SECONDS, stream=None):
+        self.stem, self.interval, self.stream = stem, float(interval), stream
+        self.start = time.monotonic()
+        self.cell: int | None = None           # 1-based among the code cells
+        self.cells: int | None = None
+        self.section = ""
+        self.printed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def cell_started(self, nb, cell_index: int | None) -> None:
+        """The engine starts cell ``cell_index`` (of all cells) of ``nb``."""
+        if cell_index is None:
+            return
+        code = [i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
+        self.cells = len(code)
+        self.cell = sum(1 for i in code if i <= cell_index)
+        self.section = ""
+        for cell in reversed(nb.cells[:cell_index]):
+            if cell.get("cell_type") != "markdown":
+                continue
+            headings = [line.lstrip("#").strip() for line in str(cell.get("source", "")).splitlines()
+                        if line.startswith("#")]
+            if headings:
+                self.section = headings[-1]
+                break
+
+    def line(self) -> str:
+        where = "starting the kernel" if self.cell is None else f"cell {self.cell} of {self.cells}"
+        if self.section:
+            where += f' ("{self.section}")'
+        return f"    ... {self.stem}: {_duration(time.monotonic() - self.start)}, {where}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            print(("\n" if not self.printed else "") + self.line(), file=self.stream or sys.stdout, flush=True)
+            self.printed += 1
+
+    def __enter__(self):
+        global _HEARTBEAT
+        _HEARTBEAT = self
+        if self.interval > 0:
+            self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.stem}", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        global _HEARTBEAT
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if _HEARTBEAT is self:
+            _HEARTBEAT = None
+        return False
+
+
+_HEARTBEAT: Heartbeat | None = None
+
+
+def _heartbeat_engine():
+    """Papermill's nbclient engine, telling the running ``Heartbeat`` (if any) each cell it starts
+    (registered as ``HEARTBEAT_ENGINE``)."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class _HeartbeatEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            cell_start = nb_man.cell_start
+
+            def reporting_cell_start(cell, cell_index=None, **kw):
+                beat = _HEARTBEAT
+                if beat is not None:
+                    try:
+                        beat.cell_started(nb_man.nb, cell_index)
+                    except Exception:      # noqa: BLE001 - progress must never break a run
+                        pass
+                return cell_start(cell, cell_index, **kw)
+
+            nb_man.cell_start = reporting_cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(HEARTBEAT_ENGINE, _HeartbeatEngine)
+    return HEARTBEAT_ENGINE
+
+
 # ----------------------------------------------------------------------------- execution
 
 
@@ -417,7 +543,7 @@ def _kernel_did_not_start(error: BaseException | None, target: Path, written: bo
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: str,
-                     cwd: Path) -> tuple[BaseException | None, bool]:
+                     cwd: Path, heartbeat: Heartbeat | None = None) -> tuple[BaseException | None, bool]:
     """Run ``source`` into ``target`` (atomically).  Returns (error or None, whether ``target``
     was written by this run).
 
@@ -425,7 +551,13 @@ def execute_notebook(source: Path, target: Path, parameters: dict, kernel_name: 
     traceback into the output notebook, which is kept; when papermill wrote nothing (unreadable
     input, no kernel), ``target`` is left as it was and the second value is False.  A kernel
     that dies while starting, before any cell ran, is started again (``KERNEL_STARTS``), with a
-    line saying so."""
+    line saying so.  ``heartbeat``: prints the progress while the notebook runs (``Heartbeat``)."""
+    with heartbeat if heartbeat is not None else contextlib.nullcontext():
+        return _execute_with_retries(source, target, parameters, kernel_name, cwd)
+
+
+def _execute_with_retries(source: Path, target: Path, parameters: dict, kernel_name: str,
+                          cwd: Path) -> tuple[BaseException | None, bool]:
     for start in range(1, KERNEL_STARTS):
         error, written = _execute_once(source, target, parameters, kernel_name, cwd)
         if not _kernel_did_not_start(error, target, written):
@@ -447,6 +579,7 @@ def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str
             try:
                 papermill.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name=kernel_name,
                                            progress_bar=False, log_output=False, cwd=str(cwd),
+                                           engine_name=_heartbeat_engine(),
                                            extra_arguments=list(KERNEL_ARGUMENTS))
             except Exception as err:       # noqa: BLE001 - any failure is reported, not raised
                 error = err
@@ -456,6 +589,15 @@ def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str
     except Exception as err:               # noqa: BLE001
         error = error or err
     return error, written
+
+
+def _make_portable(executed: Path) -> None:
+    """The executed copy without this machine's folders (``report.make_portable_file``); a notebook
+    that cannot be read is left as papermill wrote it."""
+    try:
+        report.make_portable_file(executed)
+    except Exception as err:               # noqa: BLE001 - the report matters more than its paths
+        print(f"    (paths left as they are in {executed.name}: {_short_error(err)})", flush=True)
 
 
 def render_html(executed: Path, target: Path, exporter=None) -> None:
@@ -516,7 +658,7 @@ def _write_timings(plan: Plan, timings: dict) -> None:
     """This run's entries merged into timings.json under its lock (another run's entries are kept)."""
     path = report.reports_dir(plan.results_name) / "timings.json"
     with atomic.locked(path):
-        atomic.write_json(path, {**report.load_timings(plan.results_name), **timings})
+        atomic.write_json(path, results.portable_paths({**report.load_timings(plan.results_name), **timings}))
 
 
 def failure_page(reports_dir: Path, stem: str) -> Path:
@@ -559,8 +701,11 @@ def _run(plan: Plan, kernel_name: str) -> int:
         start = time.perf_counter()
         os.environ[results.STAGING_ENV] = str(staged)
         try:
+            heartbeat = Heartbeat(stem, heartbeat_interval())
             error, written = execute_notebook(source, attempt, parameters_for(source, plan.parameters), kernel_name,
-                                              plan.notebooks_dir)
+                                              plan.notebooks_dir, heartbeat)
+            if heartbeat.printed:                       # the outcome on its own line, after the progress lines
+                print(f"[{i}/{total}] {stem}", end="", flush=True)
             if getattr(error, "ename", None) == "KeyboardInterrupt":    # the kernel got the Ctrl-C first
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -579,6 +724,7 @@ def _run(plan: Plan, kernel_name: str) -> int:
                          "parameters": plan.parameters}
         if error is None:
             results.commit_staged(plan.results_name, staged)
+            _make_portable(attempt)
             os.replace(attempt, executed)
             for leftover in (failed, failure_page(reports_dir, stem), report.full_page(failure_page(reports_dir, stem))):
                 leftover.unlink(missing_ok=True)
@@ -590,6 +736,7 @@ def _run(plan: Plan, kernel_name: str) -> int:
         results.discard_staged(staged)
         page = failure_page(reports_dir, stem)
         if written:
+            _make_portable(attempt)
             os.replace(attempt, failed)
             render_html(failed, page, exporter)          # a failure is always rendered, to be readable
         else:                                            # nothing executed: the error itself is the report
@@ -631,6 +778,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           results.output_root() / "runs" / plan.profile):
             check_writable(directory)
         kernel_name = kernel_name_for_this_python()
+        if plan.parameters.get("data_dir"):     # what the run writes spells it $SSB_DATA_DIR (results.portable_path)
+            os.environ["SSB_DATA_DIR"] = plan.parameters["data_dir"]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
