@@ -37,6 +37,8 @@ often.  Node-specificity gets independent random recognised sets.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +175,7 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
                                          backbone_gate=passed)
     cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=n_boot,
                                            untrained=None if ctrl is None else (head_u, ctrl, res_u),
+                                           shuffled=_shuffled(world, main, seed, epochs, profile),
                                            backbone_gate=passed)["stats"]
     table = hull.hull_table(head, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
     hull_st, _ = hull.hull_claim_stats(head, table, main.z_test[1], main.y_test, res.full.predictions[0],
@@ -186,15 +189,34 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
 
 def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Probe], seed: int, profile,
                         n_permutations: int, epochs: int) -> dict[str, tuple[list, list]]:
-    """C2's records of a checkpoint against its random-init controls (``claim_stats``'s
-    ``untrained_controls`` path; no backbone gate, as for any checkpoint).  C4 and C5 compare
-    with one untrained backbone only, which a checkpoint does not have: left out here."""
-    res_controls = [recognition.nodal_analysis(_head(world, c, seed, epochs), c, 1, profile) for c in controls]
+    """C2's, C4's and C5's records of a checkpoint against its random-init controls (the
+    ``untrained_controls`` paths of ``claim_stats``, ``crossover_experiment`` and
+    ``hull_claim_stats``; no backbone gate, as for any checkpoint)."""
+    heads_c = [_head(world, c, seed, epochs) for c in controls]
+    res_controls = [recognition.nodal_analysis(h, c, 1, profile) for h, c in zip(heads_c, controls)]
     node_st, _ = recognition.claim_stats(res, untrained_controls=res_controls, n_permutations=n_permutations,
                                          seed=seed)
+    cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=300,
+                                           untrained_controls=list(zip(heads_c, controls, res_controls)),
+                                           shuffled=_shuffled(world, main, seed, epochs, profile))["stats"]
+    table = hull.hull_table(head, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
+    hull_st, _ = hull.hull_claim_stats(head, table, main.z_test[1], main.y_test, res.full.predictions[0],
+                                       main.y_train, profile, n_classes=world.n_classes, n_random_heads=2,
+                                       untrained_controls=[(h, c.z_test[1], r.singles)
+                                                           for h, c, r in zip(heads_c, controls, res_controls)])
     summary = {"finetune": {"checkpoint": "/a/checkpoint"}, "inputs": {"checkpoint": "/a/checkpoint"},
-               "nodes_finetune": {"stats": node_st}}
-    return {"C2": claims.rule(summary, "C2")}
+               "nodes_finetune": {"stats": node_st}, "crossover": {"stats": cross}, "hull": {"stats": hull_st}}
+    return {c: claims.rule(summary, c) for c in ("C2", "C4", "C5")}
+
+
+def _shuffled(world: World, main: Probe, seed: int, epochs: int, profile) -> tuple:
+    """C4's shuffled-label head on the main node vectors, as ``crossover.shuffled_label_control``
+    builds it (here with the study's own head trainer)."""
+    rng = np.random.default_rng([seed, 11])
+    shuffled = dataclasses.replace(main, y_train=rng.permutation(np.asarray(main.y_train)),
+                                   checkpoint_fp=f"{main.checkpoint_fp}-shuffled-labels")
+    head = _head(world, shuffled, seed, epochs)
+    return head, shuffled, recognition.nodal_analysis(head, shuffled, 1, profile)
 
 
 def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence: int = 10) -> dict:
