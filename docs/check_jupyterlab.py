@@ -25,61 +25,23 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from devtools import Page as DevToolsPage, free_port, wait_for  # noqa: E402  (docs/devtools.py)
 from ssb.notebooks_meta import INSTALL_COMMAND, KERNEL_DISPLAY_NAME, KERNEL_NAME  # noqa: E402
 
 PROGRESS_CELL = "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='widget-check'):\n    pass"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float) -> bytes:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            if time.time() > deadline:
-                raise TimeoutError(f"no answer from {url} within {seconds:.0f} s") from None
-            time.sleep(0.5)
-
-
-class Page:
-    """The minimum of the Chrome DevTools protocol: evaluate JavaScript, send keys, screenshot."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result.get("result", {}).get("value")
+class Page(DevToolsPage):
+    """A DevTools page that also sends keys and waits for JupyterLab."""
 
     def key(self, key: str, code: str, key_code: int, modifiers: int = 0) -> None:
         for kind in ("rawKeyDown", "keyUp"):

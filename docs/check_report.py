@@ -24,14 +24,15 @@ import argparse
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from devtools import Page as DevToolsPage, free_port, wait_for  # noqa: E402  (docs/devtools.py)
 
 # Measured in the page: what overflows, what failed to load, every link.
 PROBE = r"""
@@ -68,48 +69,8 @@ EAGER = """
 LOADED = "Array.from(document.images).every(i => i.complete) && document.readyState === 'complete'"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float) -> bytes:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            if time.time() > deadline:
-                raise TimeoutError(f"no answer from {url} within {seconds:.0f} s") from None
-            time.sleep(0.3)
-
-
-class Page:
-    """The minimum of the Chrome DevTools protocol: call a method, evaluate JavaScript."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
-        return result.get("result", {}).get("value")
+class Page(DevToolsPage):
+    """A DevTools page that also waits for a JavaScript condition."""
 
     def wait(self, expression: str, seconds: float) -> bool:
         deadline = time.time() + seconds
@@ -225,7 +186,7 @@ def main(argv=None) -> int:
             print(f"Chromium did not answer: {err}", file=sys.stderr)
             return 2
         ws = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
-        page = Page(ws)
+        page = Page(ws, strict=True)
         page.call("Page.enable")
         for path in pages:
             label = path.parent.name if path.name == "index.html" else f"{path.parent.name}-{path.stem}"

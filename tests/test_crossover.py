@@ -254,29 +254,45 @@ def test_kappa_check_uses_the_largest_n_with_enough_sets():
     assert below["passed"] is False
 
 
-def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
+N_HEADS, D_HEAD, N_CLASSES = 3, 4, 6
+
+
+def synthetic_head(seed: int, tag: str):
+    """(rng, profile, probe, head, res): a 1-FC head on node vectors where node y % D carries
+    label y (3 heads x 4 nodes, 6 labels, 600 training and 300 test items)."""
     from ssb import heads, recognition
     from ssb.node_vectors import Probe
     from ssb.profiles import get_profile
-    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    rng = np.random.default_rng(0)
-    n_heads, d_head, n_classes = 3, 4, 6
+    rng = np.random.default_rng(seed)
 
     def draw(m):
-        y = rng.integers(0, n_classes, m)
-        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
-        z[np.arange(m), y % (n_heads * d_head)] += 2.0
+        y = rng.integers(0, N_CLASSES, m)
+        z = rng.normal(0, 0.3, (m, N_HEADS * D_HEAD)).astype(np.float32)
+        z[np.arange(m), y % (N_HEADS * D_HEAD)] += 2.0
         return z, y
     (ztr, ytr), (zte, yte) = draw(600), draw(300)
-    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, [f"l{i}" for i in range(n_classes)], n_heads, d_head,
-                  checkpoint_fp="synthetic-crossover")
+    probe = Probe({6: ztr}, ytr, {6: zte}, yte, N_CLASSES, [f"l{i}" for i in range(N_CLASSES)], N_HEADS, D_HEAD,
+                  checkpoint_fp=tag)
     profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
     head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = recognition.nodal_analysis(head, probe, 6, profile)
+    return rng, profile, probe, head, recognition.nodal_analysis(head, probe, 6, profile)
+
+
+def noise_like(rng, probe, tag: str):
+    """A probe on the same labels whose node vectors carry no information (an untrained control)."""
+    from ssb.node_vectors import Probe
+    return Probe({6: rng.normal(0, 0.3, probe.z_train[6].shape).astype(np.float32)}, probe.y_train,
+                 {6: rng.normal(0, 0.3, probe.z_test[6].shape).astype(np.float32)}, probe.y_test, N_CLASSES,
+                 probe.label_names, N_HEADS, D_HEAD, checkpoint_fp=tag)
+
+
+def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
+    from ssb import heads, recognition
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    rng, profile, probe, head, res = synthetic_head(0, "synthetic-crossover")
+    n_heads, d_head = N_HEADS, D_HEAD
     # the untrained control: the same test items, node vectors without information
-    noise = Probe({6: rng.normal(0, 0.3, ztr.shape).astype(np.float32)}, ytr,
-                  {6: rng.normal(0, 0.3, zte.shape).astype(np.float32)}, yte, n_classes,
-                  [f"l{i}" for i in range(n_classes)], n_heads, d_head, checkpoint_fp="synthetic-crossover-noise")
+    noise = noise_like(rng, probe, "synthetic-crossover-noise")
     head0 = heads.fit_head(profile, noise, 6, layers=1, progress=False)
     res0 = recognition.nodal_analysis(head0, noise, 6, profile)
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained=(head0, noise, res0),
@@ -337,28 +353,11 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
     (stats.beyond_controls); a control population that contains the checkpoint itself cannot
     put it beyond (the difference is inside the controls' spread)."""
     from ssb import heads, recognition
-    from ssb.node_vectors import Probe
-    from ssb.profiles import get_profile
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    rng = np.random.default_rng(1)
-    n_heads, d_head, n_classes = 3, 4, 6
-    names = [f"l{i}" for i in range(n_classes)]
-
-    def draw(m):
-        y = rng.integers(0, n_classes, m)
-        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
-        z[np.arange(m), y % (n_heads * d_head)] += 2.0
-        return z, y
-    (ztr, ytr), (zte, yte) = draw(600), draw(300)
-    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
-    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, names, n_heads, d_head, checkpoint_fp="pop-trained")
-    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = recognition.nodal_analysis(head, probe, 6, profile)
+    rng, profile, probe, head, res = synthetic_head(1, "pop-trained")
     controls = []
     for k in range(3):
-        noise = Probe({6: rng.normal(0, 0.3, ztr.shape).astype(np.float32)}, ytr,
-                      {6: rng.normal(0, 0.3, zte.shape).astype(np.float32)}, yte, n_classes, names, n_heads, d_head,
-                      checkpoint_fp=f"pop-noise-{k}")
+        noise = noise_like(rng, probe, f"pop-noise-{k}")
         h = heads.fit_head(profile, noise, 6, layers=1, progress=False)
         controls.append((h, noise, recognition.nodal_analysis(h, noise, 6, profile)))
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained_controls=controls)
@@ -383,24 +382,9 @@ def test_the_shuffled_label_head_is_c4s_second_null(tmp_path, monkeypatch):
     """shuffled_label_control: a head on the same node vectors with shuffled training labels; the
     *_beyond_shuffled checks compare the trained head's dip and kappa_R with it, paired, and a
     head compared with itself is never beyond it."""
-    from ssb import heads, recognition
-    from ssb.node_vectors import Probe
-    from ssb.profiles import get_profile
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    rng = np.random.default_rng(2)
-    n_heads, d_head, n_classes = 3, 4, 6
-
-    def draw(m):
-        y = rng.integers(0, n_classes, m)
-        z = rng.normal(0, 0.3, (m, n_heads * d_head)).astype(np.float32)
-        z[np.arange(m), y % (n_heads * d_head)] += 2.0
-        return z, y
-    (ztr, ytr), (zte, yte) = draw(600), draw(300)
-    probe = Probe({6: ztr}, ytr, {6: zte}, yte, n_classes, [f"l{i}" for i in range(n_classes)], n_heads, d_head,
-                  checkpoint_fp="shuffle-test")
-    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
-    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = recognition.nodal_analysis(head, probe, 6, profile)
+    _, profile, probe, head, res = synthetic_head(2, "shuffle-test")
+    ytr, yte = probe.y_train, probe.y_test
     shuffled = crossover.shuffled_label_control(profile, probe, 6, layers=1)
     assert sorted(shuffled[1].y_train) == sorted(ytr) and not np.array_equal(shuffled[1].y_train, ytr)
     assert np.array_equal(shuffled[1].y_test, yte)                       # the same test items
