@@ -1,4 +1,4 @@
-"""The verdict rules (ssb.claims) on hand-made summaries in the verdict schema (common.md);
+"""The verdict rules (ssb.claims) on hand-made summaries in the verdict schema (docs/method.md, "Verdicts");
 the rows a reader sees of them are tested in test_report.py."""
 from __future__ import annotations
 

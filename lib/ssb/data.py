@@ -36,8 +36,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ssb.atomic import atomic_path
-from ssb.results import repo_root
+from .atomic import atomic_path
+from .results import repo_root
 
 __all__ = [
     "DataError",

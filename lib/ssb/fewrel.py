@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ssb.data import DataError, fewrel_path, load_fewrel, load_relation_names
+from .data import DataError, fewrel_path, load_fewrel, load_relation_names
 
 __all__ = ["FewRelSplit", "instance_text", "split_fewrel", "load_split", "encode_sentences", "HEAD_MARKER",
            "TAIL_MARKER"]

@@ -179,7 +179,7 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     z_train (``node_scales``; 1 for a node that is always 0), then folds the scale
     into the first layer: fc1.weight[:, k] <- fc1.weight[:, k] / s_k.  The returned head takes
     raw z and computes exactly the standardised head's function.  There is no centring, so
-    silencing node k (z_k = 0, i.e. zeroing column k of fc1, METHOD.md "Limited aperture") is
+    silencing node k (z_k = 0, i.e. zeroing column k of fc1, docs/method.md, "Nodes and the limited aperture") is
     z_k / s_k = 0 in the units the head was trained in: the limited aperture keeps its meaning.
 
     ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head

@@ -18,10 +18,14 @@ matplotlib style once.  Conventions the functions follow so that a figure can be
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+
+if TYPE_CHECKING:                      # the result type the node figures read (no import at run time)
+    from .recognition import NodalResult
 
 STYLE = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7, 4), "axes.grid": True, "grid.alpha": 0.3,
          "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 11, "axes.labelsize": 10,
@@ -193,7 +197,7 @@ def plot_confusion_clusters(clusters: list, matrix: np.ndarray, names):
 
 # --- 03 / 05: nodes and heads ----------------------------------------------------------
 
-def plot_recognized_histogram(res, what: str = "tokens"):
+def plot_recognized_histogram(res: NodalResult, what: str = "tokens"):
     """Histogram of |R| over single nodes, with |P| beside it; head values as ticks."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     s = res.singles
@@ -211,7 +215,7 @@ def plot_recognized_histogram(res, what: str = "tokens"):
     return fig
 
 
-def plot_diagonal_confidence(res, chance: float):
+def plot_diagonal_confidence(res: NodalResult, chance: float):
     """Distribution of the diagonal confidence of every (node, predicted label) pair."""
     dc = res.singles.diagonal_confidence()
     vals = dc[res.singles.predicted]
@@ -248,7 +252,7 @@ def _crop_note(shown: int, offered: int, what: str, by: str = "node") -> str:
     return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising {by} dropped" if dropped else "")
 
 
-def plot_node_label_map(res, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
+def plot_node_label_map(res: NodalResult, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
     """Single nodes (rows, grouped by head) x labels (columns): DC where recognised.  Of the
     offered ``labels`` only those recognised by at least one node are drawn (``nonempty_columns``:
     sorted so each node's labels sit together, at most ``max_columns``); the title notes how
@@ -278,7 +282,7 @@ def plot_node_label_map(res, labels: np.ndarray, names, title: str, max_columns:
     return fig
 
 
-def plot_head_label_map(res, names, title: str = "Heads x labels", max_columns: int = 80):
+def plot_head_label_map(res: NodalResult, names, title: str = "Heads x labels", max_columns: int = 80):
     """Heads (rows) x labels (columns): DC where the head recognises the label.  Only labels
     recognised by at least one head are drawn (full names, wrapped); the title says how many
     were dropped."""
