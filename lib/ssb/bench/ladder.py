@@ -460,6 +460,8 @@ def main(argv=None) -> None:
     if a.n_permutations < 20:
         ap.error("--n-permutations must be at least 20")
     profile = profiles.get_profile(a.profile)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()       # no "UNEXPECTED keys" tables: load_backbone checks the keys itself
     command = "python -m ssb.bench ladder" + "".join(f" --rung {r}" for r in a.rung)
     trends = run(profile, a.data_dir, extra, Path(a.out) if a.out else None, blocks, a.label_block, a.n_permutations,
                  a.max_new, command)
