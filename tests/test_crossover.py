@@ -335,7 +335,8 @@ def test_interval_overlays_draw():
     fig = plots.plot_crossover_panels({"across": curve}, 0.1, 0.1, "t")
     plots.plot_crossover_accuracy_bands(fig, {"across": band, "grown": band})
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "across: 95 % band" in labels and "grown" in labels             # a family not drawn yet is added
+    assert "shaded: 95 % paired-bootstrap band" in labels and "grown" in labels   # a family not drawn yet is added
+    assert not any(t.startswith("across") for t in labels)                  # a drawn family keeps its colour, no new line
     eff = pd.DataFrame({"n": [1, 2, 4], "U": [4, 8, 16], "U_observed": [3, 6, 12], "predicted": [2, 3, 4],
                         "recognized": [1, 2, 3], "eta": [0.25, 0.25, 0.19], "eta_observed": [0.3, 0.3, 0.25]})
     bands = eff.assign(eta_lo=eff["eta"] - 0.05, eta_hi=eff["eta"] + 0.05, U_below_C=[True, True, False])

@@ -94,16 +94,58 @@ def test_label_confusion_keys_full_names():
     plt.close(fig)
 
 
-def test_apt_gets_its_own_axis():
+def test_apt_and_accuracy_get_their_own_panels_from_zero():
+    """No second axis stretching noise into a trend: two panels, each y axis starting at 0."""
     fig = plots.plot_apt_by_block({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055})
     apt_ax, acc_ax = fig.axes[0], fig.axes[1]
-    assert apt_ax.get_shared_x_axes().joined(apt_ax, acc_ax)
-    assert apt_ax.get_ylim()[1] < 0.01 < acc_ax.get_ylim()[0]   # each axis spans its own scale
+    assert not apt_ax.get_shared_x_axes().joined(apt_ax, acc_ax)            # panels, not a twin axis
+    assert apt_ax.get_ylim()[0] == 0 and acc_ax.get_ylim()[0] == 0
     bands = pd.DataFrame({"block": [1, 2], "mean_apt": [0.003, 0.004], "mean_apt_lo": [0.002, 0.003],
                           "mean_apt_hi": [0.004, 0.005]})
     plots.plot_apt_block_bands(fig, bands, gated=[2])
     labels = [t.get_text() for t in apt_ax.get_legend().get_texts()]
-    assert any("accuracy" in t for t in labels) and any("APT" in t for t in labels)
+    assert any("interval" in t for t in labels) and any("constant predictor" in t for t in labels)
+    plt.close(fig)
+
+
+def test_a_figure_carries_its_check_and_a_not_testable_stamp():
+    """stamp_checks: the check's statistic, interval and pass rule on the figure, and a stamp
+    naming the gate that failed; none when every gate passed."""
+    check = {"name": "frequency", "value": -0.22, "ci": [-0.4, -0.1], "null": 0.0, "direction": "greater",
+             "passed": False}
+    table = pd.DataFrame({"train_count": [5, 50, 500], "apt": [0.1, 0.2, 0.3]})
+    fig = plots.plot_apt_vs_frequency(table, check=check, gate={"name": "probe", "passed": False})
+    texts = " | ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "-0.22 [-0.4, -0.1]; pass if > 0 ✗" in texts and "not testable" in texts and "probe not passed" in texts
+    plt.close(fig)
+    fig = plots.plot_apt_vs_frequency(table, check=dict(check, passed=True), gate={"name": "probe", "passed": True})
+    texts = " | ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "✓" in texts and "not testable" not in texts
+    plt.close(fig)
+    assert plots.check_line({"name": "x", "missing": True}) == "x: not measured ○"
+
+
+def test_crossover_panels_name_each_family_once_and_draw_kappa_A():
+    curve = pd.DataFrame({"n": [1, 2, 4], "accuracy_mean": [0.3, 0.2, 0.4], "accuracy_std": [0.01] * 3,
+                          "recognized_mean": [1.0] * 3, "recognized_std": [0.0] * 3, "union_individual_mean": [1.0] * 3,
+                          "predicted_mean": [2.0] * 3, "kappa_R_mean": [1.0, 1.2, 1.1], "kappa_R_std": [0.1] * 3,
+                          "kappa_A_mean": [0.5, 0.6, 0.7], "kappa_A_std": [0.1] * 3})
+    core = {"name": "cooperation_beyond_untrained", "value": 0.002, "ci": [-0.007, 0.011], "null": 0.0,
+            "direction": "greater", "passed": False}
+    stats = {"gates": {"probe": {"name": "probe", "passed": True}}, "checks": {"cooperation_beyond_untrained": core}}
+    fig = plots.plot_crossover_panels({"across": curve, "inside": curve, "grown": curve}, 0.1, 0.06, "labels",
+                                      stats=stats)
+    per_panel = [len(ax.get_legend().get_texts()) for ax in fig.axes]
+    assert max(per_panel) <= 3, per_panel                                     # was 9 on one panel
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["across", "inside", "grown"]
+    assert len(fig.axes[2].containers) == 6                                 # κ_R and κ_A per family, with bars
+    texts = " | ".join(t.get_text() for t in fig.axes[2].texts)
+    assert "0.002 [-0.007, 0.011]" in texts and "dip beyond untrained: not measured ○" in texts
+    assert "not testable" not in texts
+    plt.close(fig)
+    stats["gates"]["backbone"] = {"name": "backbone", "passed": False}
+    fig = plots.plot_crossover_panels({"across": curve}, 0.1, 0.06, "labels", stats=stats)
+    assert "backbone not passed" in " | ".join(t.get_text() for t in fig.axes[2].texts)
     plt.close(fig)
 
 
@@ -165,3 +207,13 @@ def test_aperture_demo_naive_equals_engine(dtype):
     assert (unsilenced != demo["naive"]).any()                        # zeroing changed the predictions
     with pytest.raises(ValueError, match="outside"):
         recognition.aperture_demo(head, probe, 1, N_HEADS * D_HEAD)
+
+
+def test_an_interval_beside_its_estimate_is_drawn():
+    """A sequence-resampled percentile interval may not contain the estimate; it is still drawn."""
+    fig = plots.plot_apt_by_block({1: 0.2, 2: 0.3})
+    bands = pd.DataFrame({"block": [1, 2], "mean_apt": [0.2, 0.3], "mean_apt_lo": [0.21, 0.25],
+                          "mean_apt_hi": [0.26, 0.35]})
+    plots.plot_apt_block_bands(fig, bands)
+    fig.canvas.draw()
+    plt.close(fig)

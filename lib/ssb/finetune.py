@@ -1,7 +1,7 @@
 """Full fine-tuning reference: ``BertForSequenceClassification`` from a pre-trained
 checkpoint, every weight trainable, a short deterministic run on the FewRel split.
 
-Notebook 04 sets it beside the frozen-backbone heads to show what freezing costs.
+Notebook 04 sets it beside the frozen-backbone heads as a reference (on a small budget it can end below them).
 
     ref = full_finetune(profile, checkpoint_dir, tokenizer, split)
     ref["accuracy"], ref["log"]

@@ -6,8 +6,10 @@ Figure; notebooks save it with ``results.save_figure``.  Every drawing function 
 One look for every figure: ``setup_style()`` (called by ``ssb.session.start``) sets the
 matplotlib style once.  Conventions the functions follow so that a figure can be read:
 
-- quantities on different scales get their own axis (``plot_apt_by_block``: ⟨APT⟩ ≈ 0.003 on the
-  left, accuracy ≈ 0.05 on a secondary axis on the right);
+- quantities on different scales get their own panel, each y axis from 0 (``plot_apt_by_block``):
+  never a second axis that stretches a difference of noise into a trend;
+- a figure that backs a check writes the check on itself -- its statistic, interval and pass
+  rule -- and carries a "not testable" stamp when its gate failed (``stamp_checks``);
 - node x label maps show only the columns with at least one non-zero cell, sorted so that each
   node's labels sit together, cropped to ``max_columns``; the title says how many were dropped;
 - distributions drawn together are side-by-side bars (few integer values, ``plot_count_histogram``)
@@ -123,38 +125,85 @@ def plot_head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float =
 
 # --- 02: accuracy per token -------------------------------------------------------------
 
-def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency"):
-    """Scatter of APT against training frequency (log x), with the binned mean on top."""
+def check_line(record: dict | None, label: str | None = None) -> str:
+    """One line for a check record: "label: value [lo, hi]; pass if > null ✓" (✗ passed False, ○
+    not measured), as the claims table writes it."""
+    if not record or record.get("missing") or record.get("value") is None:
+        return f"{label or (record or {}).get('name', 'check')}: not measured ○"
+    ci = record.get("ci") or [None, None]
+    interval = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if None not in ci else ""
+    op = {"greater": ">", "less": "<", "equal": "=="}.get(record.get("direction"), "vs")
+    mark = {True: "✓", False: "✗"}.get(record.get("passed"), "○")
+    return f"{label or record.get('name')}: {record['value']:.3g}{interval}; pass if {op} {record.get('null'):g} {mark}"
+
+
+def stamp_checks(ax, checks: list, gates: list | None = None, loc: str = "upper left"):
+    """What a figure's data decide, drawn on it: one ``check_line`` per (record, label) in
+    ``checks`` in a box, and -- when a gate in ``gates`` did not pass (or is missing) -- a large
+    "not testable" stamp naming it, so that a figure never reads as evidence its claim lacks."""
+    lines = [check_line(rec, label) for rec, label in checks]
+    x, ha = (0.02, "left") if "left" in loc else (0.98, "right")
+    y, va = (0.97, "top") if "upper" in loc else (0.03, "bottom")
+    ax.text(x, y, "\n".join(lines), transform=ax.transAxes, ha=ha, va=va, fontsize=7,
+            bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="0.7"), zorder=10)
+    failed = [g for g in (gates or []) if not g or g.get("passed") is not True]
+    if failed:
+        why = ", ".join(f"{(g or {}).get('name', 'gate')} " + ("missing" if not g or g.get("missing") else "not passed")
+                        for g in failed)
+        ax.text(0.5, 0.5, "not testable", transform=ax.transAxes, ha="center", va="center", rotation=18,
+                fontsize=26, color="C3", alpha=0.35, fontweight="bold", zorder=11)
+        ax.text(0.5, 0.36, why, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="C3", zorder=11)
+    return ax
+
+
+def stamp_section(ax, stats, checks: dict, gates=None, loc: str = "upper left"):
+    """``stamp_checks`` from a section's ``stats`` (a ``stats.ClaimStats`` or its dict): ``checks``
+    maps a check name to its label on the figure; ``gates``: the gate names that decide whether
+    the figure's claim is testable (None: every gate of the section)."""
+    if stats is None:
+        return ax
+    found_checks, found_gates = stats["checks"], stats["gates"]
+    names = list(found_gates) if gates is None else list(gates)
+    return stamp_checks(ax, [(found_checks.get(k), label) for k, label in checks.items()],
+                        [found_gates.get(g) or {"name": g, "missing": True} for g in names], loc=loc)
+
+
+def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency",
+                          check: dict | None = None, gate: dict | None = None):
+    """Scatter of APT against training frequency (log x), with the binned mean on top; with
+    ``check`` (C6's ``frequency`` record) its statistic -- the correlation beyond the model's own
+    shuffled predictions, not the raw one -- and a "not testable" stamp when ``gate`` failed."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.scatter(table["train_count"].clip(lower=1), table["apt"], s=6, alpha=0.35, color="C0", label="token")
     if bins is not None and len(bins):
         ax.plot(bins["freq_center"], bins["mean_apt"], color="C3", marker="o", lw=2, label="mean in frequency bin")
     ax.set_xscale("log")
     ax.set(xlabel="training-corpus count of the token", ylabel="APT (held-out)", title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
+    if check is not None:
+        stamp_checks(ax, [(check, "Spearman(APT, count) minus shuffled predictions'")],
+                     None if gate is None else [gate])
     return fig
 
 
 def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None):
-    """⟨APT⟩ (left axis) and accuracy (secondary right axis: the two differ ~10x in scale) of a
-    token head trained on each block's node vectors."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    """⟨APT⟩ and the token head's accuracy on each block's node vectors, in two panels whose
+    y axes start at 0 (no second axis stretching a difference of noise into a trend); the
+    intervals are added by ``plot_apt_block_bands``."""
+    fig, axes = plt.subplots(1, 2 if accuracy_by_block else 1, figsize=(10 if accuracy_by_block else 6, 3.8),
+                             squeeze=False)
+    ax = axes[0][0]
     blocks = sorted(mean_by_block)
-    ax.plot(blocks, [mean_by_block[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩ (left axis)")
-    ax.set(xlabel="block", title="Token head on each block's node vectors", xticks=blocks)
-    ax.set_ylabel("⟨APT⟩ (held-out)", color="C0")
-    ax.tick_params(axis="y", colors="C0")
+    ax.plot(blocks, [mean_by_block[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩")
+    ax.set(xlabel="block", ylabel="⟨APT⟩ (held-out)", title="⟨APT⟩ of a token head on each block", xticks=blocks)
+    ax.set_ylim(bottom=0)
     if accuracy_by_block:
-        right = ax.twinx()
-        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", ls="--", color="C1",
-                   label="accuracy (right axis)")
-        right.set_ylabel("accuracy (held-out)", color="C1")
-        right.tick_params(axis="y", colors="C1")
-        right.spines["right"].set_visible(True)
-        right.grid(False)
-    _joint_legend(fig, ax)
+        right = axes[0][1]
+        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", color="C1", label="accuracy")
+        right.set(xlabel="block", ylabel="accuracy (held-out)", title="Its accuracy", xticks=blocks)
+        right.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.subplots_adjust(bottom=0.3)
     return fig
 
 
@@ -369,28 +418,47 @@ def plot_label_confusion(matrix: np.ndarray, names, title: str = "Label confusio
 
 # --- 06: crossover ------------------------------------------------------------------
 
-def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, title: str):
-    """A(n), |P|/|R| against the union of individuals, and κ against n, per set family."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+FAMILY_TAG = "_family: "     # label of a family's A(n) line: hidden from legends, found by the band shading
+
+
+def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, title: str, stats=None):
+    """A(n), joint |R(S)| against the union of individuals, and κ_R, κ_A (mean ± std over sets)
+    against n, per set family (one colour each, named once in a legend below the panels; line
+    styles say what is drawn).  With the experiment's ``stats`` (``crossover_experiment``), C4's
+    core check and the dip beyond the untrained backbone are written on the cooperation panel,
+    with a "not testable" stamp when one of its gates failed."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    families = []
     for i, (name, c) in enumerate(curves.items()):
         col = f"C{i}"
-        axes[0].errorbar(c["n"], c["accuracy_mean"], yerr=c["accuracy_std"], marker="o", ms=3, capsize=2, color=col, label=name)
-        axes[1].errorbar(c["n"], c["recognized_mean"], yerr=c["recognized_std"], marker="o", ms=3, capsize=2, color=col, label=f"{name}: joint |R(S)|")
-        axes[1].plot(c["n"], c["union_individual_mean"], ls="--", color=col, label=f"{name}: |∪ R({{k}})|")
-        axes[1].plot(c["n"], c["predicted_mean"], ls=":", color=col, alpha=0.7, label=f"{name}: |P(S)|")
-        axes[2].plot(c["n"], c["kappa_R_mean"], marker="o", ms=3, color=col, label=f"{name}: κ_R")
+        families.append(plt.Line2D([], [], color=col, marker="o", ms=4, label=name))
+        axes[0].errorbar(c["n"], c["accuracy_mean"], yerr=c["accuracy_std"], marker="o", ms=3, capsize=2, color=col,
+                         label=f"{FAMILY_TAG}{name}")        # no legend entry: the families' legend is below
+        axes[1].errorbar(c["n"], c["recognized_mean"], yerr=c["recognized_std"], marker="o", ms=3, capsize=2, color=col)
+        axes[1].plot(c["n"], c["union_individual_mean"], ls="--", color=col)
+        axes[2].errorbar(c["n"], c["kappa_R_mean"], yerr=c.get("kappa_R_std"), marker="o", ms=3, capsize=2, color=col)
+        if "kappa_A_mean" in c:
+            axes[2].errorbar(c["n"], c["kappa_A_mean"], yerr=c.get("kappa_A_std"), marker="s", ms=3, capsize=2,
+                             ls=":", color=col, alpha=0.6)
     axes[0].axhline(silent_accuracy, color="gray", ls=":", label=f"silent head A(∅) = {silent_accuracy:.3f}")
     axes[0].axhline(chance, color="gray", ls="--", lw=0.8, label=f"chance = {chance:.3g}")
     axes[0].set(xscale="log", xlabel="active nodes n", ylabel="accuracy A", title="Accuracy against node count")
-    axes[1].set(xscale="log", xlabel="active nodes n", ylabel="labels", title="Joint vs. sum of individuals")
+    axes[1].plot([], [], color="k", marker="o", ms=3, label="joint |R(S)|")
+    axes[1].plot([], [], color="k", ls="--", label="|∪ R({k})| of its nodes")
+    axes[1].set(xscale="log", xlabel="active nodes n", ylabel="recognised labels", title="Joint vs. union of individuals")
     axes[2].axhline(1, color="gray", ls=":")
-    axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ_R = |R(S)| / |∪ R({k})|", title="Cooperation")
+    axes[2].plot([], [], color="k", marker="o", ms=3, label="κ_R = |R(S)| / |∪ R({k})|")
+    axes[2].plot([], [], color="k", marker="s", ms=3, ls=":", label="κ_A = gain / Σ single gains")
+    axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ (mean ± std over sets)", title="Cooperation")
     n_max = max(float(np.max(c["n"])) for c in curves.values())
     for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
         ax.set_xlim(0.8, n_max * 1.25)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower left")
+    stamp_section(axes[2], stats, {"cooperation_beyond_untrained": "cooperation beyond untrained (core)",
+                                   "dip_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
+    fig.legend(handles=families, loc="lower center", ncol=len(families), fontsize=8, title="node sets", title_fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -473,7 +541,8 @@ def plot_crossover_accuracy_bands(fig, bands: dict):
     panel.  bands: family name -> DataFrame with n, accuracy, accuracy_lo, accuracy_hi; a
     family not drawn yet (e.g. the nested sets grown inside each head) is drawn too."""
     ax = fig.axes[0]
-    drawn = {c.get_label(): c.lines[0].get_color() for c in ax.containers if hasattr(c, "lines") and c.lines[0] is not None}
+    drawn = {c.get_label().removeprefix(FAMILY_TAG): c.lines[0].get_color() for c in ax.containers
+             if hasattr(c, "lines") and c.lines[0] is not None}
     drawn.update({line.get_label(): line.get_color() for line in ax.get_lines() if not line.get_label().startswith("_")})
     for i, (name, b) in enumerate(bands.items()):
         color = drawn.get(name)
@@ -481,8 +550,8 @@ def plot_crossover_accuracy_bands(fig, bands: dict):
             color = f"C{len(drawn) + i}"
             ax.plot(b["n"], b["accuracy"], marker="D", ms=3, color=color, label=name)
         ax.fill_between(b["n"], b["accuracy_lo"], b["accuracy_hi"], color=color, alpha=0.2, lw=0,
-                        label=f"{name}: 95 % band")
-    ax.legend(fontsize=7)
+                        label="shaded: 95 % paired-bootstrap band" if i == 0 else "_band")
+    ax.legend(fontsize=7, loc="lower left")
     return fig
 
 
@@ -500,25 +569,32 @@ def plot_efficiency_bands(fig, bands):
 
 
 def plot_apt_block_bands(fig, bands, gated=None):
-    """Error bars (95 % bootstrap over tokens) of ⟨APT⟩ per block on ``plot_apt_by_block``'s axes;
-    blocks whose head fails the probe gate are marked with an open grey circle."""
+    """Error bars (95 %, bootstrap over test sequences or tokens: ``apt.block_apt_bands``) of
+    ⟨APT⟩ per block on ``plot_apt_by_block``'s first panel; blocks whose head fails the probe
+    gate are marked with an open grey circle."""
     ax = fig.axes[0]
     m = bands["mean_apt"].to_numpy()
-    ax.errorbar(bands["block"], m, yerr=[m - bands["mean_apt_lo"].to_numpy(), bands["mean_apt_hi"].to_numpy() - m],
-                fmt="none", ecolor="C0", capsize=3, label="⟨APT⟩: 95 % interval")
+    # drawn as segments lo..hi, not as bars around the estimate: a percentile interval of a
+    # sequence resample need not contain it (a mean of ratios on resampled counts is biased)
+    ax.vlines(bands["block"], bands["mean_apt_lo"], bands["mean_apt_hi"], color="C0", lw=2, alpha=0.6,
+              label="⟨APT⟩: 95 % interval")
     if gated is not None:
         failed = ~bands["block"].isin(list(gated))
         if failed.any():
             ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
                        zorder=4, label="head not above the constant predictor")
-    _joint_legend(fig, ax)
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
 def plot_permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what: str = "labels",
-                               untrained: np.ndarray | None = None, title: str | None = None):
+                               untrained: np.ndarray | None = None, title: str | None = None,
+                               stats=None):
     """Per-node |R| under the label-permutation null (pooled over permutations and nodes)
-    against the observed |R| of the trained (and, if given, the untrained) backbone's nodes."""
+    against the observed |R| of the trained (and, if given, the untrained) backbone's nodes;
+    with the section's ``stats`` (``recognition.claim_stats``) the fraction of nodes beyond their
+    null (pass if > 0.05) and the core check are written on it, and a "not testable" stamp when
+    one of its gates failed."""
     null = np.asarray(null).ravel()
     observed = np.asarray(observed)
     series = {"permutation null (all nodes)": null, "trained backbone": observed}
@@ -528,7 +604,9 @@ def plot_permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what
     plot_count_histogram(ax, series, colors=["gray", "C0", "C3"], density=True, linestyles=["-", "-", "--"])
     ax.set(xlabel=f"recognised {what} per single node |R|", ylabel="share of nodes",
            title=title or "Single nodes against the label-permutation null")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
+    stamp_section(ax, stats, {"beyond_permutation_null": "nodes beyond their null",
+                              "beyond_untrained": "beyond the untrained backbone (core)"}, loc="upper right")
     fig.tight_layout()
     return fig
 
