@@ -130,11 +130,13 @@ def check_line(record: dict | None, label: str | None = None) -> str:
     not measured), as the claims table writes it."""
     if not record or record.get("missing") or record.get("value") is None:
         return f"{label or (record or {}).get('name', 'check')}: not measured ○"
+    def num(v) -> str:                  # float noise around 0 (1e-17) reads as 0
+        return "0" if abs(v) < 1e-12 else f"{v:.3g}"
     ci = record.get("ci") or [None, None]
-    interval = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if None not in ci else ""
+    interval = f" [{num(ci[0])}, {num(ci[1])}]" if None not in ci else ""
     op = {"greater": ">", "less": "<", "equal": "=="}.get(record.get("direction"), "vs")
     mark = {True: "✓", False: "✗"}.get(record.get("passed"), "○")
-    return f"{label or record.get('name')}: {record['value']:.3g}{interval}; pass if {op} {record.get('null'):g} {mark}"
+    return f"{label or record.get('name')}: {num(record['value'])}{interval}; pass if {op} {record.get('null'):g} {mark}"
 
 
 def stamp_checks(ax, checks: list, gates: list | None = None, loc: str = "upper left"):
@@ -150,9 +152,12 @@ def stamp_checks(ax, checks: list, gates: list | None = None, loc: str = "upper 
     if failed:
         why = ", ".join(f"{(g or {}).get('name', 'gate')} " + ("missing" if not g or g.get("missing") else "not passed")
                         for g in failed)
-        ax.text(0.5, 0.5, "not testable", transform=ax.transAxes, ha="center", va="center", rotation=18,
-                fontsize=26, color="C3", alpha=0.35, fontweight="bold", zorder=11)
-        ax.text(0.5, 0.36, why, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="C3", zorder=11)
+        from matplotlib import patheffects
+        ax.text(0.5, 0.55, "not testable", transform=ax.transAxes, ha="center", va="center", rotation=18,
+                fontsize=26, color="#b22222", alpha=0.8, fontweight="bold", zorder=11,
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
+        ax.text(0.5, 0.33, textwrap.fill(why, 48), transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                color="C3", zorder=11, bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="C3"))
     return ax
 
 
