@@ -67,7 +67,7 @@ class Controls:
 
 
 def fit(profile, bb, make_probe: Callable, data_dir=None, layers: int | None = None,
-        block: int | None = None) -> Controls:
+        block: int | None = None, progress: bool = True) -> Controls:
     """The untrained controls of backbone ``bb`` (``pipeline.untrained_controls``), each read by
     ``make_probe(control_backbone)`` (the same probe the trained backbone got: same items), with
     its own readout (``heads.fit_head``, ``layers`` as for the trained one) and its recognition
@@ -77,6 +77,6 @@ def fit(profile, bb, make_probe: Callable, data_dir=None, layers: int | None = N
     fitted = []
     for ub in backbones:
         probe = make_probe(ub)
-        head = heads.fit_head(profile, probe, block, layers=layers)
+        head = heads.fit_head(profile, probe, block, layers=layers, progress=progress)
         fitted.append(FittedControl(head, probe, recognition.nodal_analysis(head, probe, block, profile)))
     return Controls(fitted, paired=not bb.is_checkpoint, descriptions=[ub.source for ub in backbones])
