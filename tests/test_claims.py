@@ -115,6 +115,20 @@ def test_a_failed_or_missing_gate_gives_not_testable(claim, paths):
         assert "missing" in row["gate"] or "FAILED" in row["gate"]     # C6: block 1 is then the deepest
 
 
+def test_c6_is_gated_by_the_probe_of_the_block_it_measures():
+    """A run read at block 3 (the pretrained profile): block 3's probe gates C6, whatever block 6 does."""
+    s = holding_summary()
+    s["apt"]["block"] = 3
+    s["apt"]["stats"]["gates"]["probe_block_3"] = gate()
+    s["apt"]["stats"]["gates"]["probe_block_6"] = gate(value=0.1, null=0.1, p=0.7)
+    assert verdicts(s)["C6"] == "holds"
+    s["apt"]["stats"]["gates"]["probe_block_3"] = gate(value=0.1, null=0.1, p=0.7)
+    assert verdicts(s)["C6"] == "not testable"
+    del s["apt"]["block"]                                   # not recorded: the deepest block's probe
+    s["apt"]["stats"]["gates"]["probe_block_6"] = gate()
+    assert verdicts(s)["C6"] == "holds"
+
+
 def test_c6_block_one_gate_failing_does_not_matter_and_other_checkpoint_skips_backbone():
     s = holding_summary()
     assert at(s, "apt.stats.gates.probe_block_1")["passed"] is False

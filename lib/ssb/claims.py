@@ -77,7 +77,9 @@ p < 0.01; token probes clustered by sequence).
   shape and row norms) and ``efficiency_falls_beyond_random`` (slope of η against log n, trained
   minus random).  Context:
   ``gap_grows``, ``efficiency_falls``.
-- **C6** (``apt``). Gates: backbone, the deepest block's probe.  Evidence: ``frequency`` (core:
+- **C6** (``apt``). Gates: backbone, the probe of the block where ``frequency`` is measured
+  (``apt.block``: the profile's block; the deepest block's when a summary does not record it).
+  Evidence: ``frequency`` (core:
   Spearman(APT, frequency) minus that of the model's own predictions shuffled across items) and
   ``grows_along_blocks``.
 
@@ -351,9 +353,14 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
     return (gates, checks) if checks else None
 
 
-def _deepest_apt_gate(summary: dict) -> list[dict]:
+def _apt_gate(summary: dict) -> list[dict]:
+    """C6's probe gate: the probe of the block where its core check (``frequency``) was measured
+    (``apt.block``, the profile's block); the deepest block's for a summary that does not say."""
     gates = lookup(summary, Apt.path("stats", "gates"))
     prefix = "probe_block_"
+    block = lookup(summary, Apt.path("block"))
+    if isinstance(block, int):
+        return [record(summary, Apt.path("stats", "gates", f"{prefix}{block}"), f"probe[block {block}]")]
     blocks = [int(k[len(prefix):]) for k in (gates if isinstance(gates, dict) else ())
               if k.startswith(prefix) and k[len(prefix):].isdigit()]
     if not blocks:
@@ -383,7 +390,7 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
     if claim == "C6":
         if section(summary, Apt) is None:
             return None
-        return _backbone(summary, False) + _deepest_apt_gate(summary), _checks(summary, Apt, APT_CHECKS)
+        return _backbone(summary, False) + _apt_gate(summary), _checks(summary, Apt, APT_CHECKS)
     raise ValueError(f"unknown claim {claim!r}")
 
 

