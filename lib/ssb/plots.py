@@ -458,7 +458,7 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
     n_max = max(float(np.max(c["n"])) for c in curves.values())
     for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
         ax.set_xlim(0.8, n_max * 1.25)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper left")
     stamp_section(axes[2], stats, {"cooperation_beyond_untrained": "cooperation beyond untrained (core)",
                                    "dip_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
     fig.legend(handles=families, loc="lower center", ncol=len(families), fontsize=8, title="node sets", title_fontsize=8)
@@ -556,7 +556,7 @@ def plot_crossover_accuracy_bands(fig, bands: dict):
             ax.plot(b["n"], b["accuracy"], marker="D", ms=3, color=color, label=name)
         ax.fill_between(b["n"], b["accuracy_lo"], b["accuracy_hi"], color=color, alpha=0.2, lw=0,
                         label="shaded: 95 % paired-bootstrap band" if i == 0 else "_band")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 
