@@ -107,9 +107,11 @@ TOKEN_CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooper
                           ("kappa_R_beyond_untrained", "evidence"), ("dip_across_beyond_untrained", "evidence"),
                           ("dip_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
                           ("cooperation_A", "context"), ("dip_across", "context"), ("dip_in_head", "context"))
-# C4 (labels) also against a head trained on shuffled labels: the dip and kappa_R beyond it
+# C4 (labels) also against a head trained on shuffled labels: the dip and kappa_R beyond it.
+# kappa_R beyond it is a requirement, not evidence: the calibration study found worlds without
+# information passing it in 30-70 % of seeds (a shuffled-label head recognises almost nothing).
 CROSSOVER_CHECKS = TOKEN_CROSSOVER_CHECKS[:5] + (
-    ("kappa_R_beyond_shuffled", "evidence"), ("dip_across_beyond_shuffled", "evidence"),
+    ("kappa_R_beyond_shuffled", "requirement"), ("dip_across_beyond_shuffled", "evidence"),
     ("dip_in_head_beyond_shuffled", "evidence")) + TOKEN_CROSSOVER_CHECKS[5:]
 HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "requirement"),
                ("efficiency_falls_beyond_random", "requirement"),
