@@ -310,7 +310,7 @@ def test_a_random_init_checkpoint_does_not_pass_against_its_controls():
     from ssb.profiles import get_profile
     profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8,
                           seed=0)
-    for seed in range(4):
+    for seed in range(2):                                    # 20 seeds in the study (docs/calibration.md)
         records = calibration.label_records(calibration.World(), "untrained_as_checkpoint_with_controls", seed, profile)
         for claim in ("C2", "C4", "C5"):                     # 05, 06 and 07 all compare with the 3 random inits
             gates, checks = records[claim]
@@ -320,8 +320,8 @@ def test_a_random_init_checkpoint_does_not_pass_against_its_controls():
             assert not any(g["name"] == "backbone" for g in gates)             # no backbone gate for a checkpoint
     passed = [next(c for c in calibration.label_records(calibration.World(), "planted_checkpoint_with_controls", seed,
                                                          profile)["C2"][1] if c["name"] == "probe_untrained")["passed"]
-              for seed in range(4)]
-    assert sum(p is True for p in passed) >= 2, passed          # seeds 1 and 2 here; 18 of 20 seeds in the study
+              for seed in (1, 2)]
+    assert all(p is True for p in passed), passed               # seeds 1 and 2 here; 18 of 20 seeds in the study
 
 
 def test_records_of_a_superseded_method_count_as_missing():
