@@ -309,7 +309,11 @@ def test_seeds_and_ssb_along_blocks(profile):
     agg = recognition.across_seeds(seeds)
     f = agg["fraction_beyond_null"]
     assert f["range"][0] <= f["mean"] <= f["range"][1] and f["ci"][0] <= f["mean"] <= f["ci"][1]
+    assert ((table["fraction_recognizing"] >= 0) & (table["fraction_recognizing"] <= 1)).all()
+    assert (table["mean_recognized_node"] >= table["fraction_recognizing"] - 1e-12).all()   # |R| > 0 means |R| >= 1
     fig = plots.plot_ssb_along_blocks({"labels": table, "tokens": table})
+    assert [ax.get_title() for ax in fig.axes][:2] == ["mean |R| per node", "share of nodes with |R| > 0"]
+    assert all(ax.get_ylim()[0] == 0 for ax in fig.axes)      # no stretched axis: every panel from 0
     plt.close(fig)
     res = recognition.nodal_analysis(recognition.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
     null = recognition.permutation_null(res.singles, 20)

@@ -108,6 +108,23 @@ def test_apt_and_accuracy_get_their_own_panels_from_zero():
     plt.close(fig)
 
 
+def test_apt_by_block_carries_its_check_and_the_gate_null():
+    """The along-the-blocks check is written on the ⟨APT⟩ panel (with why it was not measured),
+    and the constant predictor's accuracy is drawn on the accuracy panel."""
+    unmeasured = {"name": "<APT> grows along the blocks", "value": None, "ci": [None, None], "passed": None,
+                  "reason": "1 block(s) pass the probe gate; at least 3 are needed"}
+    fig = plots.plot_apt_by_block({1: 0.003, 2: 0.004}, {1: 0.05, 2: 0.055}, constant_accuracy=0.048,
+                                  check=unmeasured)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "not measured (1 block(s) pass the probe gate; at least 3 are needed) ○" in texts
+    assert any(abs(line.get_ydata()[0] - 0.048) < 1e-12 for line in fig.axes[1].get_lines()[1:])
+    plt.close(fig)
+    fig = plots.plot_apt_by_block({1: 0.003, 2: 0.004, 3: 0.005}, check=dict(unmeasured, value=0.8, ci=[0.5, 1.0],
+                                                                               null=0.0, direction="greater", passed=True))
+    assert "0.8 [0.5, 1]; pass if > 0 ✓" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    plt.close(fig)
+
+
 def test_a_figure_carries_its_check_and_a_not_testable_stamp():
     """stamp_checks: the check's statistic, interval and pass rule on the figure, and a stamp
     naming the gate that failed; none when every gate passed."""

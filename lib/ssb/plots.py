@@ -129,7 +129,9 @@ def check_line(record: dict | None, label: str | None = None) -> str:
     """One line for a check record: "label: value [lo, hi]; pass if > null ✓" (✗ passed False, ○
     not measured), as the claims table writes it."""
     if not record or record.get("missing") or record.get("value") is None:
-        return f"{label or (record or {}).get('name', 'check')}: not measured ○"
+        reason = (record or {}).get("reason")
+        why = f" ({textwrap.shorten(reason, 70)})" if reason else ""
+        return f"{label or (record or {}).get('name', 'check')}: not measured{why} ○"
     def num(v) -> str:                  # float noise around 0 (1e-17) reads as 0
         return "0" if abs(v) < 1e-12 else f"{v:.3g}"
     ci = record.get("ci") or [None, None]
@@ -191,10 +193,14 @@ def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token aga
     return fig
 
 
-def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None):
+def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None,
+                      constant_accuracy: float | None = None, check: dict | None = None):
     """⟨APT⟩ and the token head's accuracy on each block's node vectors, in two panels whose
     y axes start at 0 (no second axis stretching a difference of noise into a trend); the
-    intervals are added by ``plot_apt_block_bands``."""
+    intervals are added by ``plot_apt_block_bands``.  ``constant_accuracy``: the probe gate's
+    null (the constant predictor), drawn on the accuracy panel; ``check``: C6's
+    ``grows_along_blocks`` record, written on the ⟨APT⟩ panel (its value and interval, or why it
+    was not measured)."""
     fig, axes = plt.subplots(1, 2 if accuracy_by_block else 1, figsize=(10 if accuracy_by_block else 6, 3.8),
                              squeeze=False)
     ax = axes[0][0]
@@ -204,10 +210,16 @@ def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None
     ax.set_ylim(bottom=0)
     if accuracy_by_block:
         right = axes[0][1]
-        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", color="C1", label="accuracy")
+        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", color="C1", label="token head")
+        if constant_accuracy is not None:
+            right.axhline(constant_accuracy, color="gray", ls="--", lw=1,
+                          label="constant predictor (the probe gate's null)")
+            right.legend(fontsize=8, loc="lower right")
         right.set(xlabel="block", ylabel="accuracy (held-out)", title="Its accuracy", xticks=blocks)
         right.set_ylim(bottom=0)
     ax.legend(fontsize=8, loc="lower right")
+    if check is not None:
+        stamp_checks(ax, [(check, "⟨APT⟩ grows along the gated blocks (Spearman)")], loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -618,12 +630,20 @@ def plot_permutation_null_histogram(null: np.ndarray, observed: np.ndarray, what
 
 def plot_ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
     """The single-node statistics of ``recognition.ssb_along_blocks`` per block, one line per table
-    (e.g. {"tokens": ..., "labels": ...}): median |R|, mean DC, node Jaccard and the fraction of
-    nodes beyond the permutation null (with its Wilson interval).  Blocks whose probe failed its
-    gate are drawn hollow."""
-    panels = (("median_recognized_node", "median |R| per node"), ("mean_dc_node", "mean node DC"),
+    (e.g. {"tokens": ..., "labels": ...}): mean |R| per node, the share of nodes that recognise
+    anything, mean DC, node Jaccard and the fraction of nodes beyond the permutation null (with
+    its Wilson interval and the 0.05 a null node reaches).  Every y axis starts at 0, so a
+    difference of noise is not stretched into a trend (the median |R| is 0 wherever most nodes
+    recognise nothing, so the mean and the share are drawn instead; a table written before they
+    existed falls back to the median).  Blocks whose probe failed its gate are drawn hollow."""
+    first = next(iter(tables.values()))
+    size = (("mean_recognized_node", "mean |R| per node") if "mean_recognized_node" in first
+            else ("median_recognized_node", "median |R| per node"))
+    panels = (size, ("fraction_recognizing", "share of nodes with |R| > 0"), ("mean_dc_node", "mean node DC"),
               ("node_jaccard", "mean node Jaccard"), ("fraction_beyond_null", "fraction beyond null"))
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    panels = tuple(p for p in panels if p[0] in first)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), squeeze=False)
+    axes = axes[0]
     for i, (name, table) in enumerate(tables.items()):
         color = f"C{i}"
         blocks = table["block"].to_numpy()
@@ -638,6 +658,8 @@ def plot_ssb_along_blocks(tables: dict, title: str = "SSB along the blocks"):
                                 color=color, alpha=0.15)
                 ax.axhline(0.05, color="gray", ls=":", lw=0.8)
             ax.set(xlabel="block", title=label, xticks=blocks)
+    for ax in axes:
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1e-3))
     axes[0].legend(fontsize=8)
     fig.suptitle(title + " (hollow: probe gate failed)")
     fig.tight_layout()

@@ -491,6 +491,8 @@ def _headline(res: NodalResult, n_permutations: int, seed: int) -> dict:
     s = res.singles
     return {"fraction_beyond_null": fb["fraction"], "fraction_beyond_null_lo": fb["ci"][0],
             "fraction_beyond_null_hi": fb["ci"][1], "median_recognized_node": float(np.median(s.n_recognized)),
+            "mean_recognized_node": float(np.mean(s.n_recognized)),
+            "fraction_recognizing": float(np.mean(np.asarray(s.n_recognized) > 0)),
             "mean_dc_node": float(np.nanmean(s.mean_dc)), "node_jaccard": node_jaccard(res),
             "recognized_full": int(res.full.n_recognized[0]), "accuracy_full": float(res.full.accuracy[0]),
             "probe_gate": bool(probe_gate(res)["passed"])}
@@ -533,8 +535,9 @@ def across_seeds(table: pd.DataFrame, columns=("fraction_beyond_null", "median_r
 def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUTATIONS,
                      progress: bool = False) -> pd.DataFrame:
     """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a head
-    and the single-node statistics (median |R|, mean DC, node Jaccard, fraction beyond the
-    permutation null with its Wilson interval, probe gate)."""
+    and the single-node statistics (median and mean |R|, the fraction of nodes recognising
+    anything, mean DC, node Jaccard, fraction beyond the permutation null with its Wilson
+    interval, probe gate)."""
     if blocks is None:
         blocks = sorted(probe.z_train)
     elif isinstance(blocks, (int, np.integer)):

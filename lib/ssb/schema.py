@@ -162,7 +162,7 @@ def _from_nodal(cls, what: str, nodal_summary: Mapping[str, Any], rest: dict) ->
 
 _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, accuracy_full, silent_accuracy, ...) "
               "of the untrained backbone (same architecture and seed, 0 steps)")
-_ALONG = ("{block, median_recognized_node, mean_dc_node, node_jaccard, fraction_beyond_null[_lo, _hi], "
+_ALONG = ("{block, median_recognized_node, mean_recognized_node, fraction_recognizing (nodes with |R| > 0), mean_dc_node, node_jaccard, fraction_beyond_null[_lo, _hi], "
           "recognized_full, accuracy_full, probe_gate}: one list entry per block")
 _NODE_STATS = ("gates probe, probe_untrained (the head beyond the untrained backbone's), backbone (the checkpoint's "
                "backbone gate), probe_random, probe_symmetric_eps; checks beyond_untrained (core), "
