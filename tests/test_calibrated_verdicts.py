@@ -272,6 +272,38 @@ def test_shuffled_predictions_do_not_penalise_knowing_rare_tokens():
     assert nulls["spearman_shuffled_predictions"] is not None
 
 
+def test_frequency_check_has_power_where_both_correlations_saturate():
+    """A planted model right with a probability that grows with log frequency: its APT and its
+    shuffled predictions' APT both rise with frequency, and the earlier statistic (their two
+    correlations' difference, not paired by token) passed such worlds in half the seeds; the
+    excess APT over each shuffled copy, paired token by token, rises with frequency and passes.
+    Predictions drawn from the marginal (no information) do not pass, resampled by sequence as
+    notebook 02 does."""
+    from ssb import calibration
+    for seed in range(3):
+        y, pred, counts = calibration.apt_case(seed, "planted")
+        seq = np.arange(len(y)) // calibration.TOKENS_PER_SEQUENCE
+        check, nulls = apt.frequency_check(y, pred, counts, len(counts), 5, n_null=10, n_boot=200, seed=seed,
+                                           clusters=seq)
+        assert nulls["spearman_observed"] > nulls["spearman_shuffled_predictions"] > 0.3   # both rise with frequency
+        assert check["passed"] is True and check["ci"][0] > 0.3, check
+        y, pred, counts = calibration.apt_case(seed, "random")
+        check, _ = apt.frequency_check(y, pred, counts, len(counts), 5, n_null=10, n_boot=200, seed=seed,
+                                       clusters=np.arange(len(y)) // calibration.TOKENS_PER_SEQUENCE)
+        assert check["passed"] is False
+
+
+def test_c6_records_of_the_difference_of_correlations_count_as_missing():
+    """A frequency record measured with the earlier statistic (a difference of two correlations)
+    is superseded: re-judged, C6 is not decided by it."""
+    from summaries import holding_summary
+    s = holding_summary()
+    s["apt"]["stats"]["checks"]["frequency"]["statistic"] = (
+        "Spearman(APT, training count) of the head minus that of its own predictions shuffled across the test items")
+    rec = claims.record(s, "apt.stats.checks.frequency")
+    assert rec["missing"] and "difference of two correlations" in rec["superseded"]
+
+
 # ----------------------------------------------------------------------------- the calibration study
 
 def test_calibration_study_on_one_seed(tmp_path):

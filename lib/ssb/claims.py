@@ -164,7 +164,9 @@ def section(summary: dict, cls: type[Section]) -> dict | None:
 SUPERSEDED = {
     "node_specific": [("frequency-matched", "the pool null (biased: it counted each set's own items)")],
     "frequency": [("drawn from the training distribution", "the unigram-sampler null (it penalised knowing rare tokens)"),
-                  ("bootstrap over tokens", "a bootstrap over tokens (positions of one sequence are not independent)")],
+                  ("bootstrap over tokens", "a bootstrap over tokens (positions of one sequence are not independent)"),
+                  ("minus that of its own predictions shuffled", "a difference of two correlations (not paired by token: "
+                                                                  "50 % power on a planted effect)")],
     "grows_along_blocks": [("bootstrap over tokens", "a bootstrap over tokens (positions of one sequence are not "
                                                     "independent)")],
     "eps_amplified": [("95 % t-interval", "an i.i.d. t-interval on a few autocorrelated points")],

@@ -178,8 +178,8 @@ def stamp_section(ax, stats, checks: dict, gates=None, loc: str = "upper left"):
 def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token against its frequency",
                           check: dict | None = None, gate: dict | None = None):
     """Scatter of APT against training frequency (log x), with the binned mean on top; with
-    ``check`` (C6's ``frequency`` record) its statistic -- the correlation beyond the model's own
-    shuffled predictions, not the raw one -- and a "not testable" stamp when ``gate`` failed."""
+    ``check`` (C6's ``frequency`` record) its statistic -- the correlation of the APT beyond the
+    model's own shuffled predictions with frequency, not the raw one -- and a "not testable" stamp when ``gate`` failed."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.scatter(table["train_count"].clip(lower=1), table["apt"], s=6, alpha=0.35, color="C0", label="token")
     if bins is not None and len(bins):
@@ -188,7 +188,7 @@ def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token aga
     ax.set(xlabel="training-corpus count of the token", ylabel="APT (held-out)", title=title)
     ax.legend(fontsize=8, loc="lower right")
     if check is not None:
-        stamp_checks(ax, [(check, "Spearman(APT, count) minus shuffled predictions'")],
+        stamp_checks(ax, [(check, "Spearman(APT beyond shuffled predictions', count)")],
                      None if gate is None else [gate])
     return fig
 
