@@ -40,7 +40,9 @@ Claims
 Reading and running
 - ``plots``          every figure of the notebooks (one style, ``setup_style``)
 - ``tables``         DataFrames as a reader wants them (``tables.show``)
-- ``report``         what a reader sees: claims table (claims.md, HTML, ``show_claims``), reports/<name>/ pages
+- ``verdict_text``   the claims as text: one row per claim, its reason (checks ✓/✗), claims.md
+- ``notebook_pages`` reports/<name>/: each notebook's page (reader mode, every cell), all_notebooks.html
+- ``report``         what a reader opens first: reports/<name>/index.html (claims, notebooks, gallery), ``show_claims``
 - ``notebooks_meta`` the kernel spec the notebooks carry
 - ``runner``         ``python -m ssb.runner``: the notebooks in order with papermill, then the reports
 - ``bench``          measurement commands: ``python -m ssb.bench {aperture,pretrain,learning,fidelity,...}``
