@@ -4,12 +4,11 @@
 ``<name>`` is the run's results name (``results.results_name``: the profile, plus its
 overrides, e.g. ``quick-block5``).  The index, from top to bottom:
 
-
 0. the effective parameters (``effective_parameters_html``: the overrides highlighted, every
    profile field folded below) and, for a run with overrides, the claims it measured beside
    the base profile's verdicts and core checks (``comparison_html``, read from
    figures/<profile>/summary.json), a differing verdict highlighted;
-1. the claims table (``claims_table`` of figures/<name>/summary.json), verdicts
+1. the claims table (``verdict_text.claims_table`` of figures/<name>/summary.json), verdicts
    coloured, each row linking to the notebook sections that measure the claim (the cells that
    call ``report.show_claims``, anchored ``#claim-C3``); the claims not measured share one line.  With a run id only that run's sections are
    used; sections left from earlier runs are named with their time (``results.stale_sections``);
