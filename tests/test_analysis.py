@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from ssb import apt, crossover, heads, plots, recognition
-from ssb.hull import (crosscheck_sets, efficiency_by_n, envelope_segments, first_fc, hull_crosscheck,
-                      hull_table)
+from ssb.hull import crosscheck_sets, efficiency_by_n, first_fc, hull_crosscheck, hull_table
+from ssb.hull_geometry import envelope_segments
 from ssb.node_vectors import Probe
 from ssb.profiles import get_profile
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ssb import claims, report, results, stats
+from ssb import claims, results, stats, verdict_text
 
 
 from summaries import check, gate, holding_summary, node_stats  # noqa: E402  (shared builders)
@@ -40,7 +40,7 @@ def at(summary, path):
 
 
 def test_every_claim_holds_on_a_holding_summary():
-    rows = report.claims_table(holding_summary())
+    rows = verdict_text.claims_table(holding_summary())
     assert [r["claim"] for r in rows] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert {r["claim"]: r["verdict"] for r in rows} == {c: "holds" for c in claims.CLAIMS}
     for r in rows:
@@ -111,7 +111,7 @@ def test_a_failed_or_missing_gate_gives_not_testable(claim, paths):
         assert verdicts(s)[claim] == "not testable", path
         del at(s, parent)[key]
         assert verdicts(s)[claim] == "not testable", path
-        row = {r["claim"]: r for r in report.claims_table(s)}[claim]
+        row = {r["claim"]: r for r in verdict_text.claims_table(s)}[claim]
         assert "missing" in row["gate"] or "FAILED" in row["gate"]     # C6: block 1 is then the deepest
 
 
@@ -187,7 +187,7 @@ def test_no_holds_without_an_interval_excluding_the_null():
             t = copy.deepcopy(s)
             at(t, path)[name] = stats.check(name, "x", c["value"], ci, c["null"], c["direction"])
             assert verdicts(t)[claim] != "holds"
-    for row, summ in itertools.product(report.claims_table(s), [s]):
+    for row, summ in itertools.product(verdict_text.claims_table(s), [s]):
         assert row["verdict"] == "holds"
     assert set(verdicts(s).values()) == {"holds"}
 
@@ -212,7 +212,7 @@ def test_c3_functional_check_gated_by_its_own_probe_leaves_the_others_deciding()
     testable, not C3: the other checks have their own gates."""
     s = holding_summary()
     s["nodes_pretrain"]["stats"]["gates"]["probe_random"]["passed"] = False
-    row = {r["claim"]: r for r in report.claims_table(s)}["C3"]
+    row = {r["claim"]: r for r in verdict_text.claims_table(s)}["C3"]
     assert row["verdict"] == "holds"
     assert "eps_heads_differ[nodes_pretrain]" in row["interval"] and "not testable" in row["interval"]
     assert "gates only its own check" in row["gate"]
@@ -228,11 +228,13 @@ def test_c3_functional_check_gated_by_its_own_probe_leaves_the_others_deciding()
 
 
 def test_claims_decides_and_does_not_draw():
-    """The rules do not import the rendering (ssb.report imports ssb.claims, not the other way)."""
+    """The rules do not import the rendering (ssb.verdict_text and ssb.report import ssb.claims, not
+    the other way)."""
     tree = ast.parse(Path(claims.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert not {"report", "ssb.report", "results"} & imported, imported
+    rendering = {"report", "verdict_text", "notebook_pages", "results"}
+    assert not (rendering | {f"ssb.{m}" for m in rendering}) & imported, imported
 
 
 def test_old_key_names_give_the_same_verdicts():

@@ -1,5 +1,6 @@
-"""The convex-hull bound (lib/ssb/hull.py): the exact envelope against brute force, the LP
-against ConvexHull and against sampling, the invariant P(S) ⊆ achievable(S), degenerate inputs."""
+"""The convex-hull bound (lib/ssb/hull_geometry.py): the exact envelope against brute force, the LP
+against ConvexHull and against sampling, the invariant P(S) ⊆ achievable(S), degenerate inputs;
+and C5's checks on it (lib/ssb/hull.py)."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ssb import hull
+from ssb import hull, hull_geometry
 
 
 # ----------------------------------------------------------------------------- brute force references
@@ -61,9 +62,9 @@ def test_envelope_matches_exact_brute_force_with_ties(seed):
     ranges = [(-np.inf, np.inf), (-1.0, 1.0), (0.5, 0.5), (-np.inf, 0.0), (1.0, np.inf), (0.0, 2.0)]
     for lo, hi in ranges:
         expected = _brute_envelope(w, b, lo, hi)
-        assert hull.upper_envelope(w, b, lo, hi).tolist() == expected, (w, b, lo, hi)
-        assert hull.upper_envelope(w, b, lo, hi, ties="weak").tolist() == _brute_envelope(w, b, lo, hi, weak=True)
-        segs = hull.envelope_segments(w, b, lo, hi)
+        assert hull_geometry.upper_envelope(w, b, lo, hi).tolist() == expected, (w, b, lo, hi)
+        assert hull_geometry.upper_envelope(w, b, lo, hi, ties="weak").tolist() == _brute_envelope(w, b, lo, hi, weak=True)
+        segs = hull_geometry.envelope_segments(w, b, lo, hi)
         assert sorted({s[0] for s in segs}) == expected
         starts = [s[1] for s in segs]
         assert starts == sorted(starts) and all(s[1] <= s[2] for s in segs)
@@ -78,13 +79,13 @@ def test_envelope_against_dense_grid_random_lines(seed):
     # bounded: every label the grid sees must be in the envelope, and the exact brute force agrees
     xs = np.linspace(-2, 3, 200_001)
     grid = np.unique(np.argmax(np.outer(xs, w) + b, axis=1))
-    env = hull.upper_envelope(w, b, -2, 3)
+    env = hull_geometry.upper_envelope(w, b, -2, 3)
     assert set(grid) <= set(env)
     assert env.tolist() == _brute_envelope(w, b, -2.0, 3.0)
     # unbounded: a very wide grid, including enormous |x|, sees the extreme-slope lines
     wide = np.concatenate([-np.logspace(12, -6, 20_000), np.linspace(-1, 1, 20_001), np.logspace(-6, 12, 20_000)])
     grid = set(np.unique(np.argmax(np.outer(wide, w) + b, axis=1)))
-    env = hull.upper_envelope(w, b)
+    env = hull_geometry.upper_envelope(w, b)
     assert grid <= set(env) and {0, 1} <= set(env)
     assert env.tolist() == _brute_envelope(w, b, -np.inf, np.inf)
 
@@ -92,60 +93,60 @@ def test_envelope_against_dense_grid_random_lines(seed):
 def test_envelope_tie_rule_follows_numpy_argmax():
     # identical lines 2 and 0: only the lower index, 0, can win; 1 is parallel below
     w, b = np.array([1.0, 1.0, 1.0, -1.0]), np.array([0.0, -1.0, 0.0, 0.0])
-    assert hull.upper_envelope(w, b).tolist() == [0, 3]
-    assert hull.upper_envelope(w, b, ties="weak").tolist() == [0, 2, 3]
+    assert hull_geometry.upper_envelope(w, b).tolist() == [0, 3]
+    assert hull_geometry.upper_envelope(w, b, ties="weak").tolist() == [0, 2, 3]
     # three lines through (0, 0): the middle one (index 0) wins only at x = 0, where it is the lowest index
     w, b = np.array([0.0, -1.0, 1.0]), np.zeros(3)
     assert int(np.argmax(w * 0.0 + b)) == 0
-    assert hull.upper_envelope(w, b).tolist() == [0, 1, 2]
-    assert hull.upper_envelope(w, b, 0.5, 2.0).tolist() == [2]
-    assert (0, 0.0, 0.0) in hull.envelope_segments(w, b)
+    assert hull_geometry.upper_envelope(w, b).tolist() == [0, 1, 2]
+    assert hull_geometry.upper_envelope(w, b, 0.5, 2.0).tolist() == [2]
+    assert (0, 0.0, 0.0) in hull_geometry.envelope_segments(w, b)
     # the same lines with the middle one last: it never wins under argmax, but it ties (weak)
     w, b = np.array([-1.0, 1.0, 0.0]), np.zeros(3)
-    assert hull.upper_envelope(w, b).tolist() == [0, 1]
-    assert hull.upper_envelope(w, b, ties="weak").tolist() == [0, 1, 2]
+    assert hull_geometry.upper_envelope(w, b).tolist() == [0, 1]
+    assert hull_geometry.upper_envelope(w, b, ties="weak").tolist() == [0, 1, 2]
 
 
 def test_envelope_degenerate_inputs():
-    assert hull.upper_envelope([2.0], [1.0]).tolist() == [0]                       # a single label
-    assert hull.upper_envelope(np.zeros(5), np.zeros(5)).tolist() == [0]           # all equal
-    assert hull.upper_envelope(np.zeros(5), np.zeros(5), ties="weak").tolist() == [0, 1, 2, 3, 4]
-    assert hull.upper_envelope(np.ones(4), np.array([0.0, 3.0, 1.0, 3.0])).tolist() == [1]   # parallel
+    assert hull_geometry.upper_envelope([2.0], [1.0]).tolist() == [0]                       # a single label
+    assert hull_geometry.upper_envelope(np.zeros(5), np.zeros(5)).tolist() == [0]           # all equal
+    assert hull_geometry.upper_envelope(np.zeros(5), np.zeros(5), ties="weak").tolist() == [0, 1, 2, 3, 4]
+    assert hull_geometry.upper_envelope(np.ones(4), np.array([0.0, 3.0, 1.0, 3.0])).tolist() == [1]   # parallel
     w, b = np.array([1.0, -1.0]), np.zeros(2)
-    assert hull.upper_envelope(w, b, 0.0, 0.0).tolist() == [0]                     # lo == hi at the tie
-    assert hull.upper_envelope(w, b, -3.0, -3.0).tolist() == [1]
-    assert hull.envelope_segments(w, b, 2.0, 2.0) == [(0, 2.0, 2.0)]
-    assert hull.envelope_segments(w, b) == [(1, -np.inf, 0.0), (0, 0.0, np.inf)]
-    assert hull.upper_envelope(w, b, -np.inf, -1.0).tolist() == [1]
-    assert hull.upper_envelope(w, b, -np.inf, 0.0).tolist() == [0, 1]               # the tie at 0 goes to label 0
-    assert hull.upper_envelope(w, b, 0.0, np.inf).tolist() == [0]
+    assert hull_geometry.upper_envelope(w, b, 0.0, 0.0).tolist() == [0]                     # lo == hi at the tie
+    assert hull_geometry.upper_envelope(w, b, -3.0, -3.0).tolist() == [1]
+    assert hull_geometry.envelope_segments(w, b, 2.0, 2.0) == [(0, 2.0, 2.0)]
+    assert hull_geometry.envelope_segments(w, b) == [(1, -np.inf, 0.0), (0, 0.0, np.inf)]
+    assert hull_geometry.upper_envelope(w, b, -np.inf, -1.0).tolist() == [1]
+    assert hull_geometry.upper_envelope(w, b, -np.inf, 0.0).tolist() == [0, 1]               # the tie at 0 goes to label 0
+    assert hull_geometry.upper_envelope(w, b, 0.0, np.inf).tolist() == [0]
 
 
 def test_envelope_bad_input():
     with pytest.raises(ValueError, match="lo <= hi"):
-        hull.upper_envelope([1.0, 2.0], [0.0, 0.0], 1.0, 0.0)
+        hull_geometry.upper_envelope([1.0, 2.0], [0.0, 0.0], 1.0, 0.0)
     with pytest.raises(ValueError, match="length"):
-        hull.upper_envelope([1.0, 2.0], [0.0])
+        hull_geometry.upper_envelope([1.0, 2.0], [0.0])
     with pytest.raises(ValueError, match="NaN"):
-        hull.upper_envelope([1.0, np.nan], [0.0, 0.0])
+        hull_geometry.upper_envelope([1.0, np.nan], [0.0, 0.0])
     with pytest.raises(ValueError, match="ties"):
-        hull.upper_envelope([1.0], [0.0], ties="max")
+        hull_geometry.upper_envelope([1.0], [0.0], ties="max")
 
 
 def test_envelope_tolerance_adds_near_ties_only():
     # line 2 passes 1e-7 below the crossing of lines 0 and 1 at x = 0
     w, b = np.array([1.0, -1.0, 0.0]), np.array([0.0, 0.0, -1e-7])
-    assert hull.upper_envelope(w, b, ties="weak").tolist() == [0, 1]
-    assert hull.upper_envelope(w, b, ties="weak", tol=1e-6).tolist() == [0, 1, 2]
-    assert hull.upper_envelope(w, b, 1.0, 2.0, ties="weak", tol=1e-6).tolist() == [0]
+    assert hull_geometry.upper_envelope(w, b, ties="weak").tolist() == [0, 1]
+    assert hull_geometry.upper_envelope(w, b, ties="weak", tol=1e-6).tolist() == [0, 1, 2]
+    assert hull_geometry.upper_envelope(w, b, 1.0, 2.0, ties="weak", tol=1e-6).tolist() == [0]
 
 
 def test_large_vocabulary_envelope_matches_brute_force_grid():
     rng = np.random.default_rng(7)
     C = 4096
     w, b = rng.standard_normal(C), rng.standard_normal(C)
-    env = hull.upper_envelope(w, b)
-    segs = hull.envelope_segments(w, b)
+    env = hull_geometry.upper_envelope(w, b)
+    segs = hull_geometry.envelope_segments(w, b)
     # every finite segment's midpoint has its label as the float argmax
     for label, x0, x1 in segs:
         if np.isfinite(x0) and np.isfinite(x1) and x1 > x0:
@@ -163,10 +164,10 @@ def test_lp_matches_convex_hull(k, seed):
     rng = np.random.default_rng(seed)
     C = int(rng.choice([4, 12, 30]))
     W, b = rng.standard_normal((C, k)), rng.standard_normal(C)
-    lp = hull.achievable_labels(W, b, method="lp")
-    ch = hull.hull_achievable(W, b)
+    lp = hull_geometry.achievable_labels(W, b, method="lp")
+    ch = hull_geometry.hull_achievable(W, b)
     assert lp.tolist() == ch.tolist()
-    assert hull.achievable_labels(W, b).tolist() == ch.tolist()      # k = 1: the envelope
+    assert hull_geometry.achievable_labels(W, b).tolist() == ch.tolist()      # k = 1: the envelope
     assert 1 <= lp.sum() < C or C <= k + 1
 
 
@@ -176,10 +177,10 @@ def test_hull_cross_check_is_not_trivial():
     W, b = rng.standard_normal((10, 2)), rng.standard_normal(10)
     W[3] = W.mean(0)
     b[3] -= 100
-    assert not hull.achievable_labels(W, b)[3] and not hull.hull_achievable(W, b)[3]
+    assert not hull_geometry.achievable_labels(W, b)[3] and not hull_geometry.hull_achievable(W, b)[3]
     W[5] = 0.0
     b[5] = 1e6
-    assert hull.achievable_labels(W, b).sum() >= 1 and hull.achievable_labels(W, b)[5]
+    assert hull_geometry.achievable_labels(W, b).sum() >= 1 and hull_geometry.achievable_labels(W, b)[5]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -188,15 +189,15 @@ def test_lp_with_box_contains_every_sampled_argmax(seed):
     C, k = 16, 2
     W, b = rng.standard_normal((C, k)), rng.standard_normal(C) * 2
     lo, hi = -rng.random(k), rng.random(k)
-    box = hull.achievable_labels(W, b, lo, hi)
+    box = hull_geometry.achievable_labels(W, b, lo, hi)
     g = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], 301), np.linspace(lo[1], hi[1], 301)), -1).reshape(-1, 2)
     sampled = np.unique(np.argmax(g @ W.T + b, axis=1))
     assert box[sampled].all()
-    free = hull.achievable_labels(W, b)
+    free = hull_geometry.achievable_labels(W, b)
     assert not (box & ~free).any()                              # the box can only remove labels
     # and a label that the LP calls achievable in the box is really reached near its optimum:
     # the box bound is much smaller than the unbounded one on a tiny box
-    tiny = hull.achievable_labels(W, b, lo * 1e-3, hi * 1e-3)
+    tiny = hull_geometry.achievable_labels(W, b, lo * 1e-3, hi * 1e-3)
     assert tiny.sum() <= box.sum() and tiny.sum() >= 1
 
 
@@ -207,8 +208,8 @@ def test_lp_k1_equals_envelope_with_ties():
         w, b = _tie_heavy_lines(rng, C)
         for lo, hi in [(None, None), (-1.0, 1.0), (0.0, 0.0), (-2.0, 0.5)]:
             box = (None, None) if lo is None else (np.array([lo]), np.array([hi]))
-            lp = hull.achievable_labels(w[:, None], b, *box, method="lp")
-            env = hull.achievable_labels(w[:, None], b, *box)
+            lp = hull_geometry.achievable_labels(w[:, None], b, *box, method="lp")
+            env = hull_geometry.achievable_labels(w[:, None], b, *box)
             expected = np.zeros(C, bool)
             expected[_brute_envelope(w, b, -np.inf if lo is None else lo, np.inf if hi is None else hi, weak=True)] = True
             assert lp.tolist() == expected.tolist() == env.tolist(), (w, b, lo, hi)
@@ -217,31 +218,32 @@ def test_lp_k1_equals_envelope_with_ties():
 def test_lp_degenerate_inputs():
     # all-equal weights and biases: every label ties everywhere (weak), none strictly
     W, b = np.ones((6, 3)), np.zeros(6)
-    assert hull.achievable_labels(W, b).all()
-    assert not hull.achievable_labels(W, b, strict=True).any()
-    assert hull.hull_achievable(W, b).tolist() == [True] + [False] * 5            # one point, lowest index
+    assert hull_geometry.achievable_labels(W, b).all()
+    assert not hull_geometry.achievable_labels(W, b, strict=True).any()
+    assert hull_geometry.hull_achievable(W, b).tolist() == [True] + [False] * 5            # one point, lowest index
     # a single label
-    assert hull.achievable_labels(np.ones((1, 4)), np.zeros(1)).tolist() == [True]
+    assert hull_geometry.achievable_labels(np.ones((1, 4)), np.zeros(1)).tolist() == [True]
     # duplicate rows: both weakly achievable, neither strictly; the hull keeps the lower index
     rng = np.random.default_rng(0)
     W, b = rng.standard_normal((8, 2)), rng.standard_normal(8)
     W[6], b[6] = W[2], b[2]
-    weak = hull.achievable_labels(W, b)
+    weak = hull_geometry.achievable_labels(W, b)
     assert weak[2] == weak[6]
     if weak[2]:
-        assert not hull.achievable_labels(W, b, strict=True)[[2, 6]].any()
-        assert hull.hull_achievable(W, b)[2] and not hull.hull_achievable(W, b)[6]
+        assert not hull_geometry.achievable_labels(W, b, strict=True)[[2, 6]].any()
+        assert hull_geometry.hull_achievable(W, b)[2] and not hull_geometry.hull_achievable(W, b)[6]
     # the empty set is the silent head: argmax b
-    assert hull.achievable_labels(np.zeros((4, 0)), np.array([0.0, 2.0, 1.0, 2.0])).tolist() == [False, True, False, True]
+    silent = hull_geometry.achievable_labels(np.zeros((4, 0)), np.array([0.0, 2.0, 1.0, 2.0]))
+    assert silent.tolist() == [False, True, False, True]
 
 
 def test_unbounded_directions():
     # label 0 wins only for x1 -> +inf (steepest), label 1 only for x1 -> -inf, label 2 only near 0
     W = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     b = np.array([0.0, 0.0, 1.0, 0.5])
-    assert hull.achievable_labels(W, b).tolist() == [True, True, True, False]
-    assert hull.achievable_labels(W, b, [-0.5, -1], [0.5, 1]).tolist() == [False, False, True, False]
-    assert hull.hull_achievable(W, b).tolist() == [True, True, True, False]
+    assert hull_geometry.achievable_labels(W, b).tolist() == [True, True, True, False]
+    assert hull_geometry.achievable_labels(W, b, [-0.5, -1], [0.5, 1]).tolist() == [False, False, True, False]
+    assert hull_geometry.hull_achievable(W, b).tolist() == [True, True, True, False]
 
 
 @pytest.mark.parametrize("k", [2, 3])
@@ -251,22 +253,22 @@ def test_hull_degenerate_flat_point_sets(k):
     W = rng.standard_normal((C, k))
     a = rng.standard_normal(k)
     b = W @ a + 0.3                                   # all points on one non-vertical hyperplane
-    ref = hull.achievable_labels(W, b, strict=True, tol=1e-9)
-    assert hull.hull_achievable(W, b).tolist() == ref.tolist()
+    ref = hull_geometry.achievable_labels(W, b, strict=True, tol=1e-9)
+    assert hull_geometry.hull_achievable(W, b).tolist() == ref.tolist()
     W2 = np.column_stack([W[:, 0]] + [2.0 * W[:, 0]] * (k - 1))    # the W rows lie on a line
     b2 = rng.standard_normal(C)
-    ref2 = hull.achievable_labels(W2, b2, strict=True, tol=1e-9)
-    assert hull.hull_achievable(W2, b2).tolist() == ref2.tolist()
-    assert hull.hull_achievable(W2[:3], b2[:3]).sum() >= 1                    # fewer points than dimensions
+    ref2 = hull_geometry.achievable_labels(W2, b2, strict=True, tol=1e-9)
+    assert hull_geometry.hull_achievable(W2, b2).tolist() == ref2.tolist()
+    assert hull_geometry.hull_achievable(W2[:3], b2[:3]).sum() >= 1                    # fewer points than dimensions
 
 
 def test_achievable_bad_input():
     with pytest.raises(ValueError, match="empty in coordinate 1"):
-        hull.achievable_labels(np.ones((3, 2)), np.zeros(3), [0, 1], [1, 0])
+        hull_geometry.achievable_labels(np.ones((3, 2)), np.zeros(3), [0, 1], [1, 0])
     with pytest.raises(ValueError, match="shape"):
-        hull.achievable_labels(np.ones((3, 2)), np.zeros(3), [0], [1])
+        hull_geometry.achievable_labels(np.ones((3, 2)), np.zeros(3), [0], [1])
     with pytest.raises(ValueError, match="length 3"):
-        hull.achievable_labels(np.ones((3, 2)), np.zeros(2))
+        hull_geometry.achievable_labels(np.ones((3, 2)), np.zeros(2))
 
 
 # ----------------------------------------------------------------------------- many sets and the invariant
@@ -293,7 +295,7 @@ def test_invariant_predicted_is_achievable(seed):
     sets = [np.array([k]) for k in range(D)]
     sets += [np.sort(rng.choice(D, n, replace=False)) for n in (2, 3, 5, 8) for _ in range(4)] + [np.arange(D)]
     predicted = _masked_predictions(W, b, z, sets, np.float32)
-    out = hull.bound_for_sets(W, b, sets, z_observed=z, predicted=predicted)
+    out = hull_geometry.bound_for_sets(W, b, sets, z_observed=z, predicted=predicted)
     assert out["violations"] == 0 and out["violation_sets"] == []
     assert (out["U_observed"] <= out["U"]).all()
     assert (predicted.sum(1) <= out["U_observed"]).all()
@@ -311,24 +313,24 @@ def test_violations_are_detected():
     sets = [np.array([0]), np.array([1, 2])]
     predicted = _masked_predictions(W, b, z, sets, np.float64)
     predicted[1, 4] = True                                   # a planted bug
-    out = hull.bound_for_sets(W, b, sets, z_observed=z, predicted=predicted)
+    out = hull_geometry.bound_for_sets(W, b, sets, z_observed=z, predicted=predicted)
     assert out["violations"] == 1 and out["violation_sets"] == [(1, 4)]
 
 
 def test_bound_for_sets_without_data_and_bad_input():
     rng = np.random.default_rng(0)
     W, b = rng.standard_normal((5, 3)), rng.standard_normal(5)
-    out = hull.bound_for_sets(W, b, [[0], [1, 2], [0, 1, 2]])
+    out = hull_geometry.bound_for_sets(W, b, [[0], [1, 2], [0, 1, 2]])
     assert out["U_observed"] is None and out["U"].tolist() == [
-        hull.achievable_labels(W[:, [0]], b, tol=out["tol"][0]).sum(),
-        hull.achievable_labels(W[:, [1, 2]], b, tol=out["tol"][1]).sum(),
-        hull.achievable_labels(W, b, tol=out["tol"][2]).sum()]
+        hull_geometry.achievable_labels(W[:, [0]], b, tol=out["tol"][0]).sum(),
+        hull_geometry.achievable_labels(W[:, [1, 2]], b, tol=out["tol"][1]).sum(),
+        hull_geometry.achievable_labels(W, b, tol=out["tol"][2]).sum()]
     with pytest.raises(ValueError, match="outside the valid range"):
-        hull.bound_for_sets(W, b, [[3]])
+        hull_geometry.bound_for_sets(W, b, [[3]])
     with pytest.raises(ValueError, match="predicted must be"):
-        hull.bound_for_sets(W, b, [[0]], predicted=np.zeros((2, 5), bool))
+        hull_geometry.bound_for_sets(W, b, [[0]], predicted=np.zeros((2, 5), bool))
     with pytest.raises(ValueError, match="z_observed must be"):
-        hull.bound_for_sets(W, b, [[0]], z_observed=np.zeros((4, 2)))
+        hull_geometry.bound_for_sets(W, b, [[0]], z_observed=np.zeros((4, 2)))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -342,9 +344,10 @@ def test_prefilter_of_many_lines_changes_nothing(seed, monkeypatch):
     results = []
     for prefilter in (True, False):
         if not prefilter:
-            monkeypatch.setattr(hull, "_candidates", lambda w, b: np.arange(w.shape[0]))
-        results.append([hull.upper_envelope(w, b).tolist(), hull.upper_envelope(w, b, -0.3, 0.2).tolist(),
-                        hull.upper_envelope(w, b, ties="weak").tolist(), hull.envelope_segments(w, b, -5, 5)])
+            monkeypatch.setattr(hull_geometry, "_candidates", lambda w, b: np.arange(w.shape[0]))
+        geo = hull_geometry
+        results.append([geo.upper_envelope(w, b).tolist(), geo.upper_envelope(w, b, -0.3, 0.2).tolist(),
+                        geo.upper_envelope(w, b, ties="weak").tolist(), geo.envelope_segments(w, b, -5, 5)])
     assert results[0] == results[1]
 
 

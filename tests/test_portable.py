@@ -1,5 +1,5 @@
 """Portable results: no folder of the machine that ran them in summary.json, claims.md or the
-reports (``results.portable_path``/``portable_text``, ``report.make_portable``), and a copied
+reports (``results.portable_path``/``portable_text``, ``notebook_pages.make_portable``), and a copied
 virtual environment recognised and repaired (tools/venv_location.sh, used by tools/ensure_venv.sh)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ssb import report, results
+from ssb import notebook_pages, report, results, verdict_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_summary_records_paths_portably(roots):
 def test_index_claims_md_and_notebook_pages_carry_no_machine_folder(roots):
     data, out = roots
     results.update_summary("quick", "inputs", {"data_dir": str(data)})
-    rdir = report.reports_dir("quick")
+    rdir = notebook_pages.reports_dir("quick")
     rdir.mkdir(parents=True)
     (rdir / "timings.json").write_text(json.dumps({"01_x": {"seconds": 1.0, "status": "ok",
                                                             "parameters": {"data_dir": str(data)}}}))
@@ -76,9 +76,9 @@ def test_index_claims_md_and_notebook_pages_carry_no_machine_folder(roots):
     nb.cells = [nbformat.v4.new_markdown_cell("# X"), cell]
     nb.metadata["papermill"] = {"input_path": str(REPO / "notebooks" / "01_x.ipynb"), "parameters": {"data_dir": str(data)}}
     nbformat.write(nb, rdir / "01_x.ipynb")
-    report.make_portable_file(rdir / "01_x.ipynb")
-    report.render_notebook_html(rdir / "01_x.ipynb", rdir / "01_x.html")
-    report.write_claims_markdown("quick")
+    notebook_pages.make_portable_file(rdir / "01_x.ipynb")
+    notebook_pages.render_notebook_html(rdir / "01_x.ipynb", rdir / "01_x.html")
+    verdict_text.write_claims_markdown("quick")
     report.write_index("quick")
     for path in (rdir / "index.html", rdir / "01_x.html", rdir / "01_x.ipynb", out / "figures" / "quick" / "claims.md"):
         text = path.read_text()

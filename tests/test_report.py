@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ssb import claims, report, results, runner
+from ssb import claims, notebook_pages, report, results, runner, verdict_text
 from ssb.profiles import get_profile
 
 from summaries import check, holding_summary  # noqa: E402  (shared builders)
@@ -66,7 +66,7 @@ def test_the_runner_plan_of_an_override_run_names_its_own_folders(out_root):
     args = runner.build_parser().parse_args(["--profile", "quick", "-p", "block", "5"])
     plan = runner.build_plan(args)
     assert plan.results_name == "quick-block5"
-    assert report.reports_dir(plan.results_name) == out_root / "reports" / "quick-block5"
+    assert notebook_pages.reports_dir(plan.results_name) == out_root / "reports" / "quick-block5"
     plain = runner.build_plan(runner.build_parser().parse_args(["--profile", "quick"]))
     assert plain.results_name == "quick" and plain.run_id != "" 
 
@@ -128,7 +128,7 @@ def test_claims_checked_reads_the_claims_show_calls():
     nb.cells = [nbformat.v4.new_code_cell('claims.show(results.load_summary(P), ["C1", "C3"])'),
                 nbformat.v4.new_code_cell("claims.show(summary, ['C3'])\nx = [1]"),
                 nbformat.v4.new_markdown_cell('claims.show(s, ["C6"])')]
-    assert report.claims_checked(nb) == ["C1", "C3"]
+    assert notebook_pages.claims_checked(nb) == ["C1", "C3"]
 
 
 def test_notebook_pages_have_title_backlink_anchors_and_reader_mode(out_root):
@@ -146,7 +146,7 @@ def test_notebook_pages_have_title_backlink_anchors_and_reader_mode(out_root):
     assert "bookkeeping-marker-q" not in reader and "data-path-xyz" not in reader
     assert "IProgress" not in reader and "autonotebook" not in reader
 
-    full = report.full_page(page).read_text()
+    full = notebook_pages.full_page(page).read_text()
     assert "bookkeeping-marker-q" in full and "data-path-xyz" in full and 'href="03_nodes.html"' in full
     kept = nbformat.read(executed, as_version=4)                          # the .ipynb keeps everything
     assert len(kept.cells) == 5 and "IProgress" in kept.cells[-1].outputs[0]["text"]
@@ -157,7 +157,7 @@ def test_index_links_claims_to_sections_groups_figures_and_shows_only_this_run(o
     for stem, heading, claim in (("02_apt", "APT", "C6"), ("03_nodes", "Nodes", "C1")):
         executed = executed_notebook(out_dir / f"{stem}.ipynb", heading, f'claims.show(s, ["{claim}"])', "m")
         runner.render_html(executed, out_dir / f"{stem}.html")
-    assert report.write_combined("smoke") == out_dir / "all_notebooks.html"
+    assert notebook_pages.write_combined("smoke") == out_dir / "all_notebooks.html"
     fig_dir = out_root / "figures" / "smoke"
     write_png(fig_dir / "03_node_map.png", 900, 300)          # wide: a three-panel figure
     write_png(fig_dir / "02_apt.png", 300, 300)
@@ -244,7 +244,7 @@ def test_notebooks_meta_sets_the_project_kernel_and_keeps_cells(tmp_path):
 
 def test_measured_strings_come_from_the_summary():
     s = holding_summary()
-    rows = {r["claim"]: r for r in report.claims_table(s)}
+    rows = {r["claim"]: r for r in verdict_text.claims_table(s)}
     assert "3" in rows["C1"]["measured"] and "7" in rows["C1"]["measured"]     # base-rate and 1/C rule counts
     assert "0.6 [0.55, 0.7]" in rows["C1"]["interval"] and "> 0.05" in rows["C1"]["null"]
     assert "1.37" in rows["C3"]["measured"] and "== 0" in rows["C3"]["null"]
@@ -255,8 +255,8 @@ def test_measured_strings_come_from_the_summary():
 def test_markdown_contains_numbers_figures_and_escapes():
     s = holding_summary()
     figures = ["03_node_token_map.png", "07_efficiency.png", "99_extra.png"]
-    md = report.claims_markdown(s, figures)
-    assert md == report.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
+    md = verdict_text.claims_markdown(s, figures)
+    assert md == verdict_text.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
     assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
     for number in ("0.6 [0.55, 0.7]", "1.37", "0.61"):
         assert number in md
@@ -265,10 +265,10 @@ def test_markdown_contains_numbers_figures_and_escapes():
     c1 = md.index("### C1"), md.index("03_node_token_map.png)")
     assert c1[0] < c1[1] < md.index("### C5") < md.index("07_efficiency.png)") < md.index("### Other figures")
     s["nodes_pretrain"]["median_tokens_recognized_head"] = "x|<y>"
-    md = report.claims_markdown(s)
+    md = verdict_text.claims_markdown(s)
     assert "x\\|&lt;y&gt;" in md and "## Figures" not in md
     with pytest.raises(ValueError, match="summary"):
-        report.claims_table([1, 2])
+        verdict_text.claims_table([1, 2])
     with pytest.raises(ValueError, match="summary"):
         claims.claims_summary([1, 2])
 
@@ -280,7 +280,7 @@ def test_write_claims_markdown_and_index(tmp_path, monkeypatch):
     fig_dir = results.figures_dir("smoke")
     (fig_dir / "summary.json").write_text(json.dumps(s))
     (fig_dir / "03_node_token_map.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    md_path = report.write_claims_markdown("smoke")
+    md_path = verdict_text.write_claims_markdown("smoke")
     assert md_path == fig_dir / "claims.md"
     md = md_path.read_text()
     assert "![03_node_token_map](03_node_token_map.png)" in md and "**partly**" in md
@@ -306,14 +306,14 @@ def test_not_testable_says_which_gate_failed_and_which_profile_to_run():
     summary = {"profile": "quick", "pretrain": {"variants": {"main": {"gate": {"passed": False, "value": 0.05, "null": 0.05}}}},
                "apt": {"stats": {"gates": {"probe_block_6": {"passed": True}},
                                  "checks": {"frequency": {"passed": True, "direction": "greater"}}}}}
-    row = {r["claim"]: r for r in report.claims_table(summary)}["C6"]
+    row = {r["claim"]: r for r in verdict_text.claims_table(summary)}["C6"]
     assert row["verdict"] == "not testable"
     assert "not testable on quick" in row["why"] and "backbone" in row["why"] and "`standard`" in row["why"]
     assert "probe[block 6]" not in row["why"]               # that gate passed
-    assert row["why"] in report.claims_markdown(summary) and row["why"] in report.claims_text(summary)
+    assert row["why"] in verdict_text.claims_markdown(summary) and row["why"] in verdict_text.claims_text(summary)
     assert "class=\"why\"" in report.claims_html(summary)
     summary["pretrain"]["variants"]["main"]["gate"]["passed"] = True
-    why = {r["claim"]: r for r in report.claims_table(summary)}["C6"]["why"]
+    why = {r["claim"]: r for r in verdict_text.claims_table(summary)}["C6"]["why"]
     assert why == "frequency (core) ✓ · grows along blocks –"          # the checks at a glance
 
 
@@ -360,14 +360,14 @@ def test_an_override_runs_index_leads_with_its_claims_beside_the_base_profiles(o
 
 
 def test_effective_parameters_box_highlights_the_overrides():
-    box = report.effective_parameters_html("quick", {"block": 5, "checkpoint": None, "steps": 800},
+    box = notebook_pages.effective_parameters_html("quick", {"block": 5, "checkpoint": None, "steps": 800},
                                            {"data_dir": "/nowhere/data"})
     head = box[:box.index("<details>")]
     assert 'class="override"' in head and "block = 5</span> (profile: 6)" in head
     assert "steps = 800</span> (profile: 300)" in head and "checkpoint" not in head
     folded = box[box.index("<details>"):]
     assert folded.count('class="override"') == 2 and "lr = 0.0005" in folded and "n_layers = 6" in folded
-    assert "no overrides" in report.effective_parameters_html("quick")
+    assert "no overrides" in notebook_pages.effective_parameters_html("quick")
 
 
 def test_reader_page_shows_the_effective_parameters_after_the_parameters_cell(out_root):
@@ -381,11 +381,11 @@ def test_reader_page_shows_the_effective_parameters_after_the_parameters_cell(ou
     path = out_root / "reports" / "quick-block5" / "05_x.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
-    report.render_notebook_html(path, path.with_suffix(".html"))
+    notebook_pages.render_notebook_html(path, path.with_suffix(".html"))
     reader = path.with_suffix(".html").read_text()
     assert "Effective parameters" in reader and "block = 5</span> (profile: 6)" in reader
     assert reader.index("params-marker") < reader.index("Effective parameters") < reader.index("x</span>")   # right below the parameters cell
-    report.render_notebook_html(path, out_root / "full.html", reader=False)
+    notebook_pages.render_notebook_html(path, out_root / "full.html", reader=False)
     assert "Effective parameters" not in (out_root / "full.html").read_text()     # every cell: the injected one shows it
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ssb import report, results, runner
+from ssb import notebook_pages, report, results, runner, verdict_text
 
 from summaries import holding_summary  # noqa: E402
 from test_report import write_png  # noqa: E402
@@ -31,7 +31,7 @@ def synthetic_run(root: Path, name: str) -> Path:
     for section, values in summary.items():
         if section != "profile":
             results.update_summary(name, section, values)
-    out_dir = report.reports_dir(name)
+    out_dir = notebook_pages.reports_dir(name)
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -40,8 +40,8 @@ def synthetic_run(root: Path, name: str) -> Path:
                 nbformat.v4.new_markdown_cell("**What to look for.** Rows: nodes. C1 predicts a sparse map.")]
     nbformat.write(nb, out_dir / "03_nodes.ipynb")
     runner.render_html(out_dir / "03_nodes.ipynb", out_dir / "03_nodes.html")
-    report.write_combined(name)
-    report.write_claims_markdown(name)
+    notebook_pages.write_combined(name)
+    verdict_text.write_claims_markdown(name)
     return report.write_index(name)
 
 

@@ -32,14 +32,17 @@ Claims
 - ``controls``       the untrained controls, fitted like the trained backbone: paired (ours) or K random inits (a checkpoint)
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
-- ``hull``           convex-hull bound of what a linear head can output, and its tables (C5)
+- ``hull_geometry``  the convex-hull bound: which labels a linear head on a node set can ever output (exact)
+- ``hull``           C5 on a trained head: the bound's tables, efficiency, checks against random heads and controls
 - ``stats``          tests, intervals, gates and check records behind every verdict
 - ``calibration``    the verdict rules run on worlds without information and with planted effects
 - ``claims``         the verdict rules: each claim's verdict from summary.json (holds / partly / does not hold / not testable)
 Reading and running
 - ``plots``          every figure of the notebooks (one style, ``setup_style``)
 - ``tables``         DataFrames as a reader wants them (``tables.show``)
-- ``report``         what a reader sees: claims table (claims.md, HTML, ``show_claims``), reports/<name>/ pages
+- ``verdict_text``   the claims as text: one row per claim, its reason (checks ✓/✗), claims.md
+- ``notebook_pages`` reports/<name>/: each notebook's page (reader mode, every cell), all_notebooks.html
+- ``report``         what a reader opens first: reports/<name>/index.html (claims, notebooks, gallery), ``show_claims``
 - ``notebooks_meta`` the kernel spec the notebooks carry
 - ``runner``         ``python -m ssb.runner``: the notebooks in order with papermill, then the reports
 - ``bench``          measurement commands: ``python -m ssb.bench {aperture,pretrain,learning,fidelity,...}``

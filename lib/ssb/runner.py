@@ -19,7 +19,7 @@ Outputs, under ``results.output_root()`` (``$SSB_OUTPUT_DIR``, else the reposito
 
 - ``reports/<name>/NN_name.ipynb``  the executed copy (written even when the notebook fails);
 - ``reports/<name>/NN_name.html``   its HTML in reader mode (no bookkeeping cells, no injected
-  parameters; ``ssb.report``), which shows the error of a failure;
+  parameters; ``ssb.notebook_pages``), which shows the error of a failure;
 - ``reports/<name>/NN_name.all-cells.html``  the same with every cell;
 - ``reports/<name>/all_notebooks.html``      every notebook on one printable page, with contents;
 - ``reports/<name>/timings.json``   per notebook: wall seconds, status, parameters;
@@ -63,7 +63,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import atomic, claims, notebooks_meta, profiles, report, results
+from . import atomic, claims, notebook_pages, notebooks_meta, profiles, report, results, verdict_text
 
 # Parameters every notebook accepts besides the profile fields; set by options, not by -p.
 DEDICATED_OPTIONS = {"profile": "--profile", "name": "--profile", "data_dir": "--data-dir", "force": "--force"}
@@ -592,21 +592,21 @@ def _execute_once(source: Path, target: Path, parameters: dict, kernel_name: str
 
 
 def _make_portable(executed: Path) -> None:
-    """The executed copy without this machine's folders (``report.make_portable_file``); a notebook
+    """The executed copy without this machine's folders (``notebook_pages.make_portable_file``); a notebook
     that cannot be read is left as papermill wrote it."""
     try:
-        report.make_portable_file(executed)
+        notebook_pages.make_portable_file(executed)
     except Exception as err:               # noqa: BLE001 - the report matters more than its paths
         print(f"    (paths left as they are in {executed.name}: {_short_error(err)})", flush=True)
 
 
 def render_html(executed: Path, target: Path, exporter=None) -> None:
     """HTML of an executed notebook (atomically): ``target`` in reader mode and
-    ``report.full_page(target)`` with every cell (``report.render_notebook_html``); a plain
+    ``notebook_pages.full_page(target)`` with every cell (``notebook_pages.render_notebook_html``); a plain
     error page when it cannot be rendered."""
-    for page, reader in ((target, True), (report.full_page(target), False)):
+    for page, reader in ((target, True), (notebook_pages.full_page(target), False)):
         try:
-            report.render_notebook_html(executed, page, exporter, reader=reader)
+            notebook_pages.render_notebook_html(executed, page, exporter, reader=reader)
         except Exception as err:           # noqa: BLE001
             body = _error_html(executed.stem, f"HTML rendering of {executed} failed:\n{''.join(traceback.format_exception(err))}")
             atomic.write_text(page, body)
@@ -635,10 +635,10 @@ def write_run_reports(plan: "Plan", succeeded: bool = True) -> None:
             verdicts = claims.claims_summary(current)
             results.update_summary(name, "claims", verdicts["claims"])
             results.update_summary(name, "claims_stats", verdicts["stats"])
-            report.write_claims_markdown(name)
+            verdict_text.write_claims_markdown(name)
     if plan.html:
         try:
-            combined = report.write_combined(name)
+            combined = notebook_pages.write_combined(name)
         except Exception as err:           # noqa: BLE001 - the index matters more than this page
             print(f"error: the combined report failed: {_short_error(err)}", file=sys.stderr, flush=True)
         else:
@@ -656,9 +656,9 @@ def _short_error(error: BaseException) -> str:
 
 def _write_timings(plan: Plan, timings: dict) -> None:
     """This run's entries merged into timings.json under its lock (another run's entries are kept)."""
-    path = report.reports_dir(plan.results_name) / "timings.json"
+    path = notebook_pages.reports_dir(plan.results_name) / "timings.json"
     with atomic.locked(path):
-        atomic.write_json(path, results.portable_paths({**report.load_timings(plan.results_name), **timings}))
+        atomic.write_json(path, results.portable_paths({**notebook_pages.load_timings(plan.results_name), **timings}))
 
 
 def failure_page(reports_dir: Path, stem: str) -> Path:
@@ -681,7 +681,7 @@ def _run(plan: Plan, kernel_name: str) -> int:
     records it as "interrupted"."""
     from nbconvert import HTMLExporter
 
-    reports_dir = report.reports_dir(plan.results_name)
+    reports_dir = notebook_pages.reports_dir(plan.results_name)
     reports_dir.mkdir(parents=True, exist_ok=True)
     for stale in atomic.remove_stale_temporaries(reports_dir, REPORT_TEMPORARIES):
         print(f"removed {stale.name} (temporary file of an interrupted run)", flush=True)
@@ -726,7 +726,8 @@ def _run(plan: Plan, kernel_name: str) -> int:
             results.commit_staged(plan.results_name, staged)
             _make_portable(attempt)
             os.replace(attempt, executed)
-            for leftover in (failed, failure_page(reports_dir, stem), report.full_page(failure_page(reports_dir, stem))):
+            failure = failure_page(reports_dir, stem)
+            for leftover in (failed, failure, notebook_pages.full_page(failure)):
                 leftover.unlink(missing_ok=True)
             if plan.html:
                 render_html(executed, reports_dir / f"{stem}.html", exporter)
@@ -774,7 +775,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plan = build_plan(args)
         prepare_environment()
-        for directory in (report.reports_dir(plan.results_name), results.output_root() / "figures" / plan.results_name,
+        for directory in (notebook_pages.reports_dir(plan.results_name),
+                          results.output_root() / "figures" / plan.results_name,
                           results.output_root() / "runs" / plan.profile):
             check_writable(directory)
         kernel_name = kernel_name_for_this_python()
@@ -784,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     print(f"profile {plan.profile!r}: {len(plan.notebooks)} notebook(s) from {plan.notebooks_dir}, "
-          f"reports in {report.reports_dir(plan.results_name)}", flush=True)
+          f"reports in {notebook_pages.reports_dir(plan.results_name)}", flush=True)
     if plan.overrides:
         print(f"overrides: {plan.overrides}", flush=True)
     status = 1
