@@ -257,13 +257,19 @@ def test_markdown_contains_numbers_figures_and_escapes():
     figures = ["03_node_token_map.png", "07_efficiency.png", "99_extra.png"]
     md = verdict_text.claims_markdown(s, figures)
     assert md == verdict_text.claims_markdown(copy.deepcopy(s), list(figures))     # deterministic
-    assert "| claim | verdict | paper | measured | gate | statistic | interval | null |" in md
+    # the dashboard: four short columns, the verdict second, a link to each claim's details
+    assert "| claim | verdict | why: evidence checks (core first) | core check |" in md
+    dashboard = md[md.index("| claim | verdict"):md.index("## Details per claim")]
+    assert all(line.count(" | ") == 3 for line in dashboard.strip().splitlines() if line.startswith("| ["))
+    assert md.count("| **holds** |") == 6 and "(core) ✓" in md and "[**C1**](#c1-details)" in md
+    details = md[md.index("## Details per claim"):]
+    assert details.count("- **Pass if:**") == 6 and "### C1 details" in details
     for number in ("0.6 [0.55, 0.7]", "1.37", "0.61"):
         assert number in md
-    assert md.count("| **holds**<br>") == 6 and "(core) ✓" in md
     assert "![03_node_token_map](03_node_token_map.png)" in md
-    c1 = md.index("### C1"), md.index("03_node_token_map.png)")
-    assert c1[0] < c1[1] < md.index("### C5") < md.index("07_efficiency.png)") < md.index("### Other figures")
+    figs = md[md.index("## Figures"):]
+    c1 = figs.index("### C1"), figs.index("03_node_token_map.png)")
+    assert c1[0] < c1[1] < figs.index("### C5") < figs.index("07_efficiency.png)") < figs.index("### Other figures")
     s["nodes_pretrain"]["median_tokens_recognized_head"] = "x|<y>"
     md = verdict_text.claims_markdown(s)
     assert "x\\|&lt;y&gt;" in md and "## Figures" not in md

@@ -223,16 +223,31 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_table(rows: list[dict]) -> str:
-    """The verdict comes right after the claim: a reader sees it without scrolling."""
-    lines = ["| claim | verdict | paper | measured | gate | statistic | interval | null |",
-             "|---|---|---|---|---|---|---|---|"]
+def _markdown_table(rows: list[dict], decided: dict) -> str:
+    """The dashboard: claim, verdict, why (the evidence checks ✓/✗/○/–, or the gate that failed)
+    and the core check with its interval -- four short columns that fit a page; the details
+    follow in ``_markdown_details``."""
+    lines = ["| claim | verdict | why: evidence checks (core first) | core check |", "|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| **{r['claim']}** {_md_cell(r['title'])} | **{r['verdict']}**"
-                     + (f"<br>{_md_cell(r['why'])}" if r.get("why") else "") + f" | {_md_cell(r['paper'])} | "
-                     f"{_md_cell(r['measured'])} | {_md_cell(r['gate'])} | {_md_cell(r['statistic'])} | "
-                     f"{_md_cell(r['interval'])} | {_md_cell(r['null'])} |")
+        lines.append(f"| [**{r['claim']}**](#{r['claim'].lower()}-details) {_md_cell(r['title'])} | **{r['verdict']}** | "
+                     f"{_md_cell(r.get('why') or '')} | {_md_cell(headline(decided[r['claim']]))} |")
     return "\n".join(lines)
+
+
+def _markdown_details(rows: list[dict]) -> list[str]:
+    """Per claim, below the dashboard: the paper's words, what was measured, the gates, and every
+    check's statistic, interval and pass rule."""
+    lines = ["", "## Details per claim"]
+    for r in rows:
+        lines += ["", f"### {r['claim']} details", "", f"**{r['title']}: {r['verdict']}.**", ""]
+        if r["verdict"] == "not measured":
+            lines.append("Not measured in this run.")
+            continue
+        for key, label in (("paper", "The paper"), ("measured", "Measured"), ("gate", "Gates"),
+                           ("statistic", "Statistics"), ("interval", "Values and 95 % intervals"),
+                           ("null", "Pass if")):
+            lines.append(f"- **{label}:** {_md_cell(r.get(key, ''))}")
+    return lines
 
 
 def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
@@ -243,6 +258,7 @@ def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
     in CLAIM_NOTEBOOKS, the rest under "Other figures".
     """
     rows = claims_table(summary)
+    decided = claims.claims_summary(summary)["stats"]
     profile = summary.get("profile")
     lines = [f"# Claims check{f' — profile `{profile}`' if profile else ''}", "",
              "Every measured value comes from `summary.json` of the run; the verdict rules are in "
@@ -254,7 +270,7 @@ def claims_markdown(summary: dict, figures: list[str] | None = None) -> str:
              "A check passes when its whole 95 % interval lies on the claimed side of its null (✓), "
              "contradicts when it lies on the other side (✗); ○ inconclusive, – missing. A failed or "
              "missing gate, or a missing core check, makes the claim \"not testable\".", "",
-             _markdown_table(rows)]
+             _markdown_table(rows, decided)] + _markdown_details(rows)
     if figures:
         lines += ["", "## Figures"]
         for heading, group in figures_by_claim([Path(f) for f in figures]):
