@@ -16,8 +16,9 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 - for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
   (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
   observed range (typically 5-50 of thousands), the segments of that range where one label
-  alone is within rounding distance of the maximum, then a binary search per sample; the
-  rare samples near a breakpoint are scored directly (``_single_node_predictions``);
+  alone is within rounding distance of the maximum, then one table look-up per sample
+  (``_segment_labels``); the rare samples near a breakpoint are scored directly
+  (``_single_node_predictions``);
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
     res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
@@ -252,8 +253,10 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
        covered by one label's range alone is *certain*: that label is the only one within delta
        of the maximum, far above the rounding of any logit (≤ 2·eps·scale each), so it is the
        float argmax too.  scale = max|x|·max|w| + max|b|.
-    3. Each sample is answered by a binary search on the segment ends (O(log m)).  A sample on
-       an uncertain segment, or exactly on an end, is scored the engine's way: the candidates'
+    3. Each sample is answered by a look-up in a table of equal buckets of the node's range
+       (``_segment_labels``: exactly the segment a binary search on the ends would find).  A
+       sample on an uncertain segment, exactly on an end or in a bucket holding an end, is
+       scored the engine's way: the candidates'
        logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
        float near-ties resolve exactly as ``first_argmax`` of the full logits does.  So is
        every sample of a node with more than ``_ENVELOPE_MAX_CANDIDATES`` candidates (many
