@@ -306,7 +306,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
 def _bucket_of(v: torch.Tensor, lo: torch.Tensor, scale: torch.Tensor, n_buckets: int) -> torch.Tensor:
     """floor((v - lo)·scale) clamped to 0..n_buckets-1, in v's dtype (lo, scale (G, 1) of that
     dtype, scale >= 0 and finite): a non-decreasing function of v, whatever the rounding."""
-    return ((v - lo) * scale).floor_().clamp_(0, n_buckets - 1)
+    return torch.sub(v, lo).mul_(scale).floor_().clamp_(0, n_buckets - 1)
 
 
 def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: torch.Tensor, owner: torch.Tensor,
