@@ -8,11 +8,13 @@ attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
 
     model = load_backbone("runs/quick/pretrain/random/final")
     z = node_vectors(model, input_ids, attention_mask, blocks=[6], select="cls")[6]  # (N, D)
+    both = pooled_node_vectors(model, input_ids, attention_mask, [6], ("cls", "mean"))   # one pass
 
 The forward pass stops right after the deepest requested block: blocks after it are
 never run.  ``cached_node_vectors`` stores results on disk under a ``cache_keys.cache_key``
 of the weights' and inputs' content fingerprints and the parameters, so a changed
-checkpoint or parameter never reuses a stale cache.  A ``Probe`` (built by
+checkpoint or parameter never reuses a stale cache (``cached_node_vector_entries`` fills
+several entries, e.g. both poolings, from one computation).  A ``Probe`` (built by
 ``pipeline.token_probe`` / ``pipeline.fewrel_probe``) is what every analysis reads.
 """
 from __future__ import annotations
