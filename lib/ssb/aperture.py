@@ -62,6 +62,7 @@ _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then 
 _ENVELOPE_NODES = 64          # single nodes whose envelopes are found together (labels pruned)
 _ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candidate (no pruning passes)
 _ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on its whole range) is scored directly
+_SEGMENT_BUCKETS = 256        # at most this many buckets of a node's range (and N / 2): a larger table costs more than it saves
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
@@ -326,7 +327,7 @@ def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: t
     whose segment is certain; a sample in a bucket holding an end gets -1, as does one on an
     uncertain segment, and is scored directly by the caller."""
     n_nodes, n_samples = x.shape
-    n_buckets = n_buckets or int(min(1024, max(64, n_samples)))
+    n_buckets = n_buckets or int(min(_SEGMENT_BUCKETS, max(64, n_samples // 2)))
     span = hi.double() - lo.double()
     info = torch.finfo(x.dtype)                       # scale: positive and finite in x's dtype where span > 0
     scale = torch.where(span > 0, (n_buckets / span).clamp(min=info.tiny, max=info.max / 4), 0.0).to(x.dtype)
