@@ -344,3 +344,60 @@ def test_thread_setting_is_restored():
         assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         evaluate_sets(head, z, y, [[0]], threads=0)
+
+
+def test_node_sets_checked_at_once_equal_the_per_set_check():
+    """The vectorised check returns what checking set by set returns: sorted int64 arrays."""
+    rng = np.random.default_rng(3)
+    sets = [rng.choice(D, size=k, replace=False).astype(dtype)
+            for k, dtype in zip(rng.integers(1, D + 1, 40), [np.int32, np.int64, np.uint8, np.int16] * 10)]
+    sets += [[5, 1, 3], (2,), np.array([0])]
+    checked = aperture.check_node_sets(sets, D)
+    assert [s.dtype for s in checked] == [np.dtype(np.int64)] * len(sets)
+    assert all(np.array_equal(c, np.sort(np.asarray(s, dtype=np.int64))) for c, s in zip(checked, sets))
+    assert aperture.check_node_sets([], D) == []
+    empty = aperture.check_node_sets([[], [2, 1]], D, allow_empty=True)
+    assert empty[0].size == 0 and empty[1].tolist() == [1, 2]
+
+
+def test_non_finite_node_values_are_rejected():
+    head = make_head(7)
+    z, y = make_data(50, 7)
+    for bad in (np.nan, np.inf, -np.inf):
+        z_bad = z.copy()
+        z_bad[17, 3] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            evaluate_sets(head, z_bad, y, [[0]])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_segment_lookup_equals_a_binary_search(dtype):
+    """``_segment_labels`` (a bucket table instead of a search per sample) answers every sample
+    the binary search would answer with certainty, and leaves in doubt (-1) every sample on an
+    end, on an uncertain segment, and only few others: ends on and within an ulp of samples,
+    ends at lo and hi, repeated ends, unused (+inf) ends, a node whose values are all equal."""
+    gen = torch.Generator().manual_seed(0)
+    n_nodes, n_samples, n_ends = 9, 700, 12
+    x = (torch.randn(n_nodes, n_samples, generator=gen, dtype=torch.float64) * 3).to(dtype)
+    x[4] = 1.25                                                                   # lo == hi
+    lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)
+    ends = (lo.double() + (hi - lo).double() * torch.rand(n_nodes, n_ends, generator=gen, dtype=torch.float64))
+    ends[:, 0], ends[:, 1] = lo[:, 0].double(), hi[:, 0].double()                # the range's own ends
+    ends[:, 2] = x[:, 7].double()                                                 # exactly on a sample
+    ends[:, 3] = torch.nextafter(x[:, 8], torch.tensor(np.inf, dtype=dtype)).double()   # an ulp above one
+    ends[:, 4] = ends[:, 5]                                                       # a repeated end
+    ends[:, 10:] = np.inf                                                         # unused
+    ends[4, :10] = 1.25
+    ends = torch.sort(ends, 1).values
+    owner = torch.randint(0, 30, (n_nodes, n_ends), generator=gen)
+    certain = torch.rand(n_nodes, n_ends, generator=gen) < 0.8
+    certain[:, 0] = False
+    got = aperture._segment_labels(x, lo, hi, ends, owner, certain, n_buckets=64)
+    seg = torch.searchsorted(ends, x.double()).clamp_(max=n_ends - 1)
+    on_end = ends.gather(1, seg) == x.double()
+    expected = torch.where(certain.gather(1, seg) & ~on_end, owner.gather(1, seg), -1)
+    answered = got >= 0
+    assert torch.equal(got[answered], expected[answered])                        # never a wrong label
+    assert (got[expected < 0] == -1).all()                                        # ends and uncertain: in doubt
+    assert (got[:, 7] == -1).all() and (got[4] == -1).all()
+    assert answered.sum() >= 0.7 * (expected >= 0).sum()                          # most certain samples answered

@@ -61,3 +61,27 @@ def test_head_config_keys_every_training_vector():
     key = cache_keys.cache_key(head_config(profile, probe(z), 6, tied=False))
     assert cache_keys.cache_key(head_config(profile, probe(late), 6, tied=False)) != key
     assert cache_keys.cache_key(head_config(profile, probe(z.copy()), 6, tied=False)) == key
+
+
+def test_head_config_keys_on_the_node_vector_cache_key_without_reading_the_vectors(monkeypatch):
+    """With the key of its node-vector cache, a probe's head key hashes only the labels: it
+    changes with that key, the labels and the head's settings, and never reads z_train."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(400, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 400)
+
+    def probe(train_key, labels=y):
+        return Probe({6: z}, labels, {6: z[:10]}, y[:10], 3, ["a", "b", "c"], 2, 4, checkpoint_fp="w",
+                     train_key=train_key)
+    profile = get_profile("smoke")
+    hashed = []
+    fingerprint = cache_keys.array_fingerprint
+    monkeypatch.setattr("ssb.heads.array_fingerprint", lambda *a: hashed.extend(x.size for x in a) or fingerprint(*a))
+    key = cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=False))
+    assert hashed == [400]                                            # the labels only
+    assert cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=False)) == key
+    assert cache_keys.cache_key(head_config(profile, probe("k2"), 6, tied=False)) != key
+    assert cache_keys.cache_key(head_config(profile, probe("k1", np.roll(y, 1)), 6, tied=False)) != key
+    assert cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=True)) != key
+    assert cache_keys.cache_key(head_config(profile.replace(head_lr=0.5), probe("k1"), 6, tied=False)) != key
+    assert cache_keys.cache_key(head_config(profile, probe(""), 6, tied=False)) != key   # no key: the content

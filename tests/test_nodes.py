@@ -177,3 +177,81 @@ def test_extraction_into_the_cache_never_holds_the_node_vectors(tmp_path):
                                                      progress=False, allocate=allocate)))
     size = sum(a.nbytes for a in z.values())
     assert size > 2.4e8 and growth < 0.25 * size, f"heap grew by {growth / 1e6:.0f} MB for {size / 1e6:.0f} MB"
+
+
+def test_pooled_node_vectors_equal_one_pass_per_pooling():
+    from ssb.node_vectors import pooled_node_vectors
+    model = tiny_bert()
+    ids, am = inputs(n=7)
+    both = pooled_node_vectors(model, ids, am, [1, 3], ("cls", "mean"), batch_size=3, progress=False)
+    for pooling in ("cls", "mean"):
+        alone = node_vectors(model, ids, am, [1, 3], select=pooling, batch_size=3, progress=False)
+        for block in (1, 3):
+            assert np.array_equal(both[pooling][block], alone[block])          # bit for bit
+    with pytest.raises(ValueError, match="select must be"):
+        pooled_node_vectors(model, ids, am, [1], ("cls", "max"), progress=False)
+
+
+def test_cache_entries_computed_together_are_the_entries_of_one(tmp_path):
+    """Entries missing together are computed by one call; each is stored under the key
+    ``cached_node_vectors`` uses, so either finds what the other wrote."""
+    from ssb.node_vectors import cached_node_vector_entries, pooled_node_vectors
+    model = tiny_bert()
+    ids, am = inputs()
+    key = {p: {"weights": weights_fingerprint(model), "inputs": array_fingerprint(ids, am), "blocks": [2], "select": p}
+           for p in ("cls", "mean")}
+    asked = []
+
+    def compute(allocators):
+        asked.append(sorted(allocators))
+        return pooled_node_vectors(model, ids, am, [2], list(allocators), progress=False,
+                                   allocate=lambda p, b, shape: allocators[p](b, shape))
+
+    cached_node_vectors(tmp_path, key["mean"], lambda alloc: node_vectors(model, ids, am, [2], select="mean",
+                                                                          progress=False, allocate=alloc))
+    z = cached_node_vector_entries(tmp_path, key, compute)
+    assert asked == [["cls"]]                                                  # mean was found
+    z = cached_node_vector_entries(tmp_path, key, compute, force=True)
+    assert asked == [["cls"], ["cls", "mean"]]                                 # both recomputed, in one call
+    for p in ("cls", "mean"):
+        alone = cached_node_vectors(tmp_path, key[p], lambda alloc: pytest.fail("not found"))
+        assert np.array_equal(alone[2], z[p][2])
+        assert np.array_equal(z[p][2], node_vectors(model, ids, am, [2], select=p, progress=False)[2])
+    assert len(list(tmp_path.glob("nodes-*"))) == 2 and not list(tmp_path.glob(".*"))
+
+
+def test_fewrel_probes_read_both_poolings_in_one_pass(tmp_path, monkeypatch):
+    """notebook 04's cls and mean probes: one forward pass per split, the same node vectors and
+    cache entries as one probe per pooling, and heads keyed on the cache entry."""
+    from types import SimpleNamespace
+    from ssb import pipeline
+    from ssb.node_vectors import node_vector_cache_key
+    from ssb.profiles import get_profile
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    model = tiny_bert()
+    rng = np.random.default_rng(0)
+
+    def tokenizer(texts, max_length, **_):
+        ids = np.array([[int(w) for w in t.split()][:max_length] + [0] * (max_length - len(t.split())) for t in texts])
+        return {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
+
+    def texts(n):
+        return [" ".join(str(v) for v in rng.integers(5, 50, rng.integers(3, 9))) for _ in range(n)]
+    split = SimpleNamespace(train_texts=texts(12), test_texts=texts(6), train_labels=rng.integers(0, 3, 12),
+                            test_labels=rng.integers(0, 3, 6), label_names=["a", "b", "c"], n_labels=lambda: 3)
+    profile = get_profile("smoke", max_len=8, device="cpu")
+    passes = []
+    pooled = pipeline.pooled_node_vectors
+    monkeypatch.setattr(pipeline, "pooled_node_vectors", lambda *a, **k: passes.append(a[4]) or pooled(*a, **k))
+    probes = pipeline.fewrel_probes(profile, model, tokenizer, split, [2])
+    assert passes == [["cls", "mean"], ["cls", "mean"]]                        # train, test: one pass each
+    for pooling in ("cls", "mean"):
+        again = pipeline.fewrel_probe(profile, model, tokenizer, split, [2], pooling=pooling)
+        assert len(passes) == 2                                                # read from the caches
+        assert again.train_key == probes[pooling].train_key
+        for block in (1, 2):
+            assert np.array_equal(again.z_train[block], probes[pooling].z_train[block])
+    assert probes["cls"].train_key != probes["mean"].train_key
+    assert probes["cls"].train_key == node_vector_cache_key(
+        {"weights": weights_fingerprint(model), "inputs": array_fingerprint(*pipeline.encode_sentences(
+            tokenizer, split.train_texts, 8)), "blocks": [1, 2], "select": "cls"})

@@ -63,6 +63,8 @@ def test_paper_projection_counts():
     assert pretrain_flops_per_token(p) == pytest.approx(3 * forward)
     w = paper_workload(p, positions_per_sequence=19.2)
     assert w["pretrain_steps"] == 140_000 + 4 * 5000
+    fewrel = 64 * (p.n_train_per_relation + p.n_test_per_relation)             # sentences of one FewRel probe
+    assert w["extraction_sequences_before"] - w["extraction_sequences"] == 4 * fewrel   # cls + mean: one pass
     memory = peak_memory(p, positions_per_sequence=19.2)
     train_cache = 400_000 * 6 * 768 * 4                                          # the issue's ~7.4 GB per variant
     assert train_cache > 7e9

@@ -451,3 +451,23 @@ def test_symmetry_broken_in_float32_stops_with_the_way_out(data, tmp_path, monke
         with pytest.raises(pretrain_mod.SymmetryBroken, match="nodes stopped being bit-identical"):
             run(data, tmp_path / "node", profile=tiny_profile(mixed_precision="bf16", steps=6), init="node_symmetric")
     assert run(data, tmp_path / "eps", profile=tiny_profile(steps=6), init="symmetric_eps").log[-1]["gap"] > 0
+
+
+def test_the_corpus_is_hashed_once(tmp_path, monkeypatch):
+    """A run's configuration records its data's fingerprints: a Corpus hashes its blocks once,
+    and the check for a finished run and the run itself reuse them."""
+    from types import SimpleNamespace
+    from ssb.pipeline import Corpus
+    hashed = []
+    fingerprint = pretrain_mod.array_fingerprint
+    monkeypatch.setattr(pretrain_mod, "array_fingerprint", lambda *a: hashed.append(1) or fingerprint(*a))
+    tok = SimpleNamespace(get_vocab=lambda: {"[PAD]": 0, "a": 1})
+    blocks = np.arange(40).reshape(5, 8)
+    c = Corpus(tok, blocks[:4], blocks[4:])
+    assert c.fingerprints == c.fingerprints and len(hashed) == 1
+    profile = tiny_profile()
+    for _ in range(2):
+        assert not pretrain_mod.pretrain_finished(profile, tmp_path / "run", tok, c.train_blocks, c.eval_blocks,
+                                                  fingerprints=c.fingerprints)
+    assert len(hashed) == 1
+    assert pretrain_mod.data_fingerprints(tok, c.train_blocks, c.eval_blocks) == c.fingerprints

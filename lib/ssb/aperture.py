@@ -16,8 +16,9 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 - for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
   (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
   observed range (typically 5-50 of thousands), the segments of that range where one label
-  alone is within rounding distance of the maximum, then a binary search per sample; the
-  rare samples near a breakpoint are scored directly (``_single_node_predictions``);
+  alone is within rounding distance of the maximum, then one table look-up per sample
+  (``_segment_labels``); the rare samples near a breakpoint are scored directly
+  (``_single_node_predictions``);
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
     res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
@@ -58,9 +59,10 @@ from .profiles import resolve_device
 
 CUDA_CHUNK_ELEMS = 2 ** 26  # on a GPU: chunks of 64M elements (256 MB in float32)
 _ENVELOPE_ANCHORS = (4, 32)   # anchors per node: first over all C labels, then over the survivors
-_ENVELOPE_NODES = 64          # single nodes whose envelopes are found together
+_ENVELOPE_NODES = 64          # single nodes whose envelopes are found together (labels pruned)
 _ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candidate (no pruning passes)
 _ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on its whole range) is scored directly
+_SEGMENT_BUCKETS = 256        # at most this many buckets of a node's range (and N / 2): a larger table costs more than it saves
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 
@@ -252,8 +254,10 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
        covered by one label's range alone is *certain*: that label is the only one within delta
        of the maximum, far above the rounding of any logit (≤ 2·eps·scale each), so it is the
        float argmax too.  scale = max|x|·max|w| + max|b|.
-    3. Each sample is answered by a binary search on the segment ends (O(log m)).  A sample on
-       an uncertain segment, or exactly on an end, is scored the engine's way: the candidates'
+    3. Each sample is answered by a look-up in a table of equal buckets of the node's range
+       (``_segment_labels``: exactly the segment a binary search on the ends would find).  A
+       sample on an uncertain segment, exactly on an end or in a bucket holding an end, is
+       scored the engine's way: the candidates'
        logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
        float near-ties resolve exactly as ``first_argmax`` of the full logits does.  So is
        every sample of a node with more than ``_ENVELOPE_MAX_CANDIDATES`` candidates (many
@@ -289,12 +293,8 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     certain = covers.sum(2) == 1
     certain[:, 0] = False                                                          # below the first end: no sample
     owner = cand[:, :width].gather(1, covers.to(torch.uint8).argmax(2))            # (G, 2m) the one label there
-    x64 = x.double()
-    seg = torch.searchsorted(ends, x64).clamp_(max=ends.shape[1] - 1)              # first end >= x
-    on_end = ends.gather(1, seg) == x64
-    out = owner.gather(1, seg)
-    doubt = ~certain.gather(1, seg) | on_end                                       # (G, N)
-    g, n = torch.nonzero(doubt, as_tuple=True)
+    out = _segment_labels(x, lo, hi, ends, owner, certain)                         # (G, N), -1: in doubt
+    g, n = torch.nonzero(out < 0, as_tuple=True)
     step = max(1, chunk_elems // cand.shape[1])
     for i0 in range(0, g.numel(), step):
         gi, ni = g[i0:i0 + step], n[i0:i0 + step]
@@ -302,6 +302,44 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
         logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
         out[gi, ni] = cand[gi].gather(1, logits.argmax(-1, keepdim=True))[:, 0]
     return out
+
+
+def _bucket_of(v: torch.Tensor, lo: torch.Tensor, scale: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """floor((v - lo)·scale) clamped to 0..n_buckets-1, in v's dtype (lo, scale (G, 1) of that
+    dtype, scale >= 0 and finite): a non-decreasing function of v, whatever the rounding."""
+    return torch.sub(v, lo).mul_(scale).floor_().clamp_(0, n_buckets - 1)
+
+
+def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: torch.Tensor, owner: torch.Tensor,
+                    certain: torch.Tensor, n_buckets: int | None = None) -> torch.Tensor:
+    """The label of each sample's envelope segment where that segment is certain, else -1: (G, N).
+
+    x (G, N) node values, lo, hi (G, 1) their range (x's dtype); ends (G, E) float64 ascending
+    segment ends (+inf: unused), segment i = (ends[i-1], ends[i]]; owner, certain (G, E).  The
+    sample's segment is the first end >= x (the last segment beyond every finite end), as a
+    binary search would find it, and a sample exactly on an end is in doubt.
+
+    Instead of a search per sample: [lo, hi] is cut into ``n_buckets`` equal buckets by
+    ``_bucket_of``, computed in x's dtype on x and on the ends rounded to that dtype.  That
+    function f is non-decreasing, so f(e) < f(x) implies e < x and f(x) < f(e) implies x < e:
+    in a bucket that holds no end, every sample has the same number of ends below it, known
+    in advance, and lies on none.  A table (G, n_buckets) gives the label of every such bucket
+    whose segment is certain; a sample in a bucket holding an end gets -1, as does one on an
+    uncertain segment, and is scored directly by the caller."""
+    n_nodes, n_samples = x.shape
+    n_buckets = n_buckets or int(min(_SEGMENT_BUCKETS, max(64, n_samples // 2)))
+    span = hi.double() - lo.double()
+    info = torch.finfo(x.dtype)                       # scale: positive and finite in x's dtype where span > 0
+    scale = torch.where(span > 0, (n_buckets / span).clamp(min=info.tiny, max=info.max / 4), 0.0).to(x.dtype)
+    unused = torch.isinf(ends)
+    at = _bucket_of(torch.where(unused, lo.double(), ends).to(x.dtype), lo, scale, n_buckets).long()
+    at.masked_fill_(unused, n_buckets)                                             # (G, E) +inf: beyond every bucket
+    held = torch.zeros((n_nodes, n_buckets + 1), dtype=torch.long, device=x.device)
+    held.scatter_add_(1, at, torch.ones_like(at))                                 # ends per bucket
+    below = (torch.cumsum(held, 1) - held)[:, :n_buckets]                         # ends in earlier buckets
+    seg = below.clamp_(max=ends.shape[1] - 1)                                      # first end >= x
+    table = torch.where(certain.gather(1, seg) & (held[:, :n_buckets] == 0), owner.gather(1, seg), -1)
+    return table.gather(1, _bucket_of(x, lo, scale, n_buckets).long())
 
 
 @contextlib.contextmanager
@@ -398,7 +436,10 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     preds = np.empty((len(sets), n_samples), dtype=np.int32)
 
     singles = [i for i, s in enumerate(sets) if len(s) == 1] if w2t is None else []
-    per_chunk = max(1, min(_ENVELOPE_NODES, 4 * chunk_elems // ((2 * _ENVELOPE_ANCHORS[0] + 3) * n_out)))
+    if n_out <= _ENVELOPE_ALL_LABELS:          # every label a candidate: (m, m) line ranges and the samples per node
+        per_chunk = max(1, 4 * chunk_elems // (4 * n_out * n_out + 4 * n_samples))
+    else:                                      # the first pruning pass: (2·anchors + 3) values per label and node
+        per_chunk = max(1, min(_ENVELOPE_NODES, 4 * chunk_elems // ((2 * _ENVELOPE_ANCHORS[0] + 3) * n_out)))
     for g0 in range(0, len(singles), per_chunk):
         rows = singles[g0:g0 + per_chunk]
         nodes = torch.from_numpy(np.concatenate([sets[i] for i in rows])).to(zt.device)
@@ -477,7 +518,7 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
         raise ValueError(f"z must be (N, {param.shape[1]}) for this head, got {tuple(z.shape)}")
     if z.shape[0] == 0:
         raise ValueError("z holds no samples")
-    if not torch.isfinite(z).all():
+    if not torch.isfinite(torch.stack(torch.aminmax(z))).all():      # NaN propagates to min and max
         raise ValueError("z holds NaN or infinite values")
     n_out = _n_outputs(head)
     n_classes = n_out if n_classes is None else int(n_classes)

@@ -390,10 +390,17 @@ def head_epochs(profile, probe: Probe) -> int:
 
 
 def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | None = None) -> dict:
-    """Everything a trained head depends on: its data (content fingerprint of every training
-    node vector and label) and its hyper-parameters."""
+    """Everything a trained head depends on: its data and its hyper-parameters.
+
+    The training node vectors enter through the key of their node-vector cache
+    (``probe.train_key``, which fingerprints the backbone's weights, the inputs, the blocks and
+    the selection by content), so a lookup reads none of them; the labels (small) are hashed.
+    A probe without that key (built in memory) is keyed on the content of every training node
+    vector and label instead."""
     probe.require_block(block)
     z, y = probe.z_train[block], probe.y_train
+    data = ({"node_vectors": probe.train_key, "labels": array_fingerprint(y)} if probe.train_key
+            else {"data": array_fingerprint(z, y)})
     options = {}                       # training options, keyed only when not the default (stable cache keys)
     if profile.head_standardize:
         options["standardize"] = True
@@ -404,8 +411,7 @@ def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | Non
         "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
         "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
         "batch": profile.head_batch, "patience": profile.head_patience, "seed": profile.seed,
-        "data": array_fingerprint(z, y),
-    }
+    } | data
 
 
 def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,

@@ -78,7 +78,8 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     """Label counts of S prediction vectors against one y_true, in one offset bincount.
 
     y_true (N,), y_pred (S, N) -> diag (S, C), col (S, C), row (C,), all int64.
-    Row s of y_pred is shifted by s*C so a single bincount of length S*C counts all sets.
+    Row s of y_pred is shifted by s*C, and each entry doubled plus one where it is a hit, so a
+    single bincount of length 2*S*C counts every set's predictions and hits at once.
     """
     n_classes = _check_n_classes(n_classes)
     y_true = _labels(y_true, n_classes, "y_true")
@@ -86,12 +87,12 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     if y_pred.ndim != 2 or y_true.ndim != 1 or y_pred.shape[1] != y_true.shape[0]:
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
-    shifted = y_pred + (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]      # (S, N)
-    col = np.bincount(shifted.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
-    hit = y_pred == y_true[None, :]                                                 # (S, N)
-    diag = np.bincount(shifted[hit], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+    key = y_pred + (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]          # (S, N) set·C + label
+    key <<= 1
+    key += y_pred == y_true[None, :]                                                # ... ·2 + hit
+    counts = np.bincount(key.ravel(), minlength=2 * n_sets * n_classes).reshape(n_sets, n_classes, 2)
     row = np.bincount(y_true, minlength=n_classes)
-    return diag, col, row
+    return counts[:, :, 1].copy(), counts.sum(2), row
 
 
 def accuracy(counts: LabelCounts) -> float:

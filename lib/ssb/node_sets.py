@@ -46,8 +46,12 @@ def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.nd
         if masks.ndim != 2 or masks.shape[1] != n_nodes:
             raise ValueError(f"a boolean set mask must have shape (S, {n_nodes}), got {masks.shape}")
         sets = [np.flatnonzero(m) for m in masks]
-    out = []
-    for i, s in enumerate(sets):
+    arrays = [np.asarray(s) for s in sets]
+    checked = _sorted_valid_sets(arrays, n_nodes, allow_empty)
+    if checked is not None:
+        return checked
+    out = []                                   # something is wrong: find the first bad set and name it
+    for i, s in enumerate(arrays):
         a = np.asarray(s)
         if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
             raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
@@ -64,6 +68,27 @@ def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.nd
             raise ValueError(f"node set {i} lists node {dup} more than once")
         out.append(a)
     return out
+
+
+def _sorted_valid_sets(arrays: list[np.ndarray], n_nodes: int, allow_empty: bool) -> list[np.ndarray] | None:
+    """``check_node_sets`` for valid sets, all at once: each set sorted, as int64 views of one
+    array; None when any set is invalid (the caller's loop then names it).  One sort of
+    set·D + node over every set instead of a few numpy calls per set."""
+    if not arrays:
+        return []
+    if any(a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)) for a in arrays):
+        return None
+    sizes = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
+    if not allow_empty and (sizes == 0).any():
+        return None
+    nodes = np.concatenate([a.astype(np.int64, copy=False) for a in arrays]) if sizes.sum() else np.zeros(0, np.int64)
+    if nodes.size and (nodes.min() < 0 or nodes.max() >= n_nodes):
+        return None
+    owner = np.repeat(np.arange(len(arrays), dtype=np.int64) * n_nodes, sizes)
+    keys = np.sort(owner + nodes)                        # by set, then node: owner stays as it is
+    if (keys[1:] == keys[:-1]).any():
+        return None
+    return np.split(keys - owner, np.cumsum(sizes)[:-1])
 
 
 def positive_int(value, name: str, minimum: int = 1) -> int:

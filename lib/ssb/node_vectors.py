@@ -8,11 +8,13 @@ attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
 
     model = load_backbone("runs/quick/pretrain/random/final")
     z = node_vectors(model, input_ids, attention_mask, blocks=[6], select="cls")[6]  # (N, D)
+    both = pooled_node_vectors(model, input_ids, attention_mask, [6], ("cls", "mean"))   # one pass
 
 The forward pass stops right after the deepest requested block: blocks after it are
 never run.  ``cached_node_vectors`` stores results on disk under a ``cache_keys.cache_key``
 of the weights' and inputs' content fingerprints and the parameters, so a changed
-checkpoint or parameter never reuses a stale cache.  A ``Probe`` (built by
+checkpoint or parameter never reuses a stale cache (``cached_node_vector_entries`` fills
+several entries, e.g. both poolings, from one computation).  A ``Probe`` (built by
 ``pipeline.token_probe`` / ``pipeline.fewrel_probe``) is what every analysis reads.
 """
 from __future__ import annotations
@@ -182,7 +184,8 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                  progress: bool = True, desc: str = "node vectors", device=None,
                  bf16: bool = False, allocate: Callable[[int, tuple], np.ndarray] | None = None,
                  ) -> dict[int, np.ndarray]:
-    """Node vectors of each requested block (1-based), as float32 arrays.
+    """Node vectors of each requested block (1-based), as float32 arrays.  ``pooled_node_vectors``
+    reads several selections ("cls" and "mean") in the same forward pass.
 
     select: "cls" -> z at position 0, shape (N, D); "mean" -> mean of z over real tokens,
     (N, D); a boolean array (N, T) -> z at those positions in row-major order, (M, D).
@@ -196,6 +199,32 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     ``allocate(block, shape)`` returns the float32 array to fill (default ``np.empty``; the
     cache passes a memory-mapped ``.npy`` file, so the result streams to disk).
     """
+    wrapped = None if allocate is None else (lambda _select, block, shape: allocate(block, shape))
+    return _extract(model, input_ids, attention_mask, blocks, [select], batch_size, progress, desc, device, bf16,
+                    wrapped)[0]
+
+
+def pooled_node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
+                        blocks: list[int], poolings=("cls", "mean"), batch_size: int = 64, progress: bool = True,
+                        desc: str = "node vectors", device=None, bf16: bool = False,
+                        allocate: Callable[[str, int, tuple], np.ndarray] | None = None,
+                        ) -> dict[str, dict[int, np.ndarray]]:
+    """``node_vectors`` of every pooling in ``poolings`` ("cls", "mean") from one forward pass:
+    pooling -> block -> (N, D) float32, each equal to what ``node_vectors(..., select=pooling)``
+    returns (the same batches through the same model).  ``allocate(pooling, block, shape)``
+    as in ``node_vectors``, per pooling."""
+    poolings = list(dict.fromkeys(poolings))
+    if not poolings or any(not isinstance(p, str) for p in poolings):
+        raise ValueError(f"poolings must name at least one of 'cls', 'mean', got {poolings!r}")
+    out = _extract(model, input_ids, attention_mask, blocks, poolings, batch_size, progress, desc, device, bf16,
+                   allocate)
+    return dict(zip(poolings, out))
+
+
+def _extract(model, input_ids, attention_mask, blocks, selects: list, batch_size: int, progress: bool, desc: str,
+             device, bf16: bool, allocate) -> list[dict[int, np.ndarray]]:
+    """The forward passes of ``node_vectors``: one dict block -> array per selection in ``selects``
+    (all "cls" / "mean", or one position mask), filled from the same batches."""
     projections = attention_projections(model)
     n_layers = len(projections)
     blocks = sorted(set(int(b) for b in blocks))
@@ -207,13 +236,15 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     input_ids = np.asarray(input_ids)
     attention_mask = np.asarray(attention_mask)
     positions = None
-    if isinstance(select, str):
-        if select not in ("cls", "mean"):
-            raise ValueError(f"select must be 'cls', 'mean' or a boolean position mask, got {select!r}")
-    else:
-        positions = np.asarray(select, dtype=bool)
-        if positions.shape != input_ids.shape:
-            raise ValueError(f"position mask shape {positions.shape} != input shape {input_ids.shape}")
+    for select in selects:
+        if isinstance(select, str):
+            if select not in ("cls", "mean"):
+                raise ValueError(f"select must be 'cls', 'mean' or a boolean position mask, got {select!r}")
+        else:
+            positions = np.asarray(select, dtype=bool)
+            if positions.shape != input_ids.shape or len(selects) > 1:
+                raise ValueError(f"position mask shape {positions.shape} != input shape {input_ids.shape}"
+                                 if positions.shape != input_ids.shape else "a position mask is read alone")
 
     captured: dict[int, torch.Tensor] = {}
     deepest = blocks[-1]
@@ -230,12 +261,13 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
     autocast = bool(bf16) and device.type == "cuda"
     n_rows = int(positions.sum()) if positions is not None else len(input_ids)
     d_model = projections[0].in_features
-    allocate = allocate or (lambda block, shape: np.empty(shape, dtype=np.float32))
-    out = {b: allocate(b, (n_rows, d_model)) for b in blocks}
-    for b, arr in out.items():
-        if arr.shape != (n_rows, d_model) or arr.dtype != np.float32:
-            raise ValueError(f"allocate returned {arr.dtype} {arr.shape} for block {b}; "
-                             f"expected float32 {(n_rows, d_model)}")
+    allocate = allocate or (lambda select, block, shape: np.empty(shape, dtype=np.float32))
+    outs = [{b: allocate(select, b, (n_rows, d_model)) for b in blocks} for select in selects]
+    for out in outs:
+        for b, arr in out.items():
+            if arr.shape != (n_rows, d_model) or arr.dtype != np.float32:
+                raise ValueError(f"allocate returned {arr.dtype} {arr.shape} for block {b}; "
+                                 f"expected float32 {(n_rows, d_model)}")
     handles = [projections[b - 1].register_forward_pre_hook(make_hook(b)) for b in blocks]
     row = 0                                                          # first output row of this batch
     starts = range(0, len(input_ids), batch_size)
@@ -258,28 +290,29 @@ def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: 
                     pass
                 for b in blocks:
                     z = captured[b].float()                      # (B, T, D)
-                    if positions is not None:
-                        sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
-                        rows = z[sel]                            # (M_batch, D)
-                    elif select == "cls":
-                        rows = z[:, 0]                           # (B, D)
-                    else:
-                        w = am.unsqueeze(-1).float()
-                        rows = (z * w).sum(1) / w.sum(1).clamp(min=1)
-                    if not bool(torch.isfinite(rows).all()):    # stop: nothing non-finite is ever cached
-                        source = getattr(model.config, "_name_or_path", "") or "(in memory)"
-                        raise FloatingPointError(
-                            f"node-vector extraction: block {b} gives NaN or infinite node vectors for input rows "
-                            f"{s}..{s + len(ids) - 1} (checkpoint {source}); nothing was cached. Check the "
-                            "checkpoint's weights (load_backbone refuses non-finite ones), or run on the CPU "
-                            "without bf16 (-p mixed_precision no)")
-                    out[b][row:row + len(rows)] = rows.cpu().numpy()
+                    for select, out in zip(selects, outs):
+                        if positions is not None:
+                            sel = torch.from_numpy(positions[s:s + batch_size]).to(device)
+                            rows = z[sel]                        # (M_batch, D)
+                        elif select == "cls":
+                            rows = z[:, 0]                       # (B, D)
+                        else:
+                            w = am.unsqueeze(-1).float()
+                            rows = (z * w).sum(1) / w.sum(1).clamp(min=1)
+                        if not bool(torch.isfinite(rows).all()):    # stop: nothing non-finite is ever cached
+                            source = getattr(model.config, "_name_or_path", "") or "(in memory)"
+                            raise FloatingPointError(
+                                f"node-vector extraction: block {b} gives NaN or infinite node vectors for input "
+                                f"rows {s}..{s + len(ids) - 1} (checkpoint {source}); nothing was cached. Check the "
+                                "checkpoint's weights (load_backbone refuses non-finite ones), or run on the CPU "
+                                "without bf16 (-p mixed_precision no)")
+                        out[b][row:row + len(rows)] = rows.cpu().numpy()
                 row += len(rows)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training).to(home)
-    return out
+    return outs
 
 
 def as_tensor(z) -> torch.Tensor:
@@ -344,6 +377,12 @@ def _read_cache(path: Path, parts: dict, verify: bool = True) -> dict[int, np.nd
     return z
 
 
+def node_vector_cache_key(key_parts: dict) -> str:
+    """The key a node-vector cache entry is stored under (``nodes-<key>/``): ``cache_key`` of
+    its canonical parts, which fingerprint the weights and inputs by content."""
+    return cache_key(key_parts)
+
+
 def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
                         compute: Callable[[Callable[[int, tuple], np.ndarray]], dict[int, np.ndarray]],
                         force: bool = False) -> dict[int, np.ndarray]:
@@ -359,43 +398,73 @@ def cached_node_vectors(cache_dir: str | Path, key_parts: dict,
     and an interrupted run leaves no half-written cache.  What comes back is memory-mapped and
     read-only: the host holds only the pages an analysis reads (at paper scale 7.4 GB per
     backbone stay on disk; see docs/benchmarks.md), and a cache that cannot be read is deleted
-    with a warning and recomputed."""
+    with a warning and recomputed.  ``cached_node_vector_entries`` fills several entries from
+    one computation."""
+    return cached_node_vector_entries(cache_dir, {None: key_parts},
+                                      lambda allocators: {None: compute(allocators[None])}, force)[None]
+
+
+def cached_node_vector_entries(cache_dir: str | Path, key_parts: dict,
+                               compute: Callable[[dict], dict], force: bool = False) -> dict:
+    """Several ``cached_node_vectors`` entries, the missing ones computed together.
+
+    key_parts: name -> the entry's key parts (each stored exactly as ``cached_node_vectors``
+    stores it, so either finds what the other wrote).  Every entry found (and readable) is
+    read; ``compute(allocators)`` gets name -> ``allocate(block, shape)`` for the missing ones
+    only and returns name -> block -> array for each of them (e.g. ``pooled_node_vectors``:
+    cls and mean pooling from one forward pass).  Returns name -> block -> array for all."""
+    import contextlib
     import json
     import shutil
 
-    parts = canonical(key_parts)
-    if "blocks" not in parts:
+    parts = {name: canonical(p) for name, p in key_parts.items()}
+    if any("blocks" not in p for p in parts.values()):
         raise ValueError("key_parts must name the cached 'blocks'")
-    path = Path(cache_dir) / f"nodes-{cache_key(parts)}"
-    if path.is_dir() and not force:
-        try:
-            z = _read_cache(path, parts)
-        except Exception as err:  # noqa: BLE001 - a truncated, modified or foreign file: recompute it
-            warn_cache(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
-                       "recomputing")
-            shutil.rmtree(path, ignore_errors=True)
-            z = None
-        if z is not None:
-            return z
-    atomic.remove_stale_temporaries(path.parent, f".{path.name}.*")
-    with atomic.atomic_dir(path) as tmp:
-        def allocate(block: int, shape: tuple) -> np.ndarray:
-            if 0 in shape:                          # nothing to map (np.save stores it below)
-                return np.empty(shape, dtype=np.float32)
-            return np.lib.format.open_memmap(tmp / _block_file(block), mode="w+", dtype=np.float32, shape=shape)
+    paths = {name: Path(cache_dir) / f"nodes-{cache_key(p)}" for name, p in parts.items()}
+    found = {}
+    for name, path in paths.items():
+        if path.is_dir() and not force:
+            try:
+                z = _read_cache(path, parts[name])
+            except Exception as err:  # noqa: BLE001 - a truncated, modified or foreign file: recompute it
+                warn_cache(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
+                           "recomputing")
+                shutil.rmtree(path, ignore_errors=True)
+                z = None
+            if z is not None:
+                found[name] = z
+    missing = [name for name in parts if name not in found]
+    if not missing:
+        return found
+    for name in missing:
+        atomic.remove_stale_temporaries(paths[name].parent, f".{paths[name].name}.*")
+    with contextlib.ExitStack() as stack:
+        tmps = {name: stack.enter_context(atomic.atomic_dir(paths[name])) for name in missing}
 
-        z = compute(allocate)
-        if sorted(z) != sorted(int(b) for b in parts["blocks"]):
-            raise ValueError(f"computed blocks {sorted(z)} differ from the key's {parts['blocks']}")
-        for block, arr in z.items():
-            if isinstance(arr, np.memmap):
-                arr.flush()
-            else:                                   # compute did not use allocate: store what it returned
-                np.save(tmp / _block_file(block), np.asarray(arr, dtype=np.float32))
-        del z, arr
-        atomic.write_checksums(tmp, [_block_file(b) for b in parts["blocks"]])
-        (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts, sort_keys=True))
-    return _read_cache(path, parts, verify=False)           # just written and hashed: read as it is
+        def allocator(tmp: Path) -> Callable[[int, tuple], np.ndarray]:
+            def allocate(block: int, shape: tuple) -> np.ndarray:
+                if 0 in shape:                      # nothing to map (np.save stores it below)
+                    return np.empty(shape, dtype=np.float32)
+                return np.lib.format.open_memmap(tmp / _block_file(block), mode="w+", dtype=np.float32, shape=shape)
+            return allocate
+
+        computed = compute({name: allocator(tmps[name]) for name in missing})
+        for name in missing:
+            z, tmp, blocks = computed.pop(name), tmps[name], parts[name]["blocks"]
+            if sorted(z) != sorted(int(b) for b in blocks):
+                raise ValueError(f"computed blocks {sorted(z)} differ from the key's {blocks}")
+            for block, arr in z.items():
+                if isinstance(arr, np.memmap):
+                    arr.flush()
+                else:                               # compute did not use allocate: store what it returned
+                    np.save(tmp / _block_file(block), np.asarray(arr, dtype=np.float32))
+            z = arr = None                          # no open map while the files are hashed
+            atomic.write_checksums(tmp, [_block_file(b) for b in blocks])
+            (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts[name], sort_keys=True))
+        del computed
+    for name in missing:                           # just written and hashed: read as they are
+        found[name] = _read_cache(paths[name], parts[name], verify=False)
+    return {name: found[name] for name in parts}
 
 
 @dataclass
@@ -416,6 +485,8 @@ class Probe:
     n_heads: int
     d_head: int
     checkpoint_fp: str = ""          # cache_keys.weights_fingerprint of the backbone
+    train_key: str = ""              # node_vector_cache_key of z_train's cache entry ("": none; heads then hash
+                                     # z_train's content).  A Probe with other z_train must not keep it.
     task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
     class_token_ids: np.ndarray | None = None   # tokens: (n_classes,) token id of each class
     classes_note: str = ""

@@ -9,12 +9,14 @@ model and gets 01's checkpoint if it exists (and matches the profile), or trains
     mlm_head_predictions(ckpt, probe), probe_baselines(probe, pred, mlm)
                                     -> the probe against the constant predictor and the MLM head
     fewrel_probe(profile, backbone, ...) -> node vectors of FewRel sentences + relation labels
+    fewrel_probes(profile, backbone, ..., poolings) -> the same for several poolings, one forward pass
 
 Both probes are ``node_vectors.Probe``s, read through a frozen backbone (a ``BertModel``, or
 the path of a checkpoint directory that ``node_vectors.load_backbone`` loads).
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -35,9 +37,9 @@ from .data import load_corpus, network_available, resolve_data_dir
 from .fewrel import encode_sentences
 from .mlm import MaskingSpec, encode_corpus, mask_tokens, split_blocks
 from .model import build_bert6
-from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vectors, load_backbone, warn_cache,
-                           node_vectors)
-from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
+from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vector_entries, cached_node_vectors,
+                           load_backbone, node_vector_cache_key, node_vectors, pooled_node_vectors, warn_cache)
+from .pretrain import PretrainRun, data_fingerprints, pretrain, pretrain_finished, snapshot_grid
 from .profiles import resolve_device
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
@@ -74,6 +76,12 @@ class Corpus:
     train_blocks: np.ndarray     # (n_train, max_len) token ids
     eval_blocks: np.ndarray      # (n_eval, max_len)
     stats: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def fingerprints(self) -> tuple[str, str]:
+        """``pretrain.data_fingerprints`` of this corpus, hashed on first use and kept (also
+        across the pickling to pre-training workers): every run and check of it reuses them."""
+        return data_fingerprints(self.tokenizer, self.train_blocks, self.eval_blocks)
 
 
 def corpus(profile, data_dir=None, force: bool = False, progress: bool = True, *, tokenizer=None,
@@ -167,7 +175,8 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
     c = corpus_ or corpus(profile, data_dir, progress=progress)
     name, run_args = _variant_run(profile, variant)
     return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
-                    force=force, progress=progress, desc=f"pretrain[{name}]", on_step=on_step, **run_args)
+                    force=force, progress=progress, desc=f"pretrain[{name}]", on_step=on_step,
+                    fingerprints=c.fingerprints, **run_args)
 
 
 def _variant_run(profile, variant: str) -> tuple[str, dict]:
@@ -228,7 +237,8 @@ def _finished(profile, name: str, c: Corpus) -> bool:
     """Whether runs/<profile>/pretrain/<name>/final holds a finished run of this configuration."""
     run_args = _variant_run(profile, name)[1]
     return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks,
-                             c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"])
+                             c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"],
+                             fingerprints=c.fingerprints)
 
 
 # Relative cost of a step on the CPU (main run = 1), for sharing runs among workers: the
@@ -484,14 +494,14 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
         if not pos.where.any():
             raise ValueError(f"no {part} position holds one of the {len(class_ids)} probe classes")
         am = (pos.input_ids != tokenizer.pad_token_id).astype(np.int64)
-        z = cached_node_vectors(runs_dir(profile) / "cache",
-                                {"weights": fp, "inputs": array_fingerprint(pos.input_ids, pos.where),
-                                 "blocks": sorted(blocks), "select": "masked"} | key_extra,
+        key = {"weights": fp, "inputs": array_fingerprint(pos.input_ids, pos.where), "blocks": sorted(blocks),
+               "select": "masked"} | key_extra
+        z = cached_node_vectors(runs_dir(profile) / "cache", key,
                                 lambda allocate: node_vectors(model, pos.input_ids, am, blocks, select=pos.where,
                                                               progress=progress, desc=f"node vectors ({part})",
                                                               allocate=allocate, **options),
                                 force=force)
-        out[part] = (z, lookup[pos.tokens], pos)
+        out[part] = (z, lookup[pos.tokens], pos, node_vector_cache_key(key))
     vocab = tokenizer.convert_ids_to_tokens([int(t) for t in class_ids])
     test = out["test"][2]
     rows, cols = np.nonzero(test.where)                   # row-major: the order of the test items
@@ -501,7 +511,8 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
             f"positions ({draws} draw(s) over {len(corpus_.eval_blocks)} held-out blocks); classes: {scope}"
             + ("" if k == 0 else "; only positions holding one of them are used, for training and for evaluation"))
     return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(class_ids), vocab,
-                 n_heads, cfg.hidden_size // n_heads, fp, task="tokens", class_token_ids=class_ids,
+                 n_heads, cfg.hidden_size // n_heads, fp, train_key=out["train"][3], task="tokens",
+                 class_token_ids=class_ids,
                  classes_note=note, test_input_ids=test.input_ids, test_where=test.where,
                  test_sequences=test.block[rows], test_keys=test.block[rows] * test.where.shape[1] + cols)
 
@@ -575,29 +586,46 @@ def probe_baselines(probe: Probe, probe_predictions: np.ndarray, mlm_predictions
 
 def fewrel_probe(profile, backbone, tokenizer, split, blocks: list[int], pooling: str | None = None,
                  force: bool = False, progress: bool = True) -> Probe:
-    """Node vectors of FewRel sentences at [CLS] or averaged over real tokens, per block, read
-    through ``backbone`` (a frozen ``BertModel``, or a checkpoint directory)."""
-    model = load_backbone(backbone) if isinstance(backbone, (str, Path)) else backbone
+    """Node vectors of FewRel sentences at [CLS] or averaged over real tokens (``pooling``, default
+    ``profile.pooling``), per block, read through ``backbone`` (a frozen ``BertModel``, or a
+    checkpoint directory).  ``fewrel_probes`` gives several poolings from one forward pass."""
     pooling = pooling or profile.pooling
+    return fewrel_probes(profile, backbone, tokenizer, split, blocks, (pooling,), force=force, progress=progress)[pooling]
+
+
+def fewrel_probes(profile, backbone, tokenizer, split, blocks: list[int], poolings=("cls", "mean"),
+                  force: bool = False, progress: bool = True) -> dict[str, Probe]:
+    """``fewrel_probe`` for each pooling in ``poolings``: pooling -> Probe.  Each pooling's node
+    vectors are cached on their own, under the same key as ``fewrel_probe``'s; those not cached
+    yet (all of them with ``force``) come from one forward pass per split
+    (``node_vectors.pooled_node_vectors``), not one per pooling."""
+    model = load_backbone(backbone) if isinstance(backbone, (str, Path)) else backbone
+    poolings = list(dict.fromkeys(poolings))
     blocks = blocks_through(blocks)
     max_len = min(profile.max_len, model.config.max_position_embeddings)
     fp = weights_fingerprint(model)
     options, key_extra = extraction_options(profile)
-    out = {}
+    z, keys = {}, {}
     for part, texts in (("train", split.train_texts), ("test", split.test_texts)):
         ids, am = encode_sentences(tokenizer, texts, max_len)
         if ids.max() >= model.config.vocab_size:
             raise ValueError(f"the tokenizer produces ids up to {ids.max()} but the checkpoint's vocabulary "
                              f"has {model.config.vocab_size} entries: tokenizer and checkpoint do not belong together")
-        out[part] = cached_node_vectors(runs_dir(profile) / "cache",
-                                        {"weights": fp, "inputs": array_fingerprint(ids, am), "blocks": sorted(blocks),
-                                         "select": pooling} | key_extra,
-                                        lambda allocate: node_vectors(model, ids, am, blocks, select=pooling,
-                                                                      progress=progress, desc=f"node vectors ({part})",
-                                                                      allocate=allocate, **options), force=force)
+        inputs = array_fingerprint(ids, am)
+        keys[part] = {pool: {"weights": fp, "inputs": inputs, "blocks": sorted(blocks), "select": pool} | key_extra
+                      for pool in poolings}
+
+        def compute(allocators, ids=ids, am=am, part=part):
+            return pooled_node_vectors(model, ids, am, blocks, list(allocators), progress=progress,
+                                       desc=f"node vectors ({part}, {' + '.join(allocators)})",
+                                       allocate=lambda pool, block, shape: allocators[pool](block, shape), **options)
+
+        z[part] = cached_node_vector_entries(runs_dir(profile) / "cache", keys[part], compute, force=force)
     n_heads = model.config.num_attention_heads
-    return Probe(out["train"], split.train_labels, out["test"], split.test_labels, split.n_labels(),
-                 list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp)
+    return {pool: Probe(z["train"][pool], split.train_labels, z["test"][pool], split.test_labels, split.n_labels(),
+                        list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp,
+                        train_key=node_vector_cache_key(keys["train"][pool]))
+            for pool in poolings}
 
 
 def pretrain_stats(run: PretrainRun) -> dict:

@@ -311,11 +311,13 @@ def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -
 
 
 def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
-                      init: str = "random", steps: int | None = None, dropout: float | None = None) -> bool:
-    """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would load it)."""
+                      init: str = "random", steps: int | None = None, dropout: float | None = None,
+                      fingerprints: tuple[str, str] | None = None) -> bool:
+    """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would
+    load it).  fingerprints: as in ``pretrain``."""
     cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init,
                            steps=profile.steps if steps is None else steps,
-                           dropout=profile.dropout if dropout is None else dropout)
+                           dropout=profile.dropout if dropout is None else dropout, fingerprints=fingerprints)
     return _finished_config(Path(out_dir) / "final", cfg, init) is not None
 
 
@@ -335,16 +337,24 @@ def _finished_config(final: Path, cfg: dict, init: str) -> dict | None:
     return None
 
 
-def _data_run_config(profile, tokenizer, train_blocks, eval_blocks, *, init: str, steps: int, dropout: float) -> dict:
-    """``run_config`` of a run on these blocks with this tokenizer (their content hashes)."""
-    return run_config(profile, init=init, steps=steps, dropout=dropout,
-                      data_fp=array_fingerprint(train_blocks, eval_blocks), tok_fp=vocabulary_fingerprint(tokenizer))
+def data_fingerprints(tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray) -> tuple[str, str]:
+    """(token blocks, vocabulary) content fingerprints: what a run's configuration records of its data."""
+    return array_fingerprint(train_blocks, eval_blocks), vocabulary_fingerprint(tokenizer)
+
+
+def _data_run_config(profile, tokenizer, train_blocks, eval_blocks, *, init: str, steps: int, dropout: float,
+                     fingerprints: tuple[str, str] | None = None) -> dict:
+    """``run_config`` of a run on these blocks with this tokenizer (their content hashes:
+    ``fingerprints`` when given, else ``data_fingerprints``)."""
+    data_fp, tok_fp = fingerprints or data_fingerprints(tokenizer, train_blocks, eval_blocks)
+    return run_config(profile, init=init, steps=steps, dropout=dropout, data_fp=data_fp, tok_fp=tok_fp)
 
 
 def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              force: bool = False, progress: bool = True, stop_after: int | None = None,
-             desc: str | None = None, snapshot_steps=(), on_step=None) -> PretrainRun:
+             desc: str | None = None, snapshot_steps=(), on_step=None,
+             fingerprints: tuple[str, str] | None = None) -> PretrainRun:
     """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
 
     train_blocks, eval_blocks: (n, max_len) int64 token blocks (``encode_corpus``).
@@ -358,6 +368,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     They do not change the weights, so they are not part of the run's configuration.
     on_step: called with the number of finished steps after every step (a progress report for
     ``pipeline.pretrained_runs``' parallel workers).
+    fingerprints: ``data_fingerprints(tokenizer, train_blocks, eval_blocks)`` when the caller
+    already has them (``pipeline.Corpus.fingerprints``: the corpus is hashed once, not once per
+    run and check); None: computed here.
 
     On the CPU, training runs on ``profile.pretrain_threads`` intra-op threads (torch's
     setting is restored afterwards): float rounding depends on the thread count, so fixing it
@@ -381,7 +394,8 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if stop_after is not None and not 1 <= stop_after:
         raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
-    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout)
+    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout,
+                           fingerprints=fingerprints)
     final, ckpt = out_dir / "final", out_dir / "checkpoint"
     world, rank = join_process_group()
     if profile.batch_size < world:
