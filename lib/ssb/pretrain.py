@@ -698,6 +698,20 @@ def unamplified(model, eps: float, seed: int):
     return null
 
 
+def divergence_interval(tv_model, tv_null, sequence, *, seed: int, n_boot: int = stats.N_BOOTSTRAP,
+                        alpha: float = stats.ALPHA) -> tuple[float, list[float], int]:
+    """``eps_diverges``' statistic: the mean over positions of tv_model - tv_null (per-position
+    distances to the same reference model), with a percentile interval that resamples whole
+    sequences (``stats.cluster_resamples``; positions of one sequence share its context).
+    Returns (value, [lo, hi], number of sequences)."""
+    d = np.asarray(tv_model, dtype=float) - np.asarray(tv_null, dtype=float)
+    group, counts = stats.cluster_resamples(sequence, n_boot, [seed, 21])
+    sums, sizes = np.bincount(group, weights=d), np.bincount(group).astype(float)
+    boot = (counts @ sums) / (counts @ sizes)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return float(d.mean()), [float(lo), float(hi)], int(len(sizes))
+
+
 def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: MaskingSpec, *, eps: float, seed: int,
                      initial: tuple | None = None, device="cpu", n_boot: int = stats.N_BOOTSTRAP) -> tuple[dict, "object"]:
     """``ssb.stats.checks.eps_diverges`` (C3, evidence): the symmetric + eps model's predictions
@@ -719,11 +733,8 @@ def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: Maskin
     run = predictive_distance(perturbed, symmetric, eval_blocks, spec, seed=seed, device=device)
     null = predictive_distance(unamplified(symmetric, eps, seed), symmetric, eval_blocks, spec, seed=seed,
                                device=device)
-    d = run["tv"] - null["tv"]
-    group, counts = stats.cluster_resamples(run["sequence"], n_boot, [seed, 21])
-    sums, sizes = np.bincount(group, weights=d), np.bincount(group).astype(float)
-    boot = (counts @ sums) / (counts @ sizes)
-    lo, hi = np.quantile(boot, [stats.ALPHA / 2, 1 - stats.ALPHA / 2])
+    value, (lo, hi), n_sequences = divergence_interval(run["tv"], null["tv"], run["sequence"], seed=seed,
+                                                       n_boot=n_boot)
     rows = [("symmetric + eps vs symmetric, end of training", run),
             ("symmetric + the same eps, unamplified, vs symmetric, end of training (null)", null)]
     start = None
@@ -737,12 +748,12 @@ def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: Maskin
         "eps model's predictions leave the symmetric model's",
         "mean over held-out masked positions of TV(symmetric + eps, symmetric) minus TV(the same eps perturbation "
         "unamplified on the trained symmetric model, symmetric); 95 % percentile interval resampling held-out "
-        "sequences", float(d.mean()), [float(lo), float(hi)], 0.0, "greater", eps=eps,
+        "sequences", value, [lo, hi], 0.0, "greater", eps=eps,
         tv_eps=float(run["tv"].mean()), tv_unamplified=float(null["tv"].mean()),
         tv_step0=None if start is None else float(start["tv"].mean()),
         disagree_eps=float(run["disagree"].mean()), disagree_unamplified=float(null["disagree"].mean()),
         disagree_step0=None if start is None else float(start["disagree"].mean()),
-        positions=int(len(d)), sequences=int(len(sizes)))
+        positions=int(len(run["tv"])), sequences=n_sequences)
     return check, table
 
 
