@@ -40,7 +40,8 @@ def holding_summary() -> dict:
     """A summary in which every claim holds: every gate passed, every evidence interval excludes
     its null on the claimed side, every sanity check holds."""
     variants = {v: {"gate": gate(), "mlm_accuracy": 0.2, "baseline_accuracy": 0.05, "steps": 100}
-                for v in ("main", "symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")}
+                for v in ("main", "symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric",
+                          "symmetric_eps_1e-06", "symmetric_eps_1e-02")}
     np_stats, nf_stats = node_stats(), node_stats()
     for s in (np_stats, nf_stats):
         s["gates"].update(probe_random=gate(), probe_symmetric_eps=gate())
@@ -51,7 +52,10 @@ def holding_summary() -> dict:
         part(schema.Ssb, gap_final={"random": 1.37, "symmetric": 0.0, "symmetric_eps": 0.0123}, stats={"checks": {
             "symmetric_exact": check("symmetric_exact", 0.0, None, 0.0, "equal"),
             "node_symmetric_exact": check("node_symmetric_exact", 0.0, None, 0.0, "equal"),
-            "eps_amplified": check("eps_amplified", 0.05, [0.03, 0.07], 0.0, "greater")}}),
+            "eps_amplified": check("eps_amplified", 0.05, [0.03, 0.07], 0.0, "greater"),
+            "eps_amplified_1e-06": check("eps_amplified_1e-06", 0.06, [0.03, 0.09], 0.0, "greater"),
+            "eps_amplified_1e-02": check("eps_amplified_1e-02", 0.02, [0.01, 0.03], 0.0, "greater"),
+            "eps_diverges": check("eps_diverges", 0.08, [0.05, 0.11], 0.0, "greater")}}),
         part(schema.NodesPretrain, median_tokens_recognized_node=3.0, median_tokens_recognized_node_chance_rule=7.0,
              stats=np_stats),
         part(schema.Finetune, n_labels=16, checkpoint="ours", stats={"gates": {"probe": gate()}}),

@@ -315,7 +315,8 @@ def test_calibration_study_on_one_seed(tmp_path):
     table = calibration.run(1, progress=False)
     summary = calibration.rates(table)
     verdicts = summary[summary["role"] == "verdict"]
-    no_info = verdicts[verdicts["case"].isin(calibration.NO_INFORMATION + ("no_growth", "random", "constant"))]
+    no_info = verdicts[verdicts["case"].isin(calibration.NO_INFORMATION + ("no_growth", "no_growth_smooth", "random",
+                                                                          "constant"))]
     assert len(no_info) >= 15 and (no_info["pass_rate"] == 0).all(), no_info
     planted = summary[(summary["case"] == "planted") & (summary["role"] == "evidence")]
     core = {("C2", "beyond_untrained"), ("C4", "cooperation_beyond_untrained"), ("C5", "reach_beyond_untrained"),
@@ -419,6 +420,45 @@ def test_the_growth_rate_rarely_passes_a_trendless_wander_and_sees_growth(phi):
     assert passes <= 5, passes
     grown = stats.hac_growth_rate(t, 1e-4 * np.exp(0.01 * t + np.random.default_rng(0).normal(0, 0.05, 40)))
     assert grown["ci"][0] > 0 and grown["rate"] == pytest.approx(0.01, rel=0.2)
+
+
+@pytest.mark.parametrize("case", ["no_growth_smooth", "no_growth", "random_walk"])
+def test_the_stretch_growth_rate_rarely_passes_trendless_paths(case):
+    """eps_amplified's interval (``stats.block_growth_rate``): on 200 trendless log-gap paths --
+    smooth ones like the measured runs (increments AR(1), phi 0.5), a rough stationary wander, a
+    random walk -- it passes in at most 5 % of them; a planted 10-fold amplification passes."""
+    from ssb import calibration
+    passes = 0
+    for seed in range(200):
+        if case == "random_walk":
+            rng = np.random.default_rng([seed, 99])
+            t, g = np.arange(41) * 5.0, 1e-4 * np.exp(np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.15, 40))]))
+        else:
+            t, g = calibration.gap_curve(seed, case)
+        passes += stats.block_growth_rate(t, g)["ci"][0] > 0
+    assert passes <= 10, passes
+    t, g = calibration.gap_curve(0, "planted")
+    fit = stats.block_growth_rate(t, g)
+    assert fit["ci"][0] > 0 and fit["rate"] == pytest.approx(np.log(10) / 200, rel=0.3) and fit["blocks"] == 8
+    assert stats.block_growth_rate(t[:3], g[:3])["rate"] is None                 # 2 increments: no interval
+
+
+def test_the_earlier_newey_west_interval_passes_smooth_trendless_paths_too_often():
+    """Why eps_amplified moved off the Newey-West interval of the increments: 3 lags on 40
+    positively correlated increments miss their correlation, and smooth trendless paths pass
+    more often than with the stretch t-test."""
+    from ssb import calibration
+    paths = [calibration.gap_curve(seed, "no_growth_smooth") for seed in range(300)]
+    nw = sum(stats.hac_growth_rate(t, g)["ci"][0] > 0 for t, g in paths)
+    blocks = sum(stats.block_growth_rate(t, g)["ci"][0] > 0 for t, g in paths)
+    assert nw > blocks and nw > 0.05 * len(paths), (nw, blocks)
+
+
+def test_divergence_check_fails_identical_and_unamplified_models_and_sees_amplification():
+    from ssb import calibration
+    rates = {case: sum(calibration.divergence_case(seed, case)["eps_diverges"]["passed"] is True for seed in range(60))
+             for case in ("identical_models", "not_amplified", "planted")}
+    assert rates["identical_models"] == 0 and rates["not_amplified"] <= 3 and rates["planted"] == 60, rates
 
 
 # ----------------------------------------------------------------- resampling by sequence (tokens)

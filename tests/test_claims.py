@@ -244,3 +244,40 @@ def test_old_key_names_give_the_same_verdicts():
     old = copy.deepcopy(s)
     old["apt"]["mean_by_layer"] = old["apt"].pop("mean_by_block")
     assert claims.claims_summary(old) == claims.claims_summary(s)
+
+
+def test_c3_eps_grid_must_agree_and_a_missing_grid_check_caps_at_partly():
+    """The core is the profile's eps; every other eps of the grid and the functional divergence
+    are evidence: one missing -> at most "partly" (named), one against -> "does not hold"; a grid
+    variant whose backbone gate failed vetoes only its own check."""
+    s = holding_summary()
+    s["profile"], s["overrides"] = "quick", {}                             # its grid: 1e-6, 1e-4 (core), 1e-2
+    assert verdicts(s)["C3"] == "holds"
+    st = claims.claims_summary(s)["stats"]["C3"]
+    assert st["evidence"][0] == "eps_amplified" and st["evidence"][3] == "eps_diverges"
+    assert set(st["evidence"][1:3]) == {"eps_amplified_1e-06", "eps_amplified_1e-02"}
+    t = copy.deepcopy(s)
+    del t["ssb"]["stats"]["checks"]["eps_amplified_1e-06"]
+    out = claims.claims_summary(t)["stats"]["C3"]
+    assert out["verdict"] == "partly" and "eps_amplified_1e-06" in out["reason"] and "missing" in out["reason"]
+    t = copy.deepcopy(s)
+    t["ssb"]["stats"]["checks"]["eps_amplified_1e-02"] = check("eps_amplified_1e-02", -0.02, [-0.03, -0.01], 0.0,
+                                                               "greater")
+    assert verdicts(t)["C3"] == "does not hold"
+    t["pretrain"]["variants"]["symmetric_eps_1e-02"]["gate"]["passed"] = False     # its own gate: vetoes only it
+    assert verdicts(t)["C3"] == "holds"                  # as eps_heads_differ behind a failed probe: not testable alone
+    rec = next(c for c in claims.claims_summary(t)["stats"]["C3"]["checks"] if c["name"] == "eps_amplified_1e-02")
+    assert rec["gated_out"] is True and rec["passed"] is None
+    t = copy.deepcopy(s)
+    t["ssb"]["stats"]["checks"]["eps_diverges"] = check("eps_diverges", -0.01, [-0.02, -0.005], 0.0, "greater")
+    assert verdicts(t)["C3"] == "does not hold"
+    # a profile with a one-value grid expects no other eps
+    t = copy.deepcopy(s)
+    for k in ("eps_amplified_1e-06", "eps_amplified_1e-02"):
+        del t["ssb"]["stats"]["checks"][k]
+    t["profile"], t["overrides"] = "quick", {"ssb_eps_grid": "1e-4"}
+    assert verdicts(t)["C3"] == "holds"
+    # a Newey-West growth record (the earlier interval) counts as missing: the core is then missing
+    t = copy.deepcopy(s)
+    t["ssb"]["stats"]["checks"]["eps_amplified"]["statistic"] = "mean increment of log g, 95 % Newey-West interval"
+    assert verdicts(t)["C3"] == "not testable"

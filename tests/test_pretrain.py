@@ -471,3 +471,70 @@ def test_the_corpus_is_hashed_once(tmp_path, monkeypatch):
                                                   fingerprints=c.fingerprints)
     assert len(hashed) == 1
     assert pretrain_mod.data_fingerprints(tok, c.train_blocks, c.eval_blocks) == c.fingerprints
+
+
+# ---------------------------------------------------------------------------- (b') C3's eps grid and divergence
+
+def test_eps_grid_variants_train_with_their_own_eps_and_keep_the_core_cache(data, tmp_path, monkeypatch):
+    """One symmetric + eps variant per eps of the grid: the core eps is symmetric_eps itself (its
+    run configuration -- the cache key -- unchanged), the others symmetric_eps_<eps>, each started
+    at g(0) = its eps; ssb_section records one growth check per eps."""
+    from ssb import pipeline, profiles
+    profile = tiny_profile(ssb_steps=6, ssb_eps_grid="1e-6,1e-4,1e-2")
+    assert pipeline.ssb_variants(profile) == ["symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric",
+                                              "symmetric_eps_1e-06", "symmetric_eps_1e-02"]
+    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    tok, train, held = data
+    c = pipeline.Corpus(tok, train, held)
+    core = pipeline.pretrained(profile, "symmetric_eps", corpus_=c, progress=False)
+    before = pretrain_mod._data_run_config(profile, tok, train, held, init="symmetric_eps", steps=6, dropout=0.0)
+    assert core.config == before and core.config["eps"] == profile.ssb_eps     # the key the core run always had
+    runs = {"main": pipeline.pretrained(profile, "main", corpus_=c, progress=False), "symmetric_eps": core}
+    for eps in (1e-6, 1e-2):
+        v = profiles.eps_variant(profile, eps)
+        r = pipeline.pretrained(profile, v, corpus_=c, progress=False)
+        assert r.out_dir == tmp_path / "pretrain" / v and r.config["eps"] == eps
+        assert r.log[0]["gap"] == pytest.approx(eps, rel=1e-2)
+        assert profiles.variant_eps(profile, v) == eps
+        runs[v] = r
+    section = pretrain_mod.ssb_section(runs, eps=profile.ssb_eps, ssb_steps=6)
+    checks = section["stats"]["checks"]
+    assert set(checks) == {"eps_amplified", "eps_amplified_1e-06", "eps_amplified_1e-02"}
+    assert checks["eps_amplified_1e-02"]["eps"] == 1e-2 and checks["eps_amplified"]["eps"] == 1e-4
+    with pytest.raises(ValueError, match="unknown variant"):
+        pipeline.pretrained(profile, "symmetric_epsilon", corpus_=c, progress=False)
+
+
+def test_eps_grid_is_validated_and_overridable():
+    from ssb import profiles
+    assert profiles.eps_grid(profiles.get_profile("quick")) == (1e-6, 1e-4, 1e-2)
+    assert profiles.eps_grid(profiles.get_profile("smoke")) == (1e-4, 1e-2)
+    assert profiles.eps_grid(profiles.get_profile("quick", ssb_eps_grid="1e-3")) == (1e-3,)
+    for bad in ("", "0", "1e-4,1e-4", "2", "1e-4;1e-2", "small"):
+        with pytest.raises(ValueError, match="ssb_eps_grid"):
+            profiles.get_profile("quick", ssb_eps_grid=bad)
+    assert profiles.eps_tag(1e-6) == "1e-06" and profiles.eps_tag(2.5e-5) == "2p5e-05"
+    p = profiles.get_profile("quick")
+    assert profiles.variant_eps(p, profiles.eps_variant(p, 2.5e-5)) == 2.5e-5
+
+
+def test_divergence_fails_for_identical_models_and_passes_for_a_model_that_left(data, tmp_path):
+    """eps_diverges: two identical models are no closer or further than -- in fact closer than -- the
+    unamplified perturbation, so the check must fail (interval below 0); a model trained apart
+    (the random run against the symmetric one) passes."""
+    tok, train, held = data
+    spec = MaskingSpec.from_tokenizer(tok)
+    sym = run(data, tmp_path / "sym", init="symmetric", steps=6)
+    same, _ = pretrain_mod.divergence_check(sym.model, sym.model, held, spec, eps=1e-4, seed=0, n_boot=200)
+    assert same["value"] < 0 and same["passed"] is False and same["ci"][1] < 0
+    assert same["tv_eps"] == 0.0 and same["disagree_eps"] == 0.0 and same["tv_unamplified"] > 0
+    other = run(data, tmp_path / "rand", init="random", steps=6)
+    init = tuple(build_bert6(len(tok), seed=0, init=i, eps=1e-4, n_layers=2, n_heads=12, d_head=4, max_len=16).eval()
+                 for i in ("symmetric", "symmetric_eps"))
+    far, table = pretrain_mod.divergence_check(sym.model, other.model, held, spec, eps=1e-4, seed=0, n_boot=200,
+                                               initial=init)
+    assert far["passed"] is True and far["ci"][0] > 0 and far["sequences"] <= len(held)
+    assert 0 < far["tv_step0"] < 1e-2                                    # step 0: of order eps
+    assert list(table["comparison"].str.contains("unamplified")) == [False, True, False]
+    # the unamplified null: the trained symmetric model moved by eps, relative, per head
+    assert head_gap(pretrain_mod.unamplified(sym.model, 1e-4, 0)) == pytest.approx(1e-4, rel=1e-2)

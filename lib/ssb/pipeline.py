@@ -40,7 +40,7 @@ from .model import build_bert6
 from .node_vectors import (Probe, as_tensor, attention_projections, cached_node_vector_entries, cached_node_vectors,
                            load_backbone, node_vector_cache_key, node_vectors, pooled_node_vectors, warn_cache)
 from .pretrain import PretrainRun, data_fingerprints, pretrain, pretrain_finished, snapshot_grid
-from .profiles import resolve_device
+from .profiles import EPS_VARIANT_PREFIX, eps_grid, eps_variant, resolve_device, variant_eps
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
 
@@ -66,8 +66,13 @@ VARIANTS = {
     "stochastic": ("random", "steps", "ssb_dropout"),
 }
 VARIANT_ALIASES = {"random": "main"}
-# the variants notebook 01 trains and gates besides the main run (C3)
+# the variants notebook 01 trains and gates besides the main run (C3); ``ssb_variants`` adds the eps grid's
 SSB_VARIANTS = ("symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")
+def ssb_variants(profile) -> list[str]:
+    """The C3 variants notebook 01 trains besides the main run: ``SSB_VARIANTS`` and one
+    symmetric + eps variant per value of the profile's eps grid (``profiles.eps_grid``)."""
+    grid = [eps_variant(profile, e) for e in eps_grid(profile)]
+    return list(dict.fromkeys([*SSB_VARIANTS, *grid]))
 
 
 @dataclass
@@ -180,10 +185,13 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
 
 
 def _variant_run(profile, variant: str) -> tuple[str, dict]:
-    """(run directory name, ``pretrain`` keyword arguments) of a variant."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
-    init, steps_field, dropout = VARIANTS[variant]
+    """(run directory name, ``pretrain`` keyword arguments) of a variant.  A variant of the eps
+    grid (``eps_variant``) is symmetric_eps with its own eps."""
+    eps = variant_eps(profile, variant) if variant.startswith(EPS_VARIANT_PREFIX) else None
+    if variant not in VARIANTS and eps is None:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)} or "
+                         f"{EPS_VARIANT_PREFIX}<eps> (the eps grid: {', '.join(ssb_variants(profile))})")
+    init, steps_field, dropout = VARIANTS["symmetric_eps" if eps is not None else variant]
     if isinstance(dropout, str):
         dropout = getattr(profile, dropout)
     name = VARIANT_ALIASES.get(variant, variant)
@@ -192,7 +200,8 @@ def _variant_run(profile, variant: str) -> tuple[str, dict]:
     # `python -m ssb.bench learning evaluate --snapshots runs/<profile>/pretrain/main/snapshots`
     # measures every gate along this very run (no second long pre-training)
     snapshot_steps = snapshot_grid(steps) if profile.snapshots and name == "main" else ()
-    return name, {"init": init, "steps": steps, "dropout": dropout, "snapshot_steps": snapshot_steps}
+    return name, {"init": init, "steps": steps, "dropout": dropout, "snapshot_steps": snapshot_steps,
+                  **({"eps": eps} if eps is not None else {})}
 
 
 def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progress: bool = True,
@@ -238,7 +247,7 @@ def _finished(profile, name: str, c: Corpus) -> bool:
     run_args = _variant_run(profile, name)[1]
     return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks,
                              c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"],
-                             fingerprints=c.fingerprints)
+                             eps=run_args.get("eps"), fingerprints=c.fingerprints)
 
 
 # Relative cost of a step on the CPU (main run = 1), for sharing runs among workers: the
@@ -284,7 +293,8 @@ def _train_in_parallel(profile, names: list[str], c: Corpus, force: bool, progre
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")             # no fork of a process with threads running
-    costs = {n: _run_steps(profile, n) * RUN_COST_PER_STEP.get(n, 1.0) for n in names}
+    costs = {n: _run_steps(profile, n) * RUN_COST_PER_STEP.get(
+        "symmetric_eps" if n.startswith(EPS_VARIANT_PREFIX) else n, 1.0) for n in names}
     plan = worker_plan(costs, n_workers)                   # one list of runs per worker, balanced
     slot = {n: i for i, n in enumerate(names)}
     done_steps = ctx.Array("l", len(names), lock=False)    # steps finished, per run (workers write)
@@ -626,6 +636,24 @@ def fewrel_probes(profile, backbone, tokenizer, split, blocks: list[int], poolin
                         list(split.label_names), n_heads, model.config.hidden_size // n_heads, fp,
                         train_key=node_vector_cache_key(keys["train"][pool]))
             for pool in poolings}
+
+
+def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tuple[dict, pd.DataFrame] | None:
+    """C3's functional divergence (``pretrain.divergence_check``) of the core symmetric + eps
+    run (``ssb_eps``) against the symmetric run, on every held-out block with the backbone gate's
+    fixed masks; the two models at step 0 (rebuilt from the seed, nothing trained) are read
+    beside them.  None when either run is missing.  Returns (check record, table)."""
+    if "symmetric" not in runs or "symmetric_eps" not in runs:
+        return None
+    from .pretrain import divergence_check
+
+    arch = dict(n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
+                dropout=0.0, pad_token_id=corpus_.tokenizer.pad_token_id)
+    initial = tuple(build_bert6(len(corpus_.tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
+                                **arch).eval() for init in ("symmetric", "symmetric_eps"))
+    spec = MaskingSpec.from_tokenizer(corpus_.tokenizer, profile.mask_prob)
+    return divergence_check(runs["symmetric"].model, runs["symmetric_eps"].model, corpus_.eval_blocks, spec,
+                            eps=profile.ssb_eps, seed=profile.seed, initial=initial)
 
 
 def pretrain_stats(run: PretrainRun) -> dict:

@@ -59,7 +59,10 @@ class Profile:
     # --- SSB variants (C3). "random" IS the main run (same init, ``steps``); symmetric,
     # symmetric_eps, symmetric_dropout and node_symmetric train ``ssb_steps`` steps each ---
     ssb_steps: int = 100
-    ssb_eps: float = 1e-4
+    ssb_eps: float = 1e-4                # the core eps: variant symmetric_eps, C3's core check eps_amplified
+    ssb_eps_grid: str = "1e-6,1e-4,1e-2" # C3's eps grid, comma-separated: one symmetric + eps variant per value
+                                         # (ssb_eps's is symmetric_eps itself, the others symmetric_eps_<eps>),
+                                         # each recorded as evidence eps_amplified_eps<eps> (docs/method.md, "C3")
     ssb_dropout: float = 0.1             # dropout of symmetric_dropout (and of stochastic)
     ssb_stochastic: bool = False         # also train the main run again with dropout ssb_dropout
 
@@ -131,7 +134,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", corpus_max_words=60_000, vocab_size=1000, d_head=4, max_len=32,
         steps=40, batch_size=16, lr=2e-3, warmup_steps=4, eval_every=4, eval_batches=2,
-        checkpoint_every=20, ssb_steps=12, head_epochs=15, token_head_epochs=5, head_patience=4, head_hidden=64,
+        checkpoint_every=20, ssb_steps=12, ssb_eps_grid="1e-4,1e-2", head_epochs=15, token_head_epochs=5, head_patience=4, head_hidden=64,
         token_examples=4000, min_count=2, n_train_per_relation=15, n_test_per_relation=5,
         finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4,
         hull_max_sets=4, hull_max_n=3,
@@ -144,6 +147,10 @@ PROFILES: dict[str, Profile] = {
     # step 125 of a 300-step schedule (0.068 vs 0.051 at step 200), symmetric from step 125
     # and node_symmetric from step 150 of a 200-step schedule. 300 + 4 x 200 steps, trained two
     # runs at a time on one thread each, keep the pre-training near 8.5 minutes (docs/benchmarks.md).
+    # C3's eps grid adds two 200-step symmetric + eps variants (eps 1e-6 and 1e-2; 1e-4 is
+    # symmetric_eps): at the 0.77-0.82 s a step of a symmetric run on one thread, about 2 x 160 s of
+    # one core, ~2.7 min of wall time with two runs at a time -- the pre-training goes from ~8.5 to
+    # ~11 minutes, the price of "a tiny perturbation" measured at three sizes instead of one.
     "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4,
                      **CONVERGED_TOKEN_PROBE),
     # Longer CPU run, <= 90 min on this 2-core machine even on ONE core (measured: see README):
@@ -284,6 +291,62 @@ def did_you_mean(name: str, known: Iterable[str], quoted: bool = False) -> str:
     return f" (did you mean {' or '.join(repr(c) if quoted else c for c in close)}?)"
 
 
+def _eps_grid_or_none(text: str) -> tuple[float, ...] | None:
+    """The values of an ``ssb_eps_grid`` text, or None when it is not a valid grid."""
+    parts = [x.strip() for x in str(text).split(",")]
+    if not parts or not all(NUMBER_TEXT.fullmatch(x) for x in parts):
+        return None
+    values = tuple(float(x) for x in parts)
+    if not all(0 < v < 1 for v in values) or len(set(values)) != len(values):
+        return None
+    return values
+
+
+def eps_grid(profile: Profile) -> tuple[float, ...]:
+    """C3's eps grid of ``profile`` (``ssb_eps_grid``), in the order given; the core eps
+    ``ssb_eps`` is the claim's core whether or not the grid lists it."""
+    values = _eps_grid_or_none(profile.ssb_eps_grid)
+    if values is None:
+        raise ValueError(f"profile {profile.name!r}: field ssb_eps_grid = {profile.ssb_eps_grid!r}: allowed "
+                         "comma-separated distinct numbers in (0, 1)")
+    return values
+
+
+# a symmetric + eps variant of C3's eps grid other than the core eps: symmetric_eps_<eps_tag(eps)>
+EPS_VARIANT_PREFIX = "symmetric_eps_"
+
+
+def eps_tag(eps: float) -> str:
+    """A name for ``eps`` without dots (it becomes a summary key): 1e-06, 1e-02, or 2p5e-05."""
+    short = f"{eps:.0e}"
+    return short if float(short) == eps else repr(float(eps)).replace(".", "p")
+
+
+def eps_variant(profile, eps: float) -> str:
+    """The variant that trains the symmetric start perturbed by ``eps``: symmetric_eps for the
+    profile's core ``ssb_eps`` (its run, and its cache, are the one C3 always had), else
+    symmetric_eps_<eps_tag>."""
+    return "symmetric_eps" if eps == profile.ssb_eps else EPS_VARIANT_PREFIX + eps_tag(eps)
+
+
+def eps_check_name(variant: str) -> str:
+    """The growth check of a symmetric + eps variant: eps_amplified (the core eps's variant
+    symmetric_eps) or eps_amplified_<eps_tag> (symmetric_eps_<eps_tag>)."""
+    return "eps_amplified" + variant[len("symmetric_eps"):]
+
+
+def variant_eps(profile, variant: str) -> float | None:
+    """The eps of a symmetric + eps variant (``eps_variant``'s inverse); None for any other."""
+    if variant == "symmetric_eps":
+        return profile.ssb_eps
+    if variant.startswith(EPS_VARIANT_PREFIX):
+        try:
+            return float(variant[len(EPS_VARIANT_PREFIX):].replace("p", "."))
+        except ValueError:
+            return None
+    return None
+
+
 _PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 
@@ -328,6 +391,8 @@ def _validate(p: Profile) -> None:
         "device": one_of("auto", "cpu", "cuda"),
         "ssb_steps": positive,
         "ssb_eps": between(0, 1, lo_open=True),
+        "ssb_eps_grid": ((lambda v: _eps_grid_or_none(v) is not None),
+                         "comma-separated distinct numbers in (0, 1), e.g. '1e-6,1e-4,1e-2'"),
         "block": between(1, p.n_layers),
         "pooling": one_of("cls", "mean"),
         "head_layers": one_of(1, 2),

@@ -96,7 +96,8 @@ class Pretrain(Section):
     gate: dict = described("the main run's backbone gate record (ssb.stats.gate): mlm_accuracy above "
                            "baseline_accuracy, exact paired McNemar test")
     variants: dict = described("{variant: {mlm_accuracy, baseline_accuracy, steps, gate}} for main and the C3 "
-                               "variants (symmetric, symmetric_eps, symmetric_dropout, node_symmetric[, stochastic])")
+                               "variants (symmetric, symmetric_eps, symmetric_eps_<eps> of the eps grid, "
+                               "symmetric_dropout, node_symmetric[, stochastic])")
 
     @classmethod
     def from_stats(cls, run_stats: Mapping[str, Any], variants: dict) -> "Pretrain":
@@ -114,10 +115,15 @@ class Ssb(Section):
                                 "0 = identical heads)")
     node_gap_final: float | None = described("node-level gap of the node_symmetric variant after training; "
                                              "null without that variant")
-    eps: float = described("size of the perturbation epsilon of the symmetric_eps variant")
+    eps: float = described("size of the perturbation epsilon of the symmetric_eps variant (the core eps, "
+                           "ssb_eps; the grid's other eps are in the checks eps_amplified_<eps>)")
     steps: int = described("optimizer steps of each C3 variant")
-    stats: dict = described("gates {variant: backbone gate}, checks eps_amplified (core: Newey-West growth "
-                            "rate of the dense g(t)), symmetric_exact and node_symmetric_exact (sanity: exact by "
+    stats: dict = described("gates {variant: backbone gate} (symmetric_eps_<eps>: the other eps of the grid "
+                            "ssb_eps_grid), checks eps_amplified (core: growth rate of the dense g(t) of the run with "
+                            "eps, Student t over 8 consecutive stretches, per step), eps_amplified_<eps> (the same for "
+                            "every other eps of the grid), eps_diverges (mean held-out TV distance of the eps model's "
+                            "predictions from the symmetric model's minus that of the same perturbation unamplified, "
+                            "sequences resampled), symmetric_exact and node_symmetric_exact (sanity: exact by "
                             "construction; a check whose variant did not run is left out), nulls")
 
 

@@ -549,6 +549,49 @@ def hac_growth_rate(t, g, alpha: float = ALPHA) -> dict:
     return {"rate": fit["mean"], "ci": fit["ci"], "points": int(len(t)), "lags": fit["lags"]}
 
 
+# consecutive stretches of one training run whose growth rates ``block_growth_rate`` compares
+GROWTH_BLOCKS = 8
+
+
+def block_growth_rate(t, g, blocks: int = GROWTH_BLOCKS, alpha: float = ALPHA) -> dict:
+    """Exponential growth rate of g(t) > 0 logged along one training run, with an interval that
+    holds for the autocorrelation the logged gaps show: the run is cut into ``blocks``
+    consecutive stretches of (nearly) equal numbers of increments, each stretch's rate is
+    (log g at its end - log g at its start) / its steps, and the interval is Student's t over
+    the stretch rates with blocks - 1 degrees of freedom (Ibragimov & Mueller 2010,
+    "t-statistic based correlation and heterogeneity robust inference").  The point estimate
+    is the mean of the stretch rates.
+
+    Why not the Newey-West interval of the increments (``hac_growth_rate``): the dense g(t) of
+    the symmetric + eps runs is smooth -- its increments of log g are *positively* correlated
+    (lag-1 autocorrelation 0.46 in quick's run, 0.26 in standard's) -- and with 40 points the
+    Bartlett estimate with 3 lags misses much of that correlation: on trendless log-gap paths
+    whose increments are AR(1) with phi = 0.5 (``calibration.gap_curve``, 1,000 seeds) it passed
+    in 7.6 % (one-sided, nominal 2.5 %), the stretch t-test in 4.6 %.  Neighbouring stretches of
+    such a path are nearly independent, which is all the t-test needs; under a random-walk wander it is exact for
+    Gaussian steps, and a stationary wander makes neighbouring stretch rates negatively
+    correlated, so it is conservative there (tests/test_calibrated_verdicts.py).
+    Points with g <= 0 are left out; fewer than 3 increments give None values.
+    Returns {"rate", "ci", "points", "blocks", "block_rates"}."""
+    t, g = np.asarray(t, dtype=float).reshape(-1), np.asarray(g, dtype=float).reshape(-1)
+    keep = np.isfinite(g) & (g > 0) & np.isfinite(t)
+    t, lg = t[keep], np.log(g[keep])
+    order = np.argsort(t, kind="stable")
+    t, lg = t[order], lg[order]
+    _, first = np.unique(t, return_index=True)          # one point per step
+    t, lg = t[first], lg[first]
+    n_inc = len(t) - 1
+    if n_inc < 3 or blocks < 2:
+        return {"rate": None, "ci": [None, None], "points": int(len(t)), "blocks": None, "block_rates": []}
+    q = min(int(blocks), n_inc)
+    edges = np.linspace(0, n_inc, q + 1).round().astype(int)     # increment indices: stretch k = edges[k]..edges[k+1]
+    rates = (lg[edges[1:]] - lg[edges[:-1]]) / (t[edges[1:]] - t[edges[:-1]])
+    m, se = float(rates.mean()), float(rates.std(ddof=1) / math.sqrt(q))
+    qt = _st.t.ppf(1 - alpha / 2, q - 1)
+    return {"rate": m, "ci": [m - qt * se, m + qt * se], "points": int(len(t)), "blocks": q,
+            "block_rates": [float(r) for r in rates]}
+
+
 # --------------------------------------------------------------------------- an unbiased overlap null
 
 
