@@ -236,3 +236,17 @@ def test_an_interval_beside_its_estimate_is_drawn():
     plots.plot_apt_block_bands(fig, bands)
     fig.canvas.draw()
     plt.close(fig)
+
+
+def test_head_gap_curves_give_every_variant_its_own_colour():
+    """The eps-grid runs (symmetric_eps_<eps>) are dashed and never share a colour with another
+    variant (the default colour cycle gave random and symmetric_eps_1e-06 the same blue)."""
+    log = [{"step": 0, "gap": 1e-4}, {"step": 10, "gap": 2e-4}]
+    names = ["random", "symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric",
+             "symmetric_eps_1e-06", "symmetric_eps_1e-02"]
+    fig = plots.plot_head_gap_curves({n: log for n in names}, eps=1e-4)
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() in names]
+    colours = [ln.get_color() for ln in lines]
+    assert len(lines) == len(names) and len(set(colours)) == len(names)
+    assert [ln.get_linestyle() for ln in lines[-2:]] == ["--", "--"]
+    plt.close(fig)

@@ -74,6 +74,15 @@ def plot_count_histogram(ax, series: dict, colors=None, density: bool = False, l
 
 VARIANT_COLORS = {"random": "C0", "main": "C0", "symmetric": "C3", "symmetric_eps": "C2", "stochastic": "C4",
                   "symmetric_dropout": "C5", "node_symmetric": "C1"}
+EPS_GRID_COLORS = ("C8", "C9", "C6", "C7")   # the other eps of the grid (symmetric_eps_<eps>): colours no variant uses
+
+
+def variant_style(name: str, order: int = 0) -> dict:
+    """Colour and line style of a pre-training variant: a fixed colour per variant; the eps-grid
+    runs (symmetric_eps_<eps>) dashed, each in a colour of its own (``order``: its place in the grid)."""
+    if name in VARIANT_COLORS:
+        return {"color": VARIANT_COLORS[name], "ls": "-"}
+    return {"color": EPS_GRID_COLORS[order % len(EPS_GRID_COLORS)], "ls": "--"}
 
 
 def plot_token_frequency(counts: np.ndarray, title: str = "Token frequency (training blocks)"):
@@ -109,12 +118,14 @@ def plot_training_curves(log: list[dict], title: str = "MLM pre-training"):
 def plot_head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float = 1e-12):
     """g(t) per variant on a log axis; exact zeros drawn at ``floor`` and labelled as such."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
+    grid = [n for n in logs if n not in VARIANT_COLORS]
     for name, log in logs.items():
         steps = np.array([r["step"] for r in log])
         g = np.array([r["gap"] for r in log], dtype=float)
         zero = g == 0
         label = f"{name} (g = 0 exactly)" if zero.all() else name
-        ax.semilogy(steps, np.where(zero, floor, g), marker="o", ms=3, label=label, color=VARIANT_COLORS.get(name))
+        ax.semilogy(steps, np.where(zero, floor, g), marker="o", ms=3, label=label,
+                    **variant_style(name, grid.index(name) if name in grid else 0))
     ax.axhline(eps, color="gray", ls=":", lw=1, label=f"ε = {eps:g}")
     ax.set(xlabel="step", ylabel="head gap g = max_h ‖θ_h − θ_0‖ / ‖θ_0‖",
            title="Symmetry breaking of attention heads (deterministic training)")
