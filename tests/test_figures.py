@@ -250,3 +250,20 @@ def test_head_gap_curves_give_every_variant_its_own_colour():
     assert len(lines) == len(names) and len(set(colours)) == len(names)
     assert [ln.get_linestyle() for ln in lines[-2:]] == ["--", "--"]
     plt.close(fig)
+
+
+def test_a_kappa_off_scale_does_not_flatten_the_cooperation_panel():
+    """A κ_A whose summed single gains are ~0 (1e14) leaves the axis at a readable range and is
+    named on the panel as off scale."""
+    n = np.array([1, 2, 4])
+    c = {"n": n, "accuracy_mean": [0.1, 0.12, 0.15], "accuracy_std": [0.01] * 3, "recognized_mean": [1, 2, 3],
+         "recognized_std": [0.5] * 3, "union_individual_mean": [1, 2, 3], "kappa_R_mean": [np.nan, 1.0, 1.1],
+         "kappa_R_std": [np.nan, 0.1, 0.1], "kappa_A_mean": [np.nan, 1.2e14, 0.4], "kappa_A_std": [np.nan, 5e14, 0.1]}
+    fig = plots.plot_crossover_panels({"inside one head": c}, 0.06, 0.0625, "t")
+    assert fig.axes[2].get_ylim() == plots.KAPPA_AXIS
+    assert any("off scale: κ_A 1.2e+14 at n = 2" in t.get_text() for t in fig.axes[2].texts)
+    plt.close(fig)
+    c.update(kappa_A_mean=[np.nan, 0.3, 0.4], kappa_A_std=[np.nan, 0.1, 0.1])
+    fig = plots.plot_crossover_panels({"inside one head": c}, 0.06, 0.0625, "t")
+    assert fig.axes[2].get_ylim() != plots.KAPPA_AXIS          # nothing off scale: the axis fits the data
+    plt.close(fig)

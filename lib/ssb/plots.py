@@ -478,6 +478,7 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
     axes[2].plot([], [], color="k", marker="o", ms=3, label="κ_R = |R(S)| / |∪ R({k})|")
     axes[2].plot([], [], color="k", marker="s", ms=3, ls=":", label="κ_A = gain / Σ single gains")
     axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ (mean ± std over sets)", title="Cooperation")
+    _clip_kappa_axis(axes[2], curves)
     n_max = max(float(np.max(c["n"])) for c in curves.values())
     for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
         ax.set_xlim(0.8, n_max * 1.25)
@@ -488,6 +489,32 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
+
+
+KAPPA_AXIS = (-2.0, 4.0)   # κ near 1 is what the panel is read for; a κ_A whose denominator is ~0 is off scale
+
+
+def _clip_kappa_axis(ax, curves: dict) -> None:
+    """Keep the cooperation panel readable: κ_A divides by the summed single-node gains, which can
+    be ~0 (κ_A of 1e14 at n = 2 in standard), and one such mean would flatten every other curve.
+    When a mean or its ± std leaves ``KAPPA_AXIS``, the axis is fixed to it and the off-scale
+    means are named on the panel (their values stay in the CSV)."""
+    off, wide = [], False
+    for name, c in curves.items():
+        for key, sym in (("kappa_R_mean", "κ_R"), ("kappa_A_mean", "κ_A")):
+            if key not in c:
+                continue
+            m = np.asarray(c[key], dtype=float)
+            sd = np.nan_to_num(np.asarray(c.get(key.replace("mean", "std"), np.zeros_like(m)), dtype=float))
+            wide |= bool(np.any(np.isfinite(m) & ((m - sd < KAPPA_AXIS[0]) | (m + sd > KAPPA_AXIS[1]))))
+            out = np.isfinite(m) & ((m < KAPPA_AXIS[0]) | (m > KAPPA_AXIS[1]))
+            off += [f"{sym} {v:.3g} at n = {int(n)} ({name})" for n, v in zip(np.asarray(c["n"])[out], m[out])]
+    if not wide:
+        return
+    ax.set_ylim(*KAPPA_AXIS)
+    if off:
+        ax.text(0.02, 0.03, "off scale: " + textwrap.shorten("; ".join(off), 110), transform=ax.transAxes,
+                fontsize=6.5, color="0.3", va="bottom")
 
 
 def plot_gain_vs_sum(table, title: str = "Joint gain against the summed individual gains"):
