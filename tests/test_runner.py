@@ -127,7 +127,10 @@ def test_runs_selected_notebooks_in_order_with_typed_parameters(tmp_path, out_ro
     # the summary section written inside the kernel (SSB_OUTPUT_DIR honoured) reaches the claims table
     assert "C6" in index and "0.42" in index and "not testable" in index   # no gates recorded: never "holds"
     claims_md = (out_root / "figures" / name / "claims.md").read_text()
-    assert "| **C6** APT" in claims_md and "0.42" in claims_md and "**not measured**" in claims_md
+    c6_row = next(line for line in claims_md.splitlines() if line.startswith("| [**C6**](#c6-details) APT"))
+    assert "**not testable**" in c6_row and "missing" in c6_row and "not passed" not in c6_row
+    assert "trains longer" not in c6_row                                    # a missing gate is not a short run
+    assert "Spearman(APT, frequency) 0.42" in claims_md and "**not measured**" in claims_md
 
 
 def test_failing_notebook_stops_the_run_and_is_reported(tmp_path, out_root, capsys):

@@ -167,7 +167,7 @@ def _why(summary: dict, decided: dict) -> str:
     profile = str(summary.get("profile") or "")
     base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
     text = f"not testable on {profile}: {reason}" if profile else f"not testable: {reason}"
-    if base in LARGER_PROFILE:
+    if base in LARGER_PROFILE and "not passed" in reason:   # a missing gate is not cured by training longer
         text += f"; the `{LARGER_PROFILE[base]}` profile trains longer (figures/{LARGER_PROFILE[base]}/claims.md)"
     return text
 
