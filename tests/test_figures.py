@@ -267,3 +267,30 @@ def test_a_kappa_off_scale_does_not_flatten_the_cooperation_panel():
     fig = plots.plot_crossover_panels({"inside one head": c}, 0.06, 0.0625, "t")
     assert fig.axes[2].get_ylim() != plots.KAPPA_AXIS          # nothing off scale: the axis fits the data
     plt.close(fig)
+
+
+def test_the_cooperation_panels_legend_checks_and_off_scale_note_do_not_overlap():
+    """The checks' box, the κ legend and the off-scale note each keep their own corner (in
+    standard, the box hid the legend when both sat on the upper edge)."""
+    n = np.array([1, 2, 4, 8, 16, 100])
+    c = {"n": n, "accuracy_mean": np.linspace(0.06, 0.5, 6), "accuracy_std": [0.01] * 6,
+         "recognized_mean": np.arange(6), "recognized_std": [0.5] * 6, "union_individual_mean": np.arange(6),
+         "kappa_R_mean": [np.nan, 1.0, 1.1, 0.9, 1.0, 1.0], "kappa_R_std": [np.nan] + [0.2] * 5,
+         "kappa_A_mean": [np.nan, 1.16e14, 0.4, 0.5, 0.4, 0.3], "kappa_A_std": [np.nan, 5e14] + [0.1] * 4}
+    rec = {"value": 0.00481, "ci": [-0.0025, 0.0124], "null": 0.0, "direction": "greater", "passed": None}
+    stats = {"gates": {"probe": {"name": "probe", "passed": True}},
+             "checks": {"cooperation_beyond_untrained": dict(rec, name="cooperation_beyond_untrained"),
+                        "dip_across_beyond_untrained": dict(rec, name="dip_across_beyond_untrained")}}
+    fig = plots.plot_crossover_panels({"across the block": c, "grown inside each head": c}, 0.062, 0.0625,
+                                      "Relation labels", stats=stats)
+    fig.set_size_inches(18, 5.3)
+    fig.canvas.draw()
+    ax = fig.axes[2]
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_legend().get_window_extent(renderer)] + \
+            [t.get_window_extent(renderer) for t in ax.texts if t.get_text()]
+    assert len(boxes) == 3                                           # legend, checks, off-scale note
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    plt.close(fig)

@@ -482,7 +482,9 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
     n_max = max(float(np.max(c["n"])) for c in curves.values())
     for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
         ax.set_xlim(0.8, n_max * 1.25)
-        ax.legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left")
+    axes[1].legend(fontsize=7, loc="upper left")
+    axes[2].legend(fontsize=7, loc="lower right")   # the upper edge carries the checks' box
     stamp_section(axes[2], stats, {"cooperation_beyond_untrained": "cooperation beyond untrained (core)",
                                    "dip_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
     fig.legend(handles=families, loc="lower center", ncol=len(families), fontsize=8, title="node sets", title_fontsize=8)
@@ -513,8 +515,8 @@ def _clip_kappa_axis(ax, curves: dict) -> None:
         return
     ax.set_ylim(*KAPPA_AXIS)
     if off:
-        ax.text(0.02, 0.03, "off scale: " + textwrap.shorten("; ".join(off), 110), transform=ax.transAxes,
-                fontsize=6.5, color="0.3", va="bottom")
+        ax.text(0.02, 0.03, textwrap.fill("off scale: " + textwrap.shorten("; ".join(off), 100), 40),
+                transform=ax.transAxes, fontsize=6.5, color="0.3", va="bottom")   # left of the legend
 
 
 def plot_gain_vs_sum(table, title: str = "Joint gain against the summed individual gains"):
