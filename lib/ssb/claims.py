@@ -229,12 +229,18 @@ def _missing(c: dict) -> bool:
     return bool(c.get("missing")) or (c.get("passed") is None and c.get("value") is None)
 
 
+def blocking_gates(gates: Sequence[dict]) -> tuple[list[str], list[str]]:
+    """(failed, missing): the names of the claim-wide gates (scope other than "check") that were
+    measured and did not pass, and of those not recorded at all."""
+    blocking = [g for g in gates if g.get("scope") != "check"]
+    return ([g["name"] for g in blocking if not g.get("missing") and g.get("passed") is not True],
+            [g["name"] for g in blocking if g.get("missing")])
+
+
 def decide(gates: Sequence[dict], checks: Sequence[dict], core: str | None = None) -> tuple[str, str]:
     """(verdict, reason) by the rules of the module docstring.  ``checks`` carry their role;
     only "evidence" ones decide, ``core`` names the core check."""
-    blocking = [g for g in gates if g.get("scope") != "check"]
-    missing_gates = [g["name"] for g in blocking if g.get("missing")]
-    failed = [g["name"] for g in blocking if not g.get("missing") and g.get("passed") is not True]
+    failed, missing_gates = blocking_gates(gates)
     if failed or missing_gates:
         parts = ([f"gate {', '.join(failed)} not passed"] if failed else []) + \
                 ([f"gate {', '.join(missing_gates)} missing (not recorded in this result directory)"]

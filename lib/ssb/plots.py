@@ -480,11 +480,9 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
     axes[2].set(xscale="log", xlabel="active nodes n", ylabel="κ (mean ± std over sets)", title="Cooperation")
     _clip_kappa_axis(axes[2], curves)
     n_max = max(float(np.max(c["n"])) for c in curves.values())
-    for ax in axes:                        # explicit limits: a panel may hold only NaN (no κ defined)
-        ax.set_xlim(0.8, n_max * 1.25)
-    axes[0].legend(fontsize=7, loc="upper left")
-    axes[1].legend(fontsize=7, loc="upper left")
-    axes[2].legend(fontsize=7, loc="lower right")   # the upper edge carries the checks' box
+    for ax, loc in zip(axes, ("upper left", "upper left", "lower right")):   # κ's upper edge: the checks' box
+        ax.set_xlim(0.8, n_max * 1.25)     # explicit limits: a panel may hold only NaN (no κ defined)
+        ax.legend(fontsize=7, loc=loc)
     stamp_section(axes[2], stats, {"cooperation_beyond_untrained": "cooperation beyond untrained (core)",
                                    "dip_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
     fig.legend(handles=families, loc="lower center", ncol=len(families), fontsize=8, title="node sets", title_fontsize=8)

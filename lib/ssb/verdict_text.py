@@ -167,7 +167,8 @@ def _why(summary: dict, decided: dict) -> str:
     profile = str(summary.get("profile") or "")
     base = profile.split("-")[0]              # results names of runs with overrides: quick-block5
     text = f"not testable on {profile}: {reason}" if profile else f"not testable: {reason}"
-    if base in LARGER_PROFILE and "not passed" in reason:   # a missing gate is not cured by training longer
+    failed, _ = claims.blocking_gates(decided.get("gates") or [])
+    if base in LARGER_PROFILE and failed:     # a missing gate is not cured by training longer
         text += f"; the `{LARGER_PROFILE[base]}` profile trains longer (figures/{LARGER_PROFILE[base]}/claims.md)"
     return text
 
