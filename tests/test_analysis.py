@@ -12,7 +12,7 @@ import pytest
 from ssb import apt, crossover, heads, plots, recognition
 from ssb.hull import crosscheck_sets, efficiency_by_n, first_fc, hull_crosscheck, hull_table
 from ssb.hull_geometry import envelope_segments
-from ssb.node_vectors import Probe
+from ssb.probes import Probe
 from ssb.profiles import get_profile
 
 N_HEADS, D_HEAD, C = 3, 4, 6

@@ -8,7 +8,7 @@ import torch
 
 from ssb import cache_keys
 from ssb.heads import head_config
-from ssb.node_vectors import Probe
+from ssb.probes import Probe
 from ssb.profiles import get_profile
 
 

@@ -56,7 +56,7 @@ def test_stages_a_checkpoint_and_verifies_its_checksum(tmp_path):
     assert target == data / "checkpoints" / "tiny"
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in target.iterdir()}
     assert staging.sha256_of(target / "model.safetensors") == spec.sha256
-    from ssb.node_vectors import load_backbone
+    from ssb.backbones import load_backbone
     assert load_backbone(target).config.num_hidden_layers == 2
     assert not [p for p in (data / "checkpoints").iterdir() if p.name != "tiny"]    # no temporary left
     said = []

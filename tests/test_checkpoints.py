@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from conftest import word_tokenizer
-from ssb import atomic, pipeline
-from ssb.node_vectors import cached_node_vectors, load_backbone
+from ssb import atomic, backbones, corpus
+from ssb.backbones import load_backbone
+from ssb.node_vectors import cached_node_vectors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,7 +40,7 @@ def test_bert_with_unused_mlm_head_loads_with_its_own_geometry(tmp_path, capsys)
     d = save_bert(tmp_path / "bert")
     model = load_backbone(d)
     assert (model.config.num_hidden_layers, model.config.hidden_size) == (3, 16)
-    bb = pipeline.backbone(None, checkpoint=str(d))
+    bb = backbones.backbone(None, checkpoint=str(d))
     assert "3 blocks, 2 heads x d_h 8 (hidden 16)" in capsys.readouterr().out
     assert bb.source == str(d) and len(bb.tokenizer) == len(WORDS) + 5
 
@@ -56,7 +57,7 @@ def test_gpt2_directory_is_refused_naming_its_type(tmp_path):
     with pytest.raises(ValueError, match=r"model_type 'gpt2'.*supported: bert"):
         load_backbone(d)
     with pytest.raises(ValueError, match="model_type 'gpt2'"):
-        pipeline.backbone(None, checkpoint=str(d))
+        backbones.backbone(None, checkpoint=str(d))
 
 
 @pytest.mark.parametrize("kind", ["roberta", "distilbert"])
@@ -89,7 +90,7 @@ def test_checkpoint_without_tokenizer_files_is_refused(tmp_path):
     d = save_bert(tmp_path / "bare", with_tokenizer=False)
     (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
     with pytest.raises(FileNotFoundError, match=r"has no tokenizer files \(one of tokenizer\.json, vocab\.txt"):
-        pipeline.backbone(None, checkpoint=str(d))
+        backbones.backbone(None, checkpoint=str(d))
 
 
 def test_checkpoint_without_weights_is_refused(tmp_path):
@@ -126,11 +127,11 @@ def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):
 
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     profile = get_profile("smoke", corpus_max_words=3000, vocab_size=300, max_len=16)
-    first = pipeline.corpus(profile, data_dir, progress=False)
+    first = corpus.prepare(profile, data_dir, progress=False)
     blocks = tmp_path / "runs" / "smoke" / "corpus" / "blocks.npz"
     blocks.write_bytes(blocks.read_bytes()[:100])
     with pytest.warns(UserWarning, match="corpus cache .*corpus cannot be read .*deleted, rebuilding"):
-        second = pipeline.corpus(profile, data_dir, progress=False)
+        second = corpus.prepare(profile, data_dir, progress=False)
     assert np.array_equal(first.train_blocks, second.train_blocks)
     with np.load(blocks) as f:                                # the rebuilt cache is whole again
         assert np.array_equal(f["train"], first.train_blocks)
@@ -145,13 +146,13 @@ def test_changed_numbers_in_a_corpus_cache_are_caught(tmp_path, monkeypatch, dat
 
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     profile = get_profile("smoke", corpus_max_words=3000, vocab_size=300, max_len=16)
-    first = pipeline.corpus(profile, data_dir, progress=False)
+    first = corpus.prepare(profile, data_dir, progress=False)
     stats_file = tmp_path / "runs" / "smoke" / "corpus" / "stats.json"
     stats = _json.loads(stats_file.read_text())
     stats["words"] += 1
     stats_file.write_text(_json.dumps(stats))
     with pytest.warns(UserWarning, match="corpus cache .* differs from the checksum"):
-        second = pipeline.corpus(profile, data_dir, progress=False)
+        second = corpus.prepare(profile, data_dir, progress=False)
     assert second.stats == first.stats
 
 
@@ -365,16 +366,16 @@ def test_a_checkpoints_untrained_controls_are_its_config_with_seeded_random_weig
     from ssb.cache_keys import weights_fingerprint
     from ssb.profiles import get_profile
     profile = get_profile("smoke", untrained_seeds=3, seed=5)        # save_bert draws its weights with seed 0
-    bb = pipeline.backbone(profile, checkpoint=str(save_bert(tmp_path / "bert")), progress=False)
+    bb = backbones.backbone(profile, checkpoint=str(save_bert(tmp_path / "bert")), progress=False)
     assert bb.is_checkpoint and bb.blocks == [1, 2, 3]
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    controls = pipeline.untrained_controls(profile, bb)
+    controls = backbones.untrained_controls(profile, bb)
     assert torch.rand(1) == before                                  # the caller's random stream is left alone
     prints = [weights_fingerprint(c.model) for c in controls]
     assert len(set(prints)) == 3 and weights_fingerprint(bb.model) not in prints
-    assert prints == [weights_fingerprint(c.model) for c in pipeline.untrained_controls(profile, bb)]
+    assert prints == [weights_fingerprint(c.model) for c in backbones.untrained_controls(profile, bb)]
     for c in controls:
         assert c.model.config.to_dict() == bb.model.config.to_dict() and c.tokenizer is bb.tokenizer
         assert not c.model.training and not any(p.requires_grad for p in c.model.parameters())

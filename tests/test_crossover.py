@@ -261,7 +261,7 @@ def synthetic_head(seed: int, tag: str):
     """(rng, profile, probe, head, res): a 1-FC head on node vectors where node y % D carries
     label y (3 heads x 4 nodes, 6 labels, 600 training and 300 test items)."""
     from ssb import heads, recognition
-    from ssb.node_vectors import Probe
+    from ssb.probes import Probe
     from ssb.profiles import get_profile
     rng = np.random.default_rng(seed)
 
@@ -280,7 +280,7 @@ def synthetic_head(seed: int, tag: str):
 
 def noise_like(rng, probe, tag: str):
     """A probe on the same labels whose node vectors carry no information (an untrained control)."""
-    from ssb.node_vectors import Probe
+    from ssb.probes import Probe
     return Probe({6: rng.normal(0, 0.3, probe.z_train[6].shape).astype(np.float32)}, probe.y_train,
                  {6: rng.normal(0, 0.3, probe.z_test[6].shape).astype(np.float32)}, probe.y_test, N_CLASSES,
                  probe.label_names, N_HEADS, D_HEAD, checkpoint_fp=tag)

@@ -294,15 +294,15 @@ def test_bert_base_uncased_from_the_data_directory(tmp_path, monkeypatch):
 
 def test_paper_corpus_from_a_staged_directory_offline(tmp_path, monkeypatch):
     """The paper profile's corpus step with no network: local Wikipedia and local bert-base-uncased."""
-    from ssb import pipeline
+    from ssb import corpus
     from ssb.profiles import get_profile
     root = stage_wikipedia(tmp_path / "data", "parquet")
     stage_bert_tokenizer(root)
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "out"))
     monkeypatch.setattr(data, "network_available", lambda timeout=3.0: pytest.fail("network probed"))
-    monkeypatch.setattr(pipeline, "network_available", lambda timeout=3.0: False)
+    monkeypatch.setattr(corpus, "network_available", lambda timeout=3.0: False)
     profile = get_profile("paper", n_articles=5, eval_fraction=0.2)
-    c = pipeline.corpus(profile, root, progress=False)
+    c = corpus.prepare(profile, root, progress=False)
     assert c.stats["articles"] == 5 and c.stats["vocab_size"] == 25
     assert c.train_blocks.shape[1] == 128 and len(c.train_blocks) + len(c.eval_blocks) == 5
 

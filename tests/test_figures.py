@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from ssb import plots, recognition  # noqa: E402
 from ssb.heads import ClassifierHead  # noqa: E402
-from ssb.node_vectors import Probe  # noqa: E402
+from ssb.probes import Probe  # noqa: E402
 from ssb.profiles import get_profile  # noqa: E402
 
 N_HEADS, D_HEAD, C = 3, 4, 30

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ssb.heads import fit_head, train_head
-from ssb.node_vectors import Probe, cached_node_vectors, node_vectors
+from ssb.node_vectors import cached_node_vectors, node_vectors
+from ssb.probes import Probe
 from ssb.profiles import get_profile
 from test_device import _finetune_inputs
 

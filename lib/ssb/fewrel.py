@@ -123,7 +123,7 @@ def split_fewrel(
 def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """FewRel sentences as the encoder reads them: (input_ids, attention_mask), each
     (len(texts), max_len) int64, truncated and padded to ``max_len``.  The one encoding of the
-    frozen-backbone probe (``pipeline.fewrel_probe``) and of full fine-tuning (``finetune``)."""
+    frozen-backbone probe (``probes.fewrel_probe``) and of full fine-tuning (``finetune``)."""
     enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="np")
     return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key, files_fingerprint, text_fingerprint
 from .fewrel import encode_sentences
-from .node_vectors import non_finite_weights, warn_cache
+from .backbones import non_finite_weights
+from .node_vectors import warn_cache
 from .pretrain import linear_schedule, set_deterministic
 from .profiles import resolve_device
 from .results import runs_dir

@@ -34,7 +34,8 @@ import torch
 
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key
-from .node_vectors import Probe, as_tensor, warn_cache
+from .node_vectors import as_tensor, warn_cache
+from .probes import Probe
 from .model import headwise_linear
 from .profiles import resolve_device
 from .results import runs_dir

@@ -3,6 +3,10 @@
 Masking (docs/method.md): 15 % of non-special positions are selected; of those 80 % become
 [MASK], 10 % a random token and 10 % stay. Every mask is a function of (seed, step) only,
 so a resumed run draws exactly the masks an uninterrupted run would.
+
+The token probe's inputs come from the same masking (``masked_positions``): seeded mask draws
+over every block of a split, every selected position [MASK], subsampled to a fixed number of
+probe positions.
 """
 from __future__ import annotations
 
@@ -142,3 +146,68 @@ def batch_indices(n_blocks: int, batch_size: int, step: int, seed: int) -> np.nd
     epoch, pos = divmod(step, steps_per_epoch)
     order = np.random.default_rng([seed, 2, epoch]).permutation(n_blocks)
     return order[pos * batch_size:(pos + 1) * batch_size]
+
+
+@dataclass
+class MaskedPositions:
+    """Probe inputs drawn from token blocks (``masked_positions``): ``input_ids`` (M, T) are
+    blocks with [MASK] at every position a mask draw selected; ``where`` (M, T) marks the probe
+    positions among them (row-major order = the order of ``tokens``); ``draw`` and ``block``
+    (M,) say which draw of which block each row is."""
+    input_ids: np.ndarray
+    where: np.ndarray
+    tokens: np.ndarray
+    draw: np.ndarray
+    block: np.ndarray
+    available: int                   # probe positions the draws offered before subsampling
+
+
+def _draw_generator(seed: int, stream: int, draw: int, chunk: int):
+    state = np.random.SeedSequence([seed, stream, draw, chunk]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None,
+                      draws: int = 1, keep: np.ndarray | None = None) -> MaskedPositions:
+    """Masked probe positions spread over ALL of ``blocks``.
+
+    Each of ``draws`` seeded mask draws selects positions over every block (MLM selection,
+    then [MASK] at each selected position).  A selected position is a probe position when its
+    token is kept (``keep``: boolean over the vocabulary; None keeps every token).  With a
+    ``limit``, whole (draw, block) rows are taken in a seeded random order until ``limit``
+    probe positions are reached (the last row is cut there), so the positions spread evenly
+    over the split at the forward-pass cost of the rows used.  Rows come back sorted by
+    (draw, block).  Everything is a function of (blocks, spec, seed, stream, limit, draws, keep).
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be positive (or None for every position), got {limit}")
+    blocks = np.asarray(blocks)
+    n, chunk = len(blocks), 256
+    selected = np.zeros((draws, n, blocks.shape[1]), dtype=bool)
+    for d in range(draws):
+        for i, s in enumerate(range(0, n, chunk)):
+            rows = torch.from_numpy(np.ascontiguousarray(blocks[s:s + chunk]))
+            _, y = mask_tokens(rows, spec, _draw_generator(seed, stream, d, i), all_mask=True)
+            selected[d, s:s + chunk] = (y != -100).numpy()
+    probe = selected & keep[blocks][None] if keep is not None else selected
+    counts = probe.sum(-1).reshape(-1)                      # (draws * n,) probe positions per row
+    available = int(counts.sum())
+    rows = np.flatnonzero(counts)
+    cut_row, cut_at = -1, 0
+    if limit is not None and available > limit:
+        order = np.random.default_rng([seed, stream, draws, 7]).permutation(rows)
+        total = np.cumsum(counts[order])
+        last = int(np.searchsorted(total, limit))       # first row where the running total reaches limit
+        cut_row, cut_at = int(order[last]), int(limit - (total[last - 1] if last else 0))
+        rows = np.sort(order[:last + 1])
+    draw, block = np.divmod(rows, n)
+    where = probe[draw, block].copy()
+    if cut_row >= 0:                                      # keep the first cut_at probe positions of the cut row
+        r = int(np.searchsorted(rows, cut_row))
+        cols = np.flatnonzero(where[r])
+        where[r, cols[cut_at:]] = False
+    x = blocks[block].copy()
+    x[selected[draw, block]] = spec.mask_id
+    return MaskedPositions(x, where, blocks[block][where], draw, block, available)

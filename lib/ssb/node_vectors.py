@@ -1,12 +1,11 @@
 """Node vectors: the input of a block's attention output projection W_O, read through
-forward hooks (no model surgery); the backbones they are read from; the ``Probe`` that
-holds them with their labels.
+forward hooks (no model surgery), and their on-disk cache.
 
 For block ℓ the node vector z ∈ R^(n_heads·d_head) is the concatenation of the heads'
 attention contexts softmax(QKᵀ/√d_h)·V, i.e. the input of
 ``encoder.layer[ℓ-1].attention.output.dense``.  Node k belongs to head k // d_head.
 
-    model = load_backbone("runs/quick/pretrain/random/final")
+    model = backbones.load_backbone("runs/quick/pretrain/random/final")
     z = node_vectors(model, input_ids, attention_mask, blocks=[6], select="cls")[6]  # (N, D)
     both = pooled_node_vectors(model, input_ids, attention_mask, [6], ("cls", "mean"))   # one pass
 
@@ -14,13 +13,12 @@ The forward pass stops right after the deepest requested block: blocks after it 
 never run.  ``cached_node_vectors`` stores results on disk under a ``cache_keys.cache_key``
 of the weights' and inputs' content fingerprints and the parameters, so a changed
 checkpoint or parameter never reuses a stale cache (``cached_node_vector_entries`` fills
-several entries, e.g. both poolings, from one computation).  A ``Probe`` (built by
-``pipeline.token_probe`` / ``pipeline.fewrel_probe``) is what every analysis reads.
+several entries, e.g. both poolings, from one computation).  ``probes`` wraps them with their
+labels into the ``Probe`` every analysis reads.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -53,130 +51,6 @@ def head_geometry(model: torch.nn.Module) -> tuple[int, int, int]:
     cfg = model.config
     n_heads = cfg.num_attention_heads
     return cfg.num_hidden_layers, n_heads, cfg.hidden_size // n_heads
-
-
-# model_type values whose checkpoints load as a BertModel with every weight in place and whose
-# node vectors are the input of encoder.layer[i].attention.output.dense.  RoBERTa (offset
-# position ids), DistilBERT, ALBERT, ELECTRA... have other layouts and are refused.
-SUPPORTED_MODEL_TYPES = ("bert",)
-# weights a BertModel may leave unused: MLM/NSP heads, a task classifier, the pooler, buffers
-_UNUSED_WEIGHT_PREFIXES = ("cls.", "classifier.", "pooler.", "bert.pooler.", "qa_outputs.")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                 "pytorch_model.bin.index.json")
-
-
-# What the analysis assumes of the encoder (docs/method.md): bidirectional self-attention over
-# one sentence, absolute position embeddings read at positions 0..T-1, every head of width
-# hidden_size / num_attention_heads.  A config field that computes something else is refused;
-# transformers 5 would otherwise ignore some of them (position_embedding_type) and run another model.
-def encoder_config_problems(config) -> list[str]:
-    """Why a BERT config's encoder computes something other than what the node analysis assumes
-    ([] when nothing)."""
-    problems = []
-    if getattr(config, "is_decoder", False):
-        problems.append("is_decoder is true (causal attention: each position sees only the ones before it)")
-    if getattr(config, "add_cross_attention", False):
-        problems.append("add_cross_attention is true (a decoder's cross-attention blocks)")
-    if getattr(config, "is_encoder_decoder", False):
-        problems.append("is_encoder_decoder is true")
-    position = getattr(config, "position_embedding_type", "absolute")
-    if position not in (None, "absolute"):
-        problems.append(f"position_embedding_type is {position!r} (the analysis reads absolute position "
-                        "embeddings; this transformers version would silently run absolute ones instead)")
-    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
-    if not heads or hidden % heads:
-        problems.append(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads} "
-                        "(node k belongs to head k // d_head)")
-    if getattr(config, "pruned_heads", None):
-        problems.append(f"pruned_heads {config.pruned_heads} (blocks of unequal width)")
-    return problems
-
-
-def _weights_files(path: Path) -> list[str]:
-    return [name for name in _WEIGHT_FILES if (path / name).is_file()] or list(_WEIGHT_FILES[:1])
-
-
-def non_finite_weights(model: torch.nn.Module) -> list[str]:
-    """Names of the parameters and buffers holding NaN or infinite values."""
-    tensors = list(model.named_parameters()) + list(model.named_buffers())
-    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-
-
-def load_backbone(checkpoint: str | Path, allow_download: bool = False):
-    """A frozen ``BertModel`` from a local directory (ours or any BERT checkpoint), or from the
-    Hub when ``allow_download``, verified rather than trusted:
-
-    - ``model_type`` must be one of SUPPORTED_MODEL_TYPES (ValueError naming the type);
-    - every backbone weight must be in the file (ValueError listing the first missing ones);
-      unused heads (MLM, classifier, pooler) are fine, any other unexpected weight is an error;
-    - the geometry is the loaded model's (``model.config``), which then matches the file;
-    - the config computes what the analysis assumes (``encoder_config_problems``: no decoder,
-      no cross-attention, absolute positions, equal heads), ValueError naming the field;
-    - every weight is finite (ValueError naming the first tensors holding NaN or inf).
-
-    FileNotFoundError when the directory, its config.json or its weights are missing; ValueError
-    naming the file when they cannot be read (a truncated model.safetensors, say)."""
-    from transformers import AutoConfig, BertModel
-
-    path = Path(str(checkpoint)).expanduser()
-    if path.is_file() and path.parent.is_dir() and path.name in ("config.json", *_WEIGHT_FILES):
-        raise FileNotFoundError(f"checkpoint {path} is a file; pass the directory that holds it: "
-                                f"-p checkpoint {path.parent}")
-    if path.exists():
-        if not path.is_dir():
-            raise FileNotFoundError(f"checkpoint {path} is a file, not a model directory "
-                                    "(a directory with config.json and model weights)")
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a model checkpoint: no config.json in it")
-        if not any((path / name).is_file() for name in _WEIGHT_FILES):
-            raise FileNotFoundError(f"checkpoint {path} has no weights file ({', '.join(_WEIGHT_FILES[:2])})")
-        source, local, label = str(path), True, str(path.absolute())
-    elif allow_download:
-        source, local, label = str(checkpoint), False, str(checkpoint)
-    else:
-        raise FileNotFoundError(f"checkpoint {checkpoint!r} not found locally and downloads are off "
-                                "(offline); pass a local directory with config.json and model weights")
-    try:
-        config = AutoConfig.from_pretrained(source, local_files_only=local)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"checkpoint {label}: config.json cannot be read ({type(err).__name__}: {err})") from None
-    model_type = getattr(config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(f"checkpoint {label} has model_type {model_type!r}; supported: "
-                         f"{', '.join(SUPPORTED_MODEL_TYPES)} (BertModel layout: node vectors are the input of "
-                         "encoder.layer[i].attention.output.dense, absolute position ids from 0)")
-    problems = encoder_config_problems(config)
-    if problems:
-        raise ValueError(f"checkpoint {label}: its config.json describes an encoder that computes something other "
-                         f"than the analysed BERT encoder: {'; '.join(problems)}. Use a plain bidirectional "
-                         "BERT encoder checkpoint (or fix config.json if these fields are wrong)")
-    try:
-        model, info = BertModel.from_pretrained(source, local_files_only=local, add_pooling_layer=False,
-                                                output_loading_info=True)
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own SafetensorError, torch RuntimeError...
-        where = ", ".join(str(path / name) for name in _weights_files(path)) if local else label
-        raise ValueError(f"checkpoint {label}: the weights file {where} cannot be loaded as a BertModel "
-                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); it is "
-                         "probably truncated or corrupt: copy or save the checkpoint again") from None
-    missing = sorted(info.get("missing_keys") or ())
-    if missing:
-        raise ValueError(f"checkpoint {label}: {len(missing)} backbone weight(s) missing from the weights file "
-                         f"(they would be random), e.g. {', '.join(missing[:5])}")
-    unexpected = sorted(k for k in (info.get("unexpected_keys") or ())
-                        if not k.startswith(_UNUSED_WEIGHT_PREFIXES) and not k.endswith("position_ids"))
-    mismatched = [str(k) for k in (info.get("mismatched_keys") or ())]
-    if unexpected or mismatched:
-        raise ValueError(f"checkpoint {label}: weights that do not fit its config.json "
-                         f"({len(unexpected)} unexpected, {len(mismatched)} of another shape), e.g. "
-                         f"{', '.join((unexpected + mismatched)[:5])}")
-    attention_projections(model)
-    bad = non_finite_weights(model)
-    if bad:
-        raise ValueError(f"checkpoint {label}: {len(bad)} weight tensor(s) hold NaN or infinite values, e.g. "
-                         f"{', '.join(bad[:5])}; every node vector would be garbage. The training that wrote "
-                         "it diverged or the file is damaged: use another checkpoint")
-    model.eval().requires_grad_(False)
-    return model
 
 
 def node_vectors(model: torch.nn.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
@@ -465,45 +339,3 @@ def cached_node_vector_entries(cache_dir: str | Path, key_parts: dict,
     for name in missing:                           # just written and hashed: read as they are
         found[name] = _read_cache(paths[name], parts[name], verify=False)
     return {name: found[name] for name in parts}
-
-
-@dataclass
-class Probe:
-    """Node vectors and labels of a classification probe, per block.
-
-    Token probes (``task="tokens"``) also carry ``class_token_ids`` (the token id of each class:
-    the K most frequent training tokens, or the whole vocabulary), ``classes_note`` (which
-    positions the probe trains and evaluates on, in words) and the held-out inputs
-    (``test_input_ids``, ``test_where``) so that the model's own MLM head can be evaluated at
-    exactly the probe's test positions (``pipeline.mlm_head_predictions``)."""
-    z_train: dict[int, np.ndarray]   # block -> (N_train, D)
-    y_train: np.ndarray              # (N_train,)
-    z_test: dict[int, np.ndarray]    # block -> (N_test, D)
-    y_test: np.ndarray               # (N_test,)
-    n_classes: int
-    label_names: list[str]
-    n_heads: int
-    d_head: int
-    checkpoint_fp: str = ""          # cache_keys.weights_fingerprint of the backbone
-    train_key: str = ""              # node_vector_cache_key of z_train's cache entry ("": none; heads then hash
-                                     # z_train's content).  A Probe with other z_train must not keep it.
-    task: str = "labels"             # "tokens" (masked positions) | "labels" (FewRel sentences)
-    class_token_ids: np.ndarray | None = None   # tokens: (n_classes,) token id of each class
-    classes_note: str = ""
-    test_input_ids: np.ndarray | None = None    # tokens: (M, T) held-out probe inputs ([MASK] at every draw's selection)
-    test_where: np.ndarray | None = None        # tokens: (M, T) bool, the test positions in row-major order
-    test_sequences: np.ndarray | None = None    # tokens: (N_test,) the held-out sequence of each test item (the
-                                                # independent unit: positions of one sequence are correlated)
-    test_keys: np.ndarray | None = None         # tokens: (N_test,) sequence * T + position: an item masked in
-                                                # several draws has one key (``stats.first_occurrence``)
-
-    @property
-    def test_clusters(self) -> np.ndarray | None:
-        """The independent unit of each test item: its sequence (tokens), None (labels: every
-        FewRel sentence is its own unit)."""
-        return self.test_sequences
-
-    def require_block(self, block: int) -> None:
-        """ValueError naming the available blocks when ``block`` has no node vectors here."""
-        if block not in self.z_train:
-            raise ValueError(f"block {block} has no cached node vectors; available blocks: {sorted(self.z_train)}")

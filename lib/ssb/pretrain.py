@@ -375,9 +375,9 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     (``save_pretrained`` layout with the log so far): the learning-budget study reads them.
     They do not change the weights, so they are not part of the run's configuration.
     on_step: called with the number of finished steps after every step (a progress report for
-    ``pipeline.pretrained_runs``' parallel workers).
+    ``backbones.pretrained_runs``' parallel workers).
     fingerprints: ``data_fingerprints(tokenizer, train_blocks, eval_blocks)`` when the caller
-    already has them (``pipeline.Corpus.fingerprints``: the corpus is hashed once, not once per
+    already has them (``corpus.Corpus.fingerprints``: the corpus is hashed once, not once per
     run and check); None: computed here.
 
     On the CPU, training runs on ``profile.pretrain_threads`` intra-op threads (torch's

@@ -17,7 +17,8 @@ import sys
 
 import torch
 
-from .pipeline import VARIANTS, corpus, pretrained
+from .backbones import VARIANTS, pretrained
+from .corpus import prepare as prepare_corpus
 from .pretrain import join_process_group
 from .profiles import get_profile
 
@@ -36,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     world, rank = join_process_group()
     if world > 1:
         if rank == 0:
-            corpus(profile, args.data_dir)
+            prepare_corpus(profile, args.data_dir)
         torch.distributed.barrier()
-    c = corpus(profile, args.data_dir, progress=world == 1)
+    c = prepare_corpus(profile, args.data_dir, progress=world == 1)
     run = pretrained(profile, args.variant, args.data_dir, force=args.force, corpus_=c)
     if rank == 0:
         ev = run.backbone

@@ -34,7 +34,7 @@ from .aperture import ApertureResult, evaluate_sets, naive_predictions, silent_a
 from .heads import fit_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 from .node_sets import all_nodes_set, head_sets, single_node_sets
-from .node_vectors import Probe
+from .probes import Probe
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (default; at least 20, notebooks_meta)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
@@ -298,11 +298,11 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
       (Newcombe), greater than 0 -- the core check: what pre-training added.
 
     ``backbone_gate``: the backbone gate recorded with the checkpoint the probe used
-    (``pipeline.Backbone.gate``), kept as ``gates.backbone`` so that a result directory without
+    (``backbones.Backbone.gate``), kept as ``gates.backbone`` so that a result directory without
     the pre-training section still knows it.
 
     ``untrained_controls`` (instead of ``untrained``): a checkpoint's K random-init controls of
-    its own configuration (``pipeline.untrained_controls``).  A foreign checkpoint has no
+    its own configuration (``backbones.untrained_controls``).  A foreign checkpoint has no
     initialisation of its own to compare with, and one random network of another seed is no
     valid null (two random networks differ by more than node or item intervals allow), so
     ``beyond_untrained`` and the ``probe_untrained`` gate then ask whether the checkpoint lies

@@ -101,7 +101,7 @@ class Pretrain(Section):
 
     @classmethod
     def from_stats(cls, run_stats: Mapping[str, Any], variants: dict) -> "Pretrain":
-        """The section from the main run's statistics (``pipeline.pretrain_stats``: a dict holding
+        """The section from the main run's statistics (``backbones.pretrain_stats``: a dict holding
         every key above but ``variants``) and the variants' records."""
         return cls(**{k: run_stats[k] for k in cls.keys() if k != "variants"}, variants=variants)
 

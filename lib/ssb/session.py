@@ -140,7 +140,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
     checkpoint = _absolute(namespace.get("checkpoint")) or staged_checkpoint(profile, data_dir)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
-    hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables; node_vectors.load_backbone checks the keys itself
+    hf_logging.set_verbosity_error()          # no "UNEXPECTED keys" tables; backbones.load_backbone checks the keys itself
     hf_logging.disable_progress_bar()         # nor "Loading weights" bars; our own tqdm bars stay
     torch.manual_seed(profile.seed)
     from .plots import setup_style

@@ -83,9 +83,10 @@ def synthetic_task(n_classes: int, n_heads: int, d_head: int, n_train: int, n_te
 
 def cached_task(profile, n_test: int):
     """The pipeline's token probe on ``profile.block`` (pre-trains the model if needed)."""
-    from ssb.pipeline import corpus, variant_token_probe
+    from ssb.corpus import prepare as prepare_corpus
+    from ssb.probes import variant_token_probe
 
-    c = corpus(profile)
+    c = prepare_corpus(profile)
     probe = variant_token_probe(profile, "main", c, [profile.block])
     b = profile.block
     return (probe.z_train[b], probe.y_train, probe.z_test[b][:n_test], probe.y_test[:n_test],

@@ -17,9 +17,9 @@ command that makes it):
 - ``--rung NAME=DIR``: any BERT-family checkpoint with its tokenizer.
 
 Every rung is read the same way, by ONE analysis profile (``--profile``, quick's probe settings by
-default), as a checkpoint (``pipeline.backbone(checkpoint=...)``: its own tokenizer and config),
+default), as a checkpoint (``backbones.backbone(checkpoint=...)``: its own tokenizer and config),
 against ``untrained_seeds`` = K random initialisations of its own configuration
-(``pipeline.untrained_controls``; for every BERT-6 rung the same K networks):
+(``backbones.untrained_controls``; for every BERT-6 rung the same K networks):
 
 - the learning axis: the token probe (top-K tokens, masked positions) and the FewRel label probe,
   each against the constant predictor (``stats.probe_gate``) and against the controls
@@ -152,10 +152,10 @@ def order_parameters(task: str, block: int, res, controls: list, profile, n_perm
 def _rung_backbone(profile, rung: Rung, data_dir):
     import torch
     from transformers import BertModel
-    from .. import pipeline
+    from .. import backbones
     from ..node_vectors import attention_projections
 
-    bb = pipeline.backbone(profile, "main", data_dir, checkpoint=str(rung.source), progress=False)
+    bb = backbones.backbone(profile, "main", data_dir, checkpoint=str(rung.source), progress=False)
     if rung.random_init:
         seed = profile.seed + profile.untrained_seeds            # not one of the controls' seeds
         with torch.random.fork_rng(devices=[]):
@@ -169,16 +169,16 @@ def _rung_backbone(profile, rung: Rung, data_dir):
 
 def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block: int, n_permutations: int) -> list[dict]:
     """The rows of one rung: tokens at each of ``token_blocks``, labels at ``label_block``."""
-    from .. import controls, pipeline, recognition
+    from .. import backbones, controls, probes, recognition
     from ..heads import fit_head, predict
 
     bb = _rung_backbone(profile, rung, data_dir)
     n_blocks = int(bb.model.config.num_hidden_layers)
     token_blocks = [b for b in token_blocks if b <= n_blocks]
     label_block = min(label_block, n_blocks)
-    corpus = pipeline.backbone_corpus(profile, bb, data_dir, progress=False)
+    corpus = backbones.backbone_corpus(profile, bb, data_dir, progress=False)
     rows = []
-    probe_of = lambda b: pipeline.token_probe(profile, b.model, b.tokenizer, corpus, token_blocks, progress=False)  # noqa: E731
+    probe_of = lambda b: probes.token_probe(profile, b.model, b.tokenizer, corpus, token_blocks, progress=False)  # noqa: E731
     probe = probe_of(bb)
     for block in token_blocks:
         fitted = controls.fit(profile, bb, probe_of, data_dir, block=block, progress=False)
@@ -186,7 +186,7 @@ def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block
         res = recognition.nodal_analysis(head, probe, block, profile)
         rows.append(order_parameters("tokens", block, res, fitted.results, profile, n_permutations,
                                      predictions=predict(head, probe.z_test[block]), probe=probe))
-    label_of = lambda b: pipeline.fewrel_probe(profile, b.model, b.tokenizer, split, [label_block], progress=False)  # noqa: E731
+    label_of = lambda b: probes.fewrel_probe(profile, b.model, b.tokenizer, split, [label_block], progress=False)  # noqa: E731
     lprobe = label_of(bb)
     fitted = controls.fit(profile, bb, label_of, data_dir, block=label_block, progress=False)
     res = recognition.nodal_analysis(fit_head(profile, lprobe, label_block, progress=False), lprobe, label_block, profile)

@@ -19,7 +19,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
 - the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_head``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
-- with ``--token-probe``: the token probe (``pipeline.token_probe``, the profile's head settings)
+- with ``--token-probe``: the token probe (``probes.token_probe``, the profile's head settings)
   against the constant predictor, for the profile's K most frequent tokens (``token_classes``) at
   every block 1..L, and for K in ``TOKEN_CLASS_GRID`` (64, 256) at
   ``profile.block``. Columns ``token<K>_b<block>_*``; ``token_*`` is the profile's K at its block.
@@ -52,9 +52,9 @@ def study_dir(profile):
 
 
 def train(profile, data_dir=None, progress: bool = True):
-    from .. import pipeline
+    from ..corpus import prepare as prepare_corpus
     from ..pretrain import pretrain, snapshot_grid
-    corpus = pipeline.corpus(profile, data_dir, progress=progress)
+    corpus = prepare_corpus(profile, data_dir, progress=progress)
     grid = snapshot_grid(profile.steps)
     return pretrain(profile, study_dir(profile) / "pretrain", corpus.tokenizer, corpus.train_blocks,
                     corpus.eval_blocks, init="random", progress=progress, desc="study pretrain",
@@ -81,11 +81,11 @@ def _probe_row(prefix: str, probe, head_pred, block: int) -> dict:
 def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe: bool = False,
                       progress: bool = False) -> dict:
     """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
-    from .. import pipeline
+    from .. import probes
+    from ..backbones import load_backbone
     from ..heads import fit_head, predict
     from ..mlm import MaskingSpec
     from ..model import head_gap, node_gap
-    from ..node_vectors import load_backbone
     from ..pretrain import backbone_evaluation, most_frequent_token
     from transformers import BertForMaskedLM
 
@@ -103,7 +103,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
            "head_gap": head_gap(model), "node_gap": node_gap(model)}
     backbone = load_backbone(directory)
     if split is not None:
-        probe = pipeline.fewrel_probe(profile, backbone, corpus.tokenizer, split, [profile.block], progress=progress)
+        probe = probes.fewrel_probe(profile, backbone, corpus.tokenizer, split, [profile.block], progress=progress)
         head = fit_head(profile, probe, profile.block, progress=progress)
         row.update(_probe_row("fewrel", probe, predict(head, probe.z_test[profile.block]), profile.block))
     if token_probe:
@@ -114,7 +114,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
         own = profile.token_classes if profile.token_classes < vocab else 0
         for k in dict.fromkeys(k if k < vocab else 0 for k in (own, *TOKEN_CLASS_GRID)):
             at = blocks if k == own else [profile.block]
-            probe = pipeline.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
+            probe = probes.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
             for b in at:
                 head = fit_head(profile, probe, b, progress=progress)
                 label = f"token{k or 'all'}_b{b}"
@@ -248,11 +248,12 @@ def evaluate(profile, snapshots: Path, cache: Path, out_stem: Path, data_dir=Non
              token_probe: bool = False, progress: bool = True, command: str = "", max_new: int | None = None) -> dict:
     """Evaluate every snapshot not yet in ``cache`` (one JSON per snapshot; at most ``max_new``
     of them, 0 = report from the cache only), rewriting the report after each one."""
-    from .. import fewrel as fewrel_mod, pipeline
+    from .. import fewrel as fewrel_mod
+    from ..corpus import prepare as prepare_corpus
     found = snapshot_dirs(snapshots)
     if not found:
         raise FileNotFoundError(f"no snapshots under {snapshots}: run `python -m ssb.bench learning train` first")
-    corpus = pipeline.corpus(profile, data_dir, progress=progress)
+    corpus = prepare_corpus(profile, data_dir, progress=progress)
     split = fewrel_mod.load_split(profile, data_dir) if fewrel else None
     rows, new = [], 0
     for step, directory in sorted(found.items()):

@@ -101,7 +101,7 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
     sizes.  Stated here (from notebooks 02-07): token probes on 3 backbones (main, untrained,
     symmetric), 9 token heads (blocks 1..6 of the main run, untrained, symmetric, tied), FewRel
     probes on 4 backbones at 2 poolings, both poolings from one forward pass
-    (``pipeline.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
+    (``probes.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
     before), 10 label heads; held-out blocks = eval_fraction x n_articles (sequences="first":
     one block per article)."""
     variants = 4 + (1 if p.ssb_stochastic else 0)

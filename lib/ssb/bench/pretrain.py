@@ -30,7 +30,7 @@ On a shared machine, other processes' load makes OpenMP threads spin-wait: a ste
 take 4x longer with 2 threads than with 1 (``OMP_WAIT_POLICY=PASSIVE`` avoids most of it).
 Compare the two sides of one run, not runs taken at different times.
 
-Data: the profile's real token blocks through ``ssb.pipeline.corpus`` when a data
+Data: the profile's real token blocks through ``ssb.corpus.prepare`` when a data
 directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic blocks of
 Zipf-distributed random tokens with the profile's vocabulary size and length.
 """
@@ -68,9 +68,9 @@ def load_data(profile, data_dir: str | None, synthetic: bool):
     """(train_blocks, MaskingSpec, description)."""
     data_dir = data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir and not synthetic:
-        from ..pipeline import corpus
+        from ..corpus import prepare as prepare_corpus
 
-        c = corpus(profile, data_dir, progress=False)
+        c = prepare_corpus(profile, data_dir, progress=False)
         return c.train_blocks, MaskingSpec.from_tokenizer(c.tokenizer, profile.mask_prob), \
             f"{profile.corpus} from {data_dir}: {len(c.train_blocks)} training blocks, vocabulary {len(c.tokenizer)}"
     blocks = synthetic_blocks(4096, profile.max_len, profile.vocab_size, profile.seed)
