@@ -16,6 +16,7 @@ import ssb.pretrain as pretrain_mod
 from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6, head_gap
 from ssb.pretrain import Interrupted, global_batch, pretrain
+from ssb import symmetry_runs
 from tiny_pretraining import run, state, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
@@ -111,7 +112,7 @@ def test_symmetric_dropout_variant_runs_and_is_gated(data, tmp_path, monkeypatch
     assert r.out_dir == tmp_path / "pretrain" / "symmetric_dropout"
     assert r.config["init"] == "symmetric" and r.config["dropout"] == 0.1 and r.config["steps"] == 4
     assert r.log[0]["gap"] == 0.0 and r.log[-1]["gap"] > 0.0
-    rec = pretrain_mod.variant_record(r)
+    rec = symmetry_runs.variant_record(r)
     assert rec["steps"] == 4 and rec["gate"]["name"] == "backbone learned"
     # "random" is the main run: same directory, same configuration, nothing retrained
     main = backbones.pretrained(profile, "main", corpus_=c, progress=False)
@@ -174,7 +175,7 @@ def test_ssb_section_checks(data, tmp_path):
             "symmetric": run(data, tmp_path / "s", init="symmetric", steps=3),
             "node_symmetric": run(data, tmp_path / "n", init="node_symmetric", steps=3),
             "symmetric_eps": run(data, tmp_path / "e", init="symmetric_eps", steps=30)}
-    sec = pretrain_mod.ssb_section(runs, eps=1e-4, ssb_steps=3)
+    sec = symmetry_runs.ssb_section(runs, eps=1e-4, ssb_steps=3)
     assert set(sec["gap_final"]) == {"random", "symmetric", "node_symmetric", "symmetric_eps"}
     checks = sec["stats"]["checks"]
     assert checks["symmetric_exact"]["passed"] is True and checks["symmetric_exact"]["direction"] == "equal"
@@ -184,9 +185,9 @@ def test_ssb_section_checks(data, tmp_path):
     assert set(sec["stats"]["gates"]) == set(runs)
     # a symmetric run that drifted fails its invariant
     runs["symmetric"].log[-1]["gap"] = 1e-9
-    assert pretrain_mod.ssb_section(runs, eps=1e-4, ssb_steps=3)["stats"]["checks"]["symmetric_exact"]["passed"] is False
+    assert symmetry_runs.ssb_section(runs, eps=1e-4, ssb_steps=3)["stats"]["checks"]["symmetric_exact"]["passed"] is False
     with pytest.raises(ValueError, match="main"):
-        pretrain_mod.ssb_section({"symmetric": runs["symmetric"]}, eps=1e-4, ssb_steps=3)
+        symmetry_runs.ssb_section({"symmetric": runs["symmetric"]}, eps=1e-4, ssb_steps=3)
 
 
 # ---------------------------------------------------------------------------- (c) resume
@@ -501,7 +502,7 @@ def test_eps_grid_variants_train_with_their_own_eps_and_keep_the_core_cache(data
         assert r.log[0]["gap"] == pytest.approx(eps, rel=1e-2)
         assert profiles.variant_eps(profile, v) == eps
         runs[v] = r
-    section = pretrain_mod.ssb_section(runs, eps=profile.ssb_eps, ssb_steps=6)
+    section = symmetry_runs.ssb_section(runs, eps=profile.ssb_eps, ssb_steps=6)
     checks = section["stats"]["checks"]
     assert set(checks) == {"eps_amplified", "eps_amplified_1e-06", "eps_amplified_1e-02"}
     assert checks["eps_amplified_1e-02"]["eps"] == 1e-2 and checks["eps_amplified"]["eps"] == 1e-4
@@ -529,16 +530,16 @@ def test_divergence_fails_for_identical_models_and_passes_for_a_model_that_left(
     tok, train, held = data
     spec = MaskingSpec.from_tokenizer(tok)
     sym = run(data, tmp_path / "sym", init="symmetric", steps=6)
-    same, _ = pretrain_mod.divergence_check(sym.model, sym.model, held, spec, eps=1e-4, seed=0, n_boot=200)
+    same, _ = symmetry_runs.divergence_check(sym.model, sym.model, held, spec, eps=1e-4, seed=0, n_boot=200)
     assert same["value"] < 0 and same["passed"] is False and same["ci"][1] < 0
     assert same["tv_eps"] == 0.0 and same["disagree_eps"] == 0.0 and same["tv_unamplified"] > 0
     other = run(data, tmp_path / "rand", init="random", steps=6)
     init = tuple(build_bert6(len(tok), seed=0, init=i, eps=1e-4, n_layers=2, n_heads=12, d_head=4, max_len=16).eval()
                  for i in ("symmetric", "symmetric_eps"))
-    far, table = pretrain_mod.divergence_check(sym.model, other.model, held, spec, eps=1e-4, seed=0, n_boot=200,
+    far, table = symmetry_runs.divergence_check(sym.model, other.model, held, spec, eps=1e-4, seed=0, n_boot=200,
                                                initial=init)
     assert far["passed"] is True and far["ci"][0] > 0 and far["sequences"] <= len(held)
     assert 0 < far["tv_step0"] < 1e-2                                    # step 0: of order eps
     assert list(table["comparison"].str.contains("unamplified")) == [False, True, False]
     # the unamplified null: the trained symmetric model moved by eps, relative, per head
-    assert head_gap(pretrain_mod.unamplified(sym.model, 1e-4, 0)) == pytest.approx(1e-4, rel=1e-2)
+    assert head_gap(symmetry_runs.unamplified(sym.model, 1e-4, 0)) == pytest.approx(1e-4, rel=1e-2)

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from .corpus import Corpus, prepare as prepare_corpus
@@ -277,13 +278,13 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
 
 
 def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tuple[dict, pd.DataFrame] | None:
-    """C3's functional divergence (``pretrain.divergence_check``) of the core symmetric + eps
+    """C3's functional divergence (``symmetry_runs.divergence_check``) of the core symmetric + eps
     run (``ssb_eps``) against the symmetric run, on every held-out block with the backbone gate's
     fixed masks; the two models at step 0 (rebuilt from the seed, nothing trained) are read
     beside them.  None when either run is missing.  Returns (check record, table)."""
     if "symmetric" not in runs or "symmetric_eps" not in runs:
         return None
-    from .pretrain import divergence_check
+    from .symmetry_runs import divergence_check
 
     arch = dict(n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
                 dropout=0.0, pad_token_id=corpus_.tokenizer.pad_token_id)

@@ -7,7 +7,7 @@ is known -- node vectors with or without label information, heads trained on tru
 labels, random heads, training curves with or without growth, predictions with or without a
 frequency effect -- and puts it through the *same* functions the notebooks use
 (``recognition.claim_stats``, ``crossover.crossover_experiment``, ``hull.hull_claim_stats``,
-``pretrain.eps_growth_check``, ``apt.frequency_check``) and the same verdict rule
+``symmetry_runs.eps_growth_check``, ``apt.frequency_check``) and the same verdict rule
 (``claims.decide``).  ``run`` returns one row per (case, seed, claim, check); ``rates``
 summarises them; ``python -m ssb.bench calibration`` writes docs/calibration.md.
 
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import apt, claims, crossover, hull, pretrain, recognition, stats
+from . import apt, claims, crossover, hull, recognition, stats, symmetry_runs
 from .heads import train_head
 from .probes import Probe
 
@@ -289,7 +289,7 @@ def divergence_case(seed: int, case: str, n_sequences: int = 200, per_sequence: 
     model = {"identical_models": np.zeros(len(seq)),
              "not_amplified": 1e-4 * np.exp(context + rng.normal(0, 0.5, len(seq))),
              "planted": 3e-4 * np.exp(context + rng.normal(0, 0.5, len(seq)))}[case]
-    value, ci, _ = pretrain.divergence_interval(model, null, seq, seed=seed, n_boot=300)
+    value, ci, _ = symmetry_runs.divergence_interval(model, null, seq, seed=seed, n_boot=300)
     return {"eps_diverges": stats.check("eps_diverges", "", value, ci, 0.0, "greater")}
 
 
@@ -306,7 +306,7 @@ def c3_records(seed: int, case: str) -> tuple[list, list]:
     checks = []
     for i, name in enumerate(C3_GRID):
         t, g = gap_curve(seed, gap_case, stream=i)
-        fit = stats.block_growth_rate(t, g)                 # what pretrain.eps_growth_check computes from a log
+        fit = stats.block_growth_rate(t, g)                 # what symmetry_runs.eps_growth_check computes from a log
         checks.append({**stats.check(name, "", fit["rate"], fit["ci"], 0.0, "greater"), "name": name,
                        "role": "evidence"})
     checks.append({**divergence_case(seed, div_case)["eps_diverges"], "name": "eps_diverges", "role": "evidence"})

@@ -74,8 +74,8 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "command, nothing here is typed in. Each case is a small world in which the truth is known "
         "(`lib/ssb/calibration.py`): 16 nodes (4 heads x 4), 8 labels, 800 training and 400 test items. Every "
         "world goes through the notebooks' own functions (`recognition.claim_stats`, "
-        "`crossover.crossover_experiment`, `hull.hull_claim_stats`, `pretrain.eps_growth_check`'s "
-        "rate by stretches (`stats.block_growth_rate`), `pretrain.divergence_interval`, `apt.frequency_check`) and the verdict rule `claims.decide`.",
+        "`crossover.crossover_experiment`, `hull.hull_claim_stats`, `symmetry_runs.eps_growth_check`'s "
+        "rate by stretches (`stats.block_growth_rate`), `symmetry_runs.divergence_interval`, `apt.frequency_check`) and the verdict rule `claims.decide`.",
         "",
         "**Targets.** No-information cases: no verdict 'holds' or 'partly'; no *evidence* check passing in "
         "more than 5 % of the seeds whose gates passed (where it could move a verdict). *Requirements* (levels "
