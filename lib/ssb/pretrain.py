@@ -393,8 +393,6 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     differs between runs). ``final/backbone_eval.json`` holds ``backbone_evaluation`` of the
     final model (``PretrainRun.backbone``); a finished run without it gets it on reuse.
     """
-    from transformers import BertForMaskedLM
-
     out_dir = Path(out_dir)
     profile = _with_eps(profile, eps)
     steps = profile.steps if steps is None else steps
@@ -405,7 +403,6 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
     cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout,
                            fingerprints=fingerprints)
-    final, ckpt = out_dir / "final", out_dir / "checkpoint"
     world, rank = join_process_group()
     if profile.batch_size < world:
         raise ValueError(f"batch_size {profile.batch_size} is smaller than the {world} processes: "
@@ -417,44 +414,95 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
     baseline_token = most_frequent_token(train_blocks, spec.special_ids)
-    finished = _finished_config(final, cfg, init)
+    finished = _finished_config(out_dir / "final", cfg, init)
     if finished is not None:                          # reuse a finished run of this configuration
-        cfg = finished
-        try:
-            model = BertForMaskedLM.from_pretrained(final).eval()
-        except Exception as err:                      # noqa: BLE001 - truncated or corrupt weights
-            raise RuntimeError(f"checkpoint {final} cannot be loaded ({type(err).__name__}: {err}); retrain it: "
-                               f"python -m ssb.pretrain_cli --profile {profile.name} --variant {out_dir.name} --force") from None
-        if rank == 0 and not (final / BACKBONE_EVAL).exists():
-            atomic.write_json(final / BACKBONE_EVAL, backbone_evaluation(
-                model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token))
-        return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
+        return _load_finished(profile, out_dir, tokenizer, eval_blocks, spec, baseline_token, finished, rank)
 
     set_deterministic(True)
     device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
-    train = dict(progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=snapshot_steps, on_step=on_step,
-                 device=device, spec=spec, baseline_token=baseline_token, world=world, rank=rank)
-    fallback = (_float32_fallback(cfg) if init in EXACT_SYMMETRY and dropout == 0 and cfg["mixed_precision"] == "bf16"
-                else None)
+    job = TrainingJob(out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout, cfg=cfg,
+                      device=device, spec=spec, baseline_token=baseline_token, world=world, rank=rank,
+                      progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=tuple(snapshot_steps),
+                      on_step=on_step)
     with cpu_threads(profile.pretrain_threads if device.type == "cpu" else 0):
-        if fallback is None or not _matches(ckpt, fallback):   # (else: resume an interrupted fallback below)
-            try:
-                return _train(profile, out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps,
-                              dropout=dropout, cfg=cfg, **train)
-            except SymmetryBroken as err:
-                if fallback is None or not bf16_autocast(profile, device):
-                    way_out = ("train the symmetric variants on the CPU, where it is exact (-p device cpu)"
-                               if device.type != "cpu" else "on the CPU this is a bug (tests/test_pretrain.py "
-                               "checks exactness): please report it with this run's configuration")
-                    raise SymmetryBroken(f"{err}, without mixed precision: exact symmetry cannot be kept with "
-                                         f"{device}'s kernels; {way_out}") from None
-                warnings.warn(f"{err} under bf16 autocast on {device}: the {init} variant is trained again from "
-                              "step 0 in float32 (mixed_precision 'no', recorded as precision_fallback 'bf16' in "
-                              "its run_config.json)", stacklevel=2)
-                if rank == 0:
-                    shutil.rmtree(ckpt, ignore_errors=True)           # the bf16 run's checkpoint, if any
-        return _train(_replace(profile, mixed_precision="no"), out_dir, tokenizer, train_blocks, eval_blocks,
-                      init=init, steps=steps, dropout=dropout, cfg=fallback, **train)
+        return _train_keeping_symmetry(profile, job)
+
+
+def _load_finished(profile, out_dir: Path, tokenizer, eval_blocks, spec: MaskingSpec, baseline_token: int, cfg: dict,
+                   rank: int) -> PretrainRun:
+    """The finished run in ``out_dir/final`` (trained with ``cfg``); its backbone evaluation is
+    written first when a run of an older version lacks it."""
+    from transformers import BertForMaskedLM
+
+    final = out_dir / "final"
+    try:
+        model = BertForMaskedLM.from_pretrained(final).eval()
+    except Exception as err:                          # noqa: BLE001 - truncated or corrupt weights
+        raise RuntimeError(f"checkpoint {final} cannot be loaded ({type(err).__name__}: {err}); retrain it: "
+                           f"python -m ssb.pretrain_cli --profile {profile.name} --variant {out_dir.name} --force") from None
+    if rank == 0 and not (final / BACKBONE_EVAL).exists():
+        atomic.write_json(final / BACKBONE_EVAL, backbone_evaluation(
+            model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token))
+    return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
+
+
+@dataclass
+class TrainingJob:
+    """Everything one training of ``pretrain`` needs besides the profile: the data, the variant
+    (init, steps, dropout), its run configuration ``cfg`` (what ``run_config.json`` records),
+    where it runs (device; process ``rank`` of ``world``) and how it reports (see ``pretrain``)."""
+    out_dir: Path
+    tokenizer: object
+    train_blocks: np.ndarray         # (n_train, max_len) token ids
+    eval_blocks: np.ndarray          # (n_eval, max_len)
+    init: str
+    steps: int
+    dropout: float
+    cfg: dict
+    device: torch.device
+    spec: MaskingSpec
+    baseline_token: int
+    world: int = 1
+    rank: int = 0
+    progress: bool = True
+    stop_after: int | None = None
+    desc: str | None = None
+    snapshot_steps: tuple = ()
+    on_step: object = None
+
+    @property
+    def final(self) -> Path:
+        return self.out_dir / "final"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / "checkpoint"
+
+
+def _train_keeping_symmetry(profile, job: TrainingJob) -> PretrainRun:
+    """``_train``, with the precision policy of the symmetric variants: a variant whose symmetry
+    must stay exact (``EXACT_SYMMETRY``, no dropout) and that broke it under bf16 autocast on a
+    GPU is trained again from step 0 in float32 (its ``cfg`` then records ``precision_fallback``);
+    broken without mixed precision, it is an error naming the way out."""
+    cfg, device = job.cfg, job.device
+    fallback = (_float32_fallback(cfg) if job.init in EXACT_SYMMETRY and job.dropout == 0
+                and cfg["mixed_precision"] == "bf16" else None)
+    if fallback is None or not _matches(job.checkpoint, fallback):   # (else: resume an interrupted fallback below)
+        try:
+            return _train(profile, job)
+        except SymmetryBroken as err:
+            if fallback is None or not bf16_autocast(profile, device):
+                way_out = ("train the symmetric variants on the CPU, where it is exact (-p device cpu)"
+                           if device.type != "cpu" else "on the CPU this is a bug (tests/test_pretrain.py "
+                           "checks exactness): please report it with this run's configuration")
+                raise SymmetryBroken(f"{err}, without mixed precision: exact symmetry cannot be kept with "
+                                     f"{device}'s kernels; {way_out}") from None
+            warnings.warn(f"{err} under bf16 autocast on {device}: the {job.init} variant is trained again from "
+                          "step 0 in float32 (mixed_precision 'no', recorded as precision_fallback 'bf16' in "
+                          "its run_config.json)", stacklevel=3)
+            if job.rank == 0:
+                shutil.rmtree(job.checkpoint, ignore_errors=True)     # the bf16 run's checkpoint, if any
+    return _train(_replace(profile, mixed_precision="no"), _replace(job, cfg=fallback))
 
 
 @contextlib.contextmanager
@@ -469,62 +517,64 @@ def cpu_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init, steps, dropout, progress,
-           stop_after, desc, snapshot_steps, on_step, cfg, device, spec, baseline_token, world, rank) -> PretrainRun:
-    """The training of ``pretrain`` (fresh or resumed), on ``device``; see there."""
+@dataclass
+class _Progress:
+    """Where a training stands: the next step, the log so far, the training statistics since the
+    last log row ([summed cross-entropy, correct, masked positions]), the seconds trained before
+    this process started, and the trainer state a resumed run continues from (None: fresh)."""
+    start: int = 0
+    log: list = None
+    stats: list = None
+    elapsed_before: float = 0.0
+    state: dict | None = None
+
+
+def _resume(job: TrainingJob, model) -> _Progress:
+    """The progress of an interrupted run of this configuration (its checkpoint's weights loaded
+    into ``model``, the RNG restored), or a fresh start."""
     from transformers import BertForMaskedLM
 
-    final, ckpt = out_dir / "final", out_dir / "checkpoint"
-    model = build_bert6(len(tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
+    if not _matches(job.checkpoint, job.cfg):
+        return _Progress(0, [], [0.0, 0.0, 0.0])
+    # the checkpoint's weights into the model built by the caller (keeps its modules: exact_heads)
+    model.load_state_dict(BertForMaskedLM.from_pretrained(job.checkpoint).state_dict())
+    state = torch.load(job.checkpoint / "trainer_state.pt", weights_only=False)
+    torch.set_rng_state(state["rng_cpu"])             # dropout draws continue where they stopped
+    if job.device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"], job.device)
+    stats = list(state["train_stats"]) if job.rank == 0 else [0.0, 0.0, 0.0]
+    return _Progress(state["step"], state["log"], stats, state["elapsed"], state)
+
+
+def _train(profile, job: TrainingJob) -> PretrainRun:
+    """The training of ``pretrain`` (fresh or resumed), on ``job.device``; see there.  One loop
+    read top to bottom, kept whole on purpose (its parts: ``_resume``, ``_Evaluator``,
+    ``_save_snapshot``, ``_save_checkpoint``, ``_save_final``)."""
+    steps, rank, world, device = job.steps, job.rank, job.world, job.device
+    model = build_bert6(len(job.tokenizer), seed=profile.seed, init=job.init, eps=profile.ssb_eps,
                         n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
-                        max_len=profile.max_len, dropout=dropout, pad_token_id=tokenizer.pad_token_id)
-    # training statistics since the last log row: [summed cross-entropy, correct, masked positions]
-    start, log, stats, elapsed_before, state = 0, [], [0.0, 0.0, 0.0], 0.0, None
-    if _matches(ckpt, cfg):                           # resume after an interruption
-        # the checkpoint's weights into the model built above (keeps its modules: exact_heads)
-        model.load_state_dict(BertForMaskedLM.from_pretrained(ckpt).state_dict())
-        state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
-        start, log = state["step"], state["log"]
-        stats = list(state["train_stats"]) if rank == 0 else [0.0, 0.0, 0.0]
-        elapsed_before = state["elapsed"]
-        torch.set_rng_state(state["rng_cpu"])         # dropout draws continue where they stopped
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
+                        max_len=profile.max_len, dropout=job.dropout, pad_token_id=job.tokenizer.pad_token_id)
+    at = _resume(job, model)
     model.to(device).train()
     optimizer = make_optimizer(model, profile.lr, profile.weight_decay)
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
-    set_learning_rate(optimizer, profile.lr, start, profile.warmup_steps, steps)
-    objective = MaskedLMObjective(model)
-    net = objective
+    if at.state is not None:
+        optimizer.load_state_dict(at.state["optimizer"])   # moves the moments to the parameters' device
+    set_learning_rate(optimizer, profile.lr, at.start, profile.warmup_steps, steps)
+    net = objective = MaskedLMObjective(model)
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
     use_bf16 = bf16_autocast(profile, device)
-    # exact symmetry is expected of deterministic dynamics (no dropout) in one process (several: the final check)
-    exact = EXACT_SYMMETRY.get(init) if world == 1 and dropout == 0 else None
-
-    trace = []          # [step, g(t)] every ``gap_every`` steps between evaluations (C3's dense g(t))
-
-    def evaluate(step, extra):
-        row = {"step": step, **extra, "gap_trace": list(trace), **evaluate_mlm(model, eval_blocks, spec, seed=profile.seed,
-               batch_size=profile.batch_size, n_batches=profile.eval_batches, baseline_token=baseline_token, device=device),
-               "gap": head_gap(model), "node_gap": node_gap(model), "lr": optimizer.param_groups[0]["lr"]}
-        trace.clear()
-        log.append(row)
-        if exact and row[exact] != 0.0:               # stop at once: nothing broken is saved
-            raise SymmetryBroken(f"the {init} variant's {'heads' if exact == 'gap' else 'nodes'} stopped being "
-                                 f"bit-identical at step {step} ({exact} {row[exact]:.3g})")
-
-    if start == 0 and rank == 0:
-        evaluate(0, {"loss": None, "train_accuracy": None, "elapsed": 0.0})
+    evaluator = _Evaluator(profile, job, model, optimizer, at.log)
+    if at.start == 0 and rank == 0:
+        evaluator(0, {"loss": None, "train_accuracy": None, "elapsed": 0.0})
     bar = None
-    if progress and rank == 0:
+    if job.progress and rank == 0:
         from tqdm.auto import tqdm
-        bar = tqdm(total=steps, initial=start, desc=desc or f"pretrain[{init}]", unit="step")
-    t0 = time.perf_counter()
-    for step in range(start, steps):
+        bar = tqdm(total=steps, initial=at.start, desc=job.desc or f"pretrain[{job.init}]", unit="step")
+    stats, t0 = at.stats, time.perf_counter()
+    for step in range(at.start, steps):
         # the global batch and its masks depend on (seed, step) only; each process takes its slice
-        inputs, attention_mask, labels = global_batch(train_blocks, spec, batch_size=profile.batch_size,
+        inputs, attention_mask, labels = global_batch(job.train_blocks, job.spec, batch_size=profile.batch_size,
                                                       step=step, seed=profile.seed)   # (B, T) each
         n_masked_global = int((labels != -100).sum())
         inputs, attention_mask, labels = (t[rank::world].to(device) for t in (inputs, attention_mask, labels))
@@ -540,50 +590,85 @@ def _train(profile, out_dir: Path, tokenizer, train_blocks, eval_blocks, *, init
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{ce_sum / max(1, count):.3f}")
-        if on_step is not None:
-            on_step(done)
+        if job.on_step is not None:
+            job.on_step(done)
         is_eval = done % profile.eval_every == 0 or done == steps
         if rank == 0 and not is_eval and profile.gap_every and done % profile.gap_every == 0:
-            trace.append([done, head_gap(model)])
+            evaluator.trace.append([done, head_gap(model)])
         is_checkpoint = done < steps and done % profile.checkpoint_every == 0
         if is_eval or is_checkpoint:
             stats = _all_reduce_train_stats(stats, world, rank, device)
-        elapsed = elapsed_before + time.perf_counter() - t0
+        elapsed = at.elapsed_before + time.perf_counter() - t0
         if rank == 0 and is_eval:
-            evaluate(done, {"loss": stats[0] / max(1, stats[2]), "train_accuracy": stats[1] / max(1, stats[2]),
-                            "elapsed": elapsed})
+            evaluator(done, {"loss": stats[0] / max(1, stats[2]), "train_accuracy": stats[1] / max(1, stats[2]),
+                             "elapsed": elapsed})
             stats = [0.0, 0.0, 0.0]
-        if rank == 0 and done in snapshot_steps:
-            snap = out_dir / "snapshots" / f"step_{done:06d}"
-            with atomic.atomic_dir(snap) as tmp:
-                _save_model(model, tokenizer, tmp)
-                atomic.write_json(tmp / "train_log.json", log)
-                atomic.write_json(tmp / "run_config.json", {**cfg, "snapshot_step": done, "elapsed": elapsed})
+        if rank == 0 and done in job.snapshot_steps:
+            _save_snapshot(model, job, done, evaluator.log, elapsed)
         if rank == 0 and is_checkpoint:
-            _save_checkpoint(model, tokenizer, optimizer, done, log, cfg, ckpt, train_stats=stats, elapsed=elapsed)
-        if stop_after is not None and done >= stop_after:
+            _save_checkpoint(model, job.tokenizer, optimizer, done, evaluator.log, job.cfg, job.checkpoint,
+                             train_stats=stats, elapsed=elapsed)
+        if job.stop_after is not None and done >= job.stop_after:
             if bar is not None:
                 bar.close()
             raise Interrupted(f"stopped after step {done} (simulated interruption)")
     if bar is not None:
         bar.close()
-    train_seconds = elapsed_before + time.perf_counter() - t0
     if rank == 0:
-        if not all(bool(torch.isfinite(t).all()) for t in model.parameters()):
-            raise FloatingPointError(f"pre-training ended with non-finite weights after step {steps}; "
-                                     f"{final} was not written: lower lr")
-        evaluation = backbone_evaluation(model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token,
-                                         device=device)
-        with atomic.atomic_dir(final) as tmp:
-            _save_model(model, tokenizer, tmp)
-            atomic.write_json(tmp / BACKBONE_EVAL, evaluation)
-            atomic.write_json(tmp / "train_log.json", log)
-            atomic.write_json(tmp / "run_config.json", {**cfg, "train_seconds": train_seconds,
-                                                        "tokens_seen": steps * profile.batch_size * profile.max_len})
-        shutil.rmtree(ckpt, ignore_errors=True)
+        _save_final(profile, job, model, evaluator.log, train_seconds=at.elapsed_before + time.perf_counter() - t0)
     if world > 1:
         torch.distributed.barrier()
-    return PretrainRun(out_dir, model.cpu().eval(), tokenizer, log, cfg)
+    return PretrainRun(job.out_dir, model.cpu().eval(), job.tokenizer, evaluator.log, job.cfg)
+
+
+class _Evaluator:
+    """The log rows of a training: ``evaluator(step, extra)`` appends one row -- held-out MLM loss
+    and accuracy (``evaluate_mlm``), the head and node gaps, the learning rate and ``trace`` (the
+    dense g(t) points since the previous row) -- and stops a variant whose symmetry must stay
+    exact (deterministic dynamics in one process; several: the final check) when it broke."""
+
+    def __init__(self, profile, job: TrainingJob, model, optimizer, log: list):
+        self.profile, self.job, self.model, self.optimizer, self.log = profile, job, model, optimizer, log
+        self.trace = []      # [step, g(t)] every ``gap_every`` steps between evaluations (C3's dense g(t))
+        self.exact = EXACT_SYMMETRY.get(job.init) if job.world == 1 and job.dropout == 0 else None
+
+    def __call__(self, step: int, extra: dict) -> None:
+        p, job, model = self.profile, self.job, self.model
+        row = {"step": step, **extra, "gap_trace": list(self.trace),
+               **evaluate_mlm(model, job.eval_blocks, job.spec, seed=p.seed, batch_size=p.batch_size,
+                              n_batches=p.eval_batches, baseline_token=job.baseline_token, device=job.device),
+               "gap": head_gap(model), "node_gap": node_gap(model), "lr": self.optimizer.param_groups[0]["lr"]}
+        self.trace.clear()
+        self.log.append(row)
+        if self.exact and row[self.exact] != 0.0:     # stop at once: nothing broken is saved
+            raise SymmetryBroken(f"the {job.init} variant's {'heads' if self.exact == 'gap' else 'nodes'} stopped "
+                                 f"being bit-identical at step {step} ({self.exact} {row[self.exact]:.3g})")
+
+
+def _save_snapshot(model, job: TrainingJob, done: int, log: list, elapsed: float) -> None:
+    """The weights after step ``done`` in snapshots/step_NNNNNN/ (``pretrain``'s snapshot_steps)."""
+    snap = job.out_dir / "snapshots" / f"step_{done:06d}"
+    with atomic.atomic_dir(snap) as tmp:
+        _save_model(model, job.tokenizer, tmp)
+        atomic.write_json(tmp / "train_log.json", log)
+        atomic.write_json(tmp / "run_config.json", {**job.cfg, "snapshot_step": done, "elapsed": elapsed})
+
+
+def _save_final(profile, job: TrainingJob, model, log: list, train_seconds: float) -> None:
+    """final/ of a finished run: weights, tokenizer, log, configuration and the backbone gate's
+    evaluation; the resume checkpoint is then removed.  Non-finite weights are never written."""
+    if not all(bool(torch.isfinite(t).all()) for t in model.parameters()):
+        raise FloatingPointError(f"pre-training ended with non-finite weights after step {job.steps}; "
+                                 f"{job.final} was not written: lower lr")
+    evaluation = backbone_evaluation(model, job.eval_blocks, job.spec, seed=profile.seed,
+                                     baseline_token=job.baseline_token, device=job.device)
+    with atomic.atomic_dir(job.final) as tmp:
+        _save_model(model, job.tokenizer, tmp)
+        atomic.write_json(tmp / BACKBONE_EVAL, evaluation)
+        atomic.write_json(tmp / "train_log.json", log)
+        atomic.write_json(tmp / "run_config.json", {**job.cfg, "train_seconds": train_seconds,
+                                                    "tokens_seen": job.steps * profile.batch_size * profile.max_len})
+    shutil.rmtree(job.checkpoint, ignore_errors=True)
 
 
 class MaskedLMObjective(torch.nn.Module):
