@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.mlm import encode_corpus, split_blocks
+from ssb.mlm import encode_corpus, split_sequences
 from ssb.tokenizer import SPECIAL_TOKENS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,10 +121,10 @@ def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data():
-    """(tokenizer, train_blocks, eval_blocks) of a tiny synthetic corpus: ~500 blocks of 16 tokens."""
+    """(tokenizer, train_sequences, eval_sequences) of a tiny synthetic corpus: ~500 blocks of 16 tokens."""
     tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
     blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
-    train, held = split_blocks(blocks, 0.1, seed=0)
+    train, held = split_sequences(blocks, 0.1, seed=0)
     return tok, train, held
 
 

@@ -1,5 +1,5 @@
 """The notebooks' analysis layer on a synthetic probe: APT and strong matches, cached heads,
-nodal analysis and the symmetric control, crossover and hull tables, and every plot."""
+recognition analysis and the symmetric control, crossover and hull tables, and every plot."""
 from __future__ import annotations
 
 import matplotlib
@@ -72,8 +72,8 @@ def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile)
     head = heads.fit_head(profile, probe, 6, progress=False)
     again = heads.fit_head(profile, probe, 6, progress=False)
     assert all(np.array_equal(a.detach(), b.detach()) for a, b in zip(head.parameters(), again.parameters()))
-    res = recognition.nodal_analysis(head, probe, 6, profile)
-    s = recognition.nodal_summary(res)
+    res = recognition.recognize(head, probe, 6, profile)
+    s = recognition.summarize(res)
     assert s["accuracy_full"] > 0.8 > res.silent_accuracy
     assert res.singles.n_recognized.shape == (N_HEADS * D_HEAD,)
     table = recognition.head_table(res)
@@ -90,7 +90,7 @@ def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile)
 def test_crossover_and_hull_tables(profile):
     probe = synthetic_probe()
     head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
-    res = recognition.nodal_analysis(head, probe, 6, profile)
+    res = recognition.recognize(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
     table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
     curve = crossover.summarize_by_size(table["n"], table.drop(columns="n"))
@@ -121,7 +121,7 @@ def test_crossover_and_hull_tables(profile):
 def test_every_plot_draws(profile):
     probe = synthetic_probe()
     head = heads.fit_head(profile, probe, 6, progress=False)
-    res = recognition.nodal_analysis(head, probe, 6, profile)
+    res = recognition.recognize(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
     table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
     curve = crossover.summarize_by_size(table["n"], table.drop(columns="n"))
@@ -243,9 +243,9 @@ def test_jaccard_null_keeps_sizes_and_item_counts():
 def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
     from ssb import claims
     probe = synthetic_probe()
-    res = recognition.nodal_analysis(heads.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    res = recognition.recognize(heads.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
     noise = noise_probe()
-    res0 = recognition.nodal_analysis(heads.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
+    res0 = recognition.recognize(heads.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
     st, null = recognition.claim_stats(res, untrained=res0, n_permutations=200, seed=0)
     assert null.shape == (200, N_HEADS * D_HEAD)
     assert st["gates"]["probe"]["passed"] is True
@@ -283,8 +283,8 @@ def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
 def test_head_order_parameter_symmetric_against_random(profile):
     sym = synthetic_probe(symmetric=True)
     rnd = synthetic_probe()
-    rs = recognition.nodal_analysis(heads.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
-    rr = recognition.nodal_analysis(heads.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
+    rs = recognition.recognize(heads.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
+    rr = recognition.recognize(heads.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
     c = recognition.head_order_parameter(rs, rr)
     assert c["symmetric"] == 1.0 and c["random"] < 1.0
     assert c["passed"] is True and c["value"] == pytest.approx(c["symmetric"] - c["random"])
@@ -315,6 +315,6 @@ def test_seeds_and_ssb_along_blocks(profile):
     assert [ax.get_title() for ax in fig.axes][:2] == ["mean |R| per node", "share of nodes with |R| > 0"]
     assert all(ax.get_ylim()[0] == 0 for ax in fig.axes)      # no stretched axis: every panel from 0
     plt.close(fig)
-    res = recognition.nodal_analysis(recognition.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    res = recognition.recognize(recognition.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
     null = recognition.permutation_null(res.singles, 20)
     plt.close(plots.plot_permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))

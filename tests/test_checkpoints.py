@@ -132,9 +132,9 @@ def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):
     blocks.write_bytes(blocks.read_bytes()[:100])
     with pytest.warns(UserWarning, match="corpus cache .*corpus cannot be read .*deleted, rebuilding"):
         second = corpus.prepare(profile, data_dir, progress=False)
-    assert np.array_equal(first.train_blocks, second.train_blocks)
+    assert np.array_equal(first.train_sequences, second.train_sequences)
     with np.load(blocks) as f:                                # the rebuilt cache is whole again
-        assert np.array_equal(f["train"], first.train_blocks)
+        assert np.array_equal(f["train"], first.train_sequences)
 
 
 def test_changed_numbers_in_a_corpus_cache_are_caught(tmp_path, monkeypatch, data_dir):
@@ -170,14 +170,14 @@ def test_corrupt_head_cache_is_deleted(tmp_path):
 
 
 def tiny_pretraining(sentence: str, repeat: int, articles: int, *, n_layers: int, steps: int):
-    """(tokenizer, train_blocks, eval_blocks, profile) of a tiny pre-training: ``articles``
-    copies of ``sentence`` x ``repeat``, 16-token blocks, a BERT of ``n_layers`` x 2 heads x 4."""
-    from ssb.mlm import encode_corpus, split_blocks
+    """(tokenizer, train_sequences, eval_sequences, profile) of a tiny pre-training: ``articles``
+    copies of ``sentence`` x ``repeat``, 16-token sequences, a BERT of ``n_layers`` x 2 heads x 4."""
+    from ssb.mlm import encode_corpus, split_sequences
     from ssb.profiles import get_profile
 
     tok = word_tokenizer(WORDS)
     blocks = encode_corpus([sentence * repeat] * articles, tok, max_len=16)
-    train, held = split_blocks(blocks, 0.1, seed=0)
+    train, held = split_sequences(blocks, 0.1, seed=0)
     profile = get_profile("smoke", n_layers=n_layers, block=n_layers, n_heads=2, d_head=4, max_len=16, batch_size=4,
                           steps=steps, warmup_steps=1, eval_every=steps, checkpoint_every=2, eval_batches=1)
     return tok, train, held, profile

@@ -275,7 +275,7 @@ def synthetic_head(seed: int, tag: str):
                   checkpoint_fp=tag)
     profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
     head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
-    return rng, profile, probe, head, recognition.nodal_analysis(head, probe, 6, profile)
+    return rng, profile, probe, head, recognition.recognize(head, probe, 6, profile)
 
 
 def noise_like(rng, probe, tag: str):
@@ -294,7 +294,7 @@ def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
     # the untrained control: the same test items, node vectors without information
     noise = noise_like(rng, probe, "synthetic-crossover-noise")
     head0 = heads.fit_head(profile, noise, 6, layers=1, progress=False)
-    res0 = recognition.nodal_analysis(head0, noise, 6, profile)
+    res0 = recognition.recognize(head0, noise, 6, profile)
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained=(head0, noise, res0),
                                          backbone_gate={"name": "backbone", "passed": True})
     checks, gates = out["stats"]["checks"], out["stats"]["gates"]
@@ -360,7 +360,7 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
     for k in range(3):
         noise = noise_like(rng, probe, f"pop-noise-{k}")
         h = heads.fit_head(profile, noise, 6, layers=1, progress=False)
-        controls.append((h, noise, recognition.nodal_analysis(h, noise, 6, profile)))
+        controls.append((h, noise, recognition.recognize(h, noise, 6, profile)))
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained_controls=controls)
     checks = out["stats"]["checks"]
     c = checks["cooperation_beyond_untrained"]

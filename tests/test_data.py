@@ -304,7 +304,7 @@ def test_paper_corpus_from_a_staged_directory_offline(tmp_path, monkeypatch):
     profile = get_profile("paper", n_articles=5, eval_fraction=0.2)
     c = corpus.prepare(profile, root, progress=False)
     assert c.stats["articles"] == 5 and c.stats["vocab_size"] == 25
-    assert c.train_blocks.shape[1] == 128 and len(c.train_blocks) + len(c.eval_blocks) == 5
+    assert c.train_sequences.shape[1] == 128 and len(c.train_sequences) + len(c.eval_sequences) == 5
 
 
 @needs_shared

@@ -47,7 +47,7 @@ def make_head(probe, dtype=torch.float64):
 def result():
     probe = make_probe()
     head = make_head(probe)
-    return recognition.nodal_analysis(head, probe, 1, get_profile("smoke", min_hits=2)), probe
+    return recognition.recognize(head, probe, 1, get_profile("smoke", min_hits=2)), probe
 
 
 def test_nonempty_columns_drops_empty_and_groups_by_row():

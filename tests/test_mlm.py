@@ -1,4 +1,4 @@
-"""MLM data: token blocks, the seeded split, the batch order and the 15 % / 80-10-10
+"""MLM data: token sequences, the seeded split, the batch order and the 15 % / 80-10-10
 masking of docs/method.md ("Model and training")."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.mlm import MaskingSpec, batch_indices, encode_corpus, mask_tokens, split_blocks, step_generator
+from ssb.mlm import MaskingSpec, batch_indices, encode_corpus, mask_tokens, split_sequences, step_generator
 from conftest import word_tokenizer
 from ssb.tokenizer import SPECIAL_TOKENS
 
@@ -163,7 +163,7 @@ def test_encode_corpus_errors():
     tok = word_tokenizer(WORDS)
     with pytest.raises(ValueError, match="mode"):
         encode_corpus(["the cat"], tok, 8, mode="sentences")
-    with pytest.raises(ValueError, match="no token blocks"):
+    with pytest.raises(ValueError, match="no token sequences"):
         encode_corpus(["the cat"], tok, 8, mode="chunks")            # shorter than one block
     with pytest.raises(ValueError, match="max_len"):
         encode_corpus(["the cat"], tok, 2)
@@ -171,15 +171,15 @@ def test_encode_corpus_errors():
 
 def test_split_blocks_seeded():
     blocks = np.arange(200, dtype=np.int64).reshape(100, 2)
-    train, held = split_blocks(blocks, 0.1, seed=0)
+    train, held = split_sequences(blocks, 0.1, seed=0)
     assert len(held) == 10 and len(train) == 90
     assert sorted(np.concatenate([train, held])[:, 0].tolist()) == blocks[:, 0].tolist()   # a partition
     assert (np.diff(train[:, 0]) > 0).all() and (np.diff(held[:, 0]) > 0).all()            # original order
-    again = split_blocks(blocks, 0.1, seed=0)
+    again = split_sequences(blocks, 0.1, seed=0)
     assert np.array_equal(again[0], train) and np.array_equal(again[1], held)
-    assert not np.array_equal(split_blocks(blocks, 0.1, seed=1)[1], held)
+    assert not np.array_equal(split_sequences(blocks, 0.1, seed=1)[1], held)
     assert held[:, 0].tolist() != list(range(0, 20, 2))                                  # not the first ten
     with pytest.raises(ValueError, match="too few"):
-        split_blocks(blocks[:1], 0.1, seed=0)
+        split_sequences(blocks[:1], 0.1, seed=0)
     with pytest.raises(ValueError, match="eval_fraction"):
-        split_blocks(blocks, 1.0, seed=0)
+        split_sequences(blocks, 1.0, seed=0)

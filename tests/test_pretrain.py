@@ -150,7 +150,7 @@ def test_backbone_evaluation_covers_every_heldout_block(data, tmp_path):
     pred = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
                                             batch_size=5)
     assert ev["n_positions"] == len(pred["labels"]) > 0
-    # fixed masks: every selected position of every held-out block, whatever the batch size
+    # fixed masks: every selected position of every held-out sequence, whatever the batch size
     pred2 = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
                                              batch_size=64)
     assert np.array_equal(pred["labels"], pred2["labels"])
@@ -471,10 +471,10 @@ def test_the_corpus_is_hashed_once(tmp_path, monkeypatch):
     assert c.fingerprints == c.fingerprints and len(hashed) == 1
     profile = tiny_profile()
     for _ in range(2):
-        assert not pretrain_mod.pretrain_finished(profile, tmp_path / "run", tok, c.train_blocks, c.eval_blocks,
+        assert not pretrain_mod.pretrain_finished(profile, tmp_path / "run", tok, c.train_sequences, c.eval_sequences,
                                                   fingerprints=c.fingerprints)
     assert len(hashed) == 1
-    assert pretrain_mod.data_fingerprints(tok, c.train_blocks, c.eval_blocks) == c.fingerprints
+    assert pretrain_mod.data_fingerprints(tok, c.train_sequences, c.eval_sequences) == c.fingerprints
 
 
 # ---------------------------------------------------------------------------- (b') C3's eps grid and divergence

@@ -76,15 +76,15 @@ def test_notebooks_write_through_the_schema(out_root):
 
 
 def test_builders_turn_computed_objects_into_sections():
-    nodal = {"median_recognized_node": 1.0, "median_recognized_head": 2.0, "median_predicted_node": 3.0,
+    recognised = {"median_recognized_node": 1.0, "median_recognized_head": 2.0, "median_predicted_node": 3.0,
              "recognized_full": 9, "accuracy_full": 0.5, "silent_accuracy": 0.1, "mean_jaccard_nodes": 0.2,
              "mean_diagonal_confidence_node": 0.3, "head_jaccard": 0.4, "n_classes": 16,
              "median_recognized_node_chance_rule": 4.0, "median_recognized_head_chance_rule": 5.0,
              "recognized_full_chance_rule": 10}
     rest = dict(random_head_jaccard=0.2, symmetric_head_jaccard=1.0, block=6, untrained=None, along_blocks={}, stats={})
-    tokens = schema.NodesPretrain.from_nodal_summary(nodal, vocab_size=256, **rest).as_dict()
+    tokens = schema.NodesPretrain.from_recognition_summary(recognised, vocab_size=256, **rest).as_dict()
     assert tokens["median_tokens_recognized_node"] == 1.0 and tokens["tokens_recognized_full_chance_rule"] == 10
-    labels = schema.NodesFinetune.from_nodal_summary(nodal, n_labels=16, stochastic_head_jaccard=None, **rest).as_dict()
+    labels = schema.NodesFinetune.from_recognition_summary(recognised, n_labels=16, stochastic_head_jaccard=None, **rest).as_dict()
     assert labels["median_labels_predicted_node"] == 3.0 and labels["labels_recognized_full"] == 9
 
     curve = pd.DataFrame({"n": [1, 4], "accuracy_mean": [0.2, 0.3], "accuracy_std": [0.01, 0.02],

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 WORDS = [f"w{i}" for i in range(40)]
 
 
-def zipf_blocks(n: int, t: int, vocab_lo: int, vocab_hi: int, seed: int = 0) -> np.ndarray:
-    """[CLS] ... [SEP] blocks of Zipf-distributed word ids in vocab_lo..vocab_hi-1."""
+def zipf_sequences(n: int, t: int, vocab_lo: int, vocab_hi: int, seed: int = 0) -> np.ndarray:
+    """[CLS] ... [SEP] sequences of Zipf-distributed word ids in vocab_lo..vocab_hi-1."""
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, vocab_hi - vocab_lo + 1)
     p = (1.0 / ranks) / (1.0 / ranks).sum()
@@ -39,55 +39,55 @@ def spec(tok):
 
 
 def test_positions_are_deterministic_and_seeded(tok, spec):
-    blocks = zipf_blocks(300, 16, 5, len(tok))
-    a = mlm.masked_positions(blocks, spec, seed=0, stream=4, limit=200, draws=3)
-    b = mlm.masked_positions(blocks, spec, seed=0, stream=4, limit=200, draws=3)
-    for field in ("input_ids", "where", "tokens", "draw", "block"):
+    sequences = zipf_sequences(300, 16, 5, len(tok))
+    a = mlm.masked_positions(sequences, spec, seed=0, stream=4, limit=200, draws=3)
+    b = mlm.masked_positions(sequences, spec, seed=0, stream=4, limit=200, draws=3)
+    for field in ("input_ids", "where", "tokens", "draw", "sequence"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
-    c = mlm.masked_positions(blocks, spec, seed=1, stream=4, limit=200, draws=3)
-    assert not np.array_equal(a.block, c.block)
+    c = mlm.masked_positions(sequences, spec, seed=1, stream=4, limit=200, draws=3)
+    assert not np.array_equal(a.sequence, c.sequence)
 
 
 def test_positions_spread_over_the_whole_split_and_all_draws(tok, spec):
-    blocks = zipf_blocks(2000, 16, 5, len(tok), seed=1)
-    pos = mlm.masked_positions(blocks, spec, seed=0, stream=4, limit=1000, draws=3)
+    sequences = zipf_sequences(2000, 16, 5, len(tok), seed=1)
+    pos = mlm.masked_positions(sequences, spec, seed=0, stream=4, limit=1000, draws=3)
     assert pos.where.sum() == len(pos.tokens) == 1000                   # exactly `limit` positions
     assert pos.available > 3 * 1000                                     # so this is a real subsample
-    deciles = np.bincount(pos.block * 10 // len(blocks), minlength=10)
+    deciles = np.bincount(pos.sequence * 10 // len(sequences), minlength=10)
     assert (deciles > 0.5 * deciles.mean()).all(), deciles               # every tenth of the split is used
     assert set(pos.draw.tolist()) == {0, 1, 2}
-    order = pos.draw * len(blocks) + pos.block
-    assert (np.diff(order) > 0).all()                                    # rows sorted by (draw, block), no repeats
-    # every probe position is a [MASK] over the original token, and the rows are the named blocks
+    order = pos.draw * len(sequences) + pos.sequence
+    assert (np.diff(order) > 0).all()                                    # rows sorted by (draw, sequence), no repeats
+    # every probe position is a [MASK] over the original token, and the rows are the named sequences
     assert (pos.input_ids[pos.where] == spec.mask_id).all()
-    assert np.array_equal(blocks[pos.block][pos.where], pos.tokens)
+    assert np.array_equal(sequences[pos.sequence][pos.where], pos.tokens)
     unmasked = pos.input_ids != spec.mask_id
-    assert np.array_equal(pos.input_ids[unmasked], blocks[pos.block][unmasked])
+    assert np.array_equal(pos.input_ids[unmasked], sequences[pos.sequence][unmasked])
 
 
 def test_draws_differ_and_no_limit_takes_everything(tok, spec):
-    blocks = zipf_blocks(200, 16, 5, len(tok), seed=2)
-    pos = mlm.masked_positions(blocks, spec, seed=0, stream=5, limit=None, draws=2)
+    sequences = zipf_sequences(200, 16, 5, len(tok), seed=2)
+    pos = mlm.masked_positions(sequences, spec, seed=0, stream=5, limit=None, draws=2)
     assert pos.where.sum() == pos.available
     first, second = pos.where[pos.draw == 0], pos.where[pos.draw == 1]
-    b0, b1 = pos.block[pos.draw == 0], pos.block[pos.draw == 1]
+    b0, b1 = pos.sequence[pos.draw == 0], pos.sequence[pos.draw == 1]
     common = np.intersect1d(b0, b1)
     assert not np.array_equal(first[np.isin(b0, common)], second[np.isin(b1, common)])   # two different mask draws
-    huge = mlm.masked_positions(blocks, spec, seed=0, stream=5, limit=10 ** 9, draws=2)
+    huge = mlm.masked_positions(sequences, spec, seed=0, stream=5, limit=10 ** 9, draws=2)
     assert np.array_equal(huge.where, pos.where)
     with pytest.raises(ValueError, match="draws"):
-        mlm.masked_positions(blocks, spec, seed=0, stream=5, limit=None, draws=0)
+        mlm.masked_positions(sequences, spec, seed=0, stream=5, limit=None, draws=0)
 
 
 def test_top_k_classes(tok):
-    blocks = np.array([[2, 10, 10, 11, 12, 12, 3], [2, 12, 10, 1, 1, 1, 3]])     # 1 = [UNK]: special, never a class
-    assert list(probes.token_class_ids(blocks, tok, 2)) == [10, 12]             # 10 and 12 tie: lower id first
-    assert list(probes.token_class_ids(blocks, tok, 3)) == [10, 12, 11]
-    assert np.array_equal(probes.token_class_ids(blocks, tok, 0), np.arange(len(tok)))
+    sequences = np.array([[2, 10, 10, 11, 12, 12, 3], [2, 12, 10, 1, 1, 1, 3]])     # 1 = [UNK]: special, never a class
+    assert list(probes.token_class_ids(sequences, tok, 2)) == [10, 12]             # 10 and 12 tie: lower id first
+    assert list(probes.token_class_ids(sequences, tok, 3)) == [10, 12, 11]
+    assert np.array_equal(probes.token_class_ids(sequences, tok, 0), np.arange(len(tok)))
     with pytest.raises(ValueError, match="only 3 tokens occur"):
-        probes.token_class_ids(blocks, tok, 4)
+        probes.token_class_ids(sequences, tok, 4)
     with pytest.raises(ValueError, match="token_classes must be in"):
-        probes.token_class_ids(blocks, tok, -1)
+        probes.token_class_ids(sequences, tok, -1)
 
 
 def tiny_mlm(vocab: int, seed: int = 0) -> BertForMaskedLM:
@@ -104,7 +104,7 @@ def setup(tok, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     old = os.environ.get("SSB_OUTPUT_DIR")
     os.environ["SSB_OUTPUT_DIR"] = str(out)
-    corpus = Corpus(tok, zipf_blocks(400, 16, 5, len(tok), seed=3), zipf_blocks(60, 16, 5, len(tok), seed=4))
+    corpus = Corpus(tok, zipf_sequences(400, 16, 5, len(tok), seed=3), zipf_sequences(60, 16, 5, len(tok), seed=4))
     model = tiny_mlm(len(tok))
     profile = get_profile("smoke", token_examples=300, token_mask_draws=2, token_classes=6)
     yield profile, corpus, model
@@ -117,15 +117,15 @@ def setup(tok, tmp_path_factory):
 def test_token_probe_restricted_to_top_k(setup, tok):
     profile, corpus, model = setup
     probe = probes.token_probe(profile, model.bert, tok, corpus, [2], progress=False)
-    top = probes.token_class_ids(corpus.train_blocks, tok, 6)
+    top = probes.token_class_ids(corpus.train_sequences, tok, 6)
     assert probe.n_classes == 6 and np.array_equal(probe.class_token_ids, top)
     assert probe.label_names == tok.convert_ids_to_tokens(top.tolist())
     assert len(probe.y_train) == 300 and probe.z_train[2].shape == (300, 16) and sorted(probe.z_train) == [1, 2]
     assert probe.y_train.max() < 6 and probe.y_test.max() < 6
-    # test positions: every position of 2 draws over the held-out blocks whose token is a class
+    # test positions: every position of 2 draws over the held-out sequences whose token is a class
     true_tokens = probe.test_input_ids.copy()
     assert (true_tokens[probe.test_where] == tok.mask_token_id).all()
-    pos = mlm.masked_positions(corpus.eval_blocks, MaskingSpec.from_tokenizer(tok, profile.mask_prob),
+    pos = mlm.masked_positions(corpus.eval_sequences, MaskingSpec.from_tokenizer(tok, profile.mask_prob),
                                      profile.seed, 5, None, draws=2)
     in_k = np.isin(pos.tokens, top)
     assert np.array_equal(top[probe.y_test], pos.tokens[in_k])           # class -> token id is the hidden token
@@ -134,7 +134,7 @@ def test_token_probe_restricted_to_top_k(setup, tok):
     again = probes.token_probe(profile, model.bert, tok, corpus, [2], progress=False, force=True)
     assert np.array_equal(again.y_train, probe.y_train) and np.array_equal(again.z_test[2], probe.z_test[2])
     counts = probes.token_class_counts(corpus, probe)
-    assert np.array_equal(counts, np.bincount(corpus.train_blocks.ravel(), minlength=len(tok))[top])
+    assert np.array_equal(counts, np.bincount(corpus.train_sequences.ravel(), minlength=len(tok))[top])
     assert (np.diff(counts) <= 0).all()
 
 

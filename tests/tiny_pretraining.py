@@ -16,7 +16,7 @@ def tiny_profile(**overrides):
 
 
 def run(data, out_dir, **kwargs):
-    """``pretrain`` of ``data`` = (tokenizer, train_blocks, eval_blocks) into ``out_dir``, with
+    """``pretrain`` of ``data`` = (tokenizer, train_sequences, eval_sequences) into ``out_dir``, with
     ``tiny_profile()`` unless ``profile=`` is given; other keywords go to ``pretrain``."""
     tok, train, held = data
     profile = kwargs.pop("profile", None) or tiny_profile()

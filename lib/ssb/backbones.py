@@ -64,7 +64,7 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
     "main" (the same run, the same directory). on_step: see ``pretrain.pretrain``."""
     c = corpus_ or prepare_corpus(profile, data_dir, progress=progress)
     name, run_args = _variant_run(profile, variant)
-    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks, c.eval_blocks,
+    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences, c.eval_sequences,
                     force=force, progress=progress, desc=f"pretrain[{name}]", on_step=on_step,
                     fingerprints=c.fingerprints, **run_args)
 
@@ -134,8 +134,8 @@ def _run_steps(profile, name: str) -> int:
 def _finished(profile, name: str, c: Corpus) -> bool:
     """Whether runs/<profile>/pretrain/<name>/final holds a finished run of this configuration."""
     run_args = _variant_run(profile, name)[1]
-    return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_blocks,
-                             c.eval_blocks, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"],
+    return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences,
+                             c.eval_sequences, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"],
                              eps=run_args.get("eps"), fingerprints=c.fingerprints)
 
 
@@ -279,7 +279,7 @@ def load_backbone(checkpoint: str | Path, allow_download: bool = False):
 
 def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tuple[dict, pd.DataFrame] | None:
     """C3's functional divergence (``symmetry_runs.divergence_check``) of the core symmetric + eps
-    run (``ssb_eps``) against the symmetric run, on every held-out block with the backbone gate's
+    run (``ssb_eps``) against the symmetric run, on every held-out sequence with the backbone gate's
     fixed masks; the two models at step 0 (rebuilt from the seed, nothing trained) are read
     beside them.  None when either run is missing.  Returns (check record, table)."""
     if "symmetric" not in runs or "symmetric_eps" not in runs:
@@ -291,14 +291,14 @@ def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tu
     initial = tuple(build_bert6(len(corpus_.tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                                 **arch).eval() for init in ("symmetric", "symmetric_eps"))
     spec = MaskingSpec.from_tokenizer(corpus_.tokenizer, profile.mask_prob)
-    return divergence_check(runs["symmetric"].model, runs["symmetric_eps"].model, corpus_.eval_blocks, spec,
+    return divergence_check(runs["symmetric"].model, runs["symmetric_eps"].model, corpus_.eval_sequences, spec,
                             eps=profile.ssb_eps, seed=profile.seed, initial=initial)
 
 
 def pretrain_stats(run: PretrainRun) -> dict:
     """Steps, tokens seen, wall time and throughput of a finished run (from its run_config.json),
     and the backbone gate (``pretrain.backbone_evaluation``: held-out masked-token accuracy on
-    every held-out block against the most-frequent-token baseline, exact McNemar, p < ALPHA)."""
+    every held-out sequence against the most-frequent-token baseline, exact McNemar, p < ALPHA)."""
     cfg = json.loads((run.final_dir / "run_config.json").read_text())
     seconds = float(cfg.get("train_seconds") or 0.0)
     tokens = int(cfg.get("tokens_seen") or 0)
@@ -392,7 +392,7 @@ def untrained_backbone(profile, data_dir=None) -> Backbone:
 def backbone_corpus(profile, bb: Backbone | None, data_dir=None, force: bool = False, progress: bool = True) -> Corpus:
     """The corpus a backbone reads: ours (``corpus.prepare``) for our own runs and for ``bb``
     None (before any run is trained); for a checkpoint the same articles encoded with the
-    checkpoint's tokenizer, in blocks of the profile's ``max_len`` or the checkpoint's position
+    checkpoint's tokenizer, in sequences of the profile's ``max_len`` or the checkpoint's position
     limit if that is shorter (cached per tokenizer)."""
     if bb is None or not bb.is_checkpoint:
         return prepare_corpus(profile, data_dir, force=force, progress=progress)

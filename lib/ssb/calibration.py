@@ -166,13 +166,13 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     head = _head(world, main, seed, epochs)
     if case == "random_heads":
         head = hull.random_heads(head, 1, seed + 5)[0]
-    res = recognition.nodal_analysis(head, main, 1, profile)
+    res = recognition.recognize(head, main, 1, profile)
     if isinstance(ctrl, list):                     # a checkpoint with its random-init controls
         return _checkpoint_records(world, main, head, res, ctrl, seed, profile, n_permutations, epochs)
     head_u = res_u = None
     if ctrl is not None:
         head_u = head if ctrl is main else _head(world, ctrl, seed, epochs)
-        res_u = res if ctrl is main else recognition.nodal_analysis(head_u, ctrl, 1, profile)
+        res_u = res if ctrl is main else recognition.recognize(head_u, ctrl, 1, profile)
     passed = {"name": "backbone", "passed": True}
     node_st, _ = recognition.claim_stats(res, untrained=res_u, n_permutations=n_permutations, seed=seed,
                                          backbone_gate=passed)
@@ -196,7 +196,7 @@ def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Pro
     ``untrained_controls`` paths of ``claim_stats``, ``crossover_experiment`` and
     ``hull_claim_stats``; no backbone gate, as for any checkpoint)."""
     heads_c = [_head(world, c, seed, epochs) for c in controls]
-    res_controls = [recognition.nodal_analysis(h, c, 1, profile) for h, c in zip(heads_c, controls)]
+    res_controls = [recognition.recognize(h, c, 1, profile) for h, c in zip(heads_c, controls)]
     node_st, _ = recognition.claim_stats(res, untrained_controls=res_controls, n_permutations=n_permutations,
                                          seed=seed)
     cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=300,
@@ -219,7 +219,7 @@ def _shuffled(world: World, main: Probe, seed: int, epochs: int, profile) -> tup
     shuffled = dataclasses.replace(main, y_train=rng.permutation(np.asarray(main.y_train)),
                                    checkpoint_fp=f"{main.checkpoint_fp}-shuffled-labels")
     head = _head(world, shuffled, seed, epochs)
-    return head, shuffled, recognition.nodal_analysis(head, shuffled, 1, profile)
+    return head, shuffled, recognition.recognize(head, shuffled, 1, profile)
 
 
 def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence: int = 10) -> dict:

@@ -29,7 +29,7 @@ class FittedControl(NamedTuple):
     that ``crossover_experiment(untrained=...)`` takes."""
     head: object
     probe: object
-    result: recognition.NodalResult
+    result: recognition.RecognitionResult
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Controls:
         return self.fitted[0]
 
     @property
-    def results(self) -> list[recognition.NodalResult]:
+    def results(self) -> list[recognition.RecognitionResult]:
         return [c.result for c in self.fitted]
 
     def names(self) -> list[str]:
@@ -78,5 +78,5 @@ def fit(profile, bb, make_probe: Callable, data_dir=None, layers: int | None = N
     for ub in untrained:
         probe = make_probe(ub)
         head = heads.fit_head(profile, probe, block, layers=layers, progress=progress)
-        fitted.append(FittedControl(head, probe, recognition.nodal_analysis(head, probe, block, profile)))
+        fitted.append(FittedControl(head, probe, recognition.recognize(head, probe, block, profile)))
     return Controls(fitted, paired=not bb.is_checkpoint, descriptions=[ub.source for ub in untrained])

@@ -1,7 +1,7 @@
 """The corpus: Wikipedia articles -> tokenizer -> fixed-length token sequences, cached.
 
     c = corpus.prepare(profile)      # Corpus: tokenizer, train/held-out sequences, statistics
-    c.train_blocks                   # (n_train, max_len) token ids
+    c.train_sequences                   # (n_train, max_len) token ids
 
 The cache (runs/<profile>/corpus/, or corpus-<vocabulary fingerprint>/ for a checkpoint's own
 tokenizer) is reused while its configuration (``CORPUS_FIELDS``, the articles' text and the
@@ -20,7 +20,7 @@ import numpy as np
 from . import atomic
 from .cache_keys import text_fingerprint, vocabulary_fingerprint
 from .data import load_corpus, network_available, resolve_data_dir
-from .mlm import encode_corpus, split_blocks
+from .mlm import encode_corpus, split_sequences
 from .node_vectors import warn_cache
 from .pretrain import data_fingerprints
 from .results import runs_dir
@@ -29,6 +29,9 @@ from .tokenizer import build_tokenizer, load_tokenizer
 CORPUS_FIELDS = ("corpus", "n_articles", "corpus_max_words", "tokenizer", "vocab_size", "max_len",
                  "sequences", "eval_fraction", "seed")
 
+# statistics of caches written before the token sequences had their name -> today's names
+STATS_RENAMED = {"blocks_train": "sequences_train", "blocks_eval": "sequences_eval"}
+
 # bump when tokenizer.learn_vocabulary changes, so cached corpora are rebuilt
 VOCABULARY_LEARNER = "counts-v1"
 
@@ -36,23 +39,23 @@ VOCABULARY_LEARNER = "counts-v1"
 @dataclass
 class Corpus:
     tokenizer: object
-    train_blocks: np.ndarray     # (n_train, max_len) token ids
-    eval_blocks: np.ndarray      # (n_eval, max_len)
+    train_sequences: np.ndarray     # (n_train, max_len) token ids
+    eval_sequences: np.ndarray      # (n_eval, max_len)
     stats: dict = field(default_factory=dict)
 
     @functools.cached_property
     def fingerprints(self) -> tuple[str, str]:
         """``pretrain.data_fingerprints`` of this corpus, hashed on first use and kept (also
         across the pickling to pre-training workers): every run and check of it reuses them."""
-        return data_fingerprints(self.tokenizer, self.train_blocks, self.eval_blocks)
+        return data_fingerprints(self.tokenizer, self.train_sequences, self.eval_sequences)
 
 
 def prepare(profile, data_dir=None, force: bool = False, progress: bool = True, *, tokenizer=None,
            max_len: int | None = None) -> Corpus:
-    """Articles -> tokenizer -> token blocks, cached in runs/<profile>/corpus/.
+    """Articles -> tokenizer -> token sequences, cached in runs/<profile>/corpus/.
 
     ``tokenizer``: a checkpoint's own tokenizer instead of ours (``backbones.backbone_corpus``): the same
-    articles encoded with it into blocks of ``max_len`` tokens (None: the profile's), cached in
+    articles encoded with it into sequences of ``max_len`` tokens (None: the profile's), cached in
     runs/<profile>/corpus-<vocabulary fingerprint>/ -- one entry per tokenizer, never in place of
     ours."""
     articles = load_corpus(profile.corpus, data_dir, n_articles=profile.n_articles,
@@ -64,7 +67,7 @@ def prepare(profile, data_dir=None, force: bool = False, progress: bool = True, 
                    if getattr(tokenizer, name, None) is None]
         if missing:
             raise ValueError(f"the checkpoint's tokenizer has no {', '.join(m[:-9] for m in missing)} token: token "
-                             "blocks need [CLS] ... [SEP] with [PAD], and the token probe needs [MASK] and [UNK]")
+                             "sequences need [CLS] ... [SEP] with [PAD], and the token probe needs [MASK] and [UNK]")
         fingerprint = vocabulary_fingerprint(tokenizer)
         cfg |= {"tokenizer": f"checkpoint:{type(tokenizer).__name__}", "vocab_size": len(tokenizer),
                 "max_len": int(max_len or profile.max_len), "vocabulary": fingerprint}
@@ -79,21 +82,22 @@ def prepare(profile, data_dir=None, force: bool = False, progress: bool = True, 
     if tokenizer is None:
         tokenizer = build_tokenizer(profile, articles, allow_download=network_available(),
                                     data_dir=resolve_data_dir(data_dir))
-    blocks = encode_corpus(articles, tokenizer, cfg["max_len"], mode=profile.sequences, progress=progress)
-    train, held = split_blocks(blocks, profile.eval_fraction, profile.seed)
+    sequences = encode_corpus(articles, tokenizer, cfg["max_len"], mode=profile.sequences, progress=progress)
+    train, held = split_sequences(sequences, profile.eval_fraction, profile.seed)
     counts = np.bincount(train.ravel(), minlength=len(tokenizer))
     counts[list(tokenizer.all_special_ids)] = 0
     stats = {
         "articles": len(articles),
         "words": int(sum(len(a.split()) for a in articles)),
         "vocab_size": len(tokenizer),
-        "blocks_train": int(len(train)), "blocks_eval": int(len(held)),
+        "sequences_train": int(len(train)), "sequences_eval": int(len(held)),
         "tokens_train": int(train.size),
         "vocab_used": int((counts > 0).sum()),
         "unk_rate": float((train == tokenizer.unk_token_id).mean()),
     }
     with atomic.atomic_dir(cache) as tmp:
         tokenizer.save_pretrained(tmp / "tokenizer")
+        # the file keeps its first name, blocks.npz (the token sequences), so existing caches stay valid
         with atomic.atomic_path(tmp / "blocks.npz", suffix=".npz") as f:
             np.savez(f, train=train, eval=held)
         atomic.write_json(tmp / "stats.json", stats)
@@ -121,7 +125,7 @@ def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
         tokenizer = load_tokenizer(cache / "tokenizer")
         with np.load(cache / "blocks.npz") as f:
             train, held = f["train"], f["eval"]
-        stats = json.loads((cache / "stats.json").read_text())
+        stats = {STATS_RENAMED.get(k, k): v for k, v in json.loads((cache / "stats.json").read_text()).items()}
         return Corpus(tokenizer, train, held, stats)
     except Exception as err:  # noqa: BLE001 - any unreadable part: rebuild the whole cache
         warn_cache(f"corpus cache {cache} cannot be read ({type(err).__name__}: {err}); deleted, rebuilding",

@@ -486,13 +486,13 @@ def shuffled_label_control(profile, probe, block: int | None = None, layers: int
     aperture.  It can fit its training set but has nothing to generalise; what the trained head's
     curves show beyond it is not the readout's doing alone."""
     from .heads import fit_head
-    from .recognition import nodal_analysis
+    from .recognition import recognize
     block = profile.block if block is None else block
     rng = np.random.default_rng([int(profile.seed), 11])
     shuffled = dataclasses.replace(probe, y_train=rng.permutation(np.asarray(probe.y_train)),
                                    checkpoint_fp=f"{probe.checkpoint_fp}-shuffled-labels")
     head = fit_head(profile, shuffled, block, layers=layers, progress=False)
-    return head, shuffled, nodal_analysis(head, shuffled, block, profile)
+    return head, shuffled, recognize(head, shuffled, block, profile)
 
 
 def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,

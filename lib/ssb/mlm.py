@@ -1,11 +1,11 @@
-"""Masked-language-model data: corpus -> fixed-length token blocks -> seeded masks.
+"""Masked-language-model data: corpus -> fixed-length token sequences -> seeded masks.
 
 Masking (docs/method.md): 15 % of non-special positions are selected; of those 80 % become
 [MASK], 10 % a random token and 10 % stay. Every mask is a function of (seed, step) only,
 so a resumed run draws exactly the masks an uninterrupted run would.
 
 The token probe's inputs come from the same masking (``masked_positions``): seeded mask draws
-over every block of a split, every selected position [MASK], subsampled to a fixed number of
+over every sequence of a split, every selected position [MASK], subsampled to a fixed number of
 probe positions.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import torch
 
 def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chunks",
                   progress: bool = False) -> np.ndarray:
-    """Token blocks of shape (n_blocks, max_len): [CLS] w_1 .. w_{max_len-2} [SEP].
+    """Token sequences of shape (n_sequences, max_len): [CLS] w_1 .. w_{max_len-2} [SEP].
 
-    mode "chunks": each article's token stream cut into consecutive blocks (a short tail
+    mode "chunks": each article's token stream cut into consecutive sequences (a short tail
     is dropped) -- used on the small WikiText corpus so that every token is seen.
     mode "first": the first max_len-2 tokens of each article, as the authors did on
     Wikipedia; shorter articles are padded.
@@ -32,7 +32,7 @@ def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chu
     body = max_len - 2
     cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     texts = [a.replace("<unk>", tokenizer.unk_token) for a in articles]
-    blocks: list[list[int]] = []
+    sequences: list[list[int]] = []
     iterator = range(0, len(texts), 256)
     if progress:
         from tqdm import tqdm
@@ -43,26 +43,26 @@ def encode_corpus(articles: list[str], tokenizer, max_len: int, mode: str = "chu
             if mode == "first":
                 ids = ids[:body]
                 if ids:
-                    blocks.append([cls, *ids, sep] + [pad] * (body - len(ids)))
+                    sequences.append([cls, *ids, sep] + [pad] * (body - len(ids)))
             else:
                 for i in range(0, len(ids) - body + 1, body):
-                    blocks.append([cls, *ids[i:i + body], sep])
-    if not blocks:
-        raise ValueError("the corpus produced no token blocks: it is empty or shorter than max_len")
-    return np.asarray(blocks, dtype=np.int64)
+                    sequences.append([cls, *ids[i:i + body], sep])
+    if not sequences:
+        raise ValueError("the corpus produced no token sequences: it is empty or shorter than max_len")
+    return np.asarray(sequences, dtype=np.int64)
 
 
-def split_blocks(blocks: np.ndarray, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split into (train, held-out) blocks, each in the original order.
+def split_sequences(sequences: np.ndarray, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split into (train, held-out) sequences, each in the original order.
 
-    The held-out part has round(eval_fraction * n) blocks (at least 1, at most n - 1)."""
+    The held-out part has round(eval_fraction * n) sequences (at least 1, at most n - 1)."""
     if not 0.0 < eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
-    order = np.random.default_rng([seed, 1]).permutation(len(blocks))
-    n_eval = max(1, int(round(eval_fraction * len(blocks))))
-    if n_eval >= len(blocks):
-        raise ValueError(f"only {len(blocks)} blocks: too few to hold out {eval_fraction:.0%}")
-    return blocks[np.sort(order[n_eval:])], blocks[np.sort(order[:n_eval])]
+    order = np.random.default_rng([seed, 1]).permutation(len(sequences))
+    n_eval = max(1, int(round(eval_fraction * len(sequences))))
+    if n_eval >= len(sequences):
+        raise ValueError(f"only {len(sequences)} sequences: too few to hold out {eval_fraction:.0%}")
+    return sequences[np.sort(order[n_eval:])], sequences[np.sort(order[:n_eval])]
 
 
 @dataclass(frozen=True)
@@ -130,35 +130,35 @@ def mask_tokens(input_ids: torch.Tensor, spec: MaskingSpec, generator: torch.Gen
     return out, labels
 
 
-def batch_indices(n_blocks: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+def batch_indices(n_sequences: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     """Block indices of global batch ``step`` (0-based): epoch-wise seeded permutations, a
-    function of (n_blocks, batch_size, seed, step) only (resume-exact).
+    function of (n_sequences, batch_size, seed, step) only (resume-exact).
 
-    An epoch is ``n_blocks // batch_size`` batches of one permutation; the
-    ``n_blocks % batch_size`` blocks left at its end sit out that epoch (a new permutation
-    each epoch, so no block sits out systematically). With fewer blocks than
+    An epoch is ``n_sequences // batch_size`` batches of one permutation; the
+    ``n_sequences % batch_size`` sequences left at its end sit out that epoch (a new permutation
+    each epoch, so no sequence sits out systematically). With fewer sequences than
     ``batch_size`` every batch is the whole (permuted) set.
     """
-    if n_blocks < 1 or batch_size < 1 or step < 0:
-        raise ValueError(f"need n_blocks >= 1, batch_size >= 1 and step >= 0; got n_blocks={n_blocks}, "
+    if n_sequences < 1 or batch_size < 1 or step < 0:
+        raise ValueError(f"need n_sequences >= 1, batch_size >= 1 and step >= 0; got n_sequences={n_sequences}, "
                          f"batch_size={batch_size}, step={step}")
-    steps_per_epoch = max(1, n_blocks // batch_size)
+    steps_per_epoch = max(1, n_sequences // batch_size)
     epoch, pos = divmod(step, steps_per_epoch)
-    order = np.random.default_rng([seed, 2, epoch]).permutation(n_blocks)
+    order = np.random.default_rng([seed, 2, epoch]).permutation(n_sequences)
     return order[pos * batch_size:(pos + 1) * batch_size]
 
 
 @dataclass
 class MaskedPositions:
-    """Probe inputs drawn from token blocks (``masked_positions``): ``input_ids`` (M, T) are
-    blocks with [MASK] at every position a mask draw selected; ``where`` (M, T) marks the probe
-    positions among them (row-major order = the order of ``tokens``); ``draw`` and ``block``
-    (M,) say which draw of which block each row is."""
+    """Probe inputs drawn from token sequences (``masked_positions``): ``input_ids`` (M, T) are
+    sequences with [MASK] at every position a mask draw selected; ``where`` (M, T) marks the probe
+    positions among them (row-major order = the order of ``tokens``); ``draw`` and ``sequence``
+    (M,) say which draw of which sequence each row is."""
     input_ids: np.ndarray
     where: np.ndarray
     tokens: np.ndarray
     draw: np.ndarray
-    block: np.ndarray
+    sequence: np.ndarray
     available: int                   # probe positions the draws offered before subsampling
 
 
@@ -167,31 +167,31 @@ def _draw_generator(seed: int, stream: int, draw: int, chunk: int):
     return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
 
 
-def masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None,
+def masked_positions(sequences: np.ndarray, spec: MaskingSpec, seed: int, stream: int, limit: int | None,
                       draws: int = 1, keep: np.ndarray | None = None) -> MaskedPositions:
-    """Masked probe positions spread over ALL of ``blocks``.
+    """Masked probe positions spread over ALL of ``sequences``.
 
-    Each of ``draws`` seeded mask draws selects positions over every block (MLM selection,
+    Each of ``draws`` seeded mask draws selects positions over every sequence (MLM selection,
     then [MASK] at each selected position).  A selected position is a probe position when its
     token is kept (``keep``: boolean over the vocabulary; None keeps every token).  With a
-    ``limit``, whole (draw, block) rows are taken in a seeded random order until ``limit``
+    ``limit``, whole (draw, sequence) rows are taken in a seeded random order until ``limit``
     probe positions are reached (the last row is cut there), so the positions spread evenly
     over the split at the forward-pass cost of the rows used.  Rows come back sorted by
-    (draw, block).  Everything is a function of (blocks, spec, seed, stream, limit, draws, keep).
+    (draw, sequence).  Everything is a function of (sequences, spec, seed, stream, limit, draws, keep).
     """
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive (or None for every position), got {limit}")
-    blocks = np.asarray(blocks)
-    n, chunk = len(blocks), 256
-    selected = np.zeros((draws, n, blocks.shape[1]), dtype=bool)
+    sequences = np.asarray(sequences)
+    n, chunk = len(sequences), 256
+    selected = np.zeros((draws, n, sequences.shape[1]), dtype=bool)
     for d in range(draws):
         for i, s in enumerate(range(0, n, chunk)):
-            rows = torch.from_numpy(np.ascontiguousarray(blocks[s:s + chunk]))
+            rows = torch.from_numpy(np.ascontiguousarray(sequences[s:s + chunk]))
             _, y = mask_tokens(rows, spec, _draw_generator(seed, stream, d, i), all_mask=True)
             selected[d, s:s + chunk] = (y != -100).numpy()
-    probe = selected & keep[blocks][None] if keep is not None else selected
+    probe = selected & keep[sequences][None] if keep is not None else selected
     counts = probe.sum(-1).reshape(-1)                      # (draws * n,) probe positions per row
     available = int(counts.sum())
     rows = np.flatnonzero(counts)
@@ -202,12 +202,12 @@ def masked_positions(blocks: np.ndarray, spec: MaskingSpec, seed: int, stream: i
         last = int(np.searchsorted(total, limit))       # first row where the running total reaches limit
         cut_row, cut_at = int(order[last]), int(limit - (total[last - 1] if last else 0))
         rows = np.sort(order[:last + 1])
-    draw, block = np.divmod(rows, n)
-    where = probe[draw, block].copy()
+    draw, sequence = np.divmod(rows, n)
+    where = probe[draw, sequence].copy()
     if cut_row >= 0:                                      # keep the first cut_at probe positions of the cut row
         r = int(np.searchsorted(rows, cut_row))
         cols = np.flatnonzero(where[r])
         where[r, cols[cut_at:]] = False
-    x = blocks[block].copy()
-    x[selected[draw, block]] = spec.mask_id
-    return MaskedPositions(x, where, blocks[block][where], draw, block, available)
+    x = sequences[sequence].copy()
+    x[selected[draw, sequence]] = spec.mask_id
+    return MaskedPositions(x, where, sequences[sequence][where], draw, sequence, available)

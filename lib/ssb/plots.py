@@ -27,7 +27,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:                      # the result type the node figures read (no import at run time)
-    from .recognition import NodalResult
+    from .recognition import RecognitionResult
 
 STYLE = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7, 4), "axes.grid": True, "grid.alpha": 0.3,
          "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 11, "axes.labelsize": 10,
@@ -85,7 +85,7 @@ def variant_style(name: str, order: int = 0) -> dict:
     return {"color": EPS_GRID_COLORS[order % len(EPS_GRID_COLORS)], "ls": "--"}
 
 
-def plot_token_frequency(counts: np.ndarray, title: str = "Token frequency (training blocks)"):
+def plot_token_frequency(counts: np.ndarray, title: str = "Token frequency (training sequences)"):
     """Rank-frequency (Zipf) plot of token counts."""
     c = np.sort(np.asarray(counts)[np.asarray(counts) > 0])[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -274,7 +274,7 @@ def plot_confusion_clusters(clusters: list, matrix: np.ndarray, names):
 
 # --- 03 / 05: nodes and heads ----------------------------------------------------------
 
-def plot_recognized_histogram(res: NodalResult, what: str = "tokens"):
+def plot_recognized_histogram(res: RecognitionResult, what: str = "tokens"):
     """Histogram of |R| over single nodes, with |P| beside it; head values as ticks."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     s = res.singles
@@ -292,7 +292,7 @@ def plot_recognized_histogram(res: NodalResult, what: str = "tokens"):
     return fig
 
 
-def plot_diagonal_confidence(res: NodalResult, chance: float):
+def plot_diagonal_confidence(res: RecognitionResult, chance: float):
     """Distribution of the diagonal confidence of every (node, predicted label) pair."""
     dc = res.singles.diagonal_confidence()
     vals = dc[res.singles.predicted]
@@ -329,7 +329,7 @@ def _crop_note(shown: int, offered: int, what: str, by: str = "node") -> str:
     return f"{shown} of {offered} {what} shown" + (f"; {dropped} without any recognising {by} dropped" if dropped else "")
 
 
-def plot_node_label_map(res: NodalResult, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
+def plot_node_label_map(res: RecognitionResult, labels: np.ndarray, names, title: str, max_columns: int = 60, what: str = "labels"):
     """Single nodes (rows, grouped by head) x labels (columns): DC where recognised.  Of the
     offered ``labels`` only those recognised by at least one node are drawn (``nonempty_columns``:
     sorted so each node's labels sit together, at most ``max_columns``); the title notes how
@@ -359,7 +359,7 @@ def plot_node_label_map(res: NodalResult, labels: np.ndarray, names, title: str,
     return fig
 
 
-def plot_head_label_map(res: NodalResult, names, title: str = "Heads x labels", max_columns: int = 80):
+def plot_head_label_map(res: RecognitionResult, names, title: str = "Heads x labels", max_columns: int = 80):
     """Heads (rows) x labels (columns): DC where the head recognises the label.  Only labels
     recognised by at least one head are drawn (full names, wrapped); the title says how many
     were dropped."""

@@ -1,6 +1,6 @@
 """Masked-language-model pre-training of BERT-6, readable top to bottom.
 
-    run = pretrain(profile, out_dir, tokenizer, train_blocks, eval_blocks, init="random")
+    run = pretrain(profile, out_dir, tokenizer, train_sequences, eval_sequences, init="random")
 
 - Deterministic by default (dropout 0, seeded order and masks,
   ``torch.use_deterministic_algorithms(True)``): the same seed gives identical weights.
@@ -18,7 +18,7 @@
   ``run_config.json``, ``train_log.json``, ``backbone_eval.json``) and, while training,
   ``checkpoint/``.
 - The backbone gate (``backbone_evaluation``): the final model's masked-token predictions
-  on EVERY held-out block (fixed masks) against the most-frequent-token baseline on the same
+  on EVERY held-out sequence (fixed masks) against the most-frequent-token baseline on the same
   positions, exact one-sided McNemar test, passed at p < ``stats.ALPHA``.
 """
 from __future__ import annotations
@@ -127,9 +127,9 @@ def linear_schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def most_frequent_token(blocks: np.ndarray, special_ids) -> int:
-    """The most frequent non-special token of ``blocks`` (the held-out accuracy baseline)."""
-    counts = np.bincount(blocks.ravel(), minlength=max(special_ids, default=0) + 1)
+def most_frequent_token(sequences: np.ndarray, special_ids) -> int:
+    """The most frequent non-special token of ``sequences`` (the held-out accuracy baseline)."""
+    counts = np.bincount(sequences.ravel(), minlength=max(special_ids, default=0) + 1)
     counts[list(special_ids)] = 0
     return int(counts.argmax())
 
@@ -142,16 +142,16 @@ def mlm_logits_at_masks(model, input_ids, attention_mask, labels):
 
 
 @torch.no_grad()
-def evaluate_mlm(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, batch_size: int,
+def evaluate_mlm(model, eval_sequences: np.ndarray, spec: MaskingSpec, *, seed: int, batch_size: int,
                  n_batches: int, baseline_token: int, device) -> dict:
     """Held-out masked-token accuracy (fixed masks, stream 3) and the most-frequent-token
-    baseline over the first ``n_batches`` batches of ``eval_blocks`` (n_eval, T)."""
+    baseline over the first ``n_batches`` batches of ``eval_sequences`` (n_eval, T)."""
     was_training = model.training
     model.eval()
     correct = baseline = total = 0
     loss_sum = 0.0
     for i in range(n_batches):
-        ids = torch.from_numpy(eval_blocks[i * batch_size:(i + 1) * batch_size])
+        ids = torch.from_numpy(eval_sequences[i * batch_size:(i + 1) * batch_size])
         if len(ids) == 0:
             break
         inputs, labels = mask_tokens(ids, spec, step_generator(seed, 3, i))
@@ -166,20 +166,20 @@ def evaluate_mlm(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int
 
 
 @torch.no_grad()
-def heldout_predictions(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
+def heldout_predictions(model, eval_sequences: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
                         device="cpu", batch_size: int = 64) -> dict:
     """Per-position correctness of the model and of the most-frequent-token baseline at the
-    masked positions of EVERY held-out block (n_eval, T).
+    masked positions of EVERY held-out sequence (n_eval, T).
 
-    The masks are fixed: chunk c of ``GATE_CHUNK`` blocks is masked with the generator of
+    The masks are fixed: chunk c of ``GATE_CHUNK`` sequences is masked with the generator of
     (seed, stream ``GATE_MASK_STREAM``, c), whatever ``batch_size`` is, so every model of a
     profile (variants, snapshots) is judged on the same positions. Returns model_correct and
     baseline_correct (N,) booleans, the labels (N,) and the mean cross-entropy."""
     was_training = model.training
     model.eval()
     model_correct, baseline_correct, labels_all, loss_sum = [], [], [], 0.0
-    for c, start in enumerate(range(0, len(eval_blocks), GATE_CHUNK)):
-        ids = torch.from_numpy(np.ascontiguousarray(eval_blocks[start:start + GATE_CHUNK]))
+    for c, start in enumerate(range(0, len(eval_sequences), GATE_CHUNK)):
+        ids = torch.from_numpy(np.ascontiguousarray(eval_sequences[start:start + GATE_CHUNK]))
         inputs, labels = mask_tokens(ids, spec, step_generator(seed, GATE_MASK_STREAM, c))
         for b in range(0, len(ids), batch_size):
             sl = slice(b, b + batch_size)
@@ -205,11 +205,11 @@ def backbone_gate(model_correct, baseline_correct) -> dict:
                       ci=t["ci"], n=t["n"], only_model=t["only_a"], only_baseline=t["only_b"])
 
 
-def backbone_evaluation(model, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
+def backbone_evaluation(model, eval_sequences: np.ndarray, spec: MaskingSpec, *, seed: int, baseline_token: int,
                         device="cpu") -> dict:
     """``heldout_predictions`` summarised: mlm_accuracy, baseline_accuracy, eval_loss,
     n_positions and the ``backbone_gate`` record (JSON-ready)."""
-    pred = heldout_predictions(model, eval_blocks, spec, seed=seed, baseline_token=baseline_token, device=device)
+    pred = heldout_predictions(model, eval_sequences, spec, seed=seed, baseline_token=baseline_token, device=device)
     g = backbone_gate(pred["model_correct"], pred["baseline_correct"])
     return {"mlm_accuracy": g["value"], "baseline_accuracy": g["null"], "eval_loss": pred["eval_loss"],
             "n_positions": int(len(pred["labels"])), "baseline_token": int(baseline_token), "gate": g}
@@ -235,18 +235,18 @@ def join_process_group() -> tuple[int, int]:
     return world, rank
 
 
-def global_batch(train_blocks: np.ndarray, spec: MaskingSpec, *, batch_size: int, step: int,
+def global_batch(train_sequences: np.ndarray, spec: MaskingSpec, *, batch_size: int, step: int,
                  seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Global batch ``step``: (masked input_ids, attention_mask, labels), each (B, T) int64.
 
-    A function of (blocks, seed, step) only -- the batch order of ``batch_indices`` and
+    A function of (sequences, seed, step) only -- the batch order of ``batch_indices`` and
     the masks of ``mask_tokens`` with the generator of stream 1 -- so every process of a
     DDP run, a resumed run and the benchmark all see the same batch for the same step.
     ``attention_mask`` is 1 on the original non-[PAD] positions; ``labels`` is -100
     outside the selected positions.
     """
-    idx = batch_indices(len(train_blocks), batch_size, step, seed)
-    ids = torch.from_numpy(train_blocks[idx])                                   # (B, T)
+    idx = batch_indices(len(train_sequences), batch_size, step, seed)
+    ids = torch.from_numpy(train_sequences[idx])                                   # (B, T)
     inputs, labels = mask_tokens(ids, spec, step_generator(seed, 1, step))
     return inputs, (ids != spec.pad_id).long(), labels
 
@@ -310,13 +310,13 @@ def _all_reduce_train_stats(stats: list[float], world: int, rank: int, device) -
     return [float(v) for v in t] if rank == 0 else [0.0, 0.0, 0.0]
 
 
-def pretrain_finished(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
+def pretrain_finished(profile, out_dir, tokenizer, train_sequences: np.ndarray, eval_sequences: np.ndarray, *,
                       init: str = "random", steps: int | None = None, dropout: float | None = None,
                       eps: float | None = None, fingerprints: tuple[str, str] | None = None) -> bool:
     """Whether ``out_dir/final`` holds a finished run of this configuration (``pretrain`` would
     load it).  eps, fingerprints: as in ``pretrain``."""
     profile = _with_eps(profile, eps)
-    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init,
+    cfg = _data_run_config(profile, tokenizer, train_sequences, eval_sequences, init=init,
                            steps=profile.steps if steps is None else steps,
                            dropout=profile.dropout if dropout is None else dropout, fingerprints=fingerprints)
     return _finished_config(Path(out_dir) / "final", cfg, init) is not None
@@ -338,16 +338,16 @@ def _finished_config(final: Path, cfg: dict, init: str) -> dict | None:
     return None
 
 
-def data_fingerprints(tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray) -> tuple[str, str]:
-    """(token blocks, vocabulary) content fingerprints: what a run's configuration records of its data."""
-    return array_fingerprint(train_blocks, eval_blocks), vocabulary_fingerprint(tokenizer)
+def data_fingerprints(tokenizer, train_sequences: np.ndarray, eval_sequences: np.ndarray) -> tuple[str, str]:
+    """(token sequences, vocabulary) content fingerprints: what a run's configuration records of its data."""
+    return array_fingerprint(train_sequences, eval_sequences), vocabulary_fingerprint(tokenizer)
 
 
-def _data_run_config(profile, tokenizer, train_blocks, eval_blocks, *, init: str, steps: int, dropout: float,
+def _data_run_config(profile, tokenizer, train_sequences, eval_sequences, *, init: str, steps: int, dropout: float,
                      fingerprints: tuple[str, str] | None = None) -> dict:
-    """``run_config`` of a run on these blocks with this tokenizer (their content hashes:
+    """``run_config`` of a run on these sequences with this tokenizer (their content hashes:
     ``fingerprints`` when given, else ``data_fingerprints``)."""
-    data_fp, tok_fp = fingerprints or data_fingerprints(tokenizer, train_blocks, eval_blocks)
+    data_fp, tok_fp = fingerprints or data_fingerprints(tokenizer, train_sequences, eval_sequences)
     return run_config(profile, init=init, steps=steps, dropout=dropout, data_fp=data_fp, tok_fp=tok_fp)
 
 
@@ -358,14 +358,14 @@ def _with_eps(profile, eps: float | None):
     return profile if eps is None or eps == profile.ssb_eps else _replace(profile, ssb_eps=float(eps))
 
 
-def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks: np.ndarray, *,
+def pretrain(profile, out_dir, tokenizer, train_sequences: np.ndarray, eval_sequences: np.ndarray, *,
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              eps: float | None = None, force: bool = False, progress: bool = True, stop_after: int | None = None,
              desc: str | None = None, snapshot_steps=(), on_step=None,
              fingerprints: tuple[str, str] | None = None) -> PretrainRun:
     """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
 
-    train_blocks, eval_blocks: (n, max_len) int64 token blocks (``encode_corpus``).
+    train_sequences, eval_sequences: (n, max_len) int64 token sequences (``encode_corpus``).
     init: "random" | "symmetric" | "symmetric_eps" (``build_bert6``).
     steps, dropout: override the profile's ``steps`` and ``dropout``; eps its ``ssb_eps`` (C3's eps grid).
     force: delete ``out_dir`` and train from scratch.
@@ -376,7 +376,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     They do not change the weights, so they are not part of the run's configuration.
     on_step: called with the number of finished steps after every step (a progress report for
     ``backbones.pretrained_runs``' parallel workers).
-    fingerprints: ``data_fingerprints(tokenizer, train_blocks, eval_blocks)`` when the caller
+    fingerprints: ``data_fingerprints(tokenizer, train_sequences, eval_sequences)`` when the caller
     already has them (``corpus.Corpus.fingerprints``: the corpus is hashed once, not once per
     run and check); None: computed here.
 
@@ -401,7 +401,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if stop_after is not None and not 1 <= stop_after:
         raise ValueError(f"stop_after must be >= 1 (or None), got {stop_after}")
-    cfg = _data_run_config(profile, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout,
+    cfg = _data_run_config(profile, tokenizer, train_sequences, eval_sequences, init=init, steps=steps, dropout=dropout,
                            fingerprints=fingerprints)
     world, rank = join_process_group()
     if profile.batch_size < world:
@@ -413,14 +413,14 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
     if world > 1:
         torch.distributed.barrier()                   # no rank may see the run that ``force`` deletes
     spec = MaskingSpec.from_tokenizer(tokenizer, profile.mask_prob)
-    baseline_token = most_frequent_token(train_blocks, spec.special_ids)
+    baseline_token = most_frequent_token(train_sequences, spec.special_ids)
     finished = _finished_config(out_dir / "final", cfg, init)
     if finished is not None:                          # reuse a finished run of this configuration
-        return _load_finished(profile, out_dir, tokenizer, eval_blocks, spec, baseline_token, finished, rank)
+        return _load_finished(profile, out_dir, tokenizer, eval_sequences, spec, baseline_token, finished, rank)
 
     set_deterministic(True)
     device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
-    job = TrainingJob(out_dir, tokenizer, train_blocks, eval_blocks, init=init, steps=steps, dropout=dropout, cfg=cfg,
+    job = TrainingJob(out_dir, tokenizer, train_sequences, eval_sequences, init=init, steps=steps, dropout=dropout, cfg=cfg,
                       device=device, spec=spec, baseline_token=baseline_token, world=world, rank=rank,
                       progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=tuple(snapshot_steps),
                       on_step=on_step)
@@ -428,7 +428,7 @@ def pretrain(profile, out_dir, tokenizer, train_blocks: np.ndarray, eval_blocks:
         return _train_keeping_symmetry(profile, job)
 
 
-def _load_finished(profile, out_dir: Path, tokenizer, eval_blocks, spec: MaskingSpec, baseline_token: int, cfg: dict,
+def _load_finished(profile, out_dir: Path, tokenizer, eval_sequences, spec: MaskingSpec, baseline_token: int, cfg: dict,
                    rank: int) -> PretrainRun:
     """The finished run in ``out_dir/final`` (trained with ``cfg``); its backbone evaluation is
     written first when a run of an older version lacks it."""
@@ -442,7 +442,7 @@ def _load_finished(profile, out_dir: Path, tokenizer, eval_blocks, spec: Masking
                            f"python -m ssb.pretrain_cli --profile {profile.name} --variant {out_dir.name} --force") from None
     if rank == 0 and not (final / BACKBONE_EVAL).exists():
         atomic.write_json(final / BACKBONE_EVAL, backbone_evaluation(
-            model, eval_blocks, spec, seed=profile.seed, baseline_token=baseline_token))
+            model, eval_sequences, spec, seed=profile.seed, baseline_token=baseline_token))
     return PretrainRun(out_dir, model, tokenizer, json.loads((final / "train_log.json").read_text()), cfg)
 
 
@@ -453,8 +453,8 @@ class TrainingJob:
     where it runs (device; process ``rank`` of ``world``) and how it reports (see ``pretrain``)."""
     out_dir: Path
     tokenizer: object
-    train_blocks: np.ndarray         # (n_train, max_len) token ids
-    eval_blocks: np.ndarray          # (n_eval, max_len)
+    train_sequences: np.ndarray         # (n_train, max_len) token ids
+    eval_sequences: np.ndarray          # (n_eval, max_len)
     init: str
     steps: int
     dropout: float
@@ -507,7 +507,7 @@ def _train_keeping_symmetry(profile, job: TrainingJob) -> PretrainRun:
 
 @contextlib.contextmanager
 def cpu_threads(n: int):
-    """Run the block on ``n`` intra-op threads (0: leave torch's setting), then restore it."""
+    """Run the enclosed code on ``n`` intra-op threads (0: leave torch's setting), then restore it."""
     before = torch.get_num_threads()
     if n > 0:
         torch.set_num_threads(n)
@@ -574,7 +574,7 @@ def _train(profile, job: TrainingJob) -> PretrainRun:
     stats, t0 = at.stats, time.perf_counter()
     for step in range(at.start, steps):
         # the global batch and its masks depend on (seed, step) only; each process takes its slice
-        inputs, attention_mask, labels = global_batch(job.train_blocks, job.spec, batch_size=profile.batch_size,
+        inputs, attention_mask, labels = global_batch(job.train_sequences, job.spec, batch_size=profile.batch_size,
                                                       step=step, seed=profile.seed)   # (B, T) each
         n_masked_global = int((labels != -100).sum())
         inputs, attention_mask, labels = (t[rank::world].to(device) for t in (inputs, attention_mask, labels))
@@ -635,7 +635,7 @@ class _Evaluator:
     def __call__(self, step: int, extra: dict) -> None:
         p, job, model = self.profile, self.job, self.model
         row = {"step": step, **extra, "gap_trace": list(self.trace),
-               **evaluate_mlm(model, job.eval_blocks, job.spec, seed=p.seed, batch_size=p.batch_size,
+               **evaluate_mlm(model, job.eval_sequences, job.spec, seed=p.seed, batch_size=p.batch_size,
                               n_batches=p.eval_batches, baseline_token=job.baseline_token, device=job.device),
                "gap": head_gap(model), "node_gap": node_gap(model), "lr": self.optimizer.param_groups[0]["lr"]}
         self.trace.clear()
@@ -660,7 +660,7 @@ def _save_final(profile, job: TrainingJob, model, log: list, train_seconds: floa
     if not all(bool(torch.isfinite(t).all()) for t in model.parameters()):
         raise FloatingPointError(f"pre-training ended with non-finite weights after step {job.steps}; "
                                  f"{job.final} was not written: lower lr")
-    evaluation = backbone_evaluation(model, job.eval_blocks, job.spec, seed=profile.seed,
+    evaluation = backbone_evaluation(model, job.eval_sequences, job.spec, seed=profile.seed,
                                      baseline_token=job.baseline_token, device=job.device)
     with atomic.atomic_dir(job.final) as tmp:
         _save_model(model, job.tokenizer, tmp)

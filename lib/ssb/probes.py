@@ -74,27 +74,27 @@ class Probe:
             raise ValueError(f"block {block} has no cached node vectors; available blocks: {sorted(self.z_train)}")
 
 
-def token_class_ids(train_blocks: np.ndarray, tokenizer, k: int) -> np.ndarray:
+def token_class_ids(train_sequences: np.ndarray, tokenizer, k: int) -> np.ndarray:
     """The token ids that are the probe's classes, in class order.
 
     k = 0: the whole vocabulary (class = token id).  k > 0: the k most frequent tokens of the
-    training blocks (special tokens excluded), most frequent first, ties to the lower id."""
+    training sequences (special tokens excluded), most frequent first, ties to the lower id."""
     vocab = len(tokenizer)
     if k < 0 or k > vocab:
         raise ValueError(f"token_classes must be in 0..{vocab} (0 = the whole vocabulary), got {k}")
     if k == 0:
         return np.arange(vocab)
-    counts = np.bincount(np.asarray(train_blocks).ravel(), minlength=vocab)[:vocab].astype(np.int64)
+    counts = np.bincount(np.asarray(train_sequences).ravel(), minlength=vocab)[:vocab].astype(np.int64)
     counts[list(tokenizer.all_special_ids)] = -1
     order = np.lexsort((np.arange(vocab), -counts))
     if counts[order[k - 1]] <= 0:
-        raise ValueError(f"token_classes={k}, but only {int((counts > 0).sum())} tokens occur in the training blocks")
+        raise ValueError(f"token_classes={k}, but only {int((counts > 0).sum())} tokens occur in the training sequences")
     return order[:k]
 
 
 def token_class_counts(corpus_: Corpus, probe: Probe) -> np.ndarray:
     """Training-split frequency of each of the probe's classes, (n_classes,) (APT's frequency axis)."""
-    counts = np.bincount(corpus_.train_blocks.ravel(), minlength=len(corpus_.tokenizer))
+    counts = np.bincount(corpus_.train_sequences.ravel(), minlength=len(corpus_.tokenizer))
     ids = probe.class_token_ids if probe.class_token_ids is not None else np.arange(probe.n_classes)
     return counts[ids]
 
@@ -132,7 +132,7 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
     Training positions: ``profile.token_examples`` of them (``examples``), subsampled with a
     seed over ``profile.token_mask_draws`` mask draws (``draws``) of the WHOLE training split
     (``mlm.masked_positions``).  Test positions: every probe position of the same number of
-    draws over every held-out block."""
+    draws over every held-out sequence."""
     k = profile.token_classes if classes is None else int(classes)
     n_train = profile.token_examples if examples is None else int(examples)
     draws = profile.token_mask_draws if draws is None else int(draws)
@@ -144,16 +144,16 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's vocabulary has "
                          f"{cfg.vocab_size}: tokenizer and checkpoint do not belong together")
     n_heads = cfg.num_attention_heads
-    class_ids = token_class_ids(corpus_.train_blocks, tokenizer, k)
+    class_ids = token_class_ids(corpus_.train_sequences, tokenizer, k)
     lookup = np.full(len(tokenizer), -1, dtype=np.int64)
     lookup[class_ids] = np.arange(len(class_ids))
     keep = lookup >= 0
     fp = weights_fingerprint(model)
     options, key_extra = extraction_options(profile)
     out = {}
-    for part, blocks_arr, stream, limit in (("train", corpus_.train_blocks, 4, n_train),
-                                            ("test", corpus_.eval_blocks, 5, None)):
-        pos = masked_positions(blocks_arr, spec, profile.seed, stream, limit, draws=draws, keep=keep)
+    for part, sequences, stream, limit in (("train", corpus_.train_sequences, 4, n_train),
+                                            ("test", corpus_.eval_sequences, 5, None)):
+        pos = masked_positions(sequences, spec, profile.seed, stream, limit, draws=draws, keep=keep)
         if not pos.where.any():
             raise ValueError(f"no {part} position holds one of the {len(class_ids)} probe classes")
         am = (pos.input_ids != tokenizer.pad_token_id).astype(np.int64)
@@ -170,14 +170,14 @@ def token_probe(profile, backbone, tokenizer, corpus_: Corpus, blocks: list[int]
     rows, cols = np.nonzero(test.where)                   # row-major: the order of the test items
     scope = "every vocabulary token" if k == 0 else f"the {k} most frequent training tokens"
     note = (f"{len(out['train'][1])} training positions (of {out['train'][2].available} offered by {draws} mask "
-            f"draw(s) over all {len(corpus_.train_blocks)} training blocks) and {len(test.tokens)} held-out "
-            f"positions ({draws} draw(s) over {len(corpus_.eval_blocks)} held-out blocks); classes: {scope}"
+            f"draw(s) over all {len(corpus_.train_sequences)} training sequences) and {len(test.tokens)} held-out "
+            f"positions ({draws} draw(s) over {len(corpus_.eval_sequences)} held-out sequences); classes: {scope}"
             + ("" if k == 0 else "; only positions holding one of them are used, for training and for evaluation"))
     return Probe(out["train"][0], out["train"][1], out["test"][0], out["test"][1], len(class_ids), vocab,
                  n_heads, cfg.hidden_size // n_heads, fp, train_key=out["train"][3], task="tokens",
                  class_token_ids=class_ids,
                  classes_note=note, test_input_ids=test.input_ids, test_where=test.where,
-                 test_sequences=test.block[rows], test_keys=test.block[rows] * test.where.shape[1] + cols)
+                 test_sequences=test.sequence[rows], test_keys=test.sequence[rows] * test.where.shape[1] + cols)
 
 
 def mlm_head_predictions(checkpoint, probe: Probe, batch_size: int = 64, progress: bool = False) -> np.ndarray:

@@ -30,7 +30,7 @@ class Profile:
     tokenizer: str = "wordpiece"         # "wordpiece" (trained on the corpus) | "bert-base-uncased"
     vocab_size: int = 4096
     sequences: str = "chunks"            # "chunks": whole corpus cut into blocks | "first": first max_len tokens per article
-    eval_fraction: float = 0.1           # held-out share of the token blocks
+    eval_fraction: float = 0.1           # held-out share of the token sequences
 
     # --- BERT-6 (docs/method.md, "Model and training") ---
     n_layers: int = 6

@@ -2,10 +2,10 @@
 (``heads.fit_head``) on one block's node vectors, through the limited aperture.
 
     head = heads.fit_head(profile, probe, block=6)           # cached under runs/<profile>/heads/
-    res = nodal_analysis(head, probe, block=6, profile=profile)
+    res = recognize(head, probe, block=6, profile=profile)
     res.singles.n_recognized          # (D,)  |R({k})| for every node k
     res.heads.recognized              # (H, C) recognised labels of each head's d_h nodes
-    nodal_summary(res)                # medians, Jaccard overlaps, diagonal confidence
+    summarize(res)                # medians, Jaccard overlaps, diagonal confidence
 
 The symmetric-initialisation control (C3) trains the head with ``tied=True``: its per-head
 column blocks start as copies of head 0's (docs/method.md, "Symmetric controls").
@@ -42,7 +42,7 @@ N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
 
 
 @dataclass
-class NodalResult:
+class RecognitionResult:
     """The aperture evaluated on every single node, every head, all nodes, and none."""
     singles: ApertureResult      # D sets {k}
     heads: ApertureResult        # n_heads sets of d_h nodes each
@@ -61,7 +61,7 @@ class NodalResult:
         return self.n_heads * self.d_head
 
 
-def nodal_analysis(head, probe: Probe, block: int, profile, progress: bool = False) -> NodalResult:
+def recognize(head, probe: Probe, block: int, profile, progress: bool = False) -> RecognitionResult:
     """Single nodes, heads and the full block of one trained head, on the held-out split."""
     probe.require_block(block)
     z, y = probe.z_test[block], probe.y_test
@@ -73,11 +73,11 @@ def nodal_analysis(head, probe: Probe, block: int, profile, progress: bool = Fal
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), keep_predictions=True, **kw)
     full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
-    return NodalResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
+    return RecognitionResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
                        list(probe.label_names), np.asarray(probe.y_train), probe.test_clusters, probe.test_keys)
 
 
-def node_table(res: NodalResult) -> pd.DataFrame:
+def node_table(res: RecognitionResult) -> pd.DataFrame:
     """One row per single node: its head, accuracy, |P|, |R| and mean diagonal confidence."""
     s = res.singles
     return pd.DataFrame({
@@ -86,7 +86,7 @@ def node_table(res: NodalResult) -> pd.DataFrame:
     })
 
 
-def head_table(res: NodalResult, max_labels: int = 8) -> pd.DataFrame:
+def head_table(res: RecognitionResult, max_labels: int = 8) -> pd.DataFrame:
     """One row per head: accuracy, |P|, |R|, mean DC and the first recognised labels by name."""
     h = res.heads
     names = np.asarray(res.label_names, dtype=object)
@@ -98,7 +98,7 @@ def head_table(res: NodalResult, max_labels: int = 8) -> pd.DataFrame:
     })
 
 
-def node_jaccard(res: NodalResult, which: str = "singles") -> float:
+def node_jaccard(res: RecognitionResult, which: str = "singles") -> float:
     """Mean pairwise Jaccard overlap of the recognised sets of single nodes (or heads) that
     recognise at least one label (empty sets are excluded: their overlap is meaningless)."""
     r = getattr(res, which).recognized
@@ -106,17 +106,17 @@ def node_jaccard(res: NodalResult, which: str = "singles") -> float:
     return float(mean_pairwise_jaccard(r)) if len(r) >= 2 else float("nan")
 
 
-def head_jaccard(res: NodalResult) -> float:
+def head_jaccard(res: RecognitionResult) -> float:
     """Mean pairwise Jaccard of the 12 heads' recognised sets, empty sets included (two empty
     sets count as identical, so a fully symmetric model scores exactly 1)."""
     return float(mean_pairwise_jaccard(res.heads.recognized))
 
 
-def head_jaccard_matrix(res: NodalResult) -> np.ndarray:
+def head_jaccard_matrix(res: RecognitionResult) -> np.ndarray:
     return pairwise_jaccard(res.heads.recognized)
 
 
-def nodal_summary(res: NodalResult) -> dict:
+def summarize(res: RecognitionResult) -> dict:
     """The numbers notebooks 03 and 05 record in summary.json."""
     s = res.singles
     dc = s.mean_dc[s.n_predicted > 0]
@@ -158,7 +158,7 @@ def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symme
     for variant in variants:
         probe = probe_for(variant)
         head = fit_head(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
-        out[variant] = nodal_analysis(head, probe, block, profile)
+        out[variant] = recognize(head, probe, block, profile)
     return out
 
 
@@ -166,7 +166,7 @@ def control_table(control: dict) -> pd.DataFrame:
     """One row per variant: head Jaccard, node Jaccard, median |R| per node and per head, accuracy."""
     rows = []
     for variant, res in control.items():
-        s = nodal_summary(res)
+        s = summarize(res)
         rows.append({"variant": variant, "head_jaccard": s["head_jaccard"], "node_jaccard": s["mean_jaccard_nodes"],
                      "median_recognized_node": s["median_recognized_node"],
                      "median_recognized_head": s["median_recognized_head"], "accuracy_full": s["accuracy_full"]})
@@ -246,20 +246,20 @@ def jaccard_null(recognized: np.ndarray, n_draws: int = N_NULL_DRAWS, seed: int 
     return out
 
 
-def probe_gate(res: NodalResult, name: str = "probe learned") -> dict:
+def probe_gate(res: RecognitionResult, name: str = "probe learned") -> dict:
     """``stats.probe_gate`` of the full-aperture head of ``res`` (all nodes active)."""
     if res.y_train is None or res.full.predictions is None:
-        raise ValueError("the probe gate needs the training labels and the full set's predictions (nodal_analysis keeps both)")
+        raise ValueError("the probe gate needs the training labels and the full set's predictions (recognize keeps both)")
     return stats.probe_gate(res.full.y_true, res.full.predictions[0], res.y_train, name=name,
                             clusters=res.clusters, keys=res.keys)
 
 
-def probe_beyond_untrained(res: NodalResult, untrained: NodalResult, name: str = "probe beyond the untrained backbone") -> dict:
+def probe_beyond_untrained(res: RecognitionResult, untrained: RecognitionResult, name: str = "probe beyond the untrained backbone") -> dict:
     """The trained backbone's full-aperture probe against the untrained backbone's, on the same
     test items (``stats.paired_gate``; clustered by sequence for tokens): did pre-training add
     anything a random network's features do not already give?"""
     if untrained.full.predictions is None or res.full.predictions is None:
-        raise ValueError("probe_beyond_untrained needs the full set's predictions (nodal_analysis keeps them)")
+        raise ValueError("probe_beyond_untrained needs the full set's predictions (recognize keeps them)")
     if not np.array_equal(res.full.y_true, untrained.full.y_true):
         raise ValueError("the trained and untrained probes were evaluated on different test items")
     y = res.full.y_true
@@ -268,7 +268,7 @@ def probe_beyond_untrained(res: NodalResult, untrained: NodalResult, name: str =
                              clusters=res.clusters, keys=res.keys)
 
 
-def fraction_beyond(res: NodalResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> dict:
+def fraction_beyond(res: RecognitionResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> dict:
     """Nodes beyond their permutation null: count, fraction, Wilson interval, and the null."""
     null = permutation_null(res.singles, n_permutations, seed)
     beyond = beyond_null(res.singles.n_recognized, null)
@@ -279,10 +279,10 @@ def fraction_beyond(res: NodalResult, n_permutations: int = N_PERMUTATIONS, seed
 EACH_NODE = 0.5    # "each node recognises ...": a majority of nodes beyond the null (lower 95 % bound above one half)
 
 
-def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_permutations: int = N_PERMUTATIONS,
+def claim_stats(res: RecognitionResult, untrained: RecognitionResult | None = None, *, n_permutations: int = N_PERMUTATIONS,
                 n_draws: int = N_NULL_DRAWS, seed: int = 0, what: str = "labels",
                 backbone_gate: dict | None = None,
-                untrained_controls: Sequence[NodalResult] | None = None) -> tuple[dict, np.ndarray]:
+                untrained_controls: Sequence[RecognitionResult] | None = None) -> tuple[dict, np.ndarray]:
     """The C1/C2 ``stats`` sub-dict of a node section: gates (``probe``; ``probe_untrained`` when
     the untrained control ran) and the checks, each beside a null that a no-information model
     could pass (docs/method.md, "Verdicts"):
@@ -383,7 +383,7 @@ def claim_stats(res: NodalResult, untrained: NodalResult | None = None, *, n_per
     return stats.ClaimStats(gates, checks, nulls), trained["null"]
 
 
-def _controls_stats(res: NodalResult, controls: list[NodalResult], trained: dict, checks: dict, gates: dict,
+def _controls_stats(res: RecognitionResult, controls: list[RecognitionResult], trained: dict, checks: dict, gates: dict,
                     nulls: dict, n_permutations: int, seed: int) -> None:
     """``beyond_untrained`` and the ``probe_untrained`` gate of a checkpoint against its K
     random-init controls (``stats.beyond_controls``), written into ``checks`` / ``gates`` / ``nulls``."""
@@ -423,7 +423,7 @@ def _controls_stats(res: NodalResult, controls: list[NodalResult], trained: dict
                           "probe_gate": probe_gate(controls[0])}
 
 
-def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int = 0) -> dict:
+def head_order_parameter(symmetric: RecognitionResult, random: RecognitionResult, seed: int = 0) -> dict:
     """C3, functional: mean pairwise Jaccard of the heads' recognised sets (empty sets count as
     equal), symmetric minus random, with a bootstrap interval over heads (paired by head index)."""
     if symmetric.n_heads != random.n_heads:
@@ -444,7 +444,7 @@ def head_order_parameter(symmetric: NodalResult, random: NodalResult, seed: int 
                        random_heads_recognizing=int(random.heads.recognized.any(1).sum()))
 
 
-def _head_rows(res: NodalResult) -> np.ndarray:
+def _head_rows(res: RecognitionResult) -> np.ndarray:
     """Each head's mean Jaccard to the other heads' recognised sets (empty sets count as equal)."""
     j = pairwise_jaccard(res.heads.recognized)
     np.fill_diagonal(j, 0.0)
@@ -485,7 +485,7 @@ def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
     return stats.ClaimStats(gates, checks)
 
 
-def _headline(res: NodalResult, n_permutations: int, seed: int) -> dict:
+def _headline(res: RecognitionResult, n_permutations: int, seed: int) -> dict:
     """The single-node numbers reported per seed and per block."""
     fb = fraction_beyond(res, n_permutations, seed)
     s = res.singles
@@ -506,7 +506,7 @@ def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_S
     rows = []
     for s in range(profile.seed, profile.seed + n_seeds):
         p = profile.replace(seed=s)
-        res = nodal_analysis(fit_head(p, probe, block, progress=progress), probe, block, p)
+        res = recognize(fit_head(p, probe, block, progress=progress), probe, block, p)
         rows.append({"seed": s, **_headline(res, n_permutations, s)})
     return pd.DataFrame(rows)
 
@@ -548,7 +548,7 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
         probe.require_block(int(b))
     rows = []
     for b in blocks:
-        res = nodal_analysis(fit_head(profile, probe, b, progress=progress), probe, b, profile)
+        res = recognize(fit_head(profile, probe, b, progress=progress), probe, b, profile)
         rows.append({"block": int(b), **_headline(res, n_permutations, profile.seed)})
     return pd.DataFrame(rows)
 

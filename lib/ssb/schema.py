@@ -3,7 +3,7 @@
 One frozen dataclass per section; its fields are the section's keys and every field carries a
 description (``Record.doc``: what it is, its units, when it is null).  The notebooks write
 through these classes (``results.update_summary(P, "finetune", schema.Finetune(...))``, or a
-builder such as ``NodesPretrain.from_nodal_summary`` where a computed object is turned into a
+builder such as ``NodesPretrain.from_recognition_summary`` where a computed object is turned into a
 section), ``ssb.claims`` and ``ssb.report`` read keys through ``Section.path``, and the tests
 derive the expected keys from ``SECTIONS``.
 
@@ -147,7 +147,7 @@ class Apt(Section):
 
 # ----------------------------------------------------------------------------- 03 / 05 single nodes
 
-# The per-node summary of a recognition analysis (``nodal_summary``), as the node sections name it:
+# The per-node summary of a recognition analysis (``summarize``), as the node sections name it:
 # {section key with "{what}" for tokens/labels: key of the per-node summary}.
 _NODAL_KEYS = {
     "median_{what}_recognized_node": "median_recognized_node",
@@ -162,8 +162,8 @@ _NODAL_KEYS = {
 }
 
 
-def _from_nodal(cls, what: str, nodal_summary: Mapping[str, Any], rest: dict) -> Section:
-    return cls(**{key.format(what=what): nodal_summary[source] for key, source in _NODAL_KEYS.items()}, **rest)
+def _from_recognition(cls, what: str, summarize: Mapping[str, Any], rest: dict) -> Section:
+    return cls(**{key.format(what=what): summarize[source] for key, source in _NODAL_KEYS.items()}, **rest)
 
 
 _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, accuracy_full, silent_accuracy, ...) "
@@ -205,10 +205,10 @@ class NodesPretrain(Section):
     stats: dict = described(_NODE_STATS)
 
     @classmethod
-    def from_nodal_summary(cls, nodal_summary: Mapping[str, Any], **rest) -> "NodesPretrain":
-        """The section from the per-node summary of the trained backbone (``nodal_summary``) and
+    def from_recognition_summary(cls, summarize: Mapping[str, Any], **rest) -> "NodesPretrain":
+        """The section from the per-node summary of the trained backbone (``summarize``) and
         the remaining keys by name."""
-        return _from_nodal(cls, "tokens", nodal_summary, rest)
+        return _from_recognition(cls, "tokens", summarize, rest)
 
 
 @dataclass(frozen=True)
@@ -241,9 +241,9 @@ class NodesFinetune(Section):
     stats: dict = described(_NODE_STATS)
 
     @classmethod
-    def from_nodal_summary(cls, nodal_summary: Mapping[str, Any], **rest) -> "NodesFinetune":
-        """As ``NodesPretrain.from_nodal_summary``, for labels."""
-        return _from_nodal(cls, "labels", nodal_summary, rest)
+    def from_recognition_summary(cls, summarize: Mapping[str, Any], **rest) -> "NodesFinetune":
+        """As ``NodesPretrain.from_recognition_summary``, for labels."""
+        return _from_recognition(cls, "labels", summarize, rest)
 
 
 # ----------------------------------------------------------------------------- 04 fine-tuning

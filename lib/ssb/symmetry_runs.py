@@ -25,7 +25,7 @@ from .profiles import EPS_VARIANT_PREFIX, eps_check_name
 
 def variant_record(run: PretrainRun) -> dict:
     """``pretrain.variants.<v>`` of summary.json: mlm_accuracy, baseline_accuracy (every held-out
-    block, fixed masks), steps and the backbone gate record."""
+    sequence, fixed masks), steps and the backbone gate record."""
     evaluation = run.backbone
     if evaluation is None:
         raise ValueError(f"{run.final_dir} has no {BACKBONE_EVAL}: load the run through pretrain()")
@@ -72,17 +72,17 @@ def eps_growth_check(log: list[dict], eps: float) -> dict:
 # --------------------------------------------------------------------------- C3: functional divergence
 
 @torch.no_grad()
-def predictive_distance(model_a, model_b, eval_blocks: np.ndarray, spec: MaskingSpec, *, seed: int,
+def predictive_distance(model_a, model_b, eval_sequences: np.ndarray, spec: MaskingSpec, *, seed: int,
                         device="cpu", batch_size: int = 64) -> dict:
-    """Two models' predictions at the masked positions of EVERY held-out block, with the fixed
+    """Two models' predictions at the masked positions of EVERY held-out sequence, with the fixed
     masks of the backbone gate (``heldout_predictions``): per position the total-variation
     distance 1/2 sum_v |p_a(v) - p_b(v)| of their predictive distributions (float64 softmax),
-    whether their top tokens differ, and the held-out sequence (block index) it belongs to.
+    whether their top tokens differ, and the held-out sequence (its index) it belongs to.
     Returns {"tv", "disagree", "sequence"}, each (N,)."""
     models = [m.eval() for m in (model_a, model_b)]
     tv, disagree, sequence = [], [], []
-    for c, start in enumerate(range(0, len(eval_blocks), GATE_CHUNK)):
-        ids = torch.from_numpy(np.ascontiguousarray(eval_blocks[start:start + GATE_CHUNK]))
+    for c, start in enumerate(range(0, len(eval_sequences), GATE_CHUNK)):
+        ids = torch.from_numpy(np.ascontiguousarray(eval_sequences[start:start + GATE_CHUNK]))
         inputs, labels = mask_tokens(ids, spec, step_generator(seed, GATE_MASK_STREAM, c))
         for b in range(0, len(ids), batch_size):
             sl = slice(b, b + batch_size)
@@ -123,7 +123,7 @@ def divergence_interval(tv_model, tv_null, sequence, *, seed: int, n_boot: int =
     return float(d.mean()), [float(lo), float(hi)], int(len(sizes))
 
 
-def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: MaskingSpec, *, eps: float, seed: int,
+def divergence_check(symmetric, perturbed, eval_sequences: np.ndarray, spec: MaskingSpec, *, eps: float, seed: int,
                      initial: tuple | None = None, device="cpu", n_boot: int = stats.N_BOOTSTRAP) -> tuple[dict, "object"]:
     """``ssb.stats.checks.eps_diverges`` (C3, evidence): the symmetric + eps model's predictions
     leave the symmetric model's, beyond what the unamplified perturbation would do.
@@ -141,8 +141,8 @@ def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: Maskin
     order and masks).  Returns (check record, table: one row per comparison)."""
     import pandas as pd
 
-    run = predictive_distance(perturbed, symmetric, eval_blocks, spec, seed=seed, device=device)
-    null = predictive_distance(unamplified(symmetric, eps, seed), symmetric, eval_blocks, spec, seed=seed,
+    run = predictive_distance(perturbed, symmetric, eval_sequences, spec, seed=seed, device=device)
+    null = predictive_distance(unamplified(symmetric, eps, seed), symmetric, eval_sequences, spec, seed=seed,
                                device=device)
     value, (lo, hi), n_sequences = divergence_interval(run["tv"], null["tv"], run["sequence"], seed=seed,
                                                        n_boot=n_boot)
@@ -150,7 +150,7 @@ def divergence_check(symmetric, perturbed, eval_blocks: np.ndarray, spec: Maskin
             ("symmetric + the same eps, unamplified, vs symmetric, end of training (null)", null)]
     start = None
     if initial is not None:
-        start = predictive_distance(initial[1], initial[0], eval_blocks, spec, seed=seed, device=device)
+        start = predictive_distance(initial[1], initial[0], eval_sequences, spec, seed=seed, device=device)
         rows.append(("symmetric + eps vs symmetric, step 0", start))
     table = pd.DataFrame([{"comparison": name, "mean TV distance": float(r["tv"].mean()),
                            "top token differs (share of positions)": float(r["disagree"].mean()),

@@ -18,7 +18,7 @@ def learn_vocabulary(articles: list[str], vocab_size: int, word_share: float = 0
 
     The ``tokenizers`` WordPiece trainer is not deterministic across processes (hash-map
     order decides ties: huggingface/tokenizers#1794), so two runs from scratch would get
-    different vocabularies, token blocks and weights.  This learner only counts and sorts:
+    different vocabularies, token sequences and weights.  This learner only counts and sorts:
 
     1. words = BERT-normalised (lower-cased, accents stripped), BERT-pre-tokenised corpus;
     2. the vocabulary holds the special tokens, every character ``c`` and ``##c``, then

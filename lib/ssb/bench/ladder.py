@@ -183,13 +183,13 @@ def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block
     for block in token_blocks:
         fitted = controls.fit(profile, bb, probe_of, data_dir, block=block, progress=False)
         head = fit_head(profile, probe, block, progress=False)
-        res = recognition.nodal_analysis(head, probe, block, profile)
+        res = recognition.recognize(head, probe, block, profile)
         rows.append(order_parameters("tokens", block, res, fitted.results, profile, n_permutations,
                                      predictions=predict(head, probe.z_test[block]), probe=probe))
     label_of = lambda b: probes.fewrel_probe(profile, b.model, b.tokenizer, split, [label_block], progress=False)  # noqa: E731
     lprobe = label_of(bb)
     fitted = controls.fit(profile, bb, label_of, data_dir, block=label_block, progress=False)
-    res = recognition.nodal_analysis(fit_head(profile, lprobe, label_block, progress=False), lprobe, label_block, profile)
+    res = recognition.recognize(fit_head(profile, lprobe, label_block, progress=False), lprobe, label_block, profile)
     rows.append(order_parameters("labels", label_block, res, fitted.results, profile, n_permutations))
     for r in rows:
         r.update(rung=rung.name, source=_display(rung.source) + (" (random init)" if rung.random_init else ""))

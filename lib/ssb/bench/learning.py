@@ -13,7 +13,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
 ``evaluate`` measures, at every snapshot found (re-runnable: each snapshot's result is cached in
 ``runs/study-<profile>/evaluations/step_NNNNNN.json`` and skipped afterwards):
 
-- the backbone gate: held-out masked-token accuracy on every held-out block (fixed masks)
+- the backbone gate: held-out masked-token accuracy on every held-out sequence (fixed masks)
   against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
   of the paired difference (``pretrain.backbone_evaluation``);
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
@@ -56,8 +56,8 @@ def train(profile, data_dir=None, progress: bool = True):
     from ..pretrain import pretrain, snapshot_grid
     corpus = prepare_corpus(profile, data_dir, progress=progress)
     grid = snapshot_grid(profile.steps)
-    return pretrain(profile, study_dir(profile) / "pretrain", corpus.tokenizer, corpus.train_blocks,
-                    corpus.eval_blocks, init="random", progress=progress, desc="study pretrain",
+    return pretrain(profile, study_dir(profile) / "pretrain", corpus.tokenizer, corpus.train_sequences,
+                    corpus.eval_sequences, init="random", progress=progress, desc="study pretrain",
                     snapshot_steps=grid)
 
 
@@ -93,8 +93,8 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     step = int(cfg["snapshot_step"])
     model = BertForMaskedLM.from_pretrained(directory).eval()
     spec = MaskingSpec.from_tokenizer(corpus.tokenizer, profile.mask_prob)
-    ev = backbone_evaluation(model, corpus.eval_blocks, spec, seed=profile.seed,
-                             baseline_token=most_frequent_token(corpus.train_blocks, spec.special_ids))
+    ev = backbone_evaluation(model, corpus.eval_sequences, spec, seed=profile.seed,
+                             baseline_token=most_frequent_token(corpus.train_sequences, spec.special_ids))
     g = ev["gate"]
     row = {"step": step, "tokens": step * int(cfg["batch_size"]) * int(cfg["max_len"]),
            "train_seconds": float(cfg.get("elapsed") or 0.0), "lr": float(cfg["lr"]),

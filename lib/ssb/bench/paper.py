@@ -102,7 +102,7 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
     symmetric), 9 token heads (blocks 1..6 of the main run, untrained, symmetric, tied), FewRel
     probes on 4 backbones at 2 poolings, both poolings from one forward pass
     (``probes.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
-    before), 10 label heads; held-out blocks = eval_fraction x n_articles (sequences="first":
+    before), 10 label heads; held-out sequences = eval_fraction x n_articles (sequences="first":
     one block per article)."""
     variants = 4 + (1 if p.ssb_stochastic else 0)
     train_steps = p.steps + variants * p.ssb_steps + (p.steps if p.ssb_stochastic else 0)

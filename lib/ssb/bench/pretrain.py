@@ -30,7 +30,7 @@ On a shared machine, other processes' load makes OpenMP threads spin-wait: a ste
 take 4x longer with 2 threads than with 1 (``OMP_WAIT_POLICY=PASSIVE`` avoids most of it).
 Compare the two sides of one run, not runs taken at different times.
 
-Data: the profile's real token blocks through ``ssb.corpus.prepare`` when a data
+Data: the profile's real token sequences through ``ssb.corpus.prepare`` when a data
 directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic blocks of
 Zipf-distributed random tokens with the profile's vocabulary size and length.
 """
@@ -65,14 +65,14 @@ def synthetic_blocks(n_blocks: int, max_len: int, vocab_size: int, seed: int) ->
 
 
 def load_data(profile, data_dir: str | None, synthetic: bool):
-    """(train_blocks, MaskingSpec, description)."""
+    """(train_sequences, MaskingSpec, description)."""
     data_dir = data_dir or os.environ.get("SSB_DATA_DIR") or None
     if data_dir and not synthetic:
         from ..corpus import prepare as prepare_corpus
 
         c = prepare_corpus(profile, data_dir, progress=False)
-        return c.train_blocks, MaskingSpec.from_tokenizer(c.tokenizer, profile.mask_prob), \
-            f"{profile.corpus} from {data_dir}: {len(c.train_blocks)} training blocks, vocabulary {len(c.tokenizer)}"
+        return c.train_sequences, MaskingSpec.from_tokenizer(c.tokenizer, profile.mask_prob), \
+            f"{profile.corpus} from {data_dir}: {len(c.train_sequences)} training sequences, vocabulary {len(c.tokenizer)}"
     blocks = synthetic_blocks(4096, profile.max_len, profile.vocab_size, profile.seed)
     spec = MaskingSpec(vocab_size=profile.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0,
                        mask_prob=profile.mask_prob)
@@ -162,16 +162,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=positive_int, default=2, help="alternating rounds of both sides (default 2)")
     ap.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--data-dir", default=None, help="real corpus from here (default: $SSB_DATA_DIR)")
-    ap.add_argument("--synthetic", action="store_true", help="synthetic token blocks even with a data dir")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic token sequences even with a data dir")
     args = ap.parse_args(argv)
     profile = get_profile(args.profile)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     set_deterministic(True)                       # as in ssb.pretrain.pretrain, for both sides
 
-    train_blocks, spec, described = load_data(profile, args.data_dir, args.synthetic)
+    train_sequences, spec, described = load_data(profile, args.data_dir, args.synthetic)
     total = args.warmup_steps + args.steps
-    batches = [global_batch(train_blocks, spec, batch_size=profile.batch_size, step=s, seed=profile.seed)
+    batches = [global_batch(train_sequences, spec, batch_size=profile.batch_size, step=s, seed=profile.seed)
                for s in range(total)]
     tokens_per_step = profile.batch_size * profile.max_len
     print(f"profile {profile.name}: {profile.n_layers} layers x {profile.n_heads} heads x d_head {profile.d_head}, "
