@@ -563,7 +563,7 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
         mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
         recognized[s0:s0 + block] = metrics.recognized_mask(d, c, rate, min_hits=min_hits)
-        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance)
+        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance, dc=dc)
     predicted = metrics.predicted_mask(col)
     return ApertureResult(
         sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,
