@@ -401,3 +401,97 @@ def test_segment_lookup_equals_a_binary_search(dtype):
     assert (got[expected < 0] == -1).all()                                        # ends and uncertain: in doubt
     assert (got[:, 7] == -1).all() and (got[4] == -1).all()
     assert answered.sum() >= 0.7 * (expected >= 0).sum()                          # most certain samples answered
+
+
+# ----------------------------------------------------------------------------- the exact single-node envelope
+
+def assert_single_nodes_bit_identical(head, z):
+    """Every single node's predictions equal the naive loop's, and the full float32 logits'
+    first maximum fl(fl(z·w) + b), bit for bit; so do those of tiny chunks (few samples each)."""
+    y = np.zeros(len(z), dtype=np.int64)
+    sets = single_node_sets(D)
+    res = evaluate_sets(head, z, y, sets, keep_predictions=True)
+    np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
+    zt = torch.from_numpy(z).t()                                                       # (D, N)
+    logits = zt[:, :, None] * head.fc1.weight.detach().t()[:, None, :]                  # (D, N, C) fl(z·w)
+    logits += head.fc1.bias.detach()                                                   # fl(fl(z·w) + b)
+    np.testing.assert_array_equal(res.predictions, logits.argmax(-1).numpy())
+    tiny = evaluate_sets(head, z, y, sets, keep_predictions=True, chunk_elems=64)
+    np.testing.assert_array_equal(tiny.predictions, res.predictions)
+    return res.predictions
+
+
+def float32_head(n_classes: int, seed: int) -> ClassifierHead:
+    head = make_head(n_classes, seed=seed, dtype=torch.float32)
+    with torch.no_grad():
+        head.fc1.weight.mul_(torch.rand(n_classes, 1) * 4)             # slopes of many sizes
+    return head
+
+
+@pytest.mark.parametrize("n_classes,seed", [(1, 0), (2, 1), (3, 2), (16, 3), (33, 4), (4096, 5)])
+def test_single_nodes_of_random_heads_are_bit_identical(n_classes, seed):
+    """C = 1 (every sample label 0), C = 2, the small-C path, just above it, and a token-sized head."""
+    head = float32_head(n_classes, seed)
+    z, _ = make_data(400 if n_classes < 4096 else 150, n_classes, seed=seed, dtype=np.float32)
+    preds = assert_single_nodes_bit_identical(head, z)
+    if n_classes == 1:
+        assert (preds == 0).all()
+
+
+@pytest.mark.parametrize("n_classes", [5, 300])
+def test_duplicate_and_parallel_lines_resolve_to_the_lowest_label(n_classes):
+    """Equal lines (same slope and intercept) tie everywhere: the lowest label wins.  Parallel
+    lines (same slope) never cross: the higher intercept wins, on equal intercepts the lowest."""
+    head = float32_head(n_classes, seed=8)
+    with torch.no_grad():
+        w, b = head.fc1.weight, head.fc1.bias
+        b += 5.0 - b.max()                                               # label 4 on top when raised below
+        w[n_classes - 1], b[n_classes - 1] = w[4], b[4]                  # a duplicate of label 4, above it
+        w[2], b[2] = w[4], b[4]                                          # ... and one below it
+        w[3] = w[4]                                                      # parallel to 4, lower
+        b[3] = b[4] - 0.5
+        w[0] = w[1]                                                      # parallel, equal up to the last ulp
+        b[0] = torch.nextafter(b[1], torch.tensor(-np.inf))
+        b[[2, 4, n_classes - 1]] += 20.0                                 # the duplicates win wherever z is small
+    z, _ = make_data(300, n_classes, seed=8, dtype=np.float32)
+    preds = assert_single_nodes_bit_identical(head, z)
+    assert (preds != 4).all() and (preds != n_classes - 1).all()         # label 2 wins each of their ties
+    assert (preds == 2).any()
+
+
+def test_a_head_with_zero_weights_predicts_its_bias_argmax():
+    """Zero weights: every line flat, the prediction is the first maximum of the biases, also on
+    nodes whose slopes are all zero in a head with some non-zero columns."""
+    head = float32_head(40, seed=9)
+    with torch.no_grad():
+        head.fc1.weight[:, ::2] = 0.0                                    # half the nodes silent in the head
+        head.fc1.bias[[7, 30]] = head.fc1.bias.max() + 1.0               # an exact tie of biases: 7 wins
+    z, _ = make_data(200, 40, seed=9, dtype=np.float32)
+    preds = assert_single_nodes_bit_identical(head, z)
+    assert (preds[::2] == 7).all()
+    with torch.no_grad():
+        head.fc1.weight.zero_()
+    assert (assert_single_nodes_bit_identical(head, z) == 7).all()
+
+
+@pytest.mark.parametrize("n_classes,seed", [(2, 10), (16, 11), (700, 12)])
+def test_samples_on_every_envelope_breakpoint_are_bit_identical(n_classes, seed):
+    """Node values exactly on (as near as float32 gets), and one ulp either side of, the
+    crossing of every pair of labels on every node: every breakpoint of every envelope among them."""
+    head = float32_head(n_classes, seed)
+    w = head.fc1.weight.detach().double().numpy()                        # (C, D)
+    b = head.fc1.bias.detach().double().numpy()
+    rng = np.random.default_rng(seed)
+    pairs = [(c, d) for c in range(n_classes) for d in range(c)] if n_classes <= 16 else \
+        [tuple(rng.choice(n_classes, 2, replace=False)) for _ in range(60)]
+    rows = []
+    for k in range(D):
+        for c, d in pairs:
+            if w[c, k] != w[d, k]:
+                x = np.float32(np.clip((b[d] - b[c]) / (w[c, k] - w[d, k]), -1e3, 1e3))
+                for v in (np.nextafter(x, np.float32(-np.inf)), x, np.nextafter(x, np.float32(np.inf))):
+                    row = np.zeros(D, dtype=np.float32)
+                    row[k] = v
+                    rows.append(row)
+    z, _ = make_data(100, n_classes, seed=seed, dtype=np.float32)
+    assert_single_nodes_bit_identical(head, np.concatenate([z, np.stack(rows)]))

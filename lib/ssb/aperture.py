@@ -268,7 +268,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     dtype, device = x.dtype, x.device
     eps = torch.finfo(dtype).eps
     lo, hi = x.amin(1, keepdim=True), x.amax(1, keepdim=True)                      # (G, 1)
-    scale = (x.abs().amax(1, keepdim=True) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()
+    scale = (torch.maximum(-lo, hi) * w.abs().amax(1, keepdim=True) + b.abs().max()).double()   # max|x| = max(-lo, hi)
     tol, delta = 64.0 * eps * scale, 16.0 * eps * scale                            # (G, 1) float64
     lo64, hi64 = lo.double(), hi.double()
     if n_classes <= _ENVELOPE_ALL_LABELS:                                          # few labels: all are candidates
@@ -294,13 +294,14 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     certain[:, 0] = False                                                          # below the first end: no sample
     owner = cand[:, :width].gather(1, covers.to(torch.uint8).argmax(2))            # (G, 2m) the one label there
     out = _segment_labels(x, lo, hi, ends, owner, certain)                         # (G, N), -1: in doubt
-    g, n = torch.nonzero(out < 0, as_tuple=True)
+    doubt = torch.nonzero(out.view(-1) < 0)[:, 0]                                   # (u,) flat g·N + n
     step = max(1, chunk_elems // cand.shape[1])
-    for i0 in range(0, g.numel(), step):
-        gi, ni = g[i0:i0 + step], n[i0:i0 + step]
-        logits = x[gi, ni][:, None] * w_cand[gi]                                   # (u, m) fl(x·w)
+    for i0 in range(0, doubt.numel(), step):
+        f = doubt[i0:i0 + step]
+        gi = f // n_samples
+        logits = x.reshape(-1)[f][:, None] * w_cand[gi]                               # (u, m) fl(x·w)
         logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
-        out[gi, ni] = cand[gi].gather(1, logits.argmax(-1, keepdim=True))[:, 0]
+        out.view(-1)[f] = cand[gi].gather(1, logits.argmax(-1, keepdim=True))[:, 0]
     return out
 
 
@@ -563,7 +564,7 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         dc = metrics.diagonal_confidence(d, c)                 # NaN where not predicted
         mean_dc[s0:s0 + block] = np.nanmean(dc, axis=1)        # every set predicts at least one label
         recognized[s0:s0 + block] = metrics.recognized_mask(d, c, rate, min_hits=min_hits)
-        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance)
+        old_rule[s0:s0 + block] = metrics.recognized_chance_rule(d, c, min_hits=min_hits, chance=chance, dc=dc)
     predicted = metrics.predicted_mask(col)
     return ApertureResult(
         sets=sets, sizes=np.array([len(s) for s in sets]), accuracy=diag.sum(1) / len(y), apt_mean=apt_mean,

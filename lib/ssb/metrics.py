@@ -75,11 +75,11 @@ def label_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Labe
 
 def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Label counts of S prediction vectors against one y_true, in one offset bincount.
+    """Label counts of S prediction vectors against one y_true, in two offset bincounts.
 
     y_true (N,), y_pred (S, N) -> diag (S, C), col (S, C), row (C,), all int64.
-    Row s of y_pred is shifted by s*C, and each entry doubled plus one where it is a hit, so a
-    single bincount of length 2*S*C counts every set's predictions and hits at once.
+    Row s of y_pred is shifted by s*C: one bincount of the shifted labels gives every set's
+    column sums, one of the shifted labels of the hits every set's diagonal.
     """
     n_classes = _check_n_classes(n_classes)
     y_true = _labels(y_true, n_classes, "y_true")
@@ -88,11 +88,9 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
     key = y_pred + (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]          # (S, N) set·C + label
-    key <<= 1
-    key += y_pred == y_true[None, :]                                                # ... ·2 + hit
-    counts = np.bincount(key.ravel(), minlength=2 * n_sets * n_classes).reshape(n_sets, n_classes, 2)
-    row = np.bincount(y_true, minlength=n_classes)
-    return counts[:, :, 1].copy(), counts.sum(2), row
+    col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+    diag = np.bincount(key[y_pred == y_true[None, :]], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+    return diag, col, np.bincount(y_true, minlength=n_classes)
 
 
 def accuracy(counts: LabelCounts) -> float:
@@ -152,14 +150,16 @@ def recognized_mask(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray, mi
     return stats.recognized_by_base_rate(diag, col, base_rate, min_hits=min_hits, q=stats.FDR if q is None else q)
 
 
-def recognized_chance_rule(diag: np.ndarray, col: np.ndarray, min_hits: int = 3, chance: float | None = None
-                           ) -> np.ndarray:
+def recognized_chance_rule(diag: np.ndarray, col: np.ndarray, min_hits: int = 3, chance: float | None = None,
+                           dc: np.ndarray | None = None) -> np.ndarray:
     """The earlier rule, kept for comparison only: M[j,j] >= min_hits and DC_j > chance
-    (default 1/C, C = last axis).  A head with no information passes it for frequent labels."""
+    (default 1/C, C = last axis).  A head with no information passes it for frequent labels.
+    dc: ``diagonal_confidence(diag, col)`` when the caller has it already."""
     diag, col = np.asarray(diag), np.asarray(col)
     if chance is None:
         chance = 1.0 / diag.shape[-1]
-    dc = diagonal_confidence(diag, col)
+    if dc is None:
+        dc = diagonal_confidence(diag, col)
     return (diag >= min_hits) & (np.nan_to_num(dc, nan=-1.0) > chance)
 
 
