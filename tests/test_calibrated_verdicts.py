@@ -360,12 +360,25 @@ def test_a_random_init_checkpoint_does_not_pass_against_its_controls():
 def test_records_of_a_superseded_method_count_as_missing():
     from summaries import holding_summary
     s = holding_summary()
-    s["nodes_finetune"]["stats"]["checks"]["node_specific"]["statistic"] = (
-        "mean pairwise Jaccard of the nodes' recognised sets minus the frequency-matched null's (bootstrap over nodes)")
+    for section in ("nodes_pretrain", "nodes_finetune"):
+        s[section]["stats"]["checks"]["node_specific"]["statistic"] = (
+            "mean pairwise Jaccard of the nodes' recognised sets minus the frequency-matched null's (bootstrap over nodes)")
     out = claims.claims_summary(s)
-    rec = next(c for c in out["stats"]["C2"]["checks"] if c["name"] == "node_specific")
+    rec = next(c for c in out["stats"]["C1"]["checks"] if c["name"] == "node_specific")
     assert rec["missing"] and "pool null" in rec["superseded"]
-    assert out["claims"]["C2"] == "partly" and "missing: node_specific" in out["stats"]["C2"]["reason"]
+    assert out["claims"]["C1"] == "partly" and "missing: node_specific" in out["stats"]["C1"]["reason"]
+    # for C2 node_specific is context (its words claim no node-specificity): missing, it caps nothing
+    assert out["claims"]["C2"] == "holds" and "node_specific" in out["stats"]["C2"]["context"]
+
+
+def test_node_specificity_is_c1_evidence_and_c2_context():
+    from summaries import holding_summary
+    s = holding_summary()
+    for section in ("nodes_pretrain", "nodes_finetune"):
+        s[section]["stats"]["checks"]["node_specific"].update(value=0.01, ci=[0.005, 0.02], passed=False)
+    out = claims.claims_summary(s)
+    assert out["claims"]["C1"] == "does not hold" and "node_specific" in out["stats"]["C1"]["evidence"]
+    assert out["claims"]["C2"] == "holds" and "node_specific" in out["stats"]["C2"]["context"]
 
 
 def test_rejudge_rewrites_the_verdicts_and_says_so(tmp_path, monkeypatch, capsys):
