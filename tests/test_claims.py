@@ -25,7 +25,7 @@ def _evidence(names):
 
 # every evidence check of every claim: (claim, where its record is, its name)
 ALL_CHECKS = [("C1", "nodes_pretrain.stats.checks", n) for n in _evidence(claims.NODE_CHECKS)] + \
-             [("C2", "nodes_finetune.stats.checks", n) for n in _evidence(claims.NODE_CHECKS)] + \
+             [("C2", "nodes_finetune.stats.checks", n) for n in _evidence(claims.LABEL_NODE_CHECKS)] + \
              [("C3", "ssb.stats.checks", "eps_amplified"), ("C3", "nodes_pretrain.stats.checks", "eps_heads_differ"),
               ("C3", "nodes_finetune.stats.checks", "eps_heads_differ")] + \
              [("C4", "crossover.stats.checks", n) for n in _evidence(claims.CROSSOVER_CHECKS)] + \

@@ -491,6 +491,9 @@ def rates(table: pd.DataFrame) -> pd.DataFrame:
     verdicts = table[table["role"] == "verdict"]
     shares = (verdicts.groupby(["case", "claim"])["verdict"].value_counts(normalize=True).unstack(fill_value=0.0)
               if len(verdicts) else pd.DataFrame())
+    out["holds_rate"] = [float(shares.loc[(r.case, r.claim), "holds"])
+                         if r.role == "verdict" and "holds" in shares.columns and (r.case, r.claim) in shares.index
+                         else float("nan") for r in out.itertuples()]
     out["verdicts"] = [", ".join(f"{v} {shares.loc[(r.case, r.claim), v]:.0%}" for v in shares.columns
                                  if shares.loc[(r.case, r.claim), v] > 0)
                        if r.role == "verdict" and (r.case, r.claim) in shares.index else ""
@@ -499,6 +502,15 @@ def rates(table: pd.DataFrame) -> pd.DataFrame:
 
 
 PLANTED = ("planted",)
+PLANTED_HOLDS = 0.8        # a planted effect: "holds" in at least this share of the seeds
+
+
+def planted_shortfalls(summary: pd.DataFrame, min_holds: float = PLANTED_HOLDS) -> list[str]:
+    """The planted target, claim by claim: each claim of a ``PLANTED`` case whose verdict is
+    "holds" in fewer than ``min_holds`` of the seeds, with its verdicts."""
+    rows = summary[(summary["role"] == "verdict") & summary["case"].isin(PLANTED)]
+    return [f"{r.case} {r.claim}: 'holds' in {r.holds_rate:.0%} of the seeds (target {min_holds:.0%}; {r.verdicts})"
+            for r in rows.itertuples() if not r.holds_rate >= min_holds]
 
 
 def failures(summary: pd.DataFrame, max_false_pass: float = 0.05) -> list[str]:

@@ -58,7 +58,10 @@ p < 0.01; token probes clustered by sequence).
   of ours; ``probe_untrained`` and ``beyond_untrained`` compare it with ``untrained_seeds``
   random initialisations of its configuration (``stats.beyond_controls``, a prediction interval).
 - **C2** (``nodes_finetune``, labels). Gates: backbone (ours only), probe.  Evidence: as C1, plus
-  ``probe_untrained`` (as evidence: a random network's features already separate relations).
+  ``probe_untrained`` (as evidence: a random network's features already separate relations), but
+  ``node_specific`` is context: C2's words ("each head and each single node recognizes a small set
+  of relation labels with above-chance confidence") say nothing of node-specificity, C1's do.  (A
+  rule change made after the calibration study was seen: docs/method.md, "Evidence checks".)
 - **C3** (``ssb``; ``nodes_*``). Gates: the backbone gates of the symmetric variants.  Sanity:
   ``symmetric_exact``, ``node_symmetric_exact``, ``tied_heads_identical[nodes_*]``.  Evidence:
   ``eps_amplified`` (core: growth rate of the dense g(t) of the run with the profile's ε,
@@ -121,6 +124,9 @@ CROSSOVER_CHECKS = TOKEN_CROSSOVER_CHECKS[:5] + (
 HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "requirement"),
                ("efficiency_falls_beyond_random", "requirement"),
                ("no_violations", "sanity"), ("gap_grows", "context"), ("efficiency_falls", "context"))
+# C2 (labels): node_specific is context -- C2's words claim recognition above chance by each head and
+# node, not node-specificity (C1's words); changed after the calibration study was seen (docs/method.md)
+LABEL_NODE_CHECKS = tuple((c, "context" if c == "node_specific" else role) for c, role in NODE_CHECKS)
 APT_CHECKS = (("frequency", "evidence"), ("grows_along_blocks", "evidence"))
 CORE = {"C1": "beyond_untrained", "C2": "beyond_untrained", "C3": "eps_amplified",
         "C4": "cooperation_beyond_untrained", "C5": "reach_beyond_untrained", "C6": "frequency"}
@@ -337,7 +343,7 @@ def _checks(summary: dict, cls: type[Section], names) -> list[dict]:
 
 def _node_rule(summary: dict, cls: type[Section], labels: bool) -> tuple[list, list]:
     gates = _backbone(summary, labels, cls) + [_probe_gate(summary, cls)]
-    checks = _checks(summary, cls, NODE_CHECKS)
+    checks = _checks(summary, cls, LABEL_NODE_CHECKS if labels else NODE_CHECKS)
     untrained = record(summary, cls.path("stats", "gates", "probe_untrained"), "probe_untrained")
     if labels:
         checks.insert(1, gate_as_check(untrained))

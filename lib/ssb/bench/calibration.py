@@ -20,7 +20,9 @@ from ._args import positive_int
 
 CASE_TEXT = {
     "planted": "planted effect: every node carries a signed signal for two labels of its own, added by "
-               "'training' to the untrained features; for C3, g(t) amplified 10-fold over the run on the smooth "
+               "'training' to the untrained features (each head's four nodes cover the eight labels: recognition "
+               "by every node and head, cooperation beyond independent voters; no dip, no joint recognition "
+               "beyond the nodes' own sets, no falling efficiency); for C3, g(t) amplified 10-fold over the run on the smooth "
                "path of no_growth_smooth (every eps of the grid) and prediction distances 3 times the "
                "unamplified perturbation's",
     "untrained_as_main": "the untrained backbone as the main model, through the profile (its control is itself)",
@@ -66,6 +68,7 @@ def _md_table(df, columns) -> str:
 def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
     verdict_rows = summary[summary["role"] == "verdict"]
     check_rows = summary[summary["role"].isin(["evidence", "requirement", "gate", "comparison"])]
+    shortfalls = calibration.planted_shortfalls(summary)
     parts = [
         "# Calibration of the verdict machine",
         "",
@@ -85,7 +88,11 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "their checks pass in at least 80 % of the seeds.",
         "",
         "**Outcome.** " + ("Every no-information target is met." if not failures else
-                           "Targets missed:\n\n" + "\n".join(f"- {f}" for f in failures)),
+                           "No-information targets missed:\n\n" + "\n".join(f"- {f}" for f in failures)),
+        "",
+        ("Every planted claim reads 'holds' in at least 80 % of the seeds." if not shortfalls else
+         "Planted targets missed ('holds' in at least 80 % of the seeds; see \"Reading it\" for why):\n\n"
+         + "\n".join(f"- {f}" for f in shortfalls)),
         "",
         "## The cases",
         "",
@@ -120,12 +127,19 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "comparison across seeds can pass or contradict by chance. A checkpoint therefore gets no core "
         "verdict until it has a same-architecture control over several seeds (not built yet): its label "
         "claims say 'not testable: core check missing'.",
-        "- The planted label world plants node-level recognition and cooperation, not a dip of A(n), not a "
-        "falling efficiency and no node-specificity beyond its margins: C2 then reads 'partly' and C4 and C5 "
-        "'does not hold' where those parts are contradicted -- the correct answers for that world. The power "
-        "of those checks is shown on worlds that plant them: `planted_design` (node_specific), `planted_dip` "
-        "(the dip beyond the untrained backbone), `planted_efficiency` (reach and falling efficiency beyond "
-        "random heads).",
+        "- The planted label world plants node-level recognition above chance (C2) and cooperation beyond "
+        "independent voters at small n (C4's core), not a dip of A(n), not joint recognition beyond the "
+        "nodes' own sets (every node already recognises its two labels, so kappa_R cannot exceed the "
+        "untrained backbone's) and not a falling efficiency (its sets reach nearly all of their bound: "
+        "eta rises with n). C4 and C5 then read 'does not hold' where those parts are contradicted -- the "
+        "correct answers for that world, and the planted target is not met for them: no world yet plants "
+        "every C4 and C5 check at once through a trained linear head (worlds tried and why they fall "
+        "short: docs/method.md, \"Calibration\"). The power of those checks alone is shown on worlds that "
+        "plant them: `planted_design` (node_specific), `planted_dip` (the dip beyond the untrained "
+        "backbone), `planted_efficiency` (reach and falling efficiency beyond random heads).",
+        "- C2 reads 'holds' where its core check passes: `node_specific` is context for C2 (its words claim "
+        "no node-specificity; a rule change made after these results were seen, docs/method.md). It read "
+        "'partly' in 90 % of the seeds before, for want of that check alone.",
         "- C3's growth test: the measured dense g(t) of the symmetric + eps runs is smooth (its increments of log "
         "g positively correlated). On 1,000 such trendless paths (`no_growth_smooth`, seeds 0-999) the earlier "
         "Newey-West interval (3 lags on 40 increments) passed in 7.6 %, the rate by 8 stretches with a Student t "
