@@ -169,16 +169,16 @@ def test_corrupt_head_cache_is_deleted(tmp_path):
     assert not path.exists()
 
 
-def tiny_pretraining(sentence: str, repeat: int, articles: int, *, n_layers: int, steps: int):
+def tiny_pretraining(sentence: str, repeat: int, articles: int, *, n_blocks: int, steps: int):
     """(tokenizer, train_sequences, eval_sequences, profile) of a tiny pre-training: ``articles``
-    copies of ``sentence`` x ``repeat``, 16-token sequences, a BERT of ``n_layers`` x 2 heads x 4."""
+    copies of ``sentence`` x ``repeat``, 16-token sequences, a BERT of ``n_blocks`` x 2 heads x 4."""
     from ssb.mlm import encode_corpus, split_sequences
     from ssb.profiles import get_profile
 
     tok = word_tokenizer(WORDS)
     blocks = encode_corpus([sentence * repeat] * articles, tok, max_len=16)
     train, held = split_sequences(blocks, 0.1, seed=0)
-    profile = get_profile("smoke", n_layers=n_layers, block=n_layers, n_heads=2, d_head=4, max_len=16, batch_size=4,
+    profile = get_profile("smoke", n_blocks=n_blocks, block=n_blocks, n_heads=2, d_head=4, max_len=16, batch_size=4,
                           steps=steps, warmup_steps=1, eval_every=steps, checkpoint_every=2, eval_batches=1)
     return tok, train, held, profile
 
@@ -187,7 +187,7 @@ def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeyp
     import ssb.pretrain as pretrain_mod
 
     tok, train, held, profile = tiny_pretraining("the cat sees a dog . the bird sees the cat . ", 40, 4,
-                                                 n_layers=2, steps=3)
+                                                 n_blocks=2, steps=3)
     out = tmp_path / "pretrain" / "main"
     run = pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
     config = out / "final" / "run_config.json"
@@ -216,7 +216,7 @@ def test_truncated_run_config_means_retrain_and_nan_loss_stops(tmp_path, monkeyp
 def test_corrupt_final_weights_name_the_file_and_the_retrain_command(tmp_path):
     import ssb.pretrain as pretrain_mod
 
-    tok, train, held, profile = tiny_pretraining("the cat sees a dog . ", 60, 3, n_layers=1, steps=2)
+    tok, train, held, profile = tiny_pretraining("the cat sees a dog . ", 60, 3, n_blocks=1, steps=2)
     out = tmp_path / "pretrain" / "symmetric"
     pretrain_mod.pretrain(profile, out, tok, train, held, progress=False)
     weights = out / "final" / "model.safetensors"

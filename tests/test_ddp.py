@@ -32,7 +32,7 @@ from ssb.model import build_bert6
 from ssb.pretrain import MaskedLMObjective, global_batch, join_process_group, pretrain, train_step
 from ssb.profiles import get_profile
 
-OVERRIDES = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
+OVERRIDES = dict(n_blocks=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=6, lr=2e-3,
                  warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
 
 
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
 def test_sliced_gradients_average_to_the_global_gradient(data):
     tok, train, _ = data
     spec = MaskingSpec.from_tokenizer(tok)
-    model = build_bert6(len(tok), seed=0, n_layers=2, n_heads=12, d_head=4, max_len=16)
+    model = build_bert6(len(tok), seed=0, n_blocks=2, n_heads=12, d_head=4, max_len=16)
     objective = MaskedLMObjective(model)
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)             # keeps the weights fixed
     inputs, attention_mask, labels = global_batch(train, spec, batch_size=8, step=0, seed=0)
@@ -135,7 +135,7 @@ def test_two_process_gloo_run_matches_single_process(data, tmp_path):
     other_seed = load_file(pretrain(profile.replace(seed=1), tmp_path / "seed1", tok, train, held,
                                     progress=False).final_dir / "model.safetensors")
     assert ddp_weights.keys() == single_weights.keys()
-    init = build_bert6(len(tok), seed=0, n_layers=2, n_heads=12, d_head=4, max_len=16).state_dict()
+    init = build_bert6(len(tok), seed=0, n_blocks=2, n_heads=12, d_head=4, max_len=16).state_dict()
     for name, w in single_weights.items():
         moved = (w - init[name]).abs().max()                          # how far training moved it
         diff = (ddp_weights[name] - w).abs().max()

@@ -23,7 +23,7 @@ N_HEADS, D_HEAD = 4, 8
 
 @pytest.fixture(scope="module")
 def backbone_and_inputs():
-    model = build_bert6(200, seed=0, n_layers=2, n_heads=N_HEADS, d_head=D_HEAD, max_len=16, dropout=0.0,
+    model = build_bert6(200, seed=0, n_blocks=2, n_heads=N_HEADS, d_head=D_HEAD, max_len=16, dropout=0.0,
                         pad_token_id=0).bert.eval()
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 200, size=(40, 16)).astype(np.int64)
@@ -121,7 +121,7 @@ def _finetune_inputs(tmp_path):
     from conftest import word_tokenizer
     words = ["alpha", "beta", "gamma", "delta", "one", "two", "three"]
     tok = word_tokenizer(words)
-    model = build_bert6(len(tok), seed=0, n_layers=2, n_heads=N_HEADS, d_head=D_HEAD, max_len=16, dropout=0.0,
+    model = build_bert6(len(tok), seed=0, n_blocks=2, n_heads=N_HEADS, d_head=D_HEAD, max_len=16, dropout=0.0,
                         pad_token_id=tok.pad_token_id)
     model.save_pretrained(tmp_path / "ckpt")
     rng = np.random.default_rng(0)

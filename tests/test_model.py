@@ -8,7 +8,7 @@ import torch
 from ssb.model import bert6_config, build_bert6, head_gap, head_slices
 
 VOCAB = 60
-TINY = dict(n_layers=2, n_heads=12, d_head=4, max_len=16)      # hidden 48, FFN 192
+TINY = dict(n_blocks=2, n_heads=12, d_head=4, max_len=16)      # hidden 48, FFN 192
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py

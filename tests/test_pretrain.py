@@ -43,7 +43,7 @@ def test_same_seed_same_weights_other_seed_differs(data, tmp_path):
     differing = [k for k, v in state(a.model).items() if not torch.equal(v, state(c.model)[k])]
     assert len(differing) > 10
     # training moved the weights away from the initialisation
-    init = state(build_bert6(len(data[0]), seed=0, n_layers=2, n_heads=12, d_head=4, max_len=16))
+    init = state(build_bert6(len(data[0]), seed=0, n_blocks=2, n_heads=12, d_head=4, max_len=16))
     assert not torch.equal(init["bert.encoder.layer.1.attention.self.query.weight"],
                            state(a.model)["bert.encoder.layer.1.attention.self.query.weight"])
 
@@ -243,6 +243,23 @@ def test_finished_run_is_reused_force_and_changes_retrain(data, tmp_path, counte
     assert len(counted_steps) == 22
 
 
+def test_a_run_whose_configuration_names_a_renamed_field_is_still_reused(data, tmp_path, counted_steps):
+    """run_config.json written before n_layers became n_blocks (pretrain.RUN_CONFIG_RENAMED) still
+    names this configuration's run: reused, not retrained; another value of the field is not."""
+    import json
+    run(data, tmp_path / "r", steps=3)
+    saved = tmp_path / "r" / "final" / "run_config.json"
+    cfg = json.loads(saved.read_text())
+    cfg["n_layers"] = cfg.pop("n_blocks")
+    saved.write_text(json.dumps(cfg))
+    run(data, tmp_path / "r", steps=3)
+    assert len(counted_steps) == 3                                  # reused: not one more step
+    cfg["n_layers"] = cfg["n_layers"] + 1
+    saved.write_text(json.dumps(cfg))
+    run(data, tmp_path / "r", steps=3)
+    assert len(counted_steps) == 6                                  # another architecture: retrained
+
+
 # ---------------------------------------------------------------------------- (e) log and final dir
 
 def test_log_and_final_directory(data, tmp_path):
@@ -317,7 +334,7 @@ def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypat
                       token_probe=True, progress=False)
     df = __import__("pandas").read_csv(stem.with_suffix(".csv"))
     assert len(calls) == 4
-    for b in range(1, profile.n_layers + 1):
+    for b in range(1, profile.n_blocks + 1):
         assert {f"token8_b{b}_accuracy", f"token8_b{b}_constant", f"token8_b{b}_gate"} <= set(df.columns)
     # the grid's 64 and 256 exceed this test vocabulary: they are the whole vocabulary ("all")
     assert {"tokenall_b2_accuracy", "token_accuracy", "token_gate"} <= set(df.columns)
@@ -534,7 +551,7 @@ def test_divergence_fails_for_identical_models_and_passes_for_a_model_that_left(
     assert same["value"] < 0 and same["passed"] is False and same["ci"][1] < 0
     assert same["tv_eps"] == 0.0 and same["disagree_eps"] == 0.0 and same["tv_unamplified"] > 0
     other = run(data, tmp_path / "rand", init="random", steps=6)
-    init = tuple(build_bert6(len(tok), seed=0, init=i, eps=1e-4, n_layers=2, n_heads=12, d_head=4, max_len=16).eval()
+    init = tuple(build_bert6(len(tok), seed=0, init=i, eps=1e-4, n_blocks=2, n_heads=12, d_head=4, max_len=16).eval()
                  for i in ("symmetric", "symmetric_eps"))
     far, table = symmetry_runs.divergence_check(sym.model, other.model, held, spec, eps=1e-4, seed=0, n_boot=200,
                                                initial=init)

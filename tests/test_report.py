@@ -372,7 +372,7 @@ def test_effective_parameters_box_highlights_the_overrides():
     assert 'class="override"' in head and "block = 5</span> (profile: 6)" in head
     assert "steps = 800</span> (profile: 300)" in head and "checkpoint" not in head
     folded = box[box.index("<details>"):]
-    assert folded.count('class="override"') == 2 and "lr = 0.0005" in folded and "n_layers = 6" in folded
+    assert folded.count('class="override"') == 2 and "lr = 0.0005" in folded and "n_blocks = 6" in folded
     assert "no overrides" in notebook_pages.effective_parameters_html("quick")
 
 

@@ -43,7 +43,7 @@ def test_runner_refuses_a_misspelt_parameter_with_a_hint():
 
     with pytest.raises(ValueError) as err:
         runner.coerce_parameter("blok", "5")
-    assert "unknown parameter -p blok (did you mean block?)" in str(err.value)
+    assert "unknown parameter -p blok (did you mean block or n_blocks?)" in str(err.value)
     assert "lib/ssb/profiles.py" in str(err.value)
     assert runner.coerce_parameter("block", "5") == 5
 

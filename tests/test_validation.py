@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 BAD_VALUES = {
     "seed": (-1, ">= 0"), "corpus": ("books", "wikitext103"), "n_articles": (-5, ">= 0"),
     "corpus_max_words": (-1, ">= 0"), "tokenizer": ("gpt2", "wordpiece"), "vocab_size": (3, ">= 100"),
-    "sequences": ("all", "chunks"), "eval_fraction": (0.0, "> 0"), "n_layers": (0, ">= 1"),
+    "sequences": ("all", "chunks"), "eval_fraction": (0.0, "> 0"), "n_blocks": (0, ">= 1"),
     "n_heads": (0, ">= 1"), "d_head": (0, ">= 1"), "max_len": (4, ">= 8"), "steps": (0, ">= 1"),
     "batch_size": (0, ">= 1"), "lr": (-1.0, "> 0"), "warmup_steps": (-1, ">= 0"),
     "weight_decay": (-0.1, ">= 0"), "dropout": (1.0, "< 1"), "mask_prob": (0.0, "> 0"),
@@ -170,3 +170,9 @@ def test_session_makes_paths_absolute_and_records_them(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "out" / "figures" / "smoke" / "summary.json").read_text())
     assert summary["inputs"]["fewrel_file"] == str(tmp_path / "d" / "fewrel" / "val_wiki.json")
 
+
+def test_a_renamed_field_is_refused_naming_its_new_name():
+    """n_layers became n_blocks (profiles.RENAMED_FIELDS): the old name is an error that names the new one."""
+    with pytest.raises(ValueError, match=r"'n_layers' \(renamed: did you mean 'n_blocks'\?\)"):
+        get_profile("smoke", n_layers=2)
+    assert get_profile("smoke", n_blocks=2, block=2).n_blocks == 2

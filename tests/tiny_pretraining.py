@@ -10,7 +10,7 @@ from ssb.profiles import get_profile
 
 
 def tiny_profile(**overrides):
-    base = dict(n_layers=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=9, lr=2e-3,
+    base = dict(n_blocks=2, block=2, n_heads=12, d_head=4, max_len=16, batch_size=8, steps=9, lr=2e-3,
                 warmup_steps=2, eval_every=3, checkpoint_every=2, eval_batches=2)
     return get_profile("smoke", **{**base, **overrides})
 

@@ -286,7 +286,7 @@ def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tu
         return None
     from .symmetry_runs import divergence_check
 
-    arch = dict(n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
+    arch = dict(n_blocks=profile.n_blocks, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
                 dropout=0.0, pad_token_id=corpus_.tokenizer.pad_token_id)
     initial = tuple(build_bert6(len(corpus_.tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                                 **arch).eval() for init in ("symmetric", "symmetric_eps"))
@@ -381,7 +381,7 @@ def untrained_backbone(profile, data_dir=None) -> Backbone:
     a trained backbone."""
     c = prepare_corpus(profile, data_dir, progress=False)
     tok = c.tokenizer
-    mlm = build_bert6(len(tok), seed=profile.seed, init="random", n_layers=profile.n_layers, n_heads=profile.n_heads,
+    mlm = build_bert6(len(tok), seed=profile.seed, init="random", n_blocks=profile.n_blocks, n_heads=profile.n_heads,
                       d_head=profile.d_head, max_len=profile.max_len, dropout=0.0, pad_token_id=tok.pad_token_id)
     model = mlm.bert
     attention_projections(model)

@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM
 
 
-def bert6_config(vocab_size: int, *, n_layers: int = 6, n_heads: int = 12, d_head: int = 64,
+def bert6_config(vocab_size: int, *, n_blocks: int = 6, n_heads: int = 12, d_head: int = 64,
                  max_len: int = 128, dropout: float = 0.0, pad_token_id: int = 0) -> BertConfig:
     """Config of BERT-6: hidden = n_heads * d_head, FFN = 4 * hidden."""
-    for name, value in (("vocab_size", vocab_size), ("n_layers", n_layers), ("n_heads", n_heads),
+    for name, value in (("vocab_size", vocab_size), ("n_blocks", n_blocks), ("n_heads", n_heads),
                         ("d_head", d_head), ("max_len", max_len)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -47,7 +47,7 @@ def bert6_config(vocab_size: int, *, n_layers: int = 6, n_heads: int = 12, d_hea
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     hidden = n_heads * d_head
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=n_layers,
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=n_blocks,
         num_attention_heads=n_heads, intermediate_size=4 * hidden,
         max_position_embeddings=max_len, type_vocab_size=2, pad_token_id=pad_token_id,
         hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,

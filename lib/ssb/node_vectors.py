@@ -47,7 +47,7 @@ def attention_projections(model: torch.nn.Module) -> list[torch.nn.Linear]:
 
 
 def head_geometry(model: torch.nn.Module) -> tuple[int, int, int]:
-    """(n_layers, n_heads, d_head) from the model's config."""
+    """(n_blocks, n_heads, d_head) from the model's config."""
     cfg = model.config
     n_heads = cfg.num_attention_heads
     return cfg.num_hidden_layers, n_heads, cfg.hidden_size // n_heads
@@ -100,13 +100,13 @@ def _extract(model, input_ids, attention_mask, blocks, selects: list, batch_size
     """The forward passes of ``node_vectors``: one dict block -> array per selection in ``selects``
     (all "cls" / "mean", or one position mask), filled from the same batches."""
     projections = attention_projections(model)
-    n_layers = len(projections)
+    n_blocks = len(projections)
     blocks = sorted(set(int(b) for b in blocks))
     if not blocks:
         raise ValueError("no block requested")
-    bad = [b for b in blocks if not 1 <= b <= n_layers]
+    bad = [b for b in blocks if not 1 <= b <= n_blocks]
     if bad:
-        raise ValueError(f"block(s) {bad} out of range: this checkpoint has blocks 1..{n_layers}")
+        raise ValueError(f"block(s) {bad} out of range: this checkpoint has blocks 1..{n_blocks}")
     input_ids = np.asarray(input_ids)
     attention_mask = np.asarray(attention_mask)
     positions = None

@@ -44,7 +44,7 @@ from .model import build_bert6, head_gap, node_gap
 from .profiles import resolve_device
 
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
-TRAINING_FIELDS = ("seed", "n_layers", "n_heads", "d_head", "max_len", "batch_size", "lr",
+TRAINING_FIELDS = ("seed", "n_blocks", "n_heads", "d_head", "max_len", "batch_size", "lr",
                    "warmup_steps", "weight_decay", "mask_prob", "mixed_precision",
                    "eval_every", "eval_batches", "pretrain_threads", "gap_every")
 
@@ -552,7 +552,7 @@ def _train(profile, job: TrainingJob) -> PretrainRun:
     ``_save_snapshot``, ``_save_checkpoint``, ``_save_final``)."""
     steps, rank, world, device = job.steps, job.rank, job.world, job.device
     model = build_bert6(len(job.tokenizer), seed=profile.seed, init=job.init, eps=profile.ssb_eps,
-                        n_layers=profile.n_layers, n_heads=profile.n_heads, d_head=profile.d_head,
+                        n_blocks=profile.n_blocks, n_heads=profile.n_heads, d_head=profile.d_head,
                         max_len=profile.max_len, dropout=job.dropout, pad_token_id=job.tokenizer.pad_token_id)
     at = _resume(job, model)
     model.to(device).train()
@@ -682,12 +682,17 @@ class MaskedLMObjective(torch.nn.Module):
         return mlm_logits_at_masks(self.model, input_ids, attention_mask, labels)
 
 
+# run_config.json keys written before a field was renamed (``profiles.RENAMED_FIELDS``): a run
+# trained then is still this configuration's run
+RUN_CONFIG_RENAMED = {"n_layers": "n_blocks"}
+
+
 def _matches(directory: Path, cfg: dict) -> bool:
     f = directory / "run_config.json"
     if not f.exists():
         return False
     try:
-        saved = json.loads(f.read_text())
+        saved = {RUN_CONFIG_RENAMED.get(k, k): v for k, v in json.loads(f.read_text()).items()}
     except (OSError, ValueError) as err:              # truncated: not a match, so it is retrained
         warnings.warn(f"{f} cannot be read ({type(err).__name__}); that run is trained again", stacklevel=2)
         return False

@@ -33,7 +33,7 @@ class Profile:
     eval_fraction: float = 0.1           # held-out share of the token sequences
 
     # --- BERT-6 (docs/method.md, "Model and training") ---
-    n_layers: int = 6
+    n_blocks: int = 6
     n_heads: int = 12
     d_head: int = 16
     max_len: int = 64
@@ -67,7 +67,7 @@ class Profile:
     ssb_stochastic: bool = False         # also train the main run again with dropout ssb_dropout
 
     # --- node analysis (docs/method.md, "Nodes and the limited aperture") ---
-    block: int = 6                       # 1..n_layers
+    block: int = 6                       # 1..n_blocks
     pooling: str = "cls"                 # sentence tasks: "cls" | "mean"
     head_layers: int = 1                 # classifier head: 1 or 2 FC layers
     head_hidden: int = 256               # width of the 2-FC head's hidden layer
@@ -282,9 +282,18 @@ def coerce_field(name: str, value: Any) -> Any:
     return float(value)
 
 
+# fields renamed so that one word has one meaning (a "layer" was a transformer block): the old
+# name -> today's.  An old name is refused with the new one named (``did_you_mean``).
+RENAMED_FIELDS = {"n_layers": "n_blocks"}
+
+
 def did_you_mean(name: str, known: Iterable[str], quoted: bool = False) -> str:
     """" (did you mean a or b?)": up to three names of ``known`` close to ``name`` (``repr`` of each
-    when ``quoted``), or "" when none is close; the hint of every unknown-name error."""
+    when ``quoted``), or "" when none is close; the hint of every unknown-name error.  A renamed
+    field (``RENAMED_FIELDS``) names its new name."""
+    if name in RENAMED_FIELDS and RENAMED_FIELDS[name] in set(known):
+        new = RENAMED_FIELDS[name]
+        return f" (renamed: did you mean {repr(new) if quoted else new}?)"
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
     if not close:
         return ""
@@ -378,7 +387,7 @@ def _validate(p: Profile) -> None:
         "vocab_size": between(100, 1_000_000),
         "sequences": one_of("chunks", "first"),
         "eval_fraction": between(0, 0.5, lo_open=True, hi_open=True),
-        "n_layers": positive, "n_heads": positive, "d_head": positive,
+        "n_blocks": positive, "n_heads": positive, "d_head": positive,
         "max_len": between(8, 4096),
         "steps": positive, "batch_size": positive,
         "lr": learning_rate,
@@ -393,7 +402,7 @@ def _validate(p: Profile) -> None:
         "ssb_eps": between(0, 1, lo_open=True),
         "ssb_eps_grid": ((lambda v: _eps_grid_or_none(v) is not None),
                          "comma-separated distinct numbers in (0, 1), e.g. '1e-6,1e-4,1e-2'"),
-        "block": between(1, p.n_layers),
+        "block": between(1, p.n_blocks),
         "pooling": one_of("cls", "mean"),
         "head_layers": one_of(1, 2),
         "head_hidden": positive, "head_epochs": positive, "token_head_epochs": positive,

@@ -153,7 +153,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
             "fewrel_file": _fewrel_location(profile.fewrel_file, data_dir)})
     if not quiet:
         print(f"profile {profile.name!r}: hidden {profile.hidden_size} = {profile.n_heads} heads x d_h {profile.d_head}, "
-              f"{profile.n_layers} blocks, max_len {profile.max_len}, vocab {profile.vocab_size}")
+              f"{profile.n_blocks} blocks, max_len {profile.max_len}, vocab {profile.vocab_size}")
         if overrides:
             print(f"overrides: {overrides}")
         print(f"data dir: {data_dir or '(default ./data)'}")

@@ -56,7 +56,7 @@ def profile_cache_bytes(p: profiles.Profile, n_relations: int = 16) -> int:
     """Upper bound of a run's node-vector bytes from the profile: token probe (training and as
     many held-out positions) and FewRel probe, every block, every backbone."""
     rows = 2 * p.token_examples + n_relations * (p.n_train_per_relation + p.n_test_per_relation)
-    return rows * p.hidden_size * 4 * p.n_layers * _BACKBONES
+    return rows * p.hidden_size * 4 * p.n_blocks * _BACKBONES
 
 
 def verified_read_cost(directory: Path, megabytes: float) -> tuple[float, float]:

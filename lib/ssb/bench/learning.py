@@ -109,7 +109,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     if token_probe:
         # the profile's K (profile.token_classes) at every block: the gate and SSB along the blocks;
         # at the analysed block also the other K of TOKEN_CLASS_GRID (0 = the whole vocabulary)
-        blocks = list(range(1, profile.n_layers + 1))
+        blocks = list(range(1, profile.n_blocks + 1))
         vocab = len(corpus.tokenizer)           # a K not below the vocabulary is the whole vocabulary (0)
         own = profile.token_classes if profile.token_classes < vocab else 0
         for k in dict.fromkeys(k if k < vocab else 0 for k in (own, *TOKEN_CLASS_GRID)):

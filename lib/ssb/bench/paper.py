@@ -66,7 +66,7 @@ def engine_at(revision: str):
 def body_parameters(p) -> int:
     """Weights of the encoder blocks (attention 4 d^2, MLP 8 d^2 per block), without embeddings."""
     d = p.hidden_size
-    return p.n_layers * 12 * d * d
+    return p.n_blocks * 12 * d * d
 
 
 def pretrain_flops_per_token(p) -> float:
@@ -74,14 +74,14 @@ def pretrain_flops_per_token(p) -> float:
     2 x body weights, attention scores and mixing 4 T d per block, and at the masked share of
     the positions the MLM head (transform 2 d^2, vocabulary projection 2 d V)."""
     d, T, V = p.hidden_size, p.max_len, p.vocab_size
-    forward = 2 * body_parameters(p) + 4 * p.n_layers * T * d + p.mask_prob * (2 * d * d + 2 * d * V)
+    forward = 2 * body_parameters(p) + 4 * p.n_blocks * T * d + p.mask_prob * (2 * d * d + 2 * d * V)
     return 3 * forward
 
 
 def extraction_flops_per_sequence(p) -> float:
     """Forward FLOPs of one sequence through all blocks (node vectors of blocks 1..6)."""
     d, T = p.hidden_size, p.max_len
-    return T * (2 * body_parameters(p) + 4 * p.n_layers * T * d)
+    return T * (2 * body_parameters(p) + 4 * p.n_blocks * T * d)
 
 
 def head_flops_per_example(p, n_classes: int) -> float:
@@ -139,7 +139,7 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     add the two columns."""
     from ..heads import CHUNK_ROWS
 
-    d, T, V, L, B = p.hidden_size, p.max_len, p.vocab_size, p.n_layers, p.batch_size
+    d, T, V, L, B = p.hidden_size, p.max_len, p.vocab_size, p.n_blocks, p.batch_size
     params = body_parameters(p) + (V + T + 2) * d + 2 * d * d + V
     optimizer = 16 * params                                      # fp32 weights, grads, AdamW m and v
     activations = B * T * L * (34 * d + 5 * p.n_heads * T) * (2 if p.mixed_precision == "bf16" else 4)
@@ -167,7 +167,7 @@ def node_vector_disk_bytes(p, positions_per_sequence: float) -> int:
     held-out positions of the 3 token probes, and of the FewRel sentences (4 backbones x 2
     poolings)."""
     w = paper_workload(p, positions_per_sequence)
-    d, L = p.hidden_size, p.n_layers
+    d, L = p.hidden_size, p.n_blocks
     token = 3 * (p.token_examples + w["test_positions"]) * L * d * 4
     fewrel = 4 * 2 * 64 * (p.n_train_per_relation + p.n_test_per_relation) * L * d * 4
     return int(token + fewrel)
@@ -218,7 +218,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     blocks = synthetic_blocks(max(256, 4 * batch), p.max_len, p.vocab_size, p.seed)
     spec = MaskingSpec(vocab_size=p.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0, mask_prob=p.mask_prob)
     set_deterministic(True)
-    model = build_bert6(p.vocab_size, seed=p.seed, n_layers=p.n_layers, n_heads=p.n_heads, d_head=p.d_head,
+    model = build_bert6(p.vocab_size, seed=p.seed, n_blocks=p.n_blocks, n_heads=p.n_heads, d_head=p.d_head,
                         max_len=p.max_len, dropout=0.0, pad_token_id=0).to(device).train()
     optimizer = make_optimizer(model, p.lr, p.weight_decay)
     objective = MaskedLMObjective(model)
@@ -246,7 +246,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     am = np.ones_like(ids)
     extraction_batch = 512 if device.type == "cuda" else 64
     _reset_peak(device)
-    seconds = _timed(lambda: node_vectors(encoder, ids, am, list(range(1, p.n_layers + 1)), select=where,
+    seconds = _timed(lambda: node_vectors(encoder, ids, am, list(range(1, p.n_blocks + 1)), select=where,
                                           batch_size=extraction_batch, progress=False, device=device,
                                           bf16=p.mixed_precision == "bf16"), device, max(1, steps // 2))
     out["extraction"] = {"sequences": n_seq, "sequences_per_second": n_seq / seconds,
@@ -345,7 +345,7 @@ def main(argv: list[str]) -> int:
     batch = args.batch or (p.batch_size if device.type == "cuda" else 4)
     samples = args.samples or (20_000 if device.type == "cuda" else 512)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"paper shape: {p.n_layers} blocks, {p.n_heads} heads x d_h {p.d_head} = {p.hidden_size}, {p.max_len} tokens, "
+    print(f"paper shape: {p.n_blocks} blocks, {p.n_heads} heads x d_h {p.d_head} = {p.hidden_size}, {p.max_len} tokens, "
           f"vocabulary {p.vocab_size}; device {device} ({name}); mixed_precision {p.mixed_precision}"
           f"{' (bf16 autocast)' if device.type == 'cuda' and p.mixed_precision == 'bf16' else ' (fp32 on CPU)'}")
     before = None
@@ -364,7 +364,7 @@ def main(argv: list[str]) -> int:
     print(f"  pre-training      batch {batch} x {p.max_len}: {m['pretrain']['tokens_per_second']:,.0f} tokens/s "
           f"({m['pretrain']['step_seconds']:.3f} s/step), {flops_rate / 1e12:.3f} TFLOP/s"
           + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
-    print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_layers}, "
+    print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_blocks}, "
           f"{m['extraction']['positions_per_sequence']:.1f} masked positions per sequence)")
     print(f"  token head        {m['token_head']['examples_per_second']:,.0f} examples/s "
           f"({p.hidden_size} -> {p.vocab_size}, batch {p.head_batch})")

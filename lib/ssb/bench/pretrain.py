@@ -80,7 +80,7 @@ def load_data(profile, data_dir: str | None, synthetic: bool):
 
 
 def fresh_model(profile, vocab_size: int):
-    return build_bert6(vocab_size, seed=profile.seed, n_layers=profile.n_layers, n_heads=profile.n_heads,
+    return build_bert6(vocab_size, seed=profile.seed, n_blocks=profile.n_blocks, n_heads=profile.n_heads,
                        d_head=profile.d_head, max_len=profile.max_len, dropout=profile.dropout, pad_token_id=0)
 
 
@@ -174,7 +174,7 @@ def main(argv: list[str]) -> int:
     batches = [global_batch(train_sequences, spec, batch_size=profile.batch_size, step=s, seed=profile.seed)
                for s in range(total)]
     tokens_per_step = profile.batch_size * profile.max_len
-    print(f"profile {profile.name}: {profile.n_layers} layers x {profile.n_heads} heads x d_head {profile.d_head}, "
+    print(f"profile {profile.name}: {profile.n_blocks} layers x {profile.n_heads} heads x d_head {profile.d_head}, "
           f"batch {profile.batch_size} x {profile.max_len} tokens; {described}")
     print(f"{args.rounds} rounds of {args.warmup_steps} warm-up + {args.steps} timed steps per side; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
