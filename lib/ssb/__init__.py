@@ -33,6 +33,7 @@ Node vectors, heads and the aperture
 - ``finetune``       full fine-tuning reference (04)
 Claims
 - ``recognition``    what single nodes and heads recognise (C1, C2, C3's order parameter), with their nulls
+- ``recognition_study`` the steps notebooks 03 and 05 share: nulls and seeds, the symmetric control, the section
 - ``controls``       the untrained controls, fitted like the trained backbone: paired (ours) or K random inits (a checkpoint)
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)

@@ -147,9 +147,9 @@ class Apt(Section):
 
 # ----------------------------------------------------------------------------- 03 / 05 single nodes
 
-# The per-node summary of a recognition analysis (``summarize``), as the node sections name it:
+# The per-node summary of a recognition analysis (``recognition.summarize``), as the node sections name it:
 # {section key with "{what}" for tokens/labels: key of the per-node summary}.
-_NODAL_KEYS = {
+_RECOGNITION_KEYS = {
     "median_{what}_recognized_node": "median_recognized_node",
     "median_{what}_recognized_head": "median_recognized_head",
     "median_{what}_predicted_node": "median_predicted_node",
@@ -162,8 +162,8 @@ _NODAL_KEYS = {
 }
 
 
-def _from_recognition(cls, what: str, summarize: Mapping[str, Any], rest: dict) -> Section:
-    return cls(**{key.format(what=what): summarize[source] for key, source in _NODAL_KEYS.items()}, **rest)
+def _from_recognition(cls, what: str, summary: Mapping[str, Any], rest: dict) -> Section:
+    return cls(**{key.format(what=what): summary[source] for key, source in _RECOGNITION_KEYS.items()}, **rest)
 
 
 _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, accuracy_full, silent_accuracy, ...) "
@@ -205,10 +205,10 @@ class NodesPretrain(Section):
     stats: dict = described(_NODE_STATS)
 
     @classmethod
-    def from_recognition_summary(cls, summarize: Mapping[str, Any], **rest) -> "NodesPretrain":
-        """The section from the per-node summary of the trained backbone (``summarize``) and
+    def from_recognition_summary(cls, summary: Mapping[str, Any], **rest) -> "NodesPretrain":
+        """The section from the per-node summary of the trained backbone (``recognition.summarize``) and
         the remaining keys by name."""
-        return _from_recognition(cls, "tokens", summarize, rest)
+        return _from_recognition(cls, "tokens", summary, rest)
 
 
 @dataclass(frozen=True)
@@ -241,9 +241,9 @@ class NodesFinetune(Section):
     stats: dict = described(_NODE_STATS)
 
     @classmethod
-    def from_recognition_summary(cls, summarize: Mapping[str, Any], **rest) -> "NodesFinetune":
+    def from_recognition_summary(cls, summary: Mapping[str, Any], **rest) -> "NodesFinetune":
         """As ``NodesPretrain.from_recognition_summary``, for labels."""
-        return _from_recognition(cls, "labels", summarize, rest)
+        return _from_recognition(cls, "labels", summary, rest)
 
 
 # ----------------------------------------------------------------------------- 04 fine-tuning
