@@ -16,7 +16,7 @@ import ssb.pretrain as pretrain_mod
 from ssb.mlm import MaskingSpec
 from ssb.model import build_bert6, head_gap
 from ssb.pretrain import Interrupted, global_batch, pretrain
-from ssb import symmetry_runs
+from ssb import heldout, symmetry_runs
 from tiny_pretraining import run, state, tiny_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # conftest.py
@@ -147,11 +147,11 @@ def test_backbone_evaluation_covers_every_heldout_block(data, tmp_path):
     ev = result.backbone
     assert json.loads((result.final_dir / "backbone_eval.json").read_text()) == ev
     spec = MaskingSpec.from_tokenizer(tok)
-    pred = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
+    pred = heldout.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
                                             batch_size=5)
     assert ev["n_positions"] == len(pred["labels"]) > 0
     # fixed masks: every selected position of every held-out sequence, whatever the batch size
-    pred2 = pretrain_mod.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
+    pred2 = heldout.heldout_predictions(result.model, held, spec, seed=0, baseline_token=ev["baseline_token"],
                                              batch_size=64)
     assert np.array_equal(pred["labels"], pred2["labels"])
     assert np.array_equal(pred["model_correct"], pred2["model_correct"])
@@ -163,11 +163,11 @@ def test_backbone_evaluation_covers_every_heldout_block(data, tmp_path):
 
 def test_backbone_gate_fails_at_the_baseline():
     baseline = np.array([True] * 50 + [False] * 950)
-    g = pretrain_mod.backbone_gate(baseline.copy(), baseline)           # predicts exactly what the baseline does
+    g = heldout.backbone_gate(baseline.copy(), baseline)           # predicts exactly what the baseline does
     assert g["passed"] is False and g["p"] == 1.0
     worse = baseline.copy()
     worse[:10] = False
-    assert pretrain_mod.backbone_gate(worse, baseline)["passed"] is False
+    assert heldout.backbone_gate(worse, baseline)["passed"] is False
 
 
 def test_ssb_section_checks(data, tmp_path):

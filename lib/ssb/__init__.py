@@ -18,6 +18,7 @@ Data and pre-training (01)
 - ``mlm``            masked-language-model masking (15 %, 80/10/10), seeded; the token probe's masked positions
 - ``model``          BERT-6 builder, symmetric and node-symmetric initialisations, head gap g, node gap
 - ``pretrain``       the MLM training loop (deterministic, resumable, DDP-ready), backbone gate, snapshots
+- ``heldout``        held-out masked-token evaluation and the backbone gate (did pre-training learn?)
 - ``symmetry_runs``  C3 from the symmetric variants' runs: eps growth of g(t), functional divergence, the ssb section
 - ``pretrain_workers`` several pre-training runs at once in worker processes, balanced, one progress bar
 - ``pretrain_cli``   the pre-training from the command line, one process or several (torchrun)

@@ -297,7 +297,7 @@ def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tu
 
 def pretrain_stats(run: PretrainRun) -> dict:
     """Steps, tokens seen, wall time and throughput of a finished run (from its run_config.json),
-    and the backbone gate (``pretrain.backbone_evaluation``: held-out masked-token accuracy on
+    and the backbone gate (``heldout.backbone_evaluation``: held-out masked-token accuracy on
     every held-out sequence against the most-frequent-token baseline, exact McNemar, p < ALPHA)."""
     cfg = json.loads((run.final_dir / "run_config.json").read_text())
     seconds = float(cfg.get("train_seconds") or 0.0)

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from . import stats
 from .mlm import MaskingSpec, mask_tokens, step_generator
-from .pretrain import BACKBONE_EVAL, GATE_CHUNK, GATE_MASK_STREAM, PretrainRun, mlm_logits_at_masks
+from .heldout import GATE_CHUNK, GATE_MASK_STREAM, mlm_logits_at_masks
+from .pretrain import BACKBONE_EVAL, PretrainRun
 from .profiles import EPS_VARIANT_PREFIX, eps_check_name
 
 # --------------------------------------------------------------------------- C3 summaries (notebook 01)
@@ -75,7 +76,7 @@ def eps_growth_check(log: list[dict], eps: float) -> dict:
 def predictive_distance(model_a, model_b, eval_sequences: np.ndarray, spec: MaskingSpec, *, seed: int,
                         device="cpu", batch_size: int = 64) -> dict:
     """Two models' predictions at the masked positions of EVERY held-out sequence, with the fixed
-    masks of the backbone gate (``heldout_predictions``): per position the total-variation
+    masks of the backbone gate (``heldout.heldout_predictions``): per position the total-variation
     distance 1/2 sum_v |p_a(v) - p_b(v)| of their predictive distributions (float64 softmax),
     whether their top tokens differ, and the held-out sequence (its index) it belongs to.
     Returns {"tv", "disagree", "sequence"}, each (N,)."""

@@ -15,7 +15,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
 
 - the backbone gate: held-out masked-token accuracy on every held-out sequence (fixed masks)
   against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
-  of the paired difference (``pretrain.backbone_evaluation``);
+  of the paired difference (``heldout.backbone_evaluation``);
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
 - the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_head``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
@@ -86,7 +86,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     from ..heads import fit_head, predict
     from ..mlm import MaskingSpec
     from ..model import head_gap, node_gap
-    from ..pretrain import backbone_evaluation, most_frequent_token
+    from ..heldout import backbone_evaluation, most_frequent_token
     from transformers import BertForMaskedLM
 
     cfg = json.loads((directory / "run_config.json").read_text())
