@@ -41,6 +41,10 @@ logits in the head's dtype, with argmax ties going to the lowest label as in tor
   logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in float64).
   Tests run head and z in float64 and require identical predictions; in float32 they allow
   differences only at such near-ties.
+
+Length (about 600 lines): one computation, the limited aperture; most of the module is its two fast
+cases (single nodes of a 1-FC head, nested chains of sets) and the checks that keep them bit-identical
+to the naive loop.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ the curve and C4's statistics:
 Cooperation compares a set with its nodes taken one at a time:
     κ_R(S) = |R(S)| / |∪_{k∈S} R({k})|     (NaN where the union is empty)
     κ_A(S) = ΔA(S) / Σ_{k∈S} ΔA({k})       (NaN where the sum is <= 0: undefined)
+
+Length (about 570 lines): C4 as one experiment -- the set grid, the curves, the cooperation measures
+and their checks against the untrained backbone, the shuffled-label readout and independent voters.
 """
 from __future__ import annotations
 

@@ -19,6 +19,10 @@ Nothing here waits on the network for longer than a short timeout.
 
 The data directory is chosen by ``SSB_DATA_DIR``, ``--data-dir`` (``run_all.sh`` /
 ``python -m ssb.runner``) or the notebooks' ``data_dir`` parameter (``SET_DATA_DIR``).
+
+Length (about 650 lines): every input the project reads from disk or the network -- corpora, FewRel,
+downloads -- behind one data-directory convention and one error style (``DataError`` naming what is
+missing and the three ways to point at it).
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ matplotlib style once.  Conventions the functions follow so that a figure can be
   or step outlines, never filled bars on top of each other;
 - long label names (FewRel relations) appear in full, wrapped (``wrap_names``), or as numbers
   with a key beside the axis (``plot_label_confusion``).
+
+Length (about 700 lines): every figure of the seven notebooks, kept in one module so that they share one
+style and one set of conventions; each ``plot_*`` function stands alone.
 """
 from __future__ import annotations
 

@@ -20,6 +20,10 @@
 - The backbone gate (``heldout.backbone_evaluation``): the final model's masked-token predictions
   on EVERY held-out sequence (fixed masks) against the most-frequent-token baseline on the same
   positions, exact one-sided McNemar test, passed at p < ``stats.ALPHA``.
+
+Length (about 620 lines): the training loop with what makes it reproducible -- its run configuration,
+reuse of a finished run, resume from a checkpoint, the precision policy of the symmetric variants and the
+process group of a multi-GPU run.
 """
 from __future__ import annotations
 

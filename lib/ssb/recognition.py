@@ -19,6 +19,9 @@ Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
     head_order_parameter(control["symmetric"], control["random"])   # C3, functional
     seed_replicates(profile, probe, block, seeds)       # headline numbers across probe seeds
     ssb_along_blocks(profile, probe, blocks)            # single-node statistics per block
+
+Length (about 600 lines): recognition and its nulls -- what single nodes and heads recognise, the
+permutation, untrained and swap nulls, and the records of C1-C3 -- one idea measured several ways.
 """
 from __future__ import annotations
 

@@ -44,6 +44,10 @@ installed).  jupyter_client launches a kernel spec whose argv[0] is a bare "pyth
 points at another interpreter (a user-level spec, say), ``kernel_name_for_this_python`` writes
 a private spec for ``sys.executable`` inside the venv and puts it first on ``JUPYTER_PATH``
 for this process only; the user's Jupyter configuration is never touched.
+
+Length (about 800 lines): one idea, running the notebooks as a reader expects, in its steps -- parameters
+checked before any kernel starts, each notebook executed with a heartbeat, the results name and the pages
+written. The parsing of ``-p`` values could be a module of its own; it is not split yet.
 """
 from __future__ import annotations
 

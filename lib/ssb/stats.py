@@ -20,6 +20,9 @@ Levels are fixed here, from principles, not from any run's numbers:
 - ``GATE_ALPHA = 0.01``: the probe gate (a paired test of the probe against the constant
   predictor) at p < 0.01, the backbone gate at 95 % confidence (p < 0.05);
 - ``FDR = 0.05``: Benjamini-Hochberg over the candidate labels of one node set.
+
+Length (about 700 lines): the statistical toolbox every verdict uses (tests, intervals, gates, check
+records); each function stands alone and has its own tests.
 """
 from __future__ import annotations
 
