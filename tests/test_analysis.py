@@ -83,6 +83,15 @@ def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile)
     assert recognition.head_jaccard(control["symmetric"]) == 1.0
     assert recognition.head_jaccard(control["random"]) < 1.0
     assert set(recognition.control_table(control)["variant"]) == {"random", "symmetric", "symmetric_eps"}
+    checks = recognition.symmetry_checks(control).checks
+    assert "dropout_heads_differ" not in checks                          # the variant did not run: no record
+    # a symmetric + dropout model whose heads stayed tied scores 0 (not below it); one whose heads
+    # recognise different sets (the random model's probe standing in) falls below 0
+    tied = recognition.symmetry_checks({**control, "symmetric_dropout": control["symmetric"]})
+    assert tied.checks["dropout_heads_differ"]["value"] == 0.0 and tied.checks["dropout_heads_differ"]["passed"] is False
+    assert "probe_symmetric_dropout" in tied.gates
+    broken = recognition.symmetry_checks({**control, "symmetric_dropout": control["random"]}).checks["dropout_heads_differ"]
+    assert broken["ci"][1] < 0 and broken["passed"] is True
     with pytest.raises(ValueError, match="block 3"):
         heads.fit_head(profile, probe, 3, progress=False)
 

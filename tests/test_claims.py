@@ -178,6 +178,16 @@ def test_c3_parts():
     assert verdicts(s)["C3"] == "not measured"
 
 
+def test_the_dropout_models_heads_are_context_for_c3():
+    """dropout_heads_differ (stochastic dynamics) is shown with C3 but never moves its verdict."""
+    s = holding_summary()
+    for sec in ("nodes_pretrain", "nodes_finetune"):
+        s[sec]["stats"]["checks"]["dropout_heads_differ"] = check("dropout_heads_differ", 0.3, [0.2, 0.4], 0.0, "less")
+    out = claims.claims_summary(s)
+    assert out["claims"]["C3"] == "holds"
+    assert "dropout_heads_differ[nodes_pretrain]" in out["stats"]["C3"]["context"]
+
+
 def test_no_holds_without_an_interval_excluding_the_null():
     import itertools
     s = holding_summary()

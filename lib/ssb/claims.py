@@ -70,7 +70,8 @@ p < 0.01; token probes clustered by sequence).
   its own variant's backbone gate), ``eps_diverges`` (the ε model's held-out predictions leave the
   symmetric model's: TV distance minus that of the same ε perturbation unamplified, sequences
   resampled) and ``eps_heads_differ[nodes_*]`` (the ε model's heads recognise different sets; each
-  gated by its own probes).  Context: ``head_order_parameter`` of older summaries (tied symmetric vs random: 1
+  gated by its own probes).  Context: ``dropout_heads_differ[nodes_*]`` (the same for the symmetric model
+  trained with dropout: stochastic dynamics, shown beside, never deciding) and ``head_order_parameter`` of older summaries (tied symmetric vs random: 1
   by construction).  A checkpoint run: "not testable" (``CHECKPOINT_C3_REASON``: no symmetric
   variants of a model trained elsewhere).
 - **C4** (``crossover``, labels). Gates: backbone (ours only), probe.  Evidence:
@@ -395,6 +396,7 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
     for cls in (NodesPretrain, NodesFinetune):
         for name, role, variants in (("eps_heads_differ", "evidence", ("random", "symmetric_eps")),
                                      ("tied_heads_identical", "sanity", ()),
+                                     ("dropout_heads_differ", "context", ("random", "symmetric_dropout")),
                                      ("head_order_parameter", "context", ())):
             path = cls.path("stats", "checks", name)
             if not isinstance(lookup(summary, path), dict):

@@ -464,7 +464,11 @@ def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
     - ``eps_heads_differ`` (evidence): the symmetric + eps model's per-head mean Jaccard minus 1
       (bootstrap over heads), less than 0: its heads recognise different sets, i.e. the tiny
       perturbation was amplified up to what a reader can see.  A perturbation that stayed
-      tiny gives exactly 1 and fails.  The random model's value is kept beside it."""
+      tiny gives exactly 1 and fails.  The random model's value is kept beside it;
+    - ``dropout_heads_differ`` (context, when the symmetric + dropout variant ran; gated by its
+      probe): the same statistic for the symmetric model trained with dropout -- stochastic
+      dynamics, the comparison the paper draws; it shows, never decides (C3 is about
+      deterministic dynamics)."""
     missing = [v for v in ("random", "symmetric_eps") if v not in control]
     gates, checks = {}, {}
     for v in ("random", "symmetric_eps"):
@@ -477,14 +481,24 @@ def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
     if missing or control["symmetric_eps"].n_heads < 2:
         checks["eps_heads_differ"] = stats.check("eps heads differ", f"variants missing: {missing}", None, None, 0.0,
                                                  "less", missing=True)
-        return stats.ClaimStats(gates, checks)
-    eps, rnd = _head_rows(control["symmetric_eps"]), _head_rows(control["random"])
-    value, ci = stats.mean_ci(eps - 1.0, seed=seed)
-    checks["eps_heads_differ"] = stats.check(
-        "the symmetric + eps model's heads recognise different sets", "mean pairwise head Jaccard of the symmetric + "
-        "eps model minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
-        eps_jaccard=float(eps.mean()), random_jaccard=float(rnd.mean()),
-        eps_heads_recognizing=int(control["symmetric_eps"].heads.recognized.any(1).sum()))
+    else:
+        eps, rnd = _head_rows(control["symmetric_eps"]), _head_rows(control["random"])
+        value, ci = stats.mean_ci(eps - 1.0, seed=seed)
+        checks["eps_heads_differ"] = stats.check(
+            "the symmetric + eps model's heads recognise different sets", "mean pairwise head Jaccard of the symmetric + "
+            "eps model minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
+            eps_jaccard=float(eps.mean()), random_jaccard=float(rnd.mean()),
+            eps_heads_recognizing=int(control["symmetric_eps"].heads.recognized.any(1).sum()))
+    if "symmetric_dropout" in control and "random" in control and control["symmetric_dropout"].n_heads >= 2:
+        dropout = control["symmetric_dropout"]
+        gates["probe_symmetric_dropout"] = probe_gate(dropout, "probe learned (symmetric_dropout variant)")
+        rows, rnd = _head_rows(dropout), _head_rows(control["random"])
+        value, ci = stats.mean_ci(rows - 1.0, seed=seed)
+        checks["dropout_heads_differ"] = stats.check(
+            "the symmetric + dropout model's heads recognise different sets", "mean pairwise head Jaccard of the "
+            "symmetric model trained with dropout minus 1 (the tied symmetric value); bootstrap over heads",
+            value, ci, 0.0, "less", dropout_jaccard=float(rows.mean()), random_jaccard=float(rnd.mean()),
+            dropout_heads_recognizing=int(dropout.heads.recognized.any(1).sum()))
     return stats.ClaimStats(gates, checks)
 
 

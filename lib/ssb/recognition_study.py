@@ -74,12 +74,12 @@ CHECKPOINT_SKIPPED = ("symmetric controls skipped: a checkpoint has no symmetric
 
 
 def symmetry_study(profile, bb, probe_for, *, stochastic: bool = False) -> SymmetryStudy:
-    """``recognition.symmetry_control`` of the random, symmetric and symmetric + eps variants
-    (and the stochastic one when ``stochastic``), read through ``probe_for(variant)``, with its
+    """``recognition.symmetry_control`` of the random, symmetric, symmetric + eps and symmetric +
+    dropout variants (and the stochastic one when ``stochastic``), read through ``probe_for(variant)``, with its
     table and ``recognition.symmetry_checks``.  ``bb`` a checkpoint: nothing runs."""
     if bb.is_checkpoint:
         return SymmetryStudy(skipped=CHECKPOINT_SKIPPED)
-    variants = ["random", "symmetric", "symmetric_eps"] + (["stochastic"] if stochastic else [])
+    variants = ["random", "symmetric", "symmetric_eps", "symmetric_dropout"] + (["stochastic"] if stochastic else [])
     control = recognition.symmetry_control(profile, probe_for, variants)
     return SymmetryStudy(control, recognition.control_table(control),
                          recognition.symmetry_checks(control, seed=profile.seed))

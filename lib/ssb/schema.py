@@ -171,9 +171,9 @@ _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, 
 _ALONG = ("{block, median_recognized_node, mean_recognized_node, fraction_recognizing (nodes with |R| > 0), mean_dc_node, node_jaccard, fraction_beyond_null[_lo, _hi], "
           "recognized_full, accuracy_full, probe_gate}: one list entry per block")
 _NODE_STATS = ("gates probe, probe_untrained (the head beyond the untrained backbone's), backbone (the checkpoint's "
-               "backbone gate), probe_random, probe_symmetric_eps; checks beyond_untrained (core), "
+               "backbone gate), probe_random, probe_symmetric_eps, probe_symmetric_dropout; checks beyond_untrained (core), "
                "beyond_permutation_null, each_node, heads_beyond_null, node_specific (swap-randomised null), "
-               "small_sets (context), eps_heads_differ, tied_heads_identical (sanity); nulls; seeds (probe-seed "
+               "small_sets (context), eps_heads_differ, dropout_heads_differ (context), tied_heads_identical (sanity); nulls; seeds (probe-seed "
                "replicates). Roles and rules: ssb.claims")
 
 
