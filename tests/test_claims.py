@@ -186,6 +186,8 @@ def test_the_dropout_models_heads_are_context_for_c3():
     out = claims.claims_summary(s)
     assert out["claims"]["C3"] == "holds"
     assert "dropout_heads_differ[nodes_pretrain]" in out["stats"]["C3"]["context"]
+    paths = [g["path"] for g in out["stats"]["C3"]["gates"]]
+    assert len(paths) == len(set(paths))                    # the random probe gates two checks, listed once
 
 
 def test_no_holds_without_an_interval_excluding_the_null():

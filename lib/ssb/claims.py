@@ -403,7 +403,8 @@ def _c3_rule(summary: dict) -> tuple[list, list] | None:
                 continue
             own = [{**record(summary, cls.path("stats", "gates", f"probe_{v}"), f"probe[{cls.section}, {v}]"),
                     "scope": "check"} for v in variants]
-            gates += own
+            listed = {g["path"] for g in gates}
+            gates += [g for g in own if g["path"] not in listed]     # one gate, listed once (the random probe gates two)
             check = record(summary, path, f"{name}[{cls.section}]", role=role)
             if any(g.get("passed") is not True for g in own):
                 check = {**check, "passed": None, "gated_out": True}
