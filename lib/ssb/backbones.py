@@ -50,6 +50,8 @@ VARIANTS = {
 VARIANT_ALIASES = {"random": "main"}
 # the variants notebook 01 trains and gates besides the main run (C3); ``ssb_variants`` adds the eps grid's
 SSB_VARIANTS = ("symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")
+
+
 def ssb_variants(profile) -> list[str]:
     """The C3 variants notebook 01 trains besides the main run: ``SSB_VARIANTS`` and one
     symmetric + eps variant per value of the profile's eps grid (``profiles.eps_grid``)."""
@@ -113,10 +115,10 @@ def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progr
         raise ValueError(f"workers must be >= 0 (0: one per core), got {n_workers}")
     n_workers = min(len(pending), n_workers or max(1, cores // threads))
     if len(pending) > 1 and n_workers > 1 and resolve_device(profile.device).type == "cpu":
-        costs = {n: _run_steps(profile, n) * RUN_COST_PER_STEP.get(
-            "symmetric_eps" if n.startswith(EPS_VARIANT_PREFIX) else n, 1.0) for n in pending}
-        train_in_parallel(functools.partial(_train_variant, profile, c, force),
-                          {n: _run_steps(profile, n) for n in pending}, costs, n_workers,
+        steps = {n: _run_steps(profile, n) for n in pending}
+        costs = {n: steps[n] * RUN_COST_PER_STEP.get("symmetric_eps" if n.startswith(EPS_VARIANT_PREFIX) else n, 1.0)
+                 for n in pending}
+        train_in_parallel(functools.partial(_train_variant, profile, c, force), steps, costs, n_workers,
                           threads=profile.pretrain_threads, progress=progress)
         force = False                                   # retrained just now: load what the workers wrote
     runs, retrained = {}, set()
@@ -139,12 +141,10 @@ def _finished(profile, name: str, c: Corpus) -> bool:
                              eps=run_args.get("eps"), fingerprints=c.fingerprints)
 
 
-
 # Relative cost of a step on the CPU (main run = 1), for sharing runs among workers: the
 # symmetric variants' head-exact backward loops over heads, node_symmetric's over every node
 # (measured on quick, one thread: 0.70, 0.77-0.82 and 1.12 s a step; docs/benchmarks.md).
 RUN_COST_PER_STEP = {"symmetric": 1.15, "symmetric_eps": 1.15, "symmetric_dropout": 1.15, "node_symmetric": 1.6}
-
 
 
 def _train_variant(profile, c: Corpus, force: bool, name: str, on_step) -> None:

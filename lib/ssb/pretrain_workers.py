@@ -15,6 +15,7 @@ import math
 import time
 from typing import Callable
 
+
 def worker_plan(costs: dict[str, float], n_workers: int) -> list[list[str]]:
     """Share runs among ``n_workers`` workers so that the busiest worker's total cost is least.
 

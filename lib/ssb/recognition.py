@@ -434,11 +434,7 @@ def head_order_parameter(symmetric: RecognitionResult, random: RecognitionResult
     if symmetric.n_heads < 2:
         return stats.check("head_order_parameter", "needs at least two heads", None, None, 0.0, "greater")
 
-    def rows(res):
-        j = pairwise_jaccard(res.heads.recognized)
-        np.fill_diagonal(j, 0.0)
-        return j.sum(1) / (res.n_heads - 1)
-    sym, rnd = rows(symmetric), rows(random)
+    sym, rnd = _head_rows(symmetric), _head_rows(random)
     value, ci = stats.mean_ci(sym - rnd, seed=seed)
     return stats.check("head_order_parameter", "mean pairwise head Jaccard of recognised sets, symmetric minus "
                        "random (bootstrap over heads)", value, ci, 0.0, "greater",
@@ -452,6 +448,19 @@ def _head_rows(res: RecognitionResult) -> np.ndarray:
     j = pairwise_jaccard(res.heads.recognized)
     np.fill_diagonal(j, 0.0)
     return j.sum(1) / (res.n_heads - 1)
+
+
+def _heads_differ(model: RecognitionResult, random: RecognitionResult, key: str, name: str, statistic: str,
+                  seed: int) -> dict:
+    """The check that ``model``'s heads recognise different sets: its per-head mean pairwise
+    Jaccard minus 1 (the tied symmetric value), bootstrap over heads, less than 0; the random
+    model's mean Jaccard and the number of heads recognising anything kept beside it."""
+    rows, rnd = _head_rows(model), _head_rows(random)
+    value, ci = stats.mean_ci(rows - 1.0, seed=seed)
+    return stats.check(f"the {name} model's heads recognise different sets", f"mean pairwise head Jaccard of the "
+                       f"{statistic} minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
+                       **{f"{key}_jaccard": float(rows.mean()), "random_jaccard": float(rnd.mean()),
+                          f"{key}_heads_recognizing": int(model.heads.recognized.any(1).sum())})
 
 
 def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
@@ -482,23 +491,14 @@ def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
         checks["eps_heads_differ"] = stats.check("eps heads differ", f"variants missing: {missing}", None, None, 0.0,
                                                  "less", missing=True)
     else:
-        eps, rnd = _head_rows(control["symmetric_eps"]), _head_rows(control["random"])
-        value, ci = stats.mean_ci(eps - 1.0, seed=seed)
-        checks["eps_heads_differ"] = stats.check(
-            "the symmetric + eps model's heads recognise different sets", "mean pairwise head Jaccard of the symmetric + "
-            "eps model minus 1 (the tied symmetric value); bootstrap over heads", value, ci, 0.0, "less",
-            eps_jaccard=float(eps.mean()), random_jaccard=float(rnd.mean()),
-            eps_heads_recognizing=int(control["symmetric_eps"].heads.recognized.any(1).sum()))
+        checks["eps_heads_differ"] = _heads_differ(control["symmetric_eps"], control["random"], "eps", "symmetric + eps",
+                                                   "symmetric + eps model", seed)
     if "symmetric_dropout" in control and "random" in control and control["symmetric_dropout"].n_heads >= 2:
-        dropout = control["symmetric_dropout"]
-        gates["probe_symmetric_dropout"] = probe_gate(dropout, "probe learned (symmetric_dropout variant)")
-        rows, rnd = _head_rows(dropout), _head_rows(control["random"])
-        value, ci = stats.mean_ci(rows - 1.0, seed=seed)
-        checks["dropout_heads_differ"] = stats.check(
-            "the symmetric + dropout model's heads recognise different sets", "mean pairwise head Jaccard of the "
-            "symmetric model trained with dropout minus 1 (the tied symmetric value); bootstrap over heads",
-            value, ci, 0.0, "less", dropout_jaccard=float(rows.mean()), random_jaccard=float(rnd.mean()),
-            dropout_heads_recognizing=int(dropout.heads.recognized.any(1).sum()))
+        gates["probe_symmetric_dropout"] = probe_gate(control["symmetric_dropout"],
+                                                      "probe learned (symmetric_dropout variant)")
+        checks["dropout_heads_differ"] = _heads_differ(control["symmetric_dropout"], control["random"], "dropout",
+                                                       "symmetric + dropout", "symmetric model trained with dropout",
+                                                       seed)
     return stats.ClaimStats(gates, checks)
 
 

@@ -2,7 +2,7 @@
 
     nulls = recognition_study.null_checks(P, res, probe, untrained, what="tokens", n_seeds=3, n_permutations=200)
     sym = recognition_study.symmetry_study(P, bb, lambda v: probes.variant_token_probe(P, v, corpus, [P.block]))
-    section = recognition_study.nodes_section(P, "tokens", res, nulls, sym, along)
+    section = recognition_study.nodes_section(P, "tokens", recognition.summarize(res), res_u, nulls, sym, along, C)
 
 ``null_checks``: the claim's records against the permutation null and the untrained
 control(s), the spread over probe seeds, and the trained-vs-untrained table.
@@ -85,10 +85,12 @@ def symmetry_study(profile, bb, probe_for, *, stochastic: bool = False) -> Symme
                          recognition.symmetry_checks(control, seed=profile.seed))
 
 
-def nodes_section(profile, what: str, res: recognition.RecognitionResult, untrained_result, nulls: NullChecks,
+def nodes_section(profile, what: str, summary: dict, untrained_result, nulls: NullChecks,
                   symmetry: SymmetryStudy, along: pd.DataFrame, n_classes: int) -> schema.Section:
     """The finished section of summary.json: ``nodes_pretrain`` (``what="tokens"``, C1) or
-    ``nodes_finetune`` (``"labels"``, C2), with the claim's records and the symmetry checks."""
+    ``nodes_finetune`` (``"labels"``, C2), from the trained backbone's ``recognition.summarize``
+    (the notebook has it already), the untrained control's result, the claim's records and the
+    symmetry checks."""
     if what not in ("tokens", "labels"):
         raise ValueError(f"what must be 'tokens' or 'labels', got {what!r}")
     st = nulls.stats.merged(symmetry.checks)
@@ -96,7 +98,6 @@ def nodes_section(profile, what: str, res: recognition.RecognitionResult, untrai
                   symmetric_head_jaccard=symmetry.head_jaccard("symmetric"), block=profile.block,
                   untrained=recognition.summarize(untrained_result), along_blocks=along.to_dict(orient="list"),
                   stats=st)
-    summary = recognition.summarize(res)
     if what == "tokens":
         return schema.NodesPretrain.from_recognition_summary(summary, vocab_size=n_classes, **common)
     return schema.NodesFinetune.from_recognition_summary(
