@@ -35,6 +35,7 @@ Node vectors, heads and the aperture
 Claims
 - ``recognition``    what single nodes and heads recognise (C1, C2, C3's order parameter), with their nulls
 - ``recognition_study`` the steps notebooks 03 and 05 share: nulls and seeds, the symmetric control, the section
+- ``seed_replication`` C2's headline numbers repeated on every pre-training seed (backbone_seeds), as context
 - ``controls``       the untrained controls, fitted like the trained backbone: paired (ours) or K random inits (a checkpoint)
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)

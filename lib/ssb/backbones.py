@@ -50,6 +50,8 @@ VARIANTS = {
 VARIANT_ALIASES = {"random": "main"}
 # the variants notebook 01 trains and gates besides the main run (C3); ``ssb_variants`` adds the eps grid's
 SSB_VARIANTS = ("symmetric", "symmetric_eps", "symmetric_dropout", "node_symmetric")
+# the main run pre-trained again with another seed (profile.backbone_seeds): main_seed<seed>
+SEED_VARIANT_PREFIX = "main_seed"
 
 
 def ssb_variants(profile) -> list[str]:
@@ -59,6 +61,30 @@ def ssb_variants(profile) -> list[str]:
     return list(dict.fromkeys([*SSB_VARIANTS, *grid]))
 
 
+def seed_variants(profile) -> list[str]:
+    """The main run's replicates over pre-training seeds (``profile.backbone_seeds`` - 1 of them):
+    main_seed<seed> for seed = profile.seed + 1, +2, ...; the same initialisation scheme, steps and
+    data, another seed for the weights, the batch order and the masks."""
+    return [f"{SEED_VARIANT_PREFIX}{profile.seed + i}" for i in range(1, profile.backbone_seeds)]
+
+
+def split_seed_replicates(runs: dict) -> tuple[dict, dict]:
+    """(the runs without the seed replicates, the seed replicates main_seed<s>) of a
+    ``pretrained_runs`` dict, each in its order: the replicates are no C3 variant."""
+    replicates = {v: r for v, r in runs.items() if v.startswith(SEED_VARIANT_PREFIX)}
+    return {v: r for v, r in runs.items() if v not in replicates}, replicates
+
+
+def variant_seed(profile, variant: str) -> int:
+    """The pre-training seed of a variant: its own for main_seed<seed>, else the profile's."""
+    if not variant.startswith(SEED_VARIANT_PREFIX):
+        return profile.seed
+    text = variant[len(SEED_VARIANT_PREFIX):]
+    if not text.isdigit():
+        raise ValueError(f"unknown variant {variant!r}: {SEED_VARIANT_PREFIX}<seed> needs a seed (a whole number >= 0)")
+    return int(text)
+
+
 def pretrained(profile, variant: str = "main", data_dir=None, force: bool = False, progress: bool = True,
                corpus_: Corpus | None = None, on_step=None) -> PretrainRun:
     """The pre-trained BERT-6 of a variant, reused from runs/<profile>/pretrain/<variant>/ if its
@@ -66,7 +92,7 @@ def pretrained(profile, variant: str = "main", data_dir=None, force: bool = Fals
     "main" (the same run, the same directory). on_step: see ``pretrain.pretrain``."""
     c = corpus_ or prepare_corpus(profile, data_dir, progress=progress)
     name, run_args = _variant_run(profile, variant)
-    return pretrain(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences, c.eval_sequences,
+    return pretrain(_run_profile(profile, variant), runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences, c.eval_sequences,
                     force=force, progress=progress, desc=f"pretrain[{name}]", on_step=on_step,
                     fingerprints=c.fingerprints, **run_args)
 
@@ -75,10 +101,14 @@ def _variant_run(profile, variant: str) -> tuple[str, dict]:
     """(run directory name, ``pretrain`` keyword arguments) of a variant.  A variant of the eps
     grid (``eps_variant``) is symmetric_eps with its own eps."""
     eps = variant_eps(profile, variant) if variant.startswith(EPS_VARIANT_PREFIX) else None
-    if variant not in VARIANTS and eps is None:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)} or "
-                         f"{EPS_VARIANT_PREFIX}<eps> (the eps grid: {', '.join(ssb_variants(profile))})")
-    init, steps_field, dropout = VARIANTS["symmetric_eps" if eps is not None else variant]
+    seeded = variant.startswith(SEED_VARIANT_PREFIX)
+    if seeded:
+        variant_seed(profile, variant)                  # a malformed seed is refused here, with its reason
+    if variant not in VARIANTS and eps is None and not seeded:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}, "
+                         f"{EPS_VARIANT_PREFIX}<eps> (the eps grid: {', '.join(ssb_variants(profile))}) or "
+                         f"{SEED_VARIANT_PREFIX}<seed>")
+    init, steps_field, dropout = VARIANTS["symmetric_eps" if eps is not None else "main" if seeded else variant]
     if isinstance(dropout, str):
         dropout = getattr(profile, dropout)
     name = VARIANT_ALIASES.get(variant, variant)
@@ -129,6 +159,13 @@ def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progr
     return runs
 
 
+def _run_profile(profile, variant: str):
+    """The profile a variant's run trains with: the profile itself, or for main_seed<seed> the
+    same with that seed (the seed is part of the run's configuration: pretrain.TRAINING_FIELDS)."""
+    seed = variant_seed(profile, variant)
+    return profile if seed == profile.seed else profile.replace(seed=seed)
+
+
 def _run_steps(profile, name: str) -> int:
     return _variant_run(profile, name)[1]["steps"]
 
@@ -136,7 +173,7 @@ def _run_steps(profile, name: str) -> int:
 def _finished(profile, name: str, c: Corpus) -> bool:
     """Whether runs/<profile>/pretrain/<name>/final holds a finished run of this configuration."""
     run_args = _variant_run(profile, name)[1]
-    return pretrain_finished(profile, runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences,
+    return pretrain_finished(_run_profile(profile, name), runs_dir(profile) / "pretrain" / name, c.tokenizer, c.train_sequences,
                              c.eval_sequences, init=run_args["init"], steps=run_args["steps"], dropout=run_args["dropout"],
                              eps=run_args.get("eps"), fingerprints=c.fingerprints)
 

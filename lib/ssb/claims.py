@@ -62,6 +62,8 @@ p < 0.01; token probes clustered by sequence).
   ``node_specific`` is context: C2's words ("each head and each single node recognizes a small set
   of relation labels with above-chance confidence") say nothing of node-specificity, C1's do.  (A
   rule change made after the calibration study was seen: docs/method.md, "Evidence checks".)
+  Context too: ``beyond_untrained_across_seeds`` (``seed_replication``: the core check repeated on
+  every pre-training seed, Student t over seeds; fixed as context before any value was seen).
 - **C3** (``ssb``; ``nodes_*``). Gates: the backbone gates of the symmetric variants.  Sanity:
   ``symmetric_exact``, ``node_symmetric_exact``, ``tied_heads_identical[nodes_*]``.  Evidence:
   ``eps_amplified`` (core: growth rate of the dense g(t) of the run with the profile's ε,
@@ -128,6 +130,9 @@ HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "
 # C2 (labels): node_specific is context -- C2's words claim recognition above chance by each head and
 # node, not node-specificity (C1's words); changed after the calibration study was seen (docs/method.md)
 LABEL_NODE_CHECKS = tuple((c, "context" if c == "node_specific" else role) for c, role in NODE_CHECKS)
+# ... and the fraction beyond the null, trained minus untrained, across pre-training seeds
+# (seed_replication): context, fixed before any value was seen (the calibration does not cover it)
+LABEL_NODE_CHECKS += (("beyond_untrained_across_seeds", "context"),)
 APT_CHECKS = (("frequency", "evidence"), ("grows_along_blocks", "evidence"))
 CORE = {"C1": "beyond_untrained", "C2": "beyond_untrained", "C3": "eps_amplified",
         "C4": "cooperation_beyond_untrained", "C5": "reach_beyond_untrained", "C6": "frequency"}

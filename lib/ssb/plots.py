@@ -409,6 +409,31 @@ def plot_jaccard_matrices(matrices: dict, title: str = "Pairwise Jaccard of the 
     return fig
 
 
+def plot_seed_replication(table, what: str = "labels", check: dict | None = None):
+    """The fraction of single nodes beyond the permutation null per pre-training seed, trained
+    against the same seed's untrained initialisation (``seed_replication.replicate``'s table), each
+    with its Wilson interval, the pair joined by a line; ``check``: the across-seed record, stamped."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    seeds = sorted(table["seed"].unique())
+    for kind, colour, dx in (("untrained", "0.55", -0.08), ("trained", "C0", 0.08)):
+        rows = table[table["backbone"] == kind].set_index("seed").loc[seeds]
+        y = rows["fraction_beyond_null"].to_numpy(float)
+        err = np.vstack([y - rows["fraction_beyond_null_lo"].to_numpy(float),
+                         rows["fraction_beyond_null_hi"].to_numpy(float) - y])
+        ax.errorbar(np.arange(len(seeds)) + dx, y, yerr=err, fmt="o", color=colour, capsize=3,
+                    label=f"{kind} backbone")
+    pairs = table.pivot(index="seed", columns="backbone", values="fraction_beyond_null").loc[seeds]
+    for i, (u, t) in enumerate(zip(pairs["untrained"], pairs["trained"])):
+        ax.plot([i - 0.08, i + 0.08], [u, t], color="0.75", lw=1, zorder=0)
+    ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
+    ax.set(ylabel="fraction of nodes beyond the null", ylim=(0, None),
+           title=f"Single nodes recognising {what} beyond chance, per pre-training seed")
+    ax.legend(loc="lower right", fontsize=8)
+    if check is not None:
+        stamp_checks(ax, [(check, "trained - untrained, across seeds")])
+    return fig
+
+
 # --- 04: fine-tuning ------------------------------------------------------------------
 
 def plot_accuracy_by_block(table, chance: float, full_finetune: float | None = None):

@@ -83,6 +83,9 @@ class Profile:
     head_lr_decay: float = 1.0           # head lr factor after an epoch without lower validation loss (1 = constant)
     min_hits: int = 3
     untrained_seeds: int = 3             # a checkpoint's untrained controls: random inits of its config, seeds seed, seed+1, ...
+    backbone_seeds: int = 1              # pre-training seeds of the main run (seed, seed+1, ...): notebook 01 trains
+                                         # main_seed<s> for each extra one, notebook 05 repeats C2's headline numbers
+                                         # on each (and on its own untrained init) for an across-seed interval
     staged_checkpoint: str = ""          # "": our BERT-6; a name: the checkpoint staged in <data_dir>/checkpoints/<name>
                                          # (python -m ssb.data stage-checkpoint NAME), read unless -p checkpoint is given
     min_count: int = 5                   # APT: tokens with at least this many test occurrences
@@ -136,7 +139,7 @@ PROFILES: dict[str, Profile] = {
         steps=40, batch_size=16, lr=2e-3, warmup_steps=4, eval_every=4, eval_batches=2,
         checkpoint_every=20, ssb_steps=12, ssb_eps_grid="1e-4,1e-2", head_epochs=15, token_head_epochs=5, head_patience=4, head_hidden=64,
         token_examples=4000, min_count=2, n_train_per_relation=15, n_test_per_relation=5,
-        finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4,
+        finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4, backbone_seeds=2,
         hull_max_sets=4, hull_max_n=3,
     ),
     # Default: all seven notebooks within 20 minutes on a 2-core CPU, and every variant learns.
@@ -151,8 +154,10 @@ PROFILES: dict[str, Profile] = {
     # symmetric_eps): at the 0.77-0.82 s a step of a symmetric run on one thread, about 2 x 160 s of
     # one core, ~2.7 min of wall time with two runs at a time -- the pre-training goes from ~8.5 to
     # ~11 minutes, the price of "a tiny perturbation" measured at three sizes instead of one.
+    # backbone_seeds 3: two more 300-step main runs (seeds 1 and 2) for an across-seed interval of
+    # C2's headline numbers (issue 21); their cost is measured in docs/benchmarks.md.
     "quick": Profile(name="quick", lr=5e-4, steps=300, ssb_steps=200, eval_every=50, eval_batches=4,
-                     **CONVERGED_TOKEN_PROBE),
+                     backbone_seeds=3, **CONVERGED_TOKEN_PROBE),
     # Longer CPU run, <= 90 min on this 2-core machine even on ONE core (measured: see README):
     # the quick model trained 8x longer (2,400 steps, lr 5e-4, 100 warm-up), the four C3 variants
     # 2x (400 steps; quick's 200 already pass the backbone gate), larger probe samples, and the
@@ -416,6 +421,7 @@ def _validate(p: Profile) -> None:
         "token_mask_draws": positive,
         "token_classes": between(0, p.vocab_size),
         "untrained_seeds": between(2, 100),
+        "backbone_seeds": between(1, 20),
         "staged_checkpoint": ((lambda v: v == "" or (v.strip() == v and "/" not in v and "\\" not in v and v not in (".", ".."))),
                               "'' or the bare name of a staged checkpoint (no path: use -p checkpoint DIR for a path)"),
         "head_lr_decay": between(0, 1, lo_open=True),

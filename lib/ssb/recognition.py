@@ -502,7 +502,7 @@ def symmetry_checks(control: dict, seed: int = 0) -> stats.ClaimStats:
     return stats.ClaimStats(gates, checks)
 
 
-def _headline(res: RecognitionResult, n_permutations: int, seed: int) -> dict:
+def headline_numbers(res: RecognitionResult, n_permutations: int, seed: int) -> dict:
     """The single-node numbers reported per seed and per block."""
     fb = fraction_beyond(res, n_permutations, seed)
     s = res.singles
@@ -518,13 +518,13 @@ def _headline(res: RecognitionResult, n_permutations: int, seed: int) -> dict:
 def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_SEEDS,
                     n_permutations: int = N_PERMUTATIONS, progress: bool = False) -> pd.DataFrame:
     """Probe heads trained with seeds seed, seed + 1, ... on the same node vectors: one row per
-    seed with the headline single-node numbers (``_headline``)."""
+    seed with the headline single-node numbers (``headline_numbers``)."""
     block = profile.block if block is None else block
     rows = []
     for s in range(profile.seed, profile.seed + n_seeds):
         p = profile.replace(seed=s)
         res = recognize(fit_head(p, probe, block, progress=progress), probe, block, p)
-        rows.append({"seed": s, **_headline(res, n_permutations, s)})
+        rows.append({"seed": s, **headline_numbers(res, n_permutations, s)})
     return pd.DataFrame(rows)
 
 
@@ -566,7 +566,7 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
     rows = []
     for b in blocks:
         res = recognize(fit_head(profile, probe, b, progress=progress), probe, b, profile)
-        rows.append({"block": int(b), **_headline(res, n_permutations, profile.seed)})
+        rows.append({"block": int(b), **headline_numbers(res, n_permutations, profile.seed)})
     return pd.DataFrame(rows)
 
 

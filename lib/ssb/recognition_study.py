@@ -86,14 +86,17 @@ def symmetry_study(profile, bb, probe_for, *, stochastic: bool = False) -> Symme
 
 
 def nodes_section(profile, what: str, summary: dict, untrained_result, nulls: NullChecks,
-                  symmetry: SymmetryStudy, along: pd.DataFrame, n_classes: int) -> schema.Section:
+                  symmetry: SymmetryStudy, along: pd.DataFrame, n_classes: int,
+                  replication=None) -> schema.Section:
     """The finished section of summary.json: ``nodes_pretrain`` (``what="tokens"``, C1) or
     ``nodes_finetune`` (``"labels"``, C2), from the trained backbone's ``recognition.summarize``
     (the notebook has it already), the untrained control's result, the claim's records and the
-    symmetry checks."""
+    symmetry checks; ``replication``: ``seed_replication.replicate``'s result, when it ran."""
     if what not in ("tokens", "labels"):
         raise ValueError(f"what must be 'tokens' or 'labels', got {what!r}")
     st = nulls.stats.merged(symmetry.checks)
+    if replication is not None and replication.stats is not None:
+        st = st.merged(replication.stats)
     common = dict(random_head_jaccard=symmetry.head_jaccard("random"),
                   symmetric_head_jaccard=symmetry.head_jaccard("symmetric"), block=profile.block,
                   untrained=recognition.summarize(untrained_result), along_blocks=along.to_dict(orient="list"),

@@ -97,7 +97,8 @@ class Pretrain(Section):
                            "baseline_accuracy, exact paired McNemar test")
     variants: dict = described("{variant: {mlm_accuracy, baseline_accuracy, steps, gate}} for main and the C3 "
                                "variants (symmetric, symmetric_eps, symmetric_eps_<eps> of the eps grid, "
-                               "symmetric_dropout, node_symmetric[, stochastic])")
+                               "symmetric_dropout, node_symmetric[, stochastic]) and the seed replicates main_seed<s> "
+                               "(backbone_seeds)")
 
     @classmethod
     def from_stats(cls, run_stats: Mapping[str, Any], variants: dict) -> "Pretrain":

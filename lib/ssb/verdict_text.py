@@ -136,6 +136,14 @@ def _descriptive(summary: dict, claim: str) -> str:
         if isinstance(seeds, dict) and seeds.get("mean") is not None:
             lo, hi = seeds.get("range", [None, None])
             parts.append(f"across probe seeds {fmt(seeds['mean'])} (range {fmt(lo)}-{fmt(hi)})")
+        pre = claims.lookup(summary, sec.path("stats", "nulls", "backbone_seeds"))
+        if isinstance(pre, dict) and isinstance(pre.get("fraction_beyond_null"), dict):
+            fb, diff = pre["fraction_beyond_null"], pre.get("beyond_untrained") or {}
+            lo, hi = fb.get("range", [None, None])
+            d_lo, d_hi = diff.get("ci") or [None, None]
+            parts.append(f"across {len(pre.get('seeds', []))} pre-training seeds {fmt(fb.get('mean'))} (range "
+                         f"{fmt(lo)}-{fmt(hi)}), beyond their untrained inits {fmt(diff.get('mean'))} "
+                         f"[{fmt(d_lo)}, {fmt(d_hi)}]")
     elif claim == "C3":
         gaps = claims.lookup(summary, schema.Ssb.path("gap_final"))
         if isinstance(gaps, dict):

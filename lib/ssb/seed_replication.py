@@ -1,0 +1,108 @@
+"""C2's headline numbers replicated over pre-training seeds: an interval over backbones.
+
+Every other interval of the claims resamples nodes, sets or items of *one* pre-trained backbone.
+Here the whole chain is repeated per pre-training seed s (``profile.backbone_seeds``: the main
+run and its replicates main_seed<s>, ``backbones.seed_variants``): pre-training with seed s, the
+probe's readout trained with seed s, single-node recognition and its permutation null, and the
+same on seed s's own untrained initialisation (0 steps) read through the same items.
+
+    rep = seed_replication.replicate(P, probe_for, data_dir, n_permutations=200, checkpoint=bb.is_checkpoint)
+    rep.table     # one row per (seed, backbone "trained" | "untrained"): recognition.headline_numbers
+    rep.stats     # ClaimStats: the context check beyond_untrained_across_seeds and the across-seed summary
+
+``beyond_untrained_across_seeds`` is *context* for C2 (it never moves the verdict): the mean over
+seeds of (fraction of nodes beyond the permutation null, trained minus untrained), with a Student t
+interval over the seeds.  Its role was fixed before any value was seen; the calibration study does
+not cover it, so it is shown beside the evidence rather than counted (docs/method.md, "C2").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import backbones, heads, recognition, stats
+
+CHECK = "beyond_untrained_across_seeds"
+
+
+@dataclass
+class SeedReplication:
+    """What ``replicate`` returns; ``table`` None (with the reason in ``skipped``) when nothing ran."""
+    table: pd.DataFrame | None = None
+    stats: stats.ClaimStats | None = None
+    skipped: str = ""
+
+    def differences(self) -> pd.DataFrame | None:
+        """Per seed: the fraction of nodes beyond the null, trained, untrained and their difference."""
+        return None if self.table is None else seed_differences(self.table)
+
+
+def seed_differences(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed of a ``replicate`` table: fraction beyond the null of the trained and the
+    untrained backbone, and trained minus untrained."""
+    wide = table.pivot(index="seed", columns="backbone", values="fraction_beyond_null")
+    out = pd.DataFrame({"trained": wide["trained"], "untrained": wide["untrained"]})
+    out["difference"] = out["trained"] - out["untrained"]
+    return out.reset_index()
+
+
+def across_seed_check(table: pd.DataFrame) -> dict:
+    """The context record ``beyond_untrained_across_seeds`` of a ``replicate`` table: the mean
+    over seeds of trained minus untrained, 95 % Student t interval over seeds (no interval from
+    one seed)."""
+    from scipy import stats as sp
+
+    d = seed_differences(table)["difference"].astype(float).to_numpy()
+    d = d[np.isfinite(d)]
+    mean = float(d.mean()) if len(d) else None
+    ci = None
+    if len(d) > 1:
+        half = float(sp.t.ppf(1 - stats.ALPHA / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+        ci = (mean - half, mean + half)
+    return stats.check("beyond the untrained backbone, across pre-training seeds",
+                       f"fraction of single nodes beyond the permutation null, trained minus the same seed's "
+                       f"untrained initialisation; mean over {len(d)} pre-training seeds, Student t interval over seeds",
+                       mean, ci, 0.0, "greater", seeds=[int(s) for s in table["seed"].unique()],
+                       values=[float(x) for x in d])
+
+
+def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: int = recognition.N_PERMUTATIONS,
+              checkpoint: bool = False, progress: bool = True) -> SeedReplication:
+    """C2's single-node headline numbers (``recognition.headline_numbers``) on every pre-training
+    seed of the profile and on each seed's untrained initialisation, each read through
+    ``probe_for(backbone)`` (the same items) with a readout of that seed at ``profile.block``.
+
+    Nothing runs for a checkpoint (it has one set of weights and no seeds of ours) or when the
+    profile trains one seed (``backbone_seeds`` 1); ``skipped`` says which."""
+    if checkpoint:
+        return SeedReplication(skipped="pre-training seeds: not applicable to a checkpoint (one set of weights "
+                                       "trained elsewhere)")
+    if profile.backbone_seeds < 2:
+        return SeedReplication(skipped=f"pre-training seeds: profile {profile.name!r} trains one seed "
+                                       "(-p backbone_seeds 3 trains two more main runs)")
+    rows = []
+    variants = ["main", *backbones.seed_variants(profile)]
+    for variant in variants:
+        seed = backbones.variant_seed(profile, variant)
+        p = profile.replace(seed=seed)
+        trained = backbones.backbone(profile, variant, data_dir, progress=progress)
+        for kind, bb in (("trained", trained), ("untrained", backbones.untrained_backbone(p, data_dir))):
+            if progress:
+                print(f"pre-training seed {seed}: {kind} backbone", flush=True)
+            probe = probe_for(bb)
+            res = recognition.recognize(heads.fit_head(p, probe, p.block), probe, p.block, p)
+            gate = trained.gate if kind == "trained" else None
+            rows.append({"seed": seed, "backbone": kind, "variant": variant if kind == "trained" else "untrained",
+                         "backbone_gate_passed": None if gate is None else gate.get("passed"),
+                         **recognition.headline_numbers(res, n_permutations, seed)})
+    table = pd.DataFrame(rows)
+    trained_rows = table[table["backbone"] == "trained"]
+    across = recognition.across_seeds(trained_rows)
+    across["beyond_untrained"] = recognition.across_seeds(
+        seed_differences(table).rename(columns={"difference": "beyond_untrained"}), columns=("beyond_untrained",)
+    )["beyond_untrained"]
+    return SeedReplication(table, stats.ClaimStats(checks={CHECK: across_seed_check(table)},
+                                                   nulls={"backbone_seeds": across}))

@@ -1,0 +1,73 @@
+"""Pre-training seed replicates (issue 21, item 3): the main run again with other seeds, and C2's
+headline numbers across them as context."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from ssb import backbones, claims, profiles, seed_replication
+
+
+def _table(trained, untrained, seeds=None):
+    seeds = list(range(len(trained))) if seeds is None else seeds
+    rows = []
+    for s, t, u in zip(seeds, trained, untrained):
+        for kind, f in (("trained", t), ("untrained", u)):
+            rows.append({"seed": s, "backbone": kind, "fraction_beyond_null": f, "fraction_beyond_null_lo": f - 0.05,
+                         "fraction_beyond_null_hi": f + 0.05, "median_recognized_node": 1.0, "node_jaccard": 0.2,
+                         "accuracy_full": 0.4})
+    return pd.DataFrame(rows)
+
+
+def test_seed_variants_are_the_main_run_with_other_seeds():
+    p = profiles.get_profile("quick", seed=5, backbone_seeds=3)
+    assert backbones.seed_variants(p) == ["main_seed6", "main_seed7"]
+    assert backbones.seed_variants(profiles.get_profile("quick", backbone_seeds=1)) == []
+    name, args = backbones._variant_run(p, "main_seed7")
+    main_args = backbones._variant_run(p, "main")[1]
+    assert name == "main_seed7" and args["init"] == main_args["init"] and args["steps"] == main_args["steps"]
+    assert args["dropout"] == main_args["dropout"] and args["snapshot_steps"] == ()
+    assert backbones._run_profile(p, "main_seed7").seed == 7 and backbones._run_profile(p, "main") is p
+    with pytest.raises(ValueError, match="needs a seed"):
+        backbones._variant_run(p, "main_seedx")
+    with pytest.raises(ValueError, match="backbone_seeds"):
+        profiles.get_profile("quick", backbone_seeds=0)
+
+
+def test_split_seed_replicates_keeps_them_out_of_the_c3_runs():
+    runs = {"main": 1, "symmetric": 2, "main_seed1": 3, "symmetric_eps": 4, "main_seed2": 5}
+    rest, replicates = backbones.split_seed_replicates(runs)
+    assert list(rest) == ["main", "symmetric", "symmetric_eps"] and list(replicates) == ["main_seed1", "main_seed2"]
+
+
+def test_the_across_seed_check_is_the_mean_difference_with_a_t_interval_over_seeds():
+    from scipy import stats as sp
+    table = _table([0.30, 0.25, 0.35], [0.10, 0.12, 0.08])
+    rec = seed_replication.across_seed_check(table)
+    d = np.array([0.20, 0.13, 0.27])
+    half = sp.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert rec["value"] == pytest.approx(d.mean())
+    assert rec["ci"] == pytest.approx([d.mean() - half, d.mean() + half])
+    assert rec["passed"] is True and rec["seeds"] == [0, 1, 2]
+    # seeds that disagree: the interval crosses 0 and the check does not pass
+    assert seed_replication.across_seed_check(_table([0.30, 0.05, 0.30], [0.10, 0.20, 0.12]))["passed"] is False
+    # one seed: a value, no interval, never "passed"
+    one = seed_replication.across_seed_check(_table([0.3], [0.1]))
+    assert one["value"] == pytest.approx(0.2) and one["ci"] == [None, None] and one["passed"] is None
+
+
+def test_replicate_says_why_it_did_not_run():
+    p = profiles.get_profile("quick", backbone_seeds=1)
+    out = seed_replication.replicate(p, probe_for=None)
+    assert out.table is None and "trains one seed" in out.skipped
+    out = seed_replication.replicate(profiles.get_profile("quick"), probe_for=None, checkpoint=True)
+    assert out.table is None and "checkpoint" in out.skipped
+
+
+def test_the_across_seed_record_is_c2_context_and_never_moves_the_verdict():
+    from summaries import holding_summary
+    s = holding_summary()
+    assert claims.claims_summary(s)["claims"]["C2"] == "holds"               # absent: nothing changes
+    rec = seed_replication.across_seed_check(_table([0.30, 0.05, 0.30], [0.10, 0.20, 0.12]))
+    s["nodes_finetune"]["stats"]["checks"][seed_replication.CHECK] = {**rec, "passed": False}
+    out = claims.claims_summary(s)
+    assert out["claims"]["C2"] == "holds" and seed_replication.CHECK in out["stats"]["C2"]["context"]
