@@ -71,3 +71,13 @@ def test_the_across_seed_record_is_c2_context_and_never_moves_the_verdict():
     s["nodes_finetune"]["stats"]["checks"][seed_replication.CHECK] = {**rec, "passed": False}
     out = claims.claims_summary(s)
     assert out["claims"]["C2"] == "holds" and seed_replication.CHECK in out["stats"]["C2"]["context"]
+
+
+def test_the_seed_figure_draws_every_seed_even_at_the_ends_of_the_wilson_interval():
+    from ssb import plots
+    table = _table([0.0, 0.25, 1.0], [0.0, 0.1, 0.2])
+    table.loc[0, "fraction_beyond_null_lo"] = 1e-17               # float noise above the value
+    table.loc[table.index[-2], "fraction_beyond_null_hi"] = 1.0 - 1e-17
+    fig = plots.plot_seed_replication(table, "labels", seed_replication.across_seed_check(table))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["seed 0", "seed 1", "seed 2"]

@@ -418,8 +418,8 @@ def plot_seed_replication(table, what: str = "labels", check: dict | None = None
     for kind, colour, dx in (("untrained", "0.55", -0.08), ("trained", "C0", 0.08)):
         rows = table[table["backbone"] == kind].set_index("seed").loc[seeds]
         y = rows["fraction_beyond_null"].to_numpy(float)
-        err = np.vstack([y - rows["fraction_beyond_null_lo"].to_numpy(float),
-                         rows["fraction_beyond_null_hi"].to_numpy(float) - y])
+        err = np.clip(np.vstack([y - rows["fraction_beyond_null_lo"].to_numpy(float),      # Wilson ends: float
+                                 rows["fraction_beyond_null_hi"].to_numpy(float) - y]), 0, None)  # noise at 0 and 1
         ax.errorbar(np.arange(len(seeds)) + dx, y, yerr=err, fmt="o", color=colour, capsize=3,
                     label=f"{kind} backbone")
     pairs = table.pivot(index="seed", columns="backbone", values="fraction_beyond_null").loc[seeds]
@@ -427,7 +427,7 @@ def plot_seed_replication(table, what: str = "labels", check: dict | None = None
         ax.plot([i - 0.08, i + 0.08], [u, t], color="0.75", lw=1, zorder=0)
     ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
     ax.set(ylabel="fraction of nodes beyond the null", ylim=(0, None),
-           title=f"Single nodes recognising {what} beyond chance, per pre-training seed")
+           title=f"Nodes beyond their {what} null, per pre-training seed")
     ax.legend(loc="lower right", fontsize=8)
     if check is not None:
         stamp_checks(ax, [(check, "trained - untrained, across seeds")])
