@@ -200,6 +200,22 @@ def resolve_device(setting: str = "auto", index: int | None = None):
     return torch.device("cuda", index) if index is not None else torch.device("cuda")
 
 
+# {(device setting, GPU index): torch.device}: what ``profile_device`` resolved in this process
+_RESOLVED_DEVICES: dict[tuple, Any] = {}
+
+
+def profile_device(profile: Profile, index: int | None = None):
+    """The ``torch.device`` every stage of a run with ``profile`` uses: ``resolve_device(profile.device,
+    index)``, resolved once per process (a notebook kernel: one session) and setting.
+    ``session.start`` resolves it when the notebook sets up (``Session.device``), so a device that
+    cannot be had fails there; pre-training, node vectors, heads and fine-tuning then take that
+    same device from here unless their caller passes ``device=``."""
+    key = (profile.device, index)
+    if key not in _RESOLVED_DEVICES:
+        _RESOLVED_DEVICES[key] = resolve_device(*key)
+    return _RESOLVED_DEVICES[key]
+
+
 def get_profile(name: str = "quick", **overrides: Any) -> Profile:
     """The named profile with overrides applied (each coerced by ``coerce_field``; None, or a
     word of ``NONE_WORDS``, keeps the profile's value). Unknown names and fields are errors."""

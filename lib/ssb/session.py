@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .profiles import FIELD_NAMES, Profile, did_you_mean, get_profile
+from .profiles import FIELD_NAMES, Profile, did_you_mean, get_profile, profile_device
 
 # parameters that are not profile fields; a notebook lists those it uses in ``accepts``
 NOTEBOOK_PARAMETERS = ("checkpoint",)
@@ -74,6 +74,7 @@ class Session:
     data_dir: str | None
     force: bool
     checkpoint: str | None = None
+    device: object = None            # the torch.device of profile.device, resolved once (profiles.profile_device)
 
     @property
     def name(self) -> str:
@@ -136,6 +137,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
     if isinstance(overrides.get("fewrel_file"), str):
         overrides["fewrel_file"] = _absolute(overrides["fewrel_file"])
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
+    device = profile_device(profile)           # resolved once here; every stage of the session reuses it
     data_dir = _absolute(namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None)
     checkpoint = _absolute(namespace.get("checkpoint")) or staged_checkpoint(profile, data_dir)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -159,4 +161,4 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
         print(f"data dir: {data_dir or '(default ./data)'}")
         if checkpoint:
             print(f"checkpoint: {checkpoint}")
-    return Session(profile, data_dir, bool(namespace.get("force", False)), checkpoint)
+    return Session(profile, data_dir, bool(namespace.get("force", False)), checkpoint, device)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..profiles import get_profile, resolve_device
+from ..profiles import get_profile, profile_device
 
 H100_BF16_DENSE_TFLOPS = 989.0   # NVIDIA H100 SXM, bf16 tensor cores, dense
 BEFORE_REVISION = "801ab15"      # the aperture engine before the single-node envelope and the chains
@@ -341,7 +341,7 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     p = get_profile("paper", device=args.device)
-    device = resolve_device(p.device)
+    device = profile_device(p)
     batch = args.batch or (p.batch_size if device.type == "cuda" else 4)
     samples = args.samples or (20_000 if device.type == "cuda" else 512)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
