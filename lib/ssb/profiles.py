@@ -29,7 +29,7 @@ class Profile:
     corpus_max_words: int = 0            # 0 = no limit; smoke keeps the corpus tiny
     tokenizer: str = "wordpiece"         # "wordpiece" (trained on the corpus) | "bert-base-uncased"
     vocab_size: int = 4096
-    sequences: str = "chunks"            # "chunks": whole corpus cut into blocks | "first": first max_len tokens per article
+    sequences: str = "chunks"            # "chunks": whole corpus cut into max_len-token sequences | "first": first max_len tokens per article
     eval_fraction: float = 0.1           # held-out share of the token sequences
 
     # --- BERT-6 (docs/method.md, "Model and training") ---
