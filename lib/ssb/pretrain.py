@@ -585,7 +585,7 @@ def _save_final(profile, job: TrainingJob, model, log: list, train_seconds: floa
         atomic.write_json(tmp / BACKBONE_EVAL, evaluation)
         atomic.write_json(tmp / "train_log.json", log)
         atomic.write_json(tmp / RUN_CONFIG, {**job.cfg, "train_seconds": train_seconds,
-                                                    "tokens_seen": job.steps * profile.batch_size * profile.max_len})
+                                             "tokens_seen": job.steps * profile.batch_size * profile.max_len})
     shutil.rmtree(job.checkpoint, ignore_errors=True)
 
 

@@ -5,7 +5,8 @@
 picks ``profile``, ``data_dir``, ``force`` and any profile field that papermill injected
 (``run_all.sh -p steps 100`` sets ``steps = 100``) out of the notebook's namespace,
 builds the Profile (every value coerced by ``profiles.coerce_field``, every field validated),
-fixes seeds and the plotting style, and prints what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
+resolves its device once (``Session.device``, ``profiles.profile_device``: every later stage of
+the notebook gets that same device), fixes seeds and the plotting style, and prints what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
 absolute against the notebook's working directory (``run_all.sh`` passes them absolute
 already, resolved against the directory it was run from), and the absolute paths are recorded
 in ``summary.json`` under ``inputs`` (``inputs.data_dir``, ``inputs.checkpoint``,
