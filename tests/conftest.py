@@ -121,10 +121,10 @@ def tiny_corpus(n_articles: int = 120, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data():
-    """(tokenizer, train_sequences, eval_sequences) of a tiny synthetic corpus: ~500 blocks of 16 tokens."""
+    """(tokenizer, train_sequences, eval_sequences) of a tiny synthetic corpus: ~500 sequences of 16 tokens."""
     tok = word_tokenizer(["the", ".", *NOUNS, *VERBS, *ADJS])
-    blocks = encode_corpus(tiny_corpus(), tok, max_len=16)
-    train, held = split_sequences(blocks, 0.1, seed=0)
+    sequences = encode_corpus(tiny_corpus(), tok, max_len=16)
+    train, held = split_sequences(sequences, 0.1, seed=0)
     return tok, train, held
 
 

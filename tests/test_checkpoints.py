@@ -128,12 +128,12 @@ def test_corrupt_corpus_cache_is_rebuilt(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     profile = get_profile("smoke", corpus_max_words=3000, vocab_size=300, max_len=16)
     first = corpus.prepare(profile, data_dir, progress=False)
-    blocks = tmp_path / "runs" / "smoke" / "corpus" / "blocks.npz"
-    blocks.write_bytes(blocks.read_bytes()[:100])
+    sequences_file = tmp_path / "runs" / "smoke" / "corpus" / "blocks.npz"     # the token sequences
+    sequences_file.write_bytes(sequences_file.read_bytes()[:100])
     with pytest.warns(UserWarning, match="corpus cache .*corpus cannot be read .*deleted, rebuilding"):
         second = corpus.prepare(profile, data_dir, progress=False)
     assert np.array_equal(first.train_sequences, second.train_sequences)
-    with np.load(blocks) as f:                                # the rebuilt cache is whole again
+    with np.load(sequences_file) as f:                        # the rebuilt cache is whole again
         assert np.array_equal(f["train"], first.train_sequences)
 
 
@@ -176,8 +176,8 @@ def tiny_pretraining(sentence: str, repeat: int, articles: int, *, n_blocks: int
     from ssb.profiles import get_profile
 
     tok = word_tokenizer(WORDS)
-    blocks = encode_corpus([sentence * repeat] * articles, tok, max_len=16)
-    train, held = split_sequences(blocks, 0.1, seed=0)
+    sequences = encode_corpus([sentence * repeat] * articles, tok, max_len=16)
+    train, held = split_sequences(sequences, 0.1, seed=0)
     profile = get_profile("smoke", n_blocks=n_blocks, block=n_blocks, n_heads=2, d_head=4, max_len=16, batch_size=4,
                           steps=steps, warmup_steps=1, eval_every=steps, checkpoint_every=2, eval_batches=1)
     return tok, train, held, profile

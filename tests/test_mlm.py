@@ -15,8 +15,8 @@ V = 1000                                            # large: a random replacemen
 SPEC = MaskingSpec(vocab_size=V, mask_id=MASK, special_ids=(PAD, UNK, CLS, SEP, MASK), pad_id=PAD)
 
 
-def random_blocks(n: int, length: int, seed: int = 0) -> torch.Tensor:
-    """(n, length) blocks [CLS] tokens.. [SEP] [PAD]..: ordinary ids 5..V-1, a random number of
+def random_sequences(n: int, length: int, seed: int = 0) -> torch.Tensor:
+    """(n, length) sequences [CLS] tokens.. [SEP] [PAD]..: ordinary ids 5..V-1, a random number of
     trailing pads, an [UNK] now and then."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(5, V, size=(n, length))
@@ -31,7 +31,7 @@ def random_blocks(n: int, length: int, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------- masking
 
 def test_masking_statistics():
-    ids = random_blocks(2000, 64)                                   # ~110k maskable tokens
+    ids = random_sequences(2000, 64)                                   # ~110k maskable tokens
     out, labels = mask_tokens(ids, SPEC, step_generator(0, 1, 0))
     special = torch.isin(ids, torch.tensor(SPEC.special_ids))
     selected = labels != -100
@@ -50,7 +50,7 @@ def test_masking_statistics():
 
 
 def test_specials_and_padding_never_masked_and_labels():
-    ids = random_blocks(300, 32, seed=1)
+    ids = random_sequences(300, 32, seed=1)
     out, labels = mask_tokens(ids, SPEC, step_generator(5, 1, 3))
     special = torch.isin(ids, torch.tensor(SPEC.special_ids))
     assert special[ids == PAD].all() and special[ids == UNK].all()
@@ -63,7 +63,7 @@ def test_specials_and_padding_never_masked_and_labels():
 
 
 def test_same_generator_seed_same_masks():
-    ids = random_blocks(50, 32)
+    ids = random_sequences(50, 32)
     a = mask_tokens(ids, SPEC, step_generator(7, 1, 12))
     b = mask_tokens(ids, SPEC, step_generator(7, 1, 12))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
@@ -73,7 +73,7 @@ def test_same_generator_seed_same_masks():
 
 
 def test_all_mask_mode():
-    ids = random_blocks(200, 32)
+    ids = random_sequences(200, 32)
     out, labels = mask_tokens(ids, SPEC, step_generator(0, 4, 0), all_mask=True)
     selected = labels != -100
     assert (out[selected] == MASK).all()
@@ -102,7 +102,7 @@ def test_masking_spec_from_tokenizer():
 # ---------------------------------------------------------------------------- batch order
 
 def test_batch_indices_cover_each_epoch_once():
-    n, bs = 103, 10                                                  # 10 batches per epoch, 3 blocks sit out
+    n, bs = 103, 10                                                  # 10 batches per epoch, 3 sequences sit out
     for epoch in range(3):
         batches = [batch_indices(n, bs, epoch * 10 + k, seed=4) for k in range(10)]
         assert all(len(b) == bs for b in batches)
@@ -127,7 +127,7 @@ def test_batch_indices_small_corpus_and_bad_input():
             batch_indices(*args, seed=0)
 
 
-# ---------------------------------------------------------------------------- blocks and split
+# ---------------------------------------------------------------------------- sequences and split
 
 WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
 
@@ -135,26 +135,26 @@ WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
 def test_encode_corpus_chunks():
     tok = word_tokenizer(WORDS)
     articles = ["the cat sat on the mat " * 3, "a dog ran", "a dog ran on a mat the cat sat"]
-    blocks = encode_corpus(articles, tok, max_len=6)                # body of 4 tokens
-    # 18 tokens -> 4 blocks (2 dropped), 3 tokens -> none, 9 tokens -> 2 blocks (1 dropped)
-    assert blocks.shape == (6, 6) and blocks.dtype == np.int64
-    assert (blocks[:, 0] == CLS).all() and (blocks[:, -1] == SEP).all()
+    sequences = encode_corpus(articles, tok, max_len=6)                # body of 4 tokens
+    # 18 tokens -> 4 sequences (2 dropped), 3 tokens -> none, 9 tokens -> 2 sequences (1 dropped)
+    assert sequences.shape == (6, 6) and sequences.dtype == np.int64
+    assert (sequences[:, 0] == CLS).all() and (sequences[:, -1] == SEP).all()
     stream = tok(articles[0], add_special_tokens=False)["input_ids"]
-    assert blocks[:4, 1:-1].ravel().tolist() == stream[:16]
+    assert sequences[:4, 1:-1].ravel().tolist() == stream[:16]
     stream = tok(articles[2], add_special_tokens=False)["input_ids"]
-    assert blocks[4:, 1:-1].ravel().tolist() == stream[:8]
-    assert PAD not in blocks
+    assert sequences[4:, 1:-1].ravel().tolist() == stream[:8]
+    assert PAD not in sequences
 
 
 def test_encode_corpus_first_and_unk():
     tok = word_tokenizer(WORDS)
     articles = ["the cat and the dog sat on a mat", "a dog", ""]
-    blocks = encode_corpus(articles, tok, max_len=8, mode="first")
-    assert blocks.shape == (2, 8)                                   # the empty article gives no block
+    sequences = encode_corpus(articles, tok, max_len=8, mode="first")
+    assert sequences.shape == (2, 8)                                   # the empty article gives no sequence
     first = tok(articles[0], add_special_tokens=False)["input_ids"][:6]
-    assert blocks[0].tolist() == [CLS, *first, SEP]
+    assert sequences[0].tolist() == [CLS, *first, SEP]
     assert UNK in first                                             # "and" is not in the vocabulary
-    assert blocks[1].tolist() == [CLS, WORDS.index("a") + 5, WORDS.index("dog") + 5, SEP, PAD, PAD, PAD, PAD]
+    assert sequences[1].tolist() == [CLS, WORDS.index("a") + 5, WORDS.index("dog") + 5, SEP, PAD, PAD, PAD, PAD]
     wikitext_unk = encode_corpus(["the <unk> sat"], tok, max_len=5, mode="first")
     assert wikitext_unk[0].tolist() == [CLS, WORDS.index("the") + 5, UNK, WORDS.index("sat") + 5, SEP]
 
@@ -169,17 +169,17 @@ def test_encode_corpus_errors():
         encode_corpus(["the cat"], tok, 2)
 
 
-def test_split_blocks_seeded():
-    blocks = np.arange(200, dtype=np.int64).reshape(100, 2)
-    train, held = split_sequences(blocks, 0.1, seed=0)
+def test_split_sequences_seeded():
+    sequences = np.arange(200, dtype=np.int64).reshape(100, 2)
+    train, held = split_sequences(sequences, 0.1, seed=0)
     assert len(held) == 10 and len(train) == 90
-    assert sorted(np.concatenate([train, held])[:, 0].tolist()) == blocks[:, 0].tolist()   # a partition
+    assert sorted(np.concatenate([train, held])[:, 0].tolist()) == sequences[:, 0].tolist()   # a partition
     assert (np.diff(train[:, 0]) > 0).all() and (np.diff(held[:, 0]) > 0).all()            # original order
-    again = split_sequences(blocks, 0.1, seed=0)
+    again = split_sequences(sequences, 0.1, seed=0)
     assert np.array_equal(again[0], train) and np.array_equal(again[1], held)
-    assert not np.array_equal(split_sequences(blocks, 0.1, seed=1)[1], held)
+    assert not np.array_equal(split_sequences(sequences, 0.1, seed=1)[1], held)
     assert held[:, 0].tolist() != list(range(0, 20, 2))                                  # not the first ten
     with pytest.raises(ValueError, match="too few"):
-        split_sequences(blocks[:1], 0.1, seed=0)
+        split_sequences(sequences[:1], 0.1, seed=0)
     with pytest.raises(ValueError, match="eval_fraction"):
-        split_sequences(blocks, 1.0, seed=0)
+        split_sequences(sequences, 1.0, seed=0)

@@ -7,6 +7,7 @@ Configuration and files
 - ``profiles``       run configurations (smoke / quick / standard / paper) as plain values with overrides
 - ``atomic``         write-to-temp-then-rename helpers used for every file the project writes
 - ``cache_keys``     cache keys: content fingerprints of arrays, weights, texts and files, hashed into one key
+- ``cache_entry``    one cache convention: is an entry of this configuration, complete and readable, and if not, why
 - ``results``        figures/<name>/, summary.json (sections stamped with their run), runs/<profile>/
 - ``schema``         the keys of summary.json: one dataclass per section (what, units, null), renamed keys
 - ``session``        notebook set-up: one call after the parameters cell (profile, paths, style, unknown names)

@@ -29,7 +29,7 @@ from .model import build_bert6
 from .node_vectors import attention_projections
 from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
 from .pretrain_workers import train_in_parallel
-from .profiles import EPS_VARIANT_PREFIX, eps_grid, eps_variant, resolve_device, variant_eps
+from .profiles import EPS_VARIANT_PREFIX, eps_grid, eps_variant, profile_device, variant_eps
 from .results import runs_dir
 
 # a checkpoint directory needs one of these, or AutoTokenizer builds a near-empty tokenizer
@@ -144,7 +144,7 @@ def pretrained_runs(profile, variants, data_dir=None, force: bool = False, progr
     if n_workers < 0:
         raise ValueError(f"workers must be >= 0 (0: one per core), got {n_workers}")
     n_workers = min(len(pending), n_workers or max(1, cores // threads))
-    if len(pending) > 1 and n_workers > 1 and resolve_device(profile.device).type == "cpu":
+    if len(pending) > 1 and n_workers > 1 and profile_device(profile).type == "cpu":
         steps = {n: _run_steps(profile, n) for n in pending}
         costs = {n: steps[n] * RUN_COST_PER_STEP.get("symmetric_eps" if n.startswith(EPS_VARIANT_PREFIX) else n, 1.0)
                  for n in pending}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from . import atomic
 from .cache_keys import text_fingerprint, vocabulary_fingerprint
 from .data import load_corpus, network_available, resolve_data_dir
 from .mlm import encode_corpus, split_sequences
-from .node_vectors import warn_cache
+from .cache_entry import check_entry, discard
 from .pretrain import data_fingerprints
 from .results import runs_dir
 from .tokenizer import build_tokenizer, load_tokenizer
@@ -31,6 +30,10 @@ CORPUS_FIELDS = ("corpus", "n_articles", "corpus_max_words", "tokenizer", "vocab
 
 # statistics of caches written before the token sequences had their name -> today's names
 STATS_RENAMED = {"blocks_train": "sequences_train", "blocks_eval": "sequences_eval"}
+
+# what a complete corpus cache holds besides corpus_config.json (the token sequences keep the
+# file's first name, blocks.npz, so existing caches stay valid)
+CACHE_FILES = ("tokenizer", "blocks.npz", "stats.json")
 
 # bump when tokenizer.learn_vocabulary changes, so cached corpora are rebuilt
 VOCABULARY_LEARNER = "counts-v1"
@@ -108,27 +111,20 @@ def prepare(profile, data_dir=None, force: bool = False, progress: bool = True, 
 
 
 def _load_corpus_cache(cache: Path, cfg: dict) -> Corpus | None:
-    """The cached corpus when its configuration is ``cfg``; None when absent or of another
-    configuration.  A cache that cannot be read (truncated blocks.npz, corrupt JSON, a broken
-    tokenizer) is deleted with a one-line warning naming it, and None returned: it is rebuilt."""
-    config_file = cache / "corpus_config.json"
-    if not config_file.exists():
-        return None
-    try:
-        if json.loads(config_file.read_text()) != cfg:
-            return None
-        changed = atomic.changed_files(cache)
-        if changed:
-            raise ValueError("no readable checksums.json (written before content checksums were recorded)"
-                             if changed == [atomic.CHECKSUMS_FILE] else
-                             f"the content of {', '.join(changed)} differs from the checksum recorded when it was written")
-        tokenizer = load_tokenizer(cache / "tokenizer")
-        with np.load(cache / "blocks.npz") as f:
-            train, held = f["train"], f["eval"]
-        stats = {STATS_RENAMED.get(k, k): v for k, v in json.loads((cache / "stats.json").read_text()).items()}
-        return Corpus(tokenizer, train, held, stats)
-    except Exception as err:  # noqa: BLE001 - any unreadable part: rebuild the whole cache
-        warn_cache(f"corpus cache {cache} cannot be read ({type(err).__name__}: {err}); deleted, rebuilding",
-                   stacklevel=4)
-        shutil.rmtree(cache, ignore_errors=True)
-        return None
+    """The cached corpus when its configuration is ``cfg`` (``cache_entry.check_entry``); None when
+    absent or of another configuration.  A cache that cannot be read or is incomplete (truncated
+    blocks.npz, corrupt JSON, a broken tokenizer, content that differs from its checksums) is
+    deleted with a one-line warning naming it and why, and None returned: it is rebuilt."""
+    check = check_entry(cache, cfg, config_file="corpus_config.json", required=CACHE_FILES, load=_read_corpus)
+    if check.hit:
+        return check.value
+    discard(check, "corpus cache", "rebuilding", stacklevel=5)
+    return None
+
+
+def _read_corpus(cache: Path) -> Corpus:
+    tokenizer = load_tokenizer(cache / "tokenizer")
+    with np.load(cache / "blocks.npz") as f:
+        train, held = f["train"], f["eval"]
+    stats = {STATS_RENAMED.get(k, k): v for k, v in json.loads((cache / "stats.json").read_text()).items()}
+    return Corpus(tokenizer, train, held, stats)

@@ -20,9 +20,9 @@ from . import atomic
 from .cache_keys import array_fingerprint, cache_key, files_fingerprint, text_fingerprint
 from .fewrel import encode_sentences
 from .backbones import non_finite_weights
-from .node_vectors import warn_cache
+from .cache_entry import check_entry, discard
 from .pretrain import linear_schedule, set_deterministic
-from .profiles import resolve_device
+from .profiles import profile_device, resolve_device
 from .results import runs_dir
 
 
@@ -35,6 +35,14 @@ def _accuracy(model, ids, am, y, batch=256) -> float:
         logits = model(input_ids=ids[s:s + batch].to(device), attention_mask=am[s:s + batch].to(device)).logits
         correct += int((logits.argmax(-1).cpu() == y[s:s + batch]).sum())
     return correct / max(1, len(ids))
+
+
+def _read_result(path: Path) -> dict:
+    """A cached fine-tuning result, its content checked against the digest recorded with it."""
+    cached = atomic.read_json_verified(path)
+    if not isinstance(cached, dict) or "accuracy" not in cached:
+        raise ValueError("no accuracy in it")
+    return cached
 
 
 def checkpoint_files(checkpoint: Path) -> list[Path]:
@@ -50,9 +58,11 @@ def checkpoint_files(checkpoint: Path) -> list[Path]:
 
 def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: int | None = None,
                   lr: float | None = None, batch_size: int | None = None, force: bool = False,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, device=None) -> dict:
     """Fine-tune the whole model for ``steps`` steps (AdamW, linear schedule, deterministic
-    seeded batches); returns {"accuracy", "steps", "log", "train_seconds"}, cached by config."""
+    seeded batches); returns {"accuracy", "steps", "log", "train_seconds"}, cached by config.
+    device: where it trains (a torch.device, or "auto" / "cpu" / "cuda"); None: the profile's,
+    resolved once per process (``profiles.profile_device``)."""
     from transformers import BertForSequenceClassification
 
     steps = profile.finetune_steps if steps is None else steps
@@ -63,20 +73,16 @@ def full_finetune(profile, checkpoint: str | Path, tokenizer, split, *, steps: i
            "steps": steps, "lr": lr, "batch": batch_size, "seed": profile.seed, "max_len": profile.max_len,
            "train": [text_fingerprint(split.train_texts), array_fingerprint(split.train_labels)],
            "test": [text_fingerprint(split.test_texts), array_fingerprint(split.test_labels)]}
-    device = resolve_device(profile.device)
+    device = profile_device(profile) if device is None else resolve_device(device)
     use_bf16 = device.type == "cuda" and profile.mixed_precision == "bf16"
     if device.type != "cpu":                          # keyed only off the CPU
         cfg["device"] = device.type + ("-bf16" if use_bf16 else "")
     path = runs_dir(profile) / "finetune" / f"full-{cache_key(cfg)}.json"
-    if path.exists() and not force:
-        try:
-            cached = atomic.read_json_verified(path)      # its content is checked against its digest
-            if isinstance(cached, dict) and "accuracy" in cached:
-                return cached
-            raise ValueError("no accuracy in it")
-        except (OSError, ValueError) as err:          # truncated, foreign, changed or unverifiable: computed again
-            warn_cache(f"fine-tuning cache {path} cannot be read ({type(err).__name__}: {err}); deleted, recomputing")
-            path.unlink(missing_ok=True)
+    if not force:
+        check = check_entry(path, cfg, stored_config=lambda cached: cached["config"], checksums=False, load=_read_result)
+        if check.hit:
+            return check.value
+        discard(check, "fine-tuning cache", "recomputing")   # truncated, foreign, changed or unverifiable
 
     set_deterministic(True)
     torch.manual_seed(profile.seed)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,11 @@ import torch
 
 from . import atomic
 from .cache_keys import array_fingerprint, cache_key
-from .node_vectors import as_tensor, warn_cache
+from .cache_entry import CacheContentChanged, check_entry, discard, warn_cache
+from .node_vectors import as_tensor
 from .probes import Probe
 from .model import headwise_linear
-from .profiles import resolve_device
+from .profiles import profile_device, resolve_device
 from .results import runs_dir
 
 
@@ -333,49 +335,44 @@ class UnreadableHead(ValueError):
     so the caller retrains it."""
 
 
-def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> ClassifierHead:
-    """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
-    count) differs from the expected ``n_in`` (``n_classes``).  Files that cannot be read are a
-    cache gone bad: the directory is deleted with a one-line warning naming it, and
-    ``UnreadableHead`` raised (``fit_head`` then trains the head again)."""
-    import shutil
-    import warnings
-
+def _read_head(path: Path) -> ClassifierHead:
+    """The head saved in ``path`` (no checksum check); any error when its files cannot be read or
+    its weights do not fit its config.json."""
     from safetensors.torch import load_file
 
+    cfg = json.loads((path / _CONFIG).read_text())["head"]
+    state = load_file(str(path / _WEIGHTS))
+    head = ClassifierHead(int(cfg["n_in"]), int(cfg["n_classes"]), layers=int(cfg["layers"]),
+                          hidden=int(cfg["hidden"] or 1))
+    head.load_state_dict(state)                       # RuntimeError: weights of another shape than its config says
+    return head.eval()
+
+
+def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> ClassifierHead:
+    """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
+    count) differs from the expected ``n_in`` (``n_classes``).  Files that cannot be read, or whose
+    content differs from the checksums recorded when they were written, are a cache gone bad: the
+    directory is deleted with a one-line warning naming it and why, and ``UnreadableHead`` raised
+    (``fit_head`` then trains the head again)."""
     path = Path(path)
     if not (path / _WEIGHTS).is_file() or not (path / _CONFIG).is_file():
         raise FileNotFoundError(f"{path} holds no saved head (expected {_WEIGHTS} and {_CONFIG})")
-    changed = atomic.changed_files(path)
-    if changed:                           # garbage with an intact header loads fine: the bytes are checked
-        why = ("it has no readable checksums.json (written before content checksums were recorded, or damaged)"
-               if changed == [atomic.CHECKSUMS_FILE] else
-               f"the content of {', '.join(changed)} differs from the checksum recorded when it was written")
-        message = f"head cache {path} cannot be trusted ({why}); deleted, retraining"
+    check = check_entry(path, None, required=(_WEIGHTS, _CONFIG), load=_read_head)
+    if not check.hit:
+        # garbage with an intact header loads fine: the bytes are checked (CacheContentChanged)
+        changed = check.detail.startswith(CacheContentChanged.__name__ + ": ")
+        why = check.detail.split(": ", 1)[1] if changed else check.detail
+        message = f"head cache {path} cannot be {'trusted' if changed else 'read'} ({why}); deleted, retraining"
         warn_cache(message)
         shutil.rmtree(path, ignore_errors=True)
         raise UnreadableHead(message)
-    try:
-        cfg = json.loads((path / _CONFIG).read_text())["head"]
-        state = load_file(str(path / _WEIGHTS))
-        geometry = (int(cfg["n_in"]), int(cfg["n_classes"]), int(cfg["layers"]), int(cfg["hidden"] or 1))
-    except Exception as err:  # noqa: BLE001 - truncated JSON or safetensors, missing keys
-        warnings.warn(f"head cache {path} cannot be read ({type(err).__name__}); deleted, retraining", stacklevel=2)
-        shutil.rmtree(path, ignore_errors=True)
-        raise UnreadableHead(f"head cache {path} could not be read and was deleted ({type(err).__name__}: {err})") from None
-    if n_in is not None and cfg["n_in"] != n_in:
-        raise ValueError(f"head at {path} takes {cfg['n_in']} node inputs but the node vectors have D = {n_in}; "
+    head = check.value
+    if n_in is not None and head.n_in != n_in:
+        raise ValueError(f"head at {path} takes {head.n_in} node inputs but the node vectors have D = {n_in}; "
                          "it was trained on another block/model geometry")
-    if n_classes is not None and cfg["n_classes"] != n_classes:
-        raise ValueError(f"head at {path} has {cfg['n_classes']} classes, expected {n_classes}")
-    head = ClassifierHead(geometry[0], geometry[1], layers=geometry[2], hidden=geometry[3])
-    try:
-        head.load_state_dict(state)
-    except RuntimeError as err:                       # weights of another shape than its config says
-        warnings.warn(f"head cache {path} does not match its config.json; deleted, retraining", stacklevel=2)
-        shutil.rmtree(path, ignore_errors=True)
-        raise UnreadableHead(f"head cache {path} did not match its config and was deleted ({err})") from None
-    return head.eval()
+    if n_classes is not None and head.n_classes != n_classes:
+        raise ValueError(f"head at {path} has {head.n_classes} classes, expected {n_classes}")
+    return head
 
 
 def load_head_extra(path: str | Path) -> dict:
@@ -416,24 +413,29 @@ def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | Non
 
 
 def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,
-             force: bool = False, progress: bool = True, cache_dir: str | Path | None = None) -> ClassifierHead:
+             force: bool = False, progress: bool = True, cache_dir: str | Path | None = None,
+             device=None) -> ClassifierHead:
     """Train (or load the cached) classifier head on ``probe``'s node vectors of ``block``
-    (``profile.block`` by default), cached under the ``cache_key`` of its ``head_config``."""
+    (``profile.block`` by default), cached under the ``cache_key`` of its ``head_config``.
+    device: where it trains (as in ``train_head``); None: the profile's, resolved once per
+    process (``profiles.profile_device``)."""
     block = profile.block if block is None else block
     cfg = head_config(profile, probe, block, tied, layers)
     path = Path(cache_dir or runs_dir(profile) / "heads") / f"head-{cache_key(cfg)}"
-    if path.exists() and not force:
-        try:
-            return load_head(path, n_in=cfg["n_in"])
-        except UnreadableHead:              # deleted with a one-line warning: retrain below
-            pass
+    if not force:
+        check = check_entry(path, cfg, config_file=_CONFIG, stored_config=lambda record: record["extra"]["config"],
+                            required=(_WEIGHTS,), load=_read_head)
+        if check.hit:
+            return check.value
+        discard(check, "head cache", "retraining")        # unreadable or incomplete: deleted, with a warning
     try:
         head, history = train_head(
             probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
             epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
             patience=profile.head_patience, seed=profile.seed,
             tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
-            standardize=profile.head_standardize, lr_decay=profile.head_lr_decay, device=profile.device)
+            standardize=profile.head_standardize, lr_decay=profile.head_lr_decay,
+            device=profile_device(profile) if device is None else device)
     except FloatingPointError as err:
         raise FloatingPointError(f"{err} [{probe.task} probe, block {block}, backbone weights "
                                  f"{probe.checkpoint_fp or 'unknown'}; nothing was cached]") from None

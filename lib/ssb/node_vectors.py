@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import atomic
+from .cache_entry import CacheContentChanged, EntryCheck, check_entry, discard, warn_cache  # noqa: F401 - re-exported
 from .cache_keys import cache_key, canonical
 from .profiles import resolve_device
 
@@ -210,45 +211,22 @@ def _block_file(block: int) -> str:
     return f"block-{int(block)}.npy"
 
 
-class CacheContentChanged(ValueError):
-    """A cache file's bytes differ from the checksum recorded when it was written."""
-
-
-def warn_cache(message: str, stacklevel: int = 3) -> None:
-    """A cache warning, shown where the code runs and also on the terminal: inside a notebook
-    kernel the warning lands in the notebook, so it is also written to the process's own stderr
-    (the runner's terminal)."""
-    import sys
-
-    warnings.warn(message, stacklevel=stacklevel)
-    terminal = sys.__stderr__
-    if terminal is not None and terminal is not sys.stderr:
-        try:
-            print(f"warning: {message}", file=terminal, flush=True)
-        except (OSError, ValueError):
-            pass
-
-
-def _read_cache(path: Path, parts: dict, verify: bool = True) -> dict[int, np.ndarray] | None:
-    """The cached blocks, memory-mapped read-only; None when the key differs; an exception when
-    the files are damaged (truncated, missing, of unequal length, or bytes that differ from the
-    checksums recorded when they were written: CacheContentChanged)."""
-    import json
-
-    if json.loads((path / _CACHE_KEYS_FILE).read_text()) != parts:
-        return None
-    changed = atomic.changed_files(path) if verify else []
-    if changed == [atomic.CHECKSUMS_FILE]:
-        raise CacheContentChanged(f"it has no readable {atomic.CHECKSUMS_FILE} (written before content checksums "
-                                  "were recorded, or damaged), so its content cannot be verified")
-    if changed:
-        raise CacheContentChanged(f"the content of {', '.join(changed)} differs from the checksum recorded when "
-                                  "it was written (the file was modified or damaged on disk)")
-    z = {int(b): np.load(path / _block_file(b), mmap_mode="r") for b in parts["blocks"]}
+def _read_blocks(path: Path, blocks) -> dict[int, np.ndarray]:
+    """The block files of a node-vector entry, memory-mapped read-only; ValueError when they are
+    of unequal length or not float32 (N, D)."""
+    z = {int(b): np.load(path / _block_file(b), mmap_mode="r") for b in blocks}
     shapes = {a.shape[0] for a in z.values()}
     if len(shapes) != 1 or any(a.ndim != 2 or a.dtype != np.float32 for a in z.values()):
         raise ValueError(f"blocks of unequal length or type: {[(a.dtype, a.shape) for a in z.values()]}")
     return z
+
+
+def _check_cache(path: Path, parts: dict, verify: bool = True) -> EntryCheck:
+    """Whether ``path`` is the node-vector entry of ``parts`` (its ``key_parts.json``), complete
+    and readable (``cache_entry.check_entry``; ``verify``: also its checksums); on a hit the
+    value is the blocks, memory-mapped read-only."""
+    return check_entry(path, parts, config_file=_CACHE_KEYS_FILE, required=[_block_file(b) for b in parts["blocks"]],
+                       checksums=verify, load=lambda p: _read_blocks(p, parts["blocks"]))
 
 
 def node_vector_cache_key(key_parts: dict) -> str:
@@ -289,7 +267,6 @@ def cached_node_vector_entries(cache_dir: str | Path, key_parts: dict,
     cls and mean pooling from one forward pass).  Returns name -> block -> array for all."""
     import contextlib
     import json
-    import shutil
 
     parts = {name: canonical(p) for name, p in key_parts.items()}
     if any("blocks" not in p for p in parts.values()):
@@ -297,16 +274,13 @@ def cached_node_vector_entries(cache_dir: str | Path, key_parts: dict,
     paths = {name: Path(cache_dir) / f"nodes-{cache_key(p)}" for name, p in parts.items()}
     found = {}
     for name, path in paths.items():
-        if path.is_dir() and not force:
-            try:
-                z = _read_cache(path, parts[name])
-            except Exception as err:  # noqa: BLE001 - a truncated, modified or foreign file: recompute it
-                warn_cache(f"node-vector cache {path} cannot be read ({type(err).__name__}: {err}); deleted, "
-                           "recomputing")
-                shutil.rmtree(path, ignore_errors=True)
-                z = None
-            if z is not None:
-                found[name] = z
+        if force:
+            continue
+        check = _check_cache(path, parts[name])
+        if check.hit:
+            found[name] = check.value
+        else:                                       # a truncated, modified or foreign entry: recompute it
+            discard(check, "node-vector cache", "recomputing")
     missing = [name for name in parts if name not in found]
     if not missing:
         return found
@@ -337,5 +311,5 @@ def cached_node_vector_entries(cache_dir: str | Path, key_parts: dict,
             (tmp / _CACHE_KEYS_FILE).write_text(json.dumps(parts[name], sort_keys=True))
         del computed
     for name in missing:                           # just written and hashed: read as they are
-        found[name] = _read_cache(paths[name], parts[name], verify=False)
+        found[name] = _read_blocks(paths[name], parts[name]["blocks"])
     return {name: found[name] for name in parts}

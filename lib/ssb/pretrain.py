@@ -42,11 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from . import atomic
+from .cache_entry import INCOMPLETE, OTHER_CONFIGURATION, UNREADABLE, EntryCheck, check_entry
 from .cache_keys import array_fingerprint, vocabulary_fingerprint
 from .heldout import backbone_evaluation, evaluate_mlm, mlm_logits_at_masks, most_frequent_token
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
 from .model import build_bert6, head_gap, node_gap
-from .profiles import resolve_device
+from .profiles import profile_device, resolve_device
 
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
 TRAINING_FIELDS = ("seed", "n_blocks", "n_heads", "d_head", "max_len", "batch_size", "lr",
@@ -241,11 +242,12 @@ def _float32_fallback(cfg: dict) -> dict:
 
 def _finished_config(final: Path, cfg: dict, init: str) -> dict | None:
     """The configuration ``final`` was trained with when it is this run's (``cfg``, or for a
-    symmetric variant its float32 fallback), else None."""
-    if _matches(final, cfg):
+    symmetric variant its float32 fallback) and it is complete, else None (``_run_entry``)."""
+    check = _run_entry(final, cfg)
+    if check.hit:
         return cfg
-    if (init in EXACT_SYMMETRY and cfg["dropout"] == 0 and cfg["mixed_precision"] == "bf16"
-            and _matches(final, _float32_fallback(cfg))):
+    if (check.status == OTHER_CONFIGURATION and init in EXACT_SYMMETRY and cfg["dropout"] == 0
+            and cfg["mixed_precision"] == "bf16" and _run_entry(final, _float32_fallback(cfg)).hit):
         return _float32_fallback(cfg)
     return None
 
@@ -274,7 +276,7 @@ def pretrain(profile, out_dir, tokenizer, train_sequences: np.ndarray, eval_sequ
              init: str = "random", steps: int | None = None, dropout: float | None = None,
              eps: float | None = None, force: bool = False, progress: bool = True, stop_after: int | None = None,
              desc: str | None = None, snapshot_steps=(), on_step=None,
-             fingerprints: tuple[str, str] | None = None) -> PretrainRun:
+             fingerprints: tuple[str, str] | None = None, device=None) -> PretrainRun:
     """Pre-train (or reuse, or resume) one BERT-6 and return it (in eval mode) with its log.
 
     train_sequences, eval_sequences: (n, max_len) int64 token sequences (``encode_corpus``).
@@ -291,6 +293,9 @@ def pretrain(profile, out_dir, tokenizer, train_sequences: np.ndarray, eval_sequ
     fingerprints: ``data_fingerprints(tokenizer, train_sequences, eval_sequences)`` when the caller
     already has them (``corpus.Corpus.fingerprints``: the corpus is hashed once, not once per
     run and check); None: computed here.
+    device: where it trains (a torch.device, or "auto" / "cpu" / "cuda" as in
+    ``profiles.resolve_device``); None: the profile's, resolved once per process
+    (``profiles.profile_device``; under torchrun the GPU ``LOCAL_RANK``).
 
     On the CPU, training runs on ``profile.pretrain_threads`` intra-op threads (torch's
     setting is restored afterwards): float rounding depends on the thread count, so fixing it
@@ -331,7 +336,8 @@ def pretrain(profile, out_dir, tokenizer, train_sequences: np.ndarray, eval_sequ
         return _load_finished(profile, out_dir, tokenizer, eval_sequences, spec, baseline_token, finished, rank)
 
     set_deterministic(True)
-    device = resolve_device(profile.device, index=int(os.environ.get("LOCAL_RANK", 0)))
+    device = (profile_device(profile, index=int(os.environ.get("LOCAL_RANK", 0))) if device is None
+              else resolve_device(device))
     job = TrainingJob(out_dir, tokenizer, train_sequences, eval_sequences, init=init, steps=steps, dropout=dropout, cfg=cfg,
                       device=device, spec=spec, baseline_token=baseline_token, world=world, rank=rank,
                       progress=progress, stop_after=stop_after, desc=desc, snapshot_steps=tuple(snapshot_steps),
@@ -399,7 +405,7 @@ def _train_keeping_symmetry(profile, job: TrainingJob) -> PretrainRun:
     cfg, device = job.cfg, job.device
     fallback = (_float32_fallback(cfg) if job.init in EXACT_SYMMETRY and job.dropout == 0
                 and cfg["mixed_precision"] == "bf16" else None)
-    if fallback is None or not _matches(job.checkpoint, fallback):   # (else: resume an interrupted fallback below)
+    if fallback is None or not _run_entry(job.checkpoint, fallback).hit:   # (else: resume an interrupted fallback below)
         try:
             return _train(profile, job)
         except SymmetryBroken as err:
@@ -446,7 +452,7 @@ def _resume(job: TrainingJob, model) -> _Progress:
     into ``model``, the RNG restored), or a fresh start."""
     from transformers import BertForMaskedLM
 
-    if not _matches(job.checkpoint, job.cfg):
+    if not _run_entry(job.checkpoint, job.cfg).hit:
         return _Progress(0, [], [0.0, 0.0, 0.0])
     # the checkpoint's weights into the model built by the caller (keeps its modules: exact_heads)
     model.load_state_dict(BertForMaskedLM.from_pretrained(job.checkpoint).state_dict())
@@ -563,7 +569,7 @@ def _save_snapshot(model, job: TrainingJob, done: int, log: list, elapsed: float
     with atomic.atomic_dir(snap) as tmp:
         _save_model(model, job.tokenizer, tmp)
         atomic.write_json(tmp / "train_log.json", log)
-        atomic.write_json(tmp / "run_config.json", {**job.cfg, "snapshot_step": done, "elapsed": elapsed})
+        atomic.write_json(tmp / RUN_CONFIG, {**job.cfg, "snapshot_step": done, "elapsed": elapsed})
 
 
 def _save_final(profile, job: TrainingJob, model, log: list, train_seconds: float) -> None:
@@ -578,8 +584,8 @@ def _save_final(profile, job: TrainingJob, model, log: list, train_seconds: floa
         _save_model(model, job.tokenizer, tmp)
         atomic.write_json(tmp / BACKBONE_EVAL, evaluation)
         atomic.write_json(tmp / "train_log.json", log)
-        atomic.write_json(tmp / "run_config.json", {**job.cfg, "train_seconds": train_seconds,
-                                                    "tokens_seen": job.steps * profile.batch_size * profile.max_len})
+        atomic.write_json(tmp / RUN_CONFIG, {**job.cfg, "train_seconds": train_seconds,
+                                             "tokens_seen": job.steps * profile.batch_size * profile.max_len})
     shutil.rmtree(job.checkpoint, ignore_errors=True)
 
 
@@ -599,16 +605,28 @@ class MaskedLMObjective(torch.nn.Module):
 RUN_CONFIG_RENAMED = {"n_layers": "n_blocks"}
 
 
-def _matches(directory: Path, cfg: dict) -> bool:
-    f = directory / "run_config.json"
-    if not f.exists():
-        return False
-    try:
-        saved = {RUN_CONFIG_RENAMED.get(k, k): v for k, v in json.loads(f.read_text()).items()}
-    except (OSError, ValueError) as err:              # truncated: not a match, so it is retrained
-        warnings.warn(f"{f} cannot be read ({type(err).__name__}); that run is trained again", stacklevel=2)
-        return False
-    return all(saved.get(k) == v for k, v in cfg.items())
+RUN_CONFIG = "run_config.json"
+# what a finished run (final/) and a resume checkpoint (checkpoint/) hold besides their weights
+FINAL_FILES = ("config.json", "train_log.json")
+CHECKPOINT_FILES = ("config.json", "trainer_state.pt")
+
+
+def _run_entry(directory: Path, cfg: dict) -> EntryCheck:
+    """Whether ``directory`` (a run's ``final/`` or ``checkpoint/``) holds a complete run of
+    configuration ``cfg`` (``cache_entry.check_entry``: every key of ``cfg`` has the value its
+    ``run_config.json`` records, which also holds the run's train_seconds and tokens_seen).
+    An unreadable record or a missing file is a warning saying so: that run is trained again (its
+    directory is replaced when the new one is written); another configuration, silently."""
+    check = check_entry(directory, cfg, config_file=RUN_CONFIG,
+                        stored_config=lambda record: {RUN_CONFIG_RENAMED.get(k, k): v for k, v in record.items()},
+                        subset=True, required=CHECKPOINT_FILES if directory.name == "checkpoint" else FINAL_FILES,
+                        checksums=False)
+    if check.status == UNREADABLE:                    # (without checksums and load, only the record can be)
+        warnings.warn(f"{directory / RUN_CONFIG} cannot be read ({check.detail.split(': ', 1)[-1]}); "
+                      "that run is trained again", stacklevel=3)
+    elif check.status == INCOMPLETE:
+        warnings.warn(f"{directory} is incomplete ({check.detail}); that run is trained again", stacklevel=3)
+    return check
 
 
 def _save_checkpoint(model, tokenizer, optimizer, step: int, log: list, cfg: dict, ckpt: Path, *,
@@ -622,4 +640,4 @@ def _save_checkpoint(model, tokenizer, optimizer, step: int, log: list, cfg: dic
     with atomic.atomic_dir(ckpt) as tmp:
         _save_model(model, tokenizer, tmp)
         torch.save(state, tmp / "trainer_state.pt")
-        atomic.write_json(tmp / "run_config.json", cfg)
+        atomic.write_json(tmp / RUN_CONFIG, cfg)

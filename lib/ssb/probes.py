@@ -28,7 +28,7 @@ from .fewrel import encode_sentences
 from .mlm import MaskingSpec, masked_positions
 from .node_vectors import (as_tensor, cached_node_vector_entries, cached_node_vectors, node_vector_cache_key,
                            node_vectors, pooled_node_vectors)
-from .profiles import resolve_device
+from .profiles import profile_device, resolve_device
 from .results import runs_dir
 
 
@@ -108,11 +108,12 @@ def blocks_through(blocks: list[int]) -> list[int]:
     return list(range(1, max(int(b) for b in blocks) + 1))
 
 
-def extraction_options(profile) -> tuple[dict, dict]:
-    """(node_vectors keyword arguments, extra cache-key parts) for the profile's device: on CUDA
-    large batches and, with mixed_precision "bf16", bfloat16 autocast (float32 node vectors
-    stored); on the CPU the defaults, and no extra key (existing CPU caches stay valid)."""
-    device = resolve_device(profile.device)
+def extraction_options(profile, device=None) -> tuple[dict, dict]:
+    """(node_vectors keyword arguments, extra cache-key parts) for ``device`` (None: the profile's,
+    resolved once per process, ``profiles.profile_device``): on CUDA large batches and, with
+    mixed_precision "bf16", bfloat16 autocast (float32 node vectors stored); on the CPU the
+    defaults, and no extra key (existing CPU caches stay valid)."""
+    device = profile_device(profile) if device is None else resolve_device(device)
     if device.type == "cpu":
         return {"device": device}, {}
     bf16 = profile.mixed_precision == "bf16"

@@ -29,7 +29,7 @@ class Profile:
     corpus_max_words: int = 0            # 0 = no limit; smoke keeps the corpus tiny
     tokenizer: str = "wordpiece"         # "wordpiece" (trained on the corpus) | "bert-base-uncased"
     vocab_size: int = 4096
-    sequences: str = "chunks"            # "chunks": whole corpus cut into blocks | "first": first max_len tokens per article
+    sequences: str = "chunks"            # "chunks": whole corpus cut into max_len-token sequences | "first": first max_len tokens per article
     eval_fraction: float = 0.1           # held-out share of the token sequences
 
     # --- BERT-6 (docs/method.md, "Model and training") ---
@@ -203,6 +203,22 @@ def resolve_device(setting: str = "auto", index: int | None = None):
     if not torch.cuda.is_available():
         raise ValueError("device='cuda' but torch sees no CUDA GPU here; use device='auto' or 'cpu'")
     return torch.device("cuda", index) if index is not None else torch.device("cuda")
+
+
+# {(device setting, GPU index): torch.device}: what ``profile_device`` resolved in this process
+_RESOLVED_DEVICES: dict[tuple, Any] = {}
+
+
+def profile_device(profile: Profile, index: int | None = None):
+    """The ``torch.device`` every stage of a run with ``profile`` uses: ``resolve_device(profile.device,
+    index)``, resolved once per process (a notebook kernel: one session) and setting.
+    ``session.start`` resolves it when the notebook sets up (``Session.device``), so a device that
+    cannot be had fails there; pre-training, node vectors, heads and fine-tuning then take that
+    same device from here unless their caller passes ``device=``."""
+    key = (profile.device, index)
+    if key not in _RESOLVED_DEVICES:
+        _RESOLVED_DEVICES[key] = resolve_device(*key)
+    return _RESOLVED_DEVICES[key]
 
 
 def get_profile(name: str = "quick", **overrides: Any) -> Profile:

@@ -5,7 +5,8 @@
 picks ``profile``, ``data_dir``, ``force`` and any profile field that papermill injected
 (``run_all.sh -p steps 100`` sets ``steps = 100``) out of the notebook's namespace,
 builds the Profile (every value coerced by ``profiles.coerce_field``, every field validated),
-fixes seeds and the plotting style, and prints what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
+resolves its device once (``Session.device``, ``profiles.profile_device``: every later stage of
+the notebook gets that same device), fixes seeds and the plotting style, and prints what the run uses.  Relative paths (``data_dir``, ``checkpoint``, ``fewrel_file``) are made
 absolute against the notebook's working directory (``run_all.sh`` passes them absolute
 already, resolved against the directory it was run from), and the absolute paths are recorded
 in ``summary.json`` under ``inputs`` (``inputs.data_dir``, ``inputs.checkpoint``,
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .profiles import FIELD_NAMES, Profile, did_you_mean, get_profile
+from .profiles import FIELD_NAMES, Profile, did_you_mean, get_profile, profile_device
 
 # parameters that are not profile fields; a notebook lists those it uses in ``accepts``
 NOTEBOOK_PARAMETERS = ("checkpoint",)
@@ -74,6 +75,7 @@ class Session:
     data_dir: str | None
     force: bool
     checkpoint: str | None = None
+    device: object = None            # the torch.device of profile.device, resolved once (profiles.profile_device)
 
     @property
     def name(self) -> str:
@@ -136,6 +138,7 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
     if isinstance(overrides.get("fewrel_file"), str):
         overrides["fewrel_file"] = _absolute(overrides["fewrel_file"])
     profile = get_profile(namespace.get("profile", "quick"), **overrides)
+    device = profile_device(profile)           # resolved once here; every stage of the session reuses it
     data_dir = _absolute(namespace.get("data_dir") or os.environ.get("SSB_DATA_DIR") or None)
     checkpoint = _absolute(namespace.get("checkpoint")) or staged_checkpoint(profile, data_dir)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -159,4 +162,4 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
         print(f"data dir: {data_dir or '(default ./data)'}")
         if checkpoint:
             print(f"checkpoint: {checkpoint}")
-    return Session(profile, data_dir, bool(namespace.get("force", False)), checkpoint)
+    return Session(profile, data_dir, bool(namespace.get("force", False)), checkpoint, device)

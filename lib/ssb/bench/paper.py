@@ -7,7 +7,7 @@ on the chosen device (the profile's ``device`` setting, default "auto"), each st
 steps after one untimed warm-up:
 
 - pre-training: ``ssb.pretrain.train_step`` (bf16 autocast on CUDA as the profile says) on
-  synthetic Zipf blocks -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
+  synthetic Zipf token sequences -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
 - node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
 - head training: ``ssb.heads.train_head`` of a 768 -> 30,522 token head -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..profiles import get_profile, resolve_device
+from ..profiles import get_profile, profile_device
 
 H100_BF16_DENSE_TFLOPS = 989.0   # NVIDIA H100 SXM, bf16 tensor cores, dense
 BEFORE_REVISION = "801ab15"      # the aperture engine before the single-node envelope and the chains
@@ -103,13 +103,13 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
     probes on 4 backbones at 2 poolings, both poolings from one forward pass
     (``probes.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
     before), 10 label heads; held-out sequences = eval_fraction x n_articles (sequences="first":
-    one block per article)."""
+    one sequence per article)."""
     variants = 4 + (1 if p.ssb_stochastic else 0)
     train_steps = p.steps + variants * p.ssb_steps + (p.steps if p.ssb_stochastic else 0)
     eval_batches = (p.steps // p.eval_every + variants * (p.ssb_steps // p.eval_every + 1)) * p.eval_batches
-    heldout_blocks = int(p.eval_fraction * p.n_articles)
-    token_sequences_per_probe = (p.token_examples / positions_per_sequence + heldout_blocks * p.token_mask_draws)
-    test_positions = heldout_blocks * p.token_mask_draws * positions_per_sequence
+    heldout_sequences = int(p.eval_fraction * p.n_articles)
+    token_sequences_per_probe = (p.token_examples / positions_per_sequence + heldout_sequences * p.token_mask_draws)
+    test_positions = heldout_sequences * p.token_mask_draws * positions_per_sequence
     fewrel_sentences = 64 * (p.n_train_per_relation + p.n_test_per_relation)
     return {
         "pretrain_steps": train_steps,
@@ -212,10 +212,10 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     from ..node_sets import head_sets, single_node_sets
     from ..node_vectors import node_vectors
     from ..pretrain import MaskedLMObjective, global_batch, make_optimizer, set_deterministic, train_step
-    from .pretrain import synthetic_blocks
+    from .pretrain import synthetic_sequences
 
     out = {}
-    blocks = synthetic_blocks(max(256, 4 * batch), p.max_len, p.vocab_size, p.seed)
+    sequences = synthetic_sequences(max(256, 4 * batch), p.max_len, p.vocab_size, p.seed)
     spec = MaskingSpec(vocab_size=p.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0, mask_prob=p.mask_prob)
     set_deterministic(True)
     model = build_bert6(p.vocab_size, seed=p.seed, n_blocks=p.n_blocks, n_heads=p.n_heads, d_head=p.d_head,
@@ -226,7 +226,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     step = [0]
 
     def one_step():
-        x, am, y = global_batch(blocks, spec, batch_size=batch, step=step[0], seed=p.seed)
+        x, am, y = global_batch(sequences, spec, batch_size=batch, step=step[0], seed=p.seed)
         x, am, y = x.to(device), am.to(device), y.to(device)
         train_step(objective, model, optimizer, x, am, y, n_masked_global=int((y != -100).sum()), use_bf16=use_bf16)
         step[0] += 1
@@ -240,7 +240,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     # node vectors of blocks 1..6 at masked positions (the token probe's extraction)
     encoder = model.bert.eval()
     n_seq = max(8, batch * 2)
-    ids = blocks[:n_seq].copy()
+    ids = sequences[:n_seq].copy()
     where = np.random.default_rng(0).random(ids.shape) < p.mask_prob
     ids[where] = 4
     am = np.ones_like(ids)
@@ -341,7 +341,7 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     p = get_profile("paper", device=args.device)
-    device = resolve_device(p.device)
+    device = profile_device(p)
     batch = args.batch or (p.batch_size if device.type == "cuda" else 4)
     samples = args.samples or (20_000 if device.type == "cuda" else 512)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

@@ -5,7 +5,7 @@
 
 Both sides train the same freshly built BertForMaskedLM (``ssb.model.build_bert6``, same
 seed, so the same initial weights) on the same pre-masked global batches
-(``ssb.pretrain.global_batch``: same blocks, order and masks), with the same AdamW, linear
+(``ssb.pretrain.global_batch``: same sequences, order and masks), with the same AdamW, linear
 schedule, gradient clipping (1.0) and batch size, on the CPU, one process:
 
 - ours: ``ssb.pretrain.train_step`` + ``set_learning_rate`` per batch, exactly the step of
@@ -31,7 +31,7 @@ take 4x longer with 2 threads than with 1 (``OMP_WAIT_POLICY=PASSIVE`` avoids mo
 Compare the two sides of one run, not runs taken at different times.
 
 Data: the profile's real token sequences through ``ssb.corpus.prepare`` when a data
-directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic blocks of
+directory is given (``--data-dir`` or ``$SSB_DATA_DIR``), else synthetic token sequences of
 Zipf-distributed random tokens with the profile's vocabulary size and length.
 """
 from __future__ import annotations
@@ -53,15 +53,15 @@ from ..pretrain import (MaskedLMObjective, global_batch, linear_schedule, make_o
 from ..profiles import get_profile
 
 
-def synthetic_blocks(n_blocks: int, max_len: int, vocab_size: int, seed: int) -> np.ndarray:
-    """(n_blocks, max_len) [CLS] t_1 .. t_{max_len-2} [SEP] with Zipf-distributed ordinary
+def synthetic_sequences(n_sequences: int, max_len: int, vocab_size: int, seed: int) -> np.ndarray:
+    """(n_sequences, max_len) [CLS] t_1 .. t_{max_len-2} [SEP] with Zipf-distributed ordinary
     ids 5..vocab_size-1 (ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK])."""
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, vocab_size - 5 + 1)
     p = 1.0 / ranks
-    blocks = 5 + rng.choice(vocab_size - 5, size=(n_blocks, max_len), p=p / p.sum())
-    blocks[:, 0], blocks[:, -1] = 2, 3
-    return blocks.astype(np.int64)
+    sequences = 5 + rng.choice(vocab_size - 5, size=(n_sequences, max_len), p=p / p.sum())
+    sequences[:, 0], sequences[:, -1] = 2, 3
+    return sequences.astype(np.int64)
 
 
 def load_data(profile, data_dir: str | None, synthetic: bool):
@@ -73,10 +73,10 @@ def load_data(profile, data_dir: str | None, synthetic: bool):
         c = prepare_corpus(profile, data_dir, progress=False)
         return c.train_sequences, MaskingSpec.from_tokenizer(c.tokenizer, profile.mask_prob), \
             f"{profile.corpus} from {data_dir}: {len(c.train_sequences)} training sequences, vocabulary {len(c.tokenizer)}"
-    blocks = synthetic_blocks(4096, profile.max_len, profile.vocab_size, profile.seed)
+    sequences = synthetic_sequences(4096, profile.max_len, profile.vocab_size, profile.seed)
     spec = MaskingSpec(vocab_size=profile.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0,
                        mask_prob=profile.mask_prob)
-    return blocks, spec, f"synthetic Zipf blocks: {len(blocks)}, vocabulary {profile.vocab_size}"
+    return sequences, spec, f"synthetic Zipf sequences: {len(sequences)}, vocabulary {profile.vocab_size}"
 
 
 def fresh_model(profile, vocab_size: int):
