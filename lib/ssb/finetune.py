@@ -8,9 +8,7 @@ Notebook 04 sets it beside the frozen-backbone heads as a reference (on a small 
 """
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from pathlib import Path
 
 import torch
