@@ -24,6 +24,7 @@ from .aperture import evaluate_sets
 from .hull_geometry import achievable_labels, bound_for_sets, hull_achievable
 from .hull_geometry import envelope_segments, upper_envelope  # noqa: F401  (notebook 07)
 from .node_sets import flatten, log_grid, sample_node_sets, single_node_sets
+from .profiles import profile_device
 
 
 # ----------------------------------------------------------------------------- C5 on a trained head
@@ -48,7 +49,7 @@ def hull_table(head, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classe
     sizes = [n for n in log_grid(max_n, profile.crossover_points) if n > 1]
     multi = flatten(sample_node_sets(n_nodes, sizes, max_sets, profile.seed + 7)) if sizes else []
     if multi:
-        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile.device)
+        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile_device(profile))
         predicted = np.concatenate([singles.predicted, res.predicted])
         recognized = np.concatenate([singles.n_recognized, res.n_recognized])
         n_pred = np.concatenate([singles.n_predicted, res.n_predicted])
@@ -218,7 +219,7 @@ def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes
     tables = []
     for h in random_heads(head, n_heads, profile.seed + 11):
         singles = evaluate_sets(h, z, y, single_node_sets(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
-                                device=profile.device)
+                                device=profile_device(profile))
         tables.append(hull_table(h, z, y, profile, singles, n_classes=n_classes))
     return tables
 

@@ -38,6 +38,7 @@ from .heads import fit_head
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 from .node_sets import all_nodes_set, head_sets, single_node_sets
 from .probes import Probe
+from .profiles import profile_device
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (default; at least 20, notebooks_meta)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
@@ -72,7 +73,7 @@ def recognize(head, probe: Probe, block: int, profile, progress: bool = False) -
     if n_nodes != probe.n_heads * probe.d_head:
         raise ValueError(f"node vectors have {n_nodes} entries but the checkpoint has "
                          f"{probe.n_heads} heads x {probe.d_head} = {probe.n_heads * probe.d_head}")
-    kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile.device)
+    kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile_device(profile))
     singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
     heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), keep_predictions=True, **kw)
     full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
