@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ssb import apt, crossover, heads, plots, recognition
+from ssb import apt, crossover, plots, readouts, recognition
 from ssb.hull import crosscheck_sets, efficiency_by_n, first_fc, hull_crosscheck, hull_table
 from ssb.hull_geometry import envelope_segments
 from ssb.probes import Probe
@@ -40,7 +40,7 @@ def synthetic_probe(seed: int = 0, symmetric: bool = False, n: int = 600) -> Pro
 @pytest.fixture
 def profile(tmp_path, monkeypatch):
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
-    return get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4, hull_max_sets=2, hull_max_n=3)
+    return get_profile("smoke", readout_epochs=30, readout_batch=64, min_hits=2, crossover_sets=3, crossover_points=4, hull_max_sets=2, hull_max_n=3)
 
 
 def test_apt_table_correlation_and_bins():
@@ -69,8 +69,8 @@ def test_strong_match_clusters_keep_the_most_frequent_tokens_of_a_big_star():
 
 def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile):
     probe = synthetic_probe()
-    head = heads.fit_head(profile, probe, 6, progress=False)
-    again = heads.fit_head(profile, probe, 6, progress=False)
+    head = readouts.fit_readout(profile, probe, 6, progress=False)
+    again = readouts.fit_readout(profile, probe, 6, progress=False)
     assert all(np.array_equal(a.detach(), b.detach()) for a, b in zip(head.parameters(), again.parameters()))
     res = recognition.recognize(head, probe, 6, profile)
     s = recognition.summarize(res)
@@ -93,12 +93,12 @@ def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile)
     broken = recognition.symmetry_checks({**control, "symmetric_dropout": control["random"]}).checks["dropout_heads_differ"]
     assert broken["ci"][1] < 0 and broken["passed"] is True
     with pytest.raises(ValueError, match="block 3"):
-        heads.fit_head(profile, probe, 3, progress=False)
+        readouts.fit_readout(profile, probe, 3, progress=False)
 
 
 def test_crossover_and_hull_tables(profile):
     probe = synthetic_probe()
-    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    head = readouts.fit_readout(profile, probe, 6, layers=1, progress=False)
     res = recognition.recognize(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
     table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
@@ -122,21 +122,21 @@ def test_crossover_and_hull_tables(profile):
     assert ((eff["eta"] >= 0) & (eff["eta"] <= 1)).all()
     check = hull_crosscheck(head, [np.array([0, 5]), np.array([1, 2, 7])])
     assert check == {"checked": 2, "agree": 2}
-    two_fc = heads.fit_head(profile, probe, 6, layers=2, progress=False)
+    two_fc = readouts.fit_readout(profile, probe, 6, layers=2, progress=False)
     with pytest.raises(ValueError, match="1-FC"):
         first_fc(two_fc)
 
 
 def test_every_plot_draws(profile):
     probe = synthetic_probe()
-    head = heads.fit_head(profile, probe, 6, progress=False)
+    head = readouts.fit_readout(profile, probe, 6, progress=False)
     res = recognition.recognize(head, probe, 6, profile)
     z, y = probe.z_test[6], probe.y_test
     table = crossover.crossover_table(head, z, y, profile, res.singles, res.silent_accuracy, n_classes=C, d_head=D_HEAD)
     curve = crossover.summarize_by_size(table["n"], table.drop(columns="n"))
     hull = hull_table(head, z, y, profile, res.singles, n_classes=C)
     W, b = first_fc(head)
-    apt_t = apt.apt_table(y, heads.predict(head, z), np.bincount(probe.y_train, minlength=C), C, 1, probe.label_names)
+    apt_t = apt.apt_table(y, readouts.predict(head, z), np.bincount(probe.y_train, minlength=C), C, 1, probe.label_names)
     figures = [
         plots.plot_token_frequency(np.bincount(probe.y_train)),
         plots.plot_training_curves([{"step": 0, "loss": None, "eval_loss": 2.0, "eval_accuracy": 0.1, "baseline_accuracy": 0.1},
@@ -252,9 +252,9 @@ def test_jaccard_null_keeps_sizes_and_item_counts():
 def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
     from ssb import claims
     probe = synthetic_probe()
-    res = recognition.recognize(heads.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    res = recognition.recognize(readouts.fit_readout(profile, probe, 6, progress=False), probe, 6, profile)
     noise = noise_probe()
-    res0 = recognition.recognize(heads.fit_head(profile, noise, 6, progress=False), noise, 6, profile)
+    res0 = recognition.recognize(readouts.fit_readout(profile, noise, 6, progress=False), noise, 6, profile)
     st, null = recognition.claim_stats(res, untrained=res0, n_permutations=200, seed=0)
     assert null.shape == (200, N_HEADS * D_HEAD)
     assert st["gates"]["probe"]["passed"] is True
@@ -292,8 +292,8 @@ def test_planted_nodes_pass_and_a_no_information_probe_fails_its_gate(profile):
 def test_head_order_parameter_symmetric_against_random(profile):
     sym = synthetic_probe(symmetric=True)
     rnd = synthetic_probe()
-    rs = recognition.recognize(heads.fit_head(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
-    rr = recognition.recognize(heads.fit_head(profile, rnd, 6, progress=False), rnd, 6, profile)
+    rs = recognition.recognize(readouts.fit_readout(profile, sym, 6, tied=True, progress=False), sym, 6, profile)
+    rr = recognition.recognize(readouts.fit_readout(profile, rnd, 6, progress=False), rnd, 6, profile)
     c = recognition.head_order_parameter(rs, rr)
     assert c["symmetric"] == 1.0 and c["random"] < 1.0
     assert c["passed"] is True and c["value"] == pytest.approx(c["symmetric"] - c["random"])
@@ -324,6 +324,6 @@ def test_seeds_and_ssb_along_blocks(profile):
     assert [ax.get_title() for ax in fig.axes][:2] == ["mean |R| per node", "share of nodes with |R| > 0"]
     assert all(ax.get_ylim()[0] == 0 for ax in fig.axes)      # no stretched axis: every panel from 0
     plt.close(fig)
-    res = recognition.recognize(recognition.fit_head(profile, probe, 6, progress=False), probe, 6, profile)
+    res = recognition.recognize(recognition.fit_readout(profile, probe, 6, progress=False), probe, 6, profile)
     null = recognition.permutation_null(res.singles, 20)
     plt.close(plots.plot_permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))

@@ -9,7 +9,7 @@ import torch
 
 from ssb import aperture, metrics
 from ssb.aperture import evaluate_sets, first_argmax, naive_predictions, silent_accuracy, silent_prediction
-from ssb.heads import ClassifierHead
+from ssb.readouts import Readout
 from ssb.node_sets import (all_nodes_set, flatten, head_of_node, head_sets, in_head_grid, nested_head_sets,
                            single_node_sets)
 
@@ -17,10 +17,10 @@ N_HEADS, D_HEAD = 4, 6
 D = N_HEADS * D_HEAD
 
 
-def make_head(n_classes: int, layers: int = 1, seed: int = 0, dtype=torch.float64) -> ClassifierHead:
+def make_head(n_classes: int, layers: int = 1, seed: int = 0, dtype=torch.float64) -> Readout:
     """A random head with a spread-out bias (so the silent head is not trivial)."""
     torch.manual_seed(seed)
-    head = ClassifierHead(D, n_classes, layers=layers, hidden=9).to(dtype).eval()
+    head = Readout(D, n_classes, layers=layers, hidden=9).to(dtype).eval()
     with torch.no_grad():
         head.fc1.bias.mul_(3)
     return head
@@ -421,7 +421,7 @@ def assert_single_nodes_bit_identical(head, z):
     return res.predictions
 
 
-def float32_head(n_classes: int, seed: int) -> ClassifierHead:
+def float32_head(n_classes: int, seed: int) -> Readout:
     head = make_head(n_classes, seed=seed, dtype=torch.float32)
     with torch.no_grad():
         head.fc1.weight.mul_(torch.rand(n_classes, 1) * 4)             # slopes of many sizes

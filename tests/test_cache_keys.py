@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ssb import cache_keys
-from ssb.heads import head_config
+from ssb.readouts import readout_config
 from ssb.probes import Probe
 from ssb.profiles import get_profile
 
@@ -58,9 +58,9 @@ def test_head_config_keys_every_training_vector():
     profile = get_profile("smoke")
     late = z.copy()
     late[399, 0] += 1.0
-    key = cache_keys.cache_key(head_config(profile, probe(z), 6, tied=False))
-    assert cache_keys.cache_key(head_config(profile, probe(late), 6, tied=False)) != key
-    assert cache_keys.cache_key(head_config(profile, probe(z.copy()), 6, tied=False)) == key
+    key = cache_keys.cache_key(readout_config(profile, probe(z), 6, tied=False))
+    assert cache_keys.cache_key(readout_config(profile, probe(late), 6, tied=False)) != key
+    assert cache_keys.cache_key(readout_config(profile, probe(z.copy()), 6, tied=False)) == key
 
 
 def test_head_config_keys_on_the_node_vector_cache_key_without_reading_the_vectors(monkeypatch):
@@ -76,12 +76,12 @@ def test_head_config_keys_on_the_node_vector_cache_key_without_reading_the_vecto
     profile = get_profile("smoke")
     hashed = []
     fingerprint = cache_keys.array_fingerprint
-    monkeypatch.setattr("ssb.heads.array_fingerprint", lambda *a: hashed.extend(x.size for x in a) or fingerprint(*a))
-    key = cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=False))
+    monkeypatch.setattr("ssb.readouts.array_fingerprint", lambda *a: hashed.extend(x.size for x in a) or fingerprint(*a))
+    key = cache_keys.cache_key(readout_config(profile, probe("k1"), 6, tied=False))
     assert hashed == [400]                                            # the labels only
-    assert cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=False)) == key
-    assert cache_keys.cache_key(head_config(profile, probe("k2"), 6, tied=False)) != key
-    assert cache_keys.cache_key(head_config(profile, probe("k1", np.roll(y, 1)), 6, tied=False)) != key
-    assert cache_keys.cache_key(head_config(profile, probe("k1"), 6, tied=True)) != key
-    assert cache_keys.cache_key(head_config(profile.replace(head_lr=0.5), probe("k1"), 6, tied=False)) != key
-    assert cache_keys.cache_key(head_config(profile, probe(""), 6, tied=False)) != key   # no key: the content
+    assert cache_keys.cache_key(readout_config(profile, probe("k1"), 6, tied=False)) == key
+    assert cache_keys.cache_key(readout_config(profile, probe("k2"), 6, tied=False)) != key
+    assert cache_keys.cache_key(readout_config(profile, probe("k1", np.roll(y, 1)), 6, tied=False)) != key
+    assert cache_keys.cache_key(readout_config(profile, probe("k1"), 6, tied=True)) != key
+    assert cache_keys.cache_key(readout_config(profile.replace(readout_lr=0.5), probe("k1"), 6, tied=False)) != key
+    assert cache_keys.cache_key(readout_config(profile, probe(""), 6, tied=False)) != key   # no key: the content

@@ -231,8 +231,8 @@ def test_independent_voters_take_the_plurality_lowest_label_on_ties():
 
 
 def test_random_heads_keep_shape_row_norms_and_bias():
-    from ssb.heads import ClassifierHead
-    head = ClassifierHead(12, 5, layers=1)
+    from ssb.readouts import Readout
+    head = Readout(12, 5, layers=1)
     torch.manual_seed(0)
     with torch.no_grad():
         head.fc1.weight.normal_()

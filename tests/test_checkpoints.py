@@ -157,15 +157,15 @@ def test_changed_numbers_in_a_corpus_cache_are_caught(tmp_path, monkeypatch, dat
 
 
 def test_corrupt_head_cache_is_deleted(tmp_path):
-    from ssb.heads import ClassifierHead, UnreadableHead, load_head, save_head
+    from ssb.readouts import Readout, UnreadableReadout, load_readout, save_readout
 
-    path = save_head(ClassifierHead(8, 3), tmp_path / "head-x")
-    assert load_head(path, n_in=8).n_in == 8
+    path = save_readout(Readout(8, 3), tmp_path / "head-x")
+    assert load_readout(path, n_in=8).n_in == 8
     weights = path / "head.safetensors"
     weights.write_bytes(weights.read_bytes()[:20])
-    with pytest.warns(UserWarning, match="head cache .*head-x cannot be (read|trusted)"):
-        with pytest.raises(UnreadableHead, match="head-x"):
-            load_head(path, n_in=8)
+    with pytest.warns(UserWarning, match="readout cache .*head-x cannot be (read|trusted)"):
+        with pytest.raises(UnreadableReadout, match="head-x"):
+            load_readout(path, n_in=8)
     assert not path.exists()
 
 

@@ -260,7 +260,7 @@ N_HEADS, D_HEAD, N_CLASSES = 3, 4, 6
 def synthetic_head(seed: int, tag: str):
     """(rng, profile, probe, head, res): a 1-FC head on node vectors where node y % D carries
     label y (3 heads x 4 nodes, 6 labels, 600 training and 300 test items)."""
-    from ssb import heads, recognition
+    from ssb import readouts, recognition
     from ssb.probes import Probe
     from ssb.profiles import get_profile
     rng = np.random.default_rng(seed)
@@ -273,8 +273,8 @@ def synthetic_head(seed: int, tag: str):
     (ztr, ytr), (zte, yte) = draw(600), draw(300)
     probe = Probe({6: ztr}, ytr, {6: zte}, yte, N_CLASSES, [f"l{i}" for i in range(N_CLASSES)], N_HEADS, D_HEAD,
                   checkpoint_fp=tag)
-    profile = get_profile("smoke", head_epochs=30, head_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
-    head = heads.fit_head(profile, probe, 6, layers=1, progress=False)
+    profile = get_profile("smoke", readout_epochs=30, readout_batch=64, min_hits=2, crossover_sets=3, crossover_points=4)
+    head = readouts.fit_readout(profile, probe, 6, layers=1, progress=False)
     return rng, profile, probe, head, recognition.recognize(head, probe, 6, profile)
 
 
@@ -287,13 +287,13 @@ def noise_like(rng, probe, tag: str):
 
 
 def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
-    from ssb import heads, recognition
+    from ssb import readouts, recognition
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     rng, profile, probe, head, res = synthetic_head(0, "synthetic-crossover")
     n_heads, d_head = N_HEADS, D_HEAD
     # the untrained control: the same test items, node vectors without information
     noise = noise_like(rng, probe, "synthetic-crossover-noise")
-    head0 = heads.fit_head(profile, noise, 6, layers=1, progress=False)
+    head0 = readouts.fit_readout(profile, noise, 6, layers=1, progress=False)
     res0 = recognition.recognize(head0, noise, 6, profile)
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained=(head0, noise, res0),
                                          backbone_gate={"name": "backbone", "passed": True})
@@ -353,13 +353,13 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
     """untrained_controls: each C4 statistic of the checkpoint against K controls' values
     (stats.beyond_controls); a control population that contains the checkpoint itself cannot
     put it beyond (the difference is inside the controls' spread)."""
-    from ssb import heads, recognition
+    from ssb import readouts, recognition
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     rng, profile, probe, head, res = synthetic_head(1, "pop-trained")
     controls = []
     for k in range(3):
         noise = noise_like(rng, probe, f"pop-noise-{k}")
-        h = heads.fit_head(profile, noise, 6, layers=1, progress=False)
+        h = readouts.fit_readout(profile, noise, 6, layers=1, progress=False)
         controls.append((h, noise, recognition.recognize(h, noise, 6, profile)))
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained_controls=controls)
     checks = out["stats"]["checks"]

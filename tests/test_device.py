@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ssb.aperture import evaluate_sets
-from ssb.heads import train_head
+from ssb.readouts import train_readout
 from ssb.model import build_bert6
 from ssb.node_sets import head_sets, single_node_sets
 from ssb.node_vectors import node_vectors
@@ -68,8 +68,8 @@ def test_node_vectors_device_path_matches_on_cpu(backbone_and_inputs, select):
 def test_train_head_device_path_matches_on_cpu(probe_data):
     z, y = probe_data
     kw = dict(epochs=3, batch_size=64, seed=3, progress=False, standardize=True)
-    plain, hist_plain = train_head(z, y, 5, **kw)
-    on_cpu, hist_cpu = train_head(z, y, 5, device="cpu", **kw)
+    plain, hist_plain = train_readout(z, y, 5, **kw)
+    on_cpu, hist_cpu = train_readout(z, y, 5, device="cpu", **kw)
     for a, b in zip(plain.state_dict().values(), on_cpu.state_dict().values()):
         assert torch.equal(a, b)
     assert hist_plain == hist_cpu
@@ -77,7 +77,7 @@ def test_train_head_device_path_matches_on_cpu(probe_data):
 
 def test_aperture_device_path_matches_on_cpu(probe_data):
     z, y = probe_data
-    head, _ = train_head(z, y, 5, epochs=2, progress=False)
+    head, _ = train_readout(z, y, 5, epochs=2, progress=False)
     sets = single_node_sets(N_HEADS * D_HEAD) + head_sets(N_HEADS, D_HEAD)
     plain = evaluate_sets(head, z, y, sets, keep_predictions=True)
     on_cpu = evaluate_sets(head, z, y, sets, keep_predictions=True, device="cpu", chunk_elems=2 ** 20)
@@ -103,8 +103,8 @@ def test_node_vectors_cuda_agree_with_cpu(backbone_and_inputs, bf16):
 def test_train_head_and_aperture_cuda_agree_with_cpu(probe_data):
     z, y = probe_data
     kw = dict(epochs=3, batch_size=64, seed=3, progress=False)
-    cpu, _ = train_head(z, y, 5, **kw)
-    gpu, _ = train_head(z, y, 5, device="cuda", **kw)
+    cpu, _ = train_readout(z, y, 5, **kw)
+    gpu, _ = train_readout(z, y, 5, device="cuda", **kw)
     assert next(gpu.parameters()).device.type == "cpu"
     for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-4)

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ssb import plots, recognition  # noqa: E402
-from ssb.heads import ClassifierHead  # noqa: E402
+from ssb.readouts import Readout  # noqa: E402
 from ssb.probes import Probe  # noqa: E402
 from ssb.profiles import get_profile  # noqa: E402
 
@@ -34,7 +34,7 @@ def make_probe(seed: int = 0, n: int = 600):
 
 def make_head(probe, dtype=torch.float64):
     d = N_HEADS * D_HEAD
-    head = ClassifierHead(d, C).to(dtype).eval()
+    head = Readout(d, C).to(dtype).eval()
     with torch.no_grad():
         head.fc1.weight.zero_()
         head.fc1.weight[torch.arange(d), torch.arange(d)] = 2.0
@@ -215,7 +215,7 @@ def test_setup_style_is_the_one_style():
 def test_aperture_demo_naive_equals_engine(dtype):
     probe = make_probe(seed=3)
     torch.manual_seed(0)
-    head = ClassifierHead(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random head: many labels in play
+    head = Readout(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random head: many labels in play
     for node in (0, 7):
         demo = recognition.aperture_demo(head, probe, 1, node)
         assert demo["agree"] and demo["n_differ"] == 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.heads import fit_head, train_head
+from ssb.readouts import fit_readout, train_readout
 from ssb.node_vectors import cached_node_vectors, node_vectors
 from ssb.probes import Probe
 from ssb.profiles import get_profile
@@ -78,25 +78,25 @@ def test_head_training_stops_on_nan_node_vectors_and_caches_nothing(tmp_path):
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(60, 8)).astype(np.float32), rng.integers(0, 3, 60)
     z[17, 3] = np.nan
-    with pytest.raises(FloatingPointError, match=r"head training: the loss is nan in epoch 1 because the node "
+    with pytest.raises(FloatingPointError, match=r"readout training: the loss is nan in epoch 1 because the node "
                        r"vectors of this batch hold NaN"):
-        train_head(z, y, 3, epochs=2, batch_size=16, progress=False)
-    profile = get_profile("smoke", head_epochs=2)
+        train_readout(z, y, 3, epochs=2, batch_size=16, progress=False)
+    profile = get_profile("smoke", readout_epochs=2)
     with pytest.raises(FloatingPointError, match=r"labels probe, block 6, backbone weights fp-123; nothing was cached"):
-        fit_head(profile, _probe(z, y), 6, progress=False, cache_dir=tmp_path)
+        fit_readout(profile, _probe(z, y), 6, progress=False, cache_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 
 
 def test_head_training_stops_on_a_diverging_loss(monkeypatch):
-    from ssb import heads
+    from ssb import readouts
 
-    real_forward = heads._forward
-    monkeypatch.setattr(heads, "_forward", lambda *a: real_forward(*a) * float("inf"))    # logits overflow
+    real_forward = readouts._forward
+    monkeypatch.setattr(readouts, "_forward", lambda *a: real_forward(*a) * float("inf"))    # logits overflow
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(60, 8)).astype(np.float32), rng.integers(0, 3, 60)
-    with pytest.raises(FloatingPointError, match=r"head training: the loss is nan in epoch 1 \(lr 0\.003\); "
-                       r"lower head_lr \(-p head_lr 0\.0003\)"):
-        train_head(z, y, 3, epochs=2, batch_size=16, lr=3e-3, progress=False)
+    with pytest.raises(FloatingPointError, match=r"readout training: the loss is nan in epoch 1 \(lr 0\.003\); "
+                       r"lower readout_lr \(-p readout_lr 0\.0003\)"):
+        train_readout(z, y, 3, epochs=2, batch_size=16, lr=3e-3, progress=False)
 
 
 def test_extraction_stops_on_nan_node_vectors_and_caches_nothing(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from ssb.heads import save_head, train_head, load_head
+from ssb.readouts import save_readout, train_readout, load_readout
 from ssb.cache_keys import array_fingerprint, weights_fingerprint
 from ssb.backbones import load_backbone
 from ssb.node_vectors import attention_projections, cached_node_vectors, node_vectors
@@ -114,10 +114,10 @@ def test_cache_never_reuses_a_stale_entry(tmp_path):
 
 def test_head_for_other_hidden_size_is_refused(tmp_path):
     rng = np.random.default_rng(0)
-    head, _ = train_head(rng.normal(size=(64, 16)).astype(np.float32), rng.integers(0, 3, 64), 3, epochs=1, progress=False)
-    save_head(head, tmp_path / "head")
+    head, _ = train_readout(rng.normal(size=(64, 16)).astype(np.float32), rng.integers(0, 3, 64), 3, epochs=1, progress=False)
+    save_readout(head, tmp_path / "head")
     with pytest.raises(ValueError):
-        load_head(tmp_path / "head", n_in=48)          # cached vectors of a checkpoint with another hidden size
+        load_readout(tmp_path / "head", n_in=48)          # cached vectors of a checkpoint with another hidden size
 
 
 def test_cache_streams_to_disk_and_is_read_only(tmp_path):

@@ -13,7 +13,7 @@ import torch
 
 from paper_vocabulary import TEXT, paper_tokenizer
 from ssb.aperture import evaluate_sets, naive_predictions
-from ssb.heads import train_head
+from ssb.readouts import train_readout
 from ssb.node_sets import head_sets, single_node_sets
 from ssb.backbones import load_backbone
 from ssb.node_vectors import node_vectors
@@ -41,7 +41,7 @@ def test_paper_profile_two_steps_nodes_and_aperture(tmp_path):
                      select=enc["attention_mask"].astype(bool), progress=False)[6]   # (tokens, 768)
     assert z.shape[1] == 768 and np.isfinite(z).all()
     y = blocks[enc["attention_mask"].astype(bool)] % 7                      # a toy 7-class target
-    head, _ = train_head(z, y, 7, epochs=2, progress=False, seed=0)
+    head, _ = train_readout(z, y, 7, epochs=2, progress=False, seed=0)
     sets = single_node_sets(768) + head_sets(12, 64)
     res = evaluate_sets(head, z, y, sets, n_classes=7)
     assert res.accuracy.shape == (780,) and res.recognized.shape == (780, 7)

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 REHEARSAL = {
     "n_articles": 20, "eval_fraction": 0.2, "steps": 2, "ssb_steps": 2, "batch_size": 2, "warmup_steps": 1,
     "eval_every": 2, "eval_batches": 1, "checkpoint_every": 100, "token_examples": 300, "token_mask_draws": 1,
-    "head_epochs": 2, "token_head_epochs": 2, "head_patience": 2, "min_count": 2, "n_train_per_relation": 4,
+    "readout_epochs": 2, "token_readout_epochs": 2, "readout_patience": 2, "min_count": 2, "n_train_per_relation": 4,
     "n_test_per_relation": 2, "finetune_steps": 2, "finetune_batch": 4, "crossover_sets": 2,
     "crossover_points": 3, "hull_max_sets": 2, "hull_max_n": 3, "device": "cpu",
 }

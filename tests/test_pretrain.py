@@ -329,7 +329,7 @@ def test_learning_study_evaluates_snapshots_and_caches(data, tmp_path, monkeypat
     learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False, progress=False)
     assert len(calls) == 2
     # with the token probes: the profile's K at every block, the other K at the analysed block
-    profile = profile.replace(token_classes=8, token_examples=600, token_head_epochs=3)
+    profile = profile.replace(token_classes=8, token_examples=600, token_readout_epochs=3)
     learning.evaluate(profile, tmp_path / "study" / "snapshots", tmp_path / "cache", stem, fewrel=False,
                       token_probe=True, progress=False)
     df = __import__("pandas").read_csv(stem.with_suffix(".csv"))

@@ -27,15 +27,15 @@ BAD_VALUES = {
     "eval_every": (0, ">= 1"), "eval_batches": (0, ">= 1"), "checkpoint_every": (0, ">= 1"),
     "mixed_precision": ("fp16", "bf16"), "ssb_steps": (0, ">= 1"), "ssb_eps": (0.0, "> 0"),
     "ssb_stochastic": ("maybe", "boolean"), "block": (7, "<= 6"), "pooling": ("max", "cls"),
-    "head_layers": (3, "1, 2"), "head_hidden": (0, ">= 1"), "head_epochs": (0, ">= 1"),
-    "token_head_epochs": (0, ">= 1"), "head_lr": (0.0, "> 0"), "head_batch": (0, ">= 1"),
-    "head_patience": (0, ">= 1"), "token_examples": (0, ">= 1"), "min_hits": (0, ">= 1"),
+    "readout_layers": (3, "1, 2"), "readout_hidden": (0, ">= 1"), "readout_epochs": (0, ">= 1"),
+    "token_readout_epochs": (0, ">= 1"), "readout_lr": (0.0, "> 0"), "readout_batch": (0, ">= 1"),
+    "readout_patience": (0, ">= 1"), "token_examples": (0, ">= 1"), "min_hits": (0, ">= 1"),
     "min_count": (0, ">= 1"), "fewrel_file": ("  ", "FewRel"), "n_train_per_relation": (0, ">= 1"),
     "n_test_per_relation": (0, ">= 1"), "entity_markers": ("perhaps", "boolean"),
     "finetune_steps": (0, ">= 1"), "finetune_lr": (2.0, "<= 1"), "finetune_batch": (0, ">= 1"),
     "crossover_sets": (0, ">= 1"), "crossover_points": (1, ">= 2"), "hull_max_sets": (0, ">= 1"),
     "hull_max_n": (0, ">= 1"), "token_mask_draws": (0, ">= 1"), "token_classes": (-1, ">= 0"),
-    "device": ("tpu", "auto"), "head_lr_decay": (0.0, "> 0"), "head_standardize": ("sometimes", "boolean"), "snapshots": ("often", "boolean"), "ssb_dropout": (1.0, "< 1"),
+    "device": ("tpu", "auto"), "readout_lr_decay": (0.0, "> 0"), "readout_standardize": ("sometimes", "boolean"), "snapshots": ("often", "boolean"), "ssb_dropout": (1.0, "< 1"),
 }
 
 
@@ -113,7 +113,7 @@ def test_unused_field_is_gone():
 
 ISSUE_CASES = [("eval_every", "0"), ("checkpoint_every", "0"), ("eval_batches", "0"), ("seed", "-1"),
                ("vocab_size", "3"), ("finetune_batch", "0"), ("lr", "-1"), ("lr", "1e999"),
-               ("token_examples", "0"), ("head_epochs", "0"), ("head_batch", "0"), ("crossover_points", "0"),
+               ("token_examples", "0"), ("readout_epochs", "0"), ("readout_batch", "0"), ("crossover_points", "0"),
                ("crossover_sets", "0"), ("hull_max_n", "0")]
 
 

@@ -24,10 +24,10 @@ Data and pre-training (01)
 - ``pretrain_workers`` several pre-training runs at once in worker processes, balanced, one progress bar
 - ``pretrain_cli``   the pre-training from the command line, one process or several (torchrun)
 - ``backbones``      the variants trained once and reused, any checkpoint verified on load, the untrained controls
-Node vectors, heads and the aperture
+Node vectors, readouts and the aperture
 - ``node_vectors``   node vectors of a block through forward hooks, cached on disk
 - ``probes``         ``Probe``: node vectors with their classes (masked tokens, FewRel relations), and their baselines
-- ``heads``          classifier heads (1 or 2 FC layers) trained on node vectors; ``fit_head`` on a probe, cached
+- ``readouts``       readouts: classifiers (1 or 2 FC layers) trained on node vectors; ``fit_readout`` on a probe, cached
 - ``metrics``        confusion-matrix measurements: accuracy, APT, diagonal confidence, P and R
 - ``node_sets``      node sets as index arrays: singles, heads, validation, log grid, random and nested draws
 - ``aperture``       the limited-aperture engine: many node sets evaluated in one batched call
@@ -41,7 +41,7 @@ Claims
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
 - ``hull_geometry``  the convex-hull bound: which labels a linear head on a node set can ever output (exact)
-- ``hull``           C5 on a trained head: the bound's tables, efficiency, checks against random heads and controls
+- ``hull``           C5 on a trained readout: the bound's tables, efficiency, checks against random readouts and controls
 - ``stats``          tests, intervals, gates and check records behind every verdict
 - ``calibration``    the verdict rules run on worlds without information and with planted effects
 - ``claims``         the verdict rules: each claim's verdict from summary.json (holds / partly / does not hold / not testable)

@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
 from . import stats as stats_
-from .heads import fit_head, predict
+from .readouts import fit_readout, predict
 from .metrics import apt, confusion_matrix, label_counts
 
 
@@ -100,7 +100,7 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
     Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
     rows, tables, preds = [], {}, {}
     for block in sorted(probe.z_train):
-        head = fit_head(profile, probe, block, progress=progress)
+        head = fit_readout(profile, probe, block, progress=progress)
         pred = predict(head, probe.z_test[block])
         table = apt_table(probe.y_test, pred, train_counts, probe.n_classes, profile.min_count, probe.label_names)
         tables[block], preds[block] = table, pred
@@ -132,7 +132,7 @@ def probe_beyond_controls_by_block(profile, probe, predictions: dict, control_pr
         for cp in control_probes:
             if not np.array_equal(np.asarray(cp.y_test), y):
                 raise ValueError("a control's token probe was evaluated on other test positions than the checkpoint's")
-            accs.append(float((predict(fit_head(profile, cp, block, progress=False), cp.z_test[block]) == y)[keep].mean()))
+            accs.append(float((predict(fit_readout(profile, cp, block, progress=False), cp.z_test[block]) == y)[keep].mean()))
         r = stats_.beyond_controls(float(correct.mean()), stats_.accuracy_se(correct, clusters), accs)
         rows.append({"block": block, "accuracy": float(correct.mean()), "constant": float((y[keep] == constant).mean()),
                      "controls_mean": r["controls_mean"], "controls_sd": r["controls_sd"],

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from . import apt, claims, crossover, hull, recognition, stats, symmetry_runs
-from .heads import train_head
+from .readouts import train_readout
 from .probes import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
@@ -155,7 +155,7 @@ def _planted_signal(world: World, y: np.ndarray, layout) -> np.ndarray:
 
 
 def _head(world: World, probe: Probe, seed: int, epochs: int):
-    head, _ = train_head(probe.z_train[1], probe.y_train, probe.n_classes, layers=1, epochs=epochs, lr=1e-2,
+    head, _ = train_readout(probe.z_train[1], probe.y_train, probe.n_classes, layers=1, epochs=epochs, lr=1e-2,
                          batch_size=128, patience=4, seed=seed, progress=False)
     return head
 

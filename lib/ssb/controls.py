@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from . import backbones, heads, recognition
+from . import backbones, readouts, recognition
 
 
 class FittedControl(NamedTuple):
@@ -70,13 +70,13 @@ def fit(profile, bb, make_probe: Callable, data_dir=None, layers: int | None = N
         block: int | None = None, progress: bool = True) -> Controls:
     """The untrained controls of backbone ``bb`` (``backbones.untrained_controls``), each read by
     ``make_probe(control_backbone)`` (the same probe the trained backbone got: same items), with
-    its own readout (``heads.fit_head``, ``layers`` as for the trained one) and its recognition
+    its own readout (``readouts.fit_readout``, ``layers`` as for the trained one) and its recognition
     result at ``block`` (default: the profile's)."""
     block = profile.block if block is None else block
     untrained = backbones.untrained_controls(profile, bb, data_dir)
     fitted = []
     for ub in untrained:
         probe = make_probe(ub)
-        head = heads.fit_head(profile, probe, block, layers=layers, progress=progress)
+        head = readouts.fit_readout(profile, probe, block, layers=layers, progress=progress)
         fitted.append(FittedControl(head, probe, recognition.recognize(head, probe, block, profile)))
     return Controls(fitted, paired=not bb.is_checkpoint, descriptions=[ub.source for ub in untrained])

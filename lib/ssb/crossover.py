@@ -488,13 +488,13 @@ def shuffled_label_control(profile, probe, block: int | None = None, layers: int
     training labels shuffled across items (seeded by the profile's seed), read through the same
     aperture.  It can fit its training set but has nothing to generalise; what the trained head's
     curves show beyond it is not the readout's doing alone."""
-    from .heads import fit_head
+    from .readouts import fit_readout
     from .recognition import recognize
     block = profile.block if block is None else block
     rng = np.random.default_rng([int(profile.seed), 11])
     shuffled = dataclasses.replace(probe, y_train=rng.permutation(np.asarray(probe.y_train)),
                                    checkpoint_fp=f"{probe.checkpoint_fp}-shuffled-labels")
-    head = fit_head(profile, shuffled, block, layers=layers, progress=False)
+    head = fit_readout(profile, shuffled, block, layers=layers, progress=False)
     return head, shuffled, recognize(head, shuffled, block, profile)
 
 

@@ -32,7 +32,7 @@ from .profiles import profile_device
 def first_fc(head):
     """(W (C, D), b (C,)) of a 1-FC head as float64 arrays; the hull bound is exact only for it."""
     if getattr(head, "fc2", None) is not None:
-        raise ValueError("the convex-hull bound is exact for a 1-FC head only; train the head with head_layers=1")
+        raise ValueError("the convex-hull bound is exact for a 1-FC head only; train the head with readout_layers=1")
     return head.fc1.weight.detach().double().numpy(), head.fc1.bias.detach().double().numpy()
 
 

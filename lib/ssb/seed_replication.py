@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import backbones, heads, recognition, stats
+from . import backbones, readouts, recognition, stats
 
 CHECK = "beyond_untrained_across_seeds"
 
@@ -93,7 +93,7 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
             if progress:
                 print(f"pre-training seed {seed}: {kind} backbone", flush=True)
             probe = probe_for(bb)
-            res = recognition.recognize(heads.fit_head(p, probe, p.block), probe, p.block, p)
+            res = recognition.recognize(readouts.fit_readout(p, probe, p.block), probe, p.block, p)
             gate = trained.gate if kind == "trained" else None
             rows.append({"seed": seed, "backbone": kind, "variant": variant if kind == "trained" else "untrained",
                          "backbone_gate_passed": None if gate is None else gate.get("passed"),

@@ -49,7 +49,7 @@ import torch
 
 from ssb.aperture import evaluate_sets, naive_predictions
 from ssb.bench._args import positive_int, profile_name
-from ssb.heads import train_head
+from ssb.readouts import train_readout
 from ssb.node_sets import flatten, head_sets, in_head_grid, nested_head_sets, single_node_sets
 from ssb.profiles import get_profile
 
@@ -150,8 +150,8 @@ def _print_header():
 
 def train(z_tr, y_tr, n_classes: int, args):
     t0 = time.perf_counter()
-    head, _ = train_head(z_tr, y_tr, n_classes, epochs=args.head_epochs, lr=3e-3, batch_size=512,
-                         patience=args.head_epochs, seed=args.seed, progress=False)
+    head, _ = train_readout(z_tr, y_tr, n_classes, epochs=args.readout_epochs, lr=3e-3, batch_size=512,
+                         patience=args.readout_epochs, seed=args.seed, progress=False)
     return head, time.perf_counter() - t0
 
 

@@ -170,7 +170,7 @@ def _rung_backbone(profile, rung: Rung, data_dir):
 def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block: int, n_permutations: int) -> list[dict]:
     """The rows of one rung: tokens at each of ``token_blocks``, labels at ``label_block``."""
     from .. import backbones, controls, probes, recognition
-    from ..heads import fit_head, predict
+    from ..heads import fit_readout, predict
 
     bb = _rung_backbone(profile, rung, data_dir)
     n_blocks = int(bb.model.config.num_hidden_layers)
@@ -182,14 +182,14 @@ def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block
     probe = probe_of(bb)
     for block in token_blocks:
         fitted = controls.fit(profile, bb, probe_of, data_dir, block=block, progress=False)
-        head = fit_head(profile, probe, block, progress=False)
+        head = fit_readout(profile, probe, block, progress=False)
         res = recognition.recognize(head, probe, block, profile)
         rows.append(order_parameters("tokens", block, res, fitted.results, profile, n_permutations,
                                      predictions=predict(head, probe.z_test[block]), probe=probe))
     label_of = lambda b: probes.fewrel_probe(profile, b.model, b.tokenizer, split, [label_block], progress=False)  # noqa: E731
     lprobe = label_of(bb)
     fitted = controls.fit(profile, bb, label_of, data_dir, block=label_block, progress=False)
-    res = recognition.recognize(fit_head(profile, lprobe, label_block, progress=False), lprobe, label_block, profile)
+    res = recognition.recognize(fit_readout(profile, lprobe, label_block, progress=False), lprobe, label_block, profile)
     rows.append(order_parameters("labels", label_block, res, fitted.results, profile, n_permutations))
     for r in rows:
         r.update(rung=rung.name, source=_display(rung.source) + (" (random init)" if rung.random_init else ""))

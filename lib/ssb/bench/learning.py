@@ -17,7 +17,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
   against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
   of the paired difference (``heldout.backbone_evaluation``);
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
-- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_head``)
+- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_readout``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
 - with ``--token-probe``: the token probe (``probes.token_probe``, the profile's head settings)
   against the constant predictor, for the profile's K most frequent tokens (``token_classes``) at
@@ -83,7 +83,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
     from .. import probes
     from ..backbones import load_backbone
-    from ..heads import fit_head, predict
+    from ..heads import fit_readout, predict
     from ..mlm import MaskingSpec
     from ..model import head_gap, node_gap
     from ..heldout import backbone_evaluation, most_frequent_token
@@ -104,7 +104,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     backbone = load_backbone(directory)
     if split is not None:
         probe = probes.fewrel_probe(profile, backbone, corpus.tokenizer, split, [profile.block], progress=progress)
-        head = fit_head(profile, probe, profile.block, progress=progress)
+        head = fit_readout(profile, probe, profile.block, progress=progress)
         row.update(_probe_row("fewrel", probe, predict(head, probe.z_test[profile.block]), profile.block))
     if token_probe:
         # the profile's K (profile.token_classes) at every block: the gate and SSB along the blocks;
@@ -116,7 +116,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
             at = blocks if k == own else [profile.block]
             probe = probes.token_probe(profile, backbone, corpus.tokenizer, corpus, at, progress=progress, classes=k)
             for b in at:
-                head = fit_head(profile, probe, b, progress=progress)
+                head = fit_readout(profile, probe, b, progress=progress)
                 label = f"token{k or 'all'}_b{b}"
                 row.update(_probe_row(label, probe, predict(head, probe.z_test[b]), b))
         main_label = f"token{own or 'all'}_b{profile.block}"

@@ -9,7 +9,7 @@ steps after one untimed warm-up:
 - pre-training: ``ssb.pretrain.train_step`` (bf16 autocast on CUDA as the profile says) on
   synthetic Zipf token sequences -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
 - node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
-- head training: ``ssb.heads.train_head`` of a 768 -> 30,522 token head -> examples x epochs / s;
+- head training: ``ssb.readouts.train_readout`` of a 768 -> 30,522 token head -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
   -> sets/s at ``--samples`` test positions, and node x sample products / s; the same with the
   engine as it was at git revision ``--before`` (default ``BEFORE_REVISION``, the engine before
@@ -116,8 +116,8 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
         "pretrain_eval_sequences": eval_batches * p.batch_size,
         "extraction_sequences": 3 * token_sequences_per_probe + 4 * fewrel_sentences,
         "extraction_sequences_before": 3 * token_sequences_per_probe + 4 * 2 * fewrel_sentences,
-        "token_head_examples": 9 * p.token_examples * p.token_head_epochs,
-        "label_head_examples": 10 * 64 * p.n_train_per_relation * p.head_epochs,
+        "token_head_examples": 9 * p.token_examples * p.token_readout_epochs,
+        "label_head_examples": 10 * 64 * p.n_train_per_relation * p.readout_epochs,
         "test_positions": test_positions,
         "single_node_sets": 9 * p.hidden_size,
         # node x sample products of multi-node sets: heads (12 x 64), the full set, crossover and hull sets
@@ -132,7 +132,7 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     """Computed peak memory per stage in bytes: (device, host heap), from tensor sizes.
 
     Node vectors never sit in the host heap: ``cached_node_vectors`` streams them into
-    memory-mapped ``.npy`` files and hands back read-only maps, ``train_head`` gathers a batch
+    memory-mapped ``.npy`` files and hands back read-only maps, ``train_readout`` gathers a batch
     at a time (or copies z to the device in chunks), ``node_scales`` reads chunks.  The heap
     holds the backbone, one batch and one chunk; the caches are file pages the kernel can
     drop (their size is ``node_vector_disk_bytes``).  On a CPU device and host are one memory:
@@ -149,14 +149,14 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     batch_z = extraction_batch * T * d * 4                      # one captured block (B, T, D) float32
     batch_rows = extraction_batch * positions_per_sequence * d * 4   # its selected rows, copied to the host
     head_state = 16 * d * V                                      # head weights, grads, AdamW m and v
-    head_batch = 3 * 4 * p.head_batch * V                        # logits, softmax, their gradient
+    readout_batch = 3 * 4 * p.readout_batch * V                        # logits, softmax, their gradient
     block_train_z = p.token_examples * d * 4                     # one block's training node vectors
     block_test_z = w["test_positions"] * d * 4
     chunk = (CHUNK_ROWS + 1) * d * 8                             # node_scales' float64 buffer
     return {
         "pretrain": (optimizer + activations + mlm_logits, 2 * 4 * params),
         "extraction": (4 * params + batch_z * (L + 3), 4 * params + L * batch_rows),
-        "token_head": (block_train_z + head_state + head_batch, chunk + p.head_batch * d * 4 + 4 * d * V),
+        "token_head": (block_train_z + head_state + readout_batch, chunk + p.readout_batch * d * 4 + 4 * d * V),
         "aperture": (block_test_z + 4 * d * V + 3 * 4 * 2 ** 26, 4 * d * V + 8 * w["test_positions"]),
         "finetune": (optimizer + p.finetune_batch * T * L * (34 * d + 5 * p.n_heads * T) * 4, 2 * 4 * params),
     }
@@ -206,7 +206,7 @@ def _reset_peak(device):
 
 def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dict:
     from ..aperture import evaluate_sets
-    from ..heads import train_head
+    from ..heads import train_readout
     from ..mlm import MaskingSpec
     from ..model import build_bert6
     from ..node_sets import head_sets, single_node_sets
@@ -258,18 +258,18 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
         torch.cuda.empty_cache()
 
     # a token head 768 -> 30,522 (whole vocabulary), one epoch of `examples` examples per call
-    examples = 4 * p.head_batch if device.type == "cpu" else 64 * p.head_batch
+    examples = 4 * p.readout_batch if device.type == "cpu" else 64 * p.readout_batch
     rng = np.random.default_rng(1)
     z = rng.normal(size=(examples, p.hidden_size)).astype(np.float32)
     y = rng.integers(0, p.vocab_size, size=examples)
     _reset_peak(device)
-    seconds = _timed(lambda: train_head(z, y, p.vocab_size, epochs=1, batch_size=p.head_batch, val_fraction=0.0,
+    seconds = _timed(lambda: train_readout(z, y, p.vocab_size, epochs=1, batch_size=p.readout_batch, val_fraction=0.0,
                                         progress=False, device=device), device, max(1, steps // 2))
     out["token_head"] = {"examples": examples, "examples_per_second": examples / seconds,
                          "peak_device_bytes": _peak_device_bytes(device)}
 
     # the aperture engine: single nodes and the 12 heads of a trained token head
-    head, _ = train_head(z, y, p.vocab_size, epochs=1, batch_size=p.head_batch, val_fraction=0.0, progress=False,
+    head, _ = train_readout(z, y, p.vocab_size, epochs=1, batch_size=p.readout_batch, val_fraction=0.0, progress=False,
                          device=device)
     z_test = rng.normal(size=(samples, p.hidden_size)).astype(np.float32)
     y_test = rng.integers(0, p.vocab_size, size=samples)
@@ -367,7 +367,7 @@ def main(argv: list[str]) -> int:
     print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_blocks}, "
           f"{m['extraction']['positions_per_sequence']:.1f} masked positions per sequence)")
     print(f"  token head        {m['token_head']['examples_per_second']:,.0f} examples/s "
-          f"({p.hidden_size} -> {p.vocab_size}, batch {p.head_batch})")
+          f"({p.hidden_size} -> {p.vocab_size}, batch {p.readout_batch})")
     print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
           f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
     if "aperture_before" in m:

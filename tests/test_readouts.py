@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssb.heads import (ClassifierHead, load_head, load_head_extra, node_scales, save_head, tie_blocks, train_head,
+from ssb.readouts import (Readout, load_readout, load_readout_extra, node_scales, save_readout, tie_blocks, train_readout,
                        training_outcome)
 
 
@@ -18,34 +18,34 @@ def blobs(n: int, n_classes: int, dim: int, sep: float, seed: int = 0):
 
 
 def test_architecture_and_config():
-    one = ClassifierHead(12, 5)
+    one = Readout(12, 5)
     assert one.fc1.weight.shape == (5, 12) and one.fc2 is None
-    two = ClassifierHead(12, 5, layers=2, hidden=7)
+    two = Readout(12, 5, layers=2, hidden=7)
     assert two.fc1.weight.shape == (7, 12) and two.fc2.weight.shape == (5, 7)
     assert two.config == {"n_in": 12, "n_classes": 5, "layers": 2, "hidden": 7}
     assert two(torch.zeros(3, 12)).shape == (3, 5)
     with pytest.raises(ValueError, match="layers must be 1 or 2"):
-        ClassifierHead(12, 5, layers=3)
+        Readout(12, 5, layers=3)
 
 
 def test_training_is_deterministic_and_seeded():
     z, y = blobs(300, 4, 10, 2.0)
-    a, hist_a = train_head(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
-    b, hist_b = train_head(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
+    a, hist_a = train_readout(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
+    b, hist_b = train_readout(z, y, 4, epochs=2, batch_size=64, seed=3, progress=False)
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
     assert hist_a == hist_b
-    c, _ = train_head(z, y, 4, epochs=2, batch_size=64, seed=4, progress=False)
+    c, _ = train_readout(z, y, 4, epochs=2, batch_size=64, seed=4, progress=False)
     assert not torch.equal(a.fc1.weight, c.fc1.weight)
     state = torch.random.get_rng_state()
-    train_head(z, y, 4, epochs=1, progress=False)
+    train_readout(z, y, 4, epochs=1, progress=False)
     assert torch.equal(state, torch.random.get_rng_state())        # the global RNG is untouched
 
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_learns_a_separable_problem(layers):
     z, y = blobs(1500, 5, 8, 4.0, seed=1)
-    head, history = train_head(z[:1200], y[:1200], 5, layers=layers, hidden=32, epochs=25, batch_size=128,
+    head, history = train_readout(z[:1200], y[:1200], 5, layers=layers, hidden=32, epochs=25, batch_size=128,
                                lr=1e-2, progress=False)
     with torch.no_grad():
         acc = (head(torch.from_numpy(z[1200:])).argmax(-1).numpy() == y[1200:]).mean()
@@ -56,7 +56,7 @@ def test_learns_a_separable_problem(layers):
 
 def test_early_stopping_restores_best_weights_and_absent_classes_are_fine():
     z, y = blobs(400, 3, 6, 3.0, seed=2)
-    head, history = train_head(z, y, 7, epochs=40, patience=2, lr=5e-2, batch_size=32, progress=False)
+    head, history = train_readout(z, y, 7, epochs=40, patience=2, lr=5e-2, batch_size=32, progress=False)
     assert head.n_classes == 7                                    # labels 3..6 never occur
     assert len(history) <= 40
     best = min(h["val_loss"] for h in history)
@@ -76,14 +76,14 @@ def test_tied_blocks_stay_exactly_equal(n_heads, d_head, layers):
     block = rng.standard_normal((500, d_head)).astype(np.float32)
     z = np.tile(block, (1, n_heads))                                 # z[:, h-block] == z[:, 0-block]
     y = rng.integers(0, 7, 500)
-    head, _ = train_head(z, y, 7, layers=layers, hidden=16, epochs=6, batch_size=64, tied_blocks=(n_heads, d_head),
+    head, _ = train_readout(z, y, 7, layers=layers, hidden=16, epochs=6, batch_size=64, tied_blocks=(n_heads, d_head),
                          progress=False)
     w = head.fc1.weight.detach()
     for h in range(1, n_heads):
         assert torch.equal(w[:, h * d_head:(h + 1) * d_head], w[:, :d_head]), f"head {h} drifted"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        init = ClassifierHead(n_heads * d_head, 7, layers=layers, hidden=16)
+        init = Readout(n_heads * d_head, 7, layers=layers, hidden=16)
     tie_blocks(init, n_heads, d_head)
     assert torch.equal(init.fc1.weight[:, :d_head], init.fc1.weight[:, d_head:2 * d_head])
     assert not torch.equal(init.fc1.weight, w)                       # the weights did train
@@ -94,43 +94,43 @@ def test_tied_blocks_break_when_node_blocks_differ():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((500, 12)).astype(np.float32)
     y = rng.integers(0, 5, 500)
-    head, _ = train_head(z, y, 5, epochs=3, batch_size=64, tied_blocks=(3, 4), progress=False)
+    head, _ = train_readout(z, y, 5, epochs=3, batch_size=64, tied_blocks=(3, 4), progress=False)
     w = head.fc1.weight.detach()
     assert not torch.equal(w[:, 4:8], w[:, :4])
-    untied, _ = train_head(np.tile(z[:, :4], (1, 3)), y, 5, epochs=1, progress=False)
+    untied, _ = train_readout(np.tile(z[:, :4], (1, 3)), y, 5, epochs=1, progress=False)
     assert not torch.equal(untied.fc1.weight[:, 4:8], untied.fc1.weight[:, :4])    # random init differs
     with pytest.raises(ValueError, match="tied_blocks"):
-        train_head(z, y, 5, epochs=1, tied_blocks=(5, 4), progress=False)
+        train_readout(z, y, 5, epochs=1, tied_blocks=(5, 4), progress=False)
 
 
 def test_save_load_roundtrip_and_mismatch(tmp_path):
     z, y = blobs(200, 3, 6, 2.0)
-    head, history = train_head(z, y, 3, layers=2, hidden=8, epochs=2, progress=False)
-    path = save_head(head, tmp_path / "head-x", extra={"history": history})
-    loaded = load_head(path, n_in=6, n_classes=3)
+    head, history = train_readout(z, y, 3, layers=2, hidden=8, epochs=2, progress=False)
+    path = save_readout(head, tmp_path / "head-x", extra={"history": history})
+    loaded = load_readout(path, n_in=6, n_classes=3)
     assert loaded.config == head.config
     for k, v in head.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])
-    assert load_head_extra(path)["history"][0]["epoch"] == 1
-    save_head(loaded, path)                                          # overwriting is atomic and fine
+    assert load_readout_extra(path)["history"][0]["epoch"] == 1
+    save_readout(loaded, path)                                          # overwriting is atomic and fine
     with pytest.raises(ValueError, match="takes 6 node inputs but the node vectors have D = 12"):
-        load_head(path, n_in=12)
+        load_readout(path, n_in=12)
     with pytest.raises(ValueError, match="has 3 classes"):
-        load_head(path, n_classes=4)
+        load_readout(path, n_classes=4)
     with pytest.raises(FileNotFoundError):
-        load_head(tmp_path / "nothing")
+        load_readout(tmp_path / "nothing")
 
 
 def test_training_outcome_reports_convergence_and_the_restored_epoch():
     z, y = blobs(400, 3, 6, 1.0, seed=5)
-    head, history = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
+    head, history = train_readout(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
     out = training_outcome(history, patience=3)
     assert out["converged"] is True and out["epochs_run"] < 60            # stopped by patience, not by the cap
     assert out["epochs_run"] - out["best_epoch"] == 3
     assert out["best_val_loss"] == min(h["val_loss"] for h in history)
-    _, short = train_head(z, y, 3, epochs=1, patience=3, progress=False)
+    _, short = train_readout(z, y, 3, epochs=1, patience=3, progress=False)
     assert training_outcome(short, patience=3)["converged"] is False      # ran out of epochs
-    _, no_val = train_head(z, y, 3, epochs=2, val_fraction=0.0, progress=False)
+    _, no_val = train_readout(z, y, 3, epochs=2, val_fraction=0.0, progress=False)
     assert training_outcome(no_val, patience=3)["converged"] is None
     with pytest.raises(ValueError, match="empty"):
         training_outcome([], patience=3)
@@ -151,8 +151,8 @@ def test_standardised_head_is_the_head_on_scaled_inputs_and_silencing_keeps_its_
     z = (z * rng.uniform(0.01, 50.0, 8) + rng.normal(0, 5, 8)).astype(np.float32)   # wildly different node scales
     s = node_scales(z)
     kw = dict(layers=layers, hidden=16, epochs=5, batch_size=64, progress=False)
-    folded, hist_a = train_head(z, y, 4, standardize=True, **kw)
-    plain, hist_b = train_head(z / s, y, 4, standardize=False, **kw)
+    folded, hist_a = train_readout(z, y, 4, standardize=True, **kw)
+    plain, hist_b = train_readout(z / s, y, 4, standardize=False, **kw)
     assert hist_a == hist_b                                           # the same training run
     assert torch.equal(folded.fc1.weight, plain.fc1.weight / torch.from_numpy(s))
     sets = [np.array([0]), np.array([1, 5]), np.array([2, 3, 7]), np.arange(8), np.array([], dtype=int)]
@@ -178,7 +178,7 @@ def test_tied_blocks_stay_exactly_equal_when_standardised(layers):
     block = (rng.standard_normal((400, 4)) * [1.0, 10.0, 0.1, 3.0]).astype(np.float32)
     z = np.tile(block, (1, 3))
     y = rng.integers(0, 5, 400)
-    head, _ = train_head(z, y, 5, layers=layers, hidden=8, epochs=4, batch_size=64, tied_blocks=(3, 4),
+    head, _ = train_readout(z, y, 5, layers=layers, hidden=8, epochs=4, batch_size=64, tied_blocks=(3, 4),
                          standardize=True, progress=False)
     w = head.fc1.weight.detach()
     for h in range(1, 3):
@@ -187,15 +187,15 @@ def test_tied_blocks_stay_exactly_equal_when_standardised(layers):
 
 def test_lr_decays_on_epochs_without_improvement():
     z, y = blobs(400, 3, 6, 1.0, seed=5)
-    _, history = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, lr_decay=0.5, progress=False)
+    _, history = train_readout(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, lr_decay=0.5, progress=False)
     for prev, cur in zip(history, history[1:]):
         improved = prev["val_loss"] < min(h["val_loss"] for h in history[:prev["epoch"] - 1] or [{"val_loss": np.inf}])
         assert cur["lr"] == (prev["lr"] if improved else prev["lr"] * 0.5)
     assert history[-1]["lr"] < history[0]["lr"] == 5e-2
-    _, constant = train_head(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
+    _, constant = train_readout(z, y, 3, epochs=60, patience=3, lr=5e-2, batch_size=32, progress=False)
     assert {h["lr"] for h in constant} == {5e-2}
     with pytest.raises(ValueError, match="lr_decay"):
-        train_head(z, y, 3, lr_decay=0.0, progress=False)
+        train_readout(z, y, 3, lr_decay=0.0, progress=False)
 
 
 # ----------------------------------------------------------------------------- node vectors stream from disk
@@ -205,19 +205,19 @@ def test_head_trained_from_a_memory_mapped_cache_is_the_same_head(tmp_path):
     np.save(tmp_path / "z.npy", z)
     mapped = np.load(tmp_path / "z.npy", mmap_mode="r")
     for kw in ({}, {"standardize": True}, {"tied_blocks": (3, 8), "lr_decay": 0.5}):
-        a, hist_a = train_head(z, y, 4, epochs=3, batch_size=64, progress=False, **kw)
-        b, hist_b = train_head(mapped, y, 4, epochs=3, batch_size=64, progress=False, **kw)
+        a, hist_a = train_readout(z, y, 4, epochs=3, batch_size=64, progress=False, **kw)
+        b, hist_b = train_readout(mapped, y, 4, epochs=3, batch_size=64, progress=False, **kw)
         assert hist_a == hist_b
         assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
 
 
 def test_node_scales_chunked_equal_one_reduction(monkeypatch):
-    import ssb.heads
+    import ssb.readouts
 
     z = (np.random.default_rng(1).standard_normal((2500, 20)) * 5).astype(np.float32)
     z[:, 3] = 0.0
     whole = node_scales(z)
-    monkeypatch.setattr(ssb.heads, "CHUNK_ROWS", 300)               # 9 chunks
+    monkeypatch.setattr(ssb.readouts, "CHUNK_ROWS", 300)               # 9 chunks
     assert np.array_equal(node_scales(z), whole)
     zd = np.asarray(z, dtype=np.float64)
     reference = np.sqrt(np.mean(zd * zd, axis=0))
@@ -240,7 +240,7 @@ def test_training_a_head_never_copies_the_node_vectors(tmp_path):
     del mapped
     z = np.load(tmp_path / "z.npy", mmap_mode="r")
     y = rng.integers(0, 8, n)
-    _, growth = peak_anonymous_growth(lambda: train_head(z, y, 8, epochs=1, batch_size=512, standardize=True,
+    _, growth = peak_anonymous_growth(lambda: train_readout(z, y, 8, epochs=1, batch_size=512, standardize=True,
                                                          progress=False))
     assert growth < 0.4 * z.nbytes, f"heap grew by {growth / 1e6:.0f} MB for {z.nbytes / 1e6:.0f} MB of node vectors"
 
@@ -248,10 +248,10 @@ def test_training_a_head_never_copies_the_node_vectors(tmp_path):
 def test_node_rows_on_the_device_equal_rows_gathered_from_the_host(monkeypatch):
     """The GPU's code path (z copied to the device in chunks, then indexed there), run on the
     CPU: the same batches as gathering each one from the host array, with and without scale."""
-    import ssb.heads
-    from ssb.heads import NodeRows
+    import ssb.readouts
+    from ssb.readouts import NodeRows
 
-    monkeypatch.setattr(ssb.heads, "CHUNK_ROWS", 70)                   # several chunks, a partial last one
+    monkeypatch.setattr(ssb.readouts, "CHUNK_ROWS", 70)                   # several chunks, a partial last one
     z, _ = blobs(500, 3, 12, sep=1.0)
     idx = torch.from_numpy(np.random.default_rng(2).permutation(500)[:128])
     cpu = torch.device("cpu")
@@ -263,18 +263,18 @@ def test_node_rows_on_the_device_equal_rows_gathered_from_the_host(monkeypatch):
 
 def test_a_head_cache_with_garbage_weights_is_retrained(tmp_path):
     """Overwrite the weights' data (header intact): the loaded head would differ silently; the
-    recorded checksum catches it, the cache is deleted and UnreadableHead raised (fit_head
+    recorded checksum catches it, the cache is deleted and UnreadableReadout raised (fit_readout
     then trains again)."""
     import numpy as np
-    from ssb.heads import ClassifierHead, UnreadableHead, load_head, save_head
-    head = ClassifierHead(6, 3, layers=1)
-    path = save_head(head, tmp_path / "h")
-    assert load_head(path, 6, 3) is not None
+    from ssb.readouts import Readout, UnreadableReadout, load_readout, save_readout
+    head = Readout(6, 3, layers=1)
+    path = save_readout(head, tmp_path / "h")
+    assert load_readout(path, 6, 3) is not None
     weights = path / "head.safetensors"
     data = bytearray(weights.read_bytes())
     data[-24:] = np.random.default_rng(0).bytes(24)              # the last floats, the header untouched
     weights.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="cannot be trusted"):
-        with pytest.raises(UnreadableHead, match="differs from the checksum"):
-            load_head(path, 6, 3)
+        with pytest.raises(UnreadableReadout, match="differs from the checksum"):
+            load_readout(path, 6, 3)
     assert not path.exists()

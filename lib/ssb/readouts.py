@@ -1,22 +1,22 @@
-"""Classifier heads trained on cached node vectors (docs/method.md, "Nodes and the limited aperture").
+"""Classifier readouts trained on cached node vectors (docs/method.md, "Nodes and the limited aperture").
 
-    head, history = train_head(z_train, y_train, n_classes)          # z (N, D), y (N,)
-    logits = head(torch.from_numpy(z_test))                           # (N, C)
-    save_head(head, "runs/quick/heads/head-abc", extra={"history": history})
-    head = load_head("runs/quick/heads/head-abc", n_in=D)
+    readout, history = train_readout(z_train, y_train, n_classes)          # z (N, D), y (N,)
+    logits = readout(torch.from_numpy(z_test))                           # (N, C)
+    save_readout(readout, "runs/quick/heads/head-abc", extra={"history": history})
+    readout = load_readout("runs/quick/heads/head-abc", n_in=D)
 
 On a probe (what the notebooks do), with the profile's hyper-parameters, cached on disk:
 
-    head = fit_head(profile, probe, block=6)      # runs/<profile>/heads/head-<cache key of head_config>
-    predict(head, probe.z_test[6])                # (N,) labels, every node active
-    accuracy_by_block(profile, {"cls": probe})    # one head per block
+    readout = fit_readout(profile, probe, block=6)      # runs/<profile>/heads/head-<cache key of readout_config>
+    predict(readout, probe.z_test[6])                # (N,) labels, every node active
+    accuracy_by_block(profile, {"cls": probe})    # one readout per block
 
 1 FC layer (default): logits = W z + b with W = fc1.weight (C, D).
 2 FC layers: logits = fc2(relu(fc1(z))), fc1.weight (hidden, D).
 In both, node k enters only through column k of fc1.weight, so silencing node k (the
 limited aperture) is zeroing that column; ``ssb.aperture`` does it in a batched way.
-A head trained with ``standardize=True`` has its per-node scale folded into fc1, so this
-stays exact (see ``train_head``).
+A readout trained with ``standardize=True`` has its per-node scale folded into fc1, so this
+stays exact (see ``train_readout``).
 
 Training is deterministic: the initial weights, the validation split and every shuffle
 come from ``seed``; the global torch RNG is left untouched.
@@ -43,7 +43,7 @@ from .profiles import profile_device, resolve_device
 from .results import runs_dir
 
 
-class ClassifierHead(torch.nn.Module):
+class Readout(torch.nn.Module):
     """z (B, D) -> logits (B, C) with 1 or 2 fully connected layers."""
 
     def __init__(self, n_in: int, n_classes: int, layers: int = 1, hidden: int = 256):
@@ -76,19 +76,19 @@ class ClassifierHead(torch.nn.Module):
         return h
 
 
-def tie_blocks(head: ClassifierHead, n_heads: int, d_head: int) -> None:
+def tie_blocks(readout: Readout, n_heads: int, d_head: int) -> None:
     """Copy fc1's column block of attention head 0 (columns 0:d_head) onto every head's block."""
-    if n_heads * d_head != head.n_in:
+    if n_heads * d_head != readout.n_in:
         raise ValueError(f"tied_blocks {n_heads} heads x {d_head} = {n_heads * d_head} "
-                         f"!= the head's input size {head.n_in}")
+                         f"!= the readout's input size {readout.n_in}")
     with torch.no_grad():
-        w = head.fc1.weight                                        # (C or hidden, D)
+        w = readout.fc1.weight                                        # (C or hidden, D)
         for h in range(1, n_heads):
             w[:, h * d_head:(h + 1) * d_head] = w[:, :d_head]
 
 
-def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torch.Tensor:
-    """head(z), with the block-wise fc1 weight gradient when training a tied head.
+def _forward(readout: Readout, z: torch.Tensor, d_block: int | None) -> torch.Tensor:
+    """readout(z), with the block-wise fc1 weight gradient when training a tied readout.
 
     One big ``gᵀ z`` product (B, C)ᵀ x (B, D) may round the D output columns differently
     (the BLAS kernel vectorises edge tiles differently), which breaks the exact equality of
@@ -96,9 +96,9 @@ def _forward(head: ClassifierHead, z: torch.Tensor, d_block: int | None) -> torc
     by a separate product of identical shape, so identical blocks of z give bit-identical
     gradients."""
     if d_block is None:
-        return head(z)
-    h = headwise_linear(z, head.fc1.weight, head.fc1.bias, n_heads=z.shape[1] // d_block, head_axis=1)
-    return h if head.fc2 is None else head.fc2(torch.relu(h))
+        return readout(z)
+    h = headwise_linear(z, readout.fc1.weight, readout.fc1.bias, n_heads=z.shape[1] // d_block, head_axis=1)
+    return h if readout.fc2 is None else readout.fc2(torch.relu(h))
 
 
 def _checked(z, y, n_classes: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -151,24 +151,24 @@ class NodeRows:
 
 
 @torch.no_grad()
-def _evaluate(head: ClassifierHead, rows: NodeRows, idx: torch.Tensor, y: torch.Tensor,
+def _evaluate(readout: Readout, rows: NodeRows, idx: torch.Tensor, y: torch.Tensor,
               batch: int) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on the rows ``idx`` of z, with labels y[idx]."""
     loss, hits = 0.0, 0
     for s in range(0, len(idx), batch):
-        logits = head(rows[idx[s:s + batch]])
+        logits = readout(rows[idx[s:s + batch]])
         y_batch = y[idx[s:s + batch]].to(logits.device)
         loss += float(torch.nn.functional.cross_entropy(logits, y_batch, reduction="sum"))
         hits += int((logits.argmax(-1) == y_batch).sum())
     return loss / len(idx), hits / len(idx)
 
 
-def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
+def train_readout(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int = 256, epochs: int = 30,
                lr: float = 3e-3, batch_size: int = 512, patience: int = 8, val_fraction: float = 0.1,
                weight_decay: float = 0.0, seed: int = 0, tied_blocks: tuple[int, int] | None = None,
                standardize: bool = False, lr_decay: float = 1.0, device=None,
-               progress: bool = True) -> tuple[ClassifierHead, list[dict]]:
-    """Train a head with AdamW and cross-entropy on z_train (N, D), y_train (N,).
+               progress: bool = True) -> tuple[Readout, list[dict]]:
+    """Train a readout with AdamW and cross-entropy on z_train (N, D), y_train (N,).
 
     A seeded ``val_fraction`` of the examples is held out for early stopping: training stops
     after ``patience`` epochs without a lower validation loss and the weights of the best
@@ -180,24 +180,24 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
 
     ``standardize=True`` trains on z_k / s_k, with s_k the root mean square of node k over
     z_train (``node_scales``; 1 for a node that is always 0), then folds the scale
-    into the first layer: fc1.weight[:, k] <- fc1.weight[:, k] / s_k.  The returned head takes
-    raw z and computes exactly the standardised head's function.  There is no centring, so
+    into the first layer: fc1.weight[:, k] <- fc1.weight[:, k] / s_k.  The returned readout takes
+    raw z and computes exactly the standardised readout's function.  There is no centring, so
     silencing node k (z_k = 0, i.e. zeroing column k of fc1, docs/method.md, "Nodes and the limited aperture") is
-    z_k / s_k = 0 in the units the head was trained in: the limited aperture keeps its meaning.
+    z_k / s_k = 0 in the units the readout was trained in: the limited aperture keeps its meaning.
 
     ``tied_blocks=(n_heads, d_head)`` is the symmetric-initialisation control: fc1's per-head
     column blocks start as copies of head 0's.  Nothing re-imposes the tie afterwards: fc1's
     weight gradient is computed block by block (``model.headwise_linear``), so when the node
     vectors' head blocks are identical too, every gradient and AdamW update treats the
-    blocks bit-identically and they stay exactly equal (tests/test_heads.py); when z's
+    blocks bit-identically and they stay exactly equal (tests/test_readouts.py); when z's
     blocks differ, the blocks drift apart as they should (symmetry breaking).
 
-    ``device``: where the head trains ("auto" / "cpu" / "cuda" or a torch.device as in
+    ``device``: where the readout trains ("auto" / "cpu" / "cuda" or a torch.device as in
     ``profiles.resolve_device``; None = the CPU).  Split, initial weights and batch order are
-    drawn on the CPU, so every device trains the same head up to float rounding; the head
+    drawn on the CPU, so every device trains the same readout up to float rounding; the readout
     comes back on the CPU.
 
-    Returns (head in eval mode, history: one dict per epoch with epoch, train_loss,
+    Returns (readout in eval mode, history: one dict per epoch with epoch, train_loss,
     val_loss, val_accuracy, lr; NaN validation values when there is no validation slice).
     """
     if epochs < 1 or batch_size < 1 or patience < 1:
@@ -215,17 +215,17 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     val_idx, train_idx = order[:n_val], order[n_val:]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head = ClassifierHead(z.shape[1], n_classes, layers=layers, hidden=hidden)
+        readout = Readout(z.shape[1], n_classes, layers=layers, hidden=hidden)
     d_block = None
     if tied_blocks is not None:
-        tie_blocks(head, *tied_blocks)
+        tie_blocks(readout, *tied_blocks)
         d_block = int(tied_blocks[1])
 
     scale = torch.from_numpy(node_scales(z)) if standardize else None    # over every example passed in
     device = resolve_device(device) if device is not None else torch.device("cpu")
-    head.to(device)
+    readout.to(device)
     rows = NodeRows(z, scale, device)               # batches of z (scaled), never a copy of z on the host
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(readout.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history: list[dict] = []
     best_loss, best_state, stale = math.inf, None, 0
@@ -233,35 +233,35 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
     epoch_iter = range(1, epochs + 1)
     if progress:
         from tqdm.auto import tqdm
-        epoch_iter = tqdm(epoch_iter, desc="head", unit="epoch", leave=False)
+        epoch_iter = tqdm(epoch_iter, desc="readout", unit="epoch", leave=False)
     for epoch in epoch_iter:
-        head.train()
+        readout.train()
         epoch_lr = opt.param_groups[0]["lr"]
         perm = torch.randperm(len(train_idx), generator=shuffle)
         total = 0.0
         for s in range(0, len(perm), batch_size):
             idx = train_idx[perm[s:s + batch_size]]                      # rows of z in this batch
-            loss = torch.nn.functional.cross_entropy(_forward(head, rows[idx], d_block), y[idx].to(device))
-            if not torch.isfinite(loss):        # stop: a NaN head is never kept nor cached
+            loss = torch.nn.functional.cross_entropy(_forward(readout, rows[idx], d_block), y[idx].to(device))
+            if not torch.isfinite(loss):        # stop: a NaN readout is never kept nor cached
                 bad_rows = not bool(torch.isfinite(rows[idx]).all())
                 raise FloatingPointError(
-                    f"head training: the loss is {float(loss.detach())} in epoch {epoch} "
+                    f"readout training: the loss is {float(loss.detach())} in epoch {epoch} "
                     + ("because the node vectors of this batch hold NaN or infinite values (the backbone or "
                        "its cached node vectors are broken: rerun with force=True, or use another checkpoint)"
-                       if bad_rows else f"(lr {lr}); lower head_lr (-p head_lr {lr / 10:g})"))
+                       if bad_rows else f"(lr {lr}); lower readout_lr (-p readout_lr {lr / 10:g})"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
-        head.eval()
-        val_loss, val_acc = _evaluate(head, rows, val_idx, y, 4096) if n_val else (float("nan"), float("nan"))
+        readout.eval()
+        val_loss, val_acc = _evaluate(readout, rows, val_idx, y, 4096) if n_val else (float("nan"), float("nan"))
         history.append({"epoch": epoch, "train_loss": total / len(train_idx), "val_loss": val_loss,
                         "val_accuracy": val_acc, "lr": epoch_lr})
         if progress:
             epoch_iter.set_postfix(loss=f"{total / len(train_idx):.3f}", val=f"{val_loss:.3f}")
         if n_val:
             if val_loss < best_loss:
-                best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
+                best_loss, best_state, stale = val_loss, copy.deepcopy(readout.state_dict()), 0
             else:
                 stale += 1
                 for group in opt.param_groups:
@@ -269,12 +269,12 @@ def train_head(z_train, y_train, n_classes: int, *, layers: int = 1, hidden: int
                 if stale >= patience:
                     break
     if best_state is not None:
-        head.load_state_dict(best_state)
-    head.cpu()
+        readout.load_state_dict(best_state)
+    readout.cpu()
     if scale is not None:
         with torch.no_grad():
-            head.fc1.weight.div_(scale[None, :])                  # fold: W'(z / s) == (W' / s) z
-    return head.eval(), history
+            readout.fc1.weight.div_(scale[None, :])                  # fold: W'(z / s) == (W' / s) z
+    return readout.eval(), history
 
 
 def node_scales(z: np.ndarray) -> np.ndarray:
@@ -315,80 +315,82 @@ def training_outcome(history: list[dict], patience: int) -> dict:
             "converged": bool(len(history) - 1 - best >= patience)}
 
 
+# the on-disk layout keeps its earlier names (runs/<profile>/heads/head-<key>/head.safetensors, the
+# config's "head" record), so readouts cached before the word changed are still read
 _WEIGHTS, _CONFIG = "head.safetensors", "config.json"
 
 
-def save_head(head: ClassifierHead, path: str | Path, extra: dict | None = None) -> Path:
-    """Write ``path/head.safetensors`` and ``path/config.json`` (head config + ``extra``) atomically."""
+def save_readout(readout: Readout, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``path/head.safetensors`` and ``path/config.json`` (readout config + ``extra``) atomically."""
     from safetensors.torch import save_file
 
     path = Path(path)
     with atomic.atomic_dir(path) as tmp:
-        save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(tmp / _WEIGHTS))
-        atomic.write_json(tmp / _CONFIG, {"head": head.config, "extra": extra or {}})
+        save_file({k: v.detach().contiguous() for k, v in readout.state_dict().items()}, str(tmp / _WEIGHTS))
+        atomic.write_json(tmp / _CONFIG, {"head": readout.config, "extra": extra or {}})
         atomic.write_checksums(tmp, [_WEIGHTS, _CONFIG])          # what is read back is verified
     return path
 
 
-class UnreadableHead(ValueError):
-    """A saved head whose files cannot be read (truncated, corrupt); its directory is deleted,
+class UnreadableReadout(ValueError):
+    """A saved readout whose files cannot be read (truncated, corrupt); its directory is deleted,
     so the caller retrains it."""
 
 
-def _read_head(path: Path) -> ClassifierHead:
-    """The head saved in ``path`` (no checksum check); any error when its files cannot be read or
+def _read_head(path: Path) -> Readout:
+    """The readout saved in ``path`` (no checksum check); any error when its files cannot be read or
     its weights do not fit its config.json."""
     from safetensors.torch import load_file
 
     cfg = json.loads((path / _CONFIG).read_text())["head"]
     state = load_file(str(path / _WEIGHTS))
-    head = ClassifierHead(int(cfg["n_in"]), int(cfg["n_classes"]), layers=int(cfg["layers"]),
+    readout = Readout(int(cfg["n_in"]), int(cfg["n_classes"]), layers=int(cfg["layers"]),
                           hidden=int(cfg["hidden"] or 1))
-    head.load_state_dict(state)                       # RuntimeError: weights of another shape than its config says
-    return head.eval()
+    readout.load_state_dict(state)                       # RuntimeError: weights of another shape than its config says
+    return readout.eval()
 
 
-def load_head(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> ClassifierHead:
-    """A head saved by ``save_head``, in eval mode.  ValueError when its input size (or class
+def load_readout(path: str | Path, n_in: int | None = None, n_classes: int | None = None) -> Readout:
+    """A readout saved by ``save_readout``, in eval mode.  ValueError when its input size (or class
     count) differs from the expected ``n_in`` (``n_classes``).  Files that cannot be read, or whose
     content differs from the checksums recorded when they were written, are a cache gone bad: the
-    directory is deleted with a one-line warning naming it and why, and ``UnreadableHead`` raised
-    (``fit_head`` then trains the head again)."""
+    directory is deleted with a one-line warning naming it and why, and ``UnreadableReadout`` raised
+    (``fit_readout`` then trains the readout again)."""
     path = Path(path)
     if not (path / _WEIGHTS).is_file() or not (path / _CONFIG).is_file():
-        raise FileNotFoundError(f"{path} holds no saved head (expected {_WEIGHTS} and {_CONFIG})")
+        raise FileNotFoundError(f"{path} holds no saved readout (expected {_WEIGHTS} and {_CONFIG})")
     check = check_entry(path, None, required=(_WEIGHTS, _CONFIG), load=_read_head)
     if not check.hit:
         # garbage with an intact header loads fine: the bytes are checked (CacheContentChanged)
         changed = check.detail.startswith(CacheContentChanged.__name__ + ": ")
         why = check.detail.split(": ", 1)[1] if changed else check.detail
-        message = f"head cache {path} cannot be {'trusted' if changed else 'read'} ({why}); deleted, retraining"
+        message = f"readout cache {path} cannot be {'trusted' if changed else 'read'} ({why}); deleted, retraining"
         warn_cache(message)
         shutil.rmtree(path, ignore_errors=True)
-        raise UnreadableHead(message)
-    head = check.value
-    if n_in is not None and head.n_in != n_in:
-        raise ValueError(f"head at {path} takes {head.n_in} node inputs but the node vectors have D = {n_in}; "
+        raise UnreadableReadout(message)
+    readout = check.value
+    if n_in is not None and readout.n_in != n_in:
+        raise ValueError(f"readout at {path} takes {readout.n_in} node inputs but the node vectors have D = {n_in}; "
                          "it was trained on another block/model geometry")
-    if n_classes is not None and head.n_classes != n_classes:
-        raise ValueError(f"head at {path} has {head.n_classes} classes, expected {n_classes}")
-    return head
+    if n_classes is not None and readout.n_classes != n_classes:
+        raise ValueError(f"readout at {path} has {readout.n_classes} classes, expected {n_classes}")
+    return readout
 
 
-def load_head_extra(path: str | Path) -> dict:
-    """The ``extra`` dict stored by ``save_head`` (e.g. config and training history)."""
+def load_readout_extra(path: str | Path) -> dict:
+    """The ``extra`` dict stored by ``save_readout`` (e.g. config and training history)."""
     return json.loads((Path(path) / _CONFIG).read_text())["extra"]
 
 
-# ----------------------------------------------------------------------------- heads on a probe, cached
+# ----------------------------------------------------------------------------- readouts on a probe, cached
 
-def head_epochs(profile, probe: Probe) -> int:
-    """Token heads (vocabulary-sized outputs) get ``token_head_epochs``, label heads ``head_epochs``."""
-    return profile.token_head_epochs if probe.task == "tokens" else profile.head_epochs
+def readout_epochs_for(profile, probe: Probe) -> int:
+    """Token readouts (vocabulary-sized outputs) get ``token_readout_epochs``, label readouts ``readout_epochs``."""
+    return profile.token_readout_epochs if probe.task == "tokens" else profile.readout_epochs
 
 
-def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | None = None) -> dict:
-    """Everything a trained head depends on: its data and its hyper-parameters.
+def readout_config(profile, probe: Probe, block: int, tied: bool, layers: int | None = None) -> dict:
+    """Everything a trained readout depends on: its data and its hyper-parameters.
 
     The training node vectors enter through the key of their node-vector cache
     (``probe.train_key``, which fingerprints the backbone's weights, the inputs, the blocks and
@@ -400,64 +402,64 @@ def head_config(profile, probe: Probe, block: int, tied: bool, layers: int | Non
     data = ({"node_vectors": probe.train_key, "labels": array_fingerprint(y)} if probe.train_key
             else {"data": array_fingerprint(z, y)})
     options = {}                       # training options, keyed only when not the default (stable cache keys)
-    if profile.head_standardize:
+    if profile.readout_standardize:
         options["standardize"] = True
-    if profile.head_lr_decay != 1.0:
-        options["lr_decay"] = profile.head_lr_decay
+    if profile.readout_lr_decay != 1.0:
+        options["lr_decay"] = profile.readout_lr_decay
     return options | {
         "weights": probe.checkpoint_fp, "block": int(block), "n_train": int(len(y)), "n_in": int(z.shape[1]),
-        "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.head_layers),
-        "hidden": profile.head_hidden, "epochs": head_epochs(profile, probe), "lr": profile.head_lr,
-        "batch": profile.head_batch, "patience": profile.head_patience, "seed": profile.seed,
+        "n_classes": int(probe.n_classes), "tied": bool(tied), "layers": int(layers or profile.readout_layers),
+        "hidden": profile.readout_hidden, "epochs": readout_epochs_for(profile, probe), "lr": profile.readout_lr,
+        "batch": profile.readout_batch, "patience": profile.readout_patience, "seed": profile.seed,
     } | data
 
 
-def fit_head(profile, probe: Probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,
+def fit_readout(profile, probe: Probe, block: int | None = None, *, tied: bool = False, layers: int | None = None,
              force: bool = False, progress: bool = True, cache_dir: str | Path | None = None,
-             device=None) -> ClassifierHead:
-    """Train (or load the cached) classifier head on ``probe``'s node vectors of ``block``
-    (``profile.block`` by default), cached under the ``cache_key`` of its ``head_config``.
-    device: where it trains (as in ``train_head``); None: the profile's, resolved once per
+             device=None) -> Readout:
+    """Train (or load the cached) classifier readout on ``probe``'s node vectors of ``block``
+    (``profile.block`` by default), cached under the ``cache_key`` of its ``readout_config``.
+    device: where it trains (as in ``train_readout``); None: the profile's, resolved once per
     process (``profiles.profile_device``)."""
     block = profile.block if block is None else block
-    cfg = head_config(profile, probe, block, tied, layers)
+    cfg = readout_config(profile, probe, block, tied, layers)
     path = Path(cache_dir or runs_dir(profile) / "heads") / f"head-{cache_key(cfg)}"
     if not force:
         check = check_entry(path, cfg, config_file=_CONFIG, stored_config=lambda record: record["extra"]["config"],
                             required=(_WEIGHTS,), load=_read_head)
         if check.hit:
             return check.value
-        discard(check, "head cache", "retraining")        # unreadable or incomplete: deleted, with a warning
+        discard(check, "readout cache", "retraining")        # unreadable or incomplete: deleted, with a warning
     try:
-        head, history = train_head(
-            probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.head_hidden,
-            epochs=cfg["epochs"], lr=profile.head_lr, batch_size=profile.head_batch,
-            patience=profile.head_patience, seed=profile.seed,
+        readout, history = train_readout(
+            probe.z_train[block], probe.y_train, probe.n_classes, layers=cfg["layers"], hidden=profile.readout_hidden,
+            epochs=cfg["epochs"], lr=profile.readout_lr, batch_size=profile.readout_batch,
+            patience=profile.readout_patience, seed=profile.seed,
             tied_blocks=(probe.n_heads, probe.d_head) if tied else None, progress=progress,
-            standardize=profile.head_standardize, lr_decay=profile.head_lr_decay,
+            standardize=profile.readout_standardize, lr_decay=profile.readout_lr_decay,
             device=profile_device(profile) if device is None else device)
     except FloatingPointError as err:
         raise FloatingPointError(f"{err} [{probe.task} probe, block {block}, backbone weights "
                                  f"{probe.checkpoint_fp or 'unknown'}; nothing was cached]") from None
-    save_head(head, path, extra={"config": cfg, "history": history})
-    return head
+    save_readout(readout, path, extra={"config": cfg, "history": history})
+    return readout
 
 
 @torch.no_grad()
-def predict(head: torch.nn.Module, z: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """Argmax predictions of a head with every node active, (N,) int64."""
-    out = [head(as_tensor(z[s:s + batch])).argmax(-1).numpy()
+def predict(readout: torch.nn.Module, z: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Argmax predictions of a readout with every node active, (N,) int64."""
+    out = [readout(as_tensor(z[s:s + batch])).argmax(-1).numpy()
            for s in range(0, len(z), batch)]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def accuracy_by_block(profile, probes: dict, progress: bool = False) -> pd.DataFrame:
-    """Test accuracy of a head on every block's node vectors, for each pooling's probe.
+    """Test accuracy of a readout on every block's node vectors, for each pooling's probe.
     ``probes``: pooling name -> Probe holding all blocks."""
     rows = []
     for pooling, probe in probes.items():
         for block in sorted(probe.z_train):
-            head = fit_head(profile, probe, block, progress=progress)
-            acc = float((predict(head, probe.z_test[block]) == probe.y_test).mean())
+            readout = fit_readout(profile, probe, block, progress=progress)
+            acc = float((predict(readout, probe.z_test[block]) == probe.y_test).mean())
             rows.append({"pooling": pooling, "block": block, "accuracy": acc})
     return pd.DataFrame(rows)
