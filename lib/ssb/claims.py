@@ -148,10 +148,10 @@ CLAIMS: dict[str, tuple[str, str]] = {
            "The breaking needs no training noise and is seeded by the random initial weights alone: heads that "
            "start identical and train deterministically stay identical, and a tiny perturbation is amplified."),
     "C4": ("Crossover",
-           "As the number n of active nodes grows, accuracy drops as the silenced head guesses among more outputs "
+           "As the number n of active nodes grows, accuracy drops as the silenced readout guesses among more outputs "
            "and rises through nodal cooperation; a node set recognizes jointly more labels than its nodes individually."),
     "C5": ("Convex hull",
-           "For a linear head, the labels a node set can output are bounded by the convex hull of its weights; "
+           "For a linear readout, the labels a node set can output are bounded by the convex hull of its weights; "
            "learning reaches part of that bound, and the gap grows with n."),
     "C6": ("APT",
            "Accuracy per token grows with the token's frequency, and its average over tokens grows along the blocks."),
