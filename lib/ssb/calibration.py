@@ -489,15 +489,19 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
 def rates(table: pd.DataFrame) -> pd.DataFrame:
     """Per (case, claim, check): seeds, the rate at which it passed, the rate at which its
     interval lay on the wrong side (against), the seeds whose gates passed and the pass rate
-    among them (``pass_rate_gated``: where a check could move a verdict), and for verdict rows
+    among them (``pass_rate_gated``: where a check could move a verdict), the against rate among them
+    (``against_rate_gated``: where it could make a verdict "does not hold"), and for verdict rows
     the share of each verdict ("holds or partly" is the verdict row's pass rate)."""
     table = table.assign(passed_gated=table["passed"] & (table["gates_passed"] != False),   # noqa: E712 (None: no gate)
+                         against_gated=table["against"] & (table["gates_passed"] != False),  # noqa: E712
                          gated=table["gates_passed"] != False)                         # noqa: E712
     g = table.groupby(["case", "claim", "check", "role"], sort=False)
     out = g.agg(seeds=("seed", "nunique"), pass_rate=("passed", "mean"), against_rate=("against", "mean"),
-                seeds_gated=("gated", "sum"), passed_gated=("passed_gated", "sum")).reset_index()
+                seeds_gated=("gated", "sum"), passed_gated=("passed_gated", "sum"),
+                against_gated=("against_gated", "sum")).reset_index()
     out["pass_rate_gated"] = out["passed_gated"] / out["seeds_gated"].clip(lower=1)
-    out = out.drop(columns="passed_gated")
+    out["against_rate_gated"] = out["against_gated"] / out["seeds_gated"].clip(lower=1)
+    out = out.drop(columns=["passed_gated", "against_gated"])
     verdicts = table[table["role"] == "verdict"]
     shares = (verdicts.groupby(["case", "claim"])["verdict"].value_counts(normalize=True).unstack(fill_value=0.0)
               if len(verdicts) else pd.DataFrame())
@@ -523,13 +527,28 @@ def planted_shortfalls(summary: pd.DataFrame, min_holds: float = PLANTED_HOLDS) 
             for r in rows.itertuples() if not r.holds_rate >= min_holds]
 
 
+NO_INFORMATION_CHECK_CASES = ("no_growth", "no_growth_smooth", "identical_models", "random", "constant",
+                              "independent_sets", "flat_curves", "rising_curves", "random_reach")
+
+
+def contradictions(summary: pd.DataFrame, max_false_against: float = 0.05) -> list[str]:
+    """Evidence checks whose interval lies on the wrong side of their null in more than
+    ``max_false_against`` of a no-information case's seeds whose gates passed: a "does not hold"
+    such a check gives says nothing about the claim.  Reported beside ``failures``; some of them
+    compare a model that knows nothing with an untrained backbone that knows a little (its random
+    features), where "less than the untrained backbone" is what the world is."""
+    no_info = set(NO_INFORMATION) | set(NO_INFORMATION_CHECK_CASES)
+    return [f"{r.case} {r.claim} {r.check}: against in {r.against_rate_gated:.0%} of the {r.seeds_gated} seeds "
+            "whose gates passed" for r in summary.itertuples()
+            if r.case in no_info and r.role == "evidence" and r.seeds_gated > 0 and r.against_rate_gated > max_false_against]
+
+
 def failures(summary: pd.DataFrame, max_false_pass: float = 0.05) -> list[str]:
     """What the calibration targets refuse: in a no-information case, an evidence check passing
     in more than ``max_false_pass`` of the seeds *whose gates passed* (where it could move a
     verdict), or any "holds" / "partly" verdict."""
     out = []
-    no_info = set(NO_INFORMATION) | {"no_growth", "no_growth_smooth", "identical_models", "random", "constant",
-                                     "independent_sets", "flat_curves", "rising_curves", "random_reach"}
+    no_info = set(NO_INFORMATION) | set(NO_INFORMATION_CHECK_CASES)
     for r in summary.itertuples():
         if r.case not in no_info:
             continue
