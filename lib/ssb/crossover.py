@@ -7,14 +7,14 @@ the curve and C4's statistics:
 
     table = crossover_table(head, z, y, profile, singles, silent_accuracy)   # one row per set
     curve = summarize_by_size(table["n"], table.drop(columns="n"))           # mean ± std per n
-    has_dip, n_min = dip(curve)                                               # descriptive
+    has_dip, n_min = dip(curve)                                               # descriptive (1 s.e.)
     out = crossover_experiment(head, probe, res, profile)                    # notebook 06: tables, curves, checks
 
 Cooperation compares a set with its nodes taken one at a time:
     κ_R(S) = |R(S)| / |∪_{k∈S} R({k})|     (NaN where the union is empty)
     κ_A(S) = ΔA(S) / Σ_{k∈S} ΔA({k})       (NaN where the sum is <= 0: undefined)
 
-Length (about 570 lines): C4 as one experiment -- the set grid, the curves, the cooperation measures
+Length (about 670 lines): C4 as one experiment -- the set grid, the curves, the cooperation measures
 and their checks against the untrained backbone, the shuffled-label readout and independent voters.
 """
 from __future__ import annotations
@@ -143,14 +143,16 @@ def summarize_by_size(sizes, values: dict) -> pd.DataFrame:
 #
 # The dip and the cooperation of C4 as check records (``ssb.stats.check``):
 #
-#   A, A_boot = paired_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)
-#   dip_check("dip across the block", n, A, A_boot)
+#   n, A, A_boot = paired_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)        # curves, bands
+#   n, halves, halves_boot = crossfit_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)
+#   dip_check("dip across the block", n, halves, halves_boot)                          # cross-fitted depth
 #
 # ``correct_by_n[n]`` is an (r_n, N) boolean array: whether set i of size n predicts test
 # item j correctly.  One bootstrap replicate resamples the N test items once (the same
 # resample for every n: the curve is *paired* over items) and, per n, the r_n sets; with
 # ``chained=True`` (nested sets grown node by node) the same chains are resampled for every
-# n.  A dip counts only when the interior minimum lies below BOTH ends at 95 % confidence.
+# n.  The dip is cross-fitted: n* picked on one half of the items, the dip measured on the
+# other (``crossfit_dip``); it counts when its depth is above 0 at 95 % confidence.
 
 MIN_DISTINCT_SETS = 2      # a grid point needs this many distinct node sets to enter a check
 
@@ -163,16 +165,9 @@ def _item_weights(n_items: int, n_boot: int, rng) -> np.ndarray:
     return w
 
 
-def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
-                              clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
-    and node sets.
-
-    correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
-    of every n are the same r chains (``nested_head_sets``); they are resampled together.
-    clusters: the sequence of each test item (tokens): whole sequences are resampled instead of
-    items (positions of one sequence are not independent; ``stats.cluster_resamples``).
-    Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
+def _curve_matrices(correct_by_n: dict, chained: bool) -> tuple[list, list, int]:
+    """(sizes ascending, their (r_n, N) matrices, N), checked: the same N items for every n, and
+    with ``chained`` the same number of sets (chains) for every n."""
     if not correct_by_n:
         raise ValueError("correct_by_n is empty")
     sizes = sorted(correct_by_n)
@@ -183,6 +178,20 @@ def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: i
             raise ValueError(f"correct_by_n[{n}] must be (r, {n_items}) with r >= 1, got {m.shape}")
     if chained and len({m.shape[0] for m in mats}) != 1:
         raise ValueError("chained=True needs the same number of sets (chains) for every n")
+    return sizes, mats, n_items
+
+
+def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
+                              clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
+    and node sets.
+
+    correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
+    of every n are the same r chains (``nested_head_sets``); they are resampled together.
+    clusters: the sequence of each test item (tokens): whole sequences are resampled instead of
+    items (positions of one sequence are not independent; ``stats.cluster_resamples``).
+    Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
+    sizes, mats, n_items = _curve_matrices(correct_by_n, chained)
     n_boot = positive_int(n_boot, "n_boot")
     rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 4])
     if clusters is None:
@@ -225,18 +234,9 @@ def crossfit_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed:
     two heads measured on the same items and sets with the same seed are paired half by half.
 
     Returns (n (P,), A of each half (2, P), its replicates (n_boot, 2, P)), n ascending."""
-    if not correct_by_n:
-        raise ValueError("correct_by_n is empty")
-    sizes = sorted(correct_by_n)
-    mats = [np.asarray(correct_by_n[n]) for n in sizes]
-    n_items = mats[0].shape[1]
-    for n, m in zip(sizes, mats):
-        if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] != n_items:
-            raise ValueError(f"correct_by_n[{n}] must be (r, {n_items}) with r >= 1, got {m.shape}")
+    sizes, mats, n_items = _curve_matrices(correct_by_n, chained)
     if n_items < 2:
         raise ValueError(f"two halves need at least 2 test items, got {n_items}")
-    if chained and len({m.shape[0] for m in mats}) != 1:
-        raise ValueError("chained=True needs the same number of sets (chains) for every n")
     if clusters is not None and len(clusters) != n_items:
         raise ValueError(f"clusters must hold one sequence id per test item ({n_items}), got {len(clusters)}")
     if clusters is not None and len(np.unique(np.asarray(clusters))) < 2:
