@@ -37,7 +37,7 @@ exponentially, with one path per eps of the grid; per-position prediction distan
 model that was not amplified, is identical to the symmetric one, or was amplified; predictions that ignore the token, are a constant, or hit frequent tokens more
 often.  Node-specificity gets independent random recognised sets.
 
-Length (about 530 lines): one world per case and claim; each is small and stands alone.
+Length (about 560 lines): one world per case and claim; each is small and stands alone.
 """
 from __future__ import annotations
 
