@@ -92,10 +92,11 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "**Outcome.** " + ("Every no-information target is met." if not failures else
                            "No-information targets missed:\n\n" + "\n".join(f"- {f}" for f in failures)),
         "",
-        ("No evidence check contradicts its claim in more than 5 % of a no-information case's gated seeds."
-         if not calibration.contradictions(summary) else
-         "Evidence checks contradicting their claim in more than 5 % of a no-information case's seeds whose gates "
-         "passed (a 'does not hold' they give is not evidence; see \"Reading it\"):\n\n"
+        ("No evidence check contradicts its claim in more than 5 % of the gated seeds of a world whose main model "
+         "does no worse than its reference (`calibration.contradictions`)." if not calibration.contradictions(summary) else
+         "Evidence checks contradicting their claim in more than 5 % of the gated seeds of a world whose main model "
+         "does no worse than its reference (`calibration.contradictions`; a 'does not hold' they give is not "
+         "evidence):\n\n"
          + "\n".join(f"- {f}" for f in calibration.contradictions(summary))),
         "",
         ("Every planted claim reads 'holds' in at least 80 % of the seeds." if not shortfalls else
