@@ -176,12 +176,17 @@ def _bernoulli_curve(p_by_n: dict, sets: int, items: int, seed: int) -> dict:
     return out
 
 
-def test_planted_dip_is_detected_at_two_sigma():
+def _dip(p_by_n, sets, items, seed, n_boot=300):
+    n, halves, halves_boot = crossover.crossfit_bootstrap_accuracy(_bernoulli_curve(p_by_n, sets, items, seed),
+                                                                    n_boot=n_boot, seed=seed)
+    return crossover.dip_check("dip", n, halves, halves_boot)
+
+
+def test_planted_dip_is_detected():
     p = {1: 0.30, 2: 0.26, 4: 0.22, 8: 0.21, 16: 0.25, 32: 0.31, 64: 0.36}
-    n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(p, 20, 3000, 0), n_boot=300, seed=0)
-    chk = crossover.dip_check("dip", n, a, a_boot)
+    chk = _dip(p, 20, 3000, 0)
     assert chk["passed"] is True and chk["ci"][0] > 0 and chk["n_min"] in (4, 8)
-    assert chk["z_first"] > 2 and chk["z_last"] > 2
+    assert set(chk["n_min_halves"]) <= {4, 8} and chk["raw"] == pytest.approx(chk["value"])
     assert (chk["n_first"], chk["n_last"]) == (1, 64)
 
 
@@ -189,17 +194,55 @@ def test_flat_noisy_curve_rarely_shows_a_dip():
     flat = {n: 0.25 for n in (1, 2, 4, 8, 16, 32, 64)}
     found = 0
     for seed in range(30):
-        n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(flat, 5, 400, seed), n_boot=200, seed=seed)
-        chk = crossover.dip_check("dip", n, a, a_boot)
-        assert chk["value"] is not None and chk["ci"][0] is not None
+        chk = _dip(flat, 5, 400, seed, n_boot=200)
+        assert chk["value"] is not None and chk["ci"][0] is not None and chk["value"] >= 0
         found += bool(chk["passed"])
-    assert found <= 3                      # about the 2.5 % one-sided level, with room for the selected minimum
+    assert found <= 1                      # the one-sided 2.5 % level
 
 
 def test_a_dip_below_one_end_only_is_not_a_dip():
     p = {1: 0.22, 2: 0.22, 4: 0.21, 8: 0.25, 16: 0.30, 32: 0.35}          # minimum level with the first point
-    n, a, a_boot = crossover.paired_bootstrap_accuracy(_bernoulli_curve(p, 20, 3000, 1), n_boot=300, seed=0)
-    assert crossover.dip_check("dip", n, a, a_boot)["passed"] is False
+    assert _dip(p, 20, 3000, 1)["passed"] is False
+
+
+def test_a_monotone_curve_has_no_dip_whatever_its_slope():
+    """The depth is 0 for a rising or falling curve (the signed dip read a rise as a negative dip)."""
+    for p in ({1: 0.2, 2: 0.25, 4: 0.3, 8: 0.35, 16: 0.4}, {1: 0.4, 2: 0.35, 4: 0.3, 8: 0.25, 16: 0.2}):
+        chk = _dip(p, 20, 3000, 2)
+        assert chk["value"] == 0.0 and chk["ci"] == [0.0, 0.0] and chk["raw"] < 0 and chk["passed"] is False
+
+
+def test_crossfit_dip_picks_the_minimum_on_one_half_and_measures_on_the_other():
+    halves = np.array([[0.5, 0.3, 0.4, 0.6],          # half 0: its minimum at index 1
+                       [0.5, 0.45, 0.2, 0.6]])        # half 1: its minimum at index 2
+    depth, raw, picks = crossover.crossfit_dip(halves)
+    assert picks.tolist() == [1, 2]
+    # n* of half 0 (index 1) measured on half 1: 0.5 - 0.45; n* of half 1 (index 2) on half 0: 0.5 - 0.4
+    assert raw == pytest.approx(((0.5 - 0.45) + (0.5 - 0.4)) / 2) and depth == pytest.approx(raw)
+    assert crossover.crossfit_dip(np.array([[0.2, 0.3, 0.4], [0.2, 0.3, 0.4]]))[0] == 0.0
+    with pytest.raises(ValueError, match="P >= 3"):
+        crossover.crossfit_dip(np.zeros((2, 2)))
+
+
+def test_crossfit_bootstrap_splits_the_items_into_fixed_halves_and_is_seeded():
+    data = _bernoulli_curve({1: 0.3, 2: 0.2, 4: 0.4}, 6, 200, 0)
+    a = crossover.crossfit_bootstrap_accuracy(data, n_boot=50, seed=3)
+    b = crossover.crossfit_bootstrap_accuracy(data, n_boot=50, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    n, halves, boot = a
+    assert halves.shape == (2, 3) and boot.shape == (50, 2, 3)
+    first, second = crossover._halves(200, 3)
+    assert len(first) == len(second) == 100 and not set(first) & set(second)
+    np.testing.assert_allclose(halves[:, 0], [data[1][:, first].mean(), data[1][:, second].mean()])
+    # whole sequences stay in one half
+    clusters = np.repeat(np.arange(40), 5)
+    first, second = crossover._halves(200, 3, clusters)
+    assert not set(clusters[first]) & set(clusters[second])
+    assert crossover.crossfit_bootstrap_accuracy(data, n_boot=20, seed=3, clusters=clusters)[2].shape == (20, 2, 3)
+    with pytest.raises(ValueError, match="same number of sets"):
+        crossover.crossfit_bootstrap_accuracy({1: data[1], 2: data[2][:3]}, chained=True)
+    with pytest.raises(ValueError, match="empty"):
+        crossover.crossfit_bootstrap_accuracy({})
 
 
 def test_paired_bootstrap_is_seeded_and_checks_input():
@@ -219,7 +262,7 @@ def test_paired_bootstrap_is_seeded_and_checks_input():
 
 
 def test_dip_check_needs_three_points():
-    chk = crossover.dip_check("dip", [1, 2], [0.3, 0.2], np.zeros((10, 2)))
+    chk = crossover.dip_check("dip", [1, 2], np.array([[0.3, 0.2]] * 2), np.zeros((10, 2, 2)))
     assert chk["value"] is None and chk["passed"] is None
 
 
@@ -298,23 +341,23 @@ def test_crossover_experiment_on_a_synthetic_head(tmp_path, monkeypatch):
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, untrained=(head0, noise, res0),
                                          backbone_gate={"name": "backbone", "passed": True})
     checks, gates = out["stats"]["checks"], out["stats"]["gates"]
-    assert set(checks) == {"cooperation_R", "cooperation_A", "dip_across", "dip_in_head", "cooperation_beyond_voters",
-                           "cooperation_beyond_untrained", "kappa_R_beyond_untrained", "dip_across_beyond_untrained",
-                           "dip_in_head_beyond_untrained"}
+    assert set(checks) == {"cooperation_R", "cooperation_A", "dip_depth_across", "dip_depth_in_head", "cooperation_beyond_voters",
+                           "cooperation_beyond_untrained", "kappa_R_beyond_untrained", "dip_depth_across_beyond_untrained",
+                           "dip_depth_in_head_beyond_untrained"}
     assert gates["backbone"]["passed"] is True
     c = checks["cooperation_beyond_untrained"]
     assert c["value"] == pytest.approx(c["trained"] - c["untrained"])
     # against itself the paired difference is exactly 0, whatever the resample
     same = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50, untrained=(head, probe, res))
-    for name in ("cooperation_beyond_untrained", "dip_across_beyond_untrained", "dip_in_head_beyond_untrained"):
+    for name in ("cooperation_beyond_untrained", "dip_depth_across_beyond_untrained", "dip_depth_in_head_beyond_untrained"):
         assert same["stats"]["checks"][name]["ci"] == [0.0, 0.0] and same["stats"]["checks"][name]["passed"] is False
     alone = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50)
     assert alone["stats"]["checks"]["cooperation_beyond_untrained"]["missing"] is True
     assert gates["probe"]["passed"] is True                                  # the synthetic head learned
-    assert checks["dip_across"]["n_last"] < n_heads * d_head                   # the one full set is left out
-    assert checks["dip_in_head"]["n_last"] == d_head
+    assert checks["dip_depth_across"]["n_last"] < n_heads * d_head                   # the one full set is left out
+    assert checks["dip_depth_in_head"]["n_last"] == d_head
     assert checks["cooperation_R"]["n"] is None or checks["cooperation_R"]["n"] < n_heads * d_head
-    assert out["has_dip"] == bool(checks["dip_across"]["passed"])
+    assert out["has_dip"] == bool(checks["dip_depth_across"]["passed"])
     assert set(out["bands"]) == {"across the block", "inside one head", "grown inside each head"}
     band = out["bands"]["across the block"]
     assert (band["accuracy_lo"] <= band["accuracy"] + 1e-12).all() and (band["accuracy"] <= band["accuracy_hi"] + 1e-12).all()
@@ -368,7 +411,7 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
     assert c["value"] == pytest.approx(c["trained"] - c["controls_mean"])
     assert c["ci"][0] < c["value"] < c["ci"][1]
     assert out["stats"]["nulls"]["untrained"]["controls"] == 3
-    for name in ("kappa_R_beyond_untrained", "dip_across_beyond_untrained", "dip_in_head_beyond_untrained"):
+    for name in ("kappa_R_beyond_untrained", "dip_depth_across_beyond_untrained", "dip_depth_in_head_beyond_untrained"):
         assert checks[name]["controls"] == 3
     # the checkpoint among its own controls: never beyond them
     mixed = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50,
@@ -392,11 +435,11 @@ def test_the_shuffled_label_head_is_c4s_second_null(tmp_path, monkeypatch):
     assert shuffled[2].full.accuracy[0] < 0.4 < res.full.accuracy[0]     # nothing to generalise
     out = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=100, shuffled=shuffled)
     checks = out["stats"]["checks"]
-    for name in ("kappa_R_beyond_shuffled", "dip_across_beyond_shuffled", "dip_in_head_beyond_shuffled",
+    for name in ("kappa_R_beyond_shuffled", "dip_depth_across_beyond_shuffled", "dip_depth_in_head_beyond_shuffled",
                  "cooperation_beyond_shuffled"):
         assert "shuffled labels" in checks[name]["statistic"] and not checks[name].get("missing"), name
     assert "cooperation_beyond_voters" in checks
     itself = crossover.crossover_experiment(head, probe, res, profile, block=6, n_boot=50, shuffled=(head, probe, res))
-    assert itself["stats"]["checks"]["dip_across_beyond_shuffled"]["passed"] is False
+    assert itself["stats"]["checks"]["dip_depth_across_beyond_shuffled"]["passed"] is False
     assert "kappa_R_beyond_shuffled" not in crossover.crossover_experiment(head, probe, res, profile, block=6,
                                                                            n_boot=20)["stats"]["checks"]

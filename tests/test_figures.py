@@ -280,7 +280,7 @@ def test_the_cooperation_panels_legend_checks_and_off_scale_note_do_not_overlap(
     rec = {"value": 0.00481, "ci": [-0.0025, 0.0124], "null": 0.0, "direction": "greater", "passed": None}
     stats = {"gates": {"probe": {"name": "probe", "passed": True}},
              "checks": {"cooperation_beyond_untrained": dict(rec, name="cooperation_beyond_untrained"),
-                        "dip_across_beyond_untrained": dict(rec, name="dip_across_beyond_untrained")}}
+                        "dip_depth_across_beyond_untrained": dict(rec, name="dip_depth_across_beyond_untrained")}}
     fig = plots.plot_crossover_panels({"across the block": c, "grown inside each head": c}, 0.062, 0.0625,
                                       "Relation labels", stats=stats)
     fig.set_size_inches(18, 5.3)

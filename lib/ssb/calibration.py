@@ -37,7 +37,7 @@ exponentially, with one path per eps of the grid; per-position prediction distan
 model that was not amplified, is identical to the symmetric one, or was amplified; predictions that ignore the token, are a constant, or hit frequent tokens more
 often.  Node-specificity gets independent random recognised sets.
 
-Length (about 530 lines): one world per case and claim; each is small and stands alone.
+Length (about 560 lines): one world per case and claim; each is small and stands alone.
 """
 from __future__ import annotations
 
@@ -359,24 +359,32 @@ def planted_design(seed: int) -> np.ndarray:
     return masks
 
 
+DIP_CURVES = {          # (trained A(n), reference A(n)) over six n of each dip world
+    "planted": ((0.50, 0.40, 0.34, 0.40, 0.52, 0.60), (0.45,) * 6),
+    "flat": ((0.45,) * 6, (0.45,) * 6),
+    "rising": ((0.20, 0.23, 0.26, 0.30, 0.34, 0.38), (0.125,) * 6),
+}
+
+
 def dip_case(seed: int, case: str, sets: int = 8, items: int = 400) -> dict:
-    """C4's dip checks on accuracy curves with a known shape: 'planted' -- the trained curve dips
-    (0.50, 0.40, 0.34, 0.40, 0.52, 0.60 over six n) while the untrained one is flat at 0.45;
-    'flat' -- both flat at 0.45.  Each set's correctness is drawn per item; the trained and
-    untrained curves share the items, as in notebook 06.  Returns the two checks."""
+    """C4's dip check on accuracy curves with a known shape (``DIP_CURVES``): 'planted' -- the
+    trained curve dips (0.50, 0.40, 0.34, 0.40, 0.52, 0.60 over six n) while the reference is flat
+    at 0.45; 'flat' -- both flat at 0.45; 'rising' -- no dip at all: the trained curve rises
+    steadily (what informative random features give, as an untrained backbone's head does) and
+    the reference is flat at chance (what a head trained on shuffled labels gives).  Each set's
+    correctness is drawn per item; the two curves share the items, as in notebook 06.  Returns
+    the dip check against the reference."""
     rng = np.random.default_rng([seed, 8])
-    shape = np.array([0.50, 0.40, 0.34, 0.40, 0.52, 0.60]) if case == "planted" else np.full(6, 0.45)
-    flat = np.full(6, 0.45)
+    trained_shape, reference_shape = DIP_CURVES[case]
     sizes = [1, 2, 4, 8, 16, 32]
 
     def curve(acc):
-        return {n: rng.random((sets, items)) < a for n, a in zip(sizes, acc)}
-    t = crossover.paired_bootstrap_accuracy(curve(shape), n_boot=300, seed=seed)
-    u = crossover.paired_bootstrap_accuracy(curve(flat), n_boot=300, seed=seed)
-    trained = {"boot": {"across the block": t, "grown inside each head": t}, "coop": None}
-    untrained = {"boot": {"across the block": u, "grown inside each head": u}, "coop": None}
-    out = crossover.beyond_untrained_checks(trained, untrained)
-    return {k: out[k] for k in ("dip_across_beyond_untrained",)}
+        by_n = {n: rng.random((sets, items)) < a for n, a in zip(sizes, acc)}
+        n, halves, halves_boot = crossover.crossfit_bootstrap_accuracy(by_n, n_boot=300, seed=seed)
+        return {"halves": {"across the block": (n, halves, halves_boot), "grown inside each head": (n, halves, halves_boot)},
+                "coop": None}
+    out = crossover.beyond_untrained_checks(curve(trained_shape), curve(reference_shape))
+    return {k: out[k] for k in ("dip_depth_across_beyond_untrained",)}
 
 
 def efficiency_case(seed: int, case: str) -> dict:
@@ -462,8 +470,8 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
                                       n_boot=300, seed=seed)
             rows += _check_rows(case, seed, "C1/C2", {"node_specific": stats.check("node_specific", "", value, ci, 0.0,
                                                                                       "less")})
-        for case in ("planted_dip", "flat_curves"):
-            rows += _check_rows(case, seed, "C4", dip_case(seed, "planted" if case == "planted_dip" else "flat"))
+        for case, shape in (("planted_dip", "planted"), ("flat_curves", "flat"), ("rising_curves", "rising")):
+            rows += _check_rows(case, seed, "C4", dip_case(seed, shape))
         for case in ("planted_efficiency", "random_reach"):
             rows += _check_rows(case, seed, "C5", efficiency_case(seed, "planted" if case == "planted_efficiency"
                                                                   else "flat"))
@@ -481,15 +489,19 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
 def rates(table: pd.DataFrame) -> pd.DataFrame:
     """Per (case, claim, check): seeds, the rate at which it passed, the rate at which its
     interval lay on the wrong side (against), the seeds whose gates passed and the pass rate
-    among them (``pass_rate_gated``: where a check could move a verdict), and for verdict rows
+    among them (``pass_rate_gated``: where a check could move a verdict), the against rate among them
+    (``against_rate_gated``: where it could make a verdict "does not hold"), and for verdict rows
     the share of each verdict ("holds or partly" is the verdict row's pass rate)."""
     table = table.assign(passed_gated=table["passed"] & (table["gates_passed"] != False),   # noqa: E712 (None: no gate)
+                         against_gated=table["against"] & (table["gates_passed"] != False),  # noqa: E712
                          gated=table["gates_passed"] != False)                         # noqa: E712
     g = table.groupby(["case", "claim", "check", "role"], sort=False)
     out = g.agg(seeds=("seed", "nunique"), pass_rate=("passed", "mean"), against_rate=("against", "mean"),
-                seeds_gated=("gated", "sum"), passed_gated=("passed_gated", "sum")).reset_index()
+                seeds_gated=("gated", "sum"), passed_gated=("passed_gated", "sum"),
+                against_gated=("against_gated", "sum")).reset_index()
     out["pass_rate_gated"] = out["passed_gated"] / out["seeds_gated"].clip(lower=1)
-    out = out.drop(columns="passed_gated")
+    out["against_rate_gated"] = out["against_gated"] / out["seeds_gated"].clip(lower=1)
+    out = out.drop(columns=["passed_gated", "against_gated"])
     verdicts = table[table["role"] == "verdict"]
     shares = (verdicts.groupby(["case", "claim"])["verdict"].value_counts(normalize=True).unstack(fill_value=0.0)
               if len(verdicts) else pd.DataFrame())
@@ -515,13 +527,34 @@ def planted_shortfalls(summary: pd.DataFrame, min_holds: float = PLANTED_HOLDS) 
             for r in rows.itertuples() if not r.holds_rate >= min_holds]
 
 
+NO_INFORMATION_CHECK_CASES = ("no_growth", "no_growth_smooth", "identical_models", "random", "constant",
+                              "independent_sets", "flat_curves", "rising_curves", "random_reach")
+
+
+NO_DIFFERENCE = tuple(c for c in NO_INFORMATION + NO_INFORMATION_CHECK_CASES
+                      if c not in ("shuffled_labels", "random_heads", "identical_models"))
+
+
+def contradictions(summary: pd.DataFrame, max_false_against: float = 0.05) -> list[str]:
+    """Evidence checks whose interval lies on the wrong side of their null in more than
+    ``max_false_against`` of the gated seeds of a case where the main model does no worse than its
+    reference (``NO_DIFFERENCE``): a "does not hold" such a check gives says nothing about the
+    claim.  Reported beside ``failures``.  shuffled_labels and random_heads are left out (their
+    main model knows less than the untrained backbone, whose random features carry a little
+    information: "less than untrained" is what those worlds are), and so is identical_models
+    (built to contradict eps_diverges)."""
+    no_info = set(NO_DIFFERENCE)
+    return [f"{r.case} {r.claim} {r.check}: against in {r.against_rate_gated:.0%} of the {r.seeds_gated} seeds "
+            "whose gates passed" for r in summary.itertuples()
+            if r.case in no_info and r.role == "evidence" and r.seeds_gated > 0 and r.against_rate_gated > max_false_against]
+
+
 def failures(summary: pd.DataFrame, max_false_pass: float = 0.05) -> list[str]:
     """What the calibration targets refuse: in a no-information case, an evidence check passing
     in more than ``max_false_pass`` of the seeds *whose gates passed* (where it could move a
     verdict), or any "holds" / "partly" verdict."""
     out = []
-    no_info = set(NO_INFORMATION) | {"no_growth", "no_growth_smooth", "identical_models", "random", "constant",
-                                     "independent_sets", "flat_curves", "random_reach"}
+    no_info = set(NO_INFORMATION) | set(NO_INFORMATION_CHECK_CASES)
     for r in summary.itertuples():
         if r.case not in no_info:
             continue

@@ -79,8 +79,12 @@ p < 0.01; token probes clustered by sequence).
 - **C4** (``crossover``, labels). Gates: backbone (ours only), probe.  Evidence:
   ``cooperation_beyond_untrained`` (core: A(S) minus the independent voters' accuracy, trained
   minus untrained backbone, sets inside one head), ``cooperation_beyond_voters``,
-  ``kappa_R_beyond_untrained``, ``dip_across_beyond_untrained``, ``dip_in_head_beyond_untrained``.
-  Context: ``cooperation_R``, ``cooperation_A``, ``dip_across``, ``dip_in_head``.
+  ``kappa_R_beyond_untrained``, ``dip_depth_across_beyond_untrained``,
+  ``dip_depth_in_head_beyond_untrained`` (the cross-fitted dip depth, trained minus untrained), and
+  against a head trained on shuffled labels ``dip_depth_*_beyond_shuffled`` (evidence) and
+  ``kappa_R_beyond_shuffled`` (requirement).  Context: ``cooperation_R``, ``cooperation_A``,
+  ``dip_depth_across``, ``dip_depth_in_head``.  (The dip statistic changed after the quick values
+  were seen: docs/method.md, "Evidence checks".)
 - **C5** (``hull``). Gates: backbone (ours only), probe.  Sanity: ``no_violations``.  Evidence:
   ``reach_beyond_untrained`` (core: η = |R|/U of the head on the trained backbone minus the head
   on the untrained one, same sets), ``reach_beyond_random`` (η minus random heads of the same
@@ -114,16 +118,20 @@ NODE_CHECKS = (("beyond_untrained", "evidence"), ("beyond_permutation_null", "re
                ("small_sets", "context"))
 SSB_CHECKS = (("eps_amplified", "evidence"), ("eps_diverges", "evidence"), ("symmetric_exact", "sanity"),
               ("node_symmetric_exact", "sanity"))
+# The dip records are the cross-fitted dip *depth* (crossover.crossfit_dip; 0 for a curve without a dip,
+# whatever its slope).  The earlier signed dip (dip_across*, dip_in_head*) read a rising curve as a negative
+# dip and contradicted C4 in 25-50 % of no-information worlds; its records are no longer read (missing).
 TOKEN_CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooperation_beyond_voters", "requirement"),
-                          ("kappa_R_beyond_untrained", "evidence"), ("dip_across_beyond_untrained", "evidence"),
-                          ("dip_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
-                          ("cooperation_A", "context"), ("dip_across", "context"), ("dip_in_head", "context"))
+                          ("kappa_R_beyond_untrained", "evidence"), ("dip_depth_across_beyond_untrained", "evidence"),
+                          ("dip_depth_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
+                          ("cooperation_A", "context"), ("dip_depth_across", "context"),
+                          ("dip_depth_in_head", "context"))
 # C4 (labels) also against a head trained on shuffled labels: the dip and kappa_R beyond it.
 # kappa_R beyond it is a requirement, not evidence: the calibration study found worlds without
 # information passing it in 30-70 % of seeds (a shuffled-label head recognises almost nothing).
 CROSSOVER_CHECKS = TOKEN_CROSSOVER_CHECKS[:5] + (
-    ("kappa_R_beyond_shuffled", "requirement"), ("dip_across_beyond_shuffled", "evidence"),
-    ("dip_in_head_beyond_shuffled", "evidence")) + TOKEN_CROSSOVER_CHECKS[5:]
+    ("kappa_R_beyond_shuffled", "requirement"), ("dip_depth_across_beyond_shuffled", "evidence"),
+    ("dip_depth_in_head_beyond_shuffled", "evidence")) + TOKEN_CROSSOVER_CHECKS[5:]
 HULL_CHECKS = (("reach_beyond_untrained", "evidence"), ("reach_beyond_random", "requirement"),
                ("efficiency_falls_beyond_random", "requirement"),
                ("no_violations", "sanity"), ("gap_grows", "context"), ("efficiency_falls", "context"))

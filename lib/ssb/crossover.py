@@ -7,14 +7,14 @@ the curve and C4's statistics:
 
     table = crossover_table(head, z, y, profile, singles, silent_accuracy)   # one row per set
     curve = summarize_by_size(table["n"], table.drop(columns="n"))           # mean ± std per n
-    has_dip, n_min = dip(curve)                                               # descriptive
+    has_dip, n_min = dip(curve)                                               # descriptive (1 s.e.)
     out = crossover_experiment(head, probe, res, profile)                    # notebook 06: tables, curves, checks
 
 Cooperation compares a set with its nodes taken one at a time:
     κ_R(S) = |R(S)| / |∪_{k∈S} R({k})|     (NaN where the union is empty)
     κ_A(S) = ΔA(S) / Σ_{k∈S} ΔA({k})       (NaN where the sum is <= 0: undefined)
 
-Length (about 570 lines): C4 as one experiment -- the set grid, the curves, the cooperation measures
+Length (about 670 lines): C4 as one experiment -- the set grid, the curves, the cooperation measures
 and their checks against the untrained backbone, the shuffled-label readout and independent voters.
 """
 from __future__ import annotations
@@ -143,14 +143,16 @@ def summarize_by_size(sizes, values: dict) -> pd.DataFrame:
 #
 # The dip and the cooperation of C4 as check records (``ssb.stats.check``):
 #
-#   A, A_boot = paired_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)
-#   dip_check("dip across the block", n, A, A_boot)
+#   n, A, A_boot = paired_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)        # curves, bands
+#   n, halves, halves_boot = crossfit_bootstrap_accuracy(correct_by_n, n_boot=1000, seed=0)
+#   dip_check("dip across the block", n, halves, halves_boot)                          # cross-fitted depth
 #
 # ``correct_by_n[n]`` is an (r_n, N) boolean array: whether set i of size n predicts test
 # item j correctly.  One bootstrap replicate resamples the N test items once (the same
 # resample for every n: the curve is *paired* over items) and, per n, the r_n sets; with
 # ``chained=True`` (nested sets grown node by node) the same chains are resampled for every
-# n.  A dip counts only when the interior minimum lies below BOTH ends at 95 % confidence.
+# n.  The dip is cross-fitted: n* picked on one half of the items, the dip measured on the
+# other (``crossfit_dip``); it counts when its depth is above 0 at 95 % confidence.
 
 MIN_DISTINCT_SETS = 2      # a grid point needs this many distinct node sets to enter a check
 
@@ -163,16 +165,9 @@ def _item_weights(n_items: int, n_boot: int, rng) -> np.ndarray:
     return w
 
 
-def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
-                              clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
-    and node sets.
-
-    correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
-    of every n are the same r chains (``nested_head_sets``); they are resampled together.
-    clusters: the sequence of each test item (tokens): whole sequences are resampled instead of
-    items (positions of one sequence are not independent; ``stats.cluster_resamples``).
-    Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
+def _curve_matrices(correct_by_n: dict, chained: bool) -> tuple[list, list, int]:
+    """(sizes ascending, their (r_n, N) matrices, N), checked: the same N items for every n, and
+    with ``chained`` the same number of sets (chains) for every n."""
     if not correct_by_n:
         raise ValueError("correct_by_n is empty")
     sizes = sorted(correct_by_n)
@@ -183,6 +178,20 @@ def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: i
             raise ValueError(f"correct_by_n[{n}] must be (r, {n_items}) with r >= 1, got {m.shape}")
     if chained and len({m.shape[0] for m in mats}) != 1:
         raise ValueError("chained=True needs the same number of sets (chains) for every n")
+    return sizes, mats, n_items
+
+
+def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
+                              clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A(n) = mean over sets of the set's accuracy, with a paired bootstrap over test items
+    and node sets.
+
+    correct_by_n: {n: (r_n, N) bool}, the same N test items for every n.  chained: the rows
+    of every n are the same r chains (``nested_head_sets``); they are resampled together.
+    clusters: the sequence of each test item (tokens): whole sequences are resampled instead of
+    items (positions of one sequence are not independent; ``stats.cluster_resamples``).
+    Returns (n (P,), A (P,), A_boot (n_boot, P)), n ascending."""
+    sizes, mats, n_items = _curve_matrices(correct_by_n, chained)
     n_boot = positive_int(n_boot, "n_boot")
     rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 4])
     if clusters is None:
@@ -203,29 +212,104 @@ def paired_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: i
     return np.asarray(sizes, dtype=np.int64), a_full, a_boot
 
 
-def dip_check(name: str, n, a, a_boot) -> dict:
-    """The dip of A(n) as a check record: value = min(A(first n), A(last n)) − A(n*), where n*
-    is the interior minimum of the full-sample curve, held fixed in every bootstrap replicate
-    (re-locating it per replicate would bias the minimum low).  The 95 % interval comes from
-    the replicates; the dip counts (passed) when its lower end is above 0, i.e. the minimum
-    lies below both ends at about 2 sigma.  Extra keys: n_min, z_first, z_last (the dip
-    against each end over its bootstrap standard deviation).  Fewer than 3 points: None."""
-    n = np.asarray(n, dtype=np.int64)
-    a = np.asarray(a, dtype=float)
-    a_boot = np.asarray(a_boot, dtype=float)
-    statistic = "min(A(first n), A(last n)) - A(interior minimum); paired bootstrap over test items and node sets"
-    value, reps, i = _dip_reps(n, a, a_boot)
-    if value is None:
-        return stats.check(name, statistic, None, None, 0.0, "greater", n_min=None, z_first=None, z_last=None,
-                              n_first=None, n_last=None)
-    lo, hi = np.quantile(reps, [stats.ALPHA / 2, 1 - stats.ALPHA / 2])
+def _halves(n_items: int, seed: int, clusters=None) -> list[np.ndarray]:
+    """The two fixed halves of the test items for the cross-fitted dip: item indices of each
+    half, a seeded split of the items (of whole sequences when ``clusters`` is given)."""
+    rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 5])
+    if clusters is None:
+        order = rng.permutation(n_items)
+        return [np.sort(order[: n_items // 2]), np.sort(order[n_items // 2:])]
+    _, group = np.unique(np.asarray(clusters).reshape(-1), return_inverse=True)
+    order = rng.permutation(int(group.max()) + 1)
+    first = np.isin(group, order[: len(order) // 2])
+    return [np.flatnonzero(first), np.flatnonzero(~first)]
 
-    def z(end):
-        d = a_boot[:, end] - a_boot[:, i]
-        sd = float(d.std(ddof=1))
-        return float((a[end] - a[i]) / sd) if sd > 0 else None
-    return stats.check(name, statistic, value, [lo, hi], 0.0, "greater", n_min=int(n[i]), z_first=z(0),
-                          z_last=z(-1), n_first=int(n[0]), n_last=int(n[-1]))
+
+def crossfit_bootstrap_accuracy(correct_by_n: dict, *, n_boot: int = 1000, seed: int = 0, chained: bool = False,
+                                clusters=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A(n) on each of two fixed halves of the test items, with the paired bootstrap of
+    ``paired_bootstrap_accuracy`` done within each half (items, or whole sequences with
+    ``clusters``, are drawn from their own half; the node sets, or chains, are drawn once per
+    replicate and shared by both halves).  The split and the draws depend on ``seed`` alone, so
+    two heads measured on the same items and sets with the same seed are paired half by half.
+
+    Returns (n (P,), A of each half (2, P), its replicates (n_boot, 2, P)), n ascending."""
+    sizes, mats, n_items = _curve_matrices(correct_by_n, chained)
+    if n_items < 2:
+        raise ValueError(f"two halves need at least 2 test items, got {n_items}")
+    if clusters is not None and len(clusters) != n_items:
+        raise ValueError(f"clusters must hold one sequence id per test item ({n_items}), got {len(clusters)}")
+    if clusters is not None and len(np.unique(np.asarray(clusters))) < 2:
+        raise ValueError("two halves need at least 2 sequences")
+    n_boot = positive_int(n_boot, "n_boot")
+    halves = _halves(n_items, seed, clusters)
+    rng = np.random.default_rng([positive_int(seed, "seed", minimum=0), 6])
+    weights = []
+    for idx in halves:
+        if clusters is None:
+            w = _item_weights(len(idx), n_boot, rng)
+        else:
+            group, counts = stats.cluster_resamples(np.asarray(clusters)[idx], n_boot, rng)
+            w = np.ascontiguousarray(counts[:, group].T, dtype=np.float32)
+        weights.append((idx, w, w.sum(0)))
+    a_full = np.array([[m[:, idx].mean() for m in mats] for idx in halves])           # (2, P)
+    a_boot = np.empty((n_boot, 2, len(sizes)))
+    chain_idx = rng.integers(0, mats[0].shape[0], (n_boot, mats[0].shape[0])) if chained else None
+    for p, m in enumerate(mats):
+        idx_sets = chain_idx if chained else rng.integers(0, m.shape[0], (n_boot, m.shape[0]))
+        for h, (idx, w, totals) in enumerate(weights):
+            per_set = (m[:, idx].astype(np.float32) @ w) / totals                       # (r, B)
+            a_boot[:, h, p] = per_set[idx_sets, np.arange(n_boot)[:, None]].mean(1)
+    return np.asarray(sizes, dtype=np.int64), a_full, a_boot
+
+
+def crossfit_dip(halves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cross-fitted dip depth of curves measured on two halves of the test items.
+
+    halves (..., 2, P): A(n) of half 0 and half 1 on the same grid (P >= 3).  For each half h
+    the interior minimum n*_h is picked on half h and the dip min(A(first n), A(last n)) − A(n*_h)
+    is measured on the *other* half; the raw dip is the mean of the two, and the depth is the
+    raw dip where positive, else 0 (a curve that does not sink below both of its ends -- flat,
+    rising or falling -- has no dip, whatever its slope).  Picking n* on the items the dip is
+    measured on would bias it upward (the minimum of several noisy points lies below their
+    level); measuring a monotone curve's slope as a negative dip would read a steeper rise as
+    evidence against a dip.
+
+    Returns (depth (...), raw dip (...), the two interior-minimum indices (..., 2))."""
+    a = np.asarray(halves, dtype=float)
+    if a.ndim < 2 or a.shape[-2] != 2 or a.shape[-1] < 3:
+        raise ValueError(f"halves must be (..., 2, P) with P >= 3, got {a.shape}")
+    picks = 1 + np.argmin(a[..., 1:-1], axis=-1)                                     # (..., 2)
+    dips = []
+    for h in (0, 1):
+        other = a[..., 1 - h, :]
+        at_min = np.take_along_axis(other, picks[..., h:h + 1], axis=-1)[..., 0]
+        dips.append(np.minimum(other[..., 0], other[..., -1]) - at_min)
+    raw = (dips[0] + dips[1]) / 2
+    return np.maximum(raw, 0.0), raw, picks
+
+
+DIP_STATISTIC = ("cross-fitted dip depth: the interior minimum n* picked on one half of the test items, "
+                 "min(A(first n), A(last n)) - A(n*) measured on the other half, the two halves swapped and "
+                 "averaged, 0 where negative (no dip)")
+
+
+def dip_check(name: str, n, halves, halves_boot) -> dict:
+    """The cross-fitted dip depth of A(n) (``crossfit_dip``) as a check record; halves (2, P)
+    and halves_boot (B, 2, P) from ``crossfit_bootstrap_accuracy``.  Each replicate picks its
+    own n* on its own resampled halves.  The 95 % interval comes from the replicates; the dip
+    counts (passed) when its lower end is above 0.  Extra keys: raw (the mean of the two
+    cross-fitted dips before the cut at 0), n_min (the interior minimum of the curve on all
+    items, descriptive), n_min_halves (n*_0, n*_1), n_first, n_last.  Fewer than 3 points:
+    value None."""
+    n = np.asarray(n, dtype=np.int64)
+    value, reps, extra = _dip_reps(n, halves, halves_boot)
+    if value is None:
+        return stats.check(name, f"{DIP_STATISTIC}; paired bootstrap over test items and node sets within each half",
+                           None, None, 0.0, "greater", raw=None, n_min=None, n_min_halves=None, n_first=None,
+                           n_last=None)
+    return stats.check(name, f"{DIP_STATISTIC}; paired bootstrap over test items and node sets within each half",
+                       value, _interval(reps), 0.0, "greater", **extra)
 
 
 def curve_bands(n, a, a_boot) -> pd.DataFrame:
@@ -333,7 +417,7 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
     orders = max(1, -(-profile.crossover_sets // probe.n_heads))
     nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
     families["grown inside each head"] = (flatten(nested_sets), True)
-    tables, curves, bands, boot, left_out, correct_of = {}, {}, {}, {}, {}, {}
+    tables, curves, bands, halves, left_out, correct_of = {}, {}, {}, {}, {}, {}
     for name, (sets, chained) in families.items():
         table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
         sizes = table["n"].to_numpy()
@@ -343,7 +427,9 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
         enough = np.array([distinct_sets([sets[i] for i in np.flatnonzero(sizes == k)]) >= MIN_DISTINCT_SETS for k in n])
         tables[name], bands[name] = table, curve_bands(n, a, a_boot)
         curves[name] = summarize_by_size(sizes, table.drop(columns="n"))
-        boot[name] = (n[enough], a[enough], a_boot[:, enough])
+        _, a_half, a_half_boot = crossfit_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained,
+                                                             clusters=probe.test_clusters)
+        halves[name] = (n[enough], a_half[:, enough], a_half_boot[:, :, enough])
         left_out[name] = n[~enough].tolist()
         correct_of[name] = correct
     inside_sets = families["inside one head"][0]
@@ -356,7 +442,8 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
                                                  clusters=probe.test_clusters)
         coop = {"value": float(c[0]), "boot": c_boot[:, 0], "sets": int(len(small)),
                 "kappa_R": tables["inside one head"]["kappa_R"].to_numpy()[small]}
-    return {"tables": tables, "curves": curves, "bands": bands, "boot": boot, "left_out": left_out, "coop": coop}
+    return {"tables": tables, "curves": curves, "bands": bands, "halves": halves, "left_out": left_out,
+            "coop": coop}
 
 
 def _interval(reps) -> list:
@@ -368,14 +455,20 @@ def _interval(reps) -> list:
     return [float(lo), float(hi)]
 
 
-def _dip_reps(n, a, a_boot):
-    """(dip statistic, its bootstrap replicates, index of the interior minimum) of a curve, the
-    minimum held fixed in every replicate; (None, None, None) under 3 points."""
-    a, a_boot = np.asarray(a, dtype=float), np.asarray(a_boot, dtype=float)
-    if a.size < 3:
+def _dip_reps(n, halves, halves_boot):
+    """(dip depth, its bootstrap replicates, descriptive extras) of a curve measured on two
+    halves (``crossfit_dip``; every replicate picks its own n* on its own halves);
+    (None, None, None) under 3 points."""
+    n = np.asarray(n, dtype=np.int64)
+    halves, halves_boot = np.asarray(halves, dtype=float), np.asarray(halves_boot, dtype=float)
+    if n.size < 3:
         return None, None, None
-    i = 1 + int(np.argmin(a[1:-1]))
-    return float(min(a[0], a[-1]) - a[i]), np.minimum(a_boot[:, 0], a_boot[:, -1]) - a_boot[:, i], i
+    depth, raw, picks = crossfit_dip(halves)
+    reps, _, _ = crossfit_dip(halves_boot)
+    whole = halves.mean(0)
+    extra = {"raw": float(raw), "n_min": int(n[1 + int(np.argmin(whole[1:-1]))]),
+             "n_min_halves": [int(n[picks[0]]), int(n[picks[1]])], "n_first": int(n[0]), "n_last": int(n[-1])}
+    return float(depth), reps, extra
 
 
 REFERENCES = {"untrained": "the untrained backbone", "shuffled": "a head trained on shuffled labels"}
@@ -425,14 +518,14 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None, against: str 
         f"kappa_R beyond {ref}", "mean kappa_R of the sets inside one head (2 <= n <= d_h), trained "
         f"minus {ref} (bootstrap over the sets where both are defined)", value, ci, 0.0, "greater",
         sets=int(both.sum()), **missing)
-    for key, family in ((f"dip_across_beyond_{against}", "across the block"),
-                        (f"dip_in_head_beyond_{against}", "grown inside each head")):
-        t_val, t_reps, _ = _dip_reps(*trained["boot"][family])
-        u_val, u_reps, _ = (None, None, None) if untrained is None else _dip_reps(*untrained["boot"][family])
+    for key, family in ((f"dip_depth_across_beyond_{against}", "across the block"),
+                        (f"dip_depth_in_head_beyond_{against}", "grown inside each head")):
+        t_val, t_reps, _ = _dip_reps(*trained["halves"][family])
+        u_val, u_reps, _ = (None, None, None) if untrained is None else _dip_reps(*untrained["halves"][family])
         ok = t_val is not None and u_val is not None and len(t_reps) == len(u_reps)
         out[key] = stats.check(
-            f"dip of A(n) beyond {ref} ({family})", "min(A(first n), A(last n)) - A(interior "
-            f"minimum), trained minus {ref} (same sets and items, paired bootstrap)",
+            f"dip of A(n) beyond {ref} ({family})", f"{DIP_STATISTIC}, trained minus {ref} (same sets, "
+            "same halves of the same items, paired bootstrap within each half)",
             t_val - u_val if ok else None, _interval(t_reps - u_reps) if ok else None, 0.0, "greater",
             trained=t_val, untrained=u_val, **missing)
     return out
@@ -473,12 +566,12 @@ def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
     out["kappa_R_beyond_untrained"] = population(
         "kappa_R_beyond_untrained", "kappa_R beyond the untrained backbone",
         "mean kappa_R of the sets inside one head (2 <= n <= d_h)", k_value, k_se, k_u)
-    for key, family in (("dip_across_beyond_untrained", "across the block"),
-                        ("dip_in_head_beyond_untrained", "grown inside each head")):
-        t_val, t_reps, _ = _dip_reps(*trained["boot"][family])
-        u_vals = [_dip_reps(*u["boot"][family])[0] for u in controls]
+    for key, family in (("dip_depth_across_beyond_untrained", "across the block"),
+                        ("dip_depth_in_head_beyond_untrained", "grown inside each head")):
+        t_val, t_reps, _ = _dip_reps(*trained["halves"][family])
+        u_vals = [_dip_reps(*u["halves"][family])[0] for u in controls]
         out[key] = population(key, f"dip of A(n) beyond the untrained backbone ({family})",
-                              "min(A(first n), A(last n)) - A(interior minimum)", t_val,
+                              DIP_STATISTIC, t_val,
                               0.0 if t_reps is None else float(np.std(t_reps, ddof=1)), u_vals)
     return out
 
@@ -538,7 +631,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     mu = None if untrained is None else measured(untrained)
     mus = [measured(c) for c in untrained_controls or []]
     ms = None if shuffled is None else measured(shuffled)
-    tables, curves, bands, boot = m["tables"], m["curves"], m["bands"], m["boot"]
+    tables, curves, bands = m["tables"], m["curves"], m["bands"]
     across = tables["across the block"]
     checks = {
         **(beyond_controls_checks(m, mus) if mus else beyond_untrained_checks(m, mu)),
@@ -547,15 +640,15 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
                                      "kappa_R", n_max=n_nodes, n_boot=n_boot, seed=profile.seed),
         "cooperation_A": kappa_check("cooperation: joint gain over the summed gains of the nodes", across["n"],
                                      across["kappa_A"], "kappa_A", n_boot=n_boot, seed=profile.seed),
-        "dip_across": dip_check("interior minimum of A(n), random sets across the block", *boot["across the block"]),
-        "dip_in_head": dip_check("interior minimum of A(n), sets grown node by node inside each head",
-                                 *boot["grown inside each head"]),
+        "dip_depth_across": dip_check("dip of A(n), random sets across the block", *m["halves"]["across the block"]),
+        "dip_depth_in_head": dip_check("dip of A(n), sets grown node by node inside each head",
+                                       *m["halves"]["grown inside each head"]),
     }
     gates = {"probe": stats.probe_gate(y, res.full.predictions[0], probe.y_train, clusters=probe.test_clusters,
                                        keys=probe.test_keys)}
     if backbone_gate is not None:
         gates["backbone"] = backbone_gate
-    dip_across = checks["dip_across"]
+    dip_across = checks["dip_depth_across"]
     has_dip = bool(dip_across["passed"])
     nulls = {"kappa": 1.0, "dip": 0.0, "silent_accuracy": res.silent_accuracy,
              "n_left_out_of_checks": m["left_out"], "n_boot": int(n_boot)}

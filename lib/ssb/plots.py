@@ -512,7 +512,7 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
         ax.set_xlim(0.8, n_max * 1.25)     # explicit limits: a panel may hold only NaN (no κ defined)
         ax.legend(fontsize=7, loc=loc)
     stamp_section(axes[2], stats, {"cooperation_beyond_untrained": "cooperation beyond untrained (core)",
-                                   "dip_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
+                                   "dip_depth_across_beyond_untrained": "dip beyond untrained"}, loc="upper right")
     fig.legend(handles=families, loc="lower center", ncol=len(families), fontsize=8, title="node sets", title_fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
