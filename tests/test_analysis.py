@@ -67,7 +67,7 @@ def test_strong_match_clusters_keep_the_most_frequent_tokens_of_a_big_star():
     assert sorted(map(len, clusters)) == [2, 10]
 
 
-def test_fit_head_is_cached_and_the_symmetric_control_gives_jaccard_one(profile):
+def test_fit_readout_is_cached_and_the_symmetric_control_gives_jaccard_one(profile):
     probe = synthetic_probe()
     head = readouts.fit_readout(profile, probe, 6, progress=False)
     again = readouts.fit_readout(profile, probe, 6, progress=False)

@@ -65,7 +65,7 @@ def test_node_vectors_device_path_matches_on_cpu(backbone_and_inputs, select):
     assert next(model.parameters()).device.type == "cpu" and not model.training
 
 
-def test_train_head_device_path_matches_on_cpu(probe_data):
+def test_train_readout_device_path_matches_on_cpu(probe_data):
     z, y = probe_data
     kw = dict(epochs=3, batch_size=64, seed=3, progress=False, standardize=True)
     plain, hist_plain = train_readout(z, y, 5, **kw)
@@ -100,7 +100,7 @@ def test_node_vectors_cuda_agree_with_cpu(backbone_and_inputs, bf16):
 
 
 @needs_cuda
-def test_train_head_and_aperture_cuda_agree_with_cpu(probe_data):
+def test_train_readout_and_aperture_cuda_agree_with_cpu(probe_data):
     z, y = probe_data
     kw = dict(epochs=3, batch_size=64, seed=3, progress=False)
     cpu, _ = train_readout(z, y, 5, **kw)

@@ -28,6 +28,7 @@ from . import stats
 from .aperture import evaluate_sets
 from .node_sets import (distinct_sets, flatten, in_head_grid, log_grid, nested_head_sets, positive_int,
                         sample_node_sets)
+from .profiles import profile_device
 
 
 def cooperation(set_recognized, single_recognized, sets, set_gain, single_gain) -> dict:
@@ -348,7 +349,7 @@ def sets_table(head, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profi
     """``crossover_table``'s rows for given node sets, and their (S, N) boolean matrix of
     correct test predictions (what the paired bootstrap resamples)."""
     res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True,
-                        device=profile.device)
+                        device=profile_device(profile))
     gain = res.accuracy - silent_accuracy
     coop = cooperation(res.recognized, singles.recognized, sets, gain, singles.accuracy - silent_accuracy)
     table = pd.DataFrame({

@@ -294,9 +294,10 @@ class CrossoverTokens(Record):
     accuracy_mean: list = described("mean token accuracy A(n) over the random sets of each size")
     recognized_mean: list = described("mean |R| of a set, per n")
     union_individual_mean: list = described("mean size of the union of the set's nodes' individual R, per n")
-    silent_accuracy: float = described("accuracy A(empty set) of the silenced head")
-    has_dip: bool = described("A(n) has an interior minimum (2 sigma against both ends)")
-    n_min: int | None = described("where that minimum is; null without a dip")
+    silent_accuracy: float = described("accuracy A(empty set) of the silenced readout")
+    has_dip: bool = described("A(n) across the block has a dip: its cross-fitted dip depth (crossover.dip_check) "
+                               "is above 0 at 95 %")
+    n_min: int | None = described("where the interior minimum is; null without a dip")
     bands: dict = described(_BANDS)
     stats: dict = described("as crossover.stats, for tokens")
 
@@ -309,7 +310,7 @@ class CrossoverTokens(Record):
 
 @dataclass(frozen=True)
 class Crossover(Section):
-    """06_crossover: random node sets of every size n through the aperture, label head (C4)."""
+    """06_crossover: random node sets of every size n through the aperture, label readout (C4)."""
 
     section: ClassVar[str] = "crossover"
     n: list = described("set sizes n (log grid over 1..all nodes of the block)")
@@ -322,16 +323,18 @@ class Crossover(Section):
                                    "(sets with an empty union left out)")
     gain_mean: list = described("mean gain A(S) - A(empty set), per n")
     sum_individual_gain_mean: list = described("mean sum of the set's nodes' individual gains, per n")
-    silent_accuracy: float = described("accuracy A(empty set) of the silenced head")
-    has_dip: bool = described("A(n) has an interior minimum (2 sigma against both ends)")
-    n_min: int | None = described("where that minimum is; null without a dip")
+    silent_accuracy: float = described("accuracy A(empty set) of the silenced readout")
+    has_dip: bool = described("A(n) across the block has a dip: its cross-fitted dip depth (crossover.dip_check) "
+                               "is above 0 at 95 %")
+    n_min: int | None = described("where the interior minimum is; null without a dip")
     kappa_A_undefined_sets: int = described("sets whose summed individual gain is <= 0 (kappa_A undefined)")
     inside_head: dict = described("{n, accuracy_mean}: the curve of sets drawn inside one head")
     bands: dict = described(_BANDS)
     stats: dict = described("gates probe, backbone; checks cooperation_beyond_untrained (core), "
-                            "cooperation_beyond_voters, kappa_R_beyond_untrained, dip_across_beyond_untrained, "
-                            "dip_in_head_beyond_untrained; context cooperation_R, cooperation_A, dip_across, "
-                            "dip_in_head; nulls (incl. the untrained backbone's curve)")
+                            "cooperation_beyond_voters, kappa_R_beyond_untrained, dip_depth_across_beyond_untrained, "
+                            "dip_depth_in_head_beyond_untrained, kappa_R_beyond_shuffled, dip_depth_*_beyond_shuffled; "
+                            "context cooperation_R, cooperation_A, dip_depth_across, dip_depth_in_head; nulls (incl. "
+                            "the untrained backbone's curve)")
     tokens: CrossoverTokens = described("the token experiment (CrossoverTokens)")
 
     @classmethod
