@@ -2,7 +2,7 @@
 
 Every on-disk cache of the pipeline -- the corpus (``corpus.prepare``), pre-training runs and
 their resume checkpoints (``pretrain``), node vectors (``node_vectors.cached_node_vector_entries``),
-readout heads (``heads.fit_readout``) and full fine-tuning (``finetune.full_finetune``) -- asks
+readouts (``readouts.fit_readout``) and full fine-tuning (``finetune.full_finetune``) -- asks
 ``check_entry`` before it reuses what is on disk, and gets one of four answers:
 
     check = check_entry(path, cfg, config_file="corpus_config.json", required=("blocks.npz",),
