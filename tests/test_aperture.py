@@ -18,7 +18,7 @@ D = N_HEADS * D_HEAD
 
 
 def make_head(n_classes: int, layers: int = 1, seed: int = 0, dtype=torch.float64) -> Readout:
-    """A random head with a spread-out bias (so the silent head is not trivial)."""
+    """A random readout with a spread-out bias (so the silent readout is not trivial)."""
     torch.manual_seed(seed)
     head = Readout(D, n_classes, layers=layers, hidden=9).to(dtype).eval()
     with torch.no_grad():
@@ -70,7 +70,7 @@ def test_single_nodes_are_bit_identical_in_float32(n_classes):
 
 
 def near_tie_head_and_samples(n_classes: int, seed: int):
-    """A float32 1-FC head whose lines meet in exact ties, 1-ulp near-ties and nearly parallel
+    """A float32 1-FC readout whose lines meet in exact ties, 1-ulp near-ties and nearly parallel
     pairs, and node values on and within an ulp of the breakpoints of label pairs."""
     rng = np.random.default_rng(seed)
     head = make_head(n_classes, seed=seed, dtype=torch.float32)

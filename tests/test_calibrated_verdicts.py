@@ -237,7 +237,7 @@ def test_random_heads_keep_shape_row_norms_and_bias():
     with torch.no_grad():
         head.fc1.weight.normal_()
         head.fc1.bias.normal_()
-    rh = hull.random_heads(head, 2, seed=0)
+    rh = hull.random_readouts(head, 2, seed=0)
     for h in rh:
         assert h.fc1.weight.shape == head.fc1.weight.shape
         assert torch.allclose(h.fc1.weight.norm(dim=1), head.fc1.weight.norm(dim=1), rtol=1e-5)
@@ -564,7 +564,7 @@ def test_c6_records_bootstrapped_over_tokens_count_as_missing():
 # ----------------------------------------------------------------------------- C4's dip
 
 def _dip_records_beyond_shuffled(case: str, seed: int) -> list[dict]:
-    """C4's dip records against the shuffled-label head (every ``dip*_beyond_shuffled`` record,
+    """C4's dip records against the shuffled-label readout (every ``dip*_beyond_shuffled`` record,
     whatever its statistic is named) in a no-information label world of the calibration study."""
     from ssb import calibration
     from ssb.profiles import get_profile

@@ -301,7 +301,7 @@ N_HEADS, D_HEAD, N_CLASSES = 3, 4, 6
 
 
 def synthetic_head(seed: int, tag: str):
-    """(rng, profile, probe, head, res): a 1-FC head on node vectors where node y % D carries
+    """(rng, profile, probe, head, res): a 1-FC readout on node vectors where node y % D carries
     label y (3 heads x 4 nodes, 6 labels, 600 training and 300 test items)."""
     from ssb import readouts, recognition
     from ssb.probes import Probe
@@ -424,7 +424,7 @@ def test_a_checkpoint_is_compared_with_the_population_of_its_random_inits(tmp_pa
 
 def test_the_shuffled_label_head_is_c4s_second_null(tmp_path, monkeypatch):
     """shuffled_label_control: a head on the same node vectors with shuffled training labels; the
-    *_beyond_shuffled checks compare the trained head's dip and kappa_R with it, paired, and a
+    *_beyond_shuffled checks compare the trained readout's dip and kappa_R with it, paired, and a
     head compared with itself is never beyond it."""
     monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
     _, profile, probe, head, res = synthetic_head(2, "shuffle-test")

@@ -215,7 +215,7 @@ def test_setup_style_is_the_one_style():
 def test_aperture_demo_naive_equals_engine(dtype):
     probe = make_probe(seed=3)
     torch.manual_seed(0)
-    head = Readout(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random head: many labels in play
+    head = Readout(N_HEADS * D_HEAD, C).to(dtype).eval()        # a random readout: many labels in play
     for node in (0, 7):
         demo = recognition.aperture_demo(head, probe, 1, node)
         assert demo["agree"] and demo["n_differ"] == 0

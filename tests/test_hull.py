@@ -232,7 +232,7 @@ def test_lp_degenerate_inputs():
     if weak[2]:
         assert not hull_geometry.achievable_labels(W, b, strict=True)[[2, 6]].any()
         assert hull_geometry.hull_achievable(W, b)[2] and not hull_geometry.hull_achievable(W, b)[6]
-    # the empty set is the silent head: argmax b
+    # the empty set is the silent readout: argmax b
     silent = hull_geometry.achievable_labels(np.zeros((4, 0)), np.array([0.0, 2.0, 1.0, 2.0]))
     assert silent.tolist() == [False, True, False, True]
 

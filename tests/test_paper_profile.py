@@ -1,6 +1,6 @@
 """Paper-profile readiness on CPU: the `paper` configuration (d_h = 64, hidden 768, 128-token
 sequences, a 30,522-entry vocabulary) builds, takes two optimisation steps on tiny data, and
-its node vectors go through a classifier head and the aperture engine.
+its node vectors go through a readout and the aperture engine.
 
 bert-base-uncased cannot be downloaded here, so the vocabulary is a WordPiece trained on a
 few sentences and filled up to 30,522 entries with [unused*] tokens, as bert-base's own

@@ -11,7 +11,7 @@ It checks every summary key the smoke run checks (tests/test_notebooks.py: EXPEC
 exact-symmetry invariants.  Part of the default test run: it starts in the background when
 pytest has collected the tests (tests/background_runs.py), beside the smoke runs and the unit
 tests; alone it takes 193 s on the idle 2-core VM (docs/benchmarks.md, "The paper-shape rehearsal").
-The paper's token heads keep their 30,522 classes (``token_classes`` 0): the aperture engine's
+The paper's token readouts keep their 30,522 classes (``token_classes`` 0): the aperture engine's
 work per node is what the rehearsal is for, so the data, steps and seeds are cut instead.
 """
 from __future__ import annotations

@@ -40,7 +40,7 @@ Claims
 - ``controls``       the untrained controls, fitted like the trained backbone: paired (ours) or K random inits (a checkpoint)
 - ``apt``            accuracy per token along the blocks (C6)
 - ``crossover``      node-count crossover and cooperation kappa through the aperture (C4)
-- ``hull_geometry``  the convex-hull bound: which labels a linear head on a node set can ever output (exact)
+- ``hull_geometry``  the convex-hull bound: which labels a linear readout on a node set can ever output (exact)
 - ``hull``           C5 on a trained readout: the bound's tables, efficiency, checks against random readouts and controls
 - ``stats``          tests, intervals, gates and check records behind every verdict
 - ``calibration``    the verdict rules run on worlds without information and with planted effects

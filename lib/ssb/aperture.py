@@ -1,4 +1,4 @@
-"""The limited-aperture engine: many node sets through one trained head, batched.
+"""The limited-aperture engine: many node sets through one trained readout, batched.
 
 Silencing every node outside an active set S means zeroing, in the head's first FC layer,
 the weight columns of the nodes outside S (docs/method.md, "Nodes and the limited aperture").  For a 1-FC
@@ -13,7 +13,7 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
 - when a set contains another set of the list (nested sets grown node by node: 2 ⊂ 4 ⊂ 8
   ...), starts from that set's sums and adds only the new nodes' products (``chain_parents``);
-- for single nodes of a 1-FC head follows the upper envelope of the lines x·W[c,k] + b_c
+- for single nodes of a 1-FC readout follows the upper envelope of the lines x·W[c,k] + b_c
   (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
   observed range (typically 5-50 of thousands), the segments of that range where one label
   alone is within rounding distance of the maximum, then one table look-up per sample
@@ -29,7 +29,7 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
 What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero the
 columns outside S, run the head on the full z, argmax.  The engine computes the same
 logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
-- Single nodes, 1-FC head: each logit is fl(fl(z·W) + b), exactly what the BLAS product
+- Single nodes, 1-FC readout: each logit is fl(fl(z·W) + b), exactly what the BLAS product
   with zeroed columns gives (checked against MKL: the zero terms add nothing).  The envelope
   answers a sample only where one label is more than 16·eps·scale above every other (the
   float argmax then cannot differ); every other sample gets those logits for every label
@@ -43,7 +43,7 @@ logits in the head's dtype, with argmax ties going to the lowest label as in tor
   differences only at such near-ties.
 
 Length (about 600 lines): one computation, the limited aperture; most of the module is its two fast
-cases (single nodes of a 1-FC head, nested chains of sets) and the checks that keep them bit-identical
+cases (single nodes of a 1-FC readout, nested chains of sets) and the checks that keep them bit-identical
 to the naive loop.
 """
 from __future__ import annotations
@@ -132,15 +132,15 @@ def _n_outputs(head: torch.nn.Module) -> int:
 
 @torch.no_grad()
 def silent_prediction(head: torch.nn.Module) -> int:
-    """The label of the fully silenced head (S = ∅): argmax b for a 1-FC head,
-    argmax fc2(relu(b1)) for a 2-FC head.  Ties go to the lowest label."""
+    """The label of the fully silenced readout (S = ∅): argmax b for a 1-FC readout,
+    argmax fc2(relu(b1)) for a 2-FC readout.  Ties go to the lowest label."""
     _, b1, w2t, b2 = _head_parts(head)
     logits = b1 if w2t is None else torch.relu(b1) @ w2t + b2
     return int(logits.argmax())
 
 
 def silent_accuracy(head: torch.nn.Module, y: np.ndarray) -> float:
-    """A(∅): the share of test labels equal to the silent head's constant prediction."""
+    """A(∅): the share of test labels equal to the silent readout's constant prediction."""
     y = np.asarray(y)
     if y.size == 0:
         raise ValueError("accuracy of an empty split is undefined")
@@ -428,9 +428,9 @@ def _paths(sets: list[np.ndarray], parent: np.ndarray) -> list[list[int]]:
 def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
     """Argmax predictions (S, N) int32 of every set.
 
-    Single nodes of a 1-FC head: ``_single_node_predictions``.  Every other set belongs to a
+    Single nodes of a 1-FC readout: ``_single_node_predictions``.  Every other set belongs to a
     path of nested sets (``chain_parents``; most paths are one set long): the first set's
-    hidden values (logits of a 1-FC head) are W1[:, S]·z[S] + b1, each next set adds its new
+    hidden values (logits of a 1-FC readout) are W1[:, S]·z[S] + b1, each next set adds its new
     nodes' W1[:, Δ]·z[Δ] to them.  Paths with the same sequence of |Δ| run together, one
     ``bmm`` per step and chunk of paths and samples."""
     w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C

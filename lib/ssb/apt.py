@@ -93,7 +93,7 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
 
 
 def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = False):
-    """A token head on every block's node vectors: per block accuracy, ⟨APT⟩, the number of
+    """A token readout on every block's node vectors: per block accuracy, ⟨APT⟩, the number of
     tokens averaged, the Spearman correlation of APT with frequency and the probe gate
     (``gate_passed``, ``gate_p``: the head against the constant predictor, ``stats.probe_gate``).
 
@@ -147,7 +147,7 @@ def probe_beyond_controls_by_block(profile, probe, predictions: dict, control_pr
 #   gates = block_gates(probe.y_test, preds, probe.y_train)            # {block: stats.probe_gate}
 #   checks, nulls, bands = apt_stats(probe.y_test, preds, train_counts, probe.y_train, n_classes, min_count, block)
 #
-# A block's ⟨APT⟩ counts only if its token head beats the constant predictor (the probe
+# A block's ⟨APT⟩ counts only if its token readout beats the constant predictor (the probe
 # gate).  The frequency correlation is compared with that of a *unigram sampler*: test
 # predictions drawn at random from the training distribution (seeded), which by itself gives
 # frequent tokens a higher APT.  (The unigram predictor that always outputs the most frequent
@@ -211,9 +211,9 @@ def unigram_sampler_predictions(train_counts: np.ndarray, n: int, seed: int) -> 
 
 
 def block_gates(y_test: np.ndarray, predictions: dict, y_train: np.ndarray, *, clusters=None, keys=None) -> dict:
-    """{block: stats.probe_gate}: each block's token head against the constant predictor
+    """{block: stats.probe_gate}: each block's token readout against the constant predictor
     (clustered by sequence when ``clusters`` is given)."""
-    return {int(b): stats_.probe_gate(y_test, predictions[b], y_train, name=f"token head of block {b} learned",
+    return {int(b): stats_.probe_gate(y_test, predictions[b], y_train, name=f"token readout of block {b} learned",
                                       clusters=clusters, keys=keys)
             for b in sorted(predictions)}
 

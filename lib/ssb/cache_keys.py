@@ -1,6 +1,6 @@
 """Cache keys: what a cached artifact depends on, hashed by content.
 
-Every on-disk cache of the pipeline (node vectors, probe heads, the full fine-tuning
+Every on-disk cache of the pipeline (node vectors, probe readouts, the full fine-tuning
 reference, the corpus) is keyed by ``cache_key(parts)``, a hash of a JSON-able dict of
 everything the artifact depends on.  Data enters ``parts`` through the fingerprints below,
 each a sha256 over the full content -- never a prefix, a file date or a path alone:

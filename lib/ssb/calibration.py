@@ -4,7 +4,7 @@ cases that carry no information, and on planted effects, over many seeds.
 A check that passes for a model that knows nothing is not evidence; a rule that never says
 "holds" for a planted effect has no power.  Each case builds a small world in which the truth
 is known -- node vectors with or without label information, heads trained on true or shuffled
-labels, random heads, training curves with or without growth, predictions with or without a
+labels, random readouts, training curves with or without growth, predictions with or without a
 frequency effect -- and puts it through the *same* functions the notebooks use
 (``recognition.claim_stats``, ``crossover.crossover_experiment``, ``hull.hull_claim_stats``,
 ``symmetry_runs.eps_growth_check``, ``apt.frequency_check``) and the same verdict rule
@@ -21,7 +21,7 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   control (both: weak random features of the label, independent seeds): what an untrained
   BERT passed as the main model, or as a checkpoint, gives.
 - **shuffled_labels**: planted features, the head trained on labels shuffled across items.
-- **random_heads**: planted features, the head replaced by a random head of the same shape
+- **random_heads**: planted features, the head replaced by a random readout of the same shape
   and row norms.
 - **noise**: features without information, control the same.
 - **untrained_as_checkpoint_with_controls**: a "checkpoint" that is one more random
@@ -167,7 +167,7 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     main, ctrl = make_probes(world, case, seed)
     head = _head(world, main, seed, epochs)
     if case == "random_heads":
-        head = hull.random_heads(head, 1, seed + 5)[0]
+        head = hull.random_readouts(head, 1, seed + 5)[0]
     res = recognition.recognize(head, main, 1, profile)
     if isinstance(ctrl, list):                     # a checkpoint with its random-init controls
         return _checkpoint_records(world, main, head, res, ctrl, seed, profile, n_permutations, epochs)
@@ -215,7 +215,7 @@ def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Pro
 
 
 def _shuffled(world: World, main: Probe, seed: int, epochs: int, profile) -> tuple:
-    """C4's shuffled-label head on the main node vectors, as ``crossover.shuffled_label_control``
+    """C4's shuffled-label readout on the main node vectors, as ``crossover.shuffled_label_control``
     builds it (here with the study's own head trainer)."""
     rng = np.random.default_rng([seed, 11])
     shuffled = dataclasses.replace(main, y_train=rng.permutation(np.asarray(main.y_train)),
@@ -388,9 +388,9 @@ def dip_case(seed: int, case: str, sets: int = 8, items: int = 400) -> dict:
 
 
 def efficiency_case(seed: int, case: str) -> dict:
-    """C5's efficiency trend on hull tables with a known shape: 'planted' -- the trained head
-    realises 60 % of its bound at n = 1 falling to 20 % at n = 8, random heads nothing;
-    'flat' -- the trained head realises what random heads do (2 %).  Returns the two checks."""
+    """C5's efficiency trend on hull tables with a known shape: 'planted' -- the trained readout
+    realises 60 % of its bound at n = 1 falling to 20 % at n = 8, random readouts nothing;
+    'flat' -- the trained readout realises what random readouts do (2 %).  Returns the two checks."""
     rng = np.random.default_rng([seed, 9])
     n = np.repeat([1, 2, 4, 8], 12)
     u = np.repeat([3, 5, 8, 12], 12).astype(float)

@@ -21,7 +21,7 @@ Each claim's records have one of four roles, fixed here before any number is see
   C4, C5) it compares the trained model with the untrained backbone on the same data;
 - **requirement**: a level the claim's own words need (single nodes beyond their permutation
   null, "each node" -- a majority, heads beyond theirs, a set beyond its independent voters,
-  reach beyond random heads).  An untrained network with informative random features meets some
+  reach beyond random readouts).  An untrained network with informative random features meets some
   of them, so a requirement never supports a verdict on its own; but "holds" needs it, and its
   interval on the wrong side contradicts the claim.
 
@@ -87,7 +87,7 @@ p < 0.01; token probes clustered by sequence).
   were seen: docs/method.md, "Evidence checks".)
 - **C5** (``hull``). Gates: backbone (ours only), probe.  Sanity: ``no_violations``.  Evidence:
   ``reach_beyond_untrained`` (core: η = |R|/U of the head on the trained backbone minus the head
-  on the untrained one, same sets), ``reach_beyond_random`` (η minus random heads of the same
+  on the untrained one, same sets), ``reach_beyond_random`` (η minus random readouts of the same
   shape and row norms) and ``efficiency_falls_beyond_random`` (slope of η against log n, trained
   minus random).  Context:
   ``gap_grows``, ``efficiency_falls``.
@@ -128,7 +128,7 @@ TOKEN_CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooper
                           ("dip_depth_in_head", "context"))
 # C4 (labels) also against a head trained on shuffled labels: the dip and kappa_R beyond it.
 # kappa_R beyond it is a requirement, not evidence: the calibration study found worlds without
-# information passing it in 30-70 % of seeds (a shuffled-label head recognises almost nothing).
+# information passing it in 30-70 % of seeds (a shuffled-label readout recognises almost nothing).
 CROSSOVER_CHECKS = TOKEN_CROSSOVER_CHECKS[:5] + (
     ("kappa_R_beyond_shuffled", "requirement"), ("dip_depth_across_beyond_shuffled", "evidence"),
     ("dip_depth_in_head_beyond_shuffled", "evidence")) + TOKEN_CROSSOVER_CHECKS[5:]
@@ -467,7 +467,7 @@ def rule(summary: dict, claim: str) -> tuple[list, list] | None:
 
 
 def tokens_crossover_verdict(summary: dict) -> str | None:
-    """C4's rule applied to ``crossover.tokens`` (the token head; reported beside C4, not part of
+    """C4's rule applied to ``crossover.tokens`` (the token readout; reported beside C4, not part of
     its verdict); None when the summary has no token crossover."""
     if not isinstance(lookup(summary, Crossover.path("tokens", "stats")), dict):
         return None

@@ -476,7 +476,7 @@ REFERENCES = {"untrained": "the untrained backbone", "shuffled": "a head trained
 
 
 def beyond_untrained_checks(trained: dict, untrained: dict | None, against: str = "untrained") -> dict:
-    """C4's evidence: what the trained head's sets show beyond the untrained backbone's head on
+    """C4's evidence: what the trained readout's sets show beyond the untrained backbone's head on
     the same test items and the same node sets (both bootstraps use the same seed, so replicate
     b resamples the same items and sets in both: the differences are paired).
 
@@ -580,7 +580,7 @@ def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
 def shuffled_label_control(profile, probe, block: int | None = None, layers: int | None = None) -> tuple:
     """(head, probe, result) of C4's second null: a head trained on the same node vectors with the
     training labels shuffled across items (seeded by the profile's seed), read through the same
-    aperture.  It can fit its training set but has nothing to generalise; what the trained head's
+    aperture.  It can fit its training set but has nothing to generalise; what the trained readout's
     curves show beyond it is not the readout's doing alone."""
     from .readouts import fit_readout
     from .recognition import recognize

@@ -1,8 +1,8 @@
 """C5 (docs/method.md, "Convex-hull bound"): how much of what a node set can ever output a trained
-head realises, against random heads and the untrained backbone (notebook 07).
+head realises, against random readouts and the untrained backbone (notebook 07).
 
-The bound itself -- which labels a linear head restricted to a node set can output, exactly --
-is geometry on plain arrays in ``ssb.hull_geometry``; this module runs it on trained 1-FC heads
+The bound itself -- which labels a linear readout restricted to a node set can output, exactly --
+is geometry on plain arrays in ``ssb.hull_geometry``; this module runs it on trained 1-FC readouts
 through the aperture engine and turns the tables into C5's checks:
 
     table = hull_table(head, z, y, profile, singles)     # U, U_observed, |P|, |R| per node set
@@ -27,12 +27,12 @@ from .node_sets import flatten, log_grid, sample_node_sets, single_node_sets
 from .profiles import profile_device
 
 
-# ----------------------------------------------------------------------------- C5 on a trained head
+# ----------------------------------------------------------------------------- C5 on a trained readout
 
 def first_fc(head):
-    """(W (C, D), b (C,)) of a 1-FC head as float64 arrays; the hull bound is exact only for it."""
+    """(W (C, D), b (C,)) of a 1-FC readout as float64 arrays; the hull bound is exact only for it."""
     if getattr(head, "fc2", None) is not None:
-        raise ValueError("the convex-hull bound is exact for a 1-FC head only; train the head with readout_layers=1")
+        raise ValueError("the convex-hull bound is exact for a 1-FC readout only; train the head with readout_layers=1")
     return head.fc1.weight.detach().double().numpy(), head.fc1.bias.detach().double().numpy()
 
 
@@ -144,16 +144,16 @@ def hull_stats(table: pd.DataFrame, n_classes: int, *, n_boot: int = stats.N_BOO
     return {"checks": out, "nulls": {"n_with_U_below_C": below, "n_with_U_equal_C": saturated, "n_labels": int(n_classes)}}
 
 
-# ----------------------------------------------------------------------------- C5 beside random heads
+# ----------------------------------------------------------------------------- C5 beside random readouts
 
-def random_heads(head, n_heads: int, seed: int) -> list:
-    """``n_heads`` copies of a 1-FC head whose weight rows are Gaussian, each rescaled to the
+def random_readouts(head, n_heads: int, seed: int) -> list:
+    """``n_heads`` copies of a 1-FC readout whose weight rows are Gaussian, each rescaled to the
     norm of the trained row it replaces; the bias (and any input scaling) stays.  Same shape,
     same norms, no information: the null of C5's evidence."""
     import copy
 
     import torch
-    first_fc(head)                                           # a 1-FC head, else ValueError
+    first_fc(head)                                           # a 1-FC readout, else ValueError
     w = head.fc1.weight.detach()
     norms = w.norm(dim=1, keepdim=True)
     g = torch.Generator().manual_seed(int(seed))
@@ -174,8 +174,8 @@ def _eta(table: pd.DataFrame) -> np.ndarray:
 
 def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame], n_classes: int, *,
                          n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
-    """C5's evidence against random heads of the same shape and norms on the same node sets
-    (``random_heads`` through ``hull_table``): the trained head's η = |R|/U minus the random
+    """C5's evidence against random readouts of the same shape and norms on the same node sets
+    (``random_heads`` through ``hull_table``): the trained readout's η = |R|/U minus the random
     heads' mean η, set by set.
 
     reach_beyond_random (core): mean difference over the sets, bootstrap over sets, greater
@@ -185,18 +185,18 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     grows with n beyond what geometry alone gives."""
     if not random_tables:
         missing = {"missing": True}
-        return {"reach_beyond_random": stats.check("reach beyond random heads", "random heads not run", None, None,
+        return {"reach_beyond_random": stats.check("reach beyond random readouts", "random readouts not run", None, None,
                                                    0.0, "greater", **missing),
-                "efficiency_falls_beyond_random": stats.check("efficiency falls beyond random heads",
-                                                              "random heads not run", None, None, 0.0, "less", **missing)}
+                "efficiency_falls_beyond_random": stats.check("efficiency falls beyond random readouts",
+                                                              "random readouts not run", None, None, 0.0, "less", **missing)}
     for t in random_tables:
         if not np.array_equal(t["n"].to_numpy(), table["n"].to_numpy()):
-            raise ValueError("the random heads' tables must hold the same node sets as the trained head's")
+            raise ValueError("the random readouts' tables must hold the same node sets as the trained readout's")
     eta_r = np.mean([_eta(t) for t in random_tables], axis=0)
     diff = _eta(table) - eta_r
     value, ci = stats.mean_ci(diff, n_boot=n_boot, seed=seed)
     out = {"reach_beyond_random": stats.check(
-        "reach beyond random heads", f"mean over node sets of eta = |R|/U, trained head minus {len(random_tables)} random "
+        "reach beyond random readouts", f"mean over node sets of eta = |R|/U, trained readout minus {len(random_tables)} random "
         "heads of the same shape and row norms (same sets; bootstrap over sets)", value, ci, 0.0, "greater",
         trained=float(_eta(table).mean()), random=float(eta_r.mean()), random_heads=len(random_tables))}
     below = table.groupby("n")["U"].mean()
@@ -208,16 +208,16 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     else:
         value, ci = None, None
     out["efficiency_falls_beyond_random"] = stats.check(
-        "efficiency falls beyond random heads", "slope against log n of eta trained minus random heads, over n with "
+        "efficiency falls beyond random readouts", "slope against log n of eta trained minus random readouts, over n with "
         "U < C (bootstrap of the sets within each n)", value, ci, 0.0, "less", n_used=[int(n) for n in below])
     return out
 
 
 def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_heads: int = 3) -> list:
-    """``hull_table`` of ``n_heads`` random heads (``random_heads``, seeded by the profile) on the
-    same node vectors and the same node sets as the trained head's table."""
+    """``hull_table`` of ``n_heads`` random readouts (``random_heads``, seeded by the profile) on the
+    same node vectors and the same node sets as the trained readout's table."""
     tables = []
-    for h in random_heads(head, n_heads, profile.seed + 11):
+    for h in random_readouts(head, n_heads, profile.seed + 11):
         singles = evaluate_sets(h, z, y, single_node_sets(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
                                 device=profile_device(profile))
         tables.append(hull_table(h, z, y, profile, singles, n_classes=n_classes))
@@ -268,11 +268,11 @@ def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, fu
                      untrained_controls: list | None = None) -> tuple[dict, list]:
     """C5's finished ``hull.stats`` record (``stats.ClaimStats``): the probe gate (full head against the constant
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
-    geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random heads
+    geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random readouts
     on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
     backbone's head, the core ``reach_beyond_untrained``; with ``untrained_controls`` (a
     checkpoint's K random initialisations, a list of such triples) the same core check against
-    their population (``reach_beyond_controls_check``).  Returns (stats, the random heads'
+    their population (``reach_beyond_controls_check``).  Returns (stats, the random readouts'
     tables)."""
     if untrained is not None and untrained_controls:
         raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "

@@ -1,6 +1,6 @@
 """The convex-hull bound (docs/method.md, "Convex-hull bound"): which labels a node set can ever output.
 
-A 1-FC head with weights W (C, D) and bias b (C,), restricted to the active node set S
+A 1-FC readout with weights W (C, D) and bias b (C,), restricted to the active node set S
 (k = |S| nodes), has the logits
 
     logits(x) = W[:, S] · x + b          x in R^k                      (C,)
@@ -33,7 +33,7 @@ Functions (all take plain numpy arrays):
     hull_achievable(W_S, b)                         -> (C,) bool   scipy.spatial.ConvexHull, a cross-check
     bound_for_sets(W, b, sets, z_observed, predicted) -> U, U_observed and violations of P ⊆ achievable
 
-The C5 experiment on a trained head (tables, checks against random heads and the untrained
+The C5 experiment on a trained readout (tables, checks against random readouts and the untrained
 backbone) is ``ssb.hull``; this module is geometry on plain arrays and knows no model.
 
 Length (~730 lines, over the ~500 of the rest of the package): one question under one set of tie
@@ -457,7 +457,7 @@ def _achievable(W, b, lo, hi, tol, strict, known_true=None, known_false=None, po
     C, k = W.shape
     if C == 1:
         return np.ones(1, dtype=bool)
-    if k == 0:                                                     # the silent head: argmax b
+    if k == 0:                                                     # the silent readout: argmax b
         return _strict_silent(b, tol) if strict else b >= b.max() - tol
     out = np.zeros(C, dtype=bool) if known_true is None else known_true.copy()
     decided = out.copy() if known_false is None else out | known_false
@@ -506,7 +506,7 @@ def achievable_labels(W_S, b, lo=None, hi=None, tol: float = 1e-9, *, strict: bo
     LP itself is solved by constraint generation (``_lp_decide``): it starts from the labels
     known to win somewhere and adds the labels that beat c at the relaxed optimum, which
     keeps it small for many labels and gives the same answer as the full LP.
-    k = 0 (the silent head) is argmax b.
+    k = 0 (the silent readout) is argmax b.
     """
     W, b = _check_head(W_S, b)
     C, k = W.shape
@@ -623,8 +623,8 @@ def bound_for_sets(W, b, sets, z_observed=None, predicted=None, *, tol: float | 
                    rtol: float = 1e-6) -> dict:
     """The bound U(S) for every node set, with and without the observed box, and the invariant.
 
-    W (C, D), b (C,): a 1-FC head.  sets: S sequences of node indices (an empty set is the
-    silent head).  z_observed (N, D), optional: node values on the evaluation split; the
+    W (C, D), b (C,): a 1-FC readout.  sets: S sequences of node indices (an empty set is the
+    silent readout).  z_observed (N, D), optional: node values on the evaluation split; the
     observed box of set S is [min, max] of z_observed[:, S] per node.  predicted (S, C) bool,
     optional: P(S), the labels the set predicted on that split.
 

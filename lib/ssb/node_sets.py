@@ -57,7 +57,7 @@ def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.nd
             raise ValueError(f"node set {i} must be a 1-D sequence of integer node indices, got dtype {a.dtype}, "
                              f"shape {a.shape} (pass boolean masks as one (S, D) array)")
         if a.size == 0 and not allow_empty:
-            raise ValueError(f"node set {i} is empty; the silent head (every node silenced) is "
+            raise ValueError(f"node set {i} is empty; the silent readout (every node silenced) is "
                              "silent_prediction(head) / silent_accuracy(head, y)")
         bad = a[(a < 0) | (a >= n_nodes)]
         if bad.size:

@@ -209,7 +209,7 @@ def plot_apt_vs_frequency(table, bins=None, title: str = "Accuracy per token aga
 
 def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None,
                       constant_accuracy: float | None = None, check: dict | None = None):
-    """⟨APT⟩ and the token head's accuracy on each block's node vectors, in two panels whose
+    """⟨APT⟩ and the token readout's accuracy on each block's node vectors, in two panels whose
     y axes start at 0 (no second axis stretching a difference of noise into a trend); the
     intervals are added by ``plot_apt_block_bands``.  ``constant_accuracy``: the probe gate's
     null (the constant predictor), drawn on the accuracy panel; ``check``: C6's
@@ -220,11 +220,11 @@ def plot_apt_by_block(mean_by_block: dict, accuracy_by_block: dict | None = None
     ax = axes[0][0]
     blocks = sorted(mean_by_block)
     ax.plot(blocks, [mean_by_block[b] for b in blocks], marker="o", color="C0", label="⟨APT⟩")
-    ax.set(xlabel="block", ylabel="⟨APT⟩ (held-out)", title="⟨APT⟩ of a token head on each block", xticks=blocks)
+    ax.set(xlabel="block", ylabel="⟨APT⟩ (held-out)", title="⟨APT⟩ of a token readout on each block", xticks=blocks)
     ax.set_ylim(bottom=0)
     if accuracy_by_block:
         right = axes[0][1]
-        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", color="C1", label="token head")
+        right.plot(blocks, [accuracy_by_block[b] for b in blocks], marker="s", color="C1", label="token readout")
         if constant_accuracy is not None:
             right.axhline(constant_accuracy, color="gray", ls="--", lw=1,
                           label="constant predictor (the probe gate's null)")
@@ -496,7 +496,7 @@ def plot_crossover_panels(curves: dict, silent_accuracy: float, chance: float, t
         if "kappa_A_mean" in c:
             axes[2].errorbar(c["n"], c["kappa_A_mean"], yerr=c.get("kappa_A_std"), marker="s", ms=3, capsize=2,
                              ls=":", color=col, alpha=0.6)
-    axes[0].axhline(silent_accuracy, color="gray", ls=":", label=f"silent head A(∅) = {silent_accuracy:.3f}")
+    axes[0].axhline(silent_accuracy, color="gray", ls=":", label=f"silent readout A(∅) = {silent_accuracy:.3f}")
     axes[0].axhline(chance, color="gray", ls="--", lw=0.8, label=f"chance = {chance:.3g}")
     axes[0].set(xscale="log", xlabel="active nodes n", ylabel="accuracy A", title="Accuracy against node count")
     axes[1].plot([], [], color="k", marker="o", ms=3, label="joint |R(S)|")

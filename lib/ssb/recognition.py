@@ -1,4 +1,4 @@
-"""What single nodes and single heads recognise (C1, C2, C3): a trained classifier head
+"""What single nodes and single heads recognise (C1, C2, C3): a trained readout
 (``heads.fit_readout``) on one block's node vectors, through the limited aperture.
 
     readout = readouts.fit_readout(profile, probe, block=6)     # cached under runs/<profile>/heads/
@@ -66,7 +66,7 @@ class RecognitionResult:
 
 
 def recognize(head, probe: Probe, block: int, profile, progress: bool = False) -> RecognitionResult:
-    """Single nodes, heads and the full block of one trained head, on the held-out split."""
+    """Single nodes, heads and the full block of one trained readout, on the held-out split."""
     probe.require_block(block)
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
@@ -152,7 +152,7 @@ def top_labels_by_frequency(y: np.ndarray, n: int) -> np.ndarray:
 def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symmetric_eps"), block: int | None = None,
                      progress: bool = False) -> dict:
     """C3 at the node level: for each pre-training variant, a head on its node vectors and the
-    aperture over heads and single nodes.  Symmetric variants get a tied head (per-head column
+    aperture over heads and single nodes.  Symmetric variants get a tied readout (per-head column
     blocks copied from head 0, docs/method.md: symmetric_eps and symmetric_dropout too, so that
     only the backbone can break their heads' symmetry); the others a standard one.
 
@@ -311,7 +311,7 @@ def claim_stats(res: RecognitionResult, untrained: RecognitionResult | None = No
     valid null (two random networks differ by more than node or item intervals allow), so
     ``beyond_untrained`` and the ``probe_untrained`` gate then ask whether the checkpoint lies
     outside the controls' population (``stats.beyond_controls``: a prediction interval).
-    Returns (stats, the trained head's permutation null (P, D)) -- the null for its figure."""
+    Returns (stats, the trained readout's permutation null (P, D)) -- the null for its figure."""
     if untrained is not None and untrained_controls:
         raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
                          "random-init controls), not both")

@@ -133,7 +133,7 @@ class Ssb(Section):
 
 @dataclass(frozen=True)
 class Apt(Section):
-    """02_token_apt: accuracy per token (APT) of a token head on every block (C6)."""
+    """02_token_apt: accuracy per token (APT) of a token readout on every block (C6)."""
 
     section: ClassVar[str] = "apt"
     mean_by_block: list = described("<APT> per block: mean APT over the tokens with at least min_count "
@@ -180,7 +180,7 @@ _NODE_STATS = ("gates probe, probe_untrained (the head beyond the untrained back
 
 @dataclass(frozen=True)
 class NodesPretrain(Section):
-    """03_nodes_pretrain: single nodes and heads of `block` through the aperture, token head (C1, C3)."""
+    """03_nodes_pretrain: single nodes and heads of `block` through the aperture, token readout (C1, C3)."""
 
     section: ClassVar[str] = "nodes_pretrain"
     median_tokens_recognized_node: float = described("median over single nodes of |R|, the tokens a node recognises "
@@ -199,7 +199,7 @@ class NodesPretrain(Section):
     random_head_jaccard: float | None = described("mean pairwise Jaccard of the heads' recognised sets, random "
                                                   "initialisation (C3's order parameter)")
     symmetric_head_jaccard: float | None = described("the same for the symmetric variant (1.0: identical heads)")
-    vocab_size: int = described("number of output tokens C of the token head")
+    vocab_size: int = described("number of output tokens C of the token readout")
     block: int = described("the block l analysed (1..L)")
     untrained: dict = described(_UNTRAINED)
     along_blocks: dict = described(_ALONG)
@@ -214,7 +214,7 @@ class NodesPretrain(Section):
 
 @dataclass(frozen=True)
 class NodesFinetune(Section):
-    """05_nodes_finetune: single nodes and heads of `block`, FewRel label head (C2, C3)."""
+    """05_nodes_finetune: single nodes and heads of `block`, FewRel label readout (C2, C3)."""
 
     section: ClassVar[str] = "nodes_finetune"
     median_labels_recognized_node: float = described("median over single nodes of |R|, the relation labels a node "
@@ -256,14 +256,14 @@ class Finetune(Section):
 
     section: ClassVar[str] = "finetune"
     n_labels: int = described("number of relation labels C")
-    pooling: str = described("sentence pooling of the label head: 'cls' or 'mean'")
+    pooling: str = described("sentence pooling of the label readout: 'cls' or 'mean'")
     block: int = described("the block l analysed")
-    accuracy_by_block: list = described("test accuracy of the label head per block, with `pooling`")
+    accuracy_by_block: list = described("test accuracy of the label readout per block, with `pooling`")
     accuracy_by_block_other_pooling: list = described("the same with the other pooling")
     accuracy_full_finetune: float = described("test accuracy of full fine-tuning (reference)")
     checkpoint: str = described("'ours' (the backbone of 01) or the path of the checkpoint used")
     fewrel_file: str = described("the FewRel file as the profile names it")
-    stats: dict = described("gates: {probe: the label head at `block` above the constant predictor}")
+    stats: dict = described("gates: {probe: the label readout at `block` above the constant predictor}")
 
 
 # ----------------------------------------------------------------------------- 06 crossover
@@ -288,7 +288,7 @@ def _curve(curve, keys: tuple[str, ...]) -> dict:
 
 @dataclass(frozen=True)
 class CrossoverTokens(Record):
-    """crossover.tokens: the same experiment on the token head (reported beside C4, not in its verdict)."""
+    """crossover.tokens: the same experiment on the token readout (reported beside C4, not in its verdict)."""
 
     n: list = described("set sizes n (grid over 1..all nodes)")
     accuracy_mean: list = described("mean token accuracy A(n) over the random sets of each size")
@@ -350,7 +350,7 @@ class Crossover(Section):
 
 @dataclass(frozen=True)
 class Hull(Section):
-    """07_convex_hull: the convex-hull bound of what a linear head can output (C5)."""
+    """07_convex_hull: the convex-hull bound of what a linear readout can output (C5)."""
 
     section: ClassVar[str] = "hull"
     single_node_bound_median: float = described("median over single nodes of the bound U (labels reachable for "

@@ -100,7 +100,7 @@ def unamplified(model, eps: float, seed: int):
     """The null of ``divergence_check``: a copy of the trained symmetric model moved by the
     perturbation its symmetric + eps twin started with -- the same random directions
     (``model.symmetrize_heads`` with the same seed), of the same relative size eps, now against
-    the trained heads.  What the perturbation does to the predictions had training not
+    the trained readouts.  What the perturbation does to the predictions had training not
     amplified it, read at the same point of training (the same sensitivity of the outputs)."""
     import copy
 

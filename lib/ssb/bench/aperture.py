@@ -4,7 +4,7 @@
     python -m ssb.bench aperture --under-load          # print the ratios although the machine is busy
     python -m ssb.bench aperture --features cached --profile smoke   # the pipeline's token probe
 
-Both sides evaluate the same 1-FC heads on the same held-out node vectors, once with one
+Both sides evaluate the same 1-FC readouts on the same held-out node vectors, once with one
 intra-op thread and once with two (``--thread-counts``; the naive loop and the engine use the
 same count):
 
@@ -13,7 +13,7 @@ same count):
 - engine: ``aperture.evaluate_sets`` with keep_predictions=True, which also computes every
           label count, P, R and DC (the naive side computes predictions only).
 
-Workloads: a token head (C = 4,096) and a label head (C = 16) on every single node and every
+Workloads: a token readout (C = 4,096) and a label readout (C = 16) on every single node and every
 attention head (12·d_h + 12 sets), and the paper's shape (D = 768 = 12 x 64 nodes, C = 30,522
 labels, ``--paper-samples`` test vectors) on three families: the 768 single nodes, the 12
 heads, and sets grown node by node inside each head (``nested_head_sets``, sizes 1, 2, 4, 8,
@@ -32,7 +32,7 @@ The 1-minute load average is printed beside every figure, and when it exceeds 0.
 the start the ratios are withheld unless ``--under-load`` is given (they are then labelled).
 
 Synthetic features ("random but structured"): C class means μ_c whose energy sits in a few
-random heads, Zipf-distributed classes for the token task and uniform ones for the label
+random readouts, Zipf-distributed classes for the token task and uniform ones for the label
 task, z = μ_y + noise with per-node scales; the head is trained for ``--head-epochs``.
 Results are recorded in docs/benchmarks.md.
 """
@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-train", type=positive_int, default=8000, help="synthetic training vectors (default 8000)")
     ap.add_argument("--n-heads", type=positive_int, default=12)
     ap.add_argument("--d-head", type=positive_int, default=16)
-    ap.add_argument("--token-classes", type=positive_int, default=4096, help="classes of the token head (default 4096)")
-    ap.add_argument("--label-classes", type=positive_int, default=16, help="classes of the label head (default 16)")
+    ap.add_argument("--token-classes", type=positive_int, default=4096, help="classes of the token readout (default 4096)")
+    ap.add_argument("--label-classes", type=positive_int, default=16, help="classes of the label readout (default 16)")
     ap.add_argument("--head-epochs", type=positive_int, default=3)
     ap.add_argument("--repeats", type=positive_int, default=3, help="engine runs; the median is reported")
     ap.add_argument("--thread-counts", default="1,2",

@@ -29,7 +29,7 @@ CASE_TEXT = {
     "untrained_as_checkpoint": "a randomly initialised BERT passed as a checkpoint (a checkpoint has no "
                                "untrained control of its own)",
     "shuffled_labels": "planted features, the head trained on labels shuffled across the training items",
-    "random_heads": "planted features read by a random head of the same shape and row norms",
+    "random_heads": "planted features read by a random readout of the same shape and row norms",
     "noise": "node vectors without any information, control the same",
     "control_of_another_seed": "diagnostic: an untrained main model against an untrained control of "
                                "another seed (not a pipeline case; see the note)",
@@ -51,8 +51,8 @@ CASE_TEXT = {
     "flat_curves": "C4: trained and reference A(n) both flat",
     "rising_curves": "C4: no dip: a trained A(n) rising steadily (0.20 to 0.38, as informative random features give) "
                      "against a reference flat at chance (as a head trained on shuffled labels gives)",
-    "planted_efficiency": "C5: a head realising 60 % of its bound at n = 1, falling to 20 % at n = 8; random heads ~2 %",
-    "random_reach": "C5: a head realising what random heads realise",
+    "planted_efficiency": "C5: a head realising 60 % of its bound at n = 1, falling to 20 % at n = 8; random readouts ~2 %",
+    "random_reach": "C5: a head realising what random readouts realise",
 }
 
 
@@ -85,7 +85,7 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "**Targets.** No-information cases: no verdict 'holds' or 'partly'; no *evidence* check passing in "
         "more than 5 % of the seeds whose gates passed (where it could move a verdict). *Requirements* (levels "
         "the claim's words need: nodes beyond their permutation null, 'each node', heads beyond theirs, a set "
-        "beyond its independent voters, reach beyond random heads) are listed too: a no-information model may "
+        "beyond its independent voters, reach beyond random readouts) are listed too: a no-information model may "
         "meet them, which is why they never support a verdict on their own (docs/method.md). Planted effects: "
         "their checks pass in at least 80 % of the seeds.",
         "",
@@ -144,10 +144,10 @@ def report(summary, seeds: int, seconds: float, failures: list[str]) -> str:
         "eta rises with n). C4 and C5 then read 'does not hold' where those parts are contradicted (for C4: "
         "kappa_R below the untrained backbone's; a curve without a dip has dip depth 0 and no longer "
         "contradicts) -- the correct answers for that world, and the planted target is not met for them: no world yet plants "
-        "every C4 and C5 check at once through a trained linear head (worlds tried and why they fall "
+        "every C4 and C5 check at once through a trained linear readout (worlds tried and why they fall "
         "short: docs/method.md, \"Calibration\"). The power of those checks alone is shown on worlds that "
         "plant them: `planted_design` (node_specific), `planted_dip` (the dip beyond the untrained "
-        "backbone), `planted_efficiency` (reach and falling efficiency beyond random heads).",
+        "backbone), `planted_efficiency` (reach and falling efficiency beyond random readouts).",
         "- C4's dip is the cross-fitted dip depth (docs/method.md): n* picked on one half of the test items, "
         "the dip measured on the other, swapped and averaged, 0 where negative. The earlier signed dip, "
         "min(A(first n), A(last n)) - A(n*), read a steadily rising A(n) -- what informative random features "

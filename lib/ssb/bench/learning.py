@@ -17,7 +17,7 @@ to zero, so it slightly under-states what a t-step run of its own reaches.
   against the most-frequent-token baseline, exact McNemar, p < ALPHA, with the 95 % interval
   of the paired difference (``heldout.backbone_evaluation``);
 - the head gap g(t) of the snapshot (the random variant's order parameter) and its node gap;
-- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC head, ``heads.fit_readout``)
+- the FewRel label probe at ``profile.block`` ([CLS], the profile's 1-FC readout, ``heads.fit_readout``)
   against the constant predictor (``stats.probe_gate``, p < GATE_ALPHA) and chance 1/C;
 - with ``--token-probe``: the token probe (``probes.token_probe``, the profile's head settings)
   against the constant predictor, for the profile's K most frequent tokens (``token_classes``) at

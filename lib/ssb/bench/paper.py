@@ -9,7 +9,7 @@ steps after one untimed warm-up:
 - pre-training: ``ssb.pretrain.train_step`` (bf16 autocast on CUDA as the profile says) on
   synthetic Zipf token sequences -> tokens/s, model FLOP/s and, on a GPU, MFU against ``--peak-tflops``;
 - node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
-- head training: ``ssb.readouts.train_readout`` of a 768 -> 30,522 token head -> examples x epochs / s;
+- head training: ``ssb.readouts.train_readout`` of a 768 -> 30,522 token readout -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
   -> sets/s at ``--samples`` test positions, and node x sample products / s; the same with the
   engine as it was at git revision ``--before`` (default ``BEFORE_REVISION``, the engine before
@@ -85,7 +85,7 @@ def extraction_flops_per_sequence(p) -> float:
 
 
 def head_flops_per_example(p, n_classes: int) -> float:
-    """One training example of a 1-FC head (forward + backward): 6 D C."""
+    """One training example of a 1-FC readout (forward + backward): 6 D C."""
     return 6 * p.hidden_size * n_classes
 
 
@@ -99,10 +99,10 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
     From the profile: steps, ssb_steps x 4 SSB variants (+ the stochastic rerun when
     ssb_stochastic), evaluation batches, token_examples, token_mask_draws, head epochs, FewRel
     sizes.  Stated here (from notebooks 02-07): token probes on 3 backbones (main, untrained,
-    symmetric), 9 token heads (blocks 1..6 of the main run, untrained, symmetric, tied), FewRel
+    symmetric), 9 token readouts (blocks 1..6 of the main run, untrained, symmetric, tied), FewRel
     probes on 4 backbones at 2 poolings, both poolings from one forward pass
     (``probes.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
-    before), 10 label heads; held-out sequences = eval_fraction x n_articles (sequences="first":
+    before), 10 label readouts; held-out sequences = eval_fraction x n_articles (sequences="first":
     one sequence per article)."""
     variants = 4 + (1 if p.ssb_stochastic else 0)
     train_steps = p.steps + variants * p.ssb_steps + (p.steps if p.ssb_stochastic else 0)
@@ -257,7 +257,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
-    # a token head 768 -> 30,522 (whole vocabulary), one epoch of `examples` examples per call
+    # a token readout 768 -> 30,522 (whole vocabulary), one epoch of `examples` examples per call
     examples = 4 * p.readout_batch if device.type == "cpu" else 64 * p.readout_batch
     rng = np.random.default_rng(1)
     z = rng.normal(size=(examples, p.hidden_size)).astype(np.float32)
@@ -268,7 +268,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     out["token_head"] = {"examples": examples, "examples_per_second": examples / seconds,
                          "peak_device_bytes": _peak_device_bytes(device)}
 
-    # the aperture engine: single nodes and the 12 heads of a trained token head
+    # the aperture engine: single nodes and the 12 heads of a trained token readout
     head, _ = train_readout(z, y, p.vocab_size, epochs=1, batch_size=p.readout_batch, val_fraction=0.0, progress=False,
                          device=device)
     z_test = rng.normal(size=(samples, p.hidden_size)).astype(np.float32)
@@ -366,7 +366,7 @@ def main(argv: list[str]) -> int:
           + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
     print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_blocks}, "
           f"{m['extraction']['positions_per_sequence']:.1f} masked positions per sequence)")
-    print(f"  token head        {m['token_head']['examples_per_second']:,.0f} examples/s "
+    print(f"  token readout        {m['token_head']['examples_per_second']:,.0f} examples/s "
           f"({p.hidden_size} -> {p.vocab_size}, batch {p.readout_batch})")
     print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
           f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
@@ -375,7 +375,7 @@ def main(argv: list[str]) -> int:
               f"{m['aperture_before']['head_sets_per_second']:,.2f} head sets/s)")
     pm = peak_memory(p, m["extraction"]["positions_per_sequence"])
     print(f"\nFLOPs used: pre-training {pretrain_flops_per_token(p) / 1e9:.3f} GFLOP/token (3 x forward), "
-          f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token head "
+          f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token readout "
           f"{head_flops_per_example(p, p.vocab_size) / 1e6:.0f} MFLOP/example")
     print(f"work: {w['pretrain_steps']:,} pre-training steps (+{w['pretrain_eval_sequences']:,} eval sequences), "
           f"{w['extraction_sequences']:,.0f} sequences through the backbone, {w['token_head_examples']:,} token-head "
