@@ -197,7 +197,7 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     value, ci = stats.mean_ci(diff, n_boot=n_boot, seed=seed)
     out = {"reach_beyond_random": stats.check(
         "reach beyond random readouts", f"mean over node sets of eta = |R|/U, trained readout minus {len(random_tables)} random "
-        "heads of the same shape and row norms (same sets; bootstrap over sets)", value, ci, 0.0, "greater",
+        "readouts of the same shape and row norms (same sets; bootstrap over sets)", value, ci, 0.0, "greater",
         trained=float(_eta(table).mean()), random=float(eta_r.mean()), random_heads=len(random_tables))}
     below = table.groupby("n")["U"].mean()
     below = below[below < n_classes].index.to_numpy()
@@ -214,7 +214,7 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
 
 
 def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_heads: int = 3) -> list:
-    """``hull_table`` of ``n_heads`` random readouts (``random_heads``, seeded by the profile) on the
+    """``hull_table`` of ``n_heads`` random readouts (``random_readouts``, seeded by the profile) on the
     same node vectors and the same node sets as the trained readout's table."""
     tables = []
     for h in random_readouts(head, n_heads, profile.seed + 11):
