@@ -95,7 +95,7 @@ def strong_match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
 def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = False):
     """A token readout on every block's node vectors: per block accuracy, ⟨APT⟩, the number of
     tokens averaged, the Spearman correlation of APT with frequency and the probe gate
-    (``gate_passed``, ``gate_p``: the head against the constant predictor, ``stats.probe_gate``).
+    (``gate_passed``, ``gate_p``: the readout against the constant predictor, ``stats.probe_gate``).
 
     Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
     rows, tables, preds = [], {}, {}

@@ -20,8 +20,8 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
 - **untrained_as_main**: the main model is a no-information backbone of the same kind as its
   control (both: weak random features of the label, independent seeds): what an untrained
   BERT passed as the main model, or as a checkpoint, gives.
-- **shuffled_labels**: planted features, the head trained on labels shuffled across items.
-- **random_heads**: planted features, the head replaced by a random readout of the same shape
+- **shuffled_labels**: planted features, the readout trained on labels shuffled across items.
+- **random_heads**: planted features, the readout replaced by a random readout of the same shape
   and row norms.
 - **noise**: features without information, control the same.
 - **untrained_as_checkpoint_with_controls**: a "checkpoint" that is one more random
@@ -370,8 +370,8 @@ def dip_case(seed: int, case: str, sets: int = 8, items: int = 400) -> dict:
     """C4's dip check on accuracy curves with a known shape (``DIP_CURVES``): 'planted' -- the
     trained curve dips (0.50, 0.40, 0.34, 0.40, 0.52, 0.60 over six n) while the reference is flat
     at 0.45; 'flat' -- both flat at 0.45; 'rising' -- no dip at all: the trained curve rises
-    steadily (what informative random features give, as an untrained backbone's head does) and
-    the reference is flat at chance (what a head trained on shuffled labels gives).  Each set's
+    steadily (what informative random features give, as an untrained backbone's readout does) and
+    the reference is flat at chance (what a readout trained on shuffled labels gives).  Each set's
     correctness is drawn per item; the two curves share the items, as in notebook 06.  Returns
     the dip check against the reference."""
     rng = np.random.default_rng([seed, 8])

@@ -81,12 +81,12 @@ p < 0.01; token probes clustered by sequence).
   minus untrained backbone, sets inside one head), ``cooperation_beyond_voters``,
   ``kappa_R_beyond_untrained``, ``dip_depth_across_beyond_untrained``,
   ``dip_depth_in_head_beyond_untrained`` (the cross-fitted dip depth, trained minus untrained), and
-  against a head trained on shuffled labels ``dip_depth_*_beyond_shuffled`` (evidence) and
+  against a readout trained on shuffled labels ``dip_depth_*_beyond_shuffled`` (evidence) and
   ``kappa_R_beyond_shuffled`` (requirement).  Context: ``cooperation_R``, ``cooperation_A``,
   ``dip_depth_across``, ``dip_depth_in_head``.  (The dip statistic changed after the quick values
   were seen: docs/method.md, "Evidence checks".)
 - **C5** (``hull``). Gates: backbone (ours only), probe.  Sanity: ``no_violations``.  Evidence:
-  ``reach_beyond_untrained`` (core: η = |R|/U of the head on the trained backbone minus the head
+  ``reach_beyond_untrained`` (core: η = |R|/U of the readout on the trained backbone minus the readout
   on the untrained one, same sets), ``reach_beyond_random`` (η minus random readouts of the same
   shape and row norms) and ``efficiency_falls_beyond_random`` (slope of η against log n, trained
   minus random).  Context:
@@ -126,7 +126,7 @@ TOKEN_CROSSOVER_CHECKS = (("cooperation_beyond_untrained", "evidence"), ("cooper
                           ("dip_depth_in_head_beyond_untrained", "evidence"), ("cooperation_R", "context"),
                           ("cooperation_A", "context"), ("dip_depth_across", "context"),
                           ("dip_depth_in_head", "context"))
-# C4 (labels) also against a head trained on shuffled labels: the dip and kappa_R beyond it.
+# C4 (labels) also against a readout trained on shuffled labels: the dip and kappa_R beyond it.
 # kappa_R beyond it is a requirement, not evidence: the calibration study found worlds without
 # information passing it in 30-70 % of seeds (a shuffled-label readout recognises almost nothing).
 CROSSOVER_CHECKS = TOKEN_CROSSOVER_CHECKS[:5] + (

@@ -472,11 +472,11 @@ def _dip_reps(n, halves, halves_boot):
     return float(depth), reps, extra
 
 
-REFERENCES = {"untrained": "the untrained backbone", "shuffled": "a head trained on shuffled labels"}
+REFERENCES = {"untrained": "the untrained backbone", "shuffled": "a readout trained on shuffled labels"}
 
 
 def beyond_untrained_checks(trained: dict, untrained: dict | None, against: str = "untrained") -> dict:
-    """C4's evidence: what the trained readout's sets show beyond the untrained backbone's head on
+    """C4's evidence: what the trained readout's sets show beyond the untrained backbone's readout on
     the same test items and the same node sets (both bootstraps use the same seed, so replicate
     b resamples the same items and sets in both: the differences are paired).
 
@@ -486,7 +486,7 @@ def beyond_untrained_checks(trained: dict, untrained: dict | None, against: str 
     untrained (bootstrap over the sets where both are defined); dip_*_beyond_untrained: the dip
     statistic, trained minus untrained.
 
-    ``against="shuffled"``: the same comparisons with a head trained on shuffled labels on the
+    ``against="shuffled"``: the same comparisons with a readout trained on shuffled labels on the
     same node vectors (``shuffled_label_control``) as the reference: keys ``*_beyond_shuffled``,
     no ``cooperation_beyond_voters`` (it does not compare)."""
     if against not in REFERENCES:
@@ -578,7 +578,7 @@ def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
 
 
 def shuffled_label_control(profile, probe, block: int | None = None, layers: int | None = None) -> tuple:
-    """(head, probe, result) of C4's second null: a head trained on the same node vectors with the
+    """(head, probe, result) of C4's second null: a readout trained on the same node vectors with the
     training labels shuffled across items (seeded by the profile's seed), read through the same
     aperture.  It can fit its training set but has nothing to generalise; what the trained readout's
     curves show beyond it is not the readout's doing alone."""
@@ -606,7 +606,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     same sets go through its aperture, and the evidence checks compare with it
     (``beyond_untrained_checks``).  ``untrained_controls`` (instead, for a checkpoint): a list of
     such triples, the K random initialisations of its configuration (``beyond_controls_checks``).
-    ``shuffled``: (head, probe, res) of a head trained on shuffled labels on the same node vectors
+    ``shuffled``: (head, probe, res) of a readout trained on shuffled labels on the same node vectors
     (``shuffled_label_control``): the same sets through it, and the ``*_beyond_shuffled`` checks.
     ``backbone_gate``: kept as ``gates.backbone``.
 

@@ -32,7 +32,7 @@ from .profiles import profile_device
 def first_fc(head):
     """(W (C, D), b (C,)) of a 1-FC readout as float64 arrays; the hull bound is exact only for it."""
     if getattr(head, "fc2", None) is not None:
-        raise ValueError("the convex-hull bound is exact for a 1-FC readout only; train the head with readout_layers=1")
+        raise ValueError("the convex-hull bound is exact for a 1-FC readout only; train the readout with readout_layers=1")
     return head.fc1.weight.detach().double().numpy(), head.fc1.bias.detach().double().numpy()
 
 
@@ -179,7 +179,7 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     heads' mean η, set by set.
 
     reach_beyond_random (core): mean difference over the sets, bootstrap over sets, greater
-    than 0 -- learning reaches a part of the bound that a head without information does not.
+    than 0 -- learning reaches a part of the bound that a readout without information does not.
     efficiency_falls_beyond_random: slope of the difference against log n over the n whose
     bound is below C (stratified bootstrap), less than 0 -- the unrealised share of the bound
     grows with n beyond what geometry alone gives."""
@@ -226,7 +226,7 @@ def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes
 
 def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFrame | None, *,
                                  n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
-    """C5's core check: η = |R|/U of the head on the trained backbone minus η of the head on the
+    """C5's core check: η = |R|/U of the readout on the trained backbone minus η of the readout on the
     untrained backbone (same architecture and seed, 0 steps), set by set on the same node sets;
     bootstrap over sets, greater than 0.  A head on a random network's features learns too (they
     separate relations); only what pre-training adds to the reach counts."""
@@ -256,7 +256,7 @@ def reach_beyond_controls_check(table: pd.DataFrame, control_tables: list[pd.Dat
     values = [float(_eta(t).mean()) for t in control_tables]
     pop = stats.beyond_controls(float(eta.mean()), se, values)
     return stats.check("reach beyond the untrained backbone",
-                       f"mean over node sets of eta = |R|/U, checkpoint's head minus the mean of {len(values)} random "
+                       f"mean over node sets of eta = |R|/U, checkpoint's readout minus the mean of {len(values)} random "
                        "initialisations of its configuration (same sets; 95 % prediction interval over their spread)",
                        pop["difference"], pop["ci"], 0.0, "greater", trained=float(eta.mean()),
                        controls_mean=pop["controls_mean"], controls_sd=pop["controls_sd"], controls=len(values))
@@ -270,7 +270,7 @@ def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, fu
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
     geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random readouts
     on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
-    backbone's head, the core ``reach_beyond_untrained``; with ``untrained_controls`` (a
+    backbone's readout, the core ``reach_beyond_untrained``; with ``untrained_controls`` (a
     checkpoint's K random initialisations, a list of such triples) the same core check against
     their population (``reach_beyond_controls_check``).  Returns (stats, the random readouts'
     tables)."""

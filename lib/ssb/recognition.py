@@ -7,7 +7,7 @@
     res.heads.recognized              # (H, C) recognised labels of each head's d_h nodes
     summarize(res)                # medians, Jaccard overlaps, diagonal confidence
 
-The symmetric-initialisation control (C3) trains the head with ``tied=True``: its per-head
+The symmetric-initialisation control (C3) trains the readout with ``tied=True``: its per-head
 column blocks start as copies of head 0's (docs/method.md, "Symmetric controls").
 
 Statistics behind C1/C2/C3 (``claim_stats``, records of ``ssb.stats``):
@@ -51,12 +51,12 @@ class RecognitionResult:
     singles: ApertureResult      # D sets {k}
     heads: ApertureResult        # n_heads sets of d_h nodes each
     full: ApertureResult         # the one set of all D nodes
-    silent_accuracy: float       # A(∅): every node silenced, the head predicts a constant
+    silent_accuracy: float       # A(∅): every node silenced, the readout predicts a constant
     n_heads: int
     d_head: int
     n_classes: int
     label_names: list
-    y_train: np.ndarray | None = None   # the head's training labels (the probe gate's constant predictor)
+    y_train: np.ndarray | None = None   # the readout's training labels (the probe gate's constant predictor)
     clusters: np.ndarray | None = None  # tokens: the sequence of each test item (``Probe.test_clusters``)
     keys: np.ndarray | None = None      # tokens: sequence * T + position of each test item
 
@@ -151,7 +151,7 @@ def top_labels_by_frequency(y: np.ndarray, n: int) -> np.ndarray:
 
 def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symmetric_eps"), block: int | None = None,
                      progress: bool = False) -> dict:
-    """C3 at the node level: for each pre-training variant, a head on its node vectors and the
+    """C3 at the node level: for each pre-training variant, a readout on its node vectors and the
     aperture over heads and single nodes.  Symmetric variants get a tied readout (per-head column
     blocks copied from head 0, docs/method.md: symmetric_eps and symmetric_dropout too, so that
     only the backbone can break their heads' symmetry); the others a standard one.
@@ -267,7 +267,7 @@ def probe_beyond_untrained(res: RecognitionResult, untrained: RecognitionResult,
     if not np.array_equal(res.full.y_true, untrained.full.y_true):
         raise ValueError("the trained and untrained probes were evaluated on different test items")
     y = res.full.y_true
-    return stats.paired_gate(name, "accuracy of the full-aperture head minus the untrained backbone's head",
+    return stats.paired_gate(name, "accuracy of the full-aperture readout minus the untrained backbone's readout",
                              res.full.predictions[0] == y, untrained.full.predictions[0] == y,
                              clusters=res.clusters, keys=res.keys)
 
@@ -552,7 +552,7 @@ def across_seeds(table: pd.DataFrame, columns=("fraction_beyond_null", "median_r
 
 def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUTATIONS,
                      progress: bool = False) -> pd.DataFrame:
-    """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a head
+    """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a readout
     and the single-node statistics (median and mean |R|, the fraction of nodes recognising
     anything, mean DC, node Jaccard, fraction beyond the permutation null with its Wilson
     interval, probe gate)."""
@@ -586,7 +586,7 @@ def checks_table(section_stats) -> pd.DataFrame:
 
 
 def aperture_demo(head, probe: Probe, block: int, node: int) -> dict:
-    """The aperture definition on one node, spelled out: copy the head, zero every fc1 weight
+    """The aperture definition on one node, spelled out: copy the readout, zero every fc1 weight
     column except ``node``'s (the silenced nodes), run the copy on the full held-out node
     vectors and take the argmax (``aperture.naive_predictions``) -- against the engine
     (``aperture.evaluate_sets``) on the set
