@@ -142,7 +142,7 @@ PROFILES: dict[str, Profile] = {
         finetune_steps=10, finetune_batch=16, crossover_sets=4, crossover_points=4, backbone_seeds=2,
         hull_max_sets=4, hull_max_n=3,
     ),
-    # Default: all seven notebooks within 20 minutes on a 2-core CPU, and every variant learns.
+    # Default: all seven notebooks in under an hour on a 2-core CPU (README, "How long"), and every variant learns.
     # lr 5e-4, not 1e-3: at a (nearly) constant 1e-3 the model sat on the unigram plateau
     # (accuracy = most-frequent-token baseline) for 800 steps (study run); a 600-step run at
     # 1e-3 left it only at step ~175, once the decay had brought the lr below ~8e-4. At 5e-4
