@@ -100,8 +100,8 @@ def apt_by_block(profile, probe, train_counts: np.ndarray, progress: bool = Fals
     Returns (summary DataFrame, {block: apt_table}, {block: test predictions})."""
     rows, tables, preds = [], {}, {}
     for block in sorted(probe.z_train):
-        head = fit_readout(profile, probe, block, progress=progress)
-        pred = predict(head, probe.z_test[block])
+        readout = fit_readout(profile, probe, block, progress=progress)
+        pred = predict(readout, probe.z_test[block])
         table = apt_table(probe.y_test, pred, train_counts, probe.n_classes, profile.min_count, probe.label_names)
         tables[block], preds[block] = table, pred
         rows.append({"block": block, "accuracy": float((pred == probe.y_test).mean()),
@@ -335,7 +335,7 @@ def grows_along_blocks_check(y_true, predictions: dict, gates: dict, n_classes: 
     tokens = tokens_averaged(y_true, n_classes, min_count)
     gated = [int(b) for b in sorted(predictions) if gates.get(int(b), {}).get("passed")]
     unit = "bootstrap over test sequences (tokens fixed)" if clusters is not None else "bootstrap over tokens"
-    statistic = f"Spearman of <APT> with the block index over blocks whose head beats the constant predictor; {unit}"
+    statistic = f"Spearman of <APT> with the block index over blocks whose readout beats the constant predictor; {unit}"
     name = "<APT> grows along the blocks"
     if len(gated) < MIN_GATED_BLOCKS or len(tokens) == 0:
         return stats_.check(name, statistic, None, None, 0.0, "greater", blocks=gated,

@@ -3,7 +3,7 @@ cases that carry no information, and on planted effects, over many seeds.
 
 A check that passes for a model that knows nothing is not evidence; a rule that never says
 "holds" for a planted effect has no power.  Each case builds a small world in which the truth
-is known -- node vectors with or without label information, heads trained on true or shuffled
+is known -- node vectors with or without label information, readouts trained on true or shuffled
 labels, random readouts, training curves with or without growth, predictions with or without a
 frequency effect -- and puts it through the *same* functions the notebooks use
 (``recognition.claim_stats``, ``crossover.crossover_experiment``, ``hull.hull_claim_stats``,
@@ -154,10 +154,10 @@ def _planted_signal(world: World, y: np.ndarray, layout) -> np.ndarray:
     return out
 
 
-def _head(world: World, probe: Probe, seed: int, epochs: int):
-    head, _ = train_readout(probe.z_train[1], probe.y_train, probe.n_classes, layers=1, epochs=epochs, lr=1e-2,
+def _readout(world: World, probe: Probe, seed: int, epochs: int):
+    readout, _ = train_readout(probe.z_train[1], probe.y_train, probe.n_classes, layers=1, epochs=epochs, lr=1e-2,
                          batch_size=128, patience=4, seed=seed, progress=False)
-    return head
+    return readout
 
 
 def label_records(world: World, case: str, seed: int, profile, *, n_permutations: int = 100,
@@ -165,48 +165,48 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     """{claim: (gates, checks)} of C2, C4 and C5 for one case and seed, built by the notebooks'
     functions, with the roles of ``claims``."""
     main, ctrl = make_probes(world, case, seed)
-    head = _head(world, main, seed, epochs)
+    readout = _readout(world, main, seed, epochs)
     if case == "random_heads":
-        head = hull.random_readouts(head, 1, seed + 5)[0]
-    res = recognition.recognize(head, main, 1, profile)
+        readout = hull.random_readouts(readout, 1, seed + 5)[0]
+    res = recognition.recognize(readout, main, 1, profile)
     if isinstance(ctrl, list):                     # a checkpoint with its random-init controls
-        return _checkpoint_records(world, main, head, res, ctrl, seed, profile, n_permutations, epochs)
-    head_u = res_u = None
+        return _checkpoint_records(world, main, readout, res, ctrl, seed, profile, n_permutations, epochs)
+    readout_u = res_u = None
     if ctrl is not None:
-        head_u = head if ctrl is main else _head(world, ctrl, seed, epochs)
-        res_u = res if ctrl is main else recognition.recognize(head_u, ctrl, 1, profile)
+        readout_u = readout if ctrl is main else _readout(world, ctrl, seed, epochs)
+        res_u = res if ctrl is main else recognition.recognize(readout_u, ctrl, 1, profile)
     passed = {"name": "backbone", "passed": True}
     node_st, _ = recognition.claim_stats(res, untrained=res_u, n_permutations=n_permutations, seed=seed,
                                          backbone_gate=passed)
-    cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=n_boot,
-                                           untrained=None if ctrl is None else (head_u, ctrl, res_u),
+    cross = crossover.crossover_experiment(readout, main, res, profile, block=1, n_boot=n_boot,
+                                           untrained=None if ctrl is None else (readout_u, ctrl, res_u),
                                            shuffled=_shuffled(world, main, seed, epochs, profile),
                                            backbone_gate=passed)["stats"]
-    table = hull.hull_table(head, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
-    hull_st, _ = hull.hull_claim_stats(head, table, main.z_test[1], main.y_test, res.full.predictions[0],
-                                       main.y_train, profile, n_classes=world.n_classes, n_random_heads=2,
-                                       untrained=None if ctrl is None else (head_u, ctrl.z_test[1], res_u.singles),
+    table = hull.hull_table(readout, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
+    hull_st, _ = hull.hull_claim_stats(readout, table, main.z_test[1], main.y_test, res.full.predictions[0],
+                                       main.y_train, profile, n_classes=world.n_classes, n_random_readouts=2,
+                                       untrained=None if ctrl is None else (readout_u, ctrl.z_test[1], res_u.singles),
                                        backbone_gate=passed)
     summary = {"finetune": {"checkpoint": "ours"}, "pretrain": {"variants": {"main": {"gate": passed}}},
                "nodes_finetune": {"stats": node_st}, "crossover": {"stats": cross}, "hull": {"stats": hull_st}}
     return {c: claims.rule(summary, c) for c in ("C2", "C4", "C5")}
 
 
-def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Probe], seed: int, profile,
+def _checkpoint_records(world: World, main: Probe, readout, res, controls: list[Probe], seed: int, profile,
                         n_permutations: int, epochs: int) -> dict[str, tuple[list, list]]:
     """C2's, C4's and C5's records of a checkpoint against its random-init controls (the
     ``untrained_controls`` paths of ``claim_stats``, ``crossover_experiment`` and
     ``hull_claim_stats``; no backbone gate, as for any checkpoint)."""
-    heads_c = [_head(world, c, seed, epochs) for c in controls]
+    heads_c = [_readout(world, c, seed, epochs) for c in controls]
     res_controls = [recognition.recognize(h, c, 1, profile) for h, c in zip(heads_c, controls)]
     node_st, _ = recognition.claim_stats(res, untrained_controls=res_controls, n_permutations=n_permutations,
                                          seed=seed)
-    cross = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=300,
+    cross = crossover.crossover_experiment(readout, main, res, profile, block=1, n_boot=300,
                                            untrained_controls=list(zip(heads_c, controls, res_controls)),
                                            shuffled=_shuffled(world, main, seed, epochs, profile))["stats"]
-    table = hull.hull_table(head, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
-    hull_st, _ = hull.hull_claim_stats(head, table, main.z_test[1], main.y_test, res.full.predictions[0],
-                                       main.y_train, profile, n_classes=world.n_classes, n_random_heads=2,
+    table = hull.hull_table(readout, main.z_test[1], main.y_test, profile, res.singles, n_classes=world.n_classes)
+    hull_st, _ = hull.hull_claim_stats(readout, table, main.z_test[1], main.y_test, res.full.predictions[0],
+                                       main.y_train, profile, n_classes=world.n_classes, n_random_readouts=2,
                                        untrained_controls=[(h, c.z_test[1], r.singles)
                                                            for h, c, r in zip(heads_c, controls, res_controls)])
     summary = {"finetune": {"checkpoint": "/a/checkpoint"}, "inputs": {"checkpoint": "/a/checkpoint"},
@@ -216,12 +216,12 @@ def _checkpoint_records(world: World, main: Probe, head, res, controls: list[Pro
 
 def _shuffled(world: World, main: Probe, seed: int, epochs: int, profile) -> tuple:
     """C4's shuffled-label readout on the main node vectors, as ``crossover.shuffled_label_control``
-    builds it (here with the study's own head trainer)."""
+    builds it (here with the study's own readout trainer)."""
     rng = np.random.default_rng([seed, 11])
     shuffled = dataclasses.replace(main, y_train=rng.permutation(np.asarray(main.y_train)),
                                    checkpoint_fp=f"{main.checkpoint_fp}-shuffled-labels")
-    head = _head(world, shuffled, seed, epochs)
-    return head, shuffled, recognition.recognize(head, shuffled, 1, profile)
+    readout = _readout(world, shuffled, seed, epochs)
+    return readout, shuffled, recognition.recognize(readout, shuffled, 1, profile)
 
 
 def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence: int = 10) -> dict:
@@ -241,7 +241,7 @@ def token_gate_records(seed: int, case: str, n_sequences: int = 60, per_sequence
 
 
 def gap_curve(seed: int, case: str, points: int = 41, every: int = 5, stream: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A head gap g(t) sampled every ``every`` steps from step 0 (quick's symmetric + eps run: 41
+    """A readout gap g(t) sampled every ``every`` steps from step 0 (quick's symmetric + eps run: 41
     points over 200 steps), starting at eps = 1e-4.
 
     The measured dense g(t) of the symmetric + eps runs is smooth: its increments of log g are

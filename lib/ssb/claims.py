@@ -48,7 +48,7 @@ most-frequent-token baseline, exact paired McNemar, p < 0.05), or, in a result d
 the pre-training section (``--only 04,...``), the same record that notebooks 04-07 copy from the
 checkpoint they used (``<section>.stats.gates.backbone``); for the label claims it applies only
 when the FewRel probe runs on our own backbone (``finetune.checkpoint`` "ours").
-**probe** = ``<section>.stats.gates.probe`` (full-aperture head above the constant predictor,
+**probe** = ``<section>.stats.gates.probe`` (full-aperture readout above the constant predictor,
 p < 0.01; token probes clustered by sequence).
 
 - **C1** (``nodes_pretrain``, tokens). Gates: backbone, probe, and ``probe_untrained`` (the probe

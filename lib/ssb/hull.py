@@ -1,15 +1,15 @@
 """C5 (docs/method.md, "Convex-hull bound"): how much of what a node set can ever output a trained
-head realises, against random readouts and the untrained backbone (notebook 07).
+readout realises, against random readouts and the untrained backbone (notebook 07).
 
 The bound itself -- which labels a linear readout restricted to a node set can output, exactly --
 is geometry on plain arrays in ``ssb.hull_geometry``; this module runs it on trained 1-FC readouts
 through the aperture engine and turns the tables into C5's checks:
 
-    table = hull_table(head, z, y, profile, singles)     # U, U_observed, |P|, |R| per node set
+    table = hull_table(readout, z, y, profile, singles)     # U, U_observed, |P|, |R| per node set
     hull_stats(table, n_classes)                         # checks no_violations, gap_grows, efficiency_falls
     efficiency_bands(table, n_classes), efficiency_by_n(table)
-    hull_crosscheck(head, crosscheck_sets(D, 8, seed))   # the LP against scipy's ConvexHull
-    hull_claim_stats(head, table, ...)                   # C5's finished record: gates, checks, nulls
+    hull_crosscheck(readout, crosscheck_sets(D, 8, seed))   # the LP against scipy's ConvexHull
+    hull_claim_stats(readout, table, ...)                   # C5's finished record: gates, checks, nulls
 
 Notebook 07 draws one node's envelope with ``hull.envelope_segments`` and ``hull.upper_envelope``:
 the geometry's own functions, imported here so that the notebook reads C5 from one module.
@@ -29,19 +29,19 @@ from .profiles import profile_device
 
 # ----------------------------------------------------------------------------- C5 on a trained readout
 
-def first_fc(head):
+def first_fc(readout):
     """(W (C, D), b (C,)) of a 1-FC readout as float64 arrays; the hull bound is exact only for it."""
-    if getattr(head, "fc2", None) is not None:
+    if getattr(readout, "fc2", None) is not None:
         raise ValueError("the convex-hull bound is exact for a 1-FC readout only; train the readout with readout_layers=1")
-    return head.fc1.weight.detach().double().numpy(), head.fc1.bias.detach().double().numpy()
+    return readout.fc1.weight.detach().double().numpy(), readout.fc1.bias.detach().double().numpy()
 
 
-def hull_table(head, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classes: int | None = None,
+def hull_table(readout, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classes: int | None = None,
                max_sets: int | None = None, max_n: int | None = None) -> pd.DataFrame:
     """Bound U (unbounded x), U_observed (x in the observed box), |P| and |R| for every single
     node and for up to ``hull_max_sets`` random sets per size on a log grid up to ``hull_max_n``,
     with the invariant P(S) ⊆ achievable_observed(S) counted per set."""
-    W, b = first_fc(head)
+    W, b = first_fc(readout)
     n_nodes = z.shape[1]
     max_sets = profile.hull_max_sets if max_sets is None else max_sets
     max_n = min(profile.hull_max_n if max_n is None else max_n, n_nodes)
@@ -49,7 +49,7 @@ def hull_table(head, z: np.ndarray, y: np.ndarray, profile, singles, *, n_classe
     sizes = [n for n in log_grid(max_n, profile.crossover_points) if n > 1]
     multi = flatten(sample_node_sets(n_nodes, sizes, max_sets, profile.seed + 7)) if sizes else []
     if multi:
-        res = evaluate_sets(head, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile_device(profile))
+        res = evaluate_sets(readout, z, y, multi, n_classes=n_classes, min_hits=profile.min_hits, device=profile_device(profile))
         predicted = np.concatenate([singles.predicted, res.predicted])
         recognized = np.concatenate([singles.n_recognized, res.n_recognized])
         n_pred = np.concatenate([singles.n_predicted, res.n_predicted])
@@ -73,9 +73,9 @@ def crosscheck_sets(n_nodes: int, per_size: int, seed: int) -> list[np.ndarray]:
     return [rng.choice(n_nodes, n, replace=False) for n in (2, 3) for _ in range(per_size)]
 
 
-def hull_crosscheck(head, sets: list[np.ndarray]) -> dict:
+def hull_crosscheck(readout, sets: list[np.ndarray]) -> dict:
     """LP (unbounded x) against scipy.spatial.ConvexHull's upper-hull vertices for |S| <= 3."""
-    W, b = first_fc(head)
+    W, b = first_fc(readout)
     agree = checked = 0
     for s in sets:
         if not 2 <= len(s) <= 3:
@@ -146,22 +146,22 @@ def hull_stats(table: pd.DataFrame, n_classes: int, *, n_boot: int = stats.N_BOO
 
 # ----------------------------------------------------------------------------- C5 beside random readouts
 
-def random_readouts(head, n_heads: int, seed: int) -> list:
-    """``n_heads`` copies of a 1-FC readout whose weight rows are Gaussian, each rescaled to the
+def random_readouts(readout, n_readouts: int, seed: int) -> list:
+    """``n_readouts`` copies of a 1-FC readout whose weight rows are Gaussian, each rescaled to the
     norm of the trained row it replaces; the bias (and any input scaling) stays.  Same shape,
     same norms, no information: the null of C5's evidence."""
     import copy
 
     import torch
-    first_fc(head)                                           # a 1-FC readout, else ValueError
-    w = head.fc1.weight.detach()
+    first_fc(readout)                                           # a 1-FC readout, else ValueError
+    w = readout.fc1.weight.detach()
     norms = w.norm(dim=1, keepdim=True)
     g = torch.Generator().manual_seed(int(seed))
     out = []
-    for _ in range(int(n_heads)):
+    for _ in range(int(n_readouts)):
         r = torch.randn(w.shape, generator=g, dtype=w.dtype)
         r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-30) * norms
-        h = copy.deepcopy(head)
+        h = copy.deepcopy(readout)
         with torch.no_grad():
             h.fc1.weight.copy_(r)
         out.append(h)
@@ -213,11 +213,11 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     return out
 
 
-def random_head_tables(head, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_heads: int = 3) -> list:
-    """``hull_table`` of ``n_heads`` random readouts (``random_readouts``, seeded by the profile) on the
+def random_readout_tables(readout, z: np.ndarray, y: np.ndarray, profile, *, n_classes: int, n_readouts: int = 3) -> list:
+    """``hull_table`` of ``n_readouts`` random readouts (``random_readouts``, seeded by the profile) on the
     same node vectors and the same node sets as the trained readout's table."""
     tables = []
-    for h in random_readouts(head, n_heads, profile.seed + 11):
+    for h in random_readouts(readout, n_readouts, profile.seed + 11):
         singles = evaluate_sets(h, z, y, single_node_sets(z.shape[1]), n_classes=n_classes, min_hits=profile.min_hits,
                                 device=profile_device(profile))
         tables.append(hull_table(h, z, y, profile, singles, n_classes=n_classes))
@@ -228,10 +228,10 @@ def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFr
                                  n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
     """C5's core check: η = |R|/U of the readout on the trained backbone minus η of the readout on the
     untrained backbone (same architecture and seed, 0 steps), set by set on the same node sets;
-    bootstrap over sets, greater than 0.  A head on a random network's features learns too (they
+    bootstrap over sets, greater than 0.  A readout on a random network's features learns too (they
     separate relations); only what pre-training adds to the reach counts."""
-    name, statistic = "reach beyond the untrained backbone", ("mean over node sets of eta = |R|/U, head on the trained "
-                                                               "backbone minus head on the untrained one (same sets; "
+    name, statistic = "reach beyond the untrained backbone", ("mean over node sets of eta = |R|/U, readout on the trained "
+                                                               "backbone minus readout on the untrained one (same sets; "
                                                                "bootstrap over sets)")
     if untrained_table is None:
         return stats.check(name, "untrained-backbone control not run", None, None, 0.0, "greater", missing=True)
@@ -245,8 +245,8 @@ def reach_beyond_untrained_check(table: pd.DataFrame, untrained_table: pd.DataFr
 
 def reach_beyond_controls_check(table: pd.DataFrame, control_tables: list[pd.DataFrame]) -> dict:
     """C5's core check for a checkpoint: the mean η = |R|/U over the node sets of the checkpoint's
-    head (its standard error over sets) against the K random initialisations of
-    its configuration, each read through its own head on the same sets
+    readout (its standard error over sets) against the K random initialisations of
+    its configuration, each read through its own readout on the same sets
     (``stats.beyond_controls``: a 95 % prediction interval over the controls' spread)."""
     for t in control_tables:
         if not np.array_equal(t["n"].to_numpy(), table["n"].to_numpy()):
@@ -262,14 +262,14 @@ def reach_beyond_controls_check(table: pd.DataFrame, control_tables: list[pd.Dat
                        controls_mean=pop["controls_mean"], controls_sd=pop["controls_sd"], controls=len(values))
 
 
-def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
-                     y_train: np.ndarray, profile, *, n_classes: int, n_random_heads: int = 3,
+def hull_claim_stats(readout, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, full_predictions: np.ndarray,
+                     y_train: np.ndarray, profile, *, n_classes: int, n_random_readouts: int = 3,
                      untrained: tuple | None = None, backbone_gate: dict | None = None,
                      untrained_controls: list | None = None) -> tuple[dict, list]:
-    """C5's finished ``hull.stats`` record (``stats.ClaimStats``): the probe gate (full head against the constant
+    """C5's finished ``hull.stats`` record (``stats.ClaimStats``): the probe gate (full readout against the constant
     predictor), ``hull_stats``' checks (no_violations; gap_grows and efficiency_falls, which
-    geometry alone passes), ``beyond_random_checks`` against ``n_random_heads`` random readouts
-    on the same sets and, with ``untrained`` = (head, z_test, singles) of the untrained
+    geometry alone passes), ``beyond_random_checks`` against ``n_random_readouts`` random readouts
+    on the same sets and, with ``untrained`` = (readout, z_test, singles) of the untrained
     backbone's readout, the core ``reach_beyond_untrained``; with ``untrained_controls`` (a
     checkpoint's K random initialisations, a list of such triples) the same core check against
     their population (``reach_beyond_controls_check``).  Returns (stats, the random readouts'
@@ -279,7 +279,7 @@ def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, fu
                          "random-init controls), not both")
     found = hull_stats(table, n_classes, seed=profile.seed)
     checks, nulls = dict(found["checks"]), dict(found["nulls"])
-    random_tables = random_head_tables(head, z, y, profile, n_classes=n_classes, n_heads=n_random_heads)
+    random_tables = random_readout_tables(readout, z, y, profile, n_classes=n_classes, n_readouts=n_random_readouts)
     checks.update(beyond_random_checks(table, random_tables, n_classes, seed=profile.seed))
     untrained_table = None
     if untrained is not None:
@@ -291,7 +291,7 @@ def hull_claim_stats(head, table: pd.DataFrame, z: np.ndarray, y: np.ndarray, fu
         untrained_table = control_tables[0]
     else:
         checks["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
-    nulls["random_heads"] = int(n_random_heads)
+    nulls["random_heads"] = int(n_random_readouts)
     if untrained_table is not None:
         nulls["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")
     gates = {"probe": stats.probe_gate(y, full_predictions, y_train), "backbone": backbone_gate}

@@ -153,7 +153,7 @@ def recognized_mask(diag: np.ndarray, col: np.ndarray, base_rate: np.ndarray, mi
 def recognized_chance_rule(diag: np.ndarray, col: np.ndarray, min_hits: int = 3, chance: float | None = None,
                            dc: np.ndarray | None = None) -> np.ndarray:
     """The earlier rule, kept for comparison only: M[j,j] >= min_hits and DC_j > chance
-    (default 1/C, C = last axis).  A head with no information passes it for frequent labels.
+    (default 1/C, C = last axis).  A readout with no information passes it for frequent labels.
     dc: ``diagonal_confidence(diag, col)`` when the caller has it already."""
     diag, col = np.asarray(diag), np.asarray(col)
     if chance is None:

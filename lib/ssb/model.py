@@ -122,7 +122,7 @@ class _HeadwiseLinearFunction(torch.autograd.Function):
     head_axis 0: heads own blocks of d_head output features (rows of W, entries of b):
     the query/key/value projections. head_axis 1: heads own blocks of input features
     (columns of W): the attention output projection W_O, and the first layer of a classifier
-    head trained with tied blocks (``heads.train_readout``). Gradients are computed in float32.
+    readout trained with tied blocks (``readouts.train_readout``). Gradients are computed in float32.
     The values are the ordinary gradient: nothing forces the blocks together when the heads'
     inputs differ; identical blocks just get bit-identical gradients.
     """

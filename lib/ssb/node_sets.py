@@ -28,7 +28,7 @@ def head_sets(n_heads: int, d_head: int) -> list[np.ndarray]:
 
 
 def all_nodes_set(n_nodes: int) -> np.ndarray:
-    """The set of every node, 0..D-1 (the full head)."""
+    """The set of every node, 0..D-1 (the full aperture)."""
     return np.arange(n_nodes, dtype=np.int64)
 
 
@@ -58,7 +58,7 @@ def check_node_sets(sets, n_nodes: int, allow_empty: bool = False) -> list[np.nd
                              f"shape {a.shape} (pass boolean masks as one (S, D) array)")
         if a.size == 0 and not allow_empty:
             raise ValueError(f"node set {i} is empty; the silent readout (every node silenced) is "
-                             "silent_prediction(head) / silent_accuracy(head, y)")
+                             "silent_prediction(readout) / silent_accuracy(readout, y)")
         bad = a[(a < 0) | (a >= n_nodes)]
         if bad.size:
             raise ValueError(f"node set {i} holds node {int(bad[0])}, outside the valid range 0..{n_nodes - 1}")

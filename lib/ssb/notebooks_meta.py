@@ -58,7 +58,7 @@ MIN_PERMUTATIONS = 20
 MAX_SEEDS = 100
 
 NOTEBOOK_PARAMETERS: dict[str, NotebookParameter] = {p.name: p for p in (
-    NotebookParameter("n_seeds", "heads trained with seeds seed, seed+1, ...: the spread of the headline numbers",
+    NotebookParameter("n_seeds", "readouts trained with seeds seed, seed+1, ...: the spread of the headline numbers",
                       f"an integer from 1 to {MAX_SEEDS}", lambda v, profile: _is_int(v) and 1 <= v <= MAX_SEEDS),
     NotebookParameter("n_permutations", "label permutations of the null",
                       f"an integer >= {MIN_PERMUTATIONS}", lambda v, profile: _is_int(v) and v >= MIN_PERMUTATIONS),

@@ -437,7 +437,7 @@ def plot_seed_replication(table, what: str = "labels", check: dict | None = None
 # --- 04: fine-tuning ------------------------------------------------------------------
 
 def plot_accuracy_by_block(table, chance: float, full_finetune: float | None = None):
-    """Head accuracy on frozen node vectors per block and pooling, with chance and full FT."""
+    """Readout accuracy on frozen node vectors per block and pooling, with chance and full FT."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (pool, g) in enumerate(table.groupby("pooling")):
         ax.plot(g["block"], g["accuracy"], marker="o", label=f"frozen, {pool} pooling", color=f"C{i}")
@@ -653,7 +653,7 @@ def plot_efficiency_bands(fig, bands):
 
 def plot_apt_block_bands(fig, bands, gated=None):
     """Error bars (95 %, bootstrap over test sequences or tokens: ``apt.block_apt_bands``) of
-    ⟨APT⟩ per block on ``plot_apt_by_block``'s first panel; blocks whose head fails the probe
+    ⟨APT⟩ per block on ``plot_apt_by_block``'s first panel; blocks whose readout fails the probe
     gate are marked with an open grey circle."""
     ax = fig.axes[0]
     m = bands["mean_apt"].to_numpy()
@@ -665,7 +665,7 @@ def plot_apt_block_bands(fig, bands, gated=None):
         failed = ~bands["block"].isin(list(gated))
         if failed.any():
             ax.scatter(bands.loc[failed, "block"], m[failed.to_numpy()], s=90, facecolors="none", edgecolors="gray",
-                       zorder=4, label="head not above the constant predictor")
+                       zorder=4, label="readout not above the constant predictor")
     ax.legend(fontsize=8, loc="lower right")
     return fig
 

@@ -213,7 +213,7 @@ def profile_device(profile: Profile, index: int | None = None):
     """The ``torch.device`` every stage of a run with ``profile`` uses: ``resolve_device(profile.device,
     index)``, resolved once per process (a notebook kernel: one session) and setting.
     ``session.start`` resolves it when the notebook sets up (``Session.device``), so a device that
-    cannot be had fails there; pre-training, node vectors, heads and fine-tuning then take that
+    cannot be had fails there; pre-training, node vectors, readouts and fine-tuning then take that
     same device from here unless their caller passes ``device=``."""
     key = (profile.device, index)
     if key not in _RESOLVED_DEVICES:

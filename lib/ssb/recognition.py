@@ -1,8 +1,8 @@
 """What single nodes and single heads recognise (C1, C2, C3): a trained readout
-(``heads.fit_readout``) on one block's node vectors, through the limited aperture.
+(``readouts.fit_readout``) on one block's node vectors, through the limited aperture.
 
     readout = readouts.fit_readout(profile, probe, block=6)     # cached under runs/<profile>/heads/
-    res = recognize(head, probe, block=6, profile=profile)
+    res = recognize(readout, probe, block=6, profile=profile)
     res.singles.n_recognized          # (D,)  |R({k})| for every node k
     res.heads.recognized              # (H, C) recognised labels of each head's d_h nodes
     summarize(res)                # medians, Jaccard overlaps, diagonal confidence
@@ -42,7 +42,7 @@ from .profiles import profile_device
 
 N_PERMUTATIONS = 200       # label permutations of the C1/C2 null (default; at least 20, notebooks_meta)
 N_NULL_DRAWS = 200         # frequency-matched random set draws of the Jaccard null
-N_SEEDS = 3                # probe-head seeds: seed, seed + 1, seed + 2
+N_SEEDS = 3                # readout seeds: seed, seed + 1, seed + 2
 
 
 @dataclass
@@ -65,7 +65,7 @@ class RecognitionResult:
         return self.n_heads * self.d_head
 
 
-def recognize(head, probe: Probe, block: int, profile, progress: bool = False) -> RecognitionResult:
+def recognize(readout, probe: Probe, block: int, profile, progress: bool = False) -> RecognitionResult:
     """Single nodes, heads and the full block of one trained readout, on the held-out split."""
     probe.require_block(block)
     z, y = probe.z_test[block], probe.y_test
@@ -74,10 +74,10 @@ def recognize(head, probe: Probe, block: int, profile, progress: bool = False) -
         raise ValueError(f"node vectors have {n_nodes} entries but the checkpoint has "
                          f"{probe.n_heads} heads x {probe.d_head} = {probe.n_heads * probe.d_head}")
     kw = dict(n_classes=probe.n_classes, min_hits=profile.min_hits, progress=progress, device=profile_device(profile))
-    singles = evaluate_sets(head, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
-    heads = evaluate_sets(head, z, y, head_sets(probe.n_heads, probe.d_head), keep_predictions=True, **kw)
-    full = evaluate_sets(head, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
-    return RecognitionResult(singles, heads, full, silent_accuracy(head, y), probe.n_heads, probe.d_head, probe.n_classes,
+    singles = evaluate_sets(readout, z, y, single_node_sets(n_nodes), keep_predictions=True, **kw)
+    heads = evaluate_sets(readout, z, y, head_sets(probe.n_heads, probe.d_head), keep_predictions=True, **kw)
+    full = evaluate_sets(readout, z, y, [all_nodes_set(n_nodes)], keep_predictions=True, **kw)
+    return RecognitionResult(singles, heads, full, silent_accuracy(readout, y), probe.n_heads, probe.d_head, probe.n_classes,
                        list(probe.label_names), np.asarray(probe.y_train), probe.test_clusters, probe.test_keys)
 
 
@@ -161,8 +161,8 @@ def symmetry_control(profile, probe_for, variants=("random", "symmetric", "symme
     out = {}
     for variant in variants:
         probe = probe_for(variant)
-        head = fit_readout(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
-        out[variant] = recognize(head, probe, block, profile)
+        readout = fit_readout(profile, probe, block, tied=variant.startswith("symmetric"), progress=progress)
+        out[variant] = recognize(readout, probe, block, profile)
     return out
 
 
@@ -251,7 +251,7 @@ def jaccard_null(recognized: np.ndarray, n_draws: int = N_NULL_DRAWS, seed: int 
 
 
 def probe_gate(res: RecognitionResult, name: str = "probe learned") -> dict:
-    """``stats.probe_gate`` of the full-aperture head of ``res`` (all nodes active)."""
+    """``stats.probe_gate`` of the full-aperture readout of ``res`` (all nodes active)."""
     if res.y_train is None or res.full.predictions is None:
         raise ValueError("the probe gate needs the training labels and the full set's predictions (recognize keeps both)")
     return stats.probe_gate(res.full.y_true, res.full.predictions[0], res.y_train, name=name,
@@ -409,7 +409,7 @@ def _controls_stats(res: RecognitionResult, controls: list[RecognitionResult], t
         acc = float(correct[keep].mean())
         g = stats.beyond_controls(acc, stats.accuracy_se(correct[keep], clusters), accs)
         gates["probe_untrained"] = stats.gate(
-            "probe beyond the untrained backbone", f"accuracy of the full-aperture head minus the mean of {len(controls)} "
+            "probe beyond the untrained backbone", f"accuracy of the full-aperture readout minus the mean of {len(controls)} "
             "random initialisations of the checkpoint's configuration (one-sided Student t over the controls' spread, "
             "prediction interval)", acc, g["controls_mean"], g["p"], stats.GATE_ALPHA, difference=g["difference"],
             ci=g["ci"], controls=accs)
@@ -518,7 +518,7 @@ def headline_numbers(res: RecognitionResult, n_permutations: int, seed: int) -> 
 
 def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_SEEDS,
                     n_permutations: int = N_PERMUTATIONS, progress: bool = False) -> pd.DataFrame:
-    """Probe heads trained with seeds seed, seed + 1, ... on the same node vectors: one row per
+    """Probe readouts trained with seeds seed, seed + 1, ... on the same node vectors: one row per
     seed with the headline single-node numbers (``headline_numbers``)."""
     block = profile.block if block is None else block
     rows = []
@@ -585,7 +585,7 @@ def checks_table(section_stats) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aperture_demo(head, probe: Probe, block: int, node: int) -> dict:
+def aperture_demo(readout, probe: Probe, block: int, node: int) -> dict:
     """The aperture definition on one node, spelled out: copy the readout, zero every fc1 weight
     column except ``node``'s (the silenced nodes), run the copy on the full held-out node
     vectors and take the argmax (``aperture.naive_predictions``) -- against the engine
@@ -599,8 +599,8 @@ def aperture_demo(head, probe: Probe, block: int, node: int) -> dict:
     if not 0 <= int(node) < n_nodes:
         raise ValueError(f"node {node} is outside 0..{n_nodes - 1}")
     with torch.no_grad():
-        naive = naive_predictions(head, z, [np.array([int(node)])])[0].astype(np.int64)
-    engine = evaluate_sets(head, z, y, [np.array([int(node)])], keep_predictions=True).predictions[0].astype(np.int64)
+        naive = naive_predictions(readout, z, [np.array([int(node)])])[0].astype(np.int64)
+    engine = evaluate_sets(readout, z, y, [np.array([int(node)])], keep_predictions=True).predictions[0].astype(np.int64)
     differ = int((naive != engine).sum())
     return {"node": int(node), "naive": naive, "engine": engine, "n_zeroed_columns": n_nodes - 1,
             "agree": differ == 0, "n_differ": differ}

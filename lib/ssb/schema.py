@@ -139,7 +139,7 @@ class Apt(Section):
     mean_by_block: list = described("<APT> per block: mean APT over the tokens with at least min_count "
                                     "held-out occurrences; null where no token qualifies")
     mean_by_block_ci: list = described("[lo, hi] per block: 95 % bootstrap interval (over tokens) of mean_by_block")
-    accuracy_by_block: list = described("token-head accuracy per block on the held-out masked positions")
+    accuracy_by_block: list = described("token-readout accuracy per block on the held-out masked positions")
     spearman_freq: float | None = described("Spearman rho of APT against training frequency at `block`")
     block: int = described("the block l analysed (1..L)")
     tokens_averaged: int = described("number of tokens in the average at `block`")
@@ -171,7 +171,7 @@ _UNTRAINED = ("the same per-node summary (median_recognized_node, head_jaccard, 
               "of the untrained backbone (same architecture and seed, 0 steps)")
 _ALONG = ("{block, median_recognized_node, mean_recognized_node, fraction_recognizing (nodes with |R| > 0), mean_dc_node, node_jaccard, fraction_beyond_null[_lo, _hi], "
           "recognized_full, accuracy_full, probe_gate}: one list entry per block")
-_NODE_STATS = ("gates probe, probe_untrained (the head beyond the untrained backbone's), backbone (the checkpoint's "
+_NODE_STATS = ("gates probe, probe_untrained (the readout beyond the untrained backbone's), backbone (the checkpoint's "
                "backbone gate), probe_random, probe_symmetric_eps, probe_symmetric_dropout; checks beyond_untrained (core), "
                "beyond_permutation_null, each_node, heads_beyond_null, node_specific (swap-randomised null), "
                "small_sets (context), eps_heads_differ, dropout_heads_differ (context), tied_heads_identical (sanity); nulls; seeds (probe-seed "

@@ -374,7 +374,7 @@ def probe_gate(y_true, y_pred, y_train, name: str = "probe learned", *, clusters
     sequences."""
     y_true = np.asarray(y_true)
     constant = int(np.bincount(np.asarray(y_train)).argmax())
-    return paired_gate(name, "accuracy of the full-aperture head minus the constant predictor's",
+    return paired_gate(name, "accuracy of the full-aperture readout minus the constant predictor's",
                        np.asarray(y_pred) == y_true, y_true == constant, clusters=clusters, keys=keys,
                        constant_label=constant)
 
