@@ -571,7 +571,7 @@ def _dip_records_beyond_shuffled(case: str, seed: int) -> list[dict]:
     profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, seed=0)
     world = calibration.World()
     main, _ = calibration.make_probes(world, case, seed)
-    head = calibration._head(world, main, seed, 25)
+    head = calibration._readout(world, main, seed, 25)
     res = recognition.recognize(head, main, 1, profile)
     checks = crossover.crossover_experiment(head, main, res, profile, block=1, n_boot=200,
                                             shuffled=calibration._shuffled(world, main, seed, 25, profile))["stats"]["checks"]

@@ -170,7 +170,7 @@ def _rung_backbone(profile, rung: Rung, data_dir):
 def measure_rung(profile, rung: Rung, data_dir, split, token_blocks, label_block: int, n_permutations: int) -> list[dict]:
     """The rows of one rung: tokens at each of ``token_blocks``, labels at ``label_block``."""
     from .. import backbones, controls, probes, recognition
-    from ..heads import fit_readout, predict
+    from ..readouts import fit_readout, predict
 
     bb = _rung_backbone(profile, rung, data_dir)
     n_blocks = int(bb.model.config.num_hidden_layers)

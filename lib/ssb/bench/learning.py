@@ -83,7 +83,7 @@ def evaluate_snapshot(profile, directory: Path, corpus, split=None, token_probe:
     """One row of the study: the backbone gate, g(t), and the probes of one snapshot."""
     from .. import probes
     from ..backbones import load_backbone
-    from ..heads import fit_readout, predict
+    from ..readouts import fit_readout, predict
     from ..mlm import MaskingSpec
     from ..model import head_gap, node_gap
     from ..heldout import backbone_evaluation, most_frequent_token

@@ -137,7 +137,7 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     holds the backbone, one batch and one chunk; the caches are file pages the kernel can
     drop (their size is ``node_vector_disk_bytes``).  On a CPU device and host are one memory:
     add the two columns."""
-    from ..heads import CHUNK_ROWS
+    from ..readouts import CHUNK_ROWS
 
     d, T, V, L, B = p.hidden_size, p.max_len, p.vocab_size, p.n_blocks, p.batch_size
     params = body_parameters(p) + (V + T + 2) * d + 2 * d * d + V
@@ -206,7 +206,7 @@ def _reset_peak(device):
 
 def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dict:
     from ..aperture import evaluate_sets
-    from ..heads import train_readout
+    from ..readouts import train_readout
     from ..mlm import MaskingSpec
     from ..model import build_bert6
     from ..node_sets import head_sets, single_node_sets
