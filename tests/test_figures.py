@@ -141,7 +141,9 @@ def test_a_figure_carries_its_check_and_a_not_testable_stamp():
     plt.close(fig)
     assert plots.check_line({"name": "x", "missing": True}) == "x: not measured ○"
     assert plots.check_line({"name": "x", "value": -1.4e-17, "ci": [0.0, 6.9e-18], "null": 0.0, "direction": "greater",
-                             "passed": False}) == "x: 0 [0, 0]; pass if > 0 ✗"
+                             "passed": False}) == "x: 0 [0, 0]; pass if > 0 ○"     # not passed, not against
+    assert plots.check_line({"name": "x", "value": -0.2, "ci": [-0.3, -0.1], "null": 0.0, "direction": "greater",
+                             "passed": False}) == "x: -0.2 [-0.3, -0.1]; pass if > 0 ✗"  # against
 
 
 def test_crossover_panels_name_each_family_once_and_draw_kappa_A():

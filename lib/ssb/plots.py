@@ -140,8 +140,9 @@ def plot_head_gap_curves(logs: dict[str, list[dict]], eps: float, floor: float =
 # --- 02: accuracy per token -------------------------------------------------------------
 
 def check_line(record: dict | None, label: str | None = None) -> str:
-    """One line for a check record: "label: value [lo, hi]; pass if > null ✓" (✗ passed False, ○
-    not measured), as the claims table writes it."""
+    """One line for a check record: "label: value [lo, hi]; pass if > null ✓", as the claims table
+    writes it: ✓ passed, ✗ contradicts (the whole interval on the wrong side of the null,
+    ``claims.contradicts``), ○ inconclusive or not measured."""
     if not record or record.get("missing") or record.get("value") is None:
         reason = (record or {}).get("reason")
         why = f" ({textwrap.shorten(reason, 70)})" if reason else ""
@@ -151,7 +152,9 @@ def check_line(record: dict | None, label: str | None = None) -> str:
     ci = record.get("ci") or [None, None]
     interval = f" [{num(ci[0])}, {num(ci[1])}]" if None not in ci else ""
     op = {"greater": ">", "less": "<", "equal": "=="}.get(record.get("direction"), "vs")
-    mark = {True: "✓", False: "✗"}.get(record.get("passed"), "○")
+    from .claims import contradicts
+
+    mark = "✓" if record.get("passed") is True else "✗" if contradicts(record) else "○"
     return f"{label or record.get('name')}: {num(record['value'])}{interval}; pass if {op} {record.get('null'):g} {mark}"
 
 
@@ -427,10 +430,10 @@ def plot_seed_replication(table, what: str = "labels", check: dict | None = None
         ax.plot([i - 0.08, i + 0.08], [u, t], color="0.75", lw=1, zorder=0)
     ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
     ax.set(ylabel="fraction of nodes beyond the null", ylim=(0, None),
-           title=f"Nodes beyond their {what} null, per pre-training seed")
+           title=f"Single nodes beyond their permutation null ({what}), per seed")
     ax.legend(loc="lower right", fontsize=8)
     if check is not None:
-        stamp_checks(ax, [(check, "trained - untrained, across seeds")])
+        stamp_checks(ax, [(check, "trained - untrained, across seeds")], loc="lower left")
     return fig
 
 
