@@ -100,6 +100,9 @@ p < 0.01; token probes clustered by sequence).
 ``claims_summary(summary)`` gives the ``claims`` / ``claims_stats`` dicts the runner stores in
 summary.json: per claim its verdict, its reason, its core check and every record with its role
 and summary path.  This module decides; ``ssb.report`` draws.
+
+Length (about 510 lines): one rule per claim, and half of the module is the rules written out in
+words above, which must stay beside the code that applies them.
 """
 from __future__ import annotations
 
