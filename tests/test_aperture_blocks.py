@@ -15,6 +15,11 @@ N_HEADS, D_HEAD = 4, 6
 D = N_HEADS * D_HEAD
 
 
+@pytest.fixture(autouse=True)
+def small_problems_take_the_block_path(monkeypatch):
+    monkeypatch.setattr(aperture, "_PRUNE_MIN_LOGITS", 1)
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 8 labels from 16 labels up: many blocks, so that skipping is exercised."""

@@ -76,7 +76,8 @@ _ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on i
 _SEGMENT_BUCKETS = 256        # at most this many buckets of a node's range (and N / 2): a larger table costs more than it saves
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
-_PRUNE_MIN_CLASSES = 512   # multi-node sets of a 1-FC head with at least this many labels: blocks of labels, pruned
+_PRUNE_MIN_CLASSES = 512   # multi-node sets of a 1-FC head with at least this many labels ...
+_PRUNE_MIN_LOGITS = 2 ** 19   # ... and samples x labels: blocks of labels, pruned (less: per-set overhead dominates)
 _PRUNE_BLOCKS = 16         # about this many blocks of labels per set ...
 _PRUNE_BLOCK_MIN = 256     # ... of at least this many labels (fewer: more bound checks than products saved)
 
@@ -565,7 +566,7 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     by_shape: dict[tuple, list[list[np.ndarray]]] = defaultdict(list)   # |Δ| per step -> [(rows, Δ_0, Δ_1, ...)]
     pruned = []                                                         # sets scored by _pruned_set_predictions
     for path in _paths(local, chain_parents(local, zt.shape[0])):
-        if w2t is None and n_out >= _PRUNE_MIN_CLASSES and len(path) == 1:
+        if w2t is None and n_out >= _PRUNE_MIN_CLASSES and n_samples * n_out >= _PRUNE_MIN_LOGITS and len(path) == 1:
             pruned.append(dense[path[0]])
             continue
         steps = [local[path[0]]] + [np.setdiff1d(local[b], local[a], assume_unique=True) for a, b in zip(path, path[1:])]
