@@ -75,6 +75,7 @@ _ENVELOPE_ALL_LABELS = 32     # up to this many labels, every label is a candida
 _ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on its whole range) is scored directly
 _SEGMENT_BUCKETS = 256        # at most this many buckets of a node's range (and N / 2): a larger table costs more than it saves
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
+_NUMPY_ARGMAX_ELEMS = 2 ** 20   # with several threads, first_argmax of larger arrays stays in torch
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
 _PRUNE_MIN_CLASSES = 512   # multi-node sets of a 1-FC head with at least this many labels ...
 _PRUNE_MIN_LOGITS = 2 ** 19   # ... and samples x labels: blocks of labels, pruned (less: per-set overhead dominates)
@@ -170,9 +171,11 @@ def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
     the lowest label exactly as torch.argmax does.  Assumes no NaN (logits of finite inputs).
     On the CPU, for float32 and float64, numpy's argmax (vectorised, first maximum) does the
     same several times faster still: as fast as amax on a (2000, 256) block, where torch's
-    argmax takes 10x longer.
+    argmax takes 10x longer.  It runs on one thread: with more torch threads, large arrays
+    (from ``_NUMPY_ARGMAX_ELEMS``) keep the tiled path, whose amax uses them all.
     """
-    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] > 0:
+    if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] > 0
+            and (torch.get_num_threads() == 1 or x.numel() < _NUMPY_ARGMAX_ELEMS)):
         return torch.from_numpy(np.argmax(x.detach().numpy(), axis=-1).astype(np.int64, copy=False))
     n_classes = x.shape[-1]
     if n_classes < 4 * tile:
@@ -377,21 +380,41 @@ def _norm_above(x: torch.Tensor, k: int, info) -> torch.Tensor:
     return norm * (1.0 + 2.0 * (k + 2) * info.eps) + float(np.sqrt(k * info.tiny))
 
 
-def _class_blocks(norms: torch.Tensor, bias: torch.Tensor, typical_norm: float, block: int):
-    """Blocks of a set's labels for ``_pruned_set_predictions``: (labels (J,) tensors, radius (J,),
-    top_bias (J,)).
+def _class_blocks(norms: torch.Tensor, bias: torch.Tensor, edges: torch.Tensor, block: int):
+    """Blocks of a set's labels for ``_pruned_set_predictions``: (labels, a list of J tensors;
+    radius (J,), top_bias (J,), at_edges (J, E)).
 
-    norms (C,) ‖W[c, S]‖ and bias (C,) b_c, float64.  Labels are ranked by their largest
-    possible logit at a typical ‖z_S‖ = t, b_c + t·‖W[c, S]‖ (Cauchy-Schwarz), and cut into
-    blocks of ``block`` consecutive ranks, so that the labels that can win come in the first
-    blocks; inside a block they are in ascending label order (a block's first maximum is its
-    lowest label among equal logits).  radius_j and top_bias_j are block j's largest norm and
-    bias: no label of block j has a logit above ‖z_S‖·radius_j + top_bias_j."""
-    rank = torch.argsort(-(bias + typical_norm * norms), stable=True)                # likeliest winners first
+    norms (C,) upper bounds of ‖W[c, S]‖, bias (C,) b_c, edges (E,) ascending values of ‖z_S‖,
+    float64.  A label's logit is at most f_c(‖z_S‖) = b_c + ‖z_S‖·‖W[c, S]‖ (Cauchy-Schwarz).
+    Labels are ranked by f_c at the middle edge and cut into blocks of ``block`` consecutive
+    ranks, so that the labels that can win come in the first blocks; inside a block they are
+    in ascending label order (a block's first maximum is its lowest label among equal logits).
+    Block j's largest logit is at most F_j(t) = max_c f_c(t), a convex nondecreasing function
+    of t = ‖z_S‖: below radius_j·t + top_bias_j (its largest norm and bias) and, between two
+    edges, below the chord through its values there (``at_edges``, computed exactly)."""
+    rank = torch.argsort(-(bias + edges[edges.numel() // 2] * norms), stable=True)   # likeliest winners first
     labels = [piece.sort().values for piece in torch.split(rank, block)]
     radius = torch.stack([norms[piece].max() for piece in labels])
     top_bias = torch.stack([bias[piece].max() for piece in labels])
-    return labels, radius, top_bias
+    at_edges = torch.stack([(bias[piece, None] + norms[piece, None] * edges).amax(0) for piece in labels])
+    return labels, radius, top_bias, at_edges
+
+
+def _block_bounds(t: torch.Tensor, edges: torch.Tensor, radius: torch.Tensor, top_bias: torch.Tensor,
+                  at_edges: torch.Tensor) -> torch.Tensor:
+    """Upper bounds (n, J) of every block's largest logit for samples with ‖z_S‖ <= t (n,), t
+    within [edges[0], edges[-1]]: the smaller of the line radius_j·t + top_bias_j and the chord
+    of F_j between the edges around t (``_class_blocks``; F_j is convex, so below its chords)."""
+    line = t[:, None] * radius + top_bias
+    at = (torch.searchsorted(edges, t, right=True) - 1).clamp_(0, edges.numel() - 2)   # edges[at] <= t <= edges[at+1]
+    t0, t1 = edges[at], edges[at + 1]
+    f0, f1 = at_edges[:, at].t(), at_edges[:, at + 1].t()                         # (n, J)
+    width = t1 - t0
+    share = torch.where(width > 0, (t - t0) / torch.where(width > 0, width, 1.0), 0.0)
+    return torch.minimum(line, f0 + share[:, None] * (f1 - f0))
+
+
+_BOUND_EDGES = 9           # values of ‖z_S‖ at which each block's bound is computed exactly (quantiles of the samples)
 
 
 def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
@@ -401,37 +424,39 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     zs (N, k) the set's node values, w (C, k) its weights W[:, S], b (C,), in the head's dtype.
     The labels are cut into blocks (``_class_blocks``: the likeliest winners first).  Per chunk
     of samples, the first block is scored for every sample, each further block only for the
-    samples whose bound ‖z_S‖·radius_j + top_bias_j (float64) still reaches their best logit
-    so far minus ``margin``: logits fl(fl(z_S·W[:, S]) + b) in the head's dtype, as the dense
-    path computes them, and their first maximum.  A skipped label c has an exact logit below
+    samples whose bound (``_block_bounds``, float64) still reaches their best logit so far
+    minus ``margin``: logits fl(fl(z_S·W[:, S]) + b) in the head's dtype, as the dense path
+    computes them, and their first maximum.  A skipped label c has an exact logit below
     best - margin, and its float logit, however its k products and its bias are summed (this
     engine's order or the BLAS kernel's in the naive loop), lies within (k + 1)·eps·(‖z_S‖·‖w_c‖
-    + |b_c|) of the exact one, less than margin = 8·(k + 2)·eps·(‖z_S‖·max‖w_c‖ + max|b|):
-    below the best logit, so it is neither the maximum nor tied with it.  Across blocks a
-    larger logit wins and an equal one goes to the lower label, so the result is the first
-    maximum of the full logits (the dense path's guarantee against the naive loop, module
-    docstring).  Where the bound prunes nothing (random weights: ‖z‖·‖w‖ lies far above every
-    logit) this is the dense product a block of labels at a time, which runs faster than the
-    (samples, C) products and keeps no (N, C) logits in memory."""
+    + |b_c|) of the exact one, less than margin = 8·(k + 2)·eps·(‖z_S‖·max‖w_c‖ + max|b|)
+    (which also covers the float64 bounds' own rounding): below the best logit, so it is
+    neither the maximum nor tied with it.  Across blocks a larger logit wins and an equal one
+    goes to the lower label, so the result is the first maximum of the full logits (the dense
+    path's guarantee against the naive loop, module docstring).  Where the bound prunes
+    nothing (random weights: ‖z‖·‖w‖ lies far above every logit) this is the dense product a
+    block of labels at a time, which runs faster than the (samples, C) products and keeps no
+    (N, C) logits in memory."""
     n_samples, k = zs.shape
     n_classes = w.shape[0]
-    eps = torch.finfo(zs.dtype).eps
     info = torch.finfo(zs.dtype)
     znorm = _norm_above(zs, k, info)                                                # (N,) ≥ ‖z_S‖
     norms = _norm_above(w, k, info)                                                 # (C,) ≥ ‖W[c, S]‖
     bias = b.double()
     bounded = bool(torch.isfinite(norms).all() and torch.isfinite(bias).all() and torch.isfinite(znorm).all())
-    # (not bounded: a norm overflowed, or the weights are not finite: every block is scored)
+    if not bounded:                          # a norm overflowed, or the weights are not finite: score every block
+        norms, bias, znorm = torch.zeros_like(bias), torch.zeros_like(bias), torch.zeros_like(znorm)
     block = int(min(n_classes, max(_PRUNE_BLOCK_MIN, -(-n_classes // _PRUNE_BLOCKS))))
-    labels, radius, top_bias = _class_blocks(norms if bounded else torch.zeros_like(bias),
-                                             bias if bounded else torch.zeros_like(bias), float(znorm.median()), block)
-    margin = 8.0 * (k + 2) * (eps * (float(radius.max()) * znorm + float(bias.abs().max())) + info.tiny)   # (N,)
+    spots = torch.linspace(0, n_samples - 1, _BOUND_EDGES, device=zs.device).round().long()
+    edges = znorm.sort().values[spots]                                               # (E,) ascending, min to max
+    labels, radius, top_bias, at_edges = _class_blocks(norms, bias, edges, block)
+    margin = 8.0 * (k + 2) * (info.eps * (float(radius.max()) * znorm + float(bias.abs().max())) + info.tiny)   # (N,)
     out = torch.empty(n_samples, dtype=torch.long, device=zs.device)
     samples_per = max(MIN_CHUNK_SAMPLES, chunk_elems // block)
     w_blocks, b_blocks = [None] * len(labels), [b[piece] for piece in labels]
     for n0 in range(0, n_samples, samples_per):
         z_chunk = zs[n0:n0 + samples_per]
-        reach = znorm[n0:n0 + samples_per, None] * radius + top_bias
+        reach = _block_bounds(znorm[n0:n0 + samples_per], edges, radius, top_bias, at_edges)
         reach += margin[n0:n0 + samples_per, None]                                  # (n, J): score block j where >= best
         if not bounded:
             reach.fill_(float("inf"))
