@@ -176,10 +176,11 @@ def test_weights_whose_norms_overflow_skip_nothing_and_stay_exact(scored):
     np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
 
 
-def test_first_argmax_on_the_cpu_is_the_first_maximum():
+def test_block_argmax_is_the_first_maximum():
     x = torch.tensor([[1.0, 3.0, 3.0, 2.0], [0.0, -0.0, 0.0, -1.0], [-np.inf, -np.inf, -np.inf, -np.inf]])
-    np.testing.assert_array_equal(first_argmax(x).numpy(), [1, 0, 0])
-    for dtype in (torch.float32, torch.float64):
+    np.testing.assert_array_equal(aperture._block_argmax(x).numpy(), [1, 0, 0])
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):    # bfloat16: torch's first_argmax
         r = torch.randint(0, 5, (50, 700)).to(dtype)                # many ties
+        np.testing.assert_array_equal(aperture._block_argmax(r).numpy(), r.argmax(-1).numpy())
+        np.testing.assert_array_equal(aperture._block_argmax(r[:, ::3]).numpy(), r[:, ::3].argmax(-1).numpy())
         np.testing.assert_array_equal(first_argmax(r).numpy(), r.argmax(-1).numpy())
-        np.testing.assert_array_equal(first_argmax(r[:, ::3]).numpy(), r[:, ::3].argmax(-1).numpy())   # strided
