@@ -327,7 +327,7 @@ def test_bad_sets_and_inputs_are_rejected():
         evaluate_sets(head, z, y, np.ones((2, 5), dtype=bool))
     with pytest.raises(ValueError, match="labels outside 0..6"):
         evaluate_sets(head, z, np.full(50, 7), [[0]])
-    with pytest.raises(ValueError, match="n_classes=9 but the head has 7 outputs"):
+    with pytest.raises(ValueError, match="n_classes=9 but the readout has 7 outputs"):
         evaluate_sets(head, z, y, [[0]], n_classes=9)
     with pytest.raises(ValueError, match=r"z must be \(N, 24\)"):
         evaluate_sets(head, z[:, :5], y, [[0]])

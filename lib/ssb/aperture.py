@@ -1,8 +1,8 @@
 """The limited-aperture engine: many node sets through one trained readout, batched.
 
-Silencing every node outside an active set S means zeroing, in the head's first FC layer,
+Silencing every node outside an active set S means zeroing, in the readout's first FC layer,
 the weight columns of the nodes outside S (docs/method.md, "Nodes and the limited aperture").  For a 1-FC
-head with W = fc1.weight (C, D) and b = fc1.bias (C,) the logits of sample n are
+readout with W = fc1.weight (C, D) and b = fc1.bias (C,) the logits of sample n are
 
     logits_S(n) = W[:, S] · z[n, S] + b                      (C,)
 
@@ -13,6 +13,11 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
   them with one ``torch.bmm`` (k = 1: an outer product), then takes ``first_argmax``;
 - when a set contains another set of the list (nested sets grown node by node: 2 ⊂ 4 ⊂ 8
   ...), starts from that set's sums and adds only the new nodes' products (``chain_parents``);
+- for any other set of two or more nodes of a 1-FC readout with many labels (an attention head's d_h nodes,
+  say) scores the labels a block at a time and skips, per sample, the blocks whose
+  Cauchy-Schwarz bound ‖z_S‖·max‖W[c, S]‖ + max b_c cannot reach the best logit found so far
+  (``_pruned_set_predictions``; on random weights nothing is skipped and it is the dense
+  product in blocks, faster than one (samples, C) product);
 - for single nodes of a 1-FC readout follows the upper envelope of the lines x·W[c,k] + b_c
   (docs/method.md, "Convex-hull bound"): the few labels that come near it on the node's
   observed range (typically 5-50 of thousands), the segments of that range where one label
@@ -21,30 +26,32 @@ so a set of k nodes costs N·C·k multiply-adds instead of N·C·D.  The engine
   (``_single_node_predictions``);
 - never rebuilds the model per set; returns predictions, label counts, P, R and DC.
 
-    res = evaluate_sets(head, z_test, y_test, node_sets.single_node_sets(D))
+    res = evaluate_sets(readout, z_test, y_test, node_sets.single_node_sets(D))
     res.accuracy            # (S,)   A(S)
     res.recognized          # (S, C) R(S) as masks
-    silent_accuracy(head, y_test)   # A(∅): the head with every node silenced
+    silent_accuracy(readout, y_test)   # A(∅): the readout with every node silenced
 
-What is guaranteed.  ``naive_predictions`` is the reference: copy the head, zero the
-columns outside S, run the head on the full z, argmax.  The engine computes the same
-logits in the head's dtype, with argmax ties going to the lowest label as in torch.argmax.
+What is guaranteed.  ``naive_predictions`` is the reference: copy the readout, zero the
+columns outside S, run the readout on the full z, argmax.  The engine computes the same
+logits in the readout's dtype, with argmax ties going to the lowest label as in torch.argmax.
 - Single nodes, 1-FC readout: each logit is fl(fl(z·W) + b), exactly what the BLAS product
   with zeroed columns gives (checked against MKL: the zero terms add nothing).  The envelope
   answers a sample only where one label is more than 16·eps·scale above every other (the
   float argmax then cannot differ); every other sample gets those logits for every label
   within 64·eps·scale of the envelope and their first maximum, so predictions are
   bit-identical, in float32 too, ties and near-ties included (tests/test_aperture.py).
-- Other sets: the k products may be summed in a different order than the BLAS kernel sums
+- Other sets: a label skipped by the block bound is below the best logit by more than any
+  rounding of either side (``_pruned_set_predictions``), so skipping changes no prediction.
+  The k products may be summed in a different order than the BLAS kernel sums
   them (and along a chain the new nodes' products are added to the previous set's sums), so
   logits can differ in the last bits and a prediction can differ only where the top two
   logits are within rounding of each other (~1e-6 relative in float32, ~1e-15 in float64).
-  Tests run head and z in float64 and require identical predictions; in float32 they allow
+  Tests run readout and z in float64 and require identical predictions; in float32 they allow
   differences only at such near-ties.
 
-Length (about 600 lines): one computation, the limited aperture; most of the module is its two fast
-cases (single nodes of a 1-FC readout, nested chains of sets) and the checks that keep them bit-identical
-to the naive loop.
+Length (about 700 lines): one computation, the limited aperture; most of the module is its three fast
+cases (single nodes of a 1-FC readout, nested chains of sets, blocks of labels skipped by a bound) and the
+checks that keep them bit-identical to the naive loop.
 """
 from __future__ import annotations
 
@@ -69,6 +76,10 @@ _ENVELOPE_MAX_CANDIDATES = 128   # a node with more candidates (labels tied on i
 _SEGMENT_BUCKETS = 256        # at most this many buckets of a node's range (and N / 2): a larger table costs more than it saves
 _ARGMAX_TILE = 128         # labels per tile in first_argmax
 MIN_CHUNK_SAMPLES = 32     # samples per chunk at least: a matrix product, not a matrix-vector one
+_PRUNE_MIN_CLASSES = 512   # multi-node sets of a 1-FC readout with at least this many labels ...
+_PRUNE_MIN_LOGITS = 2 ** 19   # ... and samples x labels: blocks of labels, pruned (less: per-set overhead dominates)
+_PRUNE_BLOCKS = 8          # about this many blocks of labels per set ...
+_PRUNE_BLOCK_MIN = 512     # ... of at least this many labels (measured: 512 x 8 at C = 4,096 beat 128-256, 1,024)
 
 
 @dataclass
@@ -111,11 +122,11 @@ class ApertureResult:
         return metrics.confusion_matrix(self.y_true, self.predictions[i], self.n_classes, sparse=sparse)
 
 
-# ----------------------------------------------------------------------------- the head
+# ----------------------------------------------------------------------------- the readout
 
-def _head_parts(head: torch.nn.Module):
+def _readout_parts(readout: torch.nn.Module):
     """(W1ᵀ (D, H), b1 (H,), W2ᵀ (H, C) or None, b2 (C,) or None), detached."""
-    fc1, fc2 = head.fc1, getattr(head, "fc2", None)
+    fc1, fc2 = readout.fc1, getattr(readout, "fc2", None)
     w1t = fc1.weight.detach().t().contiguous()
     b1 = fc1.bias.detach() if fc1.bias is not None else w1t.new_zeros(w1t.shape[1])
     if fc2 is None:
@@ -125,26 +136,26 @@ def _head_parts(head: torch.nn.Module):
     return w1t, b1, w2t, b2
 
 
-def _n_outputs(head: torch.nn.Module) -> int:
-    fc2 = getattr(head, "fc2", None)
-    return (head.fc1 if fc2 is None else fc2).weight.shape[0]
+def _n_outputs(readout: torch.nn.Module) -> int:
+    fc2 = getattr(readout, "fc2", None)
+    return (readout.fc1 if fc2 is None else fc2).weight.shape[0]
 
 
 @torch.no_grad()
-def silent_prediction(head: torch.nn.Module) -> int:
+def silent_prediction(readout: torch.nn.Module) -> int:
     """The label of the fully silenced readout (S = ∅): argmax b for a 1-FC readout,
     argmax fc2(relu(b1)) for a 2-FC readout.  Ties go to the lowest label."""
-    _, b1, w2t, b2 = _head_parts(head)
+    _, b1, w2t, b2 = _readout_parts(readout)
     logits = b1 if w2t is None else torch.relu(b1) @ w2t + b2
     return int(logits.argmax())
 
 
-def silent_accuracy(head: torch.nn.Module, y: np.ndarray) -> float:
+def silent_accuracy(readout: torch.nn.Module, y: np.ndarray) -> float:
     """A(∅): the share of test labels equal to the silent readout's constant prediction."""
     y = np.asarray(y)
     if y.size == 0:
         raise ValueError("accuracy of an empty split is undefined")
-    return float((y == silent_prediction(head)).mean())
+    return float((y == silent_prediction(readout)).mean())
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -205,12 +216,12 @@ def _envelope_candidates(lo: torch.Tensor, hi: torch.Tensor, w: torch.Tensor, b:
     """Which of the lines x·w[g, c] + b[g, c] come within ``tol`` of their upper envelope
     somewhere on [lo_g, hi_g]: a (G, m) mask, a superset of them (never missing one).
 
-    w, b (G, m) in the head's dtype, valid (G, m) (padding False; None: all real), lo, hi,
+    w, b (G, m) in the readout's dtype, valid (G, m) (padding False; None: all real), lo, hi,
     tol (G, 1).  The winners at ``n_anchors`` points of [lo, hi] are lines of the envelope
     env, so their own envelope L (computed exactly, ``_line_ranges``) lies below env.  For any line c, c - L is
     concave and piecewise linear, so its maximum over [lo, hi] is at an end of one of L's
     pieces; a line with c - L < -tol at every such vertex stays more than tol below env on
-    the whole range.  The vertices are evaluated in the head's dtype; tol (64·eps·scale) is far
+    the whole range.  The vertices are evaluated in the readout's dtype; tol (64·eps·scale) is far
     above that rounding (≤ ~10·eps·scale, the vertices' own rounding included)."""
     x = torch.linspace(0, 1, max(2, n_anchors), dtype=torch.float64, device=w.device)
     anchors = lo + (hi - lo) * x                                                   # (G, a) float64
@@ -262,7 +273,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
        (``_segment_labels``: exactly the segment a binary search on the ends would find).  A
        sample on an uncertain segment, exactly on an end or in a bucket holding an end, is
        scored the engine's way: the candidates'
-       logits fl(fl(x·w) + b) in the head's dtype, ascending labels, first maximum: ties and
+       logits fl(fl(x·w) + b) in the readout's dtype, ascending labels, first maximum: ties and
        float near-ties resolve exactly as ``first_argmax`` of the full logits does.  So is
        every sample of a node with more than ``_ENVELOPE_MAX_CANDIDATES`` candidates (many
        labels tied on its whole range, e.g. a silent node and equal biases).
@@ -285,7 +296,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
         mask = _envelope_candidates(lo64, hi64, w.gather(1, cand), b[cand], real, tol.to(dtype), _ENVELOPE_ANCHORS[1])
         keep, real = _compact(mask)                                                # (G, m) columns of cand
         cand = cand.gather(1, keep)                                                # (G, m) labels, ascending
-    w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) head dtype
+    w_cand, b_cand = w.gather(1, cand), b[cand]                                    # (G, m) readout dtype
     counts = real.sum(1)
     exact = counts <= _ENVELOPE_MAX_CANDIDATES              # else (many labels tied everywhere): score directly
     width = max(1, int(counts[exact].max()) if exact.any() else 1)
@@ -345,6 +356,126 @@ def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: t
     seg = below.clamp_(max=ends.shape[1] - 1)                                      # first end >= x
     table = torch.where(certain.gather(1, seg) & (held[:, :n_buckets] == 0), owner.gather(1, seg), -1)
     return table.gather(1, _bucket_of(x, lo, scale, n_buckets).long())
+
+
+def _block_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``first_argmax`` of a block of logits (n, B), B a few hundred to a few thousand labels:
+    on the CPU (float32, float64) numpy's argmax, vectorised, first maximum on ties; as fast
+    as amax there, where torch's argmax (first_argmax's tiles too, at B = 512) takes 5-10x
+    longer (measured on (2,000, 256): 0.07 ms against 0.63 ms)."""
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] > 0:
+        return torch.from_numpy(np.argmax(x.numpy(), axis=-1).astype(np.int64, copy=False))
+    return first_argmax(x)
+
+
+def _norm_above(x: torch.Tensor, k: int, info) -> torch.Tensor:
+    """An upper bound (float64) of the Euclidean norm of each row of x (M, k): the norm in x's
+    dtype, raised by its worst relative rounding and by what squares below ``info.tiny`` may
+    have lost."""
+    norm = torch.linalg.vector_norm(x, dim=1).double()
+    return norm * (1.0 + 2.0 * (k + 2) * info.eps) + float(np.sqrt(k * info.tiny))
+
+
+def _class_blocks(norms: torch.Tensor, bias: torch.Tensor, edges: torch.Tensor, block: int):
+    """Blocks of a set's labels for ``_pruned_set_predictions``: (labels, a list of J tensors;
+    radius (J,), top_bias (J,), at_edges (J, E)).
+
+    norms (C,) upper bounds of ‖W[c, S]‖, bias (C,) b_c, edges (E,) ascending values of ‖z_S‖,
+    float64.  A label's logit is at most f_c(‖z_S‖) = b_c + ‖z_S‖·‖W[c, S]‖ (Cauchy-Schwarz).
+    Labels are ranked by f_c at the middle edge and cut into blocks of ``block`` consecutive
+    ranks, so that the labels that can win come in the first blocks; inside a block they are
+    in ascending label order (a block's first maximum is its lowest label among equal logits).
+    Block j's largest logit is at most F_j(t) = max_c f_c(t), a convex nondecreasing function
+    of t = ‖z_S‖: below radius_j·t + top_bias_j (its largest norm and bias) and, between two
+    edges, below the chord through its values there (``at_edges``, computed exactly)."""
+    rank = torch.argsort(-(bias + edges[edges.numel() // 2] * norms), stable=True)   # likeliest winners first
+    labels = [piece.sort().values for piece in torch.split(rank, block)]
+    radius = torch.stack([norms[piece].max() for piece in labels])
+    top_bias = torch.stack([bias[piece].max() for piece in labels])
+    at_edges = torch.stack([(bias[piece, None] + norms[piece, None] * edges).amax(0) for piece in labels])
+    return labels, radius, top_bias, at_edges
+
+
+def _block_bounds(t: torch.Tensor, edges: torch.Tensor, radius: torch.Tensor, top_bias: torch.Tensor,
+                  at_edges: torch.Tensor) -> torch.Tensor:
+    """Upper bounds (n, J) of every block's largest logit for samples with ‖z_S‖ <= t (n,), t
+    within [edges[0], edges[-1]]: the smaller of the line radius_j·t + top_bias_j and the chord
+    of F_j between the edges around t (``_class_blocks``; F_j is convex, so below its chords)."""
+    line = t[:, None] * radius + top_bias
+    at = (torch.searchsorted(edges, t, right=True) - 1).clamp_(0, edges.numel() - 2)   # edges[at] <= t <= edges[at+1]
+    t0, t1 = edges[at], edges[at + 1]
+    f0, f1 = at_edges[:, at].t(), at_edges[:, at + 1].t()                         # (n, J)
+    width = t1 - t0
+    share = torch.where(width > 0, (t - t0) / torch.where(width > 0, width, 1.0), 0.0)
+    return torch.minimum(line, f0 + share[:, None] * (f1 - f0))
+
+
+_BOUND_EDGES = 9           # values of ‖z_S‖ at which each block's bound is computed exactly (quantiles of the samples)
+
+
+def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
+    """Argmax over c of z[n, S]·W[c, S] + b_c for one set S of a 1-FC readout -> (N,) labels,
+    lowest label on ties, scoring only the blocks of labels that can hold the maximum.
+
+    zs (N, k) the set's node values, w (C, k) its weights W[:, S], b (C,), in the readout's dtype.
+    The labels are cut into blocks (``_class_blocks``: the likeliest winners first).  Per chunk
+    of samples, the first block is scored for every sample, each further block only for the
+    samples whose bound (``_block_bounds``, float64) still reaches their best logit so far
+    minus ``margin``: logits fl(fl(z_S·W[:, S]) + b) in the readout's dtype, as the dense path
+    computes them, and their first maximum.  A skipped label c has an exact logit below
+    best - margin, and its float logit, however its k products and its bias are summed (this
+    engine's order or the BLAS kernel's in the naive loop), lies within (k + 1)·eps·(‖z_S‖·‖w_c‖
+    + |b_c|) of the exact one, less than margin = 8·(k + 2)·eps·(‖z_S‖·max‖w_c‖ + max|b|)
+    (which also covers the float64 bounds' own rounding): below the best logit, so it is
+    neither the maximum nor tied with it.  Across blocks a larger logit wins and an equal one
+    goes to the lower label, so the result is the first maximum of the full logits (the dense
+    path's guarantee against the naive loop, module docstring).  Where the bound prunes
+    nothing (random weights: ‖z‖·‖w‖ lies far above every logit) this is the dense product a
+    block of labels at a time, which runs faster than the (samples, C) products and keeps no
+    (N, C) logits in memory."""
+    n_samples, k = zs.shape
+    n_classes = w.shape[0]
+    info = torch.finfo(zs.dtype)
+    znorm = _norm_above(zs, k, info)                                                # (N,) ≥ ‖z_S‖
+    norms = _norm_above(w, k, info)                                                 # (C,) ≥ ‖W[c, S]‖
+    bias = b.double()
+    bounded = bool(torch.isfinite(norms).all() and torch.isfinite(bias).all() and torch.isfinite(znorm).all())
+    if not bounded:                          # a norm overflowed, or the weights are not finite: score every block
+        norms, bias, znorm = torch.zeros_like(bias), torch.zeros_like(bias), torch.zeros_like(znorm)
+    block = int(min(n_classes, max(_PRUNE_BLOCK_MIN, -(-n_classes // _PRUNE_BLOCKS))))
+    spots = torch.linspace(0, n_samples - 1, _BOUND_EDGES, device=zs.device).round().long()
+    edges = znorm.sort().values[spots]                                               # (E,) ascending, min to max
+    labels, radius, top_bias, at_edges = _class_blocks(norms, bias, edges, block)
+    margin = 8.0 * (k + 2) * (info.eps * (float(radius.max()) * znorm + float(bias.abs().max())) + info.tiny)   # (N,)
+    out = torch.empty(n_samples, dtype=torch.long, device=zs.device)
+    samples_per = max(MIN_CHUNK_SAMPLES, chunk_elems // block)
+    w_blocks, b_blocks = [None] * len(labels), [b[piece] for piece in labels]
+    for n0 in range(0, n_samples, samples_per):
+        z_chunk = zs[n0:n0 + samples_per]
+        reach = _block_bounds(znorm[n0:n0 + samples_per], edges, radius, top_bias, at_edges)
+        reach += margin[n0:n0 + samples_per, None]                                  # (n, J): score block j where >= best
+        if not bounded:
+            reach.fill_(float("inf"))
+        best = label = None
+        for j, piece in enumerate(labels):
+            rows = None if best is None else torch.nonzero(reach[:, j] >= best)[:, 0]
+            if rows is not None and rows.numel() == 0:
+                continue
+            if w_blocks[j] is None:
+                w_blocks[j] = w.index_select(0, piece)                              # (B, k), gathered once
+            logits = torch.mm(z_chunk if rows is None else z_chunk[rows], w_blocks[j].t())
+            logits += b_blocks[j]                                                   # fl(fl(z·w) + b)
+            where = _block_argmax(logits)
+            value, cand = logits.gather(1, where[:, None])[:, 0].double(), piece[where]
+            if rows is None:
+                best, label = value, cand
+                continue
+            old_value, old_label = best[rows], label[rows]
+            wins = (value > old_value) | ((value == old_value) & (cand < old_label))
+            best[rows] = torch.where(wins, value, old_value)
+            label[rows] = torch.where(wins, cand, old_label)
+        out[n0:n0 + samples_per] = label
+    return out
 
 
 @contextlib.contextmanager
@@ -425,7 +556,7 @@ def _paths(sets: list[np.ndarray], parent: np.ndarray) -> list[list[int]]:
 
 
 @torch.no_grad()
-def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
+def _predict(readout, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
     """Argmax predictions (S, N) int32 of every set.
 
     Single nodes of a 1-FC readout: ``_single_node_predictions``.  Every other set belongs to a
@@ -433,7 +564,7 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     hidden values (logits of a 1-FC readout) are W1[:, S]·z[S] + b1, each next set adds its new
     nodes' W1[:, Δ]·z[Δ] to them.  Paths with the same sequence of |Δ| run together, one
     ``bmm`` per step and chunk of paths and samples."""
-    w1t, b1, w2t, b2 = _head_parts(head)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C
+    w1t, b1, w2t, b2 = _readout_parts(readout)                       # (D, H), (H,), (H, C), (C,); 1-FC: H = C
     n_samples = z.shape[0]
     n_out = w1t.shape[1] if w2t is None else w2t.shape[1]
     width = n_out if w2t is None else w1t.shape[1] + n_out    # logits (and hidden) per (set, sample)
@@ -454,9 +585,24 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     dense = [i for i in range(len(sets)) if not (w2t is None and len(sets[i]) == 1)]   # every other set
     local = [sets[i] for i in dense]
     by_shape: dict[tuple, list[list[np.ndarray]]] = defaultdict(list)   # |Δ| per step -> [(rows, Δ_0, Δ_1, ...)]
+    pruned = []                                                         # sets scored by _pruned_set_predictions
     for path in _paths(local, chain_parents(local, zt.shape[0])):
+        if w2t is None and n_out >= _PRUNE_MIN_CLASSES and n_samples * n_out >= _PRUNE_MIN_LOGITS and len(path) == 1:
+            pruned.append(dense[path[0]])
+            continue
         steps = [local[path[0]]] + [np.setdiff1d(local[b], local[a], assume_unique=True) for a, b in zip(path, path[1:])]
         by_shape[tuple(len(d) for d in steps)].append([np.array([dense[i] for i in path])] + steps)
+
+    w1 = readout.fc1.weight.detach()                              # (C, D): a set's W[:, S] rows are gathered from it
+    for i in pruned:
+        nodes = sets[i]
+        if nodes[-1] - nodes[0] + 1 == len(nodes):                       # a range of nodes (a head): a slice
+            zs, ws = z[:, nodes[0]:nodes[-1] + 1], w1[:, nodes[0]:nodes[-1] + 1].contiguous()
+        else:
+            idx = torch.from_numpy(nodes).to(zt.device)
+            zs, ws = zt[idx].t(), w1t[idx].t().contiguous()
+        preds[i] = _pruned_set_predictions(zs.contiguous(), ws, b1, chunk_elems).cpu().numpy()
+        bar.update(1)
 
     for shape, members in sorted(by_shape.items()):
         idx_steps = [torch.from_numpy(np.stack([m[1 + t] for m in members])).to(zt.device) for t in range(len(shape))]
@@ -484,15 +630,15 @@ def _predict(head, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, ba
     return preds
 
 
-def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = None, min_hits: int = 3,
+def evaluate_sets(readout: torch.nn.Module, z, y, sets, *, n_classes: int | None = None, min_hits: int = 3,
                   chance: float | None = None, min_count: int = 1, chunk_elems: int | None = None,
                   keep_predictions: bool = False, threads: int | None = 1, progress: bool = False,
                   device=None) -> ApertureResult:
-    """Evaluate ``head`` on z (N, D), y (N,) once per node set through the limited aperture.
+    """Evaluate ``readout`` on z (N, D), y (N,) once per node set through the limited aperture.
 
     sets: a list of node-index sequences (any sizes, mixed), or a boolean (S, D) mask array.
     Empty sets, indices outside 0..D-1 and repeated indices are ValueErrors (the empty set
-    is ``silent_prediction``).  n_classes defaults to the head's output size.  R(S) is the
+    is ``silent_prediction``).  n_classes defaults to the readout's output size.  R(S) is the
     base-rate rule (``metrics.recognized_mask``: M[j,j] >= min_hits and a one-sided binomial
     test against j's test-set base rate, BH FDR over each set's candidates); the earlier
     DC > chance rule (chance default 1/C) is kept beside it as ``recognized_chance_rule``.
@@ -501,34 +647,34 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     gathered inputs); the default (None) is 2**20 on the CPU, which keeps them cache-sized
     and measured fastest, and ``CUDA_CHUNK_ELEMS`` on a GPU (few, large kernels).
     device: where the engine runs ("auto" / "cpu" / "cuda" or a torch.device as in
-    ``profiles.resolve_device``; None: the head's device); the head is copied there when it
-    lives elsewhere, the caller's head is never moved.
+    ``profiles.resolve_device``; None: the readout's device); the readout is copied there when it
+    lives elsewhere, the caller's readout is never moved.
     threads (CPU only; ignored on a GPU): torch intra-op threads while the engine runs, restored afterwards (None: leave
     torch's setting).  Default 1: the engine is many small, cache-sized tensor ops; a second
     thread gains at most 2x on an idle machine but loses 3-30x when other processes compete
     for the cores (docs/benchmarks.md).  Pass None for large sets on many idle cores.
-    Computation runs in the head's parameter dtype and device; see the module docstring
+    Computation runs in the readout's parameter dtype and device; see the module docstring
     for what is guaranteed against ``naive_predictions``.
     """
     if device is not None:
         device = resolve_device(device)
-        if head.fc1.weight.device != device:
-            head = copy.deepcopy(head).to(device)
-    param = head.fc1.weight
+        if readout.fc1.weight.device != device:
+            readout = copy.deepcopy(readout).to(device)
+    param = readout.fc1.weight
     on_cpu = param.device.type == "cpu"
     if chunk_elems is None:
         chunk_elems = 2 ** 20 if on_cpu else CUDA_CHUNK_ELEMS
     z = as_tensor(z).to(param.device, param.dtype)
     if z.ndim != 2 or z.shape[1] != param.shape[1]:
-        raise ValueError(f"z must be (N, {param.shape[1]}) for this head, got {tuple(z.shape)}")
+        raise ValueError(f"z must be (N, {param.shape[1]}) for this readout, got {tuple(z.shape)}")
     if z.shape[0] == 0:
         raise ValueError("z holds no samples")
     if not torch.isfinite(torch.stack(torch.aminmax(z))).all():      # NaN propagates to min and max
         raise ValueError("z holds NaN or infinite values")
-    n_out = _n_outputs(head)
+    n_out = _n_outputs(readout)
     n_classes = n_out if n_classes is None else int(n_classes)
     if n_classes != n_out:
-        raise ValueError(f"n_classes={n_classes} but the head has {n_out} outputs")
+        raise ValueError(f"n_classes={n_classes} but the readout has {n_out} outputs")
     y = np.asarray(y).astype(np.int64)
     if y.shape != (z.shape[0],):
         raise ValueError(f"y must be ({z.shape[0]},) to match z, got {y.shape}")
@@ -542,7 +688,7 @@ def evaluate_sets(head: torch.nn.Module, z, y, sets, *, n_classes: int | None = 
     from tqdm.auto import tqdm
     with tqdm(total=len(sets), desc="aperture", unit="set", leave=False, disable=not progress) as bar, \
             _intra_op_threads(threads if on_cpu else None):
-        preds = _predict(head, z, sets, chunk_elems, bar)
+        preds = _predict(readout, z, sets, chunk_elems, bar)
     return _result(preds, y, sets, n_classes, min_hits, chance, min_count, keep_predictions)
 
 
@@ -580,15 +726,15 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
 
 
 @torch.no_grad()
-def naive_predictions(head: torch.nn.Module, z, sets) -> np.ndarray:
-    """The reference: for each set, copy the head, zero fc1.weight's columns outside S, run
-    the head on the full z (N, D), take the argmax.  Returns (S, N) int32.  Slow by design."""
-    param = head.fc1.weight
+def naive_predictions(readout: torch.nn.Module, z, sets) -> np.ndarray:
+    """The reference: for each set, copy the readout, zero fc1.weight's columns outside S, run
+    the readout on the full z (N, D), take the argmax.  Returns (S, N) int32.  Slow by design."""
+    param = readout.fc1.weight
     z = as_tensor(z).to(param.device, param.dtype)
     sets = check_node_sets(sets, z.shape[1])
     out = np.empty((len(sets), z.shape[0]), dtype=np.int32)
     for i, s in enumerate(sets):
-        silenced = copy.deepcopy(head)
+        silenced = copy.deepcopy(readout)
         outside = np.ones(z.shape[1], dtype=bool)
         outside[s] = False
         silenced.fc1.weight[:, torch.from_numpy(outside).to(param.device)] = 0.0

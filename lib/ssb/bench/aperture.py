@@ -3,6 +3,7 @@
     OMP_WAIT_POLICY=PASSIVE python -m ssb.bench aperture   # synthetic node vectors, no data needed
     python -m ssb.bench aperture --under-load          # print the ratios although the machine is busy
     python -m ssb.bench aperture --features cached --profile smoke   # the pipeline's token probe
+    python -m ssb.bench aperture --before 8858d35      # also time the engine at a git revision, same run
 
 Both sides evaluate the same 1-FC readouts on the same held-out node vectors, once with one
 intra-op thread and once with two (``--thread-counts``; the naive loop and the engine use the
@@ -20,6 +21,11 @@ heads, and sets grown node by node inside each head (``nested_head_sets``, sizes
 12, ..., 64: the crossover's chains).  At the paper's shape the naive loop runs on a few sets
 of each family (``--paper-naive-sets``; it costs the same for every set) and both sides are
 compared per set.
+
+With ``--before REV`` the engine as it was at git revision REV (``ssb.bench.paper.engine_at``)
+is timed beside today's on the same head, node vectors and sets, each run alternating with
+today's, so that the engine's own speed-up is measured under the same load; its predictions are
+checked against today's engine's (single nodes identical, other sets up to float32 near-ties).
 
 It checks that the predictions agree.  Single nodes must be bit-identical; a multi-node set
 may differ only at a float32 near-tie (the engine sums the k products in another order than
@@ -119,14 +125,45 @@ def _check(name: str, engine: np.ndarray, naive: np.ndarray, singles: np.ndarray
     return "identical"
 
 
-def _time_engine(head, z, y, sets, threads: int, repeats: int) -> tuple[float, list[float], object]:
-    evaluate_sets(head, z[:64], y[:64], sets[:4] + sets[-1:], threads=threads)          # warm-up
+def _time_engine(head, z, y, sets, threads: int, repeats: int, evaluate=evaluate_sets
+                 ) -> tuple[float, list[float], object]:
+    evaluate(head, z[:64], y[:64], sets[:4] + sets[-1:], threads=threads)               # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = evaluate_sets(head, z, y, sets, keep_predictions=True, threads=threads)
+        res = evaluate(head, z, y, sets, keep_predictions=True, threads=threads)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), times, res
+
+
+def _time_engines(head, z, y, sets, threads: int, repeats: int, args):
+    """Today's engine and, with --before, the engine at that revision, their runs alternating:
+    (median s, runs, result) of today's, and (median s, runs, predictions) of the earlier or None."""
+    if args.before_engine is None:
+        return _time_engine(head, z, y, sets, threads, repeats), None
+    now, then = ([], None), ([], None)
+    for _ in range(repeats):
+        t, runs, res = _time_engine(head, z, y, sets, threads, 1)
+        now = (now[0] + runs, res)
+        t, runs, old = _time_engine(head, z, y, sets, threads, 1, evaluate=args.before_engine.evaluate_sets)
+        then = (then[0] + runs, old)
+    return ((statistics.median(now[0]), now[0], now[1]),
+            (statistics.median(then[0]), then[0], then[1].predictions))
+
+
+def _print_before(args, t_now: float, before, res, singles: np.ndarray, head, z, sets, load: float):
+    """One line: the engine at --before against today's, and whether their predictions agree."""
+    if before is None:
+        return
+    t_then, runs, old = before
+    if not np.array_equal(old[singles], res.predictions[singles]):
+        raise AssertionError(f"single-node predictions differ from the engine at {args.before}")
+    margins = near_tie_margins(head, z, sets, res.predictions, old)
+    if margins and max(margins) > args.tie_tolerance:
+        raise AssertionError(f"predictions differ from the engine at {args.before} beyond a float32 near-tie")
+    agree = f"{len(margins)} float32 near-ties" if margins else "identical"
+    print(f"  {'':>7}  engine at {args.before}: {t_then:.3f} s (runs " + ", ".join(f"{t:.3f}" for t in runs)
+          + f"), today's {t_now:.3f} s: {t_then / t_now:.2f}x faster, load {load:.2f}; predictions {agree}")
 
 
 def _time_naive(head, z, sets, threads: int) -> tuple[float, np.ndarray]:
@@ -167,7 +204,7 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
     singles = np.arange(n_heads * d_head)
     rows = []
     for threads in args.thread_counts:
-        t_engine, runs, res = _time_engine(head, z_te, y_te, sets, threads, args.repeats)
+        (t_engine, runs, res), before = _time_engines(head, z_te, y_te, sets, threads, args.repeats, args)
         load_engine = load_average()
         t_naive, naive = _time_naive(head, z_te, sets, threads)
         load = max(load_engine, load_average())
@@ -175,6 +212,7 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
         agreement = _check(name, res.predictions, naive, singles, margins, args.tie_tolerance)
         print(f"  {threads:>7}  {t_naive:10.3f}  {t_engine:10.3f}  {_ratio(t_naive, t_engine, args):>9}  {load:5.2f}  "
               f"{agreement} ({res.predictions.size:,}); engine runs " + ", ".join(f"{t:.3f}" for t in runs))
+        _print_before(args, t_engine, before, res, singles, head, z_te, res.sets, load_engine)
         rows.append({"task": name, "threads": threads, "naive_s": t_naive, "engine_s": t_engine, "load": load,
                      "agreement": agreement})
     return rows
@@ -208,7 +246,7 @@ def run_paper_shape(args) -> list[dict]:
         print(f"  {family}: engine on all {len(sets)}, naive on {len(naive_sets)}")
         _print_header()
         for threads in args.thread_counts:
-            t_engine, runs, res = _time_engine(head, z_te, y_te, sets, threads, args.paper_repeats)
+            (t_engine, runs, res), before = _time_engines(head, z_te, y_te, sets, threads, args.paper_repeats, args)
             load_engine = load_average()
             t_naive, naive = _time_naive(head, z_te, naive_sets, threads)
             load = max(load_engine, load_average())
@@ -221,6 +259,8 @@ def run_paper_shape(args) -> list[dict]:
             print(f"  {threads:>7}  {per_naive:10.4f}  {per_engine:10.4f}  {_ratio(per_naive, per_engine, args):>9}  "
                   f"{load:5.2f}  {agreement} (on the naive loop's {engine.size:,}); engine all sets "
                   + ", ".join(f"{t:.2f}" for t in runs) + " s")
+            _print_before(args, t_engine, before, res, np.array([i for i, s in enumerate(res.sets) if len(s) == 1], dtype=int),
+                          head, z_te, res.sets, load_engine)
             rows.append({"task": f"paper shape: {family}", "threads": threads, "naive_per_set_s": per_naive,
                          "engine_per_set_s": per_engine, "load": load, "agreement": agreement})
     return rows
@@ -252,8 +292,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="largest relative float64 margin accepted for a float32 near-tie (default 1e-5)")
     ap.add_argument("--under-load", action="store_true",
                     help=f"print the ratios even when the load average exceeds {LOAD_PER_CORE_LIMIT} per core")
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="also time the engine at this git revision, alternating with today's (e.g. 8858d35)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    args.before_engine = None
+    if args.before:
+        from ssb.bench.paper import engine_at
+        try:
+            args.before_engine = engine_at(args.before)
+        except Exception as err:                               # a bad revision, no git: a usage error
+            ap.error(f"--before {args.before}: the engine at that revision cannot be loaded ({err})")
     args.thread_counts = [int(t) for t in args.thread_counts.split(",")]
     if any(t < 1 for t in args.thread_counts):
         ap.error("--thread-counts takes positive integers, e.g. 1,2")

@@ -14,7 +14,8 @@ steps after one untimed warm-up:
   -> sets/s at ``--samples`` test positions, and node x sample products / s; the same with the
   engine as it was at git revision ``--before`` (default ``BEFORE_REVISION``, the engine before
   the exact single-node envelope and the nested-set chains), loaded beside the current one, so
-  that the analysis stage is projected before and after from one run on one machine.
+  that the analysis stage is projected before and after from one run on one machine (the two
+  engines' timed calls alternate, ``APERTURE_ROUNDS`` each, and their medians count).
 
 The projection multiplies each rate by the stage's work in the full run (``paper_workload``:
 counts from the profile, the rest stated there) and prints wall time, the FLOP counts used and
@@ -42,6 +43,7 @@ from ..profiles import get_profile, profile_device
 
 H100_BF16_DENSE_TFLOPS = 989.0   # NVIDIA H100 SXM, bf16 tensor cores, dense
 BEFORE_REVISION = "801ab15"      # the aperture engine before the single-node envelope and the chains
+APERTURE_ROUNDS = 3              # timed calls of each aperture engine, alternating with the other; the median counts
 
 
 def engine_at(revision: str):
@@ -182,9 +184,10 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, device, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls of fn after one untimed call."""
-    fn()
+def _timed(fn, device, repeats: int, warm: bool = True) -> float:
+    """Median seconds of ``repeats`` calls of fn after one untimed call (none when warm=False)."""
+    if warm:
+        fn()
     times = []
     for _ in range(repeats):
         _sync(device)
@@ -276,14 +279,22 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     singles = single_node_sets(p.hidden_size)[:64 if device.type == "cpu" else p.hidden_size]
     heads = head_sets(p.n_heads, p.d_head)
     engines = [("aperture", evaluate_sets)] + ([("aperture_before", before.evaluate_sets)] if before else [])
-    for key, evaluate in engines:
+    peaks, times = {}, {key: ([], []) for key, _ in engines}
+    for key, evaluate in engines:                            # one untimed call of each: warm-up and peak memory
         _reset_peak(device)
-        s_single = _timed(lambda: evaluate(head, z_test, y_test, singles, device=device), device, 1)
-        s_heads = _timed(lambda: evaluate(head, z_test, y_test, heads, device=device), device, 1)
+        evaluate(head, z_test, y_test, singles, device=device)
+        evaluate(head, z_test, y_test, heads, device=device)
+        peaks[key] = _peak_device_bytes(device)
+    for _ in range(APERTURE_ROUNDS):                         # the engines alternate: both see the same load
+        for key, evaluate in engines:
+            times[key][0].append(_timed(lambda: evaluate(head, z_test, y_test, singles, device=device), device, 1, warm=False))
+            times[key][1].append(_timed(lambda: evaluate(head, z_test, y_test, heads, device=device), device, 1, warm=False))
+    for key, _ in engines:
+        s_single, s_heads = float(np.median(times[key][0])), float(np.median(times[key][1]))
         out[key] = {"samples": samples, "single_sets_per_second": len(singles) / s_single,
                     "head_sets_per_second": len(heads) / s_heads,
                     "node_sample_products_per_second": len(heads) * p.d_head * samples / s_heads,
-                    "peak_device_bytes": _peak_device_bytes(device)}
+                    "peak_device_bytes": peaks[key]}
     out["host_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
 
