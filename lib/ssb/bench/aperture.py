@@ -39,7 +39,7 @@ the start the ratios are withheld unless ``--under-load`` is given (they are the
 
 Synthetic features ("random but structured"): C class means μ_c whose energy sits in a few
 random readouts, Zipf-distributed classes for the token task and uniform ones for the label
-task, z = μ_y + noise with per-node scales; the head is trained for ``--head-epochs``.
+task, z = μ_y + noise with per-node scales; the readout is trained for ``--readout-epochs``.
 Results are recorded in docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--d-head", type=positive_int, default=16)
     ap.add_argument("--token-classes", type=positive_int, default=4096, help="classes of the token readout (default 4096)")
     ap.add_argument("--label-classes", type=positive_int, default=16, help="classes of the label readout (default 16)")
-    ap.add_argument("--head-epochs", type=positive_int, default=3)
+    ap.add_argument("--readout-epochs", "--head-epochs", dest="readout_epochs", type=positive_int, default=3,
+                    help="epochs of the synthetic readouts (--head-epochs: its earlier name)")
     ap.add_argument("--repeats", type=positive_int, default=3, help="engine runs; the median is reported")
     ap.add_argument("--thread-counts", default="1,2",
                     help="intra-op threads of both sides, one measurement each (default 1,2)")
