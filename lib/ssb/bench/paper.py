@@ -86,7 +86,7 @@ def extraction_flops_per_sequence(p) -> float:
     return T * (2 * body_parameters(p) + 4 * p.n_blocks * T * d)
 
 
-def head_flops_per_example(p, n_classes: int) -> float:
+def readout_flops_per_example(p, n_classes: int) -> float:
     """One training example of a 1-FC readout (forward + backward): 6 D C."""
     return 6 * p.hidden_size * n_classes
 
@@ -118,8 +118,8 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
         "pretrain_eval_sequences": eval_batches * p.batch_size,
         "extraction_sequences": 3 * token_sequences_per_probe + 4 * fewrel_sentences,
         "extraction_sequences_before": 3 * token_sequences_per_probe + 4 * 2 * fewrel_sentences,
-        "token_head_examples": 9 * p.token_examples * p.token_readout_epochs,
-        "label_head_examples": 10 * 64 * p.n_train_per_relation * p.readout_epochs,
+        "token_readout_examples": 9 * p.token_examples * p.token_readout_epochs,
+        "label_readout_examples": 10 * 64 * p.n_train_per_relation * p.readout_epochs,
         "test_positions": test_positions,
         "single_node_sets": 9 * p.hidden_size,
         # node x sample products of multi-node sets: heads (12 x 64), the full set, crossover and hull sets
@@ -150,7 +150,7 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     extraction_batch = 512
     batch_z = extraction_batch * T * d * 4                      # one captured block (B, T, D) float32
     batch_rows = extraction_batch * positions_per_sequence * d * 4   # its selected rows, copied to the host
-    head_state = 16 * d * V                                      # head weights, grads, AdamW m and v
+    readout_state = 16 * d * V                                      # head weights, grads, AdamW m and v
     readout_batch = 3 * 4 * p.readout_batch * V                        # logits, softmax, their gradient
     block_train_z = p.token_examples * d * 4                     # one block's training node vectors
     block_test_z = w["test_positions"] * d * 4
@@ -158,7 +158,7 @@ def peak_memory(p, positions_per_sequence: float) -> dict:
     return {
         "pretrain": (optimizer + activations + mlm_logits, 2 * 4 * params),
         "extraction": (4 * params + batch_z * (L + 3), 4 * params + L * batch_rows),
-        "token_head": (block_train_z + head_state + readout_batch, chunk + p.readout_batch * d * 4 + 4 * d * V),
+        "token_readout": (block_train_z + readout_state + readout_batch, chunk + p.readout_batch * d * 4 + 4 * d * V),
         "aperture": (block_test_z + 4 * d * V + 3 * 4 * 2 ** 26, 4 * d * V + 8 * w["test_positions"]),
         "finetune": (optimizer + p.finetune_batch * T * L * (34 * d + 5 * p.n_heads * T) * 4, 2 * 4 * params),
     }
@@ -268,7 +268,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
     _reset_peak(device)
     seconds = _timed(lambda: train_readout(z, y, p.vocab_size, epochs=1, batch_size=p.readout_batch, val_fraction=0.0,
                                         progress=False, device=device), device, max(1, steps // 2))
-    out["token_head"] = {"examples": examples, "examples_per_second": examples / seconds,
+    out["token_readout"] = {"examples": examples, "examples_per_second": examples / seconds,
                          "peak_device_bytes": _peak_device_bytes(device)}
 
     # the aperture engine: single nodes and the 12 heads of a trained token readout
@@ -316,13 +316,13 @@ def project(p, m: dict) -> dict:
     eval_tokens = w["pretrain_eval_sequences"] * p.max_len
     pretrain_s = tokens / tok_rate + eval_tokens / (3 * tok_rate)
     extraction_s = w["extraction_sequences"] / seq_rate
-    head_s = (w["token_head_examples"] + w["label_head_examples"] * 64 / p.vocab_size) / m["token_head"]["examples_per_second"]
+    readout_s = (w["token_readout_examples"] + w["label_readout_examples"] * 64 / p.vocab_size) / m["token_readout"]["examples_per_second"]
     aperture_s = aperture_seconds(w, m["aperture"])
     finetune_s = w["finetune_steps"] * p.finetune_batch * p.max_len / tok_rate * 1.2
     return {
         "pretrain": (pretrain_s, tokens * pretrain_flops_per_token(p)),
         "extraction": (extraction_s, w["extraction_sequences"] * extraction_flops_per_sequence(p)),
-        "token_head": (head_s, w["token_head_examples"] * head_flops_per_example(p, p.vocab_size)),
+        "token_readout": (readout_s, w["token_readout_examples"] * readout_flops_per_example(p, p.vocab_size)),
         "aperture": (aperture_s, 2.0 * p.vocab_size * (w["single_node_sets"] * w["test_positions"] + w["multi_node_products"])),
         "finetune": (finetune_s, w["finetune_steps"] * p.finetune_batch * p.max_len * pretrain_flops_per_token(p)),
     }, w
@@ -377,7 +377,7 @@ def main(argv: list[str]) -> int:
           + (f", MFU {flops_rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} TFLOP/s bf16" if device.type == "cuda" else ""))
     print(f"  node vectors      {m['extraction']['sequences_per_second']:,.1f} sequences/s (blocks 1..{p.n_blocks}, "
           f"{m['extraction']['positions_per_sequence']:.1f} masked positions per sequence)")
-    print(f"  token readout        {m['token_head']['examples_per_second']:,.0f} examples/s "
+    print(f"  token readout        {m['token_readout']['examples_per_second']:,.0f} examples/s "
           f"({p.hidden_size} -> {p.vocab_size}, batch {p.readout_batch})")
     print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
           f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
@@ -387,9 +387,9 @@ def main(argv: list[str]) -> int:
     pm = peak_memory(p, m["extraction"]["positions_per_sequence"])
     print(f"\nFLOPs used: pre-training {pretrain_flops_per_token(p) / 1e9:.3f} GFLOP/token (3 x forward), "
           f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token readout "
-          f"{head_flops_per_example(p, p.vocab_size) / 1e6:.0f} MFLOP/example")
+          f"{readout_flops_per_example(p, p.vocab_size) / 1e6:.0f} MFLOP/example")
     print(f"work: {w['pretrain_steps']:,} pre-training steps (+{w['pretrain_eval_sequences']:,} eval sequences), "
-          f"{w['extraction_sequences']:,.0f} sequences through the backbone, {w['token_head_examples']:,} token-head "
+          f"{w['extraction_sequences']:,.0f} sequences through the backbone, {w['token_readout_examples']:,} token-readout "
           f"examples x epochs, {w['test_positions']:,.0f} token test positions per probe")
     print(f"\nprojected full `paper` run on this device:")
     print(f"  {'stage':<14}{'wall time':>12}{'FLOPs':>12}{'device peak':>14}{'host heap':>12}  (computed; measured device peak)")
