@@ -5,10 +5,10 @@ For n on a log grid from 1 to D = n_heads·d_h, r random node sets of size n (``
 go through the limited aperture (``aperture.evaluate_sets``) and their measurements become
 the curve and C4's statistics:
 
-    table = crossover_table(head, z, y, profile, singles, silent_accuracy)   # one row per set
+    table = crossover_table(readout, z, y, profile, singles, silent_accuracy)   # one row per set
     curve = summarize_by_size(table["n"], table.drop(columns="n"))           # mean ± std per n
     has_dip, n_min = dip(curve)                                               # descriptive (1 s.e.)
-    out = crossover_experiment(head, probe, res, profile)                    # notebook 06: tables, curves, checks
+    out = crossover_experiment(readout, probe, res, profile)                    # notebook 06: tables, curves, checks
 
 Cooperation compares a set with its nodes taken one at a time:
     κ_R(S) = |R(S)| / |∪_{k∈S} R({k})|     (NaN where the union is empty)
@@ -344,11 +344,11 @@ def kappa_check(name: str, sizes, kappa, kind: str, n_max: int | None = None, *,
 
 # --------------------------------------------------------------------------- node sets through the aperture
 
-def sets_table(head, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profile, singles, silent_accuracy: float,
+def sets_table(readout, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], profile, singles, silent_accuracy: float,
                *, n_classes: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """``crossover_table``'s rows for given node sets, and their (S, N) boolean matrix of
     correct test predictions (what the paired bootstrap resamples)."""
-    res = evaluate_sets(head, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True,
+    res = evaluate_sets(readout, z, y, sets, n_classes=n_classes, min_hits=profile.min_hits, keep_predictions=True,
                         device=profile_device(profile))
     gain = res.accuracy - silent_accuracy
     coop = cooperation(res.recognized, singles.recognized, sets, gain, singles.accuracy - silent_accuracy)
@@ -369,7 +369,7 @@ def _random_sets(n_nodes: int, d_head: int, within_head: bool, profile, seed_off
                                     d_head=d_head, within_head=within_head))
 
 
-def crossover_table(head, z: np.ndarray, y: np.ndarray, profile, singles, silent_accuracy: float, *,
+def crossover_table(readout, z: np.ndarray, y: np.ndarray, profile, singles, silent_accuracy: float, *,
                     within_head: bool = False, n_classes: int | None = None, d_head: int | None = None,
                     seed_offset: int = 0) -> pd.DataFrame:
     """One row per random node set: n, A, gain ΔA, |P|, |R|, the union of its nodes'
@@ -379,7 +379,7 @@ def crossover_table(head, z: np.ndarray, y: np.ndarray, profile, singles, silent
     ``profile.crossover_sets`` sets per size; ``within_head`` draws every set inside one
     head (sizes up to d_h, ``profile.d_head`` unless given)."""
     sets = _random_sets(z.shape[1], d_head or profile.d_head, within_head, profile, seed_offset)
-    return sets_table(head, z, y, sets, profile, singles, silent_accuracy, n_classes=n_classes)[0]
+    return sets_table(readout, z, y, sets, profile, singles, silent_accuracy, n_classes=n_classes)[0]
 
 
 def dip(curve: pd.DataFrame) -> tuple[bool, int | None]:
@@ -407,8 +407,8 @@ def voter_predictions(single_predictions: np.ndarray, sets: list[np.ndarray], n_
     return out
 
 
-def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
-    """The three families of node sets through the aperture of one head, with their paired
+def _measure(readout, probe, res, profile, block: int, n_boot: int) -> dict:
+    """The three families of node sets through the aperture of one readout, with their paired
     bootstraps (see ``crossover_experiment``) and the independent-voter comparison of the sets
     drawn inside one head (2 <= n <= d_h)."""
     z, y = probe.z_test[block], probe.y_test
@@ -420,7 +420,7 @@ def _measure(head, probe, res, profile, block: int, n_boot: int) -> dict:
     families["grown inside each head"] = (flatten(nested_sets), True)
     tables, curves, bands, halves, left_out, correct_of = {}, {}, {}, {}, {}, {}
     for name, (sets, chained) in families.items():
-        table, correct = sets_table(head, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
+        table, correct = sets_table(readout, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)
         sizes = table["n"].to_numpy()
         by_n = {int(n): correct[sizes == n] for n in np.unique(sizes)}
         n, a, a_boot = paired_bootstrap_accuracy(by_n, n_boot=n_boot, seed=profile.seed, chained=chained,
@@ -578,7 +578,7 @@ def beyond_controls_checks(trained: dict, controls: list[dict]) -> dict:
 
 
 def shuffled_label_control(profile, probe, block: int | None = None, layers: int | None = None) -> tuple:
-    """(head, probe, result) of C4's second null: a readout trained on the same node vectors with the
+    """(readout, probe, result) of C4's second null: a readout trained on the same node vectors with the
     training labels shuffled across items (seeded by the profile's seed), read through the same
     aperture.  It can fit its training set but has nothing to generalise; what the trained readout's
     curves show beyond it is not the readout's doing alone."""
@@ -588,11 +588,11 @@ def shuffled_label_control(profile, probe, block: int | None = None, layers: int
     rng = np.random.default_rng([int(profile.seed), 11])
     shuffled = dataclasses.replace(probe, y_train=rng.permutation(np.asarray(probe.y_train)),
                                    checkpoint_fp=f"{probe.checkpoint_fp}-shuffled-labels")
-    head = fit_readout(profile, shuffled, block, layers=layers, progress=False)
-    return head, shuffled, recognize(head, shuffled, block, profile)
+    readout = fit_readout(profile, shuffled, block, layers=layers, progress=False)
+    return readout, shuffled, recognize(readout, shuffled, block, profile)
 
 
-def crossover_experiment(head, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,
+def crossover_experiment(readout, probe, res, profile, block: int | None = None, n_boot: int = stats.N_BOOTSTRAP,
                          untrained: tuple | None = None, backbone_gate: dict | None = None,
                          untrained_controls: list | None = None, shuffled: tuple | None = None) -> dict:
     """Notebook 06's measurement for one task, with the statistics of C4.
@@ -602,11 +602,11 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     (sizes ``in_head_grid(d_h)``, ceil(crossover_sets / n_heads) seeded orders per head).
     For each family A(n) gets a paired bootstrap over test items and node sets
     (``paired_bootstrap_accuracy``; the nested chains are resampled as chains).
-    ``untrained``: (head, probe, res) of the untrained backbone on the same test items; the
+    ``untrained``: (readout, probe, res) of the untrained backbone on the same test items; the
     same sets go through its aperture, and the evidence checks compare with it
     (``beyond_untrained_checks``).  ``untrained_controls`` (instead, for a checkpoint): a list of
     such triples, the K random initialisations of its configuration (``beyond_controls_checks``).
-    ``shuffled``: (head, probe, res) of a readout trained on shuffled labels on the same node vectors
+    ``shuffled``: (readout, probe, res) of a readout trained on shuffled labels on the same node vectors
     (``shuffled_label_control``): the same sets through it, and the ``*_beyond_shuffled`` checks.
     ``backbone_gate``: kept as ``gates.backbone``.
 
@@ -618,7 +618,7 @@ def crossover_experiment(head, probe, res, profile, block: int | None = None, n_
     block = profile.block if block is None else block
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
-    m = _measure(head, probe, res, profile, block, n_boot)
+    m = _measure(readout, probe, res, profile, block, n_boot)
     if untrained is not None and untrained_controls:
         raise ValueError("pass either untrained (our own run's initialisation) or untrained_controls (a checkpoint's "
                          "random-init controls), not both")
