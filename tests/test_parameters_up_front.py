@@ -15,7 +15,7 @@ OWN = 'profile = "quick"\ndata_dir = None\nforce = False\ncheckpoint = None\nfew
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-p", "n_seeds", "0"], "-p n_seeds 0: heads trained with seeds"),
+    (["-p", "n_seeds", "0"], "-p n_seeds 0: readouts trained with seeds"),
     (["-p", "n_seeds", "2.5"], "-p n_seeds 2.5: "),
     (["-p", "n_permutations", "abc"], "-p n_permutations 'abc': label permutations of the null; allowed: an integer >= 20"),
     (["-p", "n_permutations", "0"], "-p n_permutations 0: "),

@@ -431,7 +431,7 @@ def plot_seed_replication(table, what: str = "labels", check: dict | None = None
     ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
     ax.set(ylabel="fraction of nodes beyond the null", ylim=(0, None),
            title=f"Single nodes beyond their permutation null ({what}), per seed")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     if check is not None:
         stamp_checks(ax, [(check, "trained - untrained, across seeds")], loc="lower left")
     return fig
