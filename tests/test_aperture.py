@@ -429,7 +429,7 @@ def float32_head(n_classes: int, seed: int) -> Readout:
 
 
 @pytest.mark.parametrize("n_classes,seed", [(1, 0), (2, 1), (3, 2), (16, 3), (33, 4), (4096, 5)])
-def test_single_nodes_of_random_heads_are_bit_identical(n_classes, seed):
+def test_single_nodes_of_random_readouts_are_bit_identical(n_classes, seed):
     """C = 1 (every sample label 0), C = 2, the small-C path, just above it, and a token-sized head."""
     head = float32_head(n_classes, seed)
     z, _ = make_data(400 if n_classes < 4096 else 150, n_classes, seed=seed, dtype=np.float32)

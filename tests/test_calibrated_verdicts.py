@@ -230,7 +230,7 @@ def test_independent_voters_take_the_plurality_lowest_label_on_ties():
     assert out[1].tolist() == [0, 1, 0]
 
 
-def test_random_heads_keep_shape_row_norms_and_bias():
+def test_random_readouts_keep_shape_row_norms_and_bias():
     from ssb.readouts import Readout
     head = Readout(12, 5, layers=1)
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   control (both: weak random features of the label, independent seeds): what an untrained
   BERT passed as the main model, or as a checkpoint, gives.
 - **shuffled_labels**: planted features, the readout trained on labels shuffled across items.
-- **random_heads**: planted features, the readout replaced by a random readout of the same shape
+- **random_readouts**: planted features, the readout replaced by a random readout of the same shape
   and row norms.
 - **noise**: features without information, control the same.
 - **untrained_as_checkpoint_with_controls**: a "checkpoint" that is one more random
@@ -53,9 +53,9 @@ from . import apt, claims, crossover, hull, recognition, stats, symmetry_runs
 from .readouts import train_readout
 from .probes import Probe
 
-LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
+LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
                "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls")
-NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_heads", "noise",
+NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
                   "untrained_as_checkpoint_with_controls")
 # a checkpoint's controls: random initialisations of its configuration (backbones.untrained_controls)
 CHECKPOINT_CONTROLS = 3
@@ -105,7 +105,7 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
 
     The untrained control of our own runs is the main model's initialisation (same seed, 0
     steps): "untrained" features are weak random features of the label (``_weak``); training
-    adds the planted signal on top of them (planted, shuffled_labels, random_heads).  A
+    adds the planted signal on top of them (planted, shuffled_labels, random_readouts).  A
     checkpoint has no control of its own (untrained_as_checkpoint: its core checks are
     missing).  control_of_another_seed is a diagnostic, not a pipeline case: an untrained main
     model against an untrained control of another seed."""
@@ -166,7 +166,7 @@ def label_records(world: World, case: str, seed: int, profile, *, n_permutations
     functions, with the roles of ``claims``."""
     main, ctrl = make_probes(world, case, seed)
     readout = _readout(world, main, seed, epochs)
-    if case == "random_heads":
+    if case == "random_readouts":
         readout = hull.random_readouts(readout, 1, seed + 5)[0]
     res = recognition.recognize(readout, main, 1, profile)
     if isinstance(ctrl, list):                     # a checkpoint with its random-init controls
@@ -532,14 +532,14 @@ NO_INFORMATION_CHECK_CASES = ("no_growth", "no_growth_smooth", "identical_models
 
 
 NO_DIFFERENCE = tuple(c for c in NO_INFORMATION + NO_INFORMATION_CHECK_CASES
-                      if c not in ("shuffled_labels", "random_heads", "identical_models"))
+                      if c not in ("shuffled_labels", "random_readouts", "identical_models"))
 
 
 def contradictions(summary: pd.DataFrame, max_false_against: float = 0.05) -> list[str]:
     """Evidence checks whose interval lies on the wrong side of their null in more than
     ``max_false_against`` of the gated seeds of a case where the main model does no worse than its
     reference (``NO_DIFFERENCE``): a "does not hold" such a check gives says nothing about the
-    claim.  Reported beside ``failures``.  shuffled_labels and random_heads are left out (their
+    claim.  Reported beside ``failures``.  shuffled_labels and random_readouts are left out (their
     main model knows less than the untrained backbone, whose random features carry a little
     information: "less than untrained" is what those worlds are), and so is identical_models
     (built to contradict eps_diverges)."""

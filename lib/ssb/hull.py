@@ -175,7 +175,7 @@ def _eta(table: pd.DataFrame) -> np.ndarray:
 def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame], n_classes: int, *,
                          n_boot: int = stats.N_BOOTSTRAP, seed: int = 0) -> dict:
     """C5's evidence against random readouts of the same shape and norms on the same node sets
-    (``random_heads`` through ``hull_table``): the trained readout's η = |R|/U minus the random
+    (``random_readouts`` through ``hull_table``): the trained readout's η = |R|/U minus the random
     heads' mean η, set by set.
 
     reach_beyond_random (core): mean difference over the sets, bootstrap over sets, greater
@@ -198,7 +198,7 @@ def beyond_random_checks(table: pd.DataFrame, random_tables: list[pd.DataFrame],
     out = {"reach_beyond_random": stats.check(
         "reach beyond random readouts", f"mean over node sets of eta = |R|/U, trained readout minus {len(random_tables)} random "
         "readouts of the same shape and row norms (same sets; bootstrap over sets)", value, ci, 0.0, "greater",
-        trained=float(_eta(table).mean()), random=float(eta_r.mean()), random_heads=len(random_tables))}
+        trained=float(_eta(table).mean()), random=float(eta_r.mean()), random_readouts=len(random_tables))}
     below = table.groupby("n")["U"].mean()
     below = below[below < n_classes].index.to_numpy()
     keep = table["n"].isin(below).to_numpy()
@@ -291,7 +291,7 @@ def hull_claim_stats(readout, table: pd.DataFrame, z: np.ndarray, y: np.ndarray,
         untrained_table = control_tables[0]
     else:
         checks["reach_beyond_untrained"] = reach_beyond_untrained_check(table, untrained_table, seed=profile.seed)
-    nulls["random_heads"] = int(n_random_readouts)
+    nulls["random_readouts"] = int(n_random_readouts)
     if untrained_table is not None:
         nulls["untrained_eta_by_n"] = efficiency_by_n(untrained_table)[["n", "eta"]].to_dict(orient="list")
     gates = {"probe": stats.probe_gate(y, full_predictions, y_train), "backbone": backbone_gate}

@@ -29,7 +29,7 @@ CASE_TEXT = {
     "untrained_as_checkpoint": "a randomly initialised BERT passed as a checkpoint (a checkpoint has no "
                                "untrained control of its own)",
     "shuffled_labels": "planted features, the head trained on labels shuffled across the training items",
-    "random_heads": "planted features read by a random readout of the same shape and row norms",
+    "random_readouts": "planted features read by a random readout of the same shape and row norms",
     "noise": "node vectors without any information, control the same",
     "control_of_another_seed": "diagnostic: an untrained main model against an untrained control of "
                                "another seed (not a pipeline case; see the note)",
