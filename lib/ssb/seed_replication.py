@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from . import backbones, readouts, recognition, stats
@@ -49,24 +48,23 @@ def seed_differences(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _difference_summary(table: pd.DataFrame) -> dict:
+    """``recognition.across_seeds`` of trained minus untrained: mean, range, t interval, values."""
+    diffs = seed_differences(table).rename(columns={"difference": "beyond_untrained"})
+    return recognition.across_seeds(diffs, columns=("beyond_untrained",))["beyond_untrained"]
+
+
 def across_seed_check(table: pd.DataFrame) -> dict:
     """The context record ``beyond_untrained_across_seeds`` of a ``replicate`` table: the mean
-    over seeds of trained minus untrained, 95 % Student t interval over seeds (no interval from
-    one seed)."""
-    from scipy import stats as sp
-
-    d = seed_differences(table)["difference"].astype(float).to_numpy()
-    d = d[np.isfinite(d)]
-    mean = float(d.mean()) if len(d) else None
-    ci = None
-    if len(d) > 1:
-        half = float(sp.t.ppf(1 - stats.ALPHA / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-        ci = (mean - half, mean + half)
+    over seeds of trained minus untrained, 95 % Student t interval over seeds
+    (``recognition.across_seeds``; no interval from one seed)."""
+    d = _difference_summary(table)
+    values = d.get("values", [])
     return stats.check("beyond the untrained backbone, across pre-training seeds",
                        f"fraction of single nodes beyond the permutation null, trained minus the same seed's "
-                       f"untrained initialisation; mean over {len(d)} pre-training seeds, Student t interval over seeds",
-                       mean, ci, 0.0, "greater", seeds=[int(s) for s in table["seed"].unique()],
-                       values=[float(x) for x in d])
+                       f"untrained initialisation; mean over {len(values)} pre-training seeds, Student t interval over seeds",
+                       d["mean"], d["ci"], 0.0, "greater", seeds=[int(s) for s in table["seed"].unique()],
+                       values=values)
 
 
 def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: int = recognition.N_PERMUTATIONS,
@@ -100,9 +98,6 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
                          **recognition.headline_numbers(res, n_permutations, seed)})
     table = pd.DataFrame(rows)
     trained_rows = table[table["backbone"] == "trained"]
-    across = recognition.across_seeds(trained_rows)
-    across["beyond_untrained"] = recognition.across_seeds(
-        seed_differences(table).rename(columns={"difference": "beyond_untrained"}), columns=("beyond_untrained",)
-    )["beyond_untrained"]
+    across = {**recognition.across_seeds(trained_rows), "beyond_untrained": _difference_summary(table)}
     return SeedReplication(table, stats.ClaimStats(checks={CHECK: across_seed_check(table)},
                                                    nulls={"backbone_seeds": across}))
