@@ -276,6 +276,32 @@ def test_result_measurements_match_metrics():
         no_preds.confusion(0)
 
 
+@pytest.mark.parametrize("n_classes,min_count", [(7, 1), (7, 40), (600, 1), (600, 3)])
+def test_sparse_measurements_are_bit_identical_to_the_dense_expressions(n_classes, min_count):
+    """``_result`` works on the predicted (set, label) pairs only; its means must equal, bit for
+    bit, the dense (S, C) expressions it replaced: (diag[:, kept] / row[kept]).mean(1) and
+    np.nanmean(DC, axis=1), and the recognised sets those of ``metrics`` on the dense counts."""
+    rng = np.random.default_rng(n_classes + min_count)
+    y = rng.integers(0, n_classes, 900)
+    preds = rng.integers(0, n_classes, (40, 900)).astype(np.int32)
+    preds[:8] = y                                               # sets that hit often: many recognised labels
+    preds[8:16] = np.where(rng.random((8, 900)) < 0.5, y, preds[8:16])
+    preds[16:20] = rng.integers(0, 3, (4, 900))                  # few labels predicted
+    sets = [np.array([i]) for i in range(40)]
+    res = aperture._result(preds, y, sets, n_classes, 3, 1 / n_classes, min_count, True)
+    diag, col, row = metrics.label_counts_batched(y, preds, n_classes)
+    keep = row >= min_count
+    np.testing.assert_array_equal(res.apt_mean, (diag[:, keep] / row[keep]).mean(1))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(res.mean_dc, np.nanmean(metrics.diagonal_confidence(diag, col), axis=1))
+    np.testing.assert_array_equal(res.accuracy, diag.sum(1) / len(y))
+    np.testing.assert_array_equal(res.recognized, metrics.recognized_mask(diag, col, metrics.base_rate(row), min_hits=3))
+    np.testing.assert_array_equal(res.recognized_chance_rule, metrics.recognized_chance_rule(diag, col, min_hits=3))
+    np.testing.assert_array_equal(res.n_recognized, res.recognized.sum(1))
+    np.testing.assert_array_equal(res.n_predicted, (col > 0).sum(1))
+    assert res.recognized[:8].any() and res.diag.dtype == np.int32
+
+
 @pytest.mark.parametrize("layers", [1, 2])
 def test_silent_head(layers):
     head = make_head(7, layers)

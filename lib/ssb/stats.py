@@ -255,22 +255,36 @@ def recognized_by_base_rate(diag: np.ndarray, col: np.ndarray, base_rate: np.nda
     flat_c = col.reshape(flat_d.shape)
     out = np.zeros(flat_d.shape, dtype=bool)
     rows, labels = np.nonzero((flat_d >= min_hits) & (flat_c > 0))
+    reject = base_rate_rejections(rows, flat_d[rows, labels], flat_c[rows, labels], rate[labels], q)
+    out[rows[reject], labels[reject]] = True
+    return out.reshape(diag.shape)
+
+
+def base_rate_rejections(rows: np.ndarray, hits: np.ndarray, cols: np.ndarray, rate: np.ndarray,
+                         q: float = FDR) -> np.ndarray:
+    """The base-rate rule on a list of candidates (set ``rows``, in ascending order, each with its
+    hits M[j,j], column sum and label base rate): the one-sided binomial test of
+    ``recognition_pvalues`` rejected by Benjamini-Hochberg at FDR q among the candidates of each
+    set.  Returns a boolean mask over the candidates.  ``recognized_by_base_rate`` gives the
+    candidates of (S, C) arrays; the aperture engine gives them from its sparse label counts."""
+    rows = np.asarray(rows)
+    out = np.zeros(len(rows), dtype=bool)
     if len(rows) == 0:
-        return out.reshape(diag.shape)
-    p = _st.binom.sf(flat_d[rows, labels].astype(float) - 1, flat_c[rows, labels].astype(float), rate[labels])
+        return out
+    p = _st.binom.sf(np.asarray(hits).astype(float) - 1, np.asarray(cols).astype(float), rate)
     # Benjamini-Hochberg per set, vectorised: sort by (set, p), rank inside each set
     order = np.lexsort((p, rows))
     r_sorted, p_sorted = rows[order], p[order]
     starts = np.searchsorted(r_sorted, r_sorted, side="left")
-    m = np.bincount(r_sorted, minlength=flat_d.shape[0])[r_sorted]          # candidates of the set
+    n_rows = int(r_sorted[-1]) + 1
+    m = np.bincount(r_sorted, minlength=n_rows)[r_sorted]                   # candidates of the set
     rank = np.arange(len(order)) - starts + 1
     ok = p_sorted <= q * rank / m
     # reject every candidate up to the largest rank that passes, per set
-    last_ok = np.full(flat_d.shape[0], 0)
+    last_ok = np.full(n_rows, 0)
     np.maximum.at(last_ok, r_sorted[ok], rank[ok])
-    reject = rank <= last_ok[r_sorted]
-    out[r_sorted[reject], labels[order][reject]] = True
-    return out.reshape(diag.shape)
+    out[order[rank <= last_ok[r_sorted]]] = True
+    return out
 
 
 # --------------------------------------------------------------------------- intervals
