@@ -389,10 +389,17 @@ def _class_blocks(norms: torch.Tensor, bias: torch.Tensor, edges: torch.Tensor, 
     of t = ‖z_S‖: below radius_j·t + top_bias_j (its largest norm and bias) and, between two
     edges, below the chord through its values there (``at_edges``, computed exactly)."""
     rank = torch.argsort(-(bias + edges[edges.numel() // 2] * norms), stable=True)   # likeliest winners first
-    labels = [piece.sort().values for piece in torch.split(rank, block)]
-    radius = torch.stack([norms[piece].max() for piece in labels])
-    top_bias = torch.stack([bias[piece].max() for piece in labels])
-    at_edges = torch.stack([(bias[piece, None] + norms[piece, None] * edges).amax(0) for piece in labels])
+    n_labels = rank.numel()
+    n_blocks = -(-n_labels // block)
+    of = torch.empty_like(rank)
+    of[rank] = torch.arange(n_labels, device=rank.device) // block                     # each label's block
+    grouped = torch.argsort(of, stable=True)                                          # by block, ascending inside
+    labels = list(torch.split(grouped, block))
+    ceiling = torch.cat([norms[:, None], bias[:, None], bias[:, None] + norms[:, None] * edges], 1)[grouped]
+    padded = torch.full((n_blocks * block, ceiling.shape[1]), -float("inf"), dtype=ceiling.dtype, device=ceiling.device)
+    padded[:n_labels] = ceiling
+    top = padded.view(n_blocks, block, -1).amax(1)                                    # (J, 2 + E) per block
+    radius, top_bias, at_edges = top[:, 0], top[:, 1], top[:, 2:]
     return labels, radius, top_bias, at_edges
 
 
@@ -421,9 +428,9 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     The labels are cut into blocks (``_class_blocks``: the likeliest winners first).  Per chunk
     of samples, the first block is scored for every sample, each further block only for the
     samples whose bound (``_block_bounds``, float64) still reaches their best logit so far
-    minus ``margin``: logits fl(fl(z_S·W[:, S]) + b) in the readout's dtype, as the dense path
-    computes them, and their first maximum.  A skipped label c has an exact logit below
-    best - margin, and its float logit, however its k products and its bias are summed (this
+    minus ``margin``: logits z_S·W[:, S] + b in the readout's dtype, the bias summed inside the
+    product ([z_S, 1]·[W[c, S], b_c]: one pass over the logits less), and their first maximum.
+    A skipped label c has an exact logit below best - margin, and its float logit, however its k products and its bias are summed (this
     engine's order or the BLAS kernel's in the naive loop), lies within (k + 1)·eps·(‖z_S‖·‖w_c‖
     + |b_c|) of the exact one, less than margin = 8·(k + 2)·eps·(‖z_S‖·max‖w_c‖ + max|b|)
     (which also covers the float64 bounds' own rounding): below the best logit, so it is
@@ -449,9 +456,12 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     margin = 8.0 * (k + 2) * (info.eps * (float(radius.max()) * znorm + float(bias.abs().max())) + info.tiny)   # (N,)
     out = torch.empty(n_samples, dtype=torch.long, device=zs.device)
     samples_per = max(MIN_CHUNK_SAMPLES, chunk_elems // block)
-    w_blocks, b_blocks = [None] * len(labels), [b[piece] for piece in labels]
+    # the bias rides in the product: [z_S, 1]·[W[c, S], b_c] (one pass over the logits less)
+    zb = torch.cat([zs, torch.ones((n_samples, 1), dtype=zs.dtype, device=zs.device)], 1)   # (N, k + 1)
+    wb = torch.cat([w, b[:, None]], 1)                                                       # (C, k + 1)
+    w_blocks = [None] * len(labels)
     for n0 in range(0, n_samples, samples_per):
-        z_chunk = zs[n0:n0 + samples_per]
+        z_chunk = zb[n0:n0 + samples_per]
         reach = _block_bounds(znorm[n0:n0 + samples_per], edges, radius, top_bias, at_edges)
         reach += margin[n0:n0 + samples_per, None]                                  # (n, J): score block j where >= best
         if not bounded:
@@ -462,9 +472,8 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
             if rows is not None and rows.numel() == 0:
                 continue
             if w_blocks[j] is None:
-                w_blocks[j] = w.index_select(0, piece)                              # (B, k), gathered once
-            logits = torch.mm(z_chunk if rows is None else z_chunk[rows], w_blocks[j].t())
-            logits += b_blocks[j]                                                   # fl(fl(z·w) + b)
+                w_blocks[j] = wb.index_select(0, piece)                             # (B, k + 1), gathered once
+            logits = torch.mm(z_chunk if rows is None else z_chunk[rows], w_blocks[j].t())   # z·w + b
             where = _block_argmax(logits)
             value, cand = logits.gather(1, where[:, None])[:, 0].double(), piece[where]
             if rows is None:
