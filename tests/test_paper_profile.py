@@ -73,3 +73,29 @@ def test_paper_projection_counts():
     assert all(host < train_cache / 6 for _, host in memory.values())
     assert all(host < 32e9 for _, host in memory.values())                      # the issue's host budget
     assert node_vector_disk_bytes(p, positions_per_sequence=19.2) > 3 * train_cache
+
+
+def test_paper_crossover_work_is_counted_from_notebook_06s_sets():
+    """The projection's crossover work is the sets notebook 06 evaluates (crossover.set_families):
+    each random set's nodes, a chain once along its longest set; the earlier model's 9 x charge is
+    kept apart, for the comparison with its 148.9 h."""
+    from ssb.bench.paper import crossover_families, crossover_node_products, paper_workload
+    from ssb.node_sets import in_head_grid, log_grid
+
+    p = get_profile("paper")
+    families = crossover_families(p)
+    assert set(families) == {"across the block", "inside one head", "grown inside each head"}
+    across, chained = families["across the block"]
+    assert not chained and sorted(across) == log_grid(768, p.crossover_points).tolist()
+    assert all(len(s) == n for n, sets in across.items() for s in sets)
+    grown, chained = families["grown inside each head"]
+    assert chained and sorted(grown) == in_head_grid(64).tolist()
+    chains = len(grown[64])
+    assert chains == 12 * -(-p.crossover_sets // 12)
+    expected = sum(n * len(sets) for fam in ("across the block", "inside one head")
+                   for n, sets in families[fam][0].items()) + chains * 64
+    assert crossover_node_products(p) == expected
+    w = paper_workload(p, positions_per_sequence=19.2)
+    assert w["crossover_products"] == w["test_positions"] * expected
+    assert w["recognition_products"] == 9 * w["test_positions"] * 2 * 768
+    assert w["multi_node_products_before"] > 5 * (w["recognition_products"] + w["crossover_products"])

@@ -364,9 +364,26 @@ def sets_table(readout, z: np.ndarray, y: np.ndarray, sets: list[np.ndarray], pr
 def _random_sets(n_nodes: int, d_head: int, within_head: bool, profile, seed_offset: int) -> list[np.ndarray]:
     """The random node sets of one family: ``profile.crossover_sets`` per size on a log grid of
     ``profile.crossover_points`` sizes over the block (or, ``within_head``, over one head)."""
+    return flatten(_random_sets_by_size(n_nodes, d_head, within_head, profile, seed_offset))
+
+
+def _random_sets_by_size(n_nodes: int, d_head: int, within_head: bool, profile, seed_offset: int) -> dict:
     sizes = log_grid(d_head if within_head else n_nodes, profile.crossover_points)
-    return flatten(sample_node_sets(n_nodes, sizes, profile.crossover_sets, profile.seed + seed_offset,
-                                    d_head=d_head, within_head=within_head))
+    return sample_node_sets(n_nodes, sizes, profile.crossover_sets, profile.seed + seed_offset, d_head=d_head,
+                            within_head=within_head)
+
+
+def set_families(profile, n_nodes: int, d_head: int, n_heads: int) -> dict[str, tuple[dict, bool]]:
+    """Notebook 06's three families of node sets: {family: ({n: [sets]}, chained)} -- random sets
+    across the block and inside one head (``profile.crossover_sets`` per size of a log grid), and
+    sets grown node by node inside every head (chains: ceil(crossover_sets / n_heads) seeded
+    orders per head, sizes ``in_head_grid(d_h)``).  ``python -m ssb.bench paper`` counts its work
+    from the same sets."""
+    orders = max(1, -(-profile.crossover_sets // n_heads))
+    return {"across the block": (_random_sets_by_size(n_nodes, d_head, False, profile, 0), False),
+            "inside one head": (_random_sets_by_size(n_nodes, d_head, True, profile, 1), False),
+            "grown inside each head": (nested_head_sets(n_heads, d_head, in_head_grid(d_head), orders, profile.seed + 2),
+                                       True)}
 
 
 def crossover_table(readout, z: np.ndarray, y: np.ndarray, profile, singles, silent_accuracy: float, *,
@@ -413,11 +430,8 @@ def _measure(readout, probe, res, profile, block: int, n_boot: int) -> dict:
     drawn inside one head (2 <= n <= d_h)."""
     z, y = probe.z_test[block], probe.y_test
     n_nodes = z.shape[1]
-    families = {name: (_random_sets(n_nodes, probe.d_head, within, profile, offset), False)   # crossover_table's sets
-                for name, within, offset in (("across the block", False, 0), ("inside one head", True, 1))}
-    orders = max(1, -(-profile.crossover_sets // probe.n_heads))
-    nested_sets = nested_head_sets(probe.n_heads, probe.d_head, in_head_grid(probe.d_head), orders, profile.seed + 2)
-    families["grown inside each head"] = (flatten(nested_sets), True)
+    families = {name: (flatten(by_size), chained)
+                for name, (by_size, chained) in set_families(profile, n_nodes, probe.d_head, probe.n_heads).items()}
     tables, curves, bands, halves, left_out, correct_of = {}, {}, {}, {}, {}, {}
     for name, (sets, chained) in families.items():
         table, correct = sets_table(readout, z, y, sets, profile, res.singles, res.silent_accuracy, n_classes=probe.n_classes)

@@ -11,14 +11,17 @@ steps after one untimed warm-up:
 - node-vector extraction: ``ssb.node_vectors.node_vectors`` of blocks 1..6 at masked positions -> sequences/s;
 - head training: ``ssb.readouts.train_readout`` of a 768 -> 30,522 token readout -> examples x epochs / s;
 - aperture engine: ``ssb.aperture.evaluate_sets`` of that head on single nodes and on the 12 heads
-  -> sets/s at ``--samples`` test positions, and node x sample products / s; the same with the
+  -> sets/s at ``--samples`` test positions, and node x sample products / s; notebook 06's token
+  crossover on its own node sets (``crossover.set_families``; ``--crossover-sets`` of each size
+  timed, scaled to the family's count) -> seconds; the same with the
   engine as it was at git revision ``--before`` (default ``BEFORE_REVISION``, the engine before
   the exact single-node envelope and the nested-set chains), loaded beside the current one, so
   that the analysis stage is projected before and after from one run on one machine (the two
   engines' timed calls alternate, ``APERTURE_ROUNDS`` each, and their medians count).
 
 The projection multiplies each rate by the stage's work in the full run (``paper_workload``:
-counts from the profile, the rest stated there) and prints wall time, the FLOP counts used and
+counts from the profile, the rest stated there; the earlier work model, which charged the
+crossover and hull sets to all 9 token readouts, is printed beside it for comparison) and prints wall time, the FLOP counts used and
 the peak memory per stage: computed from tensor sizes (``peak_memory``) and, on a GPU, the
 measured ``torch.cuda.max_memory_allocated`` of the measured step scaled to the full batch.
 On a CPU a batch smaller than the profile's can be measured (``--batch``): tokens/s are taken as
@@ -122,12 +125,33 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
         "label_readout_examples": 10 * 64 * p.n_train_per_relation * p.readout_epochs,
         "test_positions": test_positions,
         "single_node_sets": 9 * p.hidden_size,
-        # node x sample products of multi-node sets: heads (12 x 64), the full set, crossover and hull sets
-        "multi_node_products": 9 * test_positions * (2 * p.hidden_size
-                                                    + p.crossover_sets * p.crossover_points * p.hidden_size / 4
-                                                    + p.hull_max_sets * p.hull_max_n),
+        # node x sample products of the multi-node sets of notebook 03: the 12 heads and the full set of each of
+        # the 9 token readouts.  Notebook 06's token crossover (the main readout of one block) is measured on its own
+        # sets (``crossover_families``); 07's hull and the label crossover run on the label readouts (64 labels).
+        "recognition_products": 9 * test_positions * 2 * p.hidden_size,
+        # the earlier work model: the crossover and hull sets charged to all 9 token readouts, at the heads' rate
+        "multi_node_products_before": 9 * test_positions * (2 * p.hidden_size
+                                                           + p.crossover_sets * p.crossover_points * p.hidden_size / 4
+                                                           + p.hull_max_sets * p.hull_max_n),
+        "crossover_products": test_positions * crossover_node_products(p),
         "finetune_steps": p.finetune_steps,
     }
+
+
+def crossover_families(p) -> dict[str, tuple[dict, bool]]:
+    """Notebook 06's node sets at the profile's shape (``crossover.set_families``)."""
+    from ..crossover import set_families
+    return set_families(p, p.hidden_size, p.d_head, p.n_heads)
+
+
+def crossover_node_products(p) -> int:
+    """Node x label products per test position of notebook 06's token crossover: every set's
+    nodes, a chain's sets counted once along the chain (each adds its new nodes)."""
+    total = 0
+    for by_size, chained in crossover_families(p).values():
+        sizes = sorted(by_size)
+        total += len(by_size[sizes[-1]]) * sizes[-1] if chained else sum(n * len(by_size[n]) for n in sizes)
+    return total
 
 
 def peak_memory(p, positions_per_sequence: float) -> dict:
@@ -207,7 +231,27 @@ def _reset_peak(device):
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dict:
+def crossover_seconds(p, evaluate, head, z_test, y_test, device, per_size: int) -> dict:
+    """Seconds of notebook 06's token crossover at these test positions, family by family:
+    ``per_size`` sets of each size timed (whole chains: the first ``per_size`` chains), scaled
+    to the family's count of that size (every set of a size costs the same work)."""
+    from ..node_sets import flatten
+    out = {}
+    for name, (by_size, chained) in crossover_families(p).items():
+        if chained:
+            kept = {n: sets[:per_size] for n, sets in by_size.items()}
+            seconds = _timed(lambda: evaluate(head, z_test, y_test, flatten(kept), device=device), device, 1, warm=False)
+            out[name] = seconds * len(next(iter(by_size.values()))) / len(next(iter(kept.values())))
+            continue
+        out[name] = 0.0
+        for n, sets in by_size.items():
+            kept = sets[:per_size]
+            seconds = _timed(lambda: evaluate(head, z_test, y_test, kept, device=device), device, 1, warm=False)
+            out[name] += seconds * len(sets) / len(kept)
+    return out
+
+
+def measure(p, device, steps: int, batch: int, samples: int, before=None, crossover_sets: int = 2) -> dict:
     from ..aperture import evaluate_sets
     from ..readouts import train_readout
     from ..mlm import MaskingSpec
@@ -289,22 +333,30 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None) -> dic
         for key, evaluate in engines:
             times[key][0].append(_timed(lambda: evaluate(head, z_test, y_test, singles, device=device), device, 1, warm=False))
             times[key][1].append(_timed(lambda: evaluate(head, z_test, y_test, heads, device=device), device, 1, warm=False))
-    for key, _ in engines:
+    for key, evaluate in engines:
         s_single, s_heads = float(np.median(times[key][0])), float(np.median(times[key][1]))
         out[key] = {"samples": samples, "single_sets_per_second": len(singles) / s_single,
                     "head_sets_per_second": len(heads) / s_heads,
                     "node_sample_products_per_second": len(heads) * p.d_head * samples / s_heads,
+                    "crossover_seconds": crossover_seconds(p, evaluate, head, z_test, y_test, device, crossover_sets),
                     "peak_device_bytes": peaks[key]}
     out["host_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
 
 
-def aperture_seconds(w: dict, rates: dict) -> float:
-    """The analysis stage: every single node at the measured single-node rate (scaled linearly
-    from the measured test positions: an upper bound for the envelope, whose per-node part does
-    not grow with them) and the multi-node products at the head sets' rate."""
-    return (w["single_node_sets"] / rates["single_sets_per_second"] * w["test_positions"] / rates["samples"]
-            + w["multi_node_products"] / rates["node_sample_products_per_second"])
+def aperture_seconds(w: dict, rates: dict, work_model: str = "sets") -> float:
+    """The analysis stage, everything scaled linearly from the measured test positions: every
+    single node at the measured single-node rate (an upper bound for the envelope, whose per-node
+    part does not grow with them), notebook 03's heads and full sets at the head sets' rate, and
+    notebook 06's token crossover as measured on its own sets (``crossover_seconds``).
+    ``work_model="before"``: the earlier model, which charged the crossover and hull sets to all
+    9 token readouts at the heads' rate (``multi_node_products_before``)."""
+    per_position = w["test_positions"] / rates["samples"]
+    singles = w["single_node_sets"] / rates["single_sets_per_second"] * per_position
+    if work_model == "before":
+        return singles + w["multi_node_products_before"] / rates["node_sample_products_per_second"]
+    return (singles + w["recognition_products"] / rates["node_sample_products_per_second"]
+            + sum(rates["crossover_seconds"].values()) * per_position)
 
 
 def project(p, m: dict) -> dict:
@@ -323,7 +375,8 @@ def project(p, m: dict) -> dict:
         "pretrain": (pretrain_s, tokens * pretrain_flops_per_token(p)),
         "extraction": (extraction_s, w["extraction_sequences"] * extraction_flops_per_sequence(p)),
         "token_readout": (readout_s, w["token_readout_examples"] * readout_flops_per_example(p, p.vocab_size)),
-        "aperture": (aperture_s, 2.0 * p.vocab_size * (w["single_node_sets"] * w["test_positions"] + w["multi_node_products"])),
+        "aperture": (aperture_s, 2.0 * p.vocab_size * (w["single_node_sets"] * w["test_positions"] + w["recognition_products"]
+                                                       + w["crossover_products"])),
         "finetune": (finetune_s, w["finetune_steps"] * p.finetune_batch * p.max_len * pretrain_flops_per_token(p)),
     }, w
 
@@ -346,6 +399,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
                     help="the device's bf16 dense peak for MFU (default: H100 SXM, 989)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU (default: torch's choice)")
+    ap.add_argument("--crossover-sets", type=int, default=2,
+                    help="sets of each size of notebook 06's families timed (whole chains for the grown family; default 2)")
     ap.add_argument("--before", default=BEFORE_REVISION,
                     help=f"git revision whose aperture engine is measured too (default {BEFORE_REVISION}; 'none': skip)")
     args = ap.parse_args(argv)
@@ -367,7 +422,9 @@ def main(argv: list[str]) -> int:
             print(f"the engine at {args.before} cannot be loaded ({err}); measuring today's engine only")
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
-    m = measure(p, device, args.steps, batch, samples, before)
+    if args.crossover_sets < 1:
+        ap.error(f"--crossover-sets must be positive, got {args.crossover_sets}")
+    m = measure(p, device, args.steps, batch, samples, before, crossover_sets=args.crossover_sets)
     stages, w = project(p, m)
     flops_rate = m["pretrain"]["tokens_per_second"] * pretrain_flops_per_token(p)
     print(f"\nmeasured (median of the timed calls, {time.perf_counter() - t0:.0f} s in all; 1-minute load average "
@@ -381,9 +438,12 @@ def main(argv: list[str]) -> int:
           f"({p.hidden_size} -> {p.vocab_size}, batch {p.readout_batch})")
     print(f"  aperture engine   {m['aperture']['single_sets_per_second']:,.1f} single-node sets/s and "
           f"{m['aperture']['head_sets_per_second']:,.2f} head sets/s at {samples} test positions")
+    print(f"    notebook 06's token crossover at {samples} test positions: " + ", ".join(
+        f"{name} {seconds:,.1f} s" for name, seconds in m["aperture"]["crossover_seconds"].items()))
     if "aperture_before" in m:
-        print(f"    (at {args.before}: {m['aperture_before']['single_sets_per_second']:,.1f} single-node sets/s and "
-              f"{m['aperture_before']['head_sets_per_second']:,.2f} head sets/s)")
+        print(f"    (at {args.before}: {m['aperture_before']['single_sets_per_second']:,.1f} single-node sets/s, "
+              f"{m['aperture_before']['head_sets_per_second']:,.2f} head sets/s; crossover " + ", ".join(
+                  f"{seconds:,.1f} s" for seconds in m["aperture_before"]["crossover_seconds"].values()) + ")")
     pm = peak_memory(p, m["extraction"]["positions_per_sequence"])
     print(f"\nFLOPs used: pre-training {pretrain_flops_per_token(p) / 1e9:.3f} GFLOP/token (3 x forward), "
           f"extraction {extraction_flops_per_sequence(p) / 1e9:.1f} GFLOP/sequence, token readout "
@@ -409,6 +469,11 @@ def main(argv: list[str]) -> int:
         before_total = total - after + earlier - extraction + extraction_before
         print(f"analysis stage (aperture engine), the same work: {_hours(earlier)} with the engine at {args.before}, "
               f"{_hours(after)} now ({earlier / after:.1f}x lower)")
+        old_model = aperture_seconds(w, m["aperture_before"], work_model="before")
+        print(f"  the earlier work model (crossover and hull sets charged to all 9 token readouts at the heads' rate): "
+              f"{_hours(old_model)} with the engine at {args.before}, "
+              f"{_hours(aperture_seconds(w, m['aperture'], work_model='before'))} now; "
+              f"against it, today's stage is {old_model / after:.1f}x lower")
         print(f"extraction, one forward pass per FewRel pooling as before: {_hours(extraction_before)}, "
               f"{_hours(extraction)} now (both poolings from one pass)")
         print(f"total {_hours(before_total)} -> {_hours(total)}; without pre-training "
