@@ -108,7 +108,10 @@ def paper_workload(p, positions_per_sequence: float) -> dict:
     probes on 4 backbones at 2 poolings, both poolings from one forward pass
     (``probes.fewrel_probes``; ``extraction_sequences_before``: one pass per pooling, as
     before), 10 label readouts; held-out sequences = eval_fraction x n_articles (sequences="first":
-    one sequence per article)."""
+    one sequence per article).  The aperture: single nodes, heads and the full set of the 9 token
+    readouts (notebook 03); notebook 06's token crossover on the main readout of one block, on
+    its own sets (``crossover_node_products``); the label readouts' sets (64 labels) are not
+    counted."""
     variants = 4 + (1 if p.ssb_stochastic else 0)
     train_steps = p.steps + variants * p.ssb_steps + (p.steps if p.ssb_stochastic else 0)
     eval_batches = (p.steps // p.eval_every + variants * (p.ssb_steps // p.eval_every + 1)) * p.eval_batches
