@@ -30,6 +30,19 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   random initialisations of other seeds through ``stats.beyond_controls`` (a prediction
   interval over the controls' spread).  Its C2 core check must pass in at most 5 % of seeds.
   **planted_checkpoint_with_controls**: the planted signal on top of such a checkpoint (power).
+- **planted_c4** (C4's planted world, ``PLANTED_C4_WORLD``: the default size, signal 2.5): in
+  every head each label is a seeded random unit direction of the head's 4 nodes
+  (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
+  labels at its ends), a head tells every label apart -- cooperation beyond independent voters
+  and joint recognition beyond the union of the nodes' own sets.  It plants no dip of A(n): no
+  world tried plants one through the study's trained readout (docs/method.md, "Calibration").
+- **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
+  carry the label's group only (4 groups, label c in group c mod 4; one label per group 10 times
+  as frequent as each other), untrained weak features of the group plus ``planted``'s signal on
+  the groups: more labels than the information covers, so |R| stops near 4 while the bound U
+  keeps growing with n (efficiency falls faster than random readouts').
+  Each claim's planted target is read in its own world (``PLANTED_FOR``); planted's C4 and C5
+  rows, and planted_c4's / planted_c5's other claims, are diagnostics.
 
 C3 (g(t), the eps grid and the functional divergence) and C6 (APT) have worlds of their own: a
 log-gap that wanders without a trend (smooth, as the measured ones are, or rough) or grows
@@ -37,7 +50,7 @@ exponentially, with one path per eps of the grid; per-position prediction distan
 model that was not amplified, is identical to the symmetric one, or was amplified; predictions that ignore the token, are a constant, or hit frequent tokens more
 often.  Node-specificity gets independent random recognised sets.
 
-Length (about 560 lines): one world per case and claim; each is small and stands alone.
+Length (about 640 lines): one world per case and claim; each is small and stands alone.
 """
 from __future__ import annotations
 
