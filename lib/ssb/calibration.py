@@ -34,8 +34,10 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   every head each label is a seeded random unit direction of the head's 4 nodes
   (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
   labels at its ends), a head tells every label apart -- cooperation beyond independent voters
-  and joint recognition beyond the union of the nodes' own sets.  It plants no dip of A(n): no
-  world tried plants one through the study's trained readout (docs/method.md, "Calibration").
+  and beyond the untrained backbone.  It plants no dip of A(n): no world tried plants one through
+  the study's trained readout (docs/method.md, "Calibration"); and kappa_R beyond the untrained
+  backbone only in some seeds (the untrained nodes recognise almost nothing alone, so its few
+  defined kappa_R are large).
 - **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
   carry the label's group only (4 groups, label c in group c mod 4; one label per group 10 times
   as frequent as each other), untrained weak features of the group plus ``planted``'s signal on
