@@ -30,6 +30,21 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   random initialisations of other seeds through ``stats.beyond_controls`` (a prediction
   interval over the controls' spread).  Its C2 core check must pass in at most 5 % of seeds.
   **planted_checkpoint_with_controls**: the planted signal on top of such a checkpoint (power).
+- **planted_c4** (C4's planted world, ``PLANTED_C4_WORLD``: the default size, signal 2.5): in
+  every head each label is a seeded random unit direction of the head's 4 nodes
+  (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
+  labels at its ends), a head tells every label apart -- cooperation beyond independent voters
+  and beyond the untrained backbone.  It plants no dip of A(n): no world tried plants one through
+  the study's trained readout (docs/method.md, "Calibration"); and kappa_R beyond the untrained
+  backbone only in some seeds (the untrained nodes recognise almost nothing alone, so its few
+  defined kappa_R are large).
+- **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
+  carry the label's group only (4 groups, label c in group c mod 4; one label per group 10 times
+  as frequent as each other), untrained weak features of the group plus ``planted``'s signal on
+  the groups: more labels than the information covers, so |R| stops near 4 while the bound U
+  keeps growing with n (efficiency falls faster than random readouts').
+  Each claim's planted target is read in its own world (``PLANTED_FOR``); planted's C4 and C5
+  rows, and planted_c4's / planted_c5's other claims, are diagnostics.
 
 C3 (g(t), the eps grid and the functional divergence) and C6 (APT) have worlds of their own: a
 log-gap that wanders without a trend (smooth, as the measured ones are, or rough) or grows
@@ -37,7 +52,7 @@ exponentially, with one path per eps of the grid; per-position prediction distan
 model that was not amplified, is identical to the symmetric one, or was amplified; predictions that ignore the token, are a constant, or hit frequent tokens more
 often.  Node-specificity gets independent random recognised sets.
 
-Length (about 560 lines): one world per case and claim; each is small and stands alone.
+Length (about 640 lines): one world per case and claim; each is small and stands alone.
 """
 from __future__ import annotations
 
@@ -54,7 +69,8 @@ from .readouts import train_readout
 from .probes import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
-               "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls")
+               "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls",
+               "planted_c4", "planted_c5")
 NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
                   "untrained_as_checkpoint_with_controls")
 # a checkpoint's controls: random initialisations of its configuration (backbones.untrained_controls)
@@ -75,6 +91,21 @@ class World:
     @property
     def n_nodes(self) -> int:
         return self.n_heads * self.d_head
+
+
+# The worlds built for one claim each (``make_probes``): their size, and what they plant.
+PLANTED_C4_WORLD = World(signal=2.5)        # each head codes every label as a direction in its 4 nodes
+PLANTED_C5_WORLD = World(n_classes=32, signal=2.0)
+C5_GROUPS = 4              # planted_c5: the features tell 4 groups of labels apart, never the labels of a group
+C5_FREQUENT = 10.0         # ... and each group has one label 10 times as frequent as each of its others
+CASE_WORLDS = {"planted_c4": PLANTED_C4_WORLD, "planted_c5": PLANTED_C5_WORLD}
+# the planted world of each claim: where its planted target ("holds" in PLANTED_HOLDS of the seeds) is read
+PLANTED_FOR = {"C2": "planted", "C3": "planted", "C4": "planted_c4", "C5": "planted_c5", "C6": "planted"}
+
+
+def world_of(case: str, world: World = World()) -> World:
+    """The world a label case runs in: ``CASE_WORLDS`` for the worlds built for one claim, else ``world``."""
+    return CASE_WORLDS.get(case, world)
 
 
 def _labels(world: World, rng, n: int) -> np.ndarray:
@@ -110,6 +141,8 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
     missing).  control_of_another_seed is a diagnostic, not a pipeline case: an untrained main
     model against an untrained control of another seed."""
     rng = np.random.default_rng([seed, 1])
+    if case == "planted_c5":
+        return _planted_c5_probes(world, seed, rng)
     y_tr, y_te = _labels(world, rng, world.n_train), _labels(world, rng, world.n_test)
     names = [f"label{i}" for i in range(world.n_classes)]
 
@@ -138,6 +171,10 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
     if case == "noise":
         noise = [rng.normal(0, 1, (n, world.n_nodes)).astype(np.float32) for n in (world.n_train, world.n_test) * 2]
         return probe(noise[0], noise[1], tag="noise"), probe(noise[2], noise[3], tag="noise-control")
+    if case == "planted_c4":
+        codes = head_codes(world, seed)
+        return probe(init.z_train[1] + _coded_signal(world, y_tr, codes), init.z_test[1] + _coded_signal(world, y_te, codes),
+                     tag="planted-c4"), init
     layout = planted_layout(world, seed)
     signal = [_planted_signal(world, y, layout) for y in (y_tr, y_te)]
     main = probe(init.z_train[1] + signal[0], init.z_test[1] + signal[1], tag="main")
@@ -152,6 +189,55 @@ def _planted_signal(world: World, y: np.ndarray, layout) -> np.ndarray:
         out[y == a, k] += world.signal
         out[y == b, k] -= world.signal
     return out
+
+
+def head_codes(world: World, seed: int) -> np.ndarray:
+    """planted_c4's code: (n_heads, C, d_head), in each head every label a seeded random unit
+    direction of the head's d_head nodes.  A single node sees one coordinate of it (a few labels
+    at its ends stand out); the head's nodes together tell every label apart."""
+    rng = np.random.default_rng([seed, 40])
+    codes = rng.normal(0, 1, (world.n_heads, world.n_classes, world.d_head))
+    return codes / np.linalg.norm(codes, axis=2, keepdims=True)
+
+
+def _coded_signal(world: World, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``signal`` times the code of label y in every head: (N, D) with head h's nodes h*d_head..."""
+    return (world.signal * codes[:, y, :].transpose(1, 0, 2).reshape(len(y), world.n_nodes)).astype(np.float32)
+
+
+def c5_groups(world: World, y: np.ndarray) -> np.ndarray:
+    """planted_c5's group of each label: label c belongs to group c mod ``C5_GROUPS``."""
+    return np.asarray(y) % C5_GROUPS
+
+
+def c5_label_weights(world: World) -> np.ndarray:
+    """planted_c5's label frequencies: labels 0..C5_GROUPS-1 (one per group) ``C5_FREQUENT`` times
+    as frequent as each other label."""
+    w = np.where(np.arange(world.n_classes) < C5_GROUPS, C5_FREQUENT, 1.0)
+    return w / w.sum()
+
+
+def _planted_c5_probes(world: World, seed: int, rng) -> tuple[Probe, Probe]:
+    """(main, untrained control) of planted_c5: the features carry the label's *group* only
+    (``c5_groups``): the untrained control weak random features of the group, the main model
+    the planted signal of ``planted`` on the groups on top (node k: +signal for group a_k,
+    -signal for b_k).  More labels than the information covers: a readout can recognise the
+    frequent label of each group that its nodes separate, so |R| stops near C5_GROUPS while the
+    bound U keeps growing with n."""
+    p = c5_label_weights(world)
+    y_tr, y_te = (rng.choice(world.n_classes, n, p=p) for n in (world.n_train, world.n_test))
+    g_tr, g_te = c5_groups(world, y_tr), c5_groups(world, y_te)
+    groups = dataclasses.replace(world, n_classes=C5_GROUPS)
+    proj = np.random.default_rng([seed, 2, 0]).normal(0, 1, (C5_GROUPS, world.n_nodes))
+    init = [_weak(world, rng, g, proj) for g in (g_tr, g_te)]
+    layout = planted_layout(groups, seed)
+    main = [z + _planted_signal(world, g, layout) for z, g in zip(init, (g_tr, g_te))]
+    names = [f"label{i}" for i in range(world.n_classes)]
+
+    def probe(z_tr, z_te, tag):
+        return Probe({1: z_tr}, y_tr, {1: z_te}, y_te, world.n_classes, names, world.n_heads, world.d_head,
+                     checkpoint_fp=f"calibration-planted_c5-{seed}-{tag}")
+    return probe(*main, "main"), probe(*init, "init")
 
 
 def _readout(world: World, probe: Probe, seed: int, epochs: int):
@@ -439,7 +525,7 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
         it = tqdm(it, desc="calibration", unit="seed")
     for seed in it:
         for case in LABEL_CASES:
-            for claim, (gates, checks) in label_records(world, case, seed, profile).items():
+            for claim, (gates, checks) in label_records(world_of(case, world), case, seed, profile).items():
                 rows += _rows(case, seed, claim, gates, checks)
         for case in ("untrained_as_main", "planted"):
             g = token_gate_records(seed, case)
@@ -515,14 +601,16 @@ def rates(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-PLANTED = ("planted",)
 PLANTED_HOLDS = 0.8        # a planted effect: "holds" in at least this share of the seeds
 
 
 def planted_shortfalls(summary: pd.DataFrame, min_holds: float = PLANTED_HOLDS) -> list[str]:
-    """The planted target, claim by claim: each claim of a ``PLANTED`` case whose verdict is
-    "holds" in fewer than ``min_holds`` of the seeds, with its verdicts."""
-    rows = summary[(summary["role"] == "verdict") & summary["case"].isin(PLANTED)]
+    """The planted target, claim by claim, in the planted world built for that claim
+    (``PLANTED_FOR``: C2, C3, C6 -- planted; C4 -- planted_c4; C5 -- planted_c5): each whose
+    verdict is "holds" in fewer than ``min_holds`` of the seeds, with its verdicts.  The other
+    planted worlds' rows of a claim (planted's C4 and C5, say) are diagnostics."""
+    rows = summary[summary["role"] == "verdict"]
+    rows = rows[[PLANTED_FOR.get(c) == case for case, c in zip(rows["case"], rows["claim"])]]
     return [f"{r.case} {r.claim}: 'holds' in {r.holds_rate:.0%} of the seeds (target {min_holds:.0%}; {r.verdicts})"
             for r in rows.itertuples() if not r.holds_rate >= min_holds]
 
