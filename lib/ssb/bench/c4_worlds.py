@@ -63,6 +63,7 @@ TRIALS = (
     Trial("d16_weak0.15_frequent0.7_signal2_nuisance3_test1600", weak=0.15, frequent=0.7, signal=2.0, nuisance=3.0,
           n_test=1600),
     Trial("d16_weak0.2_frequent0.5_signal2_test1600", weak=0.2, frequent=0.5, signal=2.0, n_test=1600),
+    Trial("d16_weak0.15_frequent0.8", weak=0.15, frequent=0.8),
 )
 
 
