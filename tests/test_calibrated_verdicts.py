@@ -651,6 +651,25 @@ def test_planted_c4_reads_its_core_and_no_contradiction():
     assert sum(v in ("holds", "partly") for v in verdicts) >= 2, verdicts
 
 
+def test_c4_nuisance_world_plants_a_dip_but_not_cooperation_beyond_voters():
+    """The world tried for C4's dip (ssb.bench.c4_worlds, docs/c4_dip_worlds.md): the codes avoid each
+    head's nuisance direction, the nuisance has its planted size along it, and with weak untrained
+    features the trained readout's A(n) dips deeper than the untrained backbone's -- while its sets
+    inside a head fall below their nodes voting independently (why it is not C4's planted world)."""
+    from ssb.bench import c4_worlds
+    trial = next(t for t in c4_worlds.TRIALS if t.name == "d16_weak0.15")
+    main, ctrl = c4_worlds.nuisance_probes(trial, 0)
+    extra = (main.z_train[1] - ctrl.z_train[1]).reshape(-1, trial.n_heads, trial.d_head)
+    # per head, the planted part is signal x code + nuisance x u x v: its spread along v is the nuisance's
+    v = np.linalg.svd(extra[:, 0] - extra[:, 0].mean(0), full_matrices=False)[2][0]
+    assert abs(np.std(extra[:, 0] @ v) - trial.nuisance) < 0.5
+    rows = {r["check"]: r for r in c4_worlds.trial_rows(trial, 0, _smoke_profile())}
+    across = rows["dip_depth_across_beyond_untrained"]
+    assert across["trained"] > across["reference"] + 0.03, across
+    assert rows["dip_depth_across_beyond_shuffled"]["passed"], rows["dip_depth_across_beyond_shuffled"]
+    assert rows["cooperation_beyond_voters"]["against"], rows["cooperation_beyond_voters"]
+
+
 def test_planted_c5_plants_more_labels_than_the_information_covers():
     """planted_c5: the features carry the label's group only; through the trained readout the sets
     recognise about as many labels as there are groups while the bound U grows with n, so the

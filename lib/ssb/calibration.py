@@ -35,7 +35,8 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
   labels at its ends), a head tells every label apart -- cooperation beyond independent voters
   and beyond the untrained backbone.  It plants no dip of A(n): no world tried plants one through
-  the study's trained readout (docs/method.md, "Calibration"); and kappa_R beyond the untrained
+  the study's trained readout (docs/method.md, "Calibration"; ``ssb.bench.c4_worlds`` runs the last
+  ones tried); and kappa_R beyond the untrained
   backbone only in some seeds (the untrained nodes recognise almost nothing alone, so its few
   defined kappa_R are large).
 - **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
@@ -247,10 +248,11 @@ def _readout(world: World, probe: Probe, seed: int, epochs: int):
 
 
 def label_records(world: World, case: str, seed: int, profile, *, n_permutations: int = 100,
-                  n_boot: int = 300, epochs: int = 25) -> dict[str, tuple[list, list]]:
+                  n_boot: int = 300, epochs: int = 25, probes: tuple | None = None) -> dict[str, tuple[list, list]]:
     """{claim: (gates, checks)} of C2, C4 and C5 for one case and seed, built by the notebooks'
-    functions, with the roles of ``claims``."""
-    main, ctrl = make_probes(world, case, seed)
+    functions, with the roles of ``claims``.  ``probes``: (main, untrained control) of a world built
+    elsewhere (``ssb.bench.c4_worlds``), instead of ``make_probes``' for ``case``."""
+    main, ctrl = make_probes(world, case, seed) if probes is None else probes
     readout = _readout(world, main, seed, epochs)
     if case == "random_readouts":
         readout = hull.random_readouts(readout, 1, seed + 5)[0]
