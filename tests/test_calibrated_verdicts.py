@@ -695,14 +695,33 @@ def test_planted_c5_plants_more_labels_than_the_information_covers():
     assert verdicts.count("holds") >= 2, verdicts
 
 
+def test_planted_c5s_world_without_its_signal_never_supports_c5():
+    """untrained_as_main_c5: planted_c5's 32 labels in 4 groups, the untrained features as the main
+    model.  Its C5 must never read 'holds' or 'partly' (the world alone, many labels and a few
+    frequent ones, is not evidence), and it is a no-information case of the study."""
+    from ssb import calibration
+    assert "untrained_as_main_c5" in calibration.NO_INFORMATION and "untrained_as_main_c5" in calibration.LABEL_CASES
+    world = calibration.world_of("untrained_as_main_c5")
+    assert world == calibration.PLANTED_C5_WORLD
+    main, ctrl = calibration.make_probes(world, "untrained_as_main_c5", 0)
+    planted, init = calibration.make_probes(world, "planted_c5", 0)
+    assert ctrl is main and np.array_equal(main.z_test[1], init.z_test[1])       # the planted world's control
+    assert not np.array_equal(main.z_test[1], planted.z_test[1])
+    profile = _smoke_profile()
+    verdicts = [claims.decide(*calibration.label_records(world, "untrained_as_main_c5", seed, profile)["C5"],
+                              claims.CORE["C5"])[0] for seed in range(3)]
+    assert not {"holds", "partly"} & set(verdicts), verdicts
+
+
 def test_each_claim_is_read_in_its_own_planted_world_and_no_information_worlds_are_unmoved():
     """planted_shortfalls reads C4 in planted_c4 and C5 in planted_c5 (planted's C4 and C5 rows are
-    diagnostics); the no-information worlds keep the default world."""
+    diagnostics); the no-information worlds keep the default world (but planted_c5's own twin)."""
     import pandas as pd
     from ssb import calibration
     assert calibration.PLANTED_FOR["C4"] == "planted_c4" and calibration.PLANTED_FOR["C5"] == "planted_c5"
     for case in calibration.NO_INFORMATION:
-        assert calibration.world_of(case) == calibration.World()
+        assert calibration.world_of(case) == (calibration.PLANTED_C5_WORLD if case == "untrained_as_main_c5"
+                                              else calibration.World())
     rows = [("planted", "C4", 0.0), ("planted", "C5", 0.0), ("planted_c4", "C4", 0.5), ("planted_c5", "C5", 0.9),
             ("planted", "C2", 0.9), ("planted_c5", "C2", 0.0)]
     summary = pd.DataFrame([{"case": c, "claim": k, "check": "(verdict)", "role": "verdict", "holds_rate": h,

@@ -46,6 +46,8 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   keeps growing with n (efficiency falls faster than random readouts').
   Each claim's planted target is read in its own world (``PLANTED_FOR``); planted's C4 and C5
   rows, and planted_c4's / planted_c5's other claims, are diagnostics.
+- **untrained_as_main_c5**: planted_c5's world without its planted signal, the untrained
+  features as the main model (its control is itself): the no-information case of that world.
 
 C3 (g(t), the eps grid and the functional divergence) and C6 (APT) have worlds of their own: a
 log-gap that wanders without a trend (smooth, as the measured ones are, or rough) or grows
@@ -71,9 +73,9 @@ from .probes import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
                "control_of_another_seed", "untrained_as_checkpoint_with_controls", "planted_checkpoint_with_controls",
-               "planted_c4", "planted_c5")
+               "planted_c4", "planted_c5", "untrained_as_main_c5")
 NO_INFORMATION = ("untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
-                  "untrained_as_checkpoint_with_controls")
+                  "untrained_as_checkpoint_with_controls", "untrained_as_main_c5")
 # a checkpoint's controls: random initialisations of its configuration (backbones.untrained_controls)
 CHECKPOINT_CONTROLS = 3
 
@@ -99,7 +101,7 @@ PLANTED_C4_WORLD = World(signal=2.5)        # each head codes every label as a d
 PLANTED_C5_WORLD = World(n_classes=32, signal=2.0)
 C5_GROUPS = 4              # planted_c5: the features tell 4 groups of labels apart, never the labels of a group
 C5_FREQUENT = 10.0         # ... and each group has one label 10 times as frequent as each of its others
-CASE_WORLDS = {"planted_c4": PLANTED_C4_WORLD, "planted_c5": PLANTED_C5_WORLD}
+CASE_WORLDS = {"planted_c4": PLANTED_C4_WORLD, "planted_c5": PLANTED_C5_WORLD, "untrained_as_main_c5": PLANTED_C5_WORLD}
 # the planted world of each claim: where its planted target ("holds" in PLANTED_HOLDS of the seeds) is read
 PLANTED_FOR = {"C2": "planted", "C3": "planted", "C4": "planted_c4", "C5": "planted_c5", "C6": "planted"}
 
@@ -144,6 +146,9 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
     rng = np.random.default_rng([seed, 1])
     if case == "planted_c5":
         return _planted_c5_probes(world, seed, rng)
+    if case == "untrained_as_main_c5":                  # planted_c5's world without the planted signal
+        init = _planted_c5_probes(world, seed, rng)[1]
+        return init, init
     y_tr, y_te = _labels(world, rng, world.n_train), _labels(world, rng, world.n_test)
     names = [f"label{i}" for i in range(world.n_classes)]
 

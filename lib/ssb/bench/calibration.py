@@ -36,6 +36,8 @@ CASE_TEXT = {
                   "top -- more labels than the information covers, so |R| stops near 4 while the bound U keeps "
                   "growing with n. Its C2 and C4 rows are diagnostics",
     "untrained_as_main": "the untrained backbone as the main model, through the profile (its control is itself)",
+    "untrained_as_main_c5": "planted_c5's world (32 labels in 4 groups) without the planted signal: its untrained "
+                            "features as the main model (its control is itself), the no-information case of that world",
     "untrained_as_checkpoint": "a randomly initialised BERT passed as a checkpoint (a checkpoint has no "
                                "untrained control of its own)",
     "shuffled_labels": "planted features, the head trained on labels shuffled across the training items",
