@@ -458,7 +458,6 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     samples_per = max(MIN_CHUNK_SAMPLES, chunk_elems // block)
     # the bias rides in the product: [z_S, 1]·[W[c, S], b_c] (one pass over the logits less)
     zb = torch.cat([zs, torch.ones((n_samples, 1), dtype=zs.dtype, device=zs.device)], 1)   # (N, k + 1)
-    wb = torch.cat([w, b[:, None]], 1)                                                       # (C, k + 1)
     w_blocks = [None] * len(labels)
     for n0 in range(0, n_samples, samples_per):
         z_chunk = zb[n0:n0 + samples_per]
@@ -472,7 +471,7 @@ def _pruned_set_predictions(zs: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
             if rows is not None and rows.numel() == 0:
                 continue
             if w_blocks[j] is None:
-                w_blocks[j] = wb.index_select(0, piece)                             # (B, k + 1), gathered once
+                w_blocks[j] = torch.cat([w.index_select(0, piece), b[piece, None]], 1)   # (B, k + 1), once
             logits = torch.mm(z_chunk if rows is None else z_chunk[rows], w_blocks[j].t())   # z·w + b
             where = _block_argmax(logits)
             value, cand = logits.gather(1, where[:, None])[:, 0].double(), piece[where]
@@ -745,7 +744,7 @@ def _result(preds: np.ndarray, y: np.ndarray, sets: list[np.ndarray], n_classes:
         filled.ravel()[pairs] = dc
         mean_dc[s0:s0 + b] = filled.sum(1) / n_predicted[s0:s0 + b]   # every set predicts a label
         cand = np.flatnonzero(hits >= min_hits)
-        reject = cand[stats.base_rate_rejections(r[cand], hits[cand], cols[cand], np.clip(rate[j[cand]], 0.0, 1.0))]
+        reject = cand[stats.base_rate_rejections(r[cand], hits[cand], cols[cand], rate[j[cand]])]
         recognized.ravel()[at[reject]] = True
         n_recognized[s0:s0 + b] = np.bincount(r[reject], minlength=b)
         old = cand[dc[cand] > chance]                          # the earlier rule: DC > chance
