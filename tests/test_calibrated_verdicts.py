@@ -340,9 +340,7 @@ def test_a_random_init_checkpoint_does_not_pass_against_its_controls():
     never pass (20 seeds: 0 of 20, python -m ssb.bench calibration); the planted checkpoint's
     probe beats the controls."""
     from ssb import calibration
-    from ssb.profiles import get_profile
-    profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8,
-                          seed=0)
+    profile = calibration.study_profile()
     for seed in range(2):                                    # 20 seeds in the study (docs/calibration.md)
         records = calibration.label_records(calibration.World(), "untrained_as_checkpoint_with_controls", seed, profile)
         for claim in ("C2", "C4", "C5"):                     # 05, 06 and 07 all compare with the 3 random inits
@@ -364,9 +362,7 @@ def test_the_planted_world_holds_for_c2_and_a_no_information_world_never_does():
     plants no dip, no joint recognition beyond its nodes' sets and no falling efficiency; their
     planted worlds are planted_c4 and planted_c5 (tests below)."""
     from ssb import calibration
-    from ssb.profiles import get_profile
-    profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8,
-                          seed=0)
+    profile = calibration.study_profile()
     planted = [claims.decide(*calibration.label_records(calibration.World(), "planted", seed, profile)["C2"],
                              claims.CORE["C2"])[0] for seed in range(4)]
     assert planted.count("holds") >= 3, planted
@@ -610,8 +606,8 @@ def test_the_dip_depth_rarely_passes_or_contradicts_curves_without_a_dip(shape):
 # ----------------------------------------------------------------------------- the planted world of each claim
 
 def _smoke_profile():
-    from ssb.profiles import get_profile
-    return get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8, seed=0)
+    from ssb.calibration import study_profile
+    return study_profile()
 
 
 def test_planted_c4_codes_every_label_in_each_head_jointly():

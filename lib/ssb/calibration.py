@@ -133,6 +133,21 @@ def _weak(world: World, rng, y: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return (rng.normal(0, 1, (len(y), world.n_nodes)) + world.weak * proj[y]).astype(np.float32)
 
 
+def synthetic_probe(world: World, y_train: np.ndarray, y_test: np.ndarray, z_train: np.ndarray, z_test: np.ndarray,
+                    fingerprint: str) -> Probe:
+    """A ``Probe`` of a synthetic world: node vectors of one block (1), labels named label0..,
+    the world's heads and nodes per head, ``fingerprint`` as its checkpoint fingerprint."""
+    return Probe({1: z_train}, y_train, {1: z_test}, y_test, world.n_classes,
+                 [f"label{i}" for i in range(world.n_classes)], world.n_heads, world.d_head, checkpoint_fp=fingerprint)
+
+
+def study_profile():
+    """The small profile the study measures its worlds with (the smoke profile with 4 sets on a
+    4-point crossover grid, hull bounds up to 8 nodes, min_hits 3, seed 0)."""
+    from .profiles import get_profile
+    return get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8, seed=0)
+
+
 def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list[Probe] | None]:
     """(main probe, untrained-control probe, a list of a checkpoint's controls, or None) of a
     label case, on the same labels.
@@ -150,11 +165,9 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
         init = _planted_c5_probes(world, seed, rng)[1]
         return init, init
     y_tr, y_te = _labels(world, rng, world.n_train), _labels(world, rng, world.n_test)
-    names = [f"label{i}" for i in range(world.n_classes)]
 
     def probe(z_tr, z_te, ytr=y_tr, tag=""):
-        return Probe({1: z_tr}, ytr, {1: z_te}, y_te, world.n_classes, names, world.n_heads, world.d_head,
-                     checkpoint_fp=f"calibration-{case}-{seed}-{tag}")
+        return synthetic_probe(world, ytr, y_te, z_tr, z_te, f"calibration-{case}-{seed}-{tag}")
 
     proj0, proj1 = (np.random.default_rng([seed, 2, i]).normal(0, 1, (world.n_classes, world.n_nodes)) for i in (0, 1))
     init = probe(_weak(world, rng, y_tr, proj0), _weak(world, rng, y_te, proj0), tag="init")
@@ -238,12 +251,8 @@ def _planted_c5_probes(world: World, seed: int, rng) -> tuple[Probe, Probe]:
     init = [_weak(world, rng, g, proj) for g in (g_tr, g_te)]
     layout = planted_layout(groups, seed)
     main = [z + _planted_signal(world, g, layout) for z, g in zip(init, (g_tr, g_te))]
-    names = [f"label{i}" for i in range(world.n_classes)]
-
-    def probe(z_tr, z_te, tag):
-        return Probe({1: z_tr}, y_tr, {1: z_te}, y_te, world.n_classes, names, world.n_heads, world.d_head,
-                     checkpoint_fp=f"calibration-planted_c5-{seed}-{tag}")
-    return probe(*main, "main"), probe(*init, "init")
+    return (synthetic_probe(world, y_tr, y_te, *main, f"calibration-planted_c5-{seed}-main"),
+            synthetic_probe(world, y_tr, y_te, *init, f"calibration-planted_c5-{seed}-init"))
 
 
 def _readout(world: World, probe: Probe, seed: int, epochs: int):
@@ -520,11 +529,9 @@ def run(seeds: int = 20, *, profile=None, world: World = World(), progress: bool
     """Every case over ``seeds`` seeds: one row per (case, seed, claim, check or gate), with
     passed / against / the claim's verdict.  ``profile``: aperture and crossover settings (a
     small smoke profile by default)."""
-    from .profiles import get_profile
     if seeds < 1:
         raise ValueError(f"seeds must be positive, got {seeds}")
-    profile = profile or get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3,
-                                     hull_max_n=8, seed=0)
+    profile = profile or study_profile()
     rows = []
     it = range(seeds)
     if progress:

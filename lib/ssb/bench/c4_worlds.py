@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic, calibration, claims
-from ..probes import Probe
 from ._args import positive_int
 
 C4_CHECKS = ("cooperation_beyond_untrained", "cooperation_beyond_voters", "kappa_R_beyond_untrained",
@@ -51,6 +50,11 @@ class Trial:
     n_train: int = 2000
     n_test: int = 400
 
+    def world(self) -> calibration.World:
+        """The calibration ``World`` of this trial's size, signal and untrained features."""
+        return calibration.World(n_heads=self.n_heads, d_head=self.d_head, n_classes=self.n_classes,
+                                 n_train=self.n_train, n_test=self.n_test, signal=self.signal, weak=self.weak)
+
 
 TRIALS = (
     Trial("d16_weak0.35"),
@@ -67,10 +71,9 @@ TRIALS = (
 )
 
 
-def nuisance_probes(trial: Trial, seed: int) -> tuple[Probe, Probe]:
-    """(main, untrained control) of the world of ``trial`` (module docstring), on the same labels."""
-    world = calibration.World(n_heads=trial.n_heads, d_head=trial.d_head, n_classes=trial.n_classes,
-                              n_train=trial.n_train, n_test=trial.n_test, signal=trial.signal, weak=trial.weak)
+def nuisance_probes(trial: Trial, seed: int) -> tuple:
+    """(main, untrained control) ``Probe`` of the world of ``trial`` (module docstring), on the same labels."""
+    world = trial.world()
     rng = np.random.default_rng([seed, 1])
     p = np.full(trial.n_classes, (1 - trial.frequent) / (trial.n_classes - 1))
     p[0] = trial.frequent
@@ -88,19 +91,14 @@ def nuisance_probes(trial: Trial, seed: int) -> tuple[Probe, Probe]:
         u = rng.normal(0, 1, (len(y), trial.n_heads, 1))
         extra = trial.signal * codes[:, y, :].transpose(1, 0, 2) + trial.nuisance * u * v[None]
         main.append((z + extra.reshape(len(y), world.n_nodes)).astype(np.float32))
-    names = [f"label{i}" for i in range(trial.n_classes)]
-
-    def probe(z_tr, z_te, tag):
-        return Probe({1: z_tr}, y_tr, {1: z_te}, y_te, trial.n_classes, names, trial.n_heads, trial.d_head,
-                     checkpoint_fp=f"c4-worlds-{trial.name}-{seed}-{tag}")
-    return probe(*main, "main"), probe(*init, "init")
+    return (calibration.synthetic_probe(world, y_tr, y_te, *main, f"c4-worlds-{trial.name}-{seed}-main"),
+            calibration.synthetic_probe(world, y_tr, y_te, *init, f"c4-worlds-{trial.name}-{seed}-init"))
 
 
 def trial_rows(trial: Trial, seed: int, profile) -> list[dict]:
     """C4's verdict and every C4 check of one trial and seed: passed, against, value, the trained and
     reference values of the dip checks."""
-    world = calibration.World(n_heads=trial.n_heads, d_head=trial.d_head, n_classes=trial.n_classes,
-                              n_train=trial.n_train, n_test=trial.n_test)
+    world = trial.world()
     profile = dataclasses.replace(profile, crossover_points=trial.crossover_points,
                                   crossover_sets=trial.crossover_sets)
     gates, checks = calibration.label_records(world, "c4_worlds", seed, profile,
@@ -152,9 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=positive_int, default=4)
     ap.add_argument("--out", type=Path, default=Path("docs/c4_dip_worlds.md"))
     args = ap.parse_args(argv)
-    from ..profiles import get_profile
-    profile = get_profile("smoke", min_hits=3, crossover_sets=4, crossover_points=4, hull_max_sets=3, hull_max_n=8,
-                          seed=0)
+    profile = calibration.study_profile()
     start = time.time()
     table = pd.DataFrame([row for trial in TRIALS for seed in range(args.seeds)
                           for row in trial_rows(trial, seed, profile)])
