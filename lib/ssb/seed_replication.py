@@ -54,11 +54,12 @@ def _difference_summary(table: pd.DataFrame) -> dict:
     return recognition.across_seeds(diffs, columns=("beyond_untrained",))["beyond_untrained"]
 
 
-def across_seed_check(table: pd.DataFrame) -> dict:
+def across_seed_check(table: pd.DataFrame, summary: dict | None = None) -> dict:
     """The context record ``beyond_untrained_across_seeds`` of a ``replicate`` table: the mean
     over seeds of trained minus untrained, 95 % Student t interval over seeds
-    (``recognition.across_seeds``; no interval from one seed)."""
-    d = _difference_summary(table)
+    (``recognition.across_seeds``; no interval from one seed).  ``summary``: that table's
+    ``_difference_summary`` when the caller has it already."""
+    d = _difference_summary(table) if summary is None else summary
     values = d.get("values", [])
     return stats.check("beyond the untrained backbone, across pre-training seeds",
                        f"fraction of single nodes beyond the permutation null, trained minus the same seed's "
@@ -98,6 +99,7 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
                          **recognition.headline_numbers(res, n_permutations, seed)})
     table = pd.DataFrame(rows)
     trained_rows = table[table["backbone"] == "trained"]
-    across = {**recognition.across_seeds(trained_rows), "beyond_untrained": _difference_summary(table)}
-    return SeedReplication(table, stats.ClaimStats(checks={CHECK: across_seed_check(table)},
+    differences = _difference_summary(table)
+    across = {**recognition.across_seeds(trained_rows), "beyond_untrained": differences}
+    return SeedReplication(table, stats.ClaimStats(checks={CHECK: across_seed_check(table, differences)},
                                                    nulls={"backbone_seeds": across}))
