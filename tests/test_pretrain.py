@@ -560,3 +560,20 @@ def test_divergence_fails_for_identical_models_and_passes_for_a_model_that_left(
     assert list(table["comparison"].str.contains("unamplified")) == [False, True, False]
     # the unamplified null: the trained symmetric model moved by eps, relative, per head
     assert head_gap(symmetry_runs.unamplified(sym.model, 1e-4, 0)) == pytest.approx(1e-4, rel=1e-2)
+
+
+def test_gap_table_has_one_row_per_run_with_its_gaps_accuracy_and_gate():
+    """Notebook 01's table of the runs (symmetry_runs.gap_table): the variants in order, g at the
+    first and last logged step, the final node gap where logged, held-out accuracy and the gate."""
+    from types import SimpleNamespace
+    runs = {"main": SimpleNamespace(log=[{"step": 0, "gap": 0.5}, {"step": 10, "gap": 0.7, "node_gap": 0.2}]),
+            "symmetric": SimpleNamespace(log=[{"step": 0, "gap": 0.0}, {"step": 10, "gap": 0.0}])}
+    records = {"main": {"steps": 10, "mlm_accuracy": 0.12, "baseline_accuracy": 0.08, "gate": {"p": 0.001, "passed": True}},
+               "symmetric": {"steps": 10, "mlm_accuracy": 0.07, "baseline_accuracy": 0.08,
+                             "gate": {"p": 0.9, "passed": False}}}
+    table = symmetry_runs.gap_table(runs, records)
+    assert list(table.index) == ["main", "symmetric"]
+    assert table.loc["main", "g(0)"] == 0.5 and table.loc["main", "g(final)"] == 0.7
+    assert table.loc["main", "node gap (final)"] == 0.2 and table.loc["symmetric", "node gap (final)"] is None
+    assert table.loc["main", "held-out accuracy"] == 0.12 and table.loc["symmetric", "baseline"] == 0.08
+    assert table.loc["main", "gate passed"] is True and table.loc["symmetric", "gate p"] == 0.9

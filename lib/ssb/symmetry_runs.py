@@ -1,6 +1,7 @@
 """What the symmetric pre-training variants show (C3), read from their runs (notebook 01).
 
     records = {v: symmetry_runs.variant_record(run) for v, run in runs.items()}
+    table = symmetry_runs.gap_table(runs, records)          # one row per run: gaps, held-out accuracy, gate
     section = symmetry_runs.ssb_section(runs, eps=P.ssb_eps, ssb_steps=P.ssb_steps, divergence=...)
 
 - ``eps_growth_check``: does a tiny asymmetry eps grow?  The growth rate of the dense head gap
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +34,19 @@ def variant_record(run: PretrainRun) -> dict:
         raise ValueError(f"{run.final_dir} has no {BACKBONE_EVAL}: load the run through pretrain()")
     return {"mlm_accuracy": evaluation["mlm_accuracy"], "baseline_accuracy": evaluation["baseline_accuracy"],
             "steps": int(run.config["steps"]), "gate": evaluation["gate"]}
+
+
+def gap_table(runs: dict, records: dict) -> pd.DataFrame:
+    """Notebook 01's table of the pre-training runs, one row per run (index: the variant, in the
+    order of ``runs``): steps, the head gap g at the first and last logged step, the final node
+    gap (None when not logged), held-out masked-token accuracy against its baseline, and the
+    backbone gate's p and outcome; ``records``: ``variant_record`` of each run."""
+    return pd.DataFrame({v: {"steps": records[v]["steps"], "g(0)": r.log[0]["gap"], "g(final)": r.log[-1]["gap"],
+                             "node gap (final)": r.log[-1].get("node_gap"),
+                             "held-out accuracy": records[v]["mlm_accuracy"],
+                             "baseline": records[v]["baseline_accuracy"],
+                             "gate p": records[v]["gate"]["p"], "gate passed": records[v]["gate"]["passed"]}
+                         for v, r in runs.items()}).T
 
 
 def log_series(log: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
