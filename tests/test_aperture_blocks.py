@@ -176,11 +176,20 @@ def test_weights_whose_norms_overflow_skip_nothing_and_stay_exact(scored):
     np.testing.assert_array_equal(res.predictions, naive_predictions(head, z, sets))
 
 
-def test_block_argmax_is_the_first_maximum():
+def test_first_argmax_is_the_first_maximum_on_every_path():
     x = torch.tensor([[1.0, 3.0, 3.0, 2.0], [0.0, -0.0, 0.0, -1.0], [-np.inf, -np.inf, -np.inf, -np.inf]])
-    np.testing.assert_array_equal(aperture._block_argmax(x).numpy(), [1, 0, 0])
-    for dtype in (torch.float32, torch.float64, torch.bfloat16):    # bfloat16: torch's first_argmax
-        r = torch.randint(0, 5, (50, 700)).to(dtype)                # many ties
-        np.testing.assert_array_equal(aperture._block_argmax(r).numpy(), r.argmax(-1).numpy())
-        np.testing.assert_array_equal(aperture._block_argmax(r[:, ::3]).numpy(), r[:, ::3].argmax(-1).numpy())
-        np.testing.assert_array_equal(first_argmax(r).numpy(), r.argmax(-1).numpy())
+    np.testing.assert_array_equal(first_argmax(x).numpy(), [1, 0, 0])
+    # float32/64 on the CPU: numpy's argmax; bfloat16: torch's tiles (C >= 4 tiles) or torch's argmax
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        for n_classes in (16, 700):
+            r = torch.randint(0, 5, (50, n_classes)).to(dtype)         # many ties
+            np.testing.assert_array_equal(first_argmax(r).numpy(), r.argmax(-1).numpy())
+            np.testing.assert_array_equal(first_argmax(r[:, ::3]).numpy(), r[:, ::3].argmax(-1).numpy())
+            np.testing.assert_array_equal(first_argmax(r.view(5, 10, -1)).numpy(), r.view(5, 10, -1).argmax(-1).numpy())
+
+
+def test_first_true_is_the_first_true_index():
+    g = torch.Generator().manual_seed(1)
+    mask = torch.rand((7, 9, 16), generator=g) > 0.7
+    mask[0, 0] = False                                                # none: 0, as argmax gives
+    np.testing.assert_array_equal(aperture._first_true(mask).numpy(), mask.to(torch.uint8).argmax(-1).numpy())

@@ -43,10 +43,15 @@ class LabelCounts:
 
 def _labels(y: np.ndarray, n_classes: int, name: str) -> np.ndarray:
     """``y`` as an int64 array with every value in 0..n_classes-1 (ValueError otherwise)."""
+    y = _labels_any_int(y, n_classes, name)
+    return y.astype(np.int64, copy=False)
+
+
+def _labels_any_int(y: np.ndarray, n_classes: int, name: str) -> np.ndarray:
+    """``_labels`` without the int64 copy: ``y`` as an integer array of its own dtype."""
     y = np.asarray(y)
     if y.size and not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{name} must hold integer labels, got dtype {y.dtype}")
-    y = y.astype(np.int64, copy=False)
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)][0]
         raise ValueError(f"{name} holds label {bad}, outside the valid range 0..{n_classes - 1}")
@@ -83,11 +88,11 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     """
     n_classes = _check_n_classes(n_classes)
     y_true = _labels(y_true, n_classes, "y_true")
-    y_pred = _labels(y_pred, n_classes, "y_pred")
+    y_pred = _labels_any_int(y_pred, n_classes, "y_pred")   # the engine's int32: no int64 copy before the key
     if y_pred.ndim != 2 or y_true.ndim != 1 or y_pred.shape[1] != y_true.shape[0]:
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
-    key = y_pred + (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]          # (S, N) set·C + label
+    key = np.add(y_pred, (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None], dtype=np.int64)   # (S, N) set·C + label
     col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
     diag = np.bincount(key[y_pred == y_true[None, :]], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
     return diag, col, np.bincount(y_true, minlength=n_classes)
