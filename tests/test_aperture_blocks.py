@@ -193,3 +193,27 @@ def test_first_true_is_the_first_true_index():
     mask = torch.rand((7, 9, 16), generator=g) > 0.7
     mask[0, 0] = False                                                # none: 0, as argmax gives
     np.testing.assert_array_equal(aperture._first_true(mask).numpy(), mask.to(torch.uint8).argmax(-1).numpy())
+
+
+def test_flat_nonzero_lists_the_true_positions_in_order():
+    g = torch.Generator().manual_seed(2)
+    for size in (0, 1, 37, 5000):
+        mask = torch.rand(size, generator=g) > 0.6
+        assert torch.equal(aperture._flat_nonzero(mask), torch.nonzero(mask)[:, 0])
+
+
+@pytest.mark.parametrize("n_labels, block", [(4096, 512), (1000, 512), (37, 8), (8, 8)])
+def test_class_blocks_partition_the_labels_by_rank_with_each_blocks_maxima(n_labels, block):
+    rng = np.random.default_rng(n_labels)
+    norms = torch.from_numpy(rng.random(n_labels))
+    bias = torch.from_numpy(np.round(rng.standard_normal(n_labels), 1))          # ties in the ranking
+    edges = torch.from_numpy(np.sort(rng.random(9)))
+    labels, radius, top_bias, at_edges = aperture._class_blocks(norms, bias, edges, block)
+    f = (bias + edges[4] * norms).numpy()
+    rank = np.argsort(-f, kind="stable")                                          # likeliest first, ties by label
+    assert len(labels) == -(-n_labels // block)
+    for j, piece in enumerate(labels):
+        p = piece.numpy()
+        np.testing.assert_array_equal(p, np.sort(rank[j * block:(j + 1) * block]))   # its ranks, ascending labels
+        assert radius[j] == norms[p].max() and top_bias[j] == bias[p].max()
+        np.testing.assert_array_equal(at_edges[j].numpy(), (bias[p, None] + norms[p, None] * edges).amax(0).numpy())
