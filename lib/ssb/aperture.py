@@ -277,7 +277,7 @@ def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, chunk_elems: int) -> torch.Tensor:
-    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) labels,
+    """Argmax over c of x[g, n]·w[g, c] + b[c] for G single nodes at once -> (G, N) int32 labels,
     exactly what the full product with the other columns zeroed returns (lowest label on ties).
 
     Per node, the prediction follows the upper envelope of the C lines x·w_c + b_c.
@@ -328,7 +328,7 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     covers = (start[:, None, :] <= mid[:, :, None]) & (mid[:, :, None] <= end[:, None, :])   # (G, 2m, m)
     certain = covers.sum(2) == 1
     certain[:, 0] = False                                                          # below the first end: no sample
-    owner = cand[:, :width].gather(1, _first_true(covers))            # (G, 2m) the one label there
+    owner = cand[:, :width].gather(1, _first_true(covers)).to(torch.int32)   # (G, 2m) the one label there (int32: the output's type)
     out = _segment_labels(x, lo, hi, ends, owner, certain)                         # (G, N), -1: in doubt
     doubt = _flat_nonzero(out.view(-1) < 0)                                         # (u,) flat g·N + n
     step = max(1, chunk_elems // cand.shape[1])
@@ -337,14 +337,15 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
         gi = f // n_samples
         logits = x.reshape(-1)[f][:, None] * w_cand[gi]                               # (u, m) fl(x·w)
         logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
-        out.view(-1)[f] = cand[gi].gather(1, first_argmax(logits)[:, None])[:, 0]
+        out.view(-1)[f] = cand[gi].gather(1, first_argmax(logits)[:, None])[:, 0].to(torch.int32)
     return out
 
 
 def _bucket_of(v: torch.Tensor, lo: torch.Tensor, scale: torch.Tensor, n_buckets: int) -> torch.Tensor:
-    """floor((v - lo)·scale) clamped to 0..n_buckets-1, in v's dtype (lo, scale (G, 1) of that
-    dtype, scale >= 0 and finite): a non-decreasing function of v, whatever the rounding."""
-    return torch.sub(v, lo).mul_(scale).floor_().clamp_(0, n_buckets - 1)
+    """floor((v - lo)·scale) clamped to 0..n_buckets-1, as int64 (lo, scale (G, 1) of v's dtype,
+    scale >= 0 and finite): a non-decreasing function of v, whatever the rounding.  The clamp
+    comes first, so the value is non-negative and the integer conversion's truncation is the floor."""
+    return torch.sub(v, lo).mul_(scale).clamp_(0, n_buckets - 1).long()
 
 
 def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: torch.Tensor, owner: torch.Tensor,
@@ -369,14 +370,14 @@ def _segment_labels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, ends: t
     info = torch.finfo(x.dtype)                       # scale: positive and finite in x's dtype where span > 0
     scale = torch.where(span > 0, (n_buckets / span).clamp(min=info.tiny, max=info.max / 4), 0.0).to(x.dtype)
     unused = torch.isinf(ends)
-    at = _bucket_of(torch.where(unused, lo.double(), ends).to(x.dtype), lo, scale, n_buckets).long()
+    at = _bucket_of(torch.where(unused, lo.double(), ends).to(x.dtype), lo, scale, n_buckets)
     at.masked_fill_(unused, n_buckets)                                             # (G, E) +inf: beyond every bucket
     held = torch.zeros((n_nodes, n_buckets + 1), dtype=torch.long, device=x.device)
     held.scatter_add_(1, at, torch.ones_like(at))                                 # ends per bucket
     below = (torch.cumsum(held, 1) - held)[:, :n_buckets]                         # ends in earlier buckets
     seg = below.clamp_(max=ends.shape[1] - 1)                                      # first end >= x
     table = torch.where(certain.gather(1, seg) & (held[:, :n_buckets] == 0), owner.gather(1, seg), -1)
-    return table.gather(1, _bucket_of(x, lo, scale, n_buckets).long())
+    return table.gather(1, _bucket_of(x, lo, scale, n_buckets))
 
 
 def _norm_above(x: torch.Tensor, k: int, info) -> torch.Tensor:
