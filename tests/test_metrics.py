@@ -108,10 +108,13 @@ def test_confusion_matrix_dense_and_sparse_agree():
     assert isinstance(metrics.confusion_matrix(y % 10, p % 10, 10), np.ndarray)
 
 
-def test_batched_counts_equal_one_at_a_time():
+@pytest.mark.parametrize("fused_bins", [0, 2 ** 16])         # one bincount of 2·key + hit, and two bincounts
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_batched_counts_equal_one_at_a_time(fused_bins, dtype, monkeypatch):
+    monkeypatch.setattr(metrics, "_FUSED_COUNT_BINS", fused_bins)
     rng = np.random.default_rng(2)
     y = rng.integers(0, 9, 400)
-    preds = rng.integers(0, 9, (5, 400))
+    preds = rng.integers(0, 9, (5, 400)).astype(dtype)
     preds[1] = y                                             # a perfect set
     diag, col, row = metrics.label_counts_batched(y, preds, 9)
     assert diag.shape == col.shape == (5, 9)

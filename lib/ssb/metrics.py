@@ -78,6 +78,10 @@ def label_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Labe
                        n_classes=n_classes)
 
 
+_FUSED_COUNT_BINS = 2 ** 16   # label_counts_batched: up to this many (set, label) pairs, one bincount (measured
+                              # 1.4x faster at 204 x 16; at 204 x 4,096 the 2x larger count array costs more)
+
+
 def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Label counts of S prediction vectors against one y_true, in two offset bincounts.
@@ -93,9 +97,18 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
     key = np.add(y_pred, (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None], dtype=np.int64)   # (S, N) set·C + label
-    col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
-    diag = np.bincount(key[y_pred == y_true[None, :]], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+    hit = y_pred == y_true[None, :]
+    if n_sets * n_classes <= _FUSED_COUNT_BINS:      # few bins: one bincount of 2·key + hit, no masked copy
+        key <<= 1
+        key += hit
+        both = np.bincount(key.ravel(), minlength=2 * n_sets * n_classes).reshape(n_sets, n_classes, 2)
+        diag = both[:, :, 1].copy()
+        col = both[:, :, 0] + diag
+    else:
+        col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+        diag = np.bincount(key[hit], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
     return diag, col, np.bincount(y_true, minlength=n_classes)
+
 
 
 def accuracy(counts: LabelCounts) -> float:
