@@ -331,13 +331,15 @@ def _single_node_predictions(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, 
     owner = cand[:, :width].gather(1, _first_true(covers)).to(torch.int32)   # (G, 2m) the one label there (int32: the output's type)
     out = _segment_labels(x, lo, hi, ends, owner, certain)                         # (G, N), -1: in doubt
     doubt = _flat_nonzero(out.view(-1) < 0)                                         # (u,) flat g·N + n
-    step = max(1, chunk_elems // cand.shape[1])
+    width = cand.shape[1]
+    step = max(1, chunk_elems // width)
+    flat_cand = cand.reshape(-1)                                                   # (G·m,) label of column j of node g
     for i0 in range(0, doubt.numel(), step):
         f = doubt[i0:i0 + step]
         gi = f // n_samples
         logits = x.reshape(-1)[f][:, None] * w_cand[gi]                               # (u, m) fl(x·w)
         logits += b_cand[gi]                                                       # fl(fl(x·w) + b)
-        out.view(-1)[f] = cand[gi].gather(1, first_argmax(logits)[:, None])[:, 0].to(torch.int32)
+        out.view(-1)[f] = flat_cand[gi * width + first_argmax(logits)].to(torch.int32)
     return out
 
 

@@ -96,15 +96,16 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     if y_pred.ndim != 2 or y_true.ndim != 1 or y_pred.shape[1] != y_true.shape[0]:
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
-    key = np.add(y_pred, (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None], dtype=np.int64)   # (S, N) set·C + label
     hit = y_pred == y_true[None, :]
     if n_sets * n_classes <= _FUSED_COUNT_BINS:      # few bins: one bincount of 2·key + hit, no masked copy
+        key = np.add(y_pred, (np.arange(n_sets, dtype=np.int32) * n_classes)[:, None], dtype=np.int32)   # fits: < 2**16
         key <<= 1
         key += hit
         both = np.bincount(key.ravel(), minlength=2 * n_sets * n_classes).reshape(n_sets, n_classes, 2)
         diag = both[:, :, 1].copy()
         col = both[:, :, 0] + diag
     else:
+        key = np.add(y_pred, (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None], dtype=np.int64)   # (S, N) set·C + label
         col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
         diag = np.bincount(key[hit], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
     return diag, col, np.bincount(y_true, minlength=n_classes)
