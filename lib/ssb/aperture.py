@@ -588,6 +588,31 @@ def _paths(sets: list[np.ndarray], parent: np.ndarray) -> list[list[int]]:
     return paths
 
 
+def _run_spacing(idx: np.ndarray) -> int | None:
+    """For node indices (s, m) in which every row is a run (i, i+1, ..., i+m-1) and the rows'
+    starts are equally spaced (heads, and the nodes a head's grown sets add), that spacing
+    (0 for one row); else None."""
+    if idx.shape[1] > 1 and not (np.diff(idx, axis=1) == 1).all():
+        return None
+    if idx.shape[0] < 2:
+        return 0
+    steps = np.diff(idx[:, 0])
+    return int(steps[0]) if steps[0] > 0 and (steps == steps[0]).all() else None
+
+
+def _node_rows(zt: torch.Tensor, idx: torch.Tensor, spacing: int | None) -> torch.Tensor:
+    """``zt[idx]`` (s, m, n) for zt (D, n) with unit column stride: where the rows of idx are
+    equally spaced runs (``_run_spacing``), a strided view of zt with the same layout as the
+    gathered copy (rows of n values), so the products that read it run the same kernel on the
+    same values, without the copy."""
+    if spacing is None or zt.stride(1) != 1:
+        return zt[idx]
+    s, m = idx.shape
+    row = zt.stride(0)
+    first = int(idx[0, 0])
+    return zt.as_strided((s, m, zt.shape[1]), (spacing * row, row, 1), zt.storage_offset() + first * row)
+
+
 @torch.no_grad()
 def _predict(readout, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int, bar) -> np.ndarray:
     """Argmax predictions (S, N) int32 of every set.
@@ -643,7 +668,9 @@ def _predict(readout, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int,
         bar.update(1)
 
     for shape, members in sorted(by_shape.items()):
-        idx_steps = [torch.from_numpy(np.stack([m[1 + t] for m in members])).to(zt.device) for t in range(len(shape))]
+        idx_np = [np.stack([m[1 + t] for m in members]) for t in range(len(shape))]
+        idx_steps = [torch.from_numpy(a).to(zt.device) for a in idx_np]
+        spacing = [_run_spacing(a) for a in idx_np]                                    # views instead of gathers
         rows_all = np.stack([m[0] for m in members])                                    # (paths, steps) set indices
         sets_per, samples_per = _chunks(len(members), n_samples, max(shape), w1t.shape[1], width, chunk_elems,
                                         k_weights=sum(shape))
@@ -653,7 +680,7 @@ def _predict(readout, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int,
             for n0 in range(0, n_samples, samples_per):
                 acc = None
                 for t, (idx, w) in enumerate(zip(w_steps, w_sel)):
-                    zs = zt[:, n0:n0 + samples_per][idx].transpose(1, 2)            # (s, n, |Δ_t|): z[n, Δ_t]
+                    zs = _node_rows(zt[:, n0:n0 + samples_per], idx, spacing[t]).transpose(1, 2)   # (s, n, |Δ_t|): z[n, Δ_t]
                     h = zs * w if idx.shape[1] == 1 else torch.bmm(zs, w)          # (s, n, H)
                     if acc is None:
                         h += b1
