@@ -521,3 +521,51 @@ def test_samples_on_every_envelope_breakpoint_are_bit_identical(n_classes, seed)
                     rows.append(row)
     z, _ = make_data(100, n_classes, seed=seed, dtype=np.float32)
     assert_single_nodes_bit_identical(head, np.concatenate([z, np.stack(rows)]))
+
+
+def _line_ranges_reference(w, b, valid, lo, hi, slack):
+    """The half-line intersection, one pair of lines at a time (float64)."""
+    g_n, m = w.shape
+    start = torch.full((g_n, m), float("inf"), dtype=torch.float64)
+    end = torch.full((g_n, m), float("inf"), dtype=torch.float64)
+    for g in range(g_n):
+        s_g = float(slack[g, 0]) if torch.is_tensor(slack) else slack
+        for c in range(m):
+            if not valid[g, c]:
+                continue
+            a, z, empty = float(lo[g, 0]), float(hi[g, 0]), False
+            for d in range(m):
+                if d == c or not valid[g, d]:
+                    continue
+                dw = float(w[g, c] - w[g, d])
+                need = float(b[g, d] - b[g, c] - s_g)
+                if dw > 0:
+                    a = max(a, need / dw)
+                elif dw < 0:
+                    z = min(z, need / dw)
+                elif need > 0:
+                    empty = True
+            if not empty and a <= z:
+                start[g, c], end[g, c] = a, z
+    return start, end
+
+
+@pytest.mark.parametrize("slack", [0.0, 0.05, "per node"])
+def test_line_ranges_match_the_pairwise_half_lines(slack):
+    g = torch.Generator().manual_seed(3)
+    n_nodes, m = 9, 7
+    w = torch.round(torch.randn(n_nodes, m, generator=g, dtype=torch.float64) * 4) / 4   # equal slopes occur
+    b = torch.round(torch.randn(n_nodes, m, generator=g, dtype=torch.float64) * 4) / 4
+    w[0] = 1.0                                                    # all parallel: only the top intercepts survive
+    valid = torch.rand(n_nodes, m, generator=g) > 0.2
+    valid[:, 0] = True
+    valid[1] = True
+    lo, hi = -torch.rand(n_nodes, 1, generator=g, dtype=torch.float64) * 3, torch.rand(n_nodes, 1, generator=g, dtype=torch.float64) * 3
+    s = torch.rand(n_nodes, 1, generator=g, dtype=torch.float64) * 0.1 if slack == "per node" else slack
+    got = aperture._line_ranges(w, b, valid, lo, hi, s)
+    ref = _line_ranges_reference(w, b, valid, lo, hi, s)
+    for x, y in zip(got, ref):
+        assert torch.equal(x, y)
+    all_valid = torch.ones_like(valid)                            # the path without padding
+    for x, y in zip(aperture._line_ranges(w, b, all_valid, lo, hi, s), _line_ranges_reference(w, b, all_valid, lo, hi, s)):
+        assert torch.equal(x, y)

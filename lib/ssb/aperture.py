@@ -221,14 +221,20 @@ def _line_ranges(w: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, lo: torc
     where it is empty or c is not valid.  With slack 0 the non-empty ranges are the pieces of
     the upper envelope.  O(m²) per node: m is small here."""
     dw = w[:, :, None] - w[:, None, :]                                   # (G, m, m) w_c - w_d
-    slack = slack[..., None] if torch.is_tensor(slack) else slack       # (G, 1, 1) or a float
+    slack = slack[..., None] if torch.is_tensor(slack) else slack       # (G, 1, 1) or a float, >= 0
     need = b[:, None, :] - b[:, :, None] - slack                         # b_d - b_c - slack: need dw·x >= need
-    ratio = need / torch.where(dw == 0, torch.ones_like(dw), dw)
-    others = valid[:, None, :] & ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
+    ratio = need / dw                                                    # inf or nan where dw == 0: never read
+    # d = c has dw = 0 and need = -slack <= 0: it bounds nothing and empties nothing, so no mask for it
+    rises, falls, flat = dw > 0, dw < 0, dw == 0
+    if not bool(valid.all()):                                            # padding d: ignored
+        other = valid[:, None, :]
+        rises &= other
+        falls &= other
+        flat &= other
     inf = torch.tensor(float("inf"), dtype=w.dtype, device=w.device)
-    start = torch.maximum(torch.where(others & (dw > 0), ratio, -inf).amax(2), lo)
-    end = torch.minimum(torch.where(others & (dw < 0), ratio, inf).amin(2), hi)
-    empty = (others & (dw == 0) & (need > 0)).any(2) | ~valid | (start > end)
+    start = torch.maximum(torch.where(rises, ratio, -inf).amax(2), lo)
+    end = torch.minimum(torch.where(falls, ratio, inf).amin(2), hi)
+    empty = (flat & (need > 0)).any(2) | ~valid | (start > end)
     return start.masked_fill(empty, float("inf")), end.masked_fill(empty, float("inf"))
 
 
