@@ -25,10 +25,10 @@ prediction's margin never flips it and one above always does); ``flat_direction`
 badly); ``lucky`` / ``lucky_strength`` / ``lucky_recall`` give the *untrained* features (and so the
 trained ones too) that share of nodes each firing with that strength on that share of the items of
 one non-frequent label (what the untrained backbone's single nodes recognise, so that kappa_R is
-defined for it); ``centred`` subtracts, from the codes and the lucky nodes, their mean over the label
-frequencies, so the mean node vector is 0 (silencing a node to 0 then removes no offset: with a
-frequent label the uncentred codes shift the silenced logits of every readout, the shuffled-label
-readout's included).
+defined for it; 0 on every other item); ``centred`` subtracts from the codes their mean over the
+label frequencies, so the codes add nothing to the mean node vector (silencing a node to 0 then
+removes no offset: with a frequent label the uncentred codes shift the silenced logits of every
+readout, the shuffled-label readout's included).
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Trial:
     n_test: int = 400
     nuisance_law: str = "normal"    # "normal": u ~ N(0, 1); "sign": u = +-1
     flat_direction: bool = False    # v_h entries +-1/sqrt(d_head) instead of a random unit vector
-    centred: bool = False           # codes and lucky nodes centred on the label frequencies
+    centred: bool = False           # codes centred on the label frequencies (mean node vector 0)
     specialised: float = 0.0        # node j of a head: + this for the items of its own label
     lucky: float = 0.0              # share of the nodes that fire for one non-frequent label (untrained features)
     lucky_strength: float = 3.0
@@ -106,6 +106,13 @@ TRIALS = (
     Trial("d64x2_frequent0.4_lucky0.15x0.3_signal4_sign20_centred", n_heads=2, d_head=64, frequent=0.4, weak=0.0,
           signal=4.0, nuisance=20.0, nuisance_law="sign", flat_direction=True, centred=True, lucky=0.15,
           lucky_strength=5.0, lucky_recall=0.3),
+    # ... with lucky nodes strong enough that even the shuffled-label readout's single nodes recognise a label
+    Trial("d64x2_frequent0.4_lucky0.15x0.3s30_signal4_sign20_centred", n_heads=2, d_head=64, frequent=0.4, weak=0.0,
+          signal=4.0, nuisance=20.0, nuisance_law="sign", flat_direction=True, centred=True, lucky=0.15,
+          lucky_strength=30.0, lucky_recall=0.3),
+    Trial("d64x2_frequent0.4_lucky0.1x0.3s15_signal4_sign24_centred", n_heads=2, d_head=64, frequent=0.4, weak=0.0,
+          signal=4.0, nuisance=24.0, nuisance_law="sign", flat_direction=True, centred=True, lucky=0.1,
+          lucky_strength=15.0, lucky_recall=0.3),
 )
 
 
@@ -154,7 +161,8 @@ def _own_labels(trial: Trial, seed: int) -> np.ndarray:
 
 def _lucky_nodes(trial: Trial, seed: int, p: np.ndarray, init: list, labels: tuple) -> list:
     """The untrained features with ``lucky`` of the nodes each firing (``lucky_strength``) on
-    ``lucky_recall`` of the items of one non-frequent label (seeded), centred with ``centred``."""
+    ``lucky_recall`` of the items of one non-frequent label (seeded); 0 on every other item, so
+    silencing one removes no offset (they are not centred)."""
     rng = np.random.default_rng([seed, 41])
     n_nodes = trial.n_heads * trial.d_head
     nodes = rng.choice(n_nodes, int(round(trial.lucky * n_nodes)), replace=False)
@@ -164,8 +172,7 @@ def _lucky_nodes(trial: Trial, seed: int, p: np.ndarray, init: list, labels: tup
         z = z.copy()
         for k, a in zip(nodes, targets):
             fire = (y == a) & (rng.random(len(y)) < trial.lucky_recall)
-            mean = p[a] * trial.lucky_recall if trial.centred else 0.0
-            z[:, k] += trial.lucky_strength * (fire - mean)
+            z[:, k] += trial.lucky_strength * fire
         out.append(z)
     return out
 
