@@ -126,7 +126,7 @@ def nuisance_probes(trial: Trial, seed: int) -> tuple:
     proj = np.random.default_rng([seed, 2, 0]).normal(0, 1, (trial.n_classes, world.n_nodes))
     init = [calibration._weak(world, rng, y, proj) for y in (y_tr, y_te)]
     if trial.lucky > 0:
-        init = _lucky_nodes(trial, seed, p, init, (y_tr, y_te))
+        init = _lucky_nodes(trial, seed, init, (y_tr, y_te))
     code_rng = np.random.default_rng([seed, 40])
     v = code_rng.normal(0, 1, (trial.n_heads, trial.d_head))
     if trial.flat_direction:
@@ -159,7 +159,7 @@ def _own_labels(trial: Trial, seed: int) -> np.ndarray:
                      for _ in range(trial.n_heads)])
 
 
-def _lucky_nodes(trial: Trial, seed: int, p: np.ndarray, init: list, labels: tuple) -> list:
+def _lucky_nodes(trial: Trial, seed: int, init: list, labels: tuple) -> list:
     """The untrained features with ``lucky`` of the nodes each firing (``lucky_strength``) on
     ``lucky_recall`` of the items of one non-frequent label (seeded); 0 on every other item, so
     silencing one removes no offset (they are not centred)."""
