@@ -1,5 +1,7 @@
 """Calibrated verdicts (docs/method.md, "Verdicts"): the five verdict rules, the unbiased overlap
 null, the clustered token statistics, the dense growth rate, and each new null."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -638,8 +640,9 @@ def test_planted_c4_codes_every_label_in_each_head_jointly():
 def test_planted_c4_reads_its_core_and_no_contradiction():
     """C4 in its planted world, 3 seeds (20 in docs/calibration.md: 'partly' in 70 %, 'does not
     hold' in 30 %, where kappa_R falls below the untrained backbone's): the core check passes and
-    in most seeds nothing contradicts.  The world plants no dip of A(n) (no world tried plants one
-    through a trained linear readout, docs/method.md), so 'holds' is not asserted."""
+    in most seeds nothing contradicts.  The world plants no dip of A(n) (the worlds tried that plant
+    one through a trained linear readout lose C4's cooperation checks, docs/method.md and
+    docs/c4_dip_worlds.md), so 'holds' is not asserted."""
     from ssb import calibration
     profile = _smoke_profile()
     verdicts = [claims.decide(*calibration.label_records(calibration.world_of("planted_c4"), "planted_c4", seed,
@@ -664,6 +667,49 @@ def test_c4_nuisance_world_plants_a_dip_but_not_cooperation_beyond_voters():
     assert across["trained"] > across["reference"] + 0.03, across
     assert rows["dip_depth_across_beyond_shuffled"]["passed"], rows["dip_depth_across_beyond_shuffled"]
     assert rows["cooperation_beyond_voters"]["against"], rows["cooperation_beyond_voters"]
+
+
+def test_c4_second_round_worlds_plant_what_they_say():
+    """The second round of C4's dip worlds (issue 21, docs/c4_dip_worlds.md): specialised nodes fire
+    for their own label only, centred codes add nothing to the mean node vector, a 'sign' nuisance
+    has a fixed size, lucky nodes are 0 off their firing items; and the centred frequent-label world
+    plants a dip beyond both references while its cooperation beyond the untrained backbone fails
+    (the trade-off recorded in docs/method.md, "Calibration")."""
+    from ssb.bench import c4_worlds
+    trials = {t.name: t for t in c4_worlds.TRIALS}
+    spec = trials["d16_balanced_specialised3_signal2_nuisance4"]
+    main, ctrl = c4_worlds.nuisance_probes(spec, 0)
+    own = c4_worlds._own_labels(spec, 0)
+    assert sorted(own[0][:spec.n_classes]) == list(range(spec.n_classes))      # a head's nodes cover every label
+    # nuisance 0: what training adds to node 0 is the code plus the specialised step for its own label
+    quiet = dataclasses.replace(spec, nuisance=0.0, signal=0.0)
+    m0, c0 = c4_worlds.nuisance_probes(quiet, 0)
+    step = (m0.z_train[1] - c0.z_train[1])[:, 0]
+    assert np.allclose(step, spec.specialised * (m0.y_train == own[0, 0]))
+    centred = trials["d64x2_frequent0.5_lucky0.1_signal4_sign20_centred"]
+    uncentred = dataclasses.replace(centred, centred=False)
+    means = []
+    for t in (centred, uncentred):
+        m, c = c4_worlds.nuisance_probes(dataclasses.replace(t, nuisance=0.0), 0)
+        means.append(np.abs((m.z_train[1] - c.z_train[1]).mean(0)).mean())
+    assert means[0] < 0.05 < means[1], means
+    # the sign nuisance along a flat direction: every node moves by exactly nuisance / sqrt(d_head)
+    m, c = c4_worlds.nuisance_probes(dataclasses.replace(centred, signal=0.0), 0)
+    assert np.allclose(np.abs(m.z_train[1] - c.z_train[1]), centred.nuisance / np.sqrt(centred.d_head), atol=1e-4)
+    # lucky nodes: lucky_strength on some items of one non-frequent label, 0 on every other item
+    y = m.y_train
+    z = c4_worlds._lucky_nodes(centred, 0, [np.zeros((len(y), 2 * 64), np.float32)], (y,))[0]
+    fired = np.flatnonzero(z.any(0))
+    assert 0 < len(fired) <= round(centred.lucky * 128)
+    for k in fired:
+        assert set(np.unique(z[:, k])) == {0.0, centred.lucky_strength} and len(np.unique(y[z[:, k] > 0])) == 1
+        assert y[z[:, k] > 0][0] != 0
+    rows = {r["check"]: r for r in c4_worlds.trial_rows(centred, 0, _smoke_profile())}
+    for name in ("dip_depth_across_beyond_untrained", "dip_depth_in_head_beyond_untrained",
+                 "dip_depth_across_beyond_shuffled"):
+        assert rows[name]["passed"], rows[name]
+    assert not rows["cooperation_beyond_untrained"]["passed"], rows["cooperation_beyond_untrained"]
+    assert rows["cooperation_beyond_untrained"]["verdict"] != "holds"
 
 
 def test_planted_c5_plants_more_labels_than_the_information_covers():

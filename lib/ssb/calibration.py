@@ -34,9 +34,10 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   every head each label is a seeded random unit direction of the head's 4 nodes
   (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
   labels at its ends), a head tells every label apart -- cooperation beyond independent voters
-  and beyond the untrained backbone.  It plants no dip of A(n): no world tried plants one through
-  the study's trained readout (docs/method.md, "Calibration"; ``ssb.bench.c4_worlds`` runs the last
-  ones tried); and kappa_R beyond the untrained
+  and beyond the untrained backbone.  It plants no dip of A(n): the worlds tried that plant one
+  through the study's trained readout lose cooperation beyond independent voters or beyond the
+  untrained backbone (docs/method.md, "Calibration"; ``ssb.bench.c4_worlds`` runs them, two rounds,
+  docs/c4_dip_worlds.md); and kappa_R beyond the untrained
   backbone only in some seeds (the untrained nodes recognise almost nothing alone, so its few
   defined kappa_R are large).
 - **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
