@@ -1,6 +1,6 @@
 """Worlds tried for C4's planted target: a dip of A(n) planted through the study's trained readout.
 
-``python -m ssb.bench c4_worlds --seeds 3`` puts each world of ``TRIALS`` through the calibration's
+``python -m ssb.bench c4_worlds --seeds 4`` puts each world of ``TRIALS`` through the calibration's
 own C4 records (``calibration.label_records`` with the world's probes, the calibration's smoke
 profile with the trial's crossover grid) and writes every C4 check's pass / contradict outcome per
 seed to docs/c4_dip_worlds.md and .csv.  None of these worlds is a calibration case; they record
