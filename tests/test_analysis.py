@@ -327,3 +327,73 @@ def test_seeds_and_ssb_along_blocks(profile):
     res = recognition.recognize(recognition.fit_readout(profile, probe, 6, progress=False), probe, 6, profile)
     null = recognition.permutation_null(res.singles, 20)
     plt.close(plots.plot_permutation_null_histogram(null, res.singles.n_recognized, untrained=res.singles.n_recognized))
+
+
+def _permutation_null_by_full_comparison(singles, n_permutations: int, seed: int, q: float) -> np.ndarray:
+    """The permutation null as it was computed before ``hits_diagonal``: every prediction compared
+    with the permuted labels (the reference the faster count must equal)."""
+    from ssb import metrics, stats
+    preds, n_classes = singles.predictions, singles.n_classes
+    shifted = preds.astype(np.int64) + (np.arange(len(preds), dtype=np.int64) * n_classes)[:, None]
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_permutations, len(preds)), dtype=np.int32)
+    for i in range(n_permutations):
+        y = rng.permutation(singles.y_true)
+        diag = np.bincount(shifted[preds == y[None, :]], minlength=preds.size // preds.shape[1] * n_classes)
+        out[i] = stats.recognized_by_base_rate(diag.reshape(len(preds), n_classes), singles.col,
+                                               metrics.base_rate(singles.row), min_hits=singles.min_hits, q=q).sum(1)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64])
+def test_hits_diagonal_is_the_confusion_diagonal(dtype):
+    from ssb import metrics
+    rng = np.random.default_rng(3)
+    preds = rng.choice(7, (9, 300), p=[0.5, 0.2, 0.1, 0.1, 0.05, 0.05, 0.0]).astype(dtype)
+    for _ in range(5):
+        y = rng.integers(0, 7, 300)
+        np.testing.assert_array_equal(recognition.hits_diagonal(preds, y, 7),
+                                      metrics.label_counts_batched(y, preds.astype(np.int64), 7)[0])
+    assert recognition.hits_diagonal(preds, np.full(300, 6), 7).sum() == 0          # label 6 is never predicted
+
+
+def test_permutation_null_equals_the_full_comparison():
+    for seed in range(4):
+        res, _ = no_information_sets(seed, q=0.5)
+        np.testing.assert_array_equal(recognition.permutation_null(res, 60, seed=seed, q=0.5),
+                                      _permutation_null_by_full_comparison(res, 60, seed, 0.5))
+
+
+def test_fraction_beyond_draws_a_result_s_null_once(profile, monkeypatch):
+    probe = synthetic_probe()
+    res = recognition.recognize(readouts.fit_readout(profile, probe, 6, progress=False), probe, 6, profile)
+    drawn = []
+    real = recognition.permutation_null
+    monkeypatch.setattr(recognition, "permutation_null", lambda *a, **k: drawn.append(a[1:]) or real(*a, **k))
+    a = recognition.fraction_beyond(res, 40, 0)
+    a["fraction"] = -1.0                                           # a caller's change stays its own
+    b = recognition.fraction_beyond(res, 40, 0)
+    assert drawn == [(40, 0)] and b["fraction"] >= 0
+    np.testing.assert_array_equal(b["null"], real(res.singles, 40, 0))
+    recognition.fraction_beyond(res, 40, 1)
+    recognition.fraction_beyond(res, 30, 0)
+    assert drawn == [(40, 0), (40, 1), (30, 0)]                    # another seed or count: another null
+
+
+def test_seed_replicates_and_blocks_reuse_the_main_result(profile, monkeypatch):
+    probe = synthetic_probe()
+    noise = noise_probe()
+    probe.z_train[5], probe.z_test[5] = noise.z_train[6][:len(probe.y_train)], noise.z_test[6][:len(probe.y_test)]
+    seeds = recognition.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50)
+    along = recognition.ssb_along_blocks(profile, probe, n_permutations=50)
+    res = recognition.recognize(readouts.fit_readout(profile, probe, 6, progress=False), probe, 6, profile)
+    evaluated = []
+    real = recognition.recognize
+    monkeypatch.setattr(recognition, "recognize", lambda r, p, b, prof, **k: evaluated.append((b, prof.seed)) or real(r, p, b, prof, **k))
+    pd.testing.assert_frame_equal(recognition.seed_replicates(profile, probe, 6, n_seeds=2, n_permutations=50, first=res),
+                                  seeds)
+    pd.testing.assert_frame_equal(recognition.ssb_along_blocks(profile, probe, n_permutations=50, first=res), along)
+    assert evaluated == [(6, profile.seed + 1), (5, profile.seed)]   # the main result stood for seed 0 and block 6
+    # the reused result is what the rows show: another one gives other rows
+    other = recognition.recognize(readouts.fit_readout(profile, noise, 6, progress=False), noise, 6, profile)
+    assert not recognition.seed_replicates(profile, probe, 6, n_seeds=1, n_permutations=50, first=other).equals(seeds.iloc[:1])

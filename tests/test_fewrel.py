@@ -218,3 +218,41 @@ def test_load_split_real_val_wiki():
     assert split.n_labels() == 16 and len(split.train_texts) == 16 * 630 and len(split.test_texts) == 16 * 70
     assert split.label_names[split.relation_ids.index("P177")] == "crosses"
     assert all(t.split().count("@") >= 2 and t.split().count("#") >= 2 for t in split.train_texts)
+
+
+class _CountingTokenizer:
+    """A tokenizer that counts its calls (the encodings ``encode_sentences`` actually makes)."""
+
+    def __init__(self, tok):
+        self.tok, self.calls = tok, 0
+        self.backend_tokenizer, self.pad_token_id = tok.backend_tokenizer, tok.pad_token_id
+        self.padding_side, self.truncation_side = tok.padding_side, tok.truncation_side
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.tok(*args, **kwargs)
+
+
+def test_encode_sentences_encodes_the_same_sentences_once_per_tokenizer():
+    from ssb import fewrel
+    from ssb.tokenizer import train_wordpiece
+    corpus = ["the cat sat on the mat", "a dog ran in the park", "the bird sang a song"] * 20
+    texts = ["the cat ran in the park", "a bird sat on the dog", "the mat sang"]
+    tok = _CountingTokenizer(train_wordpiece(corpus, 120))
+    direct = tok.tok(texts, max_length=8, truncation=True, padding="max_length", return_tensors="np")
+    ids, am = fewrel.encode_sentences(tok, texts, 8)
+    np.testing.assert_array_equal(ids, direct["input_ids"])
+    np.testing.assert_array_equal(am, direct["attention_mask"])
+    ids[:] = -1                                                        # the caller's copy, not the kept one
+    again = fewrel.encode_sentences(_CountingTokenizer(train_wordpiece(corpus, 120)), texts, 8)  # same pipeline
+    np.testing.assert_array_equal(again[0], direct["input_ids"])
+    assert tok.calls == 1
+    # another length, other texts or another vocabulary: encoded anew, never read from another's entry
+    assert fewrel.encode_sentences(tok, texts, 6)[0].shape == (3, 6) and tok.calls == 2
+    fewrel.encode_sentences(tok, texts[:2], 8)
+    assert tok.calls == 3
+    other = _CountingTokenizer(train_wordpiece(corpus[:1] * 5, 40))
+    mine = other.tok(texts, max_length=8, truncation=True, padding="max_length", return_tensors="np")["input_ids"]
+    assert not np.array_equal(mine, direct["input_ids"])
+    np.testing.assert_array_equal(fewrel.encode_sentences(other, texts, 8)[0], mine)
+    assert other.calls == 1

@@ -81,3 +81,35 @@ def test_the_seed_figure_draws_every_seed_even_at_the_ends_of_the_wilson_interva
     fig = plots.plot_seed_replication(table, "labels", seed_replication.across_seed_check(table))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["seed 0", "seed 1", "seed 2"]
+
+
+def test_replicate_reads_the_main_seed_from_the_results_it_is_given(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+    from ssb import readouts, recognition
+    from test_analysis import noise_probe, synthetic_probe
+    monkeypatch.setenv("SSB_OUTPUT_DIR", str(tmp_path))
+    p = profiles.get_profile("smoke", readout_epochs=30, readout_batch=64, min_hits=2, backbone_seeds=2)
+    # each backbone a name; its probe synthetic: trained backbones read planted labels, untrained ones noise
+    probes_of = {"main": synthetic_probe(0), f"main_seed{p.seed + 1}": synthetic_probe(1),
+                 ("untrained", p.seed): noise_probe(), ("untrained", p.seed + 1): noise_probe(2)}
+    monkeypatch.setattr(backbones, "backbone", lambda prof, variant, *a, **k: SimpleNamespace(
+        key=variant, gate={"passed": True}))
+    monkeypatch.setattr(backbones, "untrained_backbone", lambda prof, *a, **k: SimpleNamespace(
+        key=("untrained", prof.seed), gate=None))
+    read = []
+    probe_for = lambda bb: read.append(bb.key) or probes_of[bb.key]
+    table = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False).table
+    assert read == ["main", ("untrained", p.seed), f"main_seed{p.seed + 1}", ("untrained", p.seed + 1)]
+
+    def result(probe):
+        return recognition.recognize(readouts.fit_readout(p, probe, 6, progress=False), probe, 6, p)
+
+    main = (backbones.backbone(p, "main"), result(probes_of["main"]), result(probes_of[("untrained", p.seed)]))
+    read.clear()
+    again = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False, main=main).table
+    assert read == [f"main_seed{p.seed + 1}", ("untrained", p.seed + 1)]      # the main seed's probes not read again
+    pd.testing.assert_frame_equal(again, table)
+    swapped = (main[0], main[2], main[1])                                 # the rows come from the results given
+    other = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False, main=swapped).table
+    assert table.loc[0, "fraction_beyond_null"] != table.loc[1, "fraction_beyond_null"]
+    assert other.loc[0, "fraction_beyond_null"] == table.loc[1, "fraction_beyond_null"]

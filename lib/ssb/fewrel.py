@@ -7,12 +7,15 @@ every vocabulary (bert-base-uncased and the locally trained WordPiece) already h
 """
 from __future__ import annotations
 
+import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .cache_keys import cache_key, text_fingerprint
 from .data import DataError, fewrel_path, load_fewrel, load_relation_names
 
 __all__ = ["FewRelSplit", "instance_text", "split_fewrel", "load_split", "encode_sentences", "HEAD_MARKER",
@@ -123,9 +126,45 @@ def split_fewrel(
 def encode_sentences(tokenizer, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """FewRel sentences as the encoder reads them: (input_ids, attention_mask), each
     (len(texts), max_len) int64, truncated and padded to ``max_len``.  The one encoding of the
-    frozen-backbone probe (``probes.fewrel_probe``) and of full fine-tuning (``finetune``)."""
-    enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="np")
-    return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+    frozen-backbone probe (``probes.fewrel_probe``) and of full fine-tuning (``finetune``).
+
+    A notebook reads the same sentences through the same tokenizer once per backbone (05: a
+    dozen probes), so the last few encodings are kept for the process, keyed by the
+    tokenizer's whole pipeline (``_encoding_key``) and every text; each call gets its own copy."""
+    key = _encoding_key(tokenizer, texts, max_len)
+    if key is not None and key in _ENCODED:
+        _ENCODED.move_to_end(key)
+    else:
+        enc = tokenizer(list(texts), max_length=max_len, truncation=True, padding="max_length", return_tensors="np")
+        encoded = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        if key is None:
+            return encoded
+        _ENCODED[key] = encoded
+        while len(_ENCODED) > ENCODINGS_KEPT:
+            _ENCODED.popitem(last=False)
+    return tuple(a.copy() for a in _ENCODED[key])
+
+
+ENCODINGS_KEPT = 4                # (train, test) of two tokenizers or splits; 11 MB each on quick
+_ENCODED: OrderedDict = OrderedDict()
+
+
+def _encoding_key(tokenizer, texts, max_len: int) -> str | None:
+    """What an encoding depends on: a fast tokenizer's serialised pipeline (vocabulary, normaliser,
+    pre-tokeniser, post-processor; not its truncation and padding, which every call sets from its
+    own arguments), the wrapper's padding and truncation sides and pad token,
+    ``max_len`` and every text.  None (not kept) for a tokenizer without a serialisable pipeline."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not hasattr(backend, "to_str"):
+        return None
+    pipeline = json.loads(backend.to_str())
+    for call_setting in ("truncation", "padding"):        # set by each call from its arguments (max_len)
+        pipeline.pop(call_setting, None)
+    settings = {"class": type(tokenizer).__name__, "pipeline": pipeline, "max_len": int(max_len),
+                "pad": getattr(tokenizer, "pad_token_id", None), "padding_side": getattr(tokenizer, "padding_side", None),
+                "truncation_side": getattr(tokenizer, "truncation_side", None)}
+    return cache_key({"tokenizer": text_fingerprint([json.dumps(settings, sort_keys=True, default=str)]),
+                      "texts": text_fingerprint(texts)})
 
 
 def load_split(profile: Any, data_dir: str | os.PathLike | None = None, fewrel_file: str | None = None) -> FewRelSplit:

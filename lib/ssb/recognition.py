@@ -25,7 +25,7 @@ permutation, untrained and swap nulls, and the records of C1-C3 -- one idea meas
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -59,6 +59,8 @@ class RecognitionResult:
     y_train: np.ndarray | None = None   # the readout's training labels (the probe gate's constant predictor)
     clusters: np.ndarray | None = None  # tokens: the sequence of each test item (``Probe.test_clusters``)
     keys: np.ndarray | None = None      # tokens: sequence * T + position of each test item
+    # fraction_beyond's results, by (n_permutations, seed): a null is drawn once per result
+    nulls: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:
@@ -183,24 +185,34 @@ def permutation_null(singles: ApertureResult, n_permutations: int = N_PERMUTATIO
                      q: float | None = None) -> np.ndarray:
     """|R| of every set of ``singles`` under ``n_permutations`` seeded permutations of y_test:
     (P, S) counts.  Predictions do not depend on the labels, and a permutation keeps every
-    label's base rate and every set's column sums, so only the hits are recounted."""
+    label's base rate and every set's column sums, so only the hits are recounted
+    (``hits_diagonal``)."""
     if singles.predictions is None:
         raise ValueError("permutation_null needs the sets' predictions: evaluate_sets(..., keep_predictions=True)")
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be positive, got {n_permutations}")
     preds = singles.predictions
-    n_sets, n_classes = preds.shape[0], singles.n_classes
     rate = base_rate(singles.row)
-    offsets = (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None]
-    shifted = preds.astype(np.int64) + offsets                                   # (S, N)
     rng = np.random.default_rng(seed)
-    out = np.empty((n_permutations, n_sets), dtype=np.int32)
+    out = np.empty((n_permutations, preds.shape[0]), dtype=np.int32)
     q = stats.FDR if q is None else q
     for i in range(n_permutations):
-        y = rng.permutation(singles.y_true)
-        diag = np.bincount(shifted[preds == y[None, :]], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+        diag = hits_diagonal(preds, rng.permutation(singles.y_true), singles.n_classes)
         out[i] = stats.recognized_by_base_rate(diag, singles.col, rate, min_hits=singles.min_hits, q=q).sum(1)
     return out
+
+
+def hits_diagonal(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The diagonal of every set's confusion matrix, (S, C) int64: M[s, j, j] = #{i : pred[s, i] =
+    y[i] = j} -- ``metrics.label_counts_batched``'s ``diag``, counted from the positions of the
+    hits alone (few: a single node's readout is right on a few items), comparing in the
+    predictions' own integer type (no (S, N) int64 copy per call)."""
+    preds = np.asarray(predictions)
+    y = np.asarray(y)
+    n_sets, n_items = preds.shape
+    hit = np.flatnonzero(preds == y.astype(preds.dtype, copy=False)[None, :])      # s * N + i of each hit
+    labels = y[hit % n_items].astype(np.int64)
+    return np.bincount(hit // n_items * n_classes + labels, minlength=n_sets * n_classes).reshape(n_sets, n_classes)
 
 
 def null_thresholds(null: np.ndarray) -> np.ndarray:
@@ -273,11 +285,17 @@ def probe_beyond_untrained(res: RecognitionResult, untrained: RecognitionResult,
 
 
 def fraction_beyond(res: RecognitionResult, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> dict:
-    """Nodes beyond their permutation null: count, fraction, Wilson interval, and the null."""
-    null = permutation_null(res.singles, n_permutations, seed)
-    beyond = beyond_null(res.singles.n_recognized, null)
-    k, n = int(beyond.sum()), len(beyond)
-    return {"beyond": beyond, "null": null, "k": k, "n": n, "fraction": k / n, "ci": stats.proportion_ci(k, n)}
+    """Nodes beyond their permutation null: count, fraction, Wilson interval, and the null.
+    Computed once per result, permutation count and seed (kept in ``res.nulls``: the claim's
+    records, its seeds and its blocks ask for the same null of the same result)."""
+    key = (int(n_permutations), int(seed))
+    if key not in res.nulls:
+        null = permutation_null(res.singles, n_permutations, seed)
+        beyond = beyond_null(res.singles.n_recognized, null)
+        k, n = int(beyond.sum()), len(beyond)
+        res.nulls[key] = {"beyond": beyond, "null": null, "k": k, "n": n, "fraction": k / n,
+                          "ci": stats.proportion_ci(k, n)}
+    return dict(res.nulls[key])
 
 
 EACH_NODE = 0.5    # "each node recognises ...": a majority of nodes beyond the null (lower 95 % bound above one half)
@@ -517,14 +535,18 @@ def headline_numbers(res: RecognitionResult, n_permutations: int, seed: int) -> 
 
 
 def seed_replicates(profile, probe, block: int | None = None, n_seeds: int = N_SEEDS,
-                    n_permutations: int = N_PERMUTATIONS, progress: bool = False) -> pd.DataFrame:
+                    n_permutations: int = N_PERMUTATIONS, progress: bool = False,
+                    first: RecognitionResult | None = None) -> pd.DataFrame:
     """Probe readouts trained with seeds seed, seed + 1, ... on the same node vectors: one row per
-    seed with the headline single-node numbers (``headline_numbers``)."""
+    seed with the headline single-node numbers (``headline_numbers``).  ``first``: the result of
+    the profile's own seed, ``recognize(fit_readout(profile, probe, block), probe, block, profile)``,
+    when the caller has it (the notebooks' main result): it is not evaluated again."""
     block = profile.block if block is None else block
     rows = []
     for s in range(profile.seed, profile.seed + n_seeds):
         p = profile.replace(seed=s)
-        res = recognize(fit_readout(p, probe, block, progress=progress), probe, block, p)
+        res = first if first is not None and s == profile.seed else \
+            recognize(fit_readout(p, probe, block, progress=progress), probe, block, p)
         rows.append({"seed": s, **headline_numbers(res, n_permutations, s)})
     return pd.DataFrame(rows)
 
@@ -551,11 +573,13 @@ def across_seeds(table: pd.DataFrame, columns=("fraction_beyond_null", "median_r
 
 
 def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUTATIONS,
-                     progress: bool = False) -> pd.DataFrame:
+                     progress: bool = False, first: RecognitionResult | None = None) -> pd.DataFrame:
     """SSB along the blocks (issue 11, item 5): for every block with cached node vectors, a readout
     and the single-node statistics (median and mean |R|, the fraction of nodes recognising
     anything, mean DC, node Jaccard, fraction beyond the permutation null with its Wilson
-    interval, probe gate)."""
+    interval, probe gate).  ``first``: the result at ``profile.block``,
+    ``recognize(fit_readout(profile, probe), probe, profile.block, profile)``, when the caller has
+    it (the notebooks' main result): that block is not evaluated again."""
     if blocks is None:
         blocks = sorted(probe.z_train)
     elif isinstance(blocks, (int, np.integer)):
@@ -566,7 +590,8 @@ def ssb_along_blocks(profile, probe, blocks=None, n_permutations: int = N_PERMUT
         probe.require_block(int(b))
     rows = []
     for b in blocks:
-        res = recognize(fit_readout(profile, probe, b, progress=progress), probe, b, profile)
+        res = first if first is not None and int(b) == profile.block else \
+            recognize(fit_readout(profile, probe, b, progress=progress), probe, b, profile)
         rows.append({"block": int(b), **headline_numbers(res, n_permutations, profile.seed)})
     return pd.DataFrame(rows)
 

@@ -37,11 +37,12 @@ def null_checks(profile, res: recognition.RecognitionResult, probe, untrained, *
     """The records of C1 (``what="tokens"``) or C2 (``"labels"``) for ``res`` at ``profile.block``:
     ``recognition.claim_stats`` against ``untrained`` (``controls.fit``) and ``n_permutations``
     label permutations, merged with the spread over ``n_seeds`` probe seeds; ``backbone_gate``:
-    the backbone's own gate when the claim reads it (C2)."""
+    the backbone's own gate when the claim reads it (C2).  ``res`` is the readout of
+    ``readouts.fit_readout(profile, probe)`` recognised: it is the probe seeds' first row."""
     gate = {} if backbone_gate is None else {"backbone_gate": backbone_gate}
     st, null = recognition.claim_stats(res, **untrained.for_recognition(), n_permutations=n_permutations,
                                        seed=profile.seed, what=what, **gate)
-    seeds = recognition.seed_replicates(profile, probe, profile.block, n_seeds, n_permutations)
+    seeds = recognition.seed_replicates(profile, probe, profile.block, n_seeds, n_permutations, first=res)
     st = st.merged(seeds=recognition.across_seeds(seeds))
     side = recognition.control_table({"trained": res, **dict(zip(untrained.names(), untrained.results))})
     untrained_null = st.nulls["untrained"]

@@ -69,10 +69,16 @@ def across_seed_check(table: pd.DataFrame, summary: dict | None = None) -> dict:
 
 
 def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: int = recognition.N_PERMUTATIONS,
-              checkpoint: bool = False, progress: bool = True) -> SeedReplication:
+              checkpoint: bool = False, progress: bool = True, main: tuple | None = None) -> SeedReplication:
     """C2's single-node headline numbers (``recognition.headline_numbers``) on every pre-training
     seed of the profile and on each seed's untrained initialisation, each read through
     ``probe_for(backbone)`` (the same items) with a readout of that seed at ``profile.block``.
+
+    ``main``: (backbone, trained result, untrained result) of the main run when the caller has
+    them -- ``backbones.backbone(profile, "main")``, the recognition of
+    ``readouts.fit_readout(profile, probe_for(backbone))`` at ``profile.block`` and that of its
+    untrained control (``controls.fit``), as notebook 05 does; the main seed's rows are then
+    read from them instead of evaluating the same readouts again.
 
     Nothing runs for a checkpoint (it has one set of weights and no seeds of ours) or when the
     profile trains one seed (``backbone_seeds`` 1); ``skipped`` says which."""
@@ -87,12 +93,17 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
     for variant in variants:
         seed = backbones.variant_seed(profile, variant)
         p = profile.replace(seed=seed)
-        trained = backbones.backbone(profile, variant, data_dir, progress=progress)
-        for kind, bb in (("trained", trained), ("untrained", backbones.untrained_backbone(p, data_dir))):
+        known = main is not None and variant == "main"
+        trained = main[0] if known else backbones.backbone(profile, variant, data_dir, progress=progress)
+        for kind in ("trained", "untrained"):
             if progress:
                 print(f"pre-training seed {seed}: {kind} backbone", flush=True)
-            probe = probe_for(bb)
-            res = recognition.recognize(readouts.fit_readout(p, probe, p.block), probe, p.block, p)
+            if known:
+                res = main[1] if kind == "trained" else main[2]
+            else:
+                bb = trained if kind == "trained" else backbones.untrained_backbone(p, data_dir)
+                probe = probe_for(bb)
+                res = recognition.recognize(readouts.fit_readout(p, probe, p.block), probe, p.block, p)
             gate = trained.gate if kind == "trained" else None
             rows.append({"seed": seed, "backbone": kind, "variant": variant if kind == "trained" else "untrained",
                          "backbone_gate_passed": None if gate is None else gate.get("passed"),
