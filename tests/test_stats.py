@@ -122,3 +122,27 @@ def test_accuracy_se_counts_sequences_not_items():
     clusters = np.repeat(np.arange(8), 10)
     assert stats.accuracy_se(correct, clusters) > 2 * stats.accuracy_se(correct)
     assert stats.proportion_se(0, 50) > 0
+
+
+def test_base_rate_rejections_equal_the_rule_with_every_p_value_computed():
+    """Candidates at or below their binomial's mean minus one are not tested (their p >= 1/2):
+    the rejections must equal Benjamini-Hochberg on every candidate's exact p."""
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        n = int(rng.integers(1, 400))
+        rows = np.sort(rng.integers(0, 25, n))
+        cols = rng.integers(1, 300, n)
+        rate = rng.choice([0.0, 0.01, 0.05, 0.2, 0.5, 1.0, 1 / 3], n)
+        hits = np.minimum(cols, rng.binomial(cols, np.clip(rate * rng.choice([0.5, 1.0, 1.5, 3.0], n), 0, 1)))
+        hits = np.maximum(hits, rng.integers(0, 4, n) * (trial % 2))                # some with 0 hits
+        for q in (0.05, 0.2, 0.6):
+            got = stats.base_rate_rejections(rows, hits, cols, rate, q=q)
+            p = st.binom.sf(hits.astype(float) - 1, cols.astype(float), rate)          # every p, then BH per set
+            want = np.zeros(n, dtype=bool)
+            for r in np.unique(rows):
+                idx = np.flatnonzero(rows == r)
+                order = idx[np.argsort(p[idx], kind="stable")]
+                passing = np.flatnonzero(p[order] <= q * np.arange(1, len(idx) + 1) / len(idx))
+                if passing.size:
+                    want[order[:passing[-1] + 1]] = True
+            np.testing.assert_array_equal(got, want)

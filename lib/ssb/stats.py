@@ -271,7 +271,15 @@ def base_rate_rejections(rows: np.ndarray, hits: np.ndarray, cols: np.ndarray, r
     out = np.zeros(len(rows), dtype=bool)
     if len(rows) == 0:
         return out
-    p = _st.binom.sf(np.asarray(hits).astype(float) - 1, np.asarray(cols).astype(float), rate)
+    hits, cols, rate = (np.asarray(a, dtype=float) for a in (hits, cols, rate))
+    # A candidate whose hits are at most its binomial's mean minus one has p = P(X >= hits) >= 1/2
+    # (the median is floor(n·rate) or its ceiling), above q: it is never rejected, and Benjamini-
+    # Hochberg's rejections depend on such a candidate only through the count m.  So its p is not
+    # computed (1 stands in), which leaves the rejections as they are and skips most of the
+    # binomial tail evaluations (the costly part) for single nodes' many imprecise labels.
+    p = np.ones(len(rows))
+    needed = hits > cols * rate - 1 if q < 0.5 else np.ones(len(rows), dtype=bool)
+    p[needed] = _st.binom.sf(hits[needed] - 1, cols[needed], rate[needed])
     # Benjamini-Hochberg per set, vectorised: sort by (set, p), rank inside each set
     order = np.lexsort((p, rows))
     r_sorted, p_sorted = rows[order], p[order]
