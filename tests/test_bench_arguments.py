@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from test_runner import REPO
@@ -15,6 +16,7 @@ from test_runner import REPO
     (["learning", "train", "--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),
     (["aperture", "--n-test", "0"], "argument --n-test: expected an integer >= 1, got '0'"),
     (["aperture", "--n-heads", "0"], "argument --n-heads: expected an integer >= 1, got '0'"),
+    (["aperture", "--naive-repeats", "0"], "argument --naive-repeats: expected an integer >= 1, got '0'"),
     (["pretrain", "--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),
     (["pretrain", "--profile", "nope"], "unknown profile 'nope'"),
     (["cache_check", "--megabytes", "nan"], "argument --megabytes: expected a finite number > 0"),
@@ -48,3 +50,13 @@ def test_bench_from_the_command_line_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ssb.bench", "fidelity", str(bad), str(bad)], capture_output=True,
                           text=True, timeout=120, cwd=REPO, env={"PYTHONPATH": str(REPO / "lib"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "holds a JSON list" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_naive_time_is_the_median_of_its_runs(monkeypatch):
+    from ssb.bench import aperture as bench
+
+    clock = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0])                  # runs of 5, 1 and 3 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(bench, "naive_predictions", lambda head, z, sets: np.zeros((1, 1), dtype=np.int32))
+    t, preds, runs = bench._time_naive(None, None, None, threads=1, repeats=3)
+    assert runs == [5.0, 1.0, 3.0] and t == 3.0 and preds.shape == (1, 1)

@@ -166,13 +166,17 @@ def _print_before(args, t_now: float, before, res, singles: np.ndarray, head, z,
           + f"), today's {t_now:.3f} s: {t_then / t_now:.2f}x faster, load {load:.2f}; predictions {agree}")
 
 
-def _time_naive(head, z, sets, threads: int) -> tuple[float, np.ndarray]:
+def _time_naive(head, z, sets, threads: int, repeats: int = 1) -> tuple[float, np.ndarray, list[float]]:
+    """The naive loop's median time over ``repeats`` runs, its predictions and every run's time."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        t0 = time.perf_counter()
-        naive = naive_predictions(head, z, sets)
-        return time.perf_counter() - t0, naive
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            naive = naive_predictions(head, z, sets)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), naive, times
     finally:
         torch.set_num_threads(previous)
 
@@ -206,12 +210,13 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
     for threads in args.thread_counts:
         (t_engine, runs, res), before = _time_engines(head, z_te, y_te, sets, threads, args.repeats, args)
         load_engine = load_average()
-        t_naive, naive = _time_naive(head, z_te, sets, threads)
+        t_naive, naive, naive_runs = _time_naive(head, z_te, sets, threads, args.naive_repeats)
         load = max(load_engine, load_average())
         margins = near_tie_margins(head, z_te, res.sets, res.predictions, naive)
         agreement = _check(name, res.predictions, naive, singles, margins, args.tie_tolerance)
         print(f"  {threads:>7}  {t_naive:10.3f}  {t_engine:10.3f}  {_ratio(t_naive, t_engine, args):>9}  {load:5.2f}  "
-              f"{agreement} ({res.predictions.size:,}); engine runs " + ", ".join(f"{t:.3f}" for t in runs))
+              f"{agreement} ({res.predictions.size:,}); engine runs " + ", ".join(f"{t:.3f}" for t in runs)
+              + ("" if len(naive_runs) == 1 else "; naive runs " + ", ".join(f"{t:.3f}" for t in naive_runs)))
         _print_before(args, t_engine, before, res, singles, head, z_te, res.sets, load_engine)
         rows.append({"task": name, "threads": threads, "naive_s": t_naive, "engine_s": t_engine, "load": load,
                      "agreement": agreement})
@@ -248,7 +253,7 @@ def run_paper_shape(args) -> list[dict]:
         for threads in args.thread_counts:
             (t_engine, runs, res), before = _time_engines(head, z_te, y_te, sets, threads, args.paper_repeats, args)
             load_engine = load_average()
-            t_naive, naive = _time_naive(head, z_te, naive_sets, threads)
+            t_naive, naive, _ = _time_naive(head, z_te, naive_sets, threads)
             load = max(load_engine, load_average())
             where = {tuple(s.tolist()): i for i, s in enumerate(res.sets)}
             engine = res.predictions[[where[tuple(np.sort(s).tolist())] for s in naive_sets]]
@@ -279,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readout-epochs", "--head-epochs", dest="readout_epochs", type=positive_int, default=3,
                     help="epochs of the synthetic readouts (--head-epochs: its earlier name)")
     ap.add_argument("--repeats", type=positive_int, default=3, help="engine runs; the median is reported")
+    ap.add_argument("--naive-repeats", type=positive_int, default=1,
+                    help="naive-loop runs of the tokens and labels workloads; the median is reported (default 1: "
+                         "on a VM whose speed drifts, more runs of both sides make the ratio steadier)")
     ap.add_argument("--thread-counts", default="1,2",
                     help="intra-op threads of both sides, one measurement each (default 1,2)")
     ap.add_argument("--paper-shape", action=argparse.BooleanOptionalAction, default=True,
