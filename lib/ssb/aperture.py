@@ -173,7 +173,7 @@ def first_argmax(x: torch.Tensor, tile: int = _ARGMAX_TILE) -> torch.Tensor:
     (logits of finite inputs).
     """
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] > 0:
-        return torch.from_numpy(np.argmax(x.detach().numpy(), axis=-1).astype(np.int64, copy=False))
+        return _numpy_argmax(x)
     n_classes = x.shape[-1]
     if n_classes < 4 * tile:
         return x.argmax(-1)
@@ -198,8 +198,13 @@ def _first_true(mask: torch.Tensor) -> torch.Tensor:
     """The index of the first True along the last axis of a bool tensor (0 where none): numpy's
     argmax on the CPU (15x torch's on (192, 32, 16)), torch's elsewhere."""
     if mask.device.type == "cpu":
-        return torch.from_numpy(np.argmax(mask.numpy(), axis=-1).astype(np.int64, copy=False))
+        return _numpy_argmax(mask)
     return mask.to(torch.uint8).argmax(-1)
+
+
+def _numpy_argmax(x: torch.Tensor) -> torch.Tensor:
+    """numpy's argmax along the last axis of a CPU tensor (the first maximum), as an int64 tensor."""
+    return torch.from_numpy(np.argmax(x.detach().numpy(), axis=-1).astype(np.int64, copy=False))
 
 
 def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
@@ -643,7 +648,7 @@ def _predict(readout, z: torch.Tensor, sets: list[np.ndarray], chunk_elems: int,
     for g0 in range(0, len(singles), per_chunk):
         rows = singles[g0:g0 + per_chunk]
         nodes = np.concatenate([sets[i] for i in rows])
-        if np.array_equal(nodes, np.arange(nodes[0], nodes[0] + nodes.size)):      # a run of nodes: views, no copies
+        if _run_spacing(nodes[None, :]) is not None:                                 # a run of nodes: views, no copies
             x, w = zt[nodes[0]:nodes[0] + nodes.size], w1t[nodes[0]:nodes[0] + nodes.size]
         else:
             idx = torch.from_numpy(nodes).to(zt.device)

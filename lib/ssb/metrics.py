@@ -96,8 +96,8 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     if y_pred.ndim != 2 or y_true.ndim != 1 or y_pred.shape[1] != y_true.shape[0]:
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
-    hit = y_pred == y_true[None, :]
     if n_sets * n_classes <= _FUSED_COUNT_BINS:      # few bins: one bincount of 2·key + hit, no masked copy
+        hit = y_pred == y_true[None, :]
         key = np.add(y_pred, (np.arange(n_sets, dtype=np.int32) * n_classes)[:, None], dtype=np.int32)   # fits: < 2**16
         key <<= 1
         key += hit
@@ -107,9 +107,21 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
     else:
         key = np.add(y_pred, (np.arange(n_sets, dtype=np.int64) * n_classes)[:, None], dtype=np.int64)   # (S, N) set·C + label
         col = np.bincount(key.ravel(), minlength=n_sets * n_classes).reshape(n_sets, n_classes)
-        diag = np.bincount(key[hit], minlength=n_sets * n_classes).reshape(n_sets, n_classes)
+        diag = hits_diagonal(y_pred, y_true, n_classes)
     return diag, col, np.bincount(y_true, minlength=n_classes)
 
+
+def hits_diagonal(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The diagonal of every set's confusion matrix, (S, C) int64: M[s, j, j] = #{i : pred[s, i] =
+    y[i] = j} -- ``label_counts_batched``'s ``diag``, counted from the positions of the
+    hits alone (few: a single node's readout is right on a few items), comparing in the
+    predictions' own integer type (no (S, N) int64 copy per call)."""
+    preds = np.asarray(predictions)
+    y = np.asarray(y)
+    n_sets, n_items = preds.shape
+    hit = np.flatnonzero(preds == y.astype(preds.dtype, copy=False)[None, :])      # s * N + i of each hit
+    labels = y[hit % n_items].astype(np.int64)
+    return np.bincount(hit // n_items * n_classes + labels, minlength=n_sets * n_classes).reshape(n_sets, n_classes)
 
 
 def accuracy(counts: LabelCounts) -> float:

@@ -35,7 +35,7 @@ import torch
 from . import stats
 from .aperture import ApertureResult, evaluate_sets, naive_predictions, silent_accuracy
 from .readouts import fit_readout
-from .metrics import base_rate, mean_pairwise_jaccard, pairwise_jaccard
+from .metrics import base_rate, hits_diagonal, mean_pairwise_jaccard, pairwise_jaccard
 from .node_sets import all_nodes_set, head_sets, single_node_sets
 from .probes import Probe
 from .profiles import profile_device
@@ -186,7 +186,7 @@ def permutation_null(singles: ApertureResult, n_permutations: int = N_PERMUTATIO
     """|R| of every set of ``singles`` under ``n_permutations`` seeded permutations of y_test:
     (P, S) counts.  Predictions do not depend on the labels, and a permutation keeps every
     label's base rate and every set's column sums, so only the hits are recounted
-    (``hits_diagonal``)."""
+    (``metrics.hits_diagonal``)."""
     if singles.predictions is None:
         raise ValueError("permutation_null needs the sets' predictions: evaluate_sets(..., keep_predictions=True)")
     if n_permutations < 1:
@@ -200,19 +200,6 @@ def permutation_null(singles: ApertureResult, n_permutations: int = N_PERMUTATIO
         diag = hits_diagonal(preds, rng.permutation(singles.y_true), singles.n_classes)
         out[i] = stats.recognized_by_base_rate(diag, singles.col, rate, min_hits=singles.min_hits, q=q).sum(1)
     return out
-
-
-def hits_diagonal(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-    """The diagonal of every set's confusion matrix, (S, C) int64: M[s, j, j] = #{i : pred[s, i] =
-    y[i] = j} -- ``metrics.label_counts_batched``'s ``diag``, counted from the positions of the
-    hits alone (few: a single node's readout is right on a few items), comparing in the
-    predictions' own integer type (no (S, N) int64 copy per call)."""
-    preds = np.asarray(predictions)
-    y = np.asarray(y)
-    n_sets, n_items = preds.shape
-    hit = np.flatnonzero(preds == y.astype(preds.dtype, copy=False)[None, :])      # s * N + i of each hit
-    labels = y[hit % n_items].astype(np.int64)
-    return np.bincount(hit // n_items * n_classes + labels, minlength=n_sets * n_classes).reshape(n_sets, n_classes)
 
 
 def null_thresholds(null: np.ndarray) -> np.ndarray:
