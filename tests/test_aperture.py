@@ -397,6 +397,32 @@ def test_non_finite_node_values_are_rejected():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_doubtful_samples_scored_alike_in_numpy_and_torch(dtype):
+    """The samples left in doubt (-1) get the first maximum of fl(fl(x·w) + b) over the node's
+    candidates, in numpy (the CPU path) exactly as in torch (the GPU path): constructed ties
+    (equal slopes and biases, x = 0) go to the lowest candidate; answered samples stay."""
+    gen = torch.Generator().manual_seed(3)
+    n_nodes, n_samples, m = 5, 300, 7
+    x = torch.randn(n_nodes, n_samples, generator=gen, dtype=torch.float64).to(dtype)
+    x[:, :20] = 0.0                                                               # every candidate ties at b
+    cand = torch.sort(torch.randperm(40, generator=gen)[:m]).values.repeat(n_nodes, 1)
+    w = torch.round(torch.randn(n_nodes, m, generator=gen, dtype=torch.float64) * 2).to(dtype) / 2
+    b = torch.round(torch.randn(n_nodes, m, generator=gen, dtype=torch.float64) * 2).to(dtype) / 2
+    w[:, 3], b[:, 3] = w[:, 1], b[:, 1]                                           # a label equal to an earlier one
+    b[:, :3] = b.amax(1, keepdim=True)                                            # three labels tie at the top bias
+    out = torch.full((n_nodes, n_samples), -1, dtype=torch.int32)
+    keep = torch.rand(n_nodes, n_samples, generator=gen) < 0.5
+    out[keep] = 99                                                                # answered: left as they are
+    logits = x[:, :, None] * w[:, None, :] + b[:, None, :]                       # (G, N, m), one rounding each
+    expected = torch.where(keep, 99, cand.gather(1, torch.from_numpy(np.argmax(logits.numpy(), axis=2))).to(torch.int32))
+    got_np, got_torch = out.clone(), out.clone()
+    aperture._score_doubtful_numpy(got_np, x, cand, w, b, chunk_elems=64)        # several chunks
+    aperture._score_doubtful_torch(got_torch, x, cand, w, b, chunk_elems=64)
+    assert torch.equal(got_np, expected) and torch.equal(got_torch, expected)
+    assert (expected[:, :20][~keep[:, :20]] == cand[0, 0]).all()                 # x = 0: the lowest of the tied
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_segment_lookup_equals_a_binary_search(dtype):
     """``_segment_labels`` (a bucket table instead of a search per sample) answers every sample
     the binary search would answer with certainty, and leaves in doubt (-1) every sample on an

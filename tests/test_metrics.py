@@ -126,6 +126,16 @@ def test_batched_counts_equal_one_at_a_time(fused_bins, dtype, monkeypatch):
     np.testing.assert_array_equal(diag[1], row)
 
 
+def test_batched_counts_of_narrow_predictions_never_wrap_true_labels():
+    """Predictions in a narrow integer type (int8: labels up to 127) against true labels beyond
+    it: a true label 261 must not read as a hit of a predicted 5 (261 wraps to 5 in int8)."""
+    y = np.array([261, 5, 300, 7, 5])
+    preds = np.array([[5, 5, 44, 7, 0]], dtype=np.int8)
+    diag, col, row = metrics.label_counts_batched(y, preds, 400)
+    assert diag.sum() == 2 and diag[0, 5] == 1 and diag[0, 7] == 1
+    assert col[0, 5] == 2 and row[261] == 1
+
+
 def test_jaccard():
     a = np.array([1, 1, 0, 0, 1], bool)
     b = np.array([0, 1, 1, 0, 1], bool)

