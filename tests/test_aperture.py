@@ -148,6 +148,9 @@ def test_chain_parents_find_the_largest_nested_set():
     paths = aperture._paths(sets, parent)
     assert sorted(i for path in paths for i in path) == list(range(len(sets)))
     assert max(len(path) for path in paths) == 4                    # 2 -> 4 -> 6 -> all nodes
+    heads = head_sets(N_HEADS, D_HEAD)                              # equally large: no parents (a shortcut)
+    assert (aperture.chain_parents(heads + [heads[0]], D) == -1).all()
+    assert aperture.chain_parents(heads + [all_nodes_set(D)], D).tolist() == [-1] * N_HEADS + [0]
 
 
 @pytest.mark.parametrize("layers", [1, 2])

@@ -596,6 +596,8 @@ def chain_parents(sets: list[np.ndarray], n_nodes: int, min_parent: int = 2) -> 
     if rows.size < 2:
         return parent
     sizes = np.array([len(sets[i]) for i in rows], dtype=np.float32)
+    if (sizes == sizes[0]).all():                    # equally large sets (heads): none strictly contains another
+        return parent
     member = np.zeros((rows.size, n_nodes), dtype=np.float32)
     for r, i in enumerate(rows):
         member[r, sets[i]] = 1.0
