@@ -104,12 +104,13 @@ def test_replicate_reads_the_main_seed_from_the_results_it_is_given(tmp_path, mo
     def result(probe):
         return recognition.recognize(readouts.fit_readout(p, probe, 6, progress=False), probe, 6, p)
 
-    main = (backbones.backbone(p, "main"), result(probes_of["main"]), result(probes_of[("untrained", p.seed)]))
+    main = seed_replication.MainSeed(backbones.backbone(p, "main"), result(probes_of["main"]),
+                                     result(probes_of[("untrained", p.seed)]))
     read.clear()
     again = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False, main=main).table
     assert read == [f"main_seed{p.seed + 1}", ("untrained", p.seed + 1)]      # the main seed's probes not read again
     pd.testing.assert_frame_equal(again, table)
-    swapped = (main[0], main[2], main[1])                                 # the rows come from the results given
+    swapped = (main.backbone, main.untrained, main.trained)     # the rows come from the results given (a plain tuple)
     other = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False, main=swapped).table
     assert table.loc[0, "fraction_beyond_null"] != table.loc[1, "fraction_beyond_null"]
     assert other.loc[0, "fraction_beyond_null"] == table.loc[1, "fraction_beyond_null"]

@@ -18,13 +18,21 @@ not cover it, so it is shown beside the evidence rather than counted (docs/metho
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import pandas as pd
 
 from . import backbones, readouts, recognition, stats
 
 CHECK = "beyond_untrained_across_seeds"
+
+
+class MainSeed(NamedTuple):
+    """What the caller already has of the main pre-training seed: its backbone and the
+    recognition results of its readout (``trained``) and of its untrained control's readout."""
+    backbone: Any
+    trained: Any
+    untrained: Any
 
 
 @dataclass
@@ -69,12 +77,12 @@ def across_seed_check(table: pd.DataFrame, summary: dict | None = None) -> dict:
 
 
 def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: int = recognition.N_PERMUTATIONS,
-              checkpoint: bool = False, progress: bool = True, main: tuple | None = None) -> SeedReplication:
+              checkpoint: bool = False, progress: bool = True, main: MainSeed | None = None) -> SeedReplication:
     """C2's single-node headline numbers (``recognition.headline_numbers``) on every pre-training
     seed of the profile and on each seed's untrained initialisation, each read through
     ``probe_for(backbone)`` (the same items) with a readout of that seed at ``profile.block``.
 
-    ``main``: (backbone, trained result, untrained result) of the main run when the caller has
+    ``main``: ``MainSeed(backbone, trained result, untrained result)`` of the main run when the caller has
     them -- ``backbones.backbone(profile, "main")``, the recognition of
     ``readouts.fit_readout(profile, probe_for(backbone))`` at ``profile.block`` and that of its
     untrained control (``controls.fit``), as notebook 05 does; the main seed's rows are then
@@ -88,18 +96,19 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
     if profile.backbone_seeds < 2:
         return SeedReplication(skipped=f"pre-training seeds: profile {profile.name!r} trains one seed "
                                        "(-p backbone_seeds 3 trains two more main runs)")
+    main = None if main is None else MainSeed(*main)          # a plain 3-tuple reads the same
     rows = []
     variants = ["main", *backbones.seed_variants(profile)]
     for variant in variants:
         seed = backbones.variant_seed(profile, variant)
         p = profile.replace(seed=seed)
         known = main is not None and variant == "main"
-        trained = main[0] if known else backbones.backbone(profile, variant, data_dir, progress=progress)
+        trained = main.backbone if known else backbones.backbone(profile, variant, data_dir, progress=progress)
         for kind in ("trained", "untrained"):
             if progress:
                 print(f"pre-training seed {seed}: {kind} backbone", flush=True)
             if known:
-                res = main[1] if kind == "trained" else main[2]
+                res = main.trained if kind == "trained" else main.untrained
             else:
                 bb = trained if kind == "trained" else backbones.untrained_backbone(p, data_dir)
                 probe = probe_for(bb)
