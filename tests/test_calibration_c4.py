@@ -68,3 +68,15 @@ def test_c4_rule_holds_on_one_seed_of_planted_c4(c4_seed0):
     assert len(deciding) == 8 and all(v is True for v in deciding.values()), deciding
     again = calibration.label_records(world, "planted_c4", 0, profile, probes=(main, ctrl), readout=readout)["C4"][1]
     assert [(c["name"], c["value"]) for c in again] == [(c["name"], c["value"]) for c in checks]
+
+
+def test_round_three_without_owners_leaves_kappa_R_uncomputed():
+    """ssb.bench c4_worlds, round three (docs/c4_dip_worlds.md): planted_c4 without its owner nodes
+    still dips beyond both references, but its single nodes recognise nothing, so kappa_R beyond the
+    untrained backbone is computed in no set (the reason each head has an owner)."""
+    from ssb.bench import c4_worlds
+    trial = next(t for t in c4_worlds.PLANTED_TRIALS if t.name == "planted_no_owner")
+    rows = {r["check"]: r for r in c4_worlds.trial_rows(trial, 0, calibration.study_profile())}
+    assert rows["kappa_R_beyond_untrained"]["missing"], rows["kappa_R_beyond_untrained"]
+    assert all(rows[c]["passed"] for c in ("dip_depth_across_beyond_untrained", "dip_depth_in_head_beyond_untrained",
+                                           "cooperation_beyond_untrained")), rows
