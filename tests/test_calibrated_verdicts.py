@@ -362,7 +362,7 @@ def test_the_planted_world_holds_for_c2_and_a_no_information_world_never_does():
     for C2 in most seeds (18 of 20 in docs/calibration.md; 4 of 4 here), and the untrained backbone
     as the main model never reads "holds" or "partly".  C4 and C5 are not asserted: that world
     plants no dip, no joint recognition beyond its nodes' sets and no falling efficiency; their
-    planted worlds are planted_c4 and planted_c5 (tests below)."""
+    planted worlds are planted_c4 (tests/test_calibration_c4.py) and planted_c5 (tests below)."""
     from ssb import calibration
     profile = calibration.study_profile()
     planted = [claims.decide(*calibration.label_records(calibration.World(), "planted", seed, profile)["C2"],
@@ -610,44 +610,6 @@ def test_the_dip_depth_rarely_passes_or_contradicts_curves_without_a_dip(shape):
 def _smoke_profile():
     from ssb.calibration import study_profile
     return study_profile()
-
-
-def test_planted_c4_codes_every_label_in_each_head_jointly():
-    """planted_c4: in each head every label is a direction of the head's nodes.  Through the
-    study's trained readout a head recognises more labels than the union of its nodes' own
-    recognised sets, and its sets beat their nodes voting independently and the untrained
-    backbone's sets."""
-    from ssb import calibration
-    world = calibration.world_of("planted_c4")
-    codes = calibration.head_codes(world, 0)
-    assert codes.shape == (world.n_heads, world.n_classes, world.d_head)
-    assert np.allclose(np.linalg.norm(codes, axis=2), 1.0)
-    profile = _smoke_profile()
-    joint_beyond = 0
-    for seed in range(2):
-        main, ctrl = calibration.make_probes(world, "planted_c4", seed)
-        head = calibration._readout(world, main, seed, 25)
-        res = recognition.recognize(head, main, 1, profile)
-        for h in range(world.n_heads):
-            union = res.singles.recognized[h * world.d_head:(h + 1) * world.d_head].any(0).sum()
-            joint_beyond += int(res.heads.recognized[h].sum() > union)
-        checks = calibration.label_records(world, "planted_c4", seed, profile)["C4"][1]
-        coop = {c["name"]: c for c in checks}
-        assert coop["cooperation_beyond_untrained"]["passed"] is True and coop["cooperation_beyond_voters"]["passed"] is True
-    assert joint_beyond >= 6, joint_beyond          # of 8 heads
-
-
-def test_planted_c4_reads_its_core_and_no_contradiction():
-    """C4 in its planted world, 3 seeds (20 in docs/calibration.md: 'partly' in 70 %, 'does not
-    hold' in 30 %, where kappa_R falls below the untrained backbone's): the core check passes and
-    in most seeds nothing contradicts.  The world plants no dip of A(n) (the worlds tried that plant
-    one through a trained linear readout lose C4's cooperation checks, docs/method.md and
-    docs/c4_dip_worlds.md), so 'holds' is not asserted."""
-    from ssb import calibration
-    profile = _smoke_profile()
-    verdicts = [claims.decide(*calibration.label_records(calibration.world_of("planted_c4"), "planted_c4", seed,
-                                                         profile)["C4"], claims.CORE["C4"])[0] for seed in range(3)]
-    assert sum(v in ("holds", "partly") for v in verdicts) >= 2, verdicts
 
 
 def test_c4_nuisance_world_plants_a_dip_but_not_cooperation_beyond_voters():

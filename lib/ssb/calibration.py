@@ -30,16 +30,21 @@ The worlds (``World``): D = n_heads x d_head nodes, C labels, a held-out split.
   random initialisations of other seeds through ``stats.beyond_controls`` (a prediction
   interval over the controls' spread).  Its C2 core check must pass in at most 5 % of seeds.
   **planted_checkpoint_with_controls**: the planted signal on top of such a checkpoint (power).
-- **planted_c4** (C4's planted world, ``PLANTED_C4_WORLD``: the default size, signal 2.5): in
-  every head each label is a seeded random unit direction of the head's 4 nodes
-  (``head_codes``), added to the untrained features: a single node sees one coordinate (a few
-  labels at its ends), a head tells every label apart -- cooperation beyond independent voters
-  and beyond the untrained backbone.  It plants no dip of A(n): the worlds tried that plant one
-  through the study's trained readout lose cooperation beyond independent voters or beyond the
-  untrained backbone (docs/method.md, "Calibration"; ``ssb.bench.c4_worlds`` runs them, two rounds,
-  docs/c4_dip_worlds.md); and kappa_R beyond the untrained
-  backbone only in some seeds (the untrained nodes recognise almost nothing alone, so its few
-  defined kappa_R are large).
+- **planted_c4** (C4's planted world, ``PLANTED_C4_WORLD`` and ``PLANTED_C4``: 4 heads of 16 nodes,
+  2,400 test items, label 0 a third of the items): its main readout is **planted, not trained**
+  (``planted_c4_readout``); its controls -- the untrained backbone's readout and the shuffled-label
+  readout -- are trained as in every case.  Why: the worlds tried that plant C4's dip through the
+  study's trained readout lost cooperation beyond independent voters or beyond the untrained backbone
+  (two rounds, ``ssb.bench c4_worlds``, docs/c4_dip_worlds.md), and a planted case tests the verdict
+  machine's power -- given a readout and node vectors in which the claim's words are true, does it
+  say "holds"?  What it plants (``c4_layout``, ``planted_c4_probes``): in every head each label >= 1 a
+  Hadamard code of the head's nodes, in the features (``signal`` times it) and in the readout's
+  weights; label 0 the silenced readout's guess (its bias, a threshold); a nuisance of one sign per
+  item on all of a head's nodes, which the codes cancel over the whole head and leak from part of
+  one; and one owner node per head that alone recognises a label of its own.  A single node outputs
+  label 0 (A(1) near its share), a few nodes push wrong labels over the threshold (A(n) dips), more
+  nodes' codes outgrow the leak and the whole head tells every label apart (cooperation beyond
+  voters; |R(S)| far above its nodes' union, which is at most the owner's label).
 - **planted_c5** (C5's planted world, ``PLANTED_C5_WORLD``: 32 labels, signal 2): the features
   carry the label's group only (4 groups, label c in group c mod 4; one label per group 10 times
   as frequent as each other), untrained weak features of the group plus ``planted``'s signal on
@@ -56,7 +61,7 @@ exponentially, with one path per eps of the grid; per-position prediction distan
 model that was not amplified, is identical to the symmetric one, or was amplified; predictions that ignore the token, are a constant, or hit frequent tokens more
 often.  Node-specificity gets independent random recognised sets.
 
-Length (about 640 lines): one world per case and claim; each is small and stands alone.
+Length (about 760 lines): one world per case and claim; each is small and stands alone.
 """
 from __future__ import annotations
 
@@ -67,9 +72,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy.linalg import hadamard
 
 from . import apt, claims, crossover, hull, recognition, stats, symmetry_runs
-from .readouts import train_readout
+from .readouts import Readout, train_readout
 from .probes import Probe
 
 LABEL_CASES = ("planted", "untrained_as_main", "untrained_as_checkpoint", "shuffled_labels", "random_readouts", "noise",
@@ -98,10 +105,26 @@ class World:
 
 
 # The worlds built for one claim each (``make_probes``): their size, and what they plant.
-PLANTED_C4_WORLD = World(signal=2.5)        # each head codes every label as a direction in its 4 nodes
+PLANTED_C4_WORLD = World(d_head=16, n_test=2400, signal=24.0, weak=0.15)   # 64 nodes; see C4Plant
 PLANTED_C5_WORLD = World(n_classes=32, signal=2.0)
 C5_GROUPS = 4              # planted_c5: the features tell 4 groups of labels apart, never the labels of a group
 C5_FREQUENT = 10.0         # ... and each group has one label 10 times as frequent as each of its others
+
+
+@dataclass(frozen=True)
+class C4Plant:
+    """planted_c4's mechanism beyond its ``World`` (sizes, ``signal`` of the codes, ``weak`` untrained
+    features); ``planted_c4_probes`` and ``planted_c4_readout`` build it, docs/c4_dip_worlds.md says why."""
+    frequent: float = 0.33      # share of label 0, the silenced readout's guess (its bias is ``threshold``)
+    nuisance: float = 64.0      # a head's nodes all get +-nuisance/sqrt(d_head), one sign per item and head
+    nuisance_law: str = "sign"  # "sign": +-1 per item and head; "normal": a standard normal instead (tried)
+    threshold: float = 6.3      # b_0: what another label's logit must pass (between 1 and 2 leak units)
+    owner_signal: float = 40.0  # one node per head: this much more on owner_recall of its own label's items
+    owner_recall: float = 0.3
+    owner_tilt: float = 0.01    # the owner's extra weight on its label: it wins the tie at its node's end
+
+
+PLANTED_C4 = C4Plant()
 CASE_WORLDS = {"planted_c4": PLANTED_C4_WORLD, "planted_c5": PLANTED_C5_WORLD, "untrained_as_main_c5": PLANTED_C5_WORLD}
 # the planted world of each claim: where its planted target ("holds" in PLANTED_HOLDS of the seeds) is read
 PLANTED_FOR = {"C2": "planted", "C3": "planted", "C4": "planted_c4", "C5": "planted_c5", "C6": "planted"}
@@ -162,6 +185,8 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
     rng = np.random.default_rng([seed, 1])
     if case == "planted_c5":
         return _planted_c5_probes(world, seed, rng)
+    if case == "planted_c4":
+        return planted_c4_probes(world, seed)
     if case == "untrained_as_main_c5":                  # planted_c5's world without the planted signal
         init = _planted_c5_probes(world, seed, rng)[1]
         return init, init
@@ -191,10 +216,6 @@ def make_probes(world: World, case: str, seed: int) -> tuple[Probe, Probe | list
     if case == "noise":
         noise = [rng.normal(0, 1, (n, world.n_nodes)).astype(np.float32) for n in (world.n_train, world.n_test) * 2]
         return probe(noise[0], noise[1], tag="noise"), probe(noise[2], noise[3], tag="noise-control")
-    if case == "planted_c4":
-        codes = head_codes(world, seed)
-        return probe(init.z_train[1] + _coded_signal(world, y_tr, codes), init.z_test[1] + _coded_signal(world, y_te, codes),
-                     tag="planted-c4"), init
     layout = planted_layout(world, seed)
     signal = [_planted_signal(world, y, layout) for y in (y_tr, y_te)]
     main = probe(init.z_train[1] + signal[0], init.z_test[1] + signal[1], tag="main")
@@ -211,18 +232,93 @@ def _planted_signal(world: World, y: np.ndarray, layout) -> np.ndarray:
     return out
 
 
-def head_codes(world: World, seed: int) -> np.ndarray:
-    """planted_c4's code: (n_heads, C, d_head), in each head every label a seeded random unit
-    direction of the head's d_head nodes.  A single node sees one coordinate of it (a few labels
-    at its ends stand out); the head's nodes together tell every label apart."""
+def c4_layout(world: World, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """planted_c4's codes and owners: (codes (n_heads, C, d_head), owner node (n_heads,), owner label
+    (n_heads,)).  In each head label c >= 1 is a seeded row of the d_head x d_head Hadamard matrix other
+    than the constant one, on seeded node order, divided by sqrt(d_head) (unit norm, entries
+    +-1/sqrt(d_head)); label 0 has no code.  The codes are orthogonal to each other and sum to 0 over
+    the head's nodes.  Each head has one seeded owner node with a seeded label >= 1 of its own."""
+    d, c = world.d_head, world.n_classes
+    if d < 2 or d & (d - 1) or c > d:
+        raise ValueError(f"planted_c4 needs d_head a power of 2 with at least n_classes nodes, got {d} and {c}")
     rng = np.random.default_rng([seed, 40])
-    codes = rng.normal(0, 1, (world.n_heads, world.n_classes, world.d_head))
-    return codes / np.linalg.norm(codes, axis=2, keepdims=True)
+    had = hadamard(d).astype(np.float64) / math.sqrt(d)
+    codes = np.zeros((world.n_heads, c, d))
+    for h in range(world.n_heads):
+        codes[h, 1:] = had[1 + rng.choice(d - 1, c - 1, replace=False)][:, rng.permutation(d)]
+    owner_node = rng.integers(0, d, world.n_heads)
+    owner_label = rng.integers(1, c, world.n_heads)
+    return codes, owner_node, owner_label
 
 
-def _coded_signal(world: World, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``signal`` times the code of label y in every head: (N, D) with head h's nodes h*d_head..."""
-    return (world.signal * codes[:, y, :].transpose(1, 0, 2).reshape(len(y), world.n_nodes)).astype(np.float32)
+def planted_c4_probes(world: World, seed: int, plant: C4Plant = PLANTED_C4) -> tuple[Probe, Probe]:
+    """(main, untrained control) of planted_c4, on the same labels: label 0 is ``plant.frequent`` of the
+    items, the others share the rest.  The untrained control: weak random features of the label
+    (``_weak``).  The main model adds, in every head, ``signal`` times the label's code
+    (``c4_layout``), a nuisance +-``plant.nuisance``/sqrt(d_head) on every node of the head (one sign
+    per item and head, or a standard normal with ``nuisance_law`` "normal": the constant direction the
+    codes avoid), and on ``plant.owner_recall`` of its
+    own label's items ``plant.owner_signal`` on the head's owner node, with the sign of that label's
+    code there."""
+    if plant.nuisance_law not in ("sign", "normal"):
+        raise ValueError(f"nuisance_law must be 'sign' or 'normal', got {plant.nuisance_law!r}")
+    rng = np.random.default_rng([seed, 1])
+    p = np.full(world.n_classes, (1 - plant.frequent) / (world.n_classes - 1))
+    p[0] = plant.frequent
+    y_tr, y_te = (rng.choice(world.n_classes, n, p=p) for n in (world.n_train, world.n_test))
+    proj = np.random.default_rng([seed, 2, 0]).normal(0, 1, (world.n_classes, world.n_nodes))
+    init = [_weak(world, rng, y, proj) for y in (y_tr, y_te)]
+    codes, owner_node, owner_label = c4_layout(world, seed)
+    heads = np.arange(world.n_heads)
+    owner_sign = np.sign(codes[heads, owner_label, owner_node])
+    main = []
+    for z, y in zip(init, (y_tr, y_te)):
+        extra = world.signal * codes[:, y, :].transpose(1, 0, 2)                      # (N, heads, d_head)
+        u = (rng.choice([-1.0, 1.0], (len(y), world.n_heads, 1)) if plant.nuisance_law == "sign"
+             else rng.normal(0, 1, (len(y), world.n_heads, 1)))
+        extra += plant.nuisance / math.sqrt(world.d_head) * u
+        owned = (y[:, None] == owner_label[None, :]) & (rng.random((len(y), world.n_heads)) < plant.owner_recall)
+        extra[:, heads, owner_node] += plant.owner_signal * owner_sign[None, :] * owned
+        main.append((z + extra.reshape(len(y), world.n_nodes)).astype(np.float32))
+    return (synthetic_probe(world, y_tr, y_te, *main, f"calibration-planted_c4-{seed}-main"),
+            synthetic_probe(world, y_tr, y_te, *init, f"calibration-planted_c4-{seed}-init"))
+
+
+def planted_c4_readout(world: World, seed: int, plant: C4Plant = PLANTED_C4):
+    """planted_c4's main readout, planted, not trained (a 1-FC ``Readout``, as ``train_readout`` returns):
+    W[c, head h] = the code of label c in head h, b_0 = ``plant.threshold``, every other weight and bias
+    0; the owner node of each head weighs its label ``plant.owner_tilt`` more (times the sign of the
+    code there), taken back evenly from the head's other nodes so that the label's weights still sum
+    to 0 over the head.
+
+    Silencing a set S leaves logit_c = sum over S of W[c, k] z_k: the nuisance cancels when a whole head
+    is open and leaks from part of one (one leak unit, nuisance / d_head, per node whose code sign
+    agrees with the item's sign, minus one per node that disagrees); a single node leaks one unit, below
+    the threshold, a pair of agreeing nodes two, above it.  So one node outputs label 0 (A(1) near
+    ``frequent``; the owner node also its label, at the far end of its range), a few nodes often push
+    a wrong label over the threshold (the silenced readout "guesses among more outputs": A falls), and
+    the codes' margin, ``signal`` * n / d_head, outgrows the leak until the whole head, free of it,
+    tells every label apart (A near 1: cooperation; the head recognises every label, its nodes alone
+    only the owner's)."""
+    codes, owner_node, owner_label = c4_layout(world, seed)
+    w = codes.copy()
+    d = world.d_head
+    for h, (k, c) in enumerate(zip(owner_node, owner_label)):
+        tilt = plant.owner_tilt * np.sign(codes[h, c, k])
+        w[h, c] -= tilt / (d - 1)
+        w[h, c, k] += tilt * d / (d - 1)
+    readout = Readout(world.n_nodes, world.n_classes)
+    with torch.no_grad():
+        readout.fc1.weight.copy_(torch.as_tensor(w.transpose(1, 0, 2).reshape(world.n_classes, world.n_nodes),
+                                                 dtype=torch.float32))
+        readout.fc1.bias.zero_()
+        readout.fc1.bias[0] = plant.threshold
+    return readout.eval()
+
+
+def planted_readout(world: World, case: str, seed: int):
+    """The planted (not trained) main readout of a case that has one (planted_c4), else None."""
+    return planted_c4_readout(world, seed) if case == "planted_c4" else None
 
 
 def c5_groups(world: World, y: np.ndarray) -> np.ndarray:
@@ -263,12 +359,18 @@ def _readout(world: World, probe: Probe, seed: int, epochs: int):
 
 
 def label_records(world: World, case: str, seed: int, profile, *, n_permutations: int = 100,
-                  n_boot: int = 300, epochs: int = 25, probes: tuple | None = None) -> dict[str, tuple[list, list]]:
+                  n_boot: int = 300, epochs: int = 25, probes: tuple | None = None,
+                  readout=None) -> dict[str, tuple[list, list]]:
     """{claim: (gates, checks)} of C2, C4 and C5 for one case and seed, built by the notebooks'
     functions, with the roles of ``claims``.  ``probes``: (main, untrained control) of a world built
-    elsewhere (``ssb.bench.c4_worlds``), instead of ``make_probes``' for ``case``."""
+    elsewhere (``ssb.bench.c4_worlds``), instead of ``make_probes``' for ``case``.  ``readout``: the
+    main model's readout, planted instead of trained (``planted_readout``: planted_c4's own, used when
+    neither ``probes`` nor ``readout`` is given); the controls' readouts (untrained backbone, shuffled
+    labels) are trained as always."""
     main, ctrl = make_probes(world, case, seed) if probes is None else probes
-    readout = _readout(world, main, seed, epochs)
+    if readout is None and probes is None:
+        readout = planted_readout(world, case, seed)
+    readout = _readout(world, main, seed, epochs) if readout is None else readout
     if case == "random_readouts":
         readout = hull.random_readouts(readout, 1, seed + 5)[0]
     res = recognition.recognize(readout, main, 1, profile)

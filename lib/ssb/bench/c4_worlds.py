@@ -1,4 +1,5 @@
-"""Worlds tried for C4's planted target: a dip of A(n) planted through the study's trained readout.
+"""Worlds tried for C4's planted target: a dip of A(n) planted through the study's trained readout
+(rounds one and two), then with the main readout planted too (round three).
 
 ``python -m ssb.bench c4_worlds --seeds 4`` puts each world of ``TRIALS`` through the calibration's
 own C4 records (``calibration.label_records`` with the world's probes, the calibration's smoke
@@ -29,6 +30,14 @@ defined for it; 0 on every other item); ``centred`` subtracts from the codes the
 label frequencies, so the codes add nothing to the mean node vector (silencing a node to 0 then
 removes no offset: with a frequent label the uncentred codes shift the silenced logits of every
 readout, the shuffled-label readout's included).
+
+Round three (issue 21, ``PLANTED_TRIALS``): the main readout planted, not trained
+(``calibration.planted_c4_probes`` and ``planted_c4_readout`` with a ``calibration.C4Plant``; the
+controls' readouts trained as in rounds one and two, the calibration's own profile): Hadamard codes
+in features and weights alike, a nuisance of one sign per item on all of a head's nodes, which the
+codes cancel over the whole head, label 0 the silenced readout's guess, and one owner node per head.
+The last row is ``calibration.PLANTED_C4``, the world that became the calibration's planted_c4; the
+others each change one of its choices back to what was tried before it.
 """
 from __future__ import annotations
 
@@ -116,6 +125,42 @@ TRIALS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class PlantedTrial:
+    """A round-three world: planted_c4's construction with its readout planted (``calibration.C4Plant``)."""
+    name: str
+    plant: calibration.C4Plant = calibration.PLANTED_C4
+    signal: float = calibration.PLANTED_C4_WORLD.signal
+
+    def world(self) -> calibration.World:
+        return dataclasses.replace(calibration.PLANTED_C4_WORLD, signal=self.signal)
+
+
+_PLANT = calibration.PLANTED_C4
+PLANTED_TRIALS = (
+    # a Gaussian nuisance, no owner: the readout trained on shuffled labels learns to cancel it over a whole head
+    # too, and dips inside a head about as deeply as the planted readout
+    PlantedTrial("planted_normal_nuisance24_threshold2_frequent0.4_signal8_no_owner",
+                 dataclasses.replace(_PLANT, nuisance_law="normal", nuisance=24.0, threshold=2.0, frequent=0.4,
+                                     owner_signal=0.0, owner_tilt=0.0), signal=8.0),
+    # a nuisance of fixed size, no owner, a threshold a single node's codes and leak reach at its ends: there its
+    # labels tie and the lowest wins, so single nodes recognise labels and the union is as large as a set's |R|
+    PlantedTrial("planted_nuisance32_threshold3.5_frequent0.3_no_owner",
+                 dataclasses.replace(_PLANT, nuisance=32.0, threshold=3.5, frequent=0.3, owner_signal=0.0,
+                                     owner_tilt=0.0)),
+    # no owner node: single nodes recognise nothing, so kappa_R is nowhere defined
+    PlantedTrial("planted_no_owner", dataclasses.replace(_PLANT, owner_signal=0.0, owner_tilt=0.0)),
+    # the owner on every item of its label with a larger tilt: it fires beyond its label's items too, and its
+    # label 0 rises above its share among the rest (recognised): a union of 2 where the untrained one is often 1
+    PlantedTrial("planted_owner_recall1_tilt1", dataclasses.replace(_PLANT, owner_recall=1.0, owner_tilt=1.0)),
+    # a smaller nuisance and threshold with weaker codes (the setting before the last)
+    PlantedTrial("planted_nuisance48_threshold5_signal20", dataclasses.replace(_PLANT, nuisance=48.0, threshold=5.0),
+                 signal=20.0),
+    PlantedTrial("planted_frequent0.3", dataclasses.replace(_PLANT, frequent=0.3)),
+    PlantedTrial("planted_c4", _PLANT),
+)
+
+
 def nuisance_probes(trial: Trial, seed: int) -> tuple:
     """(main, untrained control) ``Probe`` of the world of ``trial`` (module docstring), on the same labels."""
     world = trial.world()
@@ -177,14 +222,19 @@ def _lucky_nodes(trial: Trial, seed: int, init: list, labels: tuple) -> list:
     return out
 
 
-def trial_rows(trial: Trial, seed: int, profile) -> list[dict]:
-    """C4's verdict and every C4 check of one trial and seed: passed, against, value, the trained and
-    reference values of the dip checks."""
+def trial_rows(trial: Trial | PlantedTrial, seed: int, profile) -> list[dict]:
+    """C4's verdict and every C4 check of one trial and seed: passed, against, value, the trained (round
+    three: planted) and reference values of the dip checks."""
     world = trial.world()
-    profile = dataclasses.replace(profile, crossover_points=trial.crossover_points,
-                                  crossover_sets=trial.crossover_sets)
-    gates, checks = calibration.label_records(world, "c4_worlds", seed, profile,
-                                              probes=nuisance_probes(trial, seed))["C4"]
+    if isinstance(trial, PlantedTrial):
+        records = calibration.label_records(world, "c4_worlds", seed, profile,
+                                            probes=calibration.planted_c4_probes(world, seed, trial.plant),
+                                            readout=calibration.planted_c4_readout(world, seed, trial.plant))
+    else:
+        profile = dataclasses.replace(profile, crossover_points=trial.crossover_points,
+                                      crossover_sets=trial.crossover_sets)
+        records = calibration.label_records(world, "c4_worlds", seed, profile, probes=nuisance_probes(trial, seed))
+    gates, checks = records["C4"]
     verdict, _ = claims.decide(gates, checks, claims.CORE.get("C4"))
     by_name = {c["name"]: c for c in checks}
     return [{"trial": trial.name, "seed": seed, "check": name, "verdict": verdict,
@@ -201,7 +251,10 @@ def report(table: pd.DataFrame, seeds: int, seconds: float) -> str:
     lines = ["# Worlds tried for C4's planted dip", "",
              f"Generated by `python -m ssb.bench c4_worlds --seeds {seeds}` ({seconds:.0f} s); every number is "
              "measured by that command (`lib/ssb/bench/c4_worlds.py`: the worlds and why they were tried). "
-             "None is a calibration case.", "",
+             "Rounds one and two (the first 20 rows) train the main readout with the study's trainer; round three "
+             "(`PLANTED_TRIALS`, the rows named planted_*) plants it, and its last row is the calibration's "
+             "`planted_c4` (docs/calibration.md reads it over 20 seeds). The controls' readouts are trained in "
+             "every row.", "",
              "| trial | C4 verdicts | " + " | ".join(C4_CHECKS) + " |",
              "|---|---|" + "---|" * len(C4_CHECKS)]
     for name, v in verdicts:
@@ -214,7 +267,8 @@ def report(table: pd.DataFrame, seeds: int, seconds: float) -> str:
                      + " | ".join(cells) + " |")
     lines += ["", "Cells: passes / contradicts, share of the seeds; a third share, where there is one: not computed "
               "(kappa_R: no set where both readouts' single nodes recognise a label).", "",
-              "Cross-fitted dip depths, mean over the seeds (trained readout; the untrained backbone's readout; "
+              "Cross-fitted dip depths, mean over the seeds (trained readout, round three: planted; the untrained "
+              "backbone's readout; "
               "the readout trained on shuffled labels):", "",
               "| trial | across: trained / untrained / shuffled | in each head: trained / untrained / shuffled |",
               "|---|---|---|"]
@@ -228,7 +282,7 @@ def report(table: pd.DataFrame, seeds: int, seconds: float) -> str:
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     lines += ["", "Cooperation beyond independent voters (A(S) minus the plurality of the set's single-node "
               "predictions, sets inside one head), mean over the seeds:", "",
-              "| trial | trained readout | untrained backbone's readout |", "|---|---|---|"]
+              "| trial | trained (round three: planted) readout | untrained backbone's readout |", "|---|---|---|"]
     for name in table["trial"].unique():
         coop = table[(table["trial"] == name) & (table["check"] == "cooperation_beyond_untrained")]
         lines.append(f"| {name} | {coop['trained'].mean():.3f} | {coop['reference'].mean():.3f} |")
@@ -242,7 +296,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     profile = calibration.study_profile()
     start = time.time()
-    table = pd.DataFrame([row for trial in TRIALS for seed in range(args.seeds)
+    table = pd.DataFrame([row for trial in TRIALS + PLANTED_TRIALS for seed in range(args.seeds)
                           for row in trial_rows(trial, seed, profile)])
     atomic.write_text(args.out, report(table, args.seeds, time.time() - start))
     atomic.write_text(args.out.with_suffix(".csv"), table.to_csv(index=False))
