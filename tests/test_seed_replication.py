@@ -94,12 +94,14 @@ def test_replicate_reads_the_main_seed_from_the_results_it_is_given(tmp_path, mo
                  ("untrained", p.seed): noise_probe(), ("untrained", p.seed + 1): noise_probe(2)}
     monkeypatch.setattr(backbones, "backbone", lambda prof, variant, *a, **k: SimpleNamespace(
         key=variant, gate={"passed": True}))
-    monkeypatch.setattr(backbones, "untrained_backbone", lambda prof, *a, **k: SimpleNamespace(
-        key=("untrained", prof.seed), gate=None))
+    corpus_seeds = []                 # the profile each control's corpus comes from: always the main run's
+    monkeypatch.setattr(backbones, "untrained_backbone", lambda prof, *a, seed=None, **k: corpus_seeds.append(
+        prof.seed) or SimpleNamespace(key=("untrained", prof.seed if seed is None else seed), gate=None))
     read = []
     probe_for = lambda bb: read.append(bb.key) or probes_of[bb.key]
     table = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False).table
     assert read == ["main", ("untrained", p.seed), f"main_seed{p.seed + 1}", ("untrained", p.seed + 1)]
+    assert corpus_seeds == [p.seed, p.seed]       # seed p.seed + 1's control: the main corpus, its own weights
 
     def result(probe):
         return recognition.recognize(readouts.fit_readout(p, probe, 6, progress=False), probe, 6, p)
@@ -114,3 +116,27 @@ def test_replicate_reads_the_main_seed_from_the_results_it_is_given(tmp_path, mo
     other = seed_replication.replicate(p, probe_for, n_permutations=40, progress=False, main=swapped).table
     assert table.loc[0, "fraction_beyond_null"] != table.loc[1, "fraction_beyond_null"]
     assert other.loc[0, "fraction_beyond_null"] == table.loc[1, "fraction_beyond_null"]
+
+
+def test_a_seed_replicates_control_reads_the_main_corpus_with_its_own_weights(monkeypatch):
+    """backbones.untrained_backbone(profile, seed=s): the initialisation of main_seed<s>, which reads
+    the profile's corpus and tokenizer (``backbones.pretrained``) and takes its weights from s --
+    not the corpus of profile.replace(seed=s), whose preparation would split (and, for a seeded
+    article sample, tokenise) anew and replace the main run's corpus cache."""
+    from conftest import word_tokenizer
+    from ssb.cache_keys import weights_fingerprint
+    from ssb.corpus import Corpus
+    from ssb.model import build_bert6
+    p = profiles.get_profile("smoke", seed=3)
+    tok = word_tokenizer(["alpha", "beta", "gamma"])
+    asked = []
+    monkeypatch.setattr(backbones, "prepare_corpus", lambda prof, *a, **k: asked.append(prof) or Corpus(
+        tok, np.zeros((1, 4), np.int64), np.zeros((1, 4), np.int64)))
+    own = backbones.untrained_backbone(p)
+    other = backbones.untrained_backbone(p, seed=p.seed + 1)
+    assert asked == [p, p] and other.tokenizer is tok
+    arch = dict(n_blocks=p.n_blocks, n_heads=p.n_heads, d_head=p.d_head, max_len=p.max_len, dropout=0.0,
+                pad_token_id=tok.pad_token_id)
+    assert weights_fingerprint(own.model) == weights_fingerprint(build_bert6(len(tok), seed=p.seed, **arch).bert)
+    assert weights_fingerprint(other.model) == weights_fingerprint(build_bert6(len(tok), seed=p.seed + 1, **arch).bert)
+    assert weights_fingerprint(own.model) != weights_fingerprint(other.model)

@@ -410,15 +410,22 @@ def backbone(profile, variant: str = "main", data_dir=None, checkpoint: str | No
                     (run.backbone or {}).get("gate"))
 
 
-def untrained_backbone(profile, data_dir=None) -> Backbone:
+def untrained_backbone(profile, data_dir=None, seed: int | None = None) -> Backbone:
     """The untrained-backbone control: BERT-6 of the profile's architecture built by
-    ``model.build_bert6`` with the profile's seed and init "random", 0 training steps, with the
-    main run's tokenizer (``corpus.prepare``).  Its ``model`` is a frozen ``BertModel`` like
-    ``load_backbone`` returns, so ``probes.token_probe`` / ``probes.fewrel_probe`` take it as they take
-    a trained backbone."""
+    ``model.build_bert6`` with init "random" and the weights' ``seed`` (None: the profile's), 0
+    training steps, with the main run's tokenizer (``corpus.prepare`` of ``profile``).  Its ``model``
+    is a frozen ``BertModel`` like ``load_backbone`` returns, so ``probes.token_probe`` /
+    ``probes.fewrel_probe`` take it as they take a trained backbone.
+
+    ``seed``: the control of a seed replicate main_seed<seed>, that run's own initialisation -- the
+    run reads the profile's corpus and tokenizer (``pretrained``) and takes only its weights from
+    its seed, and so does its control.  (Preparing the corpus of ``profile.replace(seed=seed)``
+    instead would split it anew, and for a seed-dependent article sample learn another tokenizer,
+    replacing the main run's corpus cache each time.)"""
     c = prepare_corpus(profile, data_dir, progress=False)
     tok = c.tokenizer
-    mlm = build_bert6(len(tok), seed=profile.seed, init="random", n_blocks=profile.n_blocks, n_heads=profile.n_heads,
+    seed = profile.seed if seed is None else int(seed)
+    mlm = build_bert6(len(tok), seed=seed, init="random", n_blocks=profile.n_blocks, n_heads=profile.n_heads,
                       d_head=profile.d_head, max_len=profile.max_len, dropout=0.0, pad_token_id=tok.pad_token_id)
     model = mlm.bert
     attention_projections(model)

@@ -79,7 +79,8 @@ def across_seed_check(table: pd.DataFrame, summary: dict | None = None) -> dict:
 def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: int = recognition.N_PERMUTATIONS,
               checkpoint: bool = False, progress: bool = True, main: MainSeed | None = None) -> SeedReplication:
     """C2's single-node headline numbers (``recognition.headline_numbers``) on every pre-training
-    seed of the profile and on each seed's untrained initialisation, each read through
+    seed of the profile and on each seed's untrained initialisation (``backbones.untrained_backbone``
+    with that seed: the profile's corpus and tokenizer, as the seed's run reads them), each read through
     ``probe_for(backbone)`` (the same items) with a readout of that seed at ``profile.block``.
 
     ``main``: ``MainSeed(backbone, trained result, untrained result)`` of the main run when the caller has
@@ -110,7 +111,7 @@ def replicate(profile, probe_for: Callable, data_dir=None, *, n_permutations: in
             if known:
                 res = main.trained if kind == "trained" else main.untrained
             else:
-                bb = trained if kind == "trained" else backbones.untrained_backbone(p, data_dir)
+                bb = trained if kind == "trained" else backbones.untrained_backbone(profile, data_dir, seed=seed)
                 probe = probe_for(bb)
                 res = recognition.recognize(readouts.fit_readout(p, probe, p.block), probe, p.block, p)
             gate = trained.gate if kind == "trained" else None
