@@ -71,3 +71,13 @@ def test_a_staged_checkpoint_is_a_bare_name(name):
     from ssb.profiles import get_profile
     with pytest.raises(ValueError, match="staged_checkpoint"):
         get_profile("quick", staged_checkpoint=name)
+
+
+def test_a_checkpoint_session_does_not_print_the_profiles_own_architecture(tmp_path, capsys):
+    """With a checkpoint the profile's BERT-6 shape (hidden, heads, vocabulary) is not what the session
+    reads: the header says so instead of printing a shape the checkpoint does not have."""
+    s = session.start({"profile": "smoke", "checkpoint": str(tmp_path)}, accepts=("checkpoint",), record=False)
+    out = capsys.readouterr().out
+    assert s.checkpoint and "a checkpoint's own architecture" in out and "heads x d_h" not in out
+    session.start({"profile": "smoke"}, accepts=(), record=False)
+    assert "heads x d_h" in capsys.readouterr().out

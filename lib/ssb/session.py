@@ -155,8 +155,12 @@ def start(namespace: dict, quiet: bool = False, accepts: Iterable[str] | None = 
             "data_dir": str(resolve_data_dir(data_dir)), "checkpoint": checkpoint,
             "fewrel_file": _fewrel_location(profile.fewrel_file, data_dir)})
     if not quiet:
-        print(f"profile {profile.name!r}: hidden {profile.hidden_size} = {profile.n_heads} heads x d_h {profile.d_head}, "
-              f"{profile.n_blocks} blocks, max_len {profile.max_len}, vocab {profile.vocab_size}")
+        if checkpoint:                        # the profile's BERT-6 shape is not what this session reads
+            print(f"profile {profile.name!r}: a checkpoint's own architecture (printed when it is loaded); "
+                  f"block {profile.block}, max_len {profile.max_len} at most")
+        else:
+            print(f"profile {profile.name!r}: hidden {profile.hidden_size} = {profile.n_heads} heads x d_h "
+                  f"{profile.d_head}, {profile.n_blocks} blocks, max_len {profile.max_len}, vocab {profile.vocab_size}")
         if overrides:
             print(f"overrides: {overrides}")
         print(f"data dir: {data_dir or '(default ./data)'}")
