@@ -126,7 +126,7 @@ def test_a_seed_replicates_control_reads_the_main_corpus_with_its_own_weights(mo
     from conftest import word_tokenizer
     from ssb.cache_keys import weights_fingerprint
     from ssb.corpus import Corpus
-    from ssb.model import build_bert6
+    from ssb.model import build_bert6, profile_shape
     p = profiles.get_profile("smoke", seed=3)
     tok = word_tokenizer(["alpha", "beta", "gamma"])
     asked = []
@@ -135,8 +135,7 @@ def test_a_seed_replicates_control_reads_the_main_corpus_with_its_own_weights(mo
     own = backbones.untrained_backbone(p)
     other = backbones.untrained_backbone(p, seed=p.seed + 1)
     assert asked == [p, p] and other.tokenizer is tok
-    arch = dict(n_blocks=p.n_blocks, n_heads=p.n_heads, d_head=p.d_head, max_len=p.max_len, dropout=0.0,
-                pad_token_id=tok.pad_token_id)
+    arch = profile_shape(p, dropout=0.0, pad_token_id=tok.pad_token_id)
     assert weights_fingerprint(own.model) == weights_fingerprint(build_bert6(len(tok), seed=p.seed, **arch).bert)
     assert weights_fingerprint(other.model) == weights_fingerprint(build_bert6(len(tok), seed=p.seed + 1, **arch).bert)
     assert weights_fingerprint(own.model) != weights_fingerprint(other.model)

@@ -25,7 +25,7 @@ import torch
 from .corpus import Corpus, prepare as prepare_corpus
 from .data import network_available
 from .mlm import MaskingSpec
-from .model import build_bert6
+from .model import build_bert6, profile_shape
 from .node_vectors import attention_projections
 from .pretrain import PretrainRun, pretrain, pretrain_finished, snapshot_grid
 from .pretrain_workers import train_in_parallel
@@ -323,8 +323,7 @@ def eps_divergence(profile, runs: dict[str, PretrainRun], corpus_: Corpus) -> tu
         return None
     from .symmetry_runs import divergence_check
 
-    arch = dict(n_blocks=profile.n_blocks, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
-                dropout=0.0, pad_token_id=corpus_.tokenizer.pad_token_id)
+    arch = profile_shape(profile, dropout=0.0, pad_token_id=corpus_.tokenizer.pad_token_id)
     initial = tuple(build_bert6(len(corpus_.tokenizer), seed=profile.seed, init=init, eps=profile.ssb_eps,
                                 **arch).eval() for init in ("symmetric", "symmetric_eps"))
     spec = MaskingSpec.from_tokenizer(corpus_.tokenizer, profile.mask_prob)
@@ -425,8 +424,8 @@ def untrained_backbone(profile, data_dir=None, seed: int | None = None) -> Backb
     c = prepare_corpus(profile, data_dir, progress=False)
     tok = c.tokenizer
     seed = profile.seed if seed is None else int(seed)
-    mlm = build_bert6(len(tok), seed=seed, init="random", n_blocks=profile.n_blocks, n_heads=profile.n_heads,
-                      d_head=profile.d_head, max_len=profile.max_len, dropout=0.0, pad_token_id=tok.pad_token_id)
+    mlm = build_bert6(len(tok), seed=seed, init="random", **profile_shape(profile, dropout=0.0,
+                                                                           pad_token_id=tok.pad_token_id))
     model = mlm.bert
     attention_projections(model)
     model.eval().requires_grad_(False)

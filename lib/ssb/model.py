@@ -57,6 +57,14 @@ def bert6_config(vocab_size: int, *, n_blocks: int = 6, n_heads: int = 12, d_hea
 INITS = ("random", "symmetric", "symmetric_eps", "node_symmetric", "node_symmetric_eps")
 
 
+def profile_shape(profile, *, dropout: float, pad_token_id: int) -> dict:
+    """``build_bert6``'s architecture keywords of a profile (blocks, heads, d_h, max_len) with the
+    caller's dropout and pad id: one spelling for every caller, so that an untrained control or a
+    step-0 model is built exactly as the run it stands for."""
+    return dict(n_blocks=profile.n_blocks, n_heads=profile.n_heads, d_head=profile.d_head, max_len=profile.max_len,
+                dropout=dropout, pad_token_id=pad_token_id)
+
+
 def build_bert6(vocab_size: int, *, seed: int, init: str = "random", eps: float = 1e-4,
                 exact_heads: bool | None = None, **config_kwargs) -> BertForMaskedLM:
     """A freshly initialised BertForMaskedLM.

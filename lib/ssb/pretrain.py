@@ -46,7 +46,7 @@ from .cache_entry import INCOMPLETE, OTHER_CONFIGURATION, UNREADABLE, EntryCheck
 from .cache_keys import array_fingerprint, vocabulary_fingerprint
 from .heldout import backbone_evaluation, evaluate_mlm, mlm_logits_at_masks, most_frequent_token
 from .mlm import MaskingSpec, batch_indices, mask_tokens, step_generator
-from .model import build_bert6, head_gap, node_gap
+from .model import build_bert6, head_gap, node_gap, profile_shape
 from .profiles import profile_device, resolve_device
 
 # profile fields a run's weights or log depend on (``checkpoint_every`` is not one of them)
@@ -470,8 +470,7 @@ def _train(profile, job: TrainingJob) -> PretrainRun:
     ``_save_snapshot``, ``_save_checkpoint``, ``_save_final``)."""
     steps, rank, world, device = job.steps, job.rank, job.world, job.device
     model = build_bert6(len(job.tokenizer), seed=profile.seed, init=job.init, eps=profile.ssb_eps,
-                        n_blocks=profile.n_blocks, n_heads=profile.n_heads, d_head=profile.d_head,
-                        max_len=profile.max_len, dropout=job.dropout, pad_token_id=job.tokenizer.pad_token_id)
+                        **profile_shape(profile, dropout=job.dropout, pad_token_id=job.tokenizer.pad_token_id))
     at = _resume(job, model)
     model.to(device).train()
     optimizer = make_optimizer(model, profile.lr, profile.weight_decay)

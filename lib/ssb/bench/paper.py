@@ -258,7 +258,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None, crosso
     from ..aperture import evaluate_sets
     from ..readouts import train_readout
     from ..mlm import MaskingSpec
-    from ..model import build_bert6
+    from ..model import build_bert6, profile_shape
     from ..node_sets import head_sets, single_node_sets
     from ..node_vectors import node_vectors
     from ..pretrain import MaskedLMObjective, global_batch, make_optimizer, set_deterministic, train_step
@@ -268,8 +268,7 @@ def measure(p, device, steps: int, batch: int, samples: int, before=None, crosso
     sequences = synthetic_sequences(max(256, 4 * batch), p.max_len, p.vocab_size, p.seed)
     spec = MaskingSpec(vocab_size=p.vocab_size, mask_id=4, special_ids=(0, 1, 2, 3, 4), pad_id=0, mask_prob=p.mask_prob)
     set_deterministic(True)
-    model = build_bert6(p.vocab_size, seed=p.seed, n_blocks=p.n_blocks, n_heads=p.n_heads, d_head=p.d_head,
-                        max_len=p.max_len, dropout=0.0, pad_token_id=0).to(device).train()
+    model = build_bert6(p.vocab_size, seed=p.seed, **profile_shape(p, dropout=0.0, pad_token_id=0)).to(device).train()
     optimizer = make_optimizer(model, p.lr, p.weight_decay)
     objective = MaskedLMObjective(model)
     use_bf16 = p.mixed_precision == "bf16" and device.type == "cuda"

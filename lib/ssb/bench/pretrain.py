@@ -47,7 +47,7 @@ import torch
 
 from ..mlm import MaskingSpec
 from ._args import positive_int, profile_name
-from ..model import build_bert6
+from ..model import build_bert6, profile_shape
 from ..pretrain import (MaskedLMObjective, global_batch, linear_schedule, make_optimizer, set_deterministic,
                         set_learning_rate, train_step)
 from ..profiles import get_profile
@@ -80,8 +80,7 @@ def load_data(profile, data_dir: str | None, synthetic: bool):
 
 
 def fresh_model(profile, vocab_size: int):
-    return build_bert6(vocab_size, seed=profile.seed, n_blocks=profile.n_blocks, n_heads=profile.n_heads,
-                       d_head=profile.d_head, max_len=profile.max_len, dropout=profile.dropout, pad_token_id=0)
+    return build_bert6(vocab_size, seed=profile.seed, **profile_shape(profile, dropout=profile.dropout, pad_token_id=0))
 
 
 def run_ours(profile, vocab_size: int, batches, warmup: int) -> tuple[list[float], torch.nn.Module]:
